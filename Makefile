@@ -1,0 +1,97 @@
+# memprof - plain Makefile. `make` builds build/memprof and build/libmemprof.so;
+# `make DEVELOPER=1` adds -Werror and strict warnings; `make V=1` shows commands.
+
+PREFIX ?= /usr/local
+CC ?= cc
+CFLAGS ?= -O2 -g
+BUILD ?= build
+
+WARN = -Wall -Wextra -Wno-unused-parameter
+ifdef DEVELOPER
+WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes \
+	-Wshadow -Wformat=2 -Wvla
+endif
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
+	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
+LIBS = -lprotobuf-c -lz -ldw -lelf -lm
+
+ifndef V
+Q = @
+QUIET_CC = @echo '   CC     $@';
+QUIET_LINK = @echo '   LINK   $@';
+QUIET_GEN = @echo '   GEN    $@';
+endif
+
+LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c \
+	lib/graph.c lib/report.c
+CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c
+GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c
+
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
+CMD_OBJS = $(CMD_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS = $(wildcard tests/unit/*.c)
+UNIT_OBJS = $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+
+all: $(BUILD)/memprof
+
+$(BUILD)/gen/proto/profile.pb-c.c $(BUILD)/gen/proto/profile.pb-c.h: proto/profile.proto
+	@mkdir -p $(BUILD)/gen
+	$(QUIET_GEN)protoc-c --c_out=$(BUILD)/gen proto/profile.proto
+
+$(BUILD)/obj/gen/profile.pb-c.o: $(BUILD)/gen/proto/profile.pb-c.c
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) -std=gnu11 $(CFLAGS) -I$(BUILD)/gen -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/proto/profile.pb-c.h
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmemprof-core.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/memprof: $(CMD_OBJS) $(BUILD)/libmemprof-core.a
+	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(BUILD)/libmemprof-core.a $(LIBS)
+
+$(BUILD)/test-unit: $(UNIT_OBJS) $(BUILD)/libmemprof-core.a
+	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(BUILD)/libmemprof-core.a $(LIBS)
+
+# Installs the Debian packages the build needs (as root; prints the
+# apt-get line otherwise). `make test` also installs what the tests run.
+deps:
+	@scripts/install-deps
+
+test-deps:
+	@scripts/install-deps --test
+
+# The README's test command: unit and end-to-end tests, ending with
+# "N passed, N failed".
+test: test-deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
+	$(Q)BUILD=$(BUILD) tests/run-tests
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) testdata/demo.sh
+
+# libFuzzer target for the profile reader (Debian's clang).
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz: test-deps $(BUILD)/gen/proto/profile.pb-c.c
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(QUIET_LINK)clang -std=gnu11 $(FUZZ_CFLAGS) -I. -I$(BUILD)/gen -o $(BUILD)/fuzz-pprof \
+		tests/fuzz/fuzz_pprof.c $(LIB_SRCS) $(GEN_SRCS) $(LIBS)
+	$(BUILD)/fuzz-pprof -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 \
+		-malloc_limit_mb=512 $(BUILD)/fuzz-corpus testdata/fuzz-seeds
+
+bench: all
+	$(Q)BUILD=$(BUILD) bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/memprof $(DESTDIR)$(PREFIX)/bin/memprof
+	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps test-deps test demo fuzz bench install clean
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

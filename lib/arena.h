@@ -1,0 +1,31 @@
+/* arena.h - bump allocator: many small objects, freed all at once. */
+#ifndef MEMPROF_ARENA_H
+#define MEMPROF_ARENA_H
+
+#include <stddef.h>
+
+struct arena_chunk;
+
+struct arena {
+	struct arena_chunk *chunk;	/* newest chunk, linked to older ones */
+	size_t used;			/* bytes used in the newest chunk */
+	size_t total;			/* bytes obtained from malloc so far */
+	size_t limit;			/* refuse to grow past this (0 = no limit) */
+};
+
+#define ARENA_INIT { NULL, 0, 0, 0 }
+
+/* Returns size bytes aligned to 16, zeroed, or NULL when out of memory or
+ * past the arena's limit. Owned by the arena. */
+void *arena_alloc(struct arena *a, size_t size);
+
+/* Like arena_alloc(a, n * size), NULL on overflow. */
+void *arena_calloc(struct arena *a, size_t n, size_t size);
+
+/* Copies len bytes of s and a terminating NUL into the arena. */
+char *arena_strndup(struct arena *a, const char *s, size_t len);
+
+/* Frees every chunk; the arena can be used again afterwards. */
+void arena_release(struct arena *a);
+
+#endif

@@ -1,0 +1,47 @@
+/* hashmap.h - open-addressing hash map from 64-bit keys to 64-bit values. */
+#ifndef MEMPROF_HASHMAP_H
+#define MEMPROF_HASHMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hashmap_entry {
+	uint64_t key;
+	uint64_t value;
+	bool used;
+};
+
+struct hashmap {
+	struct hashmap_entry *entries;
+	size_t mask;		/* capacity - 1; capacity is a power of two */
+	size_t count;
+};
+
+#define HASHMAP_INIT { NULL, 0, 0 }
+
+/* Mixes a 64-bit value into a well-spread hash (splitmix64's finalizer). */
+static inline uint64_t hash_u64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* FNV-1a over len bytes, then mixed. */
+uint64_t hash_bytes(const void *p, size_t len, uint64_t seed);
+
+/* Finds key. Returns a pointer to its value, or NULL if absent. */
+uint64_t *hashmap_get(const struct hashmap *m, uint64_t key);
+
+/* Finds key or inserts it with value 0; *inserted says which. Returns a
+ * pointer to the value (valid until the next insertion), or NULL when out
+ * of memory. */
+uint64_t *hashmap_put(struct hashmap *m, uint64_t key, bool *inserted);
+
+void hashmap_release(struct hashmap *m);
+
+#endif

@@ -1,0 +1,614 @@
+/* report.c - pprof's top and list reports, line for line as go tool pprof
+ * prints them (google/pprof internal/report: printText, printSource). */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "graph.h"
+#include "profile.h"
+#include "units.h"
+
+struct report {
+	const struct profile *p;
+	const struct report_options *o;
+	const char *sample_unit;
+	const char *output_unit;
+	int64_t total;
+};
+
+static void format_value(const struct report *r, char *buf, size_t size, int64_t v)
+{
+	units_label(buf, size, v, r->sample_unit, r->output_unit);
+}
+
+/* pprof's computeTotal: the sum of absolute values. */
+static int64_t compute_total(const struct profile *p, int idx)
+{
+	int64_t total = 0;
+	for (size_t i = 0; i < p->n_sample; i++)
+		total += llabs(p->sample[i].value[idx]);
+	return total;
+}
+
+static void report_init(struct report *r, const struct profile *p, const struct report_options *o)
+{
+	r->p = p;
+	r->o = o;
+	r->sample_unit = p->sample_type[o->sample_index].unit;
+	r->output_unit = o->unit ? o->unit : "minimum";
+	r->total = compute_total(p, o->sample_index);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s && s[1] ? s + 1 : path;
+}
+
+/* Go's time layout "Jan 2, 2006 at 3:04pm (MST)" in local time. */
+static void format_time(char *buf, size_t size, int64_t nanos)
+{
+	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t t = (time_t)(nanos / 1000000000);
+	if (nanos < 0 && nanos % 1000000000)
+		t--;
+	struct tm tm;
+	if (!localtime_r(&t, &tm)) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	int h = tm.tm_hour % 12;
+	snprintf(buf, size, "%s %d, %d at %d:%02d%s (%s)", months[tm.tm_mon], tm.tm_mday,
+		 tm.tm_year + 1900, h ? h : 12, tm.tm_min, tm.tm_hour < 12 ? "am" : "pm",
+		 tm.tm_zone ? tm.tm_zone : "UTC");
+}
+
+/* pprof's ProfileLabels: File, Build ID, comments, Type, Time, Duration. */
+static void print_profile_labels(FILE *out, const struct report *r)
+{
+	const struct profile *p = r->p;
+	char a[64], b[64];
+	if (p->n_mapping) {
+		if (*p->mapping[0]->filename)
+			fprintf(out, "File: %s\n", base_name(p->mapping[0]->filename));
+		if (*p->mapping[0]->build_id)
+			fprintf(out, "Build ID: %s\n", p->mapping[0]->build_id);
+	}
+	for (size_t i = 0; i < p->n_comment; i++)
+		if (p->comment[i][0] != '#')
+			fprintf(out, "%s\n", p->comment[i]);
+	fprintf(out, "Type: %s\n", p->sample_type[r->o->sample_index].type);
+	if (p->time_nanos) {
+		format_time(a, sizeof(a), p->time_nanos);
+		fprintf(out, "Time: %s\n", a);
+	}
+	if (p->duration_nanos) {
+		const char *tunit;
+		char ratio[80] = "";
+		units_label(a, sizeof(a), p->duration_nanos, "nanoseconds", "auto");
+		double tn = units_scale(r->total, r->sample_unit, "nanoseconds", &tunit);
+		if (strcmp(tunit, "ns") == 0 && (int64_t)tn != 0) {
+			units_percentage(b, sizeof(b), (int64_t)tn, p->duration_nanos);
+			snprintf(ratio, sizeof(ratio), "(%s)", b);
+		}
+		format_value(r, b, sizeof(b), r->total);
+		fprintf(out, "Duration: %s, Total samples = %s %s\n", a, b, ratio);
+	}
+}
+
+/* ---- top ----------------------------------------------------------------- */
+
+static int cmp_i64_desc(int64_t a, int64_t b)
+{
+	a = llabs(a);
+	b = llabs(b);
+	return a > b ? -1 : a < b;
+}
+
+static const struct graph *sort_graph;
+static bool sort_cum;
+
+/* pprof's FlatNameOrder and CumNameOrder */
+static int compare_nodes(const void *pa, const void *pb)
+{
+	const struct graph_node *a = &sort_graph->node[*(const uint32_t *)pa];
+	const struct graph_node *b = &sort_graph->node[*(const uint32_t *)pb];
+	int c = cmp_i64_desc(sort_cum ? a->cum : a->flat, sort_cum ? b->cum : b->flat);
+	if (c)
+		return c;
+	if ((c = strcmp(a->printable, b->printable)))
+		return c;
+	if ((c = cmp_i64_desc(sort_cum ? a->flat : a->cum, sort_cum ? b->flat : b->cum)))
+		return c;
+	if ((c = strcmp(a->file, b->file)) || (c = strcmp(a->objfile, b->objfile)))
+		return c;
+	return a->lineno < b->lineno ? -1 : a->lineno > b->lineno;
+}
+
+static void sort_nodes(const struct graph *g, uint32_t *ids, size_t n, bool cum)
+{
+	sort_graph = g;
+	sort_cum = cum;
+	qsort(ids, n, sizeof(*ids), compare_nodes);
+}
+
+/* Nodes with a value: pprof's graph leaves out nodes whose flat and cum are
+ * both zero. */
+static size_t live_nodes(const struct graph *g, uint32_t *ids)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < g->n_node; i++)
+		if (g->node[i].flat || g->node[i].cum)
+			ids[n++] = (uint32_t)i;
+	return n;
+}
+
+/* pprof's selectOutputUnit: one unit for the whole table, small enough that
+ * the smallest row still shows. */
+static void select_output_unit(struct report *r, const struct graph *g, const uint32_t *ids,
+			       size_t n)
+{
+	if (strcmp(r->output_unit, "minimum") != 0 || n == 0)
+		return;
+	int64_t min = 0, max = r->total;
+	for (size_t i = 0; i < n; i++) {
+		const struct graph_node *node = &g->node[ids[i]];
+		int64_t v = llabs(node->flat);
+		if (v == 0)
+			v = llabs(node->cum);
+		if (v > 0 && (min == 0 || v < min))
+			min = v;
+	}
+	if (min == 0)
+		min = max;
+	const char *min_unit, *max_unit, *unit;
+	units_scale(min, r->sample_unit, "minimum", &min_unit);
+	units_scale(max, r->sample_unit, "minimum", &max_unit);
+	unit = min_unit;
+	if (strcmp(min_unit, max_unit) != 0 && min * 100 < max)
+		units_scale(100 * min, r->sample_unit, "minimum", &unit);
+	r->output_unit = *unit ? unit : r->sample_unit;
+}
+
+int report_top(FILE *out, const struct profile *p, const struct report_options *o)
+{
+	struct report r;
+	struct graph g;
+	uint32_t *ids = NULL;
+	bool *kept = NULL;
+	int rc;
+
+	report_init(&r, p, o);
+	if ((rc = graph_init(&g, p, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
+		return rc;
+	rc = -ENOMEM;
+	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
+	kept = calloc(g.n_node ? g.n_node : 1, sizeof(*kept));
+	if (!ids || !kept)
+		goto out;
+
+	/* pass 1: the full graph decides which nodes are too small to show */
+	if ((rc = graph_accumulate(&g, p, o->sample_index, NULL, false)) < 0)
+		goto out;
+	size_t n = live_nodes(&g, ids);
+	int64_t flat_total = 0;
+	for (size_t i = 0; i < n; i++)
+		flat_total += g.node[ids[i]].flat;
+	int64_t node_cutoff = llabs((int64_t)((double)flat_total * o->node_fraction));
+	int64_t edge_cutoff = llabs((int64_t)((double)flat_total * 0.001));
+	size_t dropped = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (llabs(g.node[ids[i]].cum) < node_cutoff)
+			dropped++;
+		else
+			kept[ids[i]] = true;
+	}
+
+	/* pass 2: rebuild from the kept nodes (calls through dropped ones join up) */
+	if ((rc = graph_accumulate(&g, p, o->sample_index, kept, true)) < 0)
+		goto out;
+	n = live_nodes(&g, ids);
+	size_t orig_count = n;
+	sort_nodes(&g, ids, n, o->cum_sort);
+
+	/* pass 3: keep the top node_count */
+	if (o->node_count > 0 && (size_t)o->node_count < n) {
+		memset(kept, 0, g.n_node * sizeof(*kept));
+		for (size_t i = 0; i < (size_t)o->node_count; i++)
+			kept[ids[i]] = true;
+		if ((rc = graph_accumulate(&g, p, o->sample_index, kept, true)) < 0)
+			goto out;
+		n = live_nodes(&g, ids);
+		sort_nodes(&g, ids, n, o->cum_sort);
+	}
+	graph_mark_inline(&g, edge_cutoff);
+	select_output_unit(&r, &g, ids, n);
+
+	char a[64], b[64], c[64];
+	print_profile_labels(out, &r);
+	int64_t flat_sum = 0;
+	for (size_t i = 0; i < n; i++)
+		flat_sum += g.node[ids[i]].flat;
+	format_value(&r, a, sizeof(a), flat_sum);
+	units_percentage(b, sizeof(b), flat_sum, r.total);
+	format_value(&r, c, sizeof(c), r.total);
+	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n", a, b + strspn(b, " "), c);
+	if (r.total != 0) {
+		if (dropped > 0) {
+			format_value(&r, a, sizeof(a),
+				     llabs((int64_t)((double)r.total * o->node_fraction)));
+			fprintf(out, "Dropped %zu node%s (cum <= %s)\n", dropped,
+				dropped > 1 ? "s" : "", a);
+		}
+		if (n > 0 && n < orig_count)
+			fprintf(out, "Showing top %zu nodes out of %zu\n", n, orig_count);
+	}
+	fprintf(out, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum", "cum");
+	int64_t sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct graph_node *node = &g.node[ids[i]];
+		char fp[16], sp[16], cp[16];
+		sum += node->flat;
+		format_value(&r, a, sizeof(a), node->flat);
+		format_value(&r, c, sizeof(c), node->cum);
+		units_percentage(fp, sizeof(fp), node->flat, r.total);
+		units_percentage(sp, sizeof(sp), sum, r.total);
+		units_percentage(cp, sizeof(cp), node->cum, r.total);
+		const char *inl = node->inline_in ? (node->noinline_in ? " (partial-inline)"
+								      : " (inline)") : "";
+		fprintf(out, "%10s %s %s %10s %s  %s%s\n", a, fp, sp, c, cp, node->printable, inl);
+	}
+	rc = 0;
+out:
+	free(ids);
+	free(kept);
+	graph_release(&g);
+	return rc;
+}
+
+/* ---- list ----------------------------------------------------------------- */
+
+/* pprof's trimPath: without configured prefixes, strip everything up to the
+ * base name of a search path directory found inside the file name; then
+ * strip configured prefixes and /proc/self/cwd. Returns a pointer into path. */
+static const char *trim_path(const char *path, const char *trim, const char *search)
+{
+	if (!trim || !*trim) {
+		const char *s = search ? search : "";
+		while (*s) {
+			const char *e = strchr(s, ':');
+			size_t n = e ? (size_t)(e - s) : strlen(s);
+			char dir[PATH_MAX], want[PATH_MAX + 2];
+			if (n > 0 && n < sizeof(dir)) {
+				memcpy(dir, s, n);
+				dir[n] = '\0';
+				while (n > 1 && dir[n - 1] == '/')
+					dir[--n] = '\0';
+				snprintf(want, sizeof(want), "/%s/", base_name(dir));
+				const char *found = strstr(path, want);
+				if (found && strcmp(want, "//") != 0)
+					return found + strlen(want);
+			}
+			s += n;
+			if (*s == ':')
+				s++;
+		}
+	}
+	const char *t = trim ? trim : "";
+	for (;;) {
+		const char *e = strchr(t, ':');
+		size_t n = e ? (size_t)(e - t) : strlen(t);
+		if (n > 0) {
+			bool slash = t[n - 1] == '/';
+			if (strncmp(path, t, n) == 0 && (slash || path[n] == '/'))
+				return path + n + (slash ? 0 : 1);
+		}
+		if (!e)
+			break;
+		t = e + 1;
+	}
+	if (strncmp(path, "/proc/self/cwd/./", 17) == 0)
+		return path + 17;
+	if (strncmp(path, "/proc/self/cwd/", 15) == 0)
+		return path + 15;
+	return path;
+}
+
+struct list_ctx {
+	const struct report_options *o;
+};
+
+static const char *list_filename(struct arena *a, const char *name, void *data)
+{
+	const struct list_ctx *lc = data;
+	(void)a;
+	return trim_path(name, lc->o->trim_path, lc->o->source_path);
+}
+
+/* A source file read into lines; lines[i] is line i+1 without its newline. */
+struct source {
+	char *data;
+	char **lines;
+	size_t n;
+	char err[PATH_MAX * 2 + 64];
+};
+
+static FILE *open_source(const char *path, const char *search, const char *trim, char *err,
+			 size_t errsize)
+{
+	path = trim_path(path, trim, search);
+	if (path[0] == '/') {
+		FILE *f = fopen(path, "r");
+		if (!f)
+			snprintf(err, errsize, "open %s: %s", path, strerror(errno));
+		return f;
+	}
+	const char *s = search;
+	while (*s) {
+		const char *e = strchr(s, ':');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		char dir[PATH_MAX], file[PATH_MAX * 2];
+		if (n < sizeof(dir)) {
+			memcpy(dir, s, n);
+			dir[n] = '\0';
+			/* this directory and each of its parents */
+			for (;;) {
+				snprintf(file, sizeof(file), "%s/%s", dir, path);
+				FILE *f = fopen(file, "r");
+				if (f)
+					return f;
+				char *slash = strrchr(dir, '/');
+				if (!slash || (slash == dir && dir[1] == '\0'))
+					break;
+				if (slash == dir)
+					dir[1] = '\0';
+				else
+					*slash = '\0';
+			}
+		}
+		s += n;
+		if (*s == ':')
+			s++;
+	}
+	snprintf(err, errsize, "could not find file %s on path %s", path, search);
+	return NULL;
+}
+
+static int source_load(struct source *src, const char *path, const char *search, const char *trim)
+{
+	memset(src, 0, sizeof(*src));
+	FILE *f = open_source(path, search, trim, src->err, sizeof(src->err));
+	if (!f)
+		return 0;
+	size_t cap = 0, len = 0;
+	char buf[65536];
+	size_t r;
+	while ((r = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (len + r + 1 > cap) {
+			cap = (len + r + 1) * 2;
+			char *d = realloc(src->data, cap);
+			if (!d) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			src->data = d;
+		}
+		memcpy(src->data + len, buf, r);
+		len += r;
+	}
+	if (ferror(f))
+		snprintf(src->err, sizeof(src->err), "read %s: %s", path, strerror(errno));
+	fclose(f);
+	if (!src->data)
+		return 0;
+	src->data[len] = '\0';
+	size_t nl = 1;
+	for (size_t i = 0; i < len; i++)
+		nl += src->data[i] == '\n';
+	if (!(src->lines = malloc(nl * sizeof(*src->lines))))
+		return -ENOMEM;
+	char *s = src->data;
+	while (s < src->data + len) {
+		char *e = strchr(s, '\n');
+		if (e)
+			*e = '\0';
+		size_t l = strlen(s);
+		if (l && s[l - 1] == '\r')	/* bufio.ScanLines drops a \r too */
+			s[l - 1] = '\0';
+		src->lines[src->n++] = s;
+		if (!e)
+			break;
+		s = e + 1;
+	}
+	return 0;
+}
+
+static void source_release(struct source *src)
+{
+	free(src->data);
+	free(src->lines);
+}
+
+/* list's order: by function name, then file, then node creation order */
+static int compare_by_name_file(const void *pa, const void *pb)
+{
+	uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
+	const struct graph_node *a = &sort_graph->node[ia], *b = &sort_graph->node[ib];
+	int c = strcmp(a->name, b->name);
+	if (!c)
+		c = strcmp(a->file, b->file);
+	return c ? c : (ia > ib) - (ia < ib);
+}
+
+static void value_or_dot(const struct report *r, char *buf, size_t size, int64_t v)
+{
+	if (v == 0)
+		snprintf(buf, size, ".");
+	else
+		format_value(r, buf, size, v);
+}
+
+/* One ROUTINE block: function name in file, over the lines pprof shows. */
+static int print_routine(FILE *out, const struct report *r, const struct graph *g,
+			 const char *name, const char *file, const uint32_t *ids, size_t n,
+			 const char *search)
+{
+	int64_t flat_sum = 0, cum_sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		flat_sum += g->node[ids[i]].flat;
+		cum_sum += g->node[ids[i]].cum;
+	}
+	/* pprof's getSourceFromFile range: from the start line (or the first
+	 * sampled line - 5) to the last sampled line + 5 */
+	const int margin = 5;
+	const struct graph_node *f0 = &g->node[ids[0]];
+	int64_t start = f0->start_line ? f0->start_line : f0->lineno - margin;
+	int64_t end = f0->lineno + margin;
+	for (size_t i = 0; i < n; i++) {
+		const struct graph_node *node = &g->node[ids[i]];
+		int64_t ns = node->start_line ? node->start_line : node->lineno - margin;
+		int64_t ne = node->lineno + margin;
+		if (ns < start)
+			start = ns;
+		else if (ne > end)
+			end = ne;
+	}
+	if (start < 1)
+		start = 1;
+
+	char a[64], b[64], c[64];
+	struct source src;
+	int rc = source_load(&src, file, search, r->o->trim_path);
+	if (rc < 0)
+		return rc;
+	fprintf(out, "ROUTINE ======================== %s in %s\n", name, file);
+	format_value(r, a, sizeof(a), flat_sum);
+	format_value(r, b, sizeof(b), cum_sum);
+	units_percentage(c, sizeof(c), cum_sum, r->total);
+	fprintf(out, "%10s %10s (flat, cum) %s of Total\n", a, b, c);
+	if (src.err[0]) {
+		fprintf(out, " Error: %s\n", src.err);
+		/* unlike pprof, still show the numbers of the lines with samples */
+		for (int64_t line = start; line <= end; line++) {
+			int64_t fl = 0, cu = 0;
+			bool any = false;
+			for (size_t i = 0; i < n; i++)
+				if (g->node[ids[i]].lineno == line) {
+					fl += g->node[ids[i]].flat;
+					cu += g->node[ids[i]].cum;
+					any = true;
+				}
+			if (!any)
+				continue;
+			value_or_dot(r, a, sizeof(a), fl);
+			value_or_dot(r, b, sizeof(b), cu);
+			fprintf(out, "%10s %10s %6" PRId64 ":\n", a, b, line);
+		}
+		source_release(&src);
+		return 0;
+	}
+	for (int64_t line = start; line <= end; line++) {
+		if (line > (int64_t)src.n)
+			break;
+		int64_t fl = 0, cu = 0;
+		for (size_t i = 0; i < n; i++)
+			if (g->node[ids[i]].lineno == line) {
+				fl += g->node[ids[i]].flat;
+				cu += g->node[ids[i]].cum;
+			}
+		value_or_dot(r, a, sizeof(a), fl);
+		value_or_dot(r, b, sizeof(b), cu);
+		fprintf(out, "%10s %10s %6" PRId64 ":%s\n", a, b, line, src.lines[line - 1]);
+	}
+	source_release(&src);
+	return 0;
+}
+
+int report_list(FILE *out, const struct profile *p, const char *regex,
+		const struct report_options *o, char *msg, size_t msg_size)
+{
+	struct report r;
+	struct graph g;
+	regex_t re;
+	struct list_ctx lc = { o };
+	uint32_t *ids = NULL;
+	char cwd[PATH_MAX];
+	int rc;
+
+	int rerr = regcomp(&re, regex, REG_EXTENDED | REG_NOSUB);
+	if (rerr) {
+		char e[128];
+		regerror(rerr, &re, e, sizeof(e));
+		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, e);
+		return -EINVAL;
+	}
+	report_init(&r, p, o);
+	if ((rc = graph_init(&g, p, GRAPH_LINES, list_filename, &lc)) < 0) {
+		regfree(&re);
+		return rc;
+	}
+	rc = -ENOMEM;
+	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
+	if (!ids)
+		goto out;
+	if ((rc = graph_accumulate(&g, p, o->sample_index, NULL, false)) < 0)
+		goto out;
+
+	/* the nodes of matching functions, grouped by name and file */
+	size_t n = live_nodes(&g, ids), m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (regexec(&re, g.node[ids[i]].name, 0, NULL, 0) == 0)
+			ids[m++] = ids[i];
+	if (m == 0) {
+		snprintf(msg, msg_size, "no matches found for regexp: %s", regex);
+		rc = -EINVAL;
+		goto out;
+	}
+	sort_graph = &g;
+	qsort(ids, m, sizeof(*ids), compare_by_name_file);
+
+	const char *search = o->source_path;
+	if (!search || !*search) {
+		if (!getcwd(cwd, sizeof(cwd)))
+			snprintf(cwd, sizeof(cwd), ".");
+		search = cwd;
+	}
+	char a[64];
+	format_value(&r, a, sizeof(a), r.total);
+	fprintf(out, "Total: %s\n", a);
+	for (size_t i = 0; i < m;) {
+		const char *name = g.node[ids[i]].name;
+		size_t end = i;
+		while (end < m && strcmp(g.node[ids[end]].name, name) == 0)
+			end++;
+		/* nodes without a file sort first in their function's group */
+		while (i < end && !*g.node[ids[i]].file)
+			i++;
+		if (i == end)
+			fprintf(out, "No source information for %s\n", name);
+		while (i < end) {
+			const char *file = g.node[ids[i]].file;
+			size_t j = i;
+			while (j < end && strcmp(g.node[ids[j]].file, file) == 0)
+				j++;
+			if ((rc = print_routine(out, &r, &g, name, file, ids + i, j - i, search)) < 0)
+				goto out;
+			i = j;
+		}
+	}
+	rc = 0;
+out:
+	regfree(&re);
+	free(ids);
+	graph_release(&g);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/* report.h - pprof's text reports: top and list. */
+#ifndef MEMPROF_REPORT_H
+#define MEMPROF_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct profile;
+
+struct report_options {
+	int sample_index;		/* which value (see profile_sample_index) */
+	const char *unit;		/* output unit, "minimum" to choose */
+	int node_count;			/* top: rows to show, 0 for all */
+	bool cum_sort;			/* top: order by cum instead of flat */
+	double node_fraction;		/* top: drop nodes with cum under this share */
+	const char *source_path;	/* list: where to look for sources, NULL = cwd */
+	const char *trim_path;		/* list: prefixes to strip from file names */
+};
+
+#define REPORT_OPTIONS_INIT { 0, "minimum", 10, false, 0.005, NULL, NULL }
+
+/* Prints pprof's top report for p to out. Returns 0, or a negative errno
+ * when out of memory. */
+int report_top(FILE *out, const struct profile *p, const struct report_options *o);
+
+/* Prints pprof's list report for the functions whose names match the POSIX
+ * extended regex. Returns 0; -EINVAL when the regex does not compile or
+ * matches nothing (with a message in msg); another negative errno on error. */
+int report_list(FILE *out, const struct profile *p, const char *regex,
+		const struct report_options *o, char *msg, size_t msg_size);
+
+#endif

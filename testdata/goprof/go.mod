@@ -1,0 +1,3 @@
+module memprof.test/goprof
+
+go 1.19
