@@ -52,6 +52,8 @@ $(BUILD)/libmemprof-core.a: $(LIB_OBJS)
 $(BUILD)/memprof: $(CMD_OBJS) $(BUILD)/libmemprof-core.a
 	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(BUILD)/libmemprof-core.a $(LIBS)
 
+$(BUILD)/obj/tests/unit/%.o: ALL_CFLAGS += -DSRCDIR='"$(CURDIR)"'
+
 $(BUILD)/test-unit: $(UNIT_OBJS) $(BUILD)/libmemprof-core.a
 	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(BUILD)/libmemprof-core.a $(LIBS)
 
@@ -79,8 +81,8 @@ fuzz: test-deps $(BUILD)/gen/proto/profile.pb-c.c
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(QUIET_LINK)clang -std=gnu11 $(FUZZ_CFLAGS) -I. -I$(BUILD)/gen -o $(BUILD)/fuzz-pprof \
 		tests/fuzz/fuzz_pprof.c $(LIB_SRCS) $(GEN_SRCS) $(LIBS)
-	$(BUILD)/fuzz-pprof -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 \
-		-malloc_limit_mb=512 $(BUILD)/fuzz-corpus testdata/fuzz-seeds
+	$(BUILD)/fuzz-pprof -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -max_len=16384 \
+		-malloc_limit_mb=512 $(BUILD)/fuzz-corpus testdata/bad testdata/goprof
 
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run

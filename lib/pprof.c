@@ -44,6 +44,9 @@ static int is_gzip(const uint8_t *d, size_t len)
 	return len >= 2 && d[0] == 0x1f && d[1] == 0x8b;
 }
 
+static int wire_progress(const uint8_t *p, size_t len, size_t *cursor,
+			 struct pprof_error *err);
+
 /* Inflates a gzip stream (several members are allowed, as gzip allows) into
  * a malloc'd buffer that grows with the data actually produced. */
 static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len,
@@ -55,7 +58,7 @@ static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len,
 		seterr(err, "cannot initialise zlib");
 		return NULL;
 	}
-	size_t cap = in_len < 1024 ? 4096 : in_len * 4, len = 0;
+	size_t cap = in_len < 1024 ? 4096 : in_len * 4, len = 0, checked = 0;
 	uint8_t *out = malloc(cap);
 	if (!out)
 		goto out_nomem;
@@ -82,6 +85,10 @@ static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len,
 		uInt before = zs.avail_out;
 		int rc = inflate(&zs, Z_NO_FLUSH);
 		len += before - zs.avail_out;
+		/* check the protobuf as it arrives, so garbage that inflates to
+		 * gigabytes (a gzip bomb) fails after its first chunk */
+		if (wire_progress(out, len, &checked, err) < 0)
+			goto out_fail;
 		if (rc == Z_STREAM_END) {
 			in_left = in_len - (size_t)(zs.next_in - in);
 			/* another member follows: decode it too (trailing zeros are padding) */
@@ -157,10 +164,14 @@ static bool field_is_varint(ProtobufCType t)
 	}
 }
 
+/* Checks the message d in p[0..len). With stop set (the top level of a
+ * profile still arriving), a field cut off by the end of the data is not an
+ * error: *stop gets its offset and the check returns 0. */
 static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-		      size_t base, int depth, struct pprof_error *err)
+		      size_t base, int depth, struct pprof_error *err, size_t *stop)
 {
 	size_t i = 0;
+#define CUT_OFF() do { if (stop) { *stop = at - base; return 0; } } while (0)
 	if (depth > 8) {
 		seterr(err, "protobuf nested too deeply at offset %zu", base);
 		return -1;
@@ -169,6 +180,7 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 		size_t at = base + i;
 		uint64_t tag, v;
 		if (read_varint(p, len, &i, &tag) < 0) {
+			CUT_OFF();
 			seterr(err, "truncated protobuf: field tag cut off at offset %zu", at);
 			return -1;
 		}
@@ -197,6 +209,7 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 		switch (wt) {
 		case 0:
 			if (read_varint(p, len, &i, &v) < 0) {
+				CUT_OFF();
 				seterr(err, "truncated protobuf: %s.%s value cut off at offset %zu",
 				       d->short_name, fname, at);
 				return -1;
@@ -206,6 +219,7 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 		case 5: {
 			size_t n = wt == 1 ? 8 : 4;
 			if (len - i < n) {
+				CUT_OFF();
 				seterr(err, "truncated protobuf: %s.%s value cut off at offset %zu",
 				       d->short_name, fname, at);
 				return -1;
@@ -215,11 +229,14 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 		}
 		case 2: {
 			if (read_varint(p, len, &i, &v) < 0) {
+				CUT_OFF();
 				seterr(err, "truncated protobuf: %s.%s length cut off at offset %zu",
 				       d->short_name, fname, at);
 				return -1;
 			}
 			if (v > len - i) {
+				if (v <= PPROF_MAX_DECODED)
+					CUT_OFF();
 				seterr(err, "truncated protobuf: %s.%s claims %llu bytes at offset %zu, "
 				       "only %zu remain", d->short_name, fname,
 				       (unsigned long long)v, at, len - i);
@@ -227,7 +244,7 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 			}
 			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
 				if (check_wire(f->descriptor, p + i, (size_t)v, base + i, depth + 1,
-					       err) < 0)
+					       err, NULL) < 0)
 					return -1;
 			} else if (f && field_is_varint(f->type)) {
 				size_t j = 0;
@@ -249,6 +266,22 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 			return -1;
 		}
 	}
+	if (stop)
+		*stop = len;
+	return 0;
+#undef CUT_OFF
+}
+
+/* Checks the part of a profile between *cursor and len that is complete
+ * and moves *cursor past it. */
+static int wire_progress(const uint8_t *p, size_t len, size_t *cursor,
+			 struct pprof_error *err)
+{
+	size_t done;
+	if (check_wire(&perftools__profiles__profile__descriptor, p + *cursor, len - *cursor,
+		       *cursor, 0, err, &done) < 0)
+		return -1;
+	*cursor += done;
 	return 0;
 }
 
@@ -536,7 +569,7 @@ struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *e
 		return NULL;
 	}
 
-	if (check_wire(&perftools__profiles__profile__descriptor, raw, len, 0, 0, err) < 0) {
+	if (check_wire(&perftools__profiles__profile__descriptor, raw, len, 0, 0, err, NULL) < 0) {
 		if (looks_like_text(raw, len))
 			seterr(err, "not a pprof profile (this is text, pprof files are protobuf)");
 		goto out;

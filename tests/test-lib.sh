@@ -1,0 +1,56 @@
+# test-lib.sh - sourced by tests/tNNNN-*.sh (after git's t/test-lib.sh).
+# Each test_expect_success runs its body with `set -e` in a scratch
+# directory and prints "ok   <test>: <what>" or "FAIL <test>: <what>".
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$SRC/$BUILD ;; esac
+MEMPROF=$BUILD/memprof
+T=$(basename "$0" .sh)
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/memprof-$T.XXXXXX")
+trap 'rm -rf "$TRASH"' EXIT
+export TZ=UTC LC_ALL=C
+test_passed=0
+test_failed=0
+
+test_expect_success() {
+	local what=$1 body=$2 out
+	if out=$(cd "$TRASH" && (set -e; eval "$body") 2>&1); then
+		test_passed=$((test_passed + 1))
+		echo "ok   $T: $what"
+	else
+		test_failed=$((test_failed + 1))
+		echo "FAIL $T: $what"
+		printf '%s\n' "$out" | sed 's/^/    /' | tail -40
+	fi
+}
+
+# test_cmp EXPECTED ACTUAL: fails with a diff when they differ.
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+# test_expect_code CODE CMD...: CMD must exit with CODE.
+test_expect_code() {
+	local want=$1 rc=0
+	shift
+	"$@" || rc=$?
+	if [ "$rc" != "$want" ]; then
+		echo "exit status $rc, want $want: $*"
+		return 1
+	fi
+}
+
+# test_one_line_error FILE PATTERN: FILE holds exactly one line, matching PATTERN.
+test_one_line_error() {
+	if [ "$(wc -l < "$1")" != 1 ] || ! grep -q -- "$2" "$1"; then
+		echo "want one line matching '$2', got:"
+		cat "$1"
+		return 1
+	fi
+}
+
+test_done() {
+	echo "# $T: $test_passed passed, $test_failed failed"
+	[ "$test_failed" = 0 ]
+}
