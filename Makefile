@@ -32,7 +32,16 @@ CMD_OBJS = $(CMD_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS = $(wildcard tests/unit/*.c)
 UNIT_OBJS = $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
-all: $(BUILD)/memprof
+all: $(BUILD)/memprof $(BUILD)/libmemprof.so
+
+# The tracker links only what it needs; its symbols are hidden except the
+# interposed functions.
+TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden \
+	-ftls-model=initial-exec -fno-omit-frame-pointer
+$(BUILD)/libmemprof.so: lib/tracker/tracker.c lib/tracker/records.h
+	@mkdir -p $(BUILD)
+	$(QUIET_LINK)$(CC) $(TRACKER_CFLAGS) -shared -o $@ lib/tracker/tracker.c \
+		-Wl,-z,defs -Wl,-z,now -lunwind -ldl -lm -lpthread
 
 $(BUILD)/gen/proto/profile.pb-c.c $(BUILD)/gen/proto/profile.pb-c.h: proto/profile.proto
 	@mkdir -p $(BUILD)/gen
@@ -88,8 +97,10 @@ bench: all
 	$(Q)BUILD=$(BUILD) bench/run
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memprof \
+		$(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/memprof $(DESTDIR)$(PREFIX)/bin/memprof
+	install -m 755 $(BUILD)/libmemprof.so $(DESTDIR)$(PREFIX)/lib/memprof/libmemprof.so
 	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
@@ -97,3 +108,6 @@ clean:
 
 .PHONY: all deps test-deps test demo fuzz bench install clean
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+$(BUILD)/synth-profile: $(BUILD)/obj/bench/synth-profile.o $(BUILD)/libmemprof-core.a
+	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

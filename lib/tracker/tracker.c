@@ -1,0 +1,1056 @@
+/* tracker.c - libmemprof.so, preloaded into the profiled program.
+ *
+ * Interposes the malloc family, samples allocations with a per-thread byte
+ * countdown (exponential distances with mean = rate, as Go's
+ * MemProfileRate), unwinds the stacks of sampled ones with libunwind, and
+ * sends compact records (lib/tracker/records.h) to the collector. Nothing
+ * else happens here: no symbolization, no stdio, no locks on the fast path.
+ *
+ * Locking: one global mutex (`lock`) protects the record buffer, the table
+ * of sampled live blocks and the stack table. Only sampled allocations,
+ * frees that the filter says may be of a sampled block, module changes and
+ * flushes take it. The fast path touches only initial-exec TLS and one
+ * relaxed load of `filter`.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <malloc.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "records.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define EXPORT __attribute__((visibility("default")))
+#define FLUSH_INTERVAL_NS 100000000	/* records wait at most this long for a flush */
+
+/* ---- the allocator underneath ------------------------------------------- */
+
+static void *(*real_malloc)(size_t);
+static void (*real_free)(void *);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void *(*real_reallocarray)(void *, size_t, size_t);
+static int (*real_posix_memalign)(void **, size_t, size_t);
+static void *(*real_aligned_alloc)(size_t, size_t);
+static void *(*real_memalign)(size_t, size_t);
+static void *(*real_valloc)(size_t);
+static void *(*real_pvalloc)(size_t);
+
+/* dlsym may allocate before the real functions are known: serve that from
+ * a static pool whose blocks are never freed. */
+static _Alignas(64) char boot_pool[64 * 1024];
+static size_t boot_used;
+static int resolving;
+
+static bool is_boot_block(const void *p)
+{
+	return (const char *)p >= boot_pool && (const char *)p < boot_pool + sizeof(boot_pool);
+}
+
+static void *boot_alloc(size_t size, size_t align)
+{
+	size_t at = (boot_used + align - 1) & ~(align - 1);
+	if (at + size > sizeof(boot_pool))
+		return NULL;
+	boot_used = at + size;
+	return boot_pool + at;	/* static storage: already zeroed */
+}
+
+static void resolve_real(void)
+{
+	resolving = 1;
+	real_malloc = dlsym(RTLD_NEXT, "malloc");
+	real_free = dlsym(RTLD_NEXT, "free");
+	real_calloc = dlsym(RTLD_NEXT, "calloc");
+	real_realloc = dlsym(RTLD_NEXT, "realloc");
+	real_reallocarray = dlsym(RTLD_NEXT, "reallocarray");
+	real_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+	real_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+	real_memalign = dlsym(RTLD_NEXT, "memalign");
+	real_valloc = dlsym(RTLD_NEXT, "valloc");
+	real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+	resolving = 0;
+}
+
+/* ---- per-thread state (initial-exec: no allocation on first access) ------ */
+
+struct thread_state {
+	int64_t countdown;	/* bytes until the next sample; <= 0: slow path */
+	uint64_t rng;		/* xorshift state, 0 until the thread is set up */
+	int busy;		/* inside the tracker: allocations just pass through */
+};
+
+static __thread struct thread_state ts __attribute__((tls_model("initial-exec")));
+
+/* ---- global state --------------------------------------------------------- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t rate = 512 * 1024;	/* mean bytes between samples */
+static volatile int active;		/* set once init succeeded, cleared on error */
+static int out_fd = -1;
+static bool out_is_socket;
+static dev_t out_dev;
+static ino_t out_ino;
+static uint32_t my_pid, my_incarnation;
+static uintptr_t self_start, self_end;	/* our own text: frames to skip */
+
+static _Alignas(64) unsigned char buf[MEMPROF_BATCH_MAX];	/* under lock */
+static size_t buf_len = sizeof(struct memprof_batch_header);
+static uint64_t last_flush_ns;
+static uint32_t lost_records;
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void stop_tracking(void)
+{
+	active = 0;
+}
+
+/* The program may have closed our descriptor and reused the number for one
+ * of its own files; never write into those. Caller holds lock. */
+static bool out_fd_is_ours(void)
+{
+	struct stat st;
+	return fstat(out_fd, &st) == 0 && st.st_dev == out_dev && st.st_ino == out_ino;
+}
+
+/* Sends the buffered batch. Caller holds lock. */
+static void flush_locked(void)
+{
+	if (buf_len == sizeof(struct memprof_batch_header) || out_fd < 0)
+		return;
+	struct memprof_batch_header *h = (void *)buf;
+	h->magic = MEMPROF_MAGIC;
+	h->len = (uint32_t)(buf_len - sizeof(*h));
+	h->pid = my_pid;
+	h->incarnation = my_incarnation;
+	if (!out_fd_is_ours()) {
+		out_fd = -1;
+		stop_tracking();
+		return;
+	}
+	for (;;) {
+		ssize_t w = out_is_socket ? send(out_fd, buf, buf_len, MSG_NOSIGNAL)
+					  : write(out_fd, buf, buf_len);
+		if (w == (ssize_t)buf_len)
+			break;
+		if (w < 0 && errno == EINTR)
+			continue;
+		/* the collector is gone or the disk is full: stop quietly */
+		out_fd = -1;
+		stop_tracking();
+		break;
+	}
+	buf_len = sizeof(struct memprof_batch_header);
+	last_flush_ns = now_ns();
+}
+
+/* Appends one record. Caller holds lock. */
+static void emit(const void *rec, size_t len)
+{
+	if (buf_len + len > sizeof(buf))
+		flush_locked();
+	if (buf_len + len > sizeof(buf))
+		return;
+	memcpy(buf + buf_len, rec, len);
+	buf_len += len;
+}
+
+/* Flushes when the oldest buffered record may be FLUSH_INTERVAL_NS old.
+ * Caller holds lock. */
+static void maybe_flush_locked(void)
+{
+	if (now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
+		flush_locked();
+}
+
+/* A small record builder: fields are appended native-endian. */
+struct rec {
+	unsigned char b[64 + MEMPROF_NAME_MAX + 8 * MEMPROF_MAX_FRAMES];
+	size_t n;
+};
+
+static void put(struct rec *r, const void *v, size_t len)
+{
+	memcpy(r->b + r->n, v, len);
+	r->n += len;
+}
+#define PUT(r, type, v) do { type v_ = (type)(v); put((r), &v_, sizeof(v_)); } while (0)
+
+static void put_name(struct rec *r, const char *s)
+{
+	size_t n = strlen(s);
+	if (n > MEMPROF_NAME_MAX)
+		n = MEMPROF_NAME_MAX;
+	PUT(r, uint16_t, n);
+	put(r, s, n);
+}
+
+/* ---- sampled live blocks: exact table plus a counting filter -------------- */
+
+/* filter[h(addr)] counts sampled live blocks whose address hashes there.
+ * free() reads it without the lock: zero means "not sampled" for certain
+ * (a block is entered before malloc returns it and removed before the real
+ * free, so no other thread can race on the same address). */
+#define FILTER_BITS 16
+static uint16_t filter[1 << FILTER_BITS];
+
+static inline size_t filter_index(const void *p)
+{
+	return (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ULL >> (64 - FILTER_BITS));
+}
+
+struct block {
+	uintptr_t addr;	/* 0: empty slot */
+	uint64_t size;
+	uint32_t stack;
+};
+
+static struct block *blocks;	/* open addressing, linear probing; under lock */
+static size_t blocks_mask, blocks_count;
+
+static void *map_zeroed(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t block_slot(uintptr_t addr, size_t mask)
+{
+	return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ULL >> 20) & mask;
+}
+
+static bool blocks_grow(void)
+{
+	size_t cap = blocks ? (blocks_mask + 1) * 2 : 4096;
+	struct block *n = map_zeroed(cap * sizeof(*n));
+	if (!n)
+		return false;
+	for (size_t i = 0; blocks && i <= blocks_mask; i++) {
+		if (!blocks[i].addr)
+			continue;
+		size_t j = block_slot(blocks[i].addr, cap - 1);
+		while (n[j].addr)
+			j = (j + 1) & (cap - 1);
+		n[j] = blocks[i];
+	}
+	if (blocks)
+		munmap(blocks, (blocks_mask + 1) * sizeof(*blocks));
+	blocks = n;
+	blocks_mask = cap - 1;
+	return true;
+}
+
+/* Caller holds lock. */
+static bool blocks_insert(uintptr_t addr, uint64_t size, uint32_t stack)
+{
+	if ((blocks_count + 1) * 2 > blocks_mask + 1 && !blocks_grow())
+		return false;
+	size_t i = block_slot(addr, blocks_mask);
+	while (blocks[i].addr && blocks[i].addr != addr)
+		i = (i + 1) & blocks_mask;
+	if (!blocks[i].addr) {
+		blocks_count++;
+		size_t f = filter_index((void *)addr);
+		if (filter[f] != UINT16_MAX)	/* saturated counters stay "maybe" */
+			__atomic_store_n(&filter[f], filter[f] + 1, __ATOMIC_RELAXED);
+	}
+	blocks[i] = (struct block){ addr, size, stack };
+	return true;
+}
+
+/* Removes addr; returns whether it was there (and its entry in *out).
+ * Caller holds lock. */
+static bool blocks_remove(uintptr_t addr, struct block *out)
+{
+	if (!blocks)
+		return false;
+	size_t i = block_slot(addr, blocks_mask);
+	while (blocks[i].addr != addr) {
+		if (!blocks[i].addr)
+			return false;
+		i = (i + 1) & blocks_mask;
+	}
+	*out = blocks[i];
+	/* backward-shift deletion keeps probe chains intact without tombstones */
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & blocks_mask;
+		if (!blocks[j].addr)
+			break;
+		size_t home = block_slot(blocks[j].addr, blocks_mask);
+		if (((j - home) & blocks_mask) >= ((j - i) & blocks_mask)) {
+			blocks[i] = blocks[j];
+			i = j;
+		}
+	}
+	blocks[i].addr = 0;
+	blocks_count--;
+	size_t f = filter_index((void *)addr);
+	if (filter[f] != UINT16_MAX)
+		__atomic_store_n(&filter[f], filter[f] - 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* ---- stacks: deduplicated, each sent once --------------------------------- */
+
+struct stack_entry {
+	uint64_t hash;	/* 0: empty slot */
+	uint32_t id;
+	uint32_t n;
+	uint64_t at;	/* index of the first frame in stack_frames */
+};
+
+static struct stack_entry *stacks;	/* under lock */
+static size_t stacks_mask, stacks_count;
+static uintptr_t *stack_frames;
+static size_t stack_frames_len, stack_frames_cap;
+
+static bool stacks_grow(void)
+{
+	size_t cap = stacks ? (stacks_mask + 1) * 2 : 4096;
+	struct stack_entry *n = map_zeroed(cap * sizeof(*n));
+	if (!n)
+		return false;
+	for (size_t i = 0; stacks && i <= stacks_mask; i++) {
+		if (!stacks[i].hash)
+			continue;
+		size_t j = stacks[i].hash & (cap - 1);
+		while (n[j].hash)
+			j = (j + 1) & (cap - 1);
+		n[j] = stacks[i];
+	}
+	if (stacks)
+		munmap(stacks, (stacks_mask + 1) * sizeof(*stacks));
+	stacks = n;
+	stacks_mask = cap - 1;
+	return true;
+}
+
+static bool frames_reserve(size_t n)
+{
+	if (stack_frames_len + n <= stack_frames_cap)
+		return true;
+	size_t cap = stack_frames_cap ? stack_frames_cap * 2 : 65536;
+	while (cap < stack_frames_len + n)
+		cap *= 2;
+	uintptr_t *f = map_zeroed(cap * sizeof(*f));
+	if (!f)
+		return false;
+	if (stack_frames) {
+		memcpy(f, stack_frames, stack_frames_len * sizeof(*f));
+		munmap(stack_frames, stack_frames_cap * sizeof(*f));
+	}
+	stack_frames = f;
+	stack_frames_cap = cap;
+	return true;
+}
+
+static void stacks_reset(void)
+{
+	if (stacks)
+		memset(stacks, 0, (stacks_mask + 1) * sizeof(*stacks));
+	stacks_count = 0;
+	stack_frames_len = 0;
+}
+
+/* Returns the stack's id, sending it first if it is new; 0 when out of
+ * memory. Caller holds lock. */
+static uint32_t stack_id(const uintptr_t *pc, size_t n, bool truncated, uint64_t hash)
+{
+	if ((stacks_count + 1) * 2 > stacks_mask + 1 && !stacks_grow())
+		return 0;
+	size_t i = hash & stacks_mask;
+	while (stacks[i].hash) {
+		if (stacks[i].hash == hash && stacks[i].n == n &&
+		    !memcmp(stack_frames + stacks[i].at, pc, n * sizeof(*pc)))
+			return stacks[i].id;
+		i = (i + 1) & stacks_mask;
+	}
+	if (!frames_reserve(n))
+		return 0;
+	memcpy(stack_frames + stack_frames_len, pc, n * sizeof(*pc));
+	stacks[i] = (struct stack_entry){ hash, (uint32_t)++stacks_count, (uint32_t)n,
+					  stack_frames_len };
+	stack_frames_len += n;
+
+	struct rec r = { .n = 0 };
+	PUT(&r, uint8_t, REC_STACK);
+	PUT(&r, uint32_t, stacks[i].id);
+	PUT(&r, uint8_t, truncated);
+	PUT(&r, uint16_t, n);
+	for (size_t k = 0; k < n; k++)
+		PUT(&r, uint64_t, pc[k]);
+	emit(r.b, r.n);
+	return stacks[i].id;
+}
+
+/* ---- modules --------------------------------------------------------------- */
+
+static char exe_path[PATH_MAX];
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	const char *name = info->dlpi_name;
+	if (!name || !*name)
+		name = exe_path;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		struct rec r = { .n = 0 };
+		PUT(&r, uint8_t, REC_MODULE);
+		PUT(&r, uint64_t, info->dlpi_addr);
+		PUT(&r, uint64_t, info->dlpi_addr + ph->p_vaddr);
+		PUT(&r, uint64_t, info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+		PUT(&r, uint64_t, ph->p_offset);
+		put_name(&r, name);
+		emit(r.b, r.n);
+	}
+	(void)size;
+	(void)data;
+	return 0;
+}
+
+/* Sends the whole module map. Caller holds lock. dl_iterate_phdr takes the
+ * loader's lock inside ours; nothing takes them the other way round, since
+ * our lock is only taken with ts.busy set, where allocations pass through. */
+static void send_modules_locked(void)
+{
+	uint8_t t = REC_MODULES_RESET;
+	emit(&t, 1);
+	dl_iterate_phdr(module_cb, NULL);
+}
+
+/* ---- sampling ------------------------------------------------------------- */
+
+static uint64_t rng_next(void)
+{
+	uint64_t x = ts.rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	ts.rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+/* Bytes to the next sample: exponential with mean rate (Go's fastexprand). */
+static int64_t next_countdown(void)
+{
+	if (rate <= 1)
+		return 0;
+	if (!ts.rng) {
+		ts.rng = (uint64_t)(uintptr_t)&ts ^ wall_ns() ^ ((uint64_t)syscall(SYS_gettid) << 32);
+		ts.rng |= 1;
+	}
+	double u = ((double)(rng_next() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+	double d = -log(u) * (double)rate;
+	return d >= 1e18 ? (int64_t)1e18 : (int64_t)d + 1;
+}
+
+static uint64_t hash_frames(const uintptr_t *pc, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+	for (size_t i = 0; i < n; i++) {
+		h ^= pc[i];
+		h *= 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	return h ? h : 1;
+}
+
+/* Records a sampled allocation of size bytes at p. Runs with ts.busy set. */
+static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
+{
+	void *raw[MEMPROF_MAX_FRAMES + 8];
+	uintptr_t pc[MEMPROF_MAX_FRAMES];
+	int got = unw_backtrace(raw, (int)(sizeof(raw) / sizeof(raw[0])));
+	size_t n = 0;
+	bool truncated = got == (int)(sizeof(raw) / sizeof(raw[0]));
+	for (int i = 0; i < got; i++) {
+		uintptr_t a = (uintptr_t)raw[i];
+		if (n == 0 && a >= self_start && a < self_end)
+			continue;	/* our own frames: the leaf is malloc's caller */
+		if (n == MEMPROF_MAX_FRAMES) {
+			truncated = true;
+			break;
+		}
+		pc[n++] = a;
+	}
+	uint64_t h = hash_frames(pc, n);
+
+	pthread_mutex_lock(&lock);
+	if (active) {
+		uint32_t id = stack_id(pc, n, truncated, h);
+		if (id && blocks_insert((uintptr_t)p, size, id)) {
+			struct rec r = { .n = 0 };
+			PUT(&r, uint8_t, REC_ALLOC);
+			PUT(&r, uint64_t, (uintptr_t)p);
+			PUT(&r, uint64_t, size);
+			PUT(&r, uint32_t, id);
+			emit(r.b, r.n);
+		} else {
+			lost_records++;
+		}
+		maybe_flush_locked();
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* The slow path of every allocation: the countdown ran out (or this thread
+ * has not drawn one yet). */
+static __attribute__((noinline)) void sample_slow(void *p, size_t size)
+{
+	if (ts.busy || !active)
+		return;
+	ts.busy = 1;
+	bool fresh = ts.rng == 0 && rate > 1;
+	ts.countdown = next_countdown();
+	/* a new thread draws its first distance; this block counts against it */
+	if (fresh && (int64_t)size < ts.countdown) {
+		ts.countdown -= (int64_t)size;
+	} else if (p) {
+		record_alloc(p, size);
+	}
+	ts.busy = 0;
+}
+
+/* This path runs on every allocation: one subtraction and a branch. */
+static inline void *on_alloc(void *p, size_t size)
+{
+	ts.countdown -= (int64_t)size;
+	if (unlikely(ts.countdown <= 0))
+		sample_slow(p, size);
+	return p;
+}
+
+/* Called before the real free: reports the block if it was sampled. */
+static __attribute__((noinline)) void free_slow(void *p)
+{
+	struct block b;
+	int was_busy = ts.busy;
+	ts.busy = 1;
+	pthread_mutex_lock(&lock);
+	if (blocks_remove((uintptr_t)p, &b) && active) {
+		struct rec r = { .n = 0 };
+		PUT(&r, uint8_t, REC_FREE);
+		PUT(&r, uint64_t, (uintptr_t)p);
+		emit(r.b, r.n);
+		maybe_flush_locked();
+	}
+	pthread_mutex_unlock(&lock);
+	ts.busy = was_busy;
+}
+
+/* This path runs on every free: a load and a branch. */
+static inline void on_free(void *p)
+{
+	if (unlikely(__atomic_load_n(&filter[filter_index(p)], __ATOMIC_RELAXED) != 0))
+		free_slow(p);
+}
+
+/* ---- the interposed allocator ------------------------------------------------ */
+
+EXPORT void *malloc(size_t size)
+{
+	if (unlikely(!real_malloc)) {
+		if (resolving)
+			return boot_alloc(size, 16);
+		resolve_real();
+	}
+	return on_alloc(real_malloc(size), size);
+}
+
+EXPORT void free(void *p)
+{
+	if (!p || unlikely(is_boot_block(p)))
+		return;
+	on_free(p);
+	real_free(p);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	if (unlikely(!real_calloc)) {
+		if (resolving) {
+			if (size && n > SIZE_MAX / size)
+				return NULL;
+			return boot_alloc(n * size, 16);
+		}
+		resolve_real();
+	}
+	void *p = real_calloc(n, size);
+	return p ? on_alloc(p, n * size) : NULL;
+}
+
+EXPORT void *realloc(void *old, size_t size)
+{
+	if (unlikely(!real_realloc))
+		resolve_real();
+	if (unlikely(old && is_boot_block(old))) {
+		size_t room = (size_t)(boot_pool + sizeof(boot_pool) - (char *)old);
+		void *p = malloc(size);
+		if (p)
+			memcpy(p, old, size < room ? size : room);
+		return p;
+	}
+	/* realloc(p, n) is a free of p and an allocation of n; the free is
+	 * reported before the real call, when no other thread can have p. If
+	 * the real call fails, p is still the program's and is re-entered. */
+	struct block b = { 0 };
+	bool had = false;
+	if (old && unlikely(__atomic_load_n(&filter[filter_index(old)], __ATOMIC_RELAXED))) {
+		int was_busy = ts.busy;
+		ts.busy = 1;
+		pthread_mutex_lock(&lock);
+		had = blocks_remove((uintptr_t)old, &b);
+		if (had && active) {
+			struct rec r = { .n = 0 };
+			PUT(&r, uint8_t, REC_FREE);
+			PUT(&r, uint64_t, (uintptr_t)old);
+			emit(r.b, r.n);
+		}
+		pthread_mutex_unlock(&lock);
+		ts.busy = was_busy;
+	}
+	void *p = real_realloc(old, size);
+	if (!p) {
+		if (had && size) {	/* failed: the old block lives on */
+			ts.busy++;
+			pthread_mutex_lock(&lock);
+			if (active && blocks_insert(b.addr, b.size, b.stack)) {
+				struct rec r = { .n = 0 };
+				PUT(&r, uint8_t, REC_ALLOC);
+				PUT(&r, uint64_t, b.addr);
+				PUT(&r, uint64_t, b.size);
+				PUT(&r, uint32_t, b.stack);
+				emit(r.b, r.n);
+			}
+			pthread_mutex_unlock(&lock);
+			ts.busy--;
+		}
+		return NULL;
+	}
+	return on_alloc(p, size);
+}
+
+EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(old, n * size);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (unlikely(!real_posix_memalign))
+		resolve_real();
+	int rc = real_posix_memalign(out, align, size);
+	if (rc == 0)
+		on_alloc(*out, size);
+	return rc;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	if (unlikely(!real_aligned_alloc))
+		resolve_real();
+	void *p = real_aligned_alloc(align, size);
+	return p ? on_alloc(p, size) : NULL;
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+	if (unlikely(!real_memalign)) {
+		if (resolving)
+			return boot_alloc(size, align < 16 ? 16 : align);
+		resolve_real();
+	}
+	void *p = real_memalign(align, size);
+	return p ? on_alloc(p, size) : NULL;
+}
+
+EXPORT void *valloc(size_t size)
+{
+	if (unlikely(!real_valloc))
+		resolve_real();
+	void *p = real_valloc(size);
+	return p ? on_alloc(p, size) : NULL;
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+	if (unlikely(!real_pvalloc))
+		resolve_real();
+	void *p = real_pvalloc(size);
+	return p ? on_alloc(p, size) : NULL;
+}
+
+/* ---- process events --------------------------------------------------------- */
+
+static void emit_end_locked(void)
+{
+	struct rec r = { .n = 0 };
+	PUT(&r, uint8_t, REC_END);
+	PUT(&r, uint64_t, wall_ns());
+	emit(r.b, r.n);
+	if (lost_records) {
+		struct rec l = { .n = 0 };
+		PUT(&l, uint8_t, REC_LOST);
+		PUT(&l, uint32_t, lost_records);
+		emit(l.b, l.n);
+		lost_records = 0;
+	}
+	flush_locked();
+}
+
+/* The process image ends (exit, _exit, exec, abort): send everything. */
+static void finish(void)
+{
+	if (!active)
+		return;
+	ts.busy++;
+	pthread_mutex_lock(&lock);
+	if (active)
+		emit_end_locked();
+	pthread_mutex_unlock(&lock);
+	ts.busy--;
+}
+
+static void emit_start_locked(uint32_t ppid)
+{
+	struct rec r = { .n = 0 };
+	PUT(&r, uint8_t, REC_START);
+	PUT(&r, uint8_t, MEMPROF_VERSION_RECORDS);
+	PUT(&r, uint32_t, ppid);
+	PUT(&r, uint64_t, rate);
+	PUT(&r, uint64_t, wall_ns());
+	put_name(&r, exe_path);
+	emit(r.b, r.n);
+	send_modules_locked();
+	flush_locked();
+}
+
+static uint32_t new_incarnation(void)
+{
+	uint32_t x = (uint32_t)(wall_ns() ^ (wall_ns() >> 32)) ^ (uint32_t)getpid() * 2654435761u;
+	return x ? x : 1;
+}
+
+static void atfork_prepare(void)
+{
+	ts.busy++;
+	pthread_mutex_lock(&lock);
+	flush_locked();	/* the child must not inherit (and resend) our records */
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+	ts.busy--;
+}
+
+/* The child is a new process: it counts only its own blocks and stacks. */
+static void atfork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	uint32_t parent = my_pid;
+	my_pid = (uint32_t)getpid();
+	my_incarnation = new_incarnation();
+	if (blocks) {
+		memset(blocks, 0, (blocks_mask + 1) * sizeof(*blocks));
+		blocks_count = 0;
+	}
+	memset(filter, 0, sizeof(filter));
+	stacks_reset();
+	buf_len = sizeof(struct memprof_batch_header);
+	if (active)
+		emit_start_locked(parent);
+	ts.busy--;
+}
+
+EXPORT void _exit(int status)
+{
+	static void (*real)(int) __attribute__((noreturn));
+	finish();
+	if (!real)
+		real = dlsym(RTLD_NEXT, "_exit");
+	real(status);
+}
+
+EXPORT void _Exit(int status)
+{
+	_exit(status);
+}
+
+EXPORT void abort(void)
+{
+	static void (*real)(void) __attribute__((noreturn));
+	finish();
+	if (!real)
+		real = dlsym(RTLD_NEXT, "abort");
+	real();
+}
+
+/* exec replaces the image: flush first. The new image (with LD_PRELOAD and
+ * MEMPROF_* inherited) starts a new incarnation of the same pid. */
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	static int (*real)(const char *, char *const[], char *const[]);
+	finish();
+	if (!real)
+		real = dlsym(RTLD_NEXT, "execve");
+	return real(path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	static int (*real)(const char *, char *const[]);
+	finish();
+	if (!real)
+		real = dlsym(RTLD_NEXT, "execv");
+	return real(path, argv);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	static int (*real)(const char *, char *const[]);
+	finish();
+	if (!real)
+		real = dlsym(RTLD_NEXT, "execvp");
+	return real(file, argv);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	static int (*real)(const char *, char *const[], char *const[]);
+	finish();
+	if (!real)
+		real = dlsym(RTLD_NEXT, "execvpe");
+	return real(file, argv, envp);
+}
+
+/* Modules come and go: resend the map, and let libunwind forget cached
+ * unwind info of unloaded code. */
+static void modules_changed(void)
+{
+	if (!active)
+		return;
+	ts.busy++;
+	unw_flush_cache(unw_local_addr_space, 0, 0);
+	pthread_mutex_lock(&lock);
+	if (active) {
+		send_modules_locked();
+		flush_locked();
+	}
+	pthread_mutex_unlock(&lock);
+	ts.busy--;
+}
+
+EXPORT void *dlopen(const char *file, int mode)
+{
+	static void *(*real)(const char *, int);
+	if (!real)
+		real = dlsym(RTLD_NEXT, "dlopen");
+	void *h = real(file, mode);
+	if (h)
+		modules_changed();
+	return h;
+}
+
+EXPORT int dlclose(void *handle)
+{
+	static int (*real)(void *);
+	if (!real)
+		real = dlsym(RTLD_NEXT, "dlclose");
+	int rc = real(handle);
+	modules_changed();
+	return rc;
+}
+
+/* Fatal signals: flush what we have, then die as the program would have.
+ * Installed only where the program has no handler of its own. */
+static void on_fatal_signal(int sig)
+{
+	if (active && pthread_mutex_trylock(&lock) == 0) {
+		emit_end_locked();
+		pthread_mutex_unlock(&lock);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_fatal_handlers(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old, sa;
+		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler != SIG_DFL)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_fatal_signal;
+		sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+/* ---- start-up -------------------------------------------------------------- */
+
+static int64_t parse_rate(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 1)
+		return -1;
+	return v;
+}
+
+static int open_output(void)
+{
+	const char *fd_s = getenv("MEMPROF_FD"), *path = getenv("MEMPROF_OUT");
+	struct stat st;
+	if (fd_s && *fd_s) {
+		char *end;
+		long fd = strtol(fd_s, &end, 10);
+		if (*end || fd < 0 || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			return -1;
+		out_fd = (int)fd;
+		out_is_socket = true;
+	} else if (path && *path) {
+		/* standalone mode: append batches to a private recording file */
+		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		out_fd = fd;
+		out_is_socket = false;
+	} else {
+		return -1;
+	}
+	out_dev = st.st_dev;
+	out_ino = st.st_ino;
+	return 0;
+}
+
+struct self_range {
+	uintptr_t base, start, end;
+};
+
+static int self_cb(struct dl_phdr_info *i, size_t size, void *data)
+{
+	struct self_range *r = data;
+	(void)size;
+	if (i->dlpi_addr != r->base)
+		return 0;
+	for (int k = 0; k < i->dlpi_phnum; k++)
+		if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
+			r->start = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
+			r->end = r->start + i->dlpi_phdr[k].p_memsz;
+		}
+	return 1;
+}
+
+/* Our own text, so the frames of the tracker can be left off stacks. */
+static void find_self(void)
+{
+	Dl_info info;
+	struct self_range r = { 0, 0, 0 };
+	if (!dladdr((void *)find_self, &info))
+		return;
+	r.base = (uintptr_t)info.dli_fbase;
+	dl_iterate_phdr(self_cb, &r);
+	self_start = r.start;
+	self_end = r.end;
+}
+
+__attribute__((constructor)) static void tracker_init(void)
+{
+	if (!real_malloc)
+		resolve_real();
+	ts.busy = 1;
+	const char *r = getenv("MEMPROF_RATE");
+	if (r && *r && (rate = parse_rate(r)) < 0)
+		rate = 512 * 1024;
+	/* a relative standalone path must name the same file after chdir + exec */
+	const char *path = getenv("MEMPROF_OUT");
+	if (path && *path && path[0] != '/') {
+		char *abs = realpath(".", NULL);
+		if (abs) {
+			size_t n = strlen(abs) + strlen(path) + 2;
+			char *full = malloc(n);
+			if (full) {
+				strcpy(full, abs);
+				strcat(full, "/");
+				strcat(full, path);
+				setenv("MEMPROF_OUT", full, 1);
+				free(full);
+			}
+			free(abs);
+		}
+	}
+	if (open_output() < 0) {
+		ts.busy = 0;
+		return;	/* not under memprof: pass everything through */
+	}
+	ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+	exe_path[n > 0 ? n : 0] = '\0';
+	find_self();
+	my_pid = (uint32_t)getpid();
+	my_incarnation = new_incarnation();
+	/* warm the unwinder up before anything is sampled */
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	void *warm[4];
+	unw_backtrace(warm, 4);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	install_fatal_handlers();
+	last_flush_ns = now_ns();
+	active = 1;
+	pthread_mutex_lock(&lock);
+	emit_start_locked((uint32_t)getppid());
+	pthread_mutex_unlock(&lock);
+	ts.countdown = 0;
+	ts.busy = 0;
+}
+
+__attribute__((destructor)) static void tracker_fini(void)
+{
+	finish();
+}
