@@ -13,7 +13,7 @@ WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes 
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
 	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
-LIBS = -lprotobuf-c -lz -ldw -lelf -lm
+LIBS = -lprotobuf-c -lz -ldw -lelf -lm -lstdc++
 
 ifndef V
 Q = @
@@ -23,8 +23,8 @@ QUIET_GEN = @echo '   GEN    $@';
 endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c \
-	lib/graph.c lib/report.c
-CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c
+	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c
+CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/run.c
 GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c
 
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o

@@ -11,8 +11,10 @@ static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
+	{ "run", cmd_run },
 	{ "top", cmd_top },
 	{ "list", cmd_list },
+	{ "convert", cmd_convert },
 	{ "help", cmd_help },
 	{ "version", cmd_version },
 };

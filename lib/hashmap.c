@@ -64,6 +64,33 @@ uint64_t *hashmap_put(struct hashmap *m, uint64_t key, bool *inserted)
 	return &e->value;
 }
 
+bool hashmap_remove(struct hashmap *m, uint64_t key)
+{
+	if (!m->entries)
+		return false;
+	struct hashmap_entry *e = m->entries;
+	size_t i = hash_u64(key) & m->mask;
+	while (e[i].used && e[i].key != key)
+		i = (i + 1) & m->mask;
+	if (!e[i].used)
+		return false;
+	/* backward-shift deletion: no tombstones */
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & m->mask;
+		if (!e[j].used)
+			break;
+		size_t home = hash_u64(e[j].key) & m->mask;
+		if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
+			e[i] = e[j];
+			i = j;
+		}
+	}
+	e[i].used = false;
+	m->count--;
+	return true;
+}
+
 void hashmap_release(struct hashmap *m)
 {
 	free(m->entries);

@@ -42,6 +42,9 @@ uint64_t *hashmap_get(const struct hashmap *m, uint64_t key);
  * of memory. */
 uint64_t *hashmap_put(struct hashmap *m, uint64_t key, bool *inserted);
 
+/* Removes key; returns whether it was there. */
+bool hashmap_remove(struct hashmap *m, uint64_t key);
+
 void hashmap_release(struct hashmap *m);
 
 #endif

@@ -40,6 +40,15 @@ static void test_hashmap(void)
 	}
 	CHECK(hashmap_get(&m, 1) == NULL);
 	CHECK(hashmap_put(&m, 0, &inserted) && !inserted);
+	for (uint64_t k = 0; k < 10000; k += 2)
+		CHECK(hashmap_remove(&m, k * 7919));
+	CHECK(!hashmap_remove(&m, 2 * 7919));
+	CHECK(m.count == 5000);
+	for (uint64_t k = 1; k < 10000; k += 2) {
+		uint64_t *v = hashmap_get(&m, k * 7919);
+		CHECK(v && *v == k);
+	}
+	CHECK(hashmap_get(&m, 4 * 7919) == NULL);
 	hashmap_release(&m);
 }
 

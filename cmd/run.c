@@ -1,0 +1,516 @@
+/* run.c - memprof run: start the program with the tracker preloaded,
+ * collect its records, write the profile; and memprof convert, which does
+ * the same from a standalone recording. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/collect.h"
+#include "lib/pprof.h"
+#include "lib/profile.h"
+#include "lib/tracker/records.h"
+#include "lib/units.h"
+#include "memprof.h"
+
+/* "4096", "4k", "4K", "4KiB", "512KiB", "1M", "1MiB", "1G": bytes. */
+static int parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "b")))
+		end += strlen(end);
+	else if (!shift && (!strcmp(end, "B") || !strcmp(end, "b")))
+		end++;
+	if (*end || v == 0 || v > (1ULL << 40) >> shift)
+		return -1;
+	*out = (int64_t)(v << shift);
+	return 0;
+}
+
+/* Finds file on PATH the way execvp will. Returns a malloc'd path or NULL. */
+static char *search_path(const char *file)
+{
+	if (strchr(file, '/'))
+		return strdup(file);
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *e = strchr(path, ':');
+		size_t n = e ? (size_t)(e - path) : strlen(path);
+		char *full = malloc(n + strlen(file) + 2);
+		if (!full)
+			return NULL;
+		snprintf(full, n + strlen(file) + 2, "%.*s%s%s", (int)n, path, n ? "/" : "", file);
+		if (access(full, X_OK) == 0) {
+			struct stat st;
+			if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+				return full;
+		}
+		free(full);
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return NULL;
+}
+
+/* Why LD_PRELOAD would not reach the program, or NULL if it should. */
+static const char *unprofilable(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)) &&
+	    ((st.st_mode & S_ISUID && st.st_uid != geteuid()) ||
+	     (st.st_mode & S_ISGID && st.st_gid != getegid())))
+		return "is setuid or setgid: the dynamic loader ignores LD_PRELOAD for it";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	Elf64_Ehdr eh;
+	const char *why = NULL;
+	if (read(fd, &eh, sizeof(eh)) == (ssize_t)sizeof(eh) &&
+	    !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+	    eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 4096) {
+		int interp = 0;
+		for (int i = 0; i < eh.e_phnum; i++) {
+			Elf64_Phdr ph;
+			if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
+			    (ssize_t)sizeof(ph))
+				break;
+			interp |= ph.p_type == PT_INTERP;
+		}
+		if (!interp)
+			why = "is statically linked: LD_PRELOAD cannot interpose its allocator";
+	}
+	close(fd);
+	return why;
+}
+
+/* libmemprof.so: $MEMPROF_LIB, else beside the memprof binary, else the
+ * installed library directory. */
+static char *find_tracker(void)
+{
+	const char *env = getenv("MEMPROF_LIB");
+	if (env && *env)
+		return access(env, R_OK) == 0 ? realpath(env, NULL) : NULL;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			snprintf(slash + 1, sizeof(self) - (size_t)(slash + 1 - self), "libmemprof.so");
+			if (access(self, R_OK) == 0)
+				return strdup(self);
+		}
+	}
+	if (access(MEMPROF_LIBDIR "/libmemprof.so", R_OK) == 0)
+		return strdup(MEMPROF_LIBDIR "/libmemprof.so");
+	return NULL;
+}
+
+/* The output must be creatable: its directory writable, itself not a directory. */
+static int check_output(const char *out)
+{
+	struct stat st;
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		error("%s: is a directory", out);
+		return -1;
+	}
+	char *dir = strdup(out);
+	if (!dir)
+		return -1;
+	char *slash = strrchr(dir, '/');
+	const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+	int rc = access(d, W_OK | X_OK);
+	if (rc < 0)
+		error("%s: cannot write here: %s", out, strerror(errno));
+	free(dir);
+	return rc;
+}
+
+static void human_bytes(char *buf, size_t size, int64_t v)
+{
+	units_label(buf, size, v, "bytes", "auto");
+}
+
+/* Writes the profile and the one-line summary. Returns 0 or -1. */
+static int write_profile(struct collector *c, const char *out, const char *const *comments,
+			 bool quiet)
+{
+	struct collector_meta meta = { comments, isatty(2) == 1 };
+	struct profile *p = collector_profile(c, &meta);
+	if (!p) {
+		error("out of memory building the profile");
+		return -1;
+	}
+	int rc = pprof_write(p, out);
+	if (rc < 0) {
+		error("%s: %s", out, strerror(-rc));
+		profile_free(p);
+		return -1;
+	}
+	if (!quiet) {
+		int64_t tot[4] = { 0 };
+		for (size_t i = 0; i < p->n_sample; i++)
+			for (int k = 0; k < 4; k++)
+				tot[k] += p->sample[i].value[k];
+		const struct collector_stats *st = collector_stats(c);
+		char a[32], b[32];
+		human_bytes(a, sizeof(a), tot[1]);
+		human_bytes(b, sizeof(b), tot[3]);
+		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
+			"%s in use at exit (%zu process%s)\n", out, p->n_sample, a,
+			(long long)tot[0], b, st->processes, st->processes == 1 ? "" : "es");
+		if (st->lost || st->bad_batches)
+			error("warning: %llu records lost, %llu malformed batches",
+			      (unsigned long long)st->lost, (unsigned long long)st->bad_batches);
+	}
+	profile_free(p);
+	return 0;
+}
+
+static volatile sig_atomic_t child_pid;
+
+/* Signals sent to memprof itself go on to the program. Those the terminal
+ * sends (Ctrl-C) reach the program directly, as it is in our process group. */
+static void forward_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (child_pid > 0 && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
+		kill(child_pid, sig);
+}
+
+static char *default_output(const char *program, pid_t pid)
+{
+	const char *base = strrchr(program, '/');
+	base = base ? base + 1 : program;
+	size_t n = strlen(base) + 48;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "memprof.%s.%d.pb.gz", base, (int)pid);
+	return s;
+}
+
+static char *join_args(char **argv)
+{
+	size_t n = 16;
+	for (char **a = argv; *a; a++)
+		n += strlen(*a) + 1;
+	char *s = malloc(n);
+	if (!s)
+		return NULL;
+	strcpy(s, "command:");
+	for (char **a = argv; *a; a++) {
+		strcat(s, " ");
+		strcat(s, *a);
+	}
+	return s;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const char *out = NULL;
+	int64_t rate = 512 * 1024;
+	bool quiet = false;
+	int i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		if (a[0] != '-' || !strcmp(a, "-"))
+			break;
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return usage("run", true);
+		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			quiet = true;
+			continue;
+		}
+		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
+		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
+		if (is_out || is_rate) {
+			if (i + 1 >= argc) {
+				error("run: option '%s' needs a value", a);
+				return usage("run", false);
+			}
+			v = argv[++i];
+		} else if (!strncmp(a, "--output=", 9)) {
+			is_out = true;
+			v = a + 9;
+		} else if (!strncmp(a, "--rate=", 7)) {
+			is_rate = true;
+			v = a + 7;
+		} else {
+			error("run: unknown option '%s'", a);
+			return usage("run", false);
+		}
+		if (is_out) {
+			out = v;
+		} else if (parse_size(v, &rate) < 0) {
+			error("run: invalid rate '%s' (bytes, e.g. 4096, 4k, 512KiB, 1M)", v);
+			return usage("run", false);
+		}
+	}
+	if (i >= argc) {
+		error("run: missing PROGRAM");
+		return usage("run", false);
+	}
+	char **prog_argv = argv + i;
+
+	char *path = search_path(prog_argv[0]);
+	struct stat st;
+	if (!path || stat(path, &st) < 0) {
+		error("%s: %s", prog_argv[0], path ? strerror(errno) : "command not found");
+		free(path);
+		return 127;
+	}
+	if (S_ISDIR(st.st_mode) || access(path, X_OK) < 0) {
+		error("%s: %s", prog_argv[0], S_ISDIR(st.st_mode) ? "is a directory"
+								  : "permission denied (not executable)");
+		free(path);
+		return 126;
+	}
+	const char *why = unprofilable(path);
+	if (why)
+		error("%s %s; running it without profiling, no profile will be written",
+		      prog_argv[0], why);
+	if (out && check_output(out) < 0) {
+		free(path);
+		return 1;
+	}
+	char *tracker = find_tracker();
+	if (!tracker) {
+		error("cannot find libmemprof.so (set MEMPROF_LIB, or make install)");
+		free(path);
+		return 1;
+	}
+
+	int sv[2], errpipe[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(errpipe, O_CLOEXEC) < 0) {
+		error("cannot create a socket: %s", strerror(errno));
+		return 1;
+	}
+	/* generous buffering so the program rarely waits for us */
+	int sz = 4 << 20;
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+
+	struct sigaction sa, old_int, old_term, old_hup, old_quit;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	sigaction(SIGQUIT, &sa, &old_quit);
+
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		error("fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+		sigaction(SIGQUIT, &old_quit, NULL);
+		close(sv[0]);
+		close(errpipe[0]);
+		if (!why) {
+			/* the tracker's end of the socket survives exec */
+			int fd = fcntl(sv[1], F_DUPFD, 3);
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%d", fd);
+			setenv("MEMPROF_FD", buf, 1);
+			snprintf(buf, sizeof(buf), "%lld", (long long)rate);
+			setenv("MEMPROF_RATE", buf, 1);
+			unsetenv("MEMPROF_OUT");
+			const char *pre = getenv("LD_PRELOAD");
+			size_t n = strlen(tracker) + (pre ? strlen(pre) : 0) + 2;
+			char *ld = malloc(n);
+			if (ld) {
+				snprintf(ld, n, "%s%s%s", tracker, pre && *pre ? ":" : "",
+					 pre ? pre : "");
+				setenv("LD_PRELOAD", ld, 1);
+			}
+		}
+		execv(path, prog_argv);
+		int e = errno;
+		if (write(errpipe[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(e == ENOENT ? 127 : 126);
+	}
+	child_pid = pid;
+	close(sv[1]);
+	close(errpipe[1]);
+	int exec_errno = 0;
+	if (read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
+		error("%s: %s", prog_argv[0], strerror(exec_errno));
+		waitpid(pid, NULL, 0);
+		return exec_errno == ENOENT ? 127 : 126;
+	}
+	close(errpipe[0]);
+
+	struct collector *c = collector_new();
+	uint8_t *batch = malloc(MEMPROF_BATCH_MAX + 1);
+	if (!c || !batch) {
+		error("out of memory");
+		return 1;
+	}
+	int status = 0;
+	bool exited = false, eof = false;
+	struct timespec t_exit = { 0, 0 };
+	while (!eof) {
+		struct pollfd pfd = { sv[0], POLLIN, 0 };
+		int r = poll(&pfd, 1, 50);
+		if (r > 0) {
+			ssize_t n = recv(sv[0], batch, MEMPROF_BATCH_MAX + 1, 0);
+			if (n == 0) {
+				eof = true;
+			} else if (n > 0) {
+				if (collector_feed(c, batch, (size_t)n) == -ENOMEM) {
+					error("out of memory collecting records");
+					break;
+				}
+				clock_gettime(CLOCK_MONOTONIC, &t_exit);
+				continue;
+			} else if (errno != EINTR && errno != EAGAIN) {
+				break;
+			}
+		}
+		if (!exited) {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid) {
+				exited = true;
+				clock_gettime(CLOCK_MONOTONIC, &t_exit);
+			}
+		} else if (r == 0) {
+			/* the program is gone; descendants that still hold the socket
+			 * get half a second of silence before we stop waiting */
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - t_exit.tv_sec) * 1000 +
+			    (now.tv_nsec - t_exit.tv_nsec) / 1000000 > 500)
+				break;
+		}
+	}
+	if (!exited)
+		waitpid(pid, &status, 0);
+	child_pid = 0;
+	close(sv[0]);
+	free(batch);
+
+	int code = WIFEXITED(status) ? WEXITSTATUS(status)
+		 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+	const struct collector_stats *cs = collector_stats(c);
+	if (why) {
+		/* already said: no profile */
+	} else if (cs->processes == 0) {
+		error("%s sent no data: the tracker was not loaded (it may be statically "
+		      "linked, setuid, or clear LD_PRELOAD); no profile written", prog_argv[0]);
+	} else {
+		char *def = out ? NULL : default_output(prog_argv[0], pid);
+		char *cmdline = join_args(prog_argv);
+		char version[64];
+		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
+		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
+		if (write_profile(c, out ? out : def, comments, quiet) < 0 && code == 0)
+			code = 1;
+		free(def);
+		free(cmdline);
+	}
+	collector_free(c);
+	free(path);
+	free(tracker);
+	return code;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+	const char *out = NULL, *in = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return usage("convert", true);
+		if (!strcmp(argv[i], "-o") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strncmp(argv[i], "--output=", 9))
+			out = argv[i] + 9;
+		else if (argv[i][0] == '-' || in) {
+			error("convert: unexpected argument '%s'", argv[i]);
+			return usage("convert", false);
+		} else
+			in = argv[i];
+	}
+	if (!in) {
+		error("convert: missing RECORDING");
+		return usage("convert", false);
+	}
+	int fd = open(in, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+		error("%s: %s", in, fd < 0 ? strerror(errno) : "is a directory");
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	size_t len = (size_t)st.st_size, got = 0;
+	uint8_t *data = malloc(len ? len : 1);
+	while (data && got < len) {
+		ssize_t n = read(fd, data + got, len - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	struct collector *c = collector_new();
+	char err[256];
+	int code = 1;
+	if (!data || !c) {
+		error("out of memory");
+	} else if (collector_feed_recording(c, data, got, err, sizeof(err)) < 0) {
+		error("%s: %s", in, err);
+	} else if (collector_stats(c)->processes == 0) {
+		error("%s: no process started in this recording", in);
+	} else {
+		char *def = NULL;
+		if (!out) {
+			size_t n = strlen(in) + 8;
+			if ((def = malloc(n)))
+				snprintf(def, n, "%s.pb.gz", in);
+		}
+		char version[64];
+		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
+		const char *comments[] = { version, NULL };
+		if (check_output(out ? out : def) == 0 &&
+		    write_profile(c, out ? out : def, comments, false) == 0)
+			code = 0;
+		free(def);
+	}
+	collector_free(c);
+	free(data);
+	return code;
+}

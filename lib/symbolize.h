@@ -1,0 +1,36 @@
+/* symbolize.h - address to function/file/line (with inline frames) for code
+ * in ELF files, with libdw: DWARF where present (also from separate debug
+ * files found by build id or .gnu_debuglink), else the ELF symbol tables. */
+#ifndef MEMPROF_SYMBOLIZE_H
+#define MEMPROF_SYMBOLIZE_H
+
+#include <stdint.h>
+
+struct symbolizer;
+
+struct sym_frame {
+	const char *name;		/* demangled, parameters dropped; NULL if unknown */
+	const char *system_name;	/* the symbol as linked (mangled for C++) */
+	const char *file;		/* source file, "" if unknown */
+	int64_t line;			/* 0 if unknown */
+	int64_t start_line;		/* first line of the function, 0 if unknown */
+};
+
+/* Returns a symbolizer, or NULL when out of memory. */
+struct symbolizer *symbolizer_new(void);
+void symbolizer_free(struct symbolizer *s);
+
+/* Resolves vaddr (an ELF virtual address, not a runtime one) in the file at
+ * path into at most max frames, innermost inlined frame first, caller last.
+ * Returns the number of frames, 0 when nothing is known about the address.
+ * Strings stay valid until symbolizer_free. */
+int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
+		      struct sym_frame *out, int max);
+
+/* The file's GNU build id in hex, "" if it has none or cannot be read. */
+const char *symbolizer_build_id(struct symbolizer *s, const char *path);
+
+/* Whether the file could be opened as ELF (and whether it has DWARF). */
+int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf);
+
+#endif
