@@ -34,6 +34,8 @@ static const struct help helps[] = {
 	  "                         -alloc_objects\n"
 	  "  -n, --nodecount=N      rows to print (default 10; 0 prints all)\n"
 	  "  --cum                  order by cumulative value\n"
+	  "  --nodefraction=F       hide nodes with cum under F of the total\n"
+	  "                         (default 0.005)\n"
 	  "  --unit=UNIT            print values in UNIT (B, kB, MB, GB, ns, ms, s, ...)\n"
 	  "  -h, --help             print this help\n" },
 	{ "list", "memprof list [options] REGEX FILE",

@@ -118,6 +118,16 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 				}
 				continue;
 			}
+			if (match(a, "nodefraction", NULL, true, argc, argv, &i, &v, &bad)) {
+				char *end;
+				double f = v ? strtod(v, &end) : 0;
+				if (v && (end == v || *end || !(f >= 0 && f <= 1))) {
+					error("invalid node fraction '%s' (0 to 1)", v);
+					return usage(cmd, false), -1;
+				}
+				args->opts.node_fraction = f;
+				continue;
+			}
 			if (match(a, "cum", NULL, false, argc, argv, &i, &v, &bad)) {
 				args->opts.cum_sort = true;
 				continue;

@@ -864,6 +864,62 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	return real(file, argv, envp);
 }
 
+/* The execl family builds an argv and goes through the wrappers above
+ * (glibc's own execl* call execve internally, out of our reach). Returns a
+ * malloc'd argv, or NULL with errno set. */
+static char **collect_args(const char *first, va_list ap, char ***envp)
+{
+	size_t n = 1;
+	va_list c;
+	va_copy(c, ap);
+	while (va_arg(c, char *))
+		n++;
+	va_end(c);
+	char **argv = malloc((n + 1) * sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = (char *)first;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = va_arg(ap, char *);	/* the last one read is the NULL */
+	if (envp)
+		*envp = va_arg(ap, char **);
+	return argv;
+}
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	char **argv = collect_args(arg, ap, NULL);
+	va_end(ap);
+	int rc = argv ? execv(path, argv) : -1;
+	free(argv);
+	return rc;
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	char **argv = collect_args(arg, ap, NULL);
+	va_end(ap);
+	int rc = argv ? execvp(file, argv) : -1;
+	free(argv);
+	return rc;
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **envp = NULL;
+	va_start(ap, arg);
+	char **argv = collect_args(arg, ap, &envp);
+	va_end(ap);
+	int rc = argv ? execve(path, argv, envp) : -1;
+	free(argv);
+	return rc;
+}
+
 /* Modules come and go: resend the map, and let libunwind forget cached
  * unwind info of unloaded code. */
 static void modules_changed(void)
@@ -902,8 +958,9 @@ EXPORT int dlclose(void *handle)
 	return rc;
 }
 
-/* Fatal signals: flush what we have, then die as the program would have.
- * Installed only where the program has no handler of its own. */
+/* Signals that would end the program: flush what we have, then die of the
+ * signal as the program would have. Installed only where the disposition is
+ * the default, so a program's own handlers and ignored signals are untouched. */
 static void on_fatal_signal(int sig)
 {
 	if (active && pthread_mutex_trylock(&lock) == 0) {
@@ -916,7 +973,10 @@ static void on_fatal_signal(int sig)
 
 static void install_fatal_handlers(void)
 {
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	/* the crashes, and the signals that end a program politely asked */
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT,
+				    SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2,
+				    SIGPIPE, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		struct sigaction old, sa;
 		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler != SIG_DFL)
