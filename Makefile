@@ -37,7 +37,7 @@ all: $(BUILD)/memprof $(BUILD)/libmemprof.so
 # The tracker links only what it needs; its symbols are hidden except the
 # interposed functions.
 TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden \
-	-ftls-model=initial-exec -fno-omit-frame-pointer
+	-ftls-model=initial-exec
 $(BUILD)/libmemprof.so: lib/tracker/tracker.c lib/tracker/records.h
 	@mkdir -p $(BUILD)
 	$(QUIET_LINK)$(CC) $(TRACKER_CFLAGS) -shared -o $@ lib/tracker/tracker.c \

@@ -42,6 +42,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define EXPORT __attribute__((visibility("default")))
 #define FLUSH_INTERVAL_NS 100000000	/* records wait at most this long for a flush */
+#define FILTER_BITS 16
 
 /* ---- the allocator underneath ------------------------------------------- */
 
@@ -67,12 +68,19 @@ static bool is_boot_block(const void *p)
 	return (const char *)p >= boot_pool && (const char *)p < boot_pool + sizeof(boot_pool);
 }
 
+static inline size_t filter_index(const void *p);
+static uint16_t filter[];
+
+/* Boot blocks are marked in the free filter for good (a saturated counter
+ * is never decremented), so free() sends them to its slow path, which
+ * recognises them, and its fast path needs no test of its own. */
 static void *boot_alloc(size_t size, size_t align)
 {
 	size_t at = (boot_used + align - 1) & ~(align - 1);
 	if (at + size > sizeof(boot_pool))
 		return NULL;
 	boot_used = at + size;
+	filter[filter_index(boot_pool + at)] = UINT16_MAX;
 	return boot_pool + at;	/* static storage: already zeroed */
 }
 
@@ -224,12 +232,13 @@ static void put_name(struct rec *r, const char *s)
  * free() reads it without the lock: zero means "not sampled" for certain
  * (a block is entered before malloc returns it and removed before the real
  * free, so no other thread can race on the same address). */
-#define FILTER_BITS 16
 static uint16_t filter[1 << FILTER_BITS];
 
+/* Heap blocks are 16-byte aligned and allocated close together, so the
+ * address bits above the alignment spread well enough: no multiply here. */
 static inline size_t filter_index(const void *p)
 {
-	return (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ULL >> (64 - FILTER_BITS));
+	return ((uintptr_t)p >> 4) & ((1u << FILTER_BITS) - 1);
 }
 
 struct block {
@@ -547,11 +556,17 @@ static __attribute__((noinline)) void sample_slow(void *p, size_t size)
 	ts.busy = 0;
 }
 
-/* This path runs on every allocation: one subtraction and a branch. */
-static inline void *on_alloc(void *p, size_t size)
+/* This path runs on every allocation: one subtraction and a branch. Says
+ * whether this allocation must go through sample_slow. */
+static inline bool countdown_expired(size_t size)
 {
 	ts.countdown -= (int64_t)size;
-	if (unlikely(ts.countdown <= 0))
+	return unlikely(ts.countdown <= 0);
+}
+
+static inline void *on_alloc(void *p, size_t size)
+{
+	if (countdown_expired(size))
 		sample_slow(p, size);
 	return p;
 }
@@ -574,14 +589,15 @@ static __attribute__((noinline)) void free_slow(void *p)
 	ts.busy = was_busy;
 }
 
-/* This path runs on every free: a load and a branch. */
-static inline void on_free(void *p)
-{
-	if (unlikely(__atomic_load_n(&filter[filter_index(p)], __ATOMIC_RELAXED) != 0))
-		free_slow(p);
-}
 
 /* ---- the interposed allocator ------------------------------------------------ */
+
+static __attribute__((noinline)) void *malloc_slow(size_t size)
+{
+	void *p = real_malloc(size);
+	sample_slow(p, size);
+	return p;
+}
 
 EXPORT void *malloc(size_t size)
 {
@@ -590,15 +606,19 @@ EXPORT void *malloc(size_t size)
 			return boot_alloc(size, 16);
 		resolve_real();
 	}
-	return on_alloc(real_malloc(size), size);
+	if (countdown_expired(size))
+		return malloc_slow(size);
+	return real_malloc(size);	/* a tail call: the fast path has no frame */
 }
 
 EXPORT void free(void *p)
 {
-	if (!p || unlikely(is_boot_block(p)))
-		return;
-	on_free(p);
-	real_free(p);
+	if (unlikely(__atomic_load_n(&filter[filter_index(p)], __ATOMIC_RELAXED) != 0)) {
+		if (!p || is_boot_block(p))
+			return;
+		free_slow(p);
+	}
+	real_free(p);	/* free(NULL) is glibc's business: a no-op */
 }
 
 EXPORT void *calloc(size_t n, size_t size)
