@@ -251,6 +251,23 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 	}
 }
 
+/* A forked child starts with its parent's module map. */
+static int copy_modules(struct collector *c, uint32_t pi, uint32_t ppid, uint32_t parent_inc)
+{
+	uint64_t *slot = hashmap_get(&c->proc_index, (uint64_t)ppid << 32 | parent_inc);
+	if (!slot)
+		return 0;
+	const struct c_proc *parent = &c->proc[*slot - 1];
+	struct c_proc *p = &c->proc[pi];
+	p->n_mod = 0;
+	for (size_t i = 0; i < parent->n_mod; i++) {
+		if (grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
+			return -ENOMEM;
+		p->mod[p->n_mod++] = parent->mod[i];
+	}
+	return 0;
+}
+
 static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 {
 	while (r->p < r->end && !r->bad) {
@@ -260,6 +277,10 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 		case REC_START: {
 			u8(r);	/* record format version */
 			p->ppid = u32(r);
+			uint32_t forked_from = u32(r);
+			if (forked_from && !r->bad && copy_modules(c, pi, p->ppid, forked_from) < 0)
+				return -ENOMEM;
+			p = &c->proc[pi];
 			int64_t rate = (int64_t)u64(r);
 			p->rate = rate > 0 ? rate : 1;
 			p->start_ns = u64(r);

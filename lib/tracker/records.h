@@ -26,7 +26,10 @@ struct memprof_batch_header {
 };
 
 enum memprof_record_type {
-	/* u8 version, u32 ppid, u64 rate, u64 time_ns, u16 len, char exe[len] */
+	/* u8 version, u32 ppid, u32 forked_from, u64 rate, u64 time_ns, u16 len,
+	 * char exe[len]. forked_from is the parent's incarnation when this
+	 * process was forked (it inherits the parent's module map, which is not
+	 * sent again), 0 when it was started by exec. */
 	REC_START = 1,
 	/* the module map is replaced by the REC_MODULE records that follow */
 	REC_MODULES_RESET = 2,

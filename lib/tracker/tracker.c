@@ -46,8 +46,12 @@
 
 /* ---- the allocator underneath ------------------------------------------- */
 
-static void *(*real_malloc)(size_t);
-static void (*real_free)(void *);
+/* malloc and free start out pointing at first_malloc / first_free, which
+ * find the real ones, so the fast paths need no test of their own. */
+static void *first_malloc(size_t size);
+static void first_free(void *p);
+static void *(*real_malloc)(size_t) = first_malloc;
+static void (*real_free)(void *) = first_free;
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
 static void *(*real_reallocarray)(void *, size_t, size_t);
@@ -87,8 +91,12 @@ static void *boot_alloc(size_t size, size_t align)
 static void resolve_real(void)
 {
 	resolving = 1;
-	real_malloc = dlsym(RTLD_NEXT, "malloc");
-	real_free = dlsym(RTLD_NEXT, "free");
+	void *(*m)(size_t) = dlsym(RTLD_NEXT, "malloc");
+	void (*f)(void *) = dlsym(RTLD_NEXT, "free");
+	if (m && f) {
+		real_malloc = m;
+		real_free = f;
+	}
 	real_calloc = dlsym(RTLD_NEXT, "calloc");
 	real_realloc = dlsym(RTLD_NEXT, "realloc");
 	real_reallocarray = dlsym(RTLD_NEXT, "reallocarray");
@@ -542,8 +550,14 @@ static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
  * has not drawn one yet). */
 static __attribute__((noinline)) void sample_slow(void *p, size_t size)
 {
-	if (ts.busy || !active)
+	if (ts.busy)
 		return;
+	if (!active) {
+		/* not profiling (yet, or any more): stay on the fast path; the
+		 * constructor resets the main thread's countdown when it starts */
+		ts.countdown = INT64_MAX / 2;
+		return;
+	}
 	ts.busy = 1;
 	bool fresh = ts.rng == 0 && rate > 1;
 	ts.countdown = next_countdown();
@@ -592,6 +606,24 @@ static __attribute__((noinline)) void free_slow(void *p)
 
 /* ---- the interposed allocator ------------------------------------------------ */
 
+static void *first_malloc(size_t size)
+{
+	if (resolving)
+		return boot_alloc(size, 16);
+	resolve_real();
+	if (real_malloc == first_malloc)
+		return NULL;	/* no allocator underneath us: nothing to do */
+	return real_malloc(size);
+}
+
+static void first_free(void *p)
+{
+	if (!resolving && !is_boot_block(p))
+		resolve_real();
+	if (real_free != first_free && p && !is_boot_block(p))
+		real_free(p);
+}
+
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
 	void *p = real_malloc(size);
@@ -599,16 +631,12 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 	return p;
 }
 
+/* Both calls are tail calls: the fast path has no frame. */
 EXPORT void *malloc(size_t size)
 {
-	if (unlikely(!real_malloc)) {
-		if (resolving)
-			return boot_alloc(size, 16);
-		resolve_real();
-	}
 	if (countdown_expired(size))
 		return malloc_slow(size);
-	return real_malloc(size);	/* a tail call: the fast path has no frame */
+	return real_malloc(size);
 }
 
 EXPORT void free(void *p)
@@ -771,17 +799,22 @@ static void finish(void)
 	ts.busy--;
 }
 
-static void emit_start_locked(uint32_t ppid)
+/* A forked child has its parent's module map already (the collector copies
+ * it), and must not walk the loader's list: another thread of the parent
+ * may have held the loader's lock when it forked. */
+static void emit_start_locked(uint32_t ppid, uint32_t forked_from)
 {
 	struct rec r = { .n = 0 };
 	PUT(&r, uint8_t, REC_START);
 	PUT(&r, uint8_t, MEMPROF_VERSION_RECORDS);
 	PUT(&r, uint32_t, ppid);
+	PUT(&r, uint32_t, forked_from);
 	PUT(&r, uint64_t, rate);
 	PUT(&r, uint64_t, wall_ns());
 	put_name(&r, exe_path);
 	emit(r.b, r.n);
-	send_modules_locked();
+	if (!forked_from)
+		send_modules_locked();
 	flush_locked();
 }
 
@@ -808,7 +841,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
-	uint32_t parent = my_pid;
+	uint32_t parent = my_pid, parent_incarnation = my_incarnation;
 	my_pid = (uint32_t)getpid();
 	my_incarnation = new_incarnation();
 	if (blocks) {
@@ -819,7 +852,7 @@ static void atfork_child(void)
 	stacks_reset();
 	buf_len = sizeof(struct memprof_batch_header);
 	if (active)
-		emit_start_locked(parent);
+		emit_start_locked(parent, parent_incarnation);
 	ts.busy--;
 }
 
@@ -1083,7 +1116,7 @@ static void find_self(void)
 
 __attribute__((constructor)) static void tracker_init(void)
 {
-	if (!real_malloc)
+	if (real_malloc == first_malloc)
 		resolve_real();
 	ts.busy = 1;
 	const char *r = getenv("MEMPROF_RATE");
@@ -1124,7 +1157,7 @@ __attribute__((constructor)) static void tracker_init(void)
 	last_flush_ns = now_ns();
 	active = 1;
 	pthread_mutex_lock(&lock);
-	emit_start_locked((uint32_t)getppid());
+	emit_start_locked((uint32_t)getppid(), 0);
 	pthread_mutex_unlock(&lock);
 	ts.countdown = 0;
 	ts.busy = 0;
