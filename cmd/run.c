@@ -106,8 +106,9 @@ static const char *unprofilable(const char *path)
 	return why;
 }
 
-/* libmemprof.so: $MEMPROF_LIB, else beside the memprof binary, else the
- * installed library directory. */
+/* libmemprof.so: $MEMPROF_LIB, else beside the memprof binary (the build
+ * tree), else ../lib/memprof/ from it (an install, wherever it was moved),
+ * else the library directory memprof was built for. */
 static char *find_tracker(void)
 {
 	const char *env = getenv("MEMPROF_LIB");
@@ -119,9 +120,13 @@ static char *find_tracker(void)
 		self[n] = '\0';
 		char *slash = strrchr(self, '/');
 		if (slash) {
-			snprintf(slash + 1, sizeof(self) - (size_t)(slash + 1 - self), "libmemprof.so");
-			if (access(self, R_OK) == 0)
-				return strdup(self);
+			static const char *rel[] = { "libmemprof.so", "../lib/memprof/libmemprof.so" };
+			for (size_t i = 0; i < 2; i++) {
+				snprintf(slash + 1, sizeof(self) - (size_t)(slash + 1 - self), "%s",
+					 rel[i]);
+				if (access(self, R_OK) == 0)
+					return realpath(self, NULL);
+			}
 		}
 	}
 	if (access(MEMPROF_LIBDIR "/libmemprof.so", R_OK) == 0)

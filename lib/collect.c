@@ -49,6 +49,7 @@ struct c_frame {
 struct c_stack {
 	size_t first;		/* index into collector.frame */
 	uint32_t n;
+	bool truncated;		/* deeper than the tracker unwinds */
 };
 
 struct c_bucket {		/* one pprof sample: a process, a stack, a size */
@@ -319,7 +320,7 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			while (c->n_frame + n > c->cap_frame)
 				if (grow(&c->frame, &c->cap_frame, c->cap_frame, sizeof(*c->frame)) < 0)
 					return -ENOMEM;
-			c->stack[c->n_stack] = (struct c_stack){ c->n_frame, n };
+			c->stack[c->n_stack] = (struct c_stack){ c->n_frame, n, truncated };
 			for (uint16_t i = 0; i < n; i++) {
 				uint64_t pc = u64(r);
 				/* the module is looked up now: a later dlclose may reuse the range */
@@ -458,6 +459,7 @@ struct builder {
 	struct profile_mapping **mapping;	/* per c_mapping, made on first use */
 	struct hashmap locations;		/* (mapping << 48 ^ pc) (+ probe) -> location */
 	struct hashmap functions;		/* hash of the fields (+ probe) -> function */
+	struct profile_location *truncated;	/* the root of stacks cut short */
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
 	bool progress;
@@ -576,11 +578,24 @@ static bool is_allocator_frame(const struct profile_location *l)
 	return strncmp(l->line[l->n_line - 1].function->name, "operator new", 12) == 0;
 }
 
+/* Stacks deeper than the tracker unwinds end in this made-up frame, so
+ * reports show that the callers are missing. */
+static struct profile_location *truncated_location(struct builder *b)
+{
+	if (b->truncated)
+		return b->truncated;
+	struct sym_frame f = { "[truncated stack]", "", "", 0, 0 };
+	struct profile_location *l = profile_add_location(b->p, b->p->n_location + 1, 1);
+	if (!l || !(l->line[0].function = get_function(b, &f)))
+		return NULL;
+	return b->truncated = l;
+}
+
 static int add_sample(struct builder *b, const struct c_bucket *bk)
 {
 	const struct c_proc *proc = &b->c->proc[bk->proc];
 	const struct c_stack *st = &b->c->stack[bk->stack];
-	struct profile_location *locs[MEMPROF_MAX_FRAMES];
+	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
 	for (uint32_t i = 0; i < st->n; i++) {
 		struct profile_location *l = get_location(b, &b->c->frame[st->first + i]);
@@ -590,6 +605,8 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 			continue;
 		locs[n++] = l;
 	}
+	if (st->truncated && !(locs[n++] = truncated_location(b)))
+		return -ENOMEM;
 	struct profile_sample *s = profile_add_sample(b->p, n, 2);
 	if (!s)
 		return -ENOMEM;

@@ -210,6 +210,47 @@ test_expect_success "standalone mode: MEMPROF_OUT and memprof convert give the s
 	: > empty.rec && test_expect_code 1 $MEMPROF convert empty.rec 2> err &&
 	test_one_line_error err "empty recording"
 '
+test_expect_success "a stack deeper than 128 frames is cut and marked, nothing crashes" '
+	$CC -g -O1 -pthread -o deep $F/deep.c &&
+	$MEMPROF run -q --rate 1 -o deep.pb.gz ./deep 200000 > out && test "$(cat out)" = 200001 &&
+	$MEMPROF top -n 0 --unit=B deep.pb.gz > top.out &&
+	grep -E "^ +1000B .* descend\$" top.out &&
+	grep -E "^ +0 .* 1000B .*\[truncated stack\]\$" top.out
+'
+test_expect_success "a library dlclosed before the end still names its functions" '
+	$CC -g -O1 -fPIC -shared -o plugin.so $F/plugin.c &&
+	$CC -g -O1 -o dlopener $F/dlopener.c -ldl &&
+	$MEMPROF run -q --rate 1 -o dl.pb.gz ./dlopener ./plugin.so 20 > out &&
+	$MEMPROF top --sample-index=alloc_objects dl.pb.gz > top.out &&
+	grep -E "^ +2000 .* plugin_work\$" top.out && grep -E "^ +100 .* after_close\$" top.out &&
+	$MEMPROF list --sample-index=alloc_objects plugin_work dl.pb.gz |
+		grep -E "^ +2000 +2000 +[0-9]+:.*malloc\(5000\)"
+'
+test_expect_success "separate debug info (.gnu_debuglink) is found for a stripped binary" '
+	$CC -g -O2 -o stripped $F/known.c &&
+	objcopy --only-keep-debug stripped stripped.debug &&
+	objcopy --strip-all --add-gnu-debuglink=stripped.debug stripped &&
+	! readelf -S stripped | grep -q "\.symtab" &&
+	$MEMPROF run -q --rate 1 -o stripped.pb.gz ./stripped > out &&
+	site_values stripped.pb.gz alloc_objects > got &&
+	site_values k1.pb.gz alloc_objects > want && test_cmp want got &&
+	$MEMPROF list site_calloc stripped.pb.gz | grep -q "calloc(10, 8)"
+'
+test_expect_success "a program linked with jemalloc keeps it, and is profiled exactly" '
+	$CC -g -O2 -o known-je $F/known.c -ljemalloc &&
+	ldd known-je | grep -q libjemalloc &&
+	$MEMPROF run -q --rate 1 -o je.pb.gz ./known-je > out &&
+	for si in alloc_objects alloc_space inuse_objects inuse_space; do
+		site_values je.pb.gz $si > a && site_values k1.pb.gz $si > b && test_cmp b a || exit 1
+	done
+'
+test_expect_success "make install: the installed memprof finds its tracker" '
+	make -C $SRC -s install PREFIX=$TRASH/inst BUILD=$BUILD > /dev/null &&
+	mv $TRASH/inst $TRASH/moved &&
+	$TRASH/moved/bin/memprof run -q --rate 1 -o inst.pb.gz ./ends return &&
+	$MEMPROF top --sample-index=alloc_objects inst.pb.gz | grep -E "^ +500 .* before_end\$" &&
+	test -f $TRASH/moved/share/man/man1/memprof-run.1
+'
 test_expect_success "without MEMPROF_FD or MEMPROF_OUT the preloaded tracker does nothing" '
 	LD_PRELOAD=$BUILD/libmemprof.so ./ends exit > out; test $? = 3
 '

@@ -441,8 +441,11 @@ static char exe_path[PATH_MAX];
 static int module_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
 	const char *name = info->dlpi_name;
+	char abs[PATH_MAX];
 	if (!name || !*name)
 		name = exe_path;
+	else if (name[0] != '/' && realpath(name, abs))	/* dlopen("./x.so") */
+		name = abs;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
