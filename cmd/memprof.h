@@ -23,6 +23,17 @@ void error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * With to_stdout, prints the full help on stdout and returns 0. */
 int usage(const char *cmd, bool to_stdout);
 
+struct collector;
+
+/* The output must be creatable: its directory writable, itself not a
+ * directory. Prints the error and returns -1 otherwise. */
+int check_output(const char *out);
+
+/* Builds the profile from c, writes it atomically to out and (unless
+ * quiet) prints the one-line summary. Returns 0, or -1 after printing the
+ * error. */
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet);
+
 /* The options top and list share, as parsed from the command line. */
 struct report_args {
 	struct report_options opts;

@@ -1,6 +1,5 @@
 /* run.c - memprof run: start the program with the tracker preloaded,
- * collect its records, write the profile; and memprof convert, which does
- * the same from a standalone recording. */
+ * collect its records, write the profile. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -134,8 +133,7 @@ static char *find_tracker(void)
 	return NULL;
 }
 
-/* The output must be creatable: its directory writable, itself not a directory. */
-static int check_output(const char *out)
+int check_output(const char *out)
 {
 	struct stat st;
 	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -159,9 +157,7 @@ static void human_bytes(char *buf, size_t size, int64_t v)
 	units_label(buf, size, v, "bytes", "auto");
 }
 
-/* Writes the profile and the one-line summary. Returns 0 or -1. */
-static int write_profile(struct collector *c, const char *out, const char *const *comments,
-			 bool quiet)
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet)
 {
 	struct collector_meta meta = { comments, isatty(2) == 1 };
 	struct profile *p = collector_profile(c, &meta);
@@ -451,71 +447,5 @@ int cmd_run(int argc, char **argv)
 	collector_free(c);
 	free(path);
 	free(tracker);
-	return code;
-}
-
-int cmd_convert(int argc, char **argv)
-{
-	const char *out = NULL, *in = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return usage("convert", true);
-		if (!strcmp(argv[i], "-o") && i + 1 < argc)
-			out = argv[++i];
-		else if (!strncmp(argv[i], "--output=", 9))
-			out = argv[i] + 9;
-		else if (argv[i][0] == '-' || in) {
-			error("convert: unexpected argument '%s'", argv[i]);
-			return usage("convert", false);
-		} else
-			in = argv[i];
-	}
-	if (!in) {
-		error("convert: missing RECORDING");
-		return usage("convert", false);
-	}
-	int fd = open(in, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-		error("%s: %s", in, fd < 0 ? strerror(errno) : "is a directory");
-		if (fd >= 0)
-			close(fd);
-		return 1;
-	}
-	size_t len = (size_t)st.st_size, got = 0;
-	uint8_t *data = malloc(len ? len : 1);
-	while (data && got < len) {
-		ssize_t n = read(fd, data + got, len - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	struct collector *c = collector_new();
-	char err[256];
-	int code = 1;
-	if (!data || !c) {
-		error("out of memory");
-	} else if (collector_feed_recording(c, data, got, err, sizeof(err)) < 0) {
-		error("%s: %s", in, err);
-	} else if (collector_stats(c)->processes == 0) {
-		error("%s: no process started in this recording", in);
-	} else {
-		char *def = NULL;
-		if (!out) {
-			size_t n = strlen(in) + 8;
-			if ((def = malloc(n)))
-				snprintf(def, n, "%s.pb.gz", in);
-		}
-		char version[64];
-		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
-		const char *comments[] = { version, NULL };
-		if (check_output(out ? out : def) == 0 &&
-		    write_profile(c, out ? out : def, comments, false) == 0)
-			code = 0;
-		free(def);
-	}
-	collector_free(c);
-	free(data);
 	return code;
 }
