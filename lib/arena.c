@@ -1,6 +1,7 @@
 /* arena.c - bump allocator used for profile models. */
 #include "arena.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,21 @@ char *arena_strndup(struct arena *a, const char *s, size_t len)
 		d[len] = '\0';
 	}
 	return d;
+}
+
+int array_grow(void *arrayp, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	if (ncap > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *a = realloc(*(void **)arrayp, ncap * elem);
+	if (!a)
+		return -ENOMEM;
+	*(void **)arrayp = a;
+	*cap = ncap;
+	return 0;
 }
 
 void arena_release(struct arena *a)

@@ -1,4 +1,5 @@
-/* arena.h - bump allocator: many small objects, freed all at once. */
+/* arena.h - bump allocator (many small objects, freed all at once), and
+ * growable arrays. */
 #ifndef MEMPROF_ARENA_H
 #define MEMPROF_ARENA_H
 
@@ -24,6 +25,11 @@ void *arena_calloc(struct arena *a, size_t n, size_t size);
 
 /* Copies len bytes of s and a terminating NUL into the arena. */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
+
+/* Makes room for element n of the malloc'd array *arrayp (capacity *cap,
+ * elements of elem bytes), doubling it when full. Returns 0 or -ENOMEM
+ * (the array is unchanged then). */
+int array_grow(void *arrayp, size_t *cap, size_t n, size_t elem);
 
 /* Frees every chunk; the arena can be used again afterwards. */
 void arena_release(struct arena *a);

@@ -77,19 +77,6 @@ struct collector {
 	int root;			/* first process that started, -1 before */
 };
 
-static int grow(void *arrayp, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 64;
-	void *a = realloc(*(void **)arrayp, ncap * elem);
-	if (!a)
-		return -ENOMEM;
-	*(void **)arrayp = a;
-	*cap = ncap;
-	return 0;
-}
-
 struct collector *collector_new(void)
 {
 	struct collector *c = calloc(1, sizeof(*c));
@@ -126,25 +113,7 @@ const struct collector_stats *collector_stats(const struct collector *c)
 
 static const char *intern(struct collector *c, const char *s, size_t len)
 {
-	uint64_t h = hash_bytes(s, len, 3);
-	for (;; h++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(&c->strings, h, &inserted);
-		if (!slot)
-			return NULL;
-		if (inserted) {
-			char *copy = arena_strndup(&c->arena, s, len);
-			if (!copy) {
-				hashmap_remove(&c->strings, h);
-				return NULL;
-			}
-			*slot = (uint64_t)(uintptr_t)copy;
-			return copy;
-		}
-		const char *have = (const char *)(uintptr_t)*slot;
-		if (strncmp(have, s, len) == 0 && have[len] == '\0')
-			return have;
-	}
+	return hashmap_intern(&c->strings, &c->arena, s, len);
 }
 
 static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incarnation)
@@ -155,7 +124,7 @@ static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incar
 		return NULL;
 	if (!inserted)
 		return &c->proc[*slot - 1];
-	if (grow(&c->proc, &c->cap_proc, c->n_proc, sizeof(*c->proc)) < 0) {
+	if (array_grow(&c->proc, &c->cap_proc, c->n_proc, sizeof(*c->proc)) < 0) {
 		hashmap_remove(&c->proc_index, (uint64_t)pid << 32 | incarnation);
 		return NULL;
 	}
@@ -214,7 +183,7 @@ static uint32_t add_mapping(struct collector *c, uint32_t proc, const char *file
 		if (m->start == start && m->end == end && m->file == file)
 			return (uint32_t)i;
 	}
-	if (grow(&c->mapping, &c->cap_mapping, c->n_mapping, sizeof(*c->mapping)) < 0)
+	if (array_grow(&c->mapping, &c->cap_mapping, c->n_mapping, sizeof(*c->mapping)) < 0)
 		return NO_MAPPING;
 	c->mapping[c->n_mapping] = (struct c_mapping){ file, bias, start, end, offset, proc };
 	return (uint32_t)c->n_mapping++;
@@ -242,7 +211,7 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 				return (int64_t)*slot;
 			continue;
 		}
-		if (grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
+		if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
 			hashmap_remove(&c->bucket_index, h);
 			return -ENOMEM;
 		}
@@ -262,7 +231,7 @@ static int copy_modules(struct collector *c, uint32_t pi, uint32_t ppid, uint32_
 	struct c_proc *p = &c->proc[pi];
 	p->n_mod = 0;
 	for (size_t i = 0; i < parent->n_mod; i++) {
-		if (grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
+		if (array_grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
 			return -ENOMEM;
 		p->mod[p->n_mod++] = parent->mod[i];
 	}
@@ -304,7 +273,7 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 				break;
 			uint32_t m = add_mapping(c, pi, file, bias, start, end, off);
 			p = &c->proc[pi];
-			if (m == NO_MAPPING || grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
+			if (m == NO_MAPPING || array_grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
 				return -ENOMEM;
 			p->mod[p->n_mod++] = (struct c_module){ start, end, m };
 			break;
@@ -315,10 +284,10 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			uint16_t n = u16(r);
 			if (r->bad || n > MEMPROF_MAX_FRAMES)
 				return -EINVAL;
-			if (grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0)
+			if (array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0)
 				return -ENOMEM;
 			while (c->n_frame + n > c->cap_frame)
-				if (grow(&c->frame, &c->cap_frame, c->cap_frame, sizeof(*c->frame)) < 0)
+				if (array_grow(&c->frame, &c->cap_frame, c->cap_frame, sizeof(*c->frame)) < 0)
 					return -ENOMEM;
 			c->stack[c->n_stack] = (struct c_stack){ c->n_frame, n, truncated };
 			for (uint16_t i = 0; i < n; i++) {

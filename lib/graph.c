@@ -181,13 +181,8 @@ int graph_init(struct graph *g, const struct profile *p, enum graph_granularity 
 				if (!(slot = hashmap_put(&index, h, &inserted)))
 					goto out;
 				if (inserted) {
-					if (g->n_node == cap) {
-						cap = cap ? cap * 2 : 256;
-						struct graph_node *nn = realloc(g->node, cap * sizeof(*nn));
-						if (!nn)
-							goto out;
-						g->node = nn;
-					}
+					if (array_grow(&g->node, &cap, g->n_node, sizeof(*g->node)) < 0)
+						goto out;
 					struct graph_node *n = &g->node[g->n_node];
 					memset(n, 0, sizeof(*n));
 					n->name = k.name;
@@ -222,14 +217,8 @@ static int add_edge(struct graph *g, uint32_t src, uint32_t dst, int64_t w, bool
 	if (!slot)
 		return -ENOMEM;
 	if (inserted) {
-		if (g->n_edge == g->cap_edge) {
-			size_t cap = g->cap_edge ? g->cap_edge * 2 : 256;
-			struct graph_edge *e = realloc(g->edge, cap * sizeof(*e));
-			if (!e)
-				return -ENOMEM;
-			g->edge = e;
-			g->cap_edge = cap;
-		}
+		if (array_grow(&g->edge, &g->cap_edge, g->n_edge, sizeof(*g->edge)) < 0)
+			return -ENOMEM;
 		g->edge[g->n_edge] = (struct graph_edge){ src, dst, 0, is_inline, 0 };
 		*slot = g->n_edge++;
 	}

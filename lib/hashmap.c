@@ -2,6 +2,9 @@
 #include "hashmap.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
 
 uint64_t hash_bytes(const void *p, size_t len, uint64_t seed)
 {
@@ -89,6 +92,29 @@ bool hashmap_remove(struct hashmap *m, uint64_t key)
 	e[i].used = false;
 	m->count--;
 	return true;
+}
+
+const char *hashmap_intern(struct hashmap *m, struct arena *a, const char *s, size_t len)
+{
+	uint64_t h = hash_bytes(s, len, 0);
+	for (;; h++) {
+		bool inserted;
+		uint64_t *slot = hashmap_put(m, h, &inserted);
+		if (!slot)
+			return NULL;
+		if (inserted) {
+			char *copy = arena_strndup(a, s, len);
+			if (!copy) {
+				hashmap_remove(m, h);
+				return NULL;
+			}
+			*slot = (uint64_t)(uintptr_t)copy;
+			return copy;
+		}
+		const char *have = (const char *)(uintptr_t)*slot;
+		if (strncmp(have, s, len) == 0 && have[len] == '\0')
+			return have;
+	}
 }
 
 void hashmap_release(struct hashmap *m)

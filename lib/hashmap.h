@@ -47,4 +47,11 @@ bool hashmap_remove(struct hashmap *m, uint64_t key);
 
 void hashmap_release(struct hashmap *m);
 
+struct arena;
+
+/* String interning on a hashmap: returns the one copy (in arena a) of the
+ * len bytes at s, made on first use; m maps hashes to copies, walking on
+ * to hash + 1 when two strings share a hash. NULL when out of memory. */
+const char *hashmap_intern(struct hashmap *m, struct arena *a, const char *s, size_t len);
+
 #endif

@@ -29,27 +29,9 @@ void profile_free(struct profile *p)
 	free(p);
 }
 
-/* Strings are interned by hash; on a collision with a different string the
- * next key (hash + 1) is tried, so the map stays a plain u64 -> u64 map. */
 const char *profile_intern_n(struct profile *p, const char *s, size_t len)
 {
-	uint64_t h = hash_bytes(s, len, 0);
-	for (;; h++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(&p->strings, h, &inserted);
-		if (!slot)
-			return NULL;
-		if (inserted) {
-			char *copy = arena_strndup(&p->arena, s, len);
-			if (!copy)
-				return NULL;
-			*slot = (uint64_t)(uintptr_t)copy;
-			return copy;
-		}
-		const char *have = (const char *)(uintptr_t)*slot;
-		if (strncmp(have, s, len) == 0 && have[len] == '\0')
-			return have;
-	}
+	return hashmap_intern(&p->strings, &p->arena, s, len);
 }
 
 const char *profile_intern(struct profile *p, const char *s)
@@ -73,24 +55,10 @@ int profile_set_sample_types(struct profile *p, size_t n, const char *const *typ
 	return 0;
 }
 
-/* Makes room for one more element in a growable array. */
-static int grow_array(void *arrayp, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *a = realloc(*(void **)arrayp, ncap * elem);
-	if (!a)
-		return -ENOMEM;
-	*(void **)arrayp = a;
-	*cap = ncap;
-	return 0;
-}
-
 struct profile_mapping *profile_add_mapping(struct profile *p, uint64_t id)
 {
 	struct profile_mapping *m;
-	if (grow_array(&p->mapping, &p->cap_mapping, p->n_mapping, sizeof(*p->mapping)) < 0 ||
+	if (array_grow(&p->mapping, &p->cap_mapping, p->n_mapping, sizeof(*p->mapping)) < 0 ||
 	    !(m = arena_alloc(&p->arena, sizeof(*m))))
 		return NULL;
 	m->id = id;
@@ -102,7 +70,7 @@ struct profile_mapping *profile_add_mapping(struct profile *p, uint64_t id)
 struct profile_function *profile_add_function(struct profile *p, uint64_t id)
 {
 	struct profile_function *f;
-	if (grow_array(&p->function, &p->cap_function, p->n_function, sizeof(*p->function)) < 0 ||
+	if (array_grow(&p->function, &p->cap_function, p->n_function, sizeof(*p->function)) < 0 ||
 	    !(f = arena_alloc(&p->arena, sizeof(*f))))
 		return NULL;
 	f->id = id;
@@ -115,7 +83,7 @@ struct profile_location *profile_add_location(struct profile *p, uint64_t id, si
 {
 	struct profile_location *l;
 	if (p->n_location >= UINT32_MAX ||
-	    grow_array(&p->location, &p->cap_location, p->n_location, sizeof(*p->location)) < 0 ||
+	    array_grow(&p->location, &p->cap_location, p->n_location, sizeof(*p->location)) < 0 ||
 	    !(l = arena_alloc(&p->arena, sizeof(*l))))
 		return NULL;
 	if (n_line && !(l->line = arena_calloc(&p->arena, n_line, sizeof(*l->line))))
@@ -129,7 +97,7 @@ struct profile_location *profile_add_location(struct profile *p, uint64_t id, si
 
 struct profile_sample *profile_add_sample(struct profile *p, size_t n_location, size_t n_label)
 {
-	if (grow_array(&p->sample, &p->cap_sample, p->n_sample, sizeof(*p->sample)) < 0)
+	if (array_grow(&p->sample, &p->cap_sample, p->n_sample, sizeof(*p->sample)) < 0)
 		return NULL;
 	struct profile_sample *s = &p->sample[p->n_sample];
 	memset(s, 0, sizeof(*s));
@@ -150,7 +118,7 @@ struct profile_sample *profile_add_sample(struct profile *p, size_t n_location, 
 int profile_add_comment(struct profile *p, const char *comment)
 {
 	const char *c = profile_intern(p, comment);
-	if (!c || grow_array(&p->comment, &p->cap_comment, p->n_comment, sizeof(*p->comment)) < 0)
+	if (!c || array_grow(&p->comment, &p->cap_comment, p->n_comment, sizeof(*p->comment)) < 0)
 		return -ENOMEM;
 	p->comment[p->n_comment++] = c;
 	return 0;
