@@ -41,7 +41,7 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define EXPORT __attribute__((visibility("default")))
-#define FLUSH_INTERVAL_NS 100000000	/* records wait at most this long for a flush */
+#define FLUSH_INTERVAL_NS 100000000	/* records wait at most about this long */
 #define FILTER_BITS 16
 
 /* ---- the allocator underneath ------------------------------------------- */
@@ -203,11 +203,13 @@ static void emit(const void *rec, size_t len)
 	buf_len += len;
 }
 
-/* Flushes when the oldest buffered record may be FLUSH_INTERVAL_NS old.
- * Caller holds lock. */
+static int flusher_state;
+
+/* Without a flusher thread (it could not start), records are flushed at the
+ * first one made FLUSH_INTERVAL_NS after the last flush. Caller holds lock. */
 static void maybe_flush_locked(void)
 {
-	if (now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
+	if (flusher_state != 1 && now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
 		flush_locked();
 }
 
@@ -511,6 +513,45 @@ static void send_modules_locked(void)
 	dl_iterate_phdr(module_cb, NULL);
 }
 
+/* ---- the flusher ------------------------------------------------------------ */
+
+/* A program that stops allocating must not keep its last records in our
+ * buffer (a SIGKILL would lose them): this thread flushes every
+ * FLUSH_INTERVAL_NS whatever is waiting. It blocks every signal, so the
+ * program's signals still reach the program's threads. Started at start-up,
+ * and in a forked child at its first sampled event (not in the fork
+ * handler, where creating a thread is not safe). */
+/* flusher_state: 0 none, 1 running, 2 wanted (in a forked child) */
+
+static void *flusher_main(void *arg)
+{
+	(void)arg;
+	ts.busy = 1;	/* anything this thread allocates passes through */
+	while (active) {
+		struct timespec t = { 0, FLUSH_INTERVAL_NS };
+		nanosleep(&t, NULL);
+		pthread_mutex_lock(&lock);
+		flush_locked();
+		pthread_mutex_unlock(&lock);
+	}
+	return NULL;
+}
+
+static void start_flusher(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	flusher_state = pthread_create(&t, &attr, flusher_main, NULL) == 0 ? 1 : 0;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* ---- sampling ------------------------------------------------------------- */
 
 static uint64_t rng_next(void)
@@ -567,6 +608,9 @@ static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
 		pc[n++] = a;
 	}
 	uint64_t h = hash_frames(pc, n);
+	if (unlikely(flusher_state == 2) &&
+	    __atomic_exchange_n(&flusher_state, 0, __ATOMIC_ACQ_REL) == 2)
+		start_flusher();
 
 	pthread_mutex_lock(&lock);
 	if (active) {
@@ -895,6 +939,7 @@ static void atfork_child(void)
 		}
 	stacks_reset();
 	buf_len = sizeof(struct memprof_batch_header);
+	flusher_state = flusher_state ? 2 : 0;	/* threads do not survive fork */
 	if (active)
 		emit_start_locked(parent, parent_incarnation);
 	ts.busy--;
@@ -1203,6 +1248,7 @@ __attribute__((constructor)) static void tracker_init(void)
 	pthread_mutex_lock(&lock);
 	emit_start_locked((uint32_t)getppid(), 0);
 	pthread_mutex_unlock(&lock);
+	start_flusher();
 	ts.countdown = 0;
 	ts.busy = 0;
 }
