@@ -2,6 +2,7 @@
  * collect its records, write the profile. */
 #include <elf.h>
 #include <errno.h>
+#include <gelf.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -74,6 +75,34 @@ static char *search_path(const char *file)
 	return NULL;
 }
 
+/* Whether the ELF file defines malloc itself (and exports it, as a program
+ * must when libraries call it): then its malloc comes before ours. */
+static bool defines_malloc(int fd)
+{
+	bool found = false;
+	elf_version(EV_CURRENT);
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+	Elf_Scn *scn = NULL;
+	while (e && !found && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *n;
+			if (gelf_getsym(d, (int)i, &sym) && sym.st_shndx != SHN_UNDEF &&
+			    (n = elf_strptr(e, sh.sh_link, sym.st_name)) && !strcmp(n, "malloc")) {
+				found = true;
+				break;
+			}
+		}
+	}
+	if (e)
+		elf_end(e);
+	return found;
+}
+
 /* Why LD_PRELOAD would not reach the program, or NULL if it should. */
 static const char *unprofilable(const char *path)
 {
@@ -100,6 +129,8 @@ static const char *unprofilable(const char *path)
 		}
 		if (!interp)
 			why = "is statically linked: LD_PRELOAD cannot interpose its allocator";
+		else if (defines_malloc(fd))
+			why = "defines malloc itself: its allocator comes before memprof's tracker";
 	}
 	close(fd);
 	return why;
@@ -183,8 +214,13 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
 			"%s in use at exit (%zu process%s)\n", out, p->n_sample, a,
 			(long long)tot[0], b, st->processes, st->processes == 1 ? "" : "es");
+		if (st->deepbind)
+			error("warning: %s was dlopen'ed with RTLD_DEEPBIND%s: allocations made by "
+			      "code it binds are not seen", st->deepbind_name,
+			      st->deepbind > 1 ? " (and others)" : "");
 		if (st->lost || st->bad_batches)
-			error("warning: %llu records lost, %llu malformed batches",
+			error("warning: %llu events not recorded (made in signal handlers that "
+			      "interrupted the tracker, or out of memory), %llu malformed batches",
 			      (unsigned long long)st->lost, (unsigned long long)st->bad_batches);
 	}
 	profile_free(p);
@@ -433,6 +469,10 @@ int cmd_run(int argc, char **argv)
 	} else if (cs->processes == 0) {
 		error("%s sent no data: the tracker was not loaded (it may be statically "
 		      "linked, setuid, or clear LD_PRELOAD); no profile written", prog_argv[0]);
+	} else if (collector_bypassed(c)) {
+		error("%s made no allocation through malloc and friends: nothing to profile "
+		      "(an allocator linked into a program is out of LD_PRELOAD's reach); "
+		      "no profile written", prog_argv[0]);
 	} else {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
 		char *cmdline = join_args(prog_argv);

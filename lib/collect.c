@@ -34,7 +34,7 @@ struct c_proc {
 	const char *exe;
 	int64_t rate;
 	uint64_t start_ns, end_ns;
-	bool started;
+	bool started, ended, calls_seen;
 	struct c_module *mod;
 	size_t n_mod, cap_mod;
 	struct hashmap stacks;	/* tracker's stack id -> index into collector.stack */
@@ -109,6 +109,16 @@ void collector_free(struct collector *c)
 const struct collector_stats *collector_stats(const struct collector *c)
 {
 	return &c->stats;
+}
+
+bool collector_bypassed(const struct collector *c)
+{
+	if (c->stats.allocs)
+		return false;
+	for (size_t i = 0; i < c->n_proc; i++)
+		if (c->proc[i].started && (!c->proc[i].ended || c->proc[i].calls_seen))
+			return false;	/* it did allocate through us, or we cannot tell */
+	return c->stats.processes > 0;
 }
 
 static const char *intern(struct collector *c, const char *s, size_t len)
@@ -343,10 +353,18 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 		}
 		case REC_END:
 			p->end_ns = u64(r);
+			p->ended = true;
+			p->calls_seen = u8(r);
 			break;
 		case REC_LOST:
 			c->stats.lost += u32(r);
 			break;
+		case REC_DEEPBIND: {
+			const char *lib = name(c, r);
+			if (!c->stats.deepbind++)
+				c->stats.deepbind_name = lib;
+			break;
+		}
 		default:
 			return -EINVAL;
 		}

@@ -18,6 +18,8 @@ struct collector_stats {
 	uint64_t bad_batches;		/* batches that were not well formed */
 	uint64_t lost;			/* records the trackers could not make */
 	uint64_t truncated_stacks;	/* stacks deeper than the tracker keeps */
+	uint64_t deepbind;		/* libraries dlopen'ed with RTLD_DEEPBIND */
+	const char *deepbind_name;	/* the first of them */
 };
 
 /* Returns a new collector, or NULL when out of memory. */
@@ -34,6 +36,10 @@ int collector_feed_recording(struct collector *c, const void *data, size_t len,
 			     char *err, size_t errlen);
 
 const struct collector_stats *collector_stats(const struct collector *c);
+
+/* True when processes started but no allocation of theirs ever reached the
+ * tracker: the program's allocator is linked into it, out of reach. */
+bool collector_bypassed(const struct collector *c);
 
 struct collector_meta {
 	const char *const *comments;	/* NULL-terminated, may be NULL */

@@ -44,11 +44,15 @@ enum memprof_record_type {
 	REC_ALLOC = 5,
 	/* u64 addr: a sampled block was freed */
 	REC_FREE = 6,
-	/* u64 time_ns: the process image is ending (exit, _exit, exec, abort,
-	 * fatal signal) */
+	/* u64 time_ns, u8 calls_seen: the process image is ending (exit, _exit,
+	 * exec, abort, fatal signal); calls_seen is 0 when no allocation at all
+	 * went through the tracker (an allocator linked into the program) */
 	REC_END = 7,
 	/* u32 n: the in-process tracker dropped n records (out of memory) */
 	REC_LOST = 8,
+	/* u16 len, char name[len]: a library was dlopen'ed with RTLD_DEEPBIND;
+	 * its calls to malloc bypass the tracker */
+	REC_DEEPBIND = 9,
 };
 
 #endif

@@ -113,6 +113,7 @@ struct thread_state {
 	int64_t countdown;	/* bytes until the next sample; <= 0: slow path */
 	uint64_t rng;		/* xorshift state, 0 until the thread is set up */
 	int busy;		/* inside the tracker: allocations just pass through */
+	int holding;		/* this thread holds (or is taking) `lock` */
 };
 
 static __thread struct thread_state ts __attribute__((tls_model("initial-exec")));
@@ -204,13 +205,42 @@ static void emit(const void *rec, size_t len)
 }
 
 static int flusher_state;
+static bool ending;
+static bool calls_seen;	/* some allocation came through us while active */	/* the image is ending: nothing waits for a flush */
 
 /* Without a flusher thread (it could not start), records are flushed at the
- * first one made FLUSH_INTERVAL_NS after the last flush. Caller holds lock. */
+ * first one made FLUSH_INTERVAL_NS after the last flush; once the process is
+ * ending (destructors of libraries finalized after us) at once. Caller
+ * holds lock. */
 static void maybe_flush_locked(void)
 {
-	if (flusher_state != 1 && now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
+	if (ending || (flusher_state != 1 && now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS))
 		flush_locked();
+}
+
+/* Enters the tracker: sets ts.busy (what this thread allocates meanwhile
+ * passes through untracked) and takes the lock, unless this thread has it
+ * already: then a signal handler has interrupted the tracker in this very
+ * thread, and waiting would deadlock. Returns false in that case; the
+ * caller skips its work, which is counted as lost. */
+static bool enter(void)
+{
+	ts.busy++;
+	if (ts.holding) {
+		__atomic_add_fetch(&lost_records, 1, __ATOMIC_RELAXED);
+		ts.busy--;
+		return false;
+	}
+	ts.holding = 1;	/* before the lock: a handler arriving now must not wait */
+	pthread_mutex_lock(&lock);
+	return true;
+}
+
+static void leave(void)
+{
+	pthread_mutex_unlock(&lock);
+	ts.holding = 0;
+	ts.busy--;
 }
 
 /* A small record builder: fields are appended native-endian. */
@@ -530,9 +560,10 @@ static void *flusher_main(void *arg)
 	while (active) {
 		struct timespec t = { 0, FLUSH_INTERVAL_NS };
 		nanosleep(&t, NULL);
-		pthread_mutex_lock(&lock);
-		flush_locked();
-		pthread_mutex_unlock(&lock);
+		if (enter()) {
+			flush_locked();
+			leave();
+		}
 	}
 	return NULL;
 }
@@ -612,7 +643,8 @@ static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
 	    __atomic_exchange_n(&flusher_state, 0, __ATOMIC_ACQ_REL) == 2)
 		start_flusher();
 
-	pthread_mutex_lock(&lock);
+	if (!enter())
+		return;
 	if (active) {
 		uint32_t id = stack_id(pc, n, truncated, h);
 		if (id && blocks_insert((uintptr_t)p, size, id)) {
@@ -623,11 +655,11 @@ static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
 			PUT(&r, uint32_t, id);
 			emit(r.b, r.n);
 		} else {
-			lost_records++;
+			__atomic_add_fetch(&lost_records, 1, __ATOMIC_RELAXED);
 		}
 		maybe_flush_locked();
 	}
-	pthread_mutex_unlock(&lock);
+	leave();
 }
 
 /* The slow path of every allocation: the countdown ran out (or this thread
@@ -643,6 +675,7 @@ static __attribute__((noinline)) void sample_slow(void *p, size_t size)
 		return;
 	}
 	ts.busy = 1;
+	calls_seen = true;
 	bool fresh = ts.rng == 0 && rate > 1;
 	ts.countdown = next_countdown();
 	/* a new thread draws its first distance; this block counts against it */
@@ -673,9 +706,8 @@ static inline void *on_alloc(void *p, size_t size)
 static __attribute__((noinline)) void free_slow(void *p)
 {
 	struct block b;
-	int was_busy = ts.busy;
-	ts.busy = 1;
-	pthread_mutex_lock(&lock);
+	if (!enter())
+		return;
 	if (blocks_remove((uintptr_t)p, &b) && active) {
 		struct rec r = { .n = 0 };
 		PUT(&r, uint8_t, REC_FREE);
@@ -683,8 +715,7 @@ static __attribute__((noinline)) void free_slow(void *p)
 		emit(r.b, r.n);
 		maybe_flush_locked();
 	}
-	pthread_mutex_unlock(&lock);
-	ts.busy = was_busy;
+	leave();
 }
 
 
@@ -763,10 +794,7 @@ EXPORT void *realloc(void *old, size_t size)
 	 * the real call fails, p is still the program's and is re-entered. */
 	struct block b = { 0 };
 	bool had = false;
-	if (old && unlikely(filter_maybe(old))) {
-		int was_busy = ts.busy;
-		ts.busy = 1;
-		pthread_mutex_lock(&lock);
+	if (old && unlikely(filter_maybe(old)) && enter()) {
 		had = blocks_remove((uintptr_t)old, &b);
 		if (had && active) {
 			struct rec r = { .n = 0 };
@@ -774,14 +802,11 @@ EXPORT void *realloc(void *old, size_t size)
 			PUT(&r, uint64_t, (uintptr_t)old);
 			emit(r.b, r.n);
 		}
-		pthread_mutex_unlock(&lock);
-		ts.busy = was_busy;
+		leave();
 	}
 	void *p = real_realloc(old, size);
 	if (!p) {
-		if (had && size) {	/* failed: the old block lives on */
-			ts.busy++;
-			pthread_mutex_lock(&lock);
+		if (had && size && enter()) {	/* failed: the old block lives on */
 			if (active && blocks_insert(b.addr, b.size, b.stack)) {
 				struct rec r = { .n = 0 };
 				PUT(&r, uint8_t, REC_ALLOC);
@@ -790,8 +815,7 @@ EXPORT void *realloc(void *old, size_t size)
 				PUT(&r, uint32_t, b.stack);
 				emit(r.b, r.n);
 			}
-			pthread_mutex_unlock(&lock);
-			ts.busy--;
+			leave();
 		}
 		return NULL;
 	}
@@ -859,13 +883,14 @@ static void emit_end_locked(void)
 	struct rec r = { .n = 0 };
 	PUT(&r, uint8_t, REC_END);
 	PUT(&r, uint64_t, wall_ns());
+	PUT(&r, uint8_t, calls_seen);
 	emit(r.b, r.n);
-	if (lost_records) {
+	uint32_t lost = __atomic_exchange_n(&lost_records, 0, __ATOMIC_RELAXED);
+	if (lost) {
 		struct rec l = { .n = 0 };
 		PUT(&l, uint8_t, REC_LOST);
-		PUT(&l, uint32_t, lost_records);
+		PUT(&l, uint32_t, lost);
 		emit(l.b, l.n);
-		lost_records = 0;
 	}
 	flush_locked();
 }
@@ -873,14 +898,12 @@ static void emit_end_locked(void)
 /* The process image ends (exit, _exit, exec, abort): send everything. */
 static void finish(void)
 {
-	if (!active)
+	if (!active || !enter())
 		return;
-	ts.busy++;
-	pthread_mutex_lock(&lock);
 	if (active)
 		emit_end_locked();
-	pthread_mutex_unlock(&lock);
-	ts.busy--;
+	ending = true;
+	leave();
 }
 
 /* A forked child has its parent's module map already (the collector copies
@@ -908,23 +931,26 @@ static uint32_t new_incarnation(void)
 	return x ? x : 1;
 }
 
+static bool fork_entered;	/* atfork_prepare took the lock */
+
 static void atfork_prepare(void)
 {
-	ts.busy++;
-	pthread_mutex_lock(&lock);
-	flush_locked();	/* the child must not inherit (and resend) our records */
+	fork_entered = enter();
+	if (fork_entered)
+		flush_locked();	/* the child must not inherit (and resend) our records */
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&lock);
-	ts.busy--;
+	if (fork_entered)
+		leave();
 }
 
 /* The child is a new process: it counts only its own blocks and stacks. */
 static void atfork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
+	ts.holding = 0;
 	uint32_t parent = my_pid, parent_incarnation = my_incarnation;
 	my_pid = (uint32_t)getpid();
 	my_incarnation = new_incarnation();
@@ -942,7 +968,8 @@ static void atfork_child(void)
 	flusher_state = flusher_state ? 2 : 0;	/* threads do not survive fork */
 	if (active)
 		emit_start_locked(parent, parent_incarnation);
-	ts.busy--;
+	if (fork_entered)
+		ts.busy--;
 }
 
 EXPORT void _exit(int status)
@@ -1068,15 +1095,14 @@ static void modules_changed(void)
 {
 	if (!active)
 		return;
-	ts.busy++;
 	unw_flush_cache(unw_local_addr_space, 0, 0);
-	pthread_mutex_lock(&lock);
+	if (!enter())
+		return;
 	if (active) {
 		send_modules_locked();
 		flush_locked();
 	}
-	pthread_mutex_unlock(&lock);
-	ts.busy--;
+	leave();
 }
 
 EXPORT void *dlopen(const char *file, int mode)
@@ -1087,6 +1113,14 @@ EXPORT void *dlopen(const char *file, int mode)
 	void *h = real(file, mode);
 	if (h)
 		modules_changed();
+	if (h && (mode & RTLD_DEEPBIND) && active && enter()) {
+		/* the library binds malloc to its own dependencies, not to us */
+		struct rec r = { .n = 0 };
+		PUT(&r, uint8_t, REC_DEEPBIND);
+		put_name(&r, file ? file : "");
+		emit(r.b, r.n);
+		leave();
+	}
 	return h;
 }
 
@@ -1105,7 +1139,7 @@ EXPORT int dlclose(void *handle)
  * the default, so a program's own handlers and ignored signals are untouched. */
 static void on_fatal_signal(int sig)
 {
-	if (active && pthread_mutex_trylock(&lock) == 0) {
+	if (active && !ts.holding && pthread_mutex_trylock(&lock) == 0) {
 		emit_end_locked();
 		pthread_mutex_unlock(&lock);
 	}
@@ -1245,9 +1279,10 @@ __attribute__((constructor)) static void tracker_init(void)
 	install_fatal_handlers();
 	last_flush_ns = now_ns();
 	active = 1;
-	pthread_mutex_lock(&lock);
-	emit_start_locked((uint32_t)getppid(), 0);
-	pthread_mutex_unlock(&lock);
+	if (enter()) {
+		emit_start_locked((uint32_t)getppid(), 0);
+		leave();
+	}
 	start_flusher();
 	ts.countdown = 0;
 	ts.busy = 0;
