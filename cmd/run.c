@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/arena.h"
 #include "lib/collect.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
@@ -202,27 +206,28 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		profile_free(p);
 		return -1;
 	}
+	const struct collector_stats *st = collector_stats(c);
 	if (!quiet) {
 		int64_t tot[4] = { 0 };
 		for (size_t i = 0; i < p->n_sample; i++)
 			for (int k = 0; k < 4; k++)
 				tot[k] += p->sample[i].value[k];
-		const struct collector_stats *st = collector_stats(c);
 		char a[32], b[32];
 		human_bytes(a, sizeof(a), tot[1]);
 		human_bytes(b, sizeof(b), tot[3]);
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
 			"%s in use at exit (%zu process%s)\n", out, p->n_sample, a,
 			(long long)tot[0], b, st->processes, st->processes == 1 ? "" : "es");
-		if (st->deepbind)
-			error("warning: %s was dlopen'ed with RTLD_DEEPBIND%s: allocations made by "
-			      "code it binds are not seen", st->deepbind_name,
-			      st->deepbind > 1 ? " (and others)" : "");
-		if (st->lost || st->bad_batches)
-			error("warning: %llu events not recorded (made in signal handlers that "
-			      "interrupted the tracker, or out of memory), %llu malformed batches",
-			      (unsigned long long)st->lost, (unsigned long long)st->bad_batches);
 	}
+	/* warnings print even with --quiet */
+	if (st->deepbind)
+		error("warning: %s was dlopen'ed with RTLD_DEEPBIND%s: allocations made by "
+		      "code it binds are not seen", st->deepbind_name,
+		      st->deepbind > 1 ? " (and others)" : "");
+	if (st->lost || st->bad_batches)
+		error("warning: %llu events not recorded (made in signal handlers that "
+		      "interrupted the tracker, or out of memory), %llu malformed batches",
+		      (unsigned long long)st->lost, (unsigned long long)st->bad_batches);
 	profile_free(p);
 	return 0;
 }
@@ -263,6 +268,119 @@ static char *join_args(char **argv)
 		strcat(s, *a);
 	}
 	return s;
+}
+
+/* memprof's abstract unix socket, which every process image of the
+ * program connects to: an unguessable name, and only our own user's
+ * processes are accepted (SO_PEERCRED). Returns the listening fd or -1. */
+static int listen_socket(char *name, size_t size)
+{
+	uint64_t r[2] = { 0, 0 };
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r[0] ^= (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	snprintf(name, size, "memprof.%d.%016llx%016llx", (int)getpid(),
+		 (unsigned long long)r[0], (unsigned long long)r[1]);
+	struct sockaddr_un a;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	size_t n = strlen(name);
+	memcpy(a.sun_path + 1, name, n);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0 ||
+	    listen(fd, 128) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The connections the collector reads; slot 0 is the listening socket. */
+struct conns {
+	struct pollfd *pfd;
+	size_t n, cap;
+};
+
+static void accept_all(struct conns *cs)
+{
+	for (;;) {
+		int fd = accept4(cs->pfd[0].fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    cred.uid != getuid() || array_grow(&cs->pfd, &cs->cap, cs->n, sizeof(*cs->pfd)) < 0) {
+			close(fd);
+			continue;
+		}
+		/* generous buffering so the program rarely waits for us */
+		int sz = 4 << 20;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		cs->pfd[cs->n++] = (struct pollfd){ fd, POLLIN, 0 };
+	}
+}
+
+static int64_t ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* Reads batches until the program has exited and every connection is
+ * closed, or, after it exited, nothing came for half a second (a daemon it
+ * left behind may hold a connection for ever). Returns the wait status. */
+static int collect(struct collector *c, int listen_fd, pid_t pid)
+{
+	struct conns cs = { NULL, 0, 0 };
+	uint8_t *batch = malloc(MEMPROF_BATCH_MAX + 1);
+	int status = 0;
+	bool exited = false;
+	struct timespec quiet;
+	if (!batch || array_grow(&cs.pfd, &cs.cap, 0, sizeof(*cs.pfd)) < 0) {
+		error("out of memory");
+		waitpid(pid, &status, 0);
+		free(batch);
+		return status;
+	}
+	cs.pfd[cs.n++] = (struct pollfd){ listen_fd, POLLIN, 0 };
+	clock_gettime(CLOCK_MONOTONIC, &quiet);
+	for (;;) {
+		int r = poll(cs.pfd, cs.n, 50);
+		if (r > 0) {
+			if (cs.pfd[0].revents)
+				accept_all(&cs);
+			for (size_t i = 1; i < cs.n; i++) {
+				if (!cs.pfd[i].revents)
+					continue;
+				ssize_t n = recv(cs.pfd[i].fd, batch, MEMPROF_BATCH_MAX + 1, MSG_DONTWAIT);
+				if (n > 0) {
+					if (collector_feed(c, batch, (size_t)n) == -ENOMEM)
+						error("out of memory collecting records");
+				} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+					close(cs.pfd[i].fd);
+					cs.pfd[i--] = cs.pfd[--cs.n];
+				}
+			}
+			clock_gettime(CLOCK_MONOTONIC, &quiet);
+		}
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = true;
+			clock_gettime(CLOCK_MONOTONIC, &quiet);
+		}
+		if (exited && (cs.n == 1 || (r == 0 && ms_since(&quiet) > 500))) {
+			accept_all(&cs);	/* a last connection may wait in the backlog */
+			if (cs.n == 1 || r == 0)
+				break;
+		}
+	}
+	for (size_t i = 1; i < cs.n; i++)
+		close(cs.pfd[i].fd);
+	free(cs.pfd);
+	free(batch);
+	return status;
 }
 
 int cmd_run(int argc, char **argv)
@@ -344,15 +462,12 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
-	int sv[2], errpipe[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    pipe2(errpipe, O_CLOEXEC) < 0) {
+	char sock_name[96];
+	int errpipe[2], lfd = listen_socket(sock_name, sizeof(sock_name));
+	if (lfd < 0 || pipe2(errpipe, O_CLOEXEC) < 0) {
 		error("cannot create a socket: %s", strerror(errno));
 		return 1;
 	}
-	/* generous buffering so the program rarely waits for us */
-	int sz = 4 << 20;
-	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
 	memset(&sa, 0, sizeof(sa));
@@ -375,14 +490,10 @@ int cmd_run(int argc, char **argv)
 		sigaction(SIGTERM, &old_term, NULL);
 		sigaction(SIGHUP, &old_hup, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
-		close(sv[0]);
 		close(errpipe[0]);
 		if (!why) {
-			/* the tracker's end of the socket survives exec */
-			int fd = fcntl(sv[1], F_DUPFD, 3);
 			char buf[32];
-			snprintf(buf, sizeof(buf), "%d", fd);
-			setenv("MEMPROF_FD", buf, 1);
+			setenv("MEMPROF_SOCK", sock_name, 1);
 			snprintf(buf, sizeof(buf), "%lld", (long long)rate);
 			setenv("MEMPROF_RATE", buf, 1);
 			unsetenv("MEMPROF_OUT");
@@ -402,7 +513,6 @@ int cmd_run(int argc, char **argv)
 		_exit(e == ENOENT ? 127 : 126);
 	}
 	child_pid = pid;
-	close(sv[1]);
 	close(errpipe[1]);
 	int exec_errno = 0;
 	if (read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
@@ -413,53 +523,13 @@ int cmd_run(int argc, char **argv)
 	close(errpipe[0]);
 
 	struct collector *c = collector_new();
-	uint8_t *batch = malloc(MEMPROF_BATCH_MAX + 1);
-	if (!c || !batch) {
+	if (!c) {
 		error("out of memory");
 		return 1;
 	}
-	int status = 0;
-	bool exited = false, eof = false;
-	struct timespec t_exit = { 0, 0 };
-	while (!eof) {
-		struct pollfd pfd = { sv[0], POLLIN, 0 };
-		int r = poll(&pfd, 1, 50);
-		if (r > 0) {
-			ssize_t n = recv(sv[0], batch, MEMPROF_BATCH_MAX + 1, 0);
-			if (n == 0) {
-				eof = true;
-			} else if (n > 0) {
-				if (collector_feed(c, batch, (size_t)n) == -ENOMEM) {
-					error("out of memory collecting records");
-					break;
-				}
-				clock_gettime(CLOCK_MONOTONIC, &t_exit);
-				continue;
-			} else if (errno != EINTR && errno != EAGAIN) {
-				break;
-			}
-		}
-		if (!exited) {
-			pid_t w = waitpid(pid, &status, WNOHANG);
-			if (w == pid) {
-				exited = true;
-				clock_gettime(CLOCK_MONOTONIC, &t_exit);
-			}
-		} else if (r == 0) {
-			/* the program is gone; descendants that still hold the socket
-			 * get half a second of silence before we stop waiting */
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if ((now.tv_sec - t_exit.tv_sec) * 1000 +
-			    (now.tv_nsec - t_exit.tv_nsec) / 1000000 > 500)
-				break;
-		}
-	}
-	if (!exited)
-		waitpid(pid, &status, 0);
+	int status = collect(c, lfd, pid);
 	child_pid = 0;
-	close(sv[0]);
-	free(batch);
+	close(lfd);
 
 	int code = WIFEXITED(status) ? WEXITSTATUS(status)
 		 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;

@@ -2,9 +2,11 @@
  * the profiled process) and the collector (memprof run / memprof convert).
  *
  * The tracker sends batches. A batch is a header and whole records; every
- * batch is one send() on a SOCK_SEQPACKET socket (or one write() to a
- * standalone recording), so batches from different processes and threads
- * never interleave. Within one process image (pid + incarnation), batches
+ * batch is one send() on a SOCK_SEQPACKET connection to the abstract unix
+ * socket memprof run names in MEMPROF_SOCK (or one write() to the standalone
+ * recording named in MEMPROF_OUT), so batches from different processes and
+ * threads never interleave. Each process image connects on its own; forked
+ * children share their parent's connection until they need a new one. Within one process image (pid + incarnation), batches
  * arrive in the order the records were made. Numbers are native-endian:
  * the stream never leaves the machine. */
 #ifndef MEMPROF_RECORDS_H

@@ -3,7 +3,8 @@
  * Interposes the malloc family, samples allocations with a per-thread byte
  * countdown (exponential distances with mean = rate, as Go's
  * MemProfileRate), unwinds the stacks of sampled ones with libunwind, and
- * sends compact records (lib/tracker/records.h) to the collector. Nothing
+ * sends compact records (lib/tracker/records.h) to the collector, over a
+ * connection to memprof's abstract socket or into a recording file. Nothing
  * else happens here: no symbolization, no stdio, no locks on the fast path.
  *
  * Locking: one global mutex (`lock`) protects the record buffer, the table
@@ -30,7 +31,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #define UNW_LOCAL_ONLY
@@ -125,6 +128,8 @@ static int64_t rate = 512 * 1024;	/* mean bytes between samples */
 static volatile int active;		/* set once init succeeded, cleared on error */
 static int out_fd = -1;
 static bool out_is_socket;
+static char sock_name[100];	/* memprof's abstract socket, without the NUL */
+static size_t sock_name_len;
 static dev_t out_dev;
 static ino_t out_ino;
 static uint32_t my_pid, my_incarnation;
@@ -162,6 +167,39 @@ static bool out_fd_is_ours(void)
 	return fstat(out_fd, &st) == 0 && st.st_dev == out_dev && st.st_ino == out_ino;
 }
 
+/* Makes fd our output, remembering what it is so that a later
+ * out_fd_is_ours() can tell whether the program has taken the number. */
+static int adopt_fd(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	out_fd = fd;
+	out_dev = st.st_dev;
+	out_ino = st.st_ino;
+	return 0;
+}
+
+/* A new connection to memprof's abstract socket (close-on-exec: an exec'd
+ * image makes its own). Returns 0 or -1. */
+static int connect_collector(void)
+{
+	struct sockaddr_un a;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path + 1, sock_name, sock_name_len);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + sock_name_len)) < 0 ||
+	    adopt_fd(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 /* Sends the buffered batch. Caller holds lock. */
 static void flush_locked(void)
 {
@@ -172,7 +210,9 @@ static void flush_locked(void)
 	h->len = (uint32_t)(buf_len - sizeof(*h));
 	h->pid = my_pid;
 	h->incarnation = my_incarnation;
-	if (!out_fd_is_ours()) {
+	/* a daemon closed its descriptors (the number may now name one of its
+	 * own files, never to be written): connect again, or stop */
+	if (!out_fd_is_ours() && !(out_is_socket && connect_collector() == 0)) {
 		out_fd = -1;
 		stop_tracking();
 		return;
@@ -1177,33 +1217,32 @@ static int64_t parse_rate(const char *s)
 	return v;
 }
 
+/* memprof run names its socket in MEMPROF_SOCK; standalone mode names a
+ * recording file in MEMPROF_OUT. Returns 0, or -1 (then we stay inactive). */
 static int open_output(void)
 {
-	const char *fd_s = getenv("MEMPROF_FD"), *path = getenv("MEMPROF_OUT");
-	struct stat st;
-	if (fd_s && *fd_s) {
-		char *end;
-		long fd = strtol(fd_s, &end, 10);
-		if (*end || fd < 0 || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+	const char *sock = getenv("MEMPROF_SOCK"), *path = getenv("MEMPROF_OUT");
+	if (sock && *sock) {
+		sock_name_len = strlen(sock);
+		if (sock_name_len >= sizeof(sock_name))
 			return -1;
-		out_fd = (int)fd;
+		memcpy(sock_name, sock, sock_name_len);
 		out_is_socket = true;
-	} else if (path && *path) {
+		return connect_collector();
+	}
+	if (path && *path) {
 		/* standalone mode: append batches to a private recording file */
 		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0 || fstat(fd, &st) < 0) {
-			if (fd >= 0)
-				close(fd);
+		if (fd < 0)
+			return -1;
+		out_is_socket = false;
+		if (adopt_fd(fd) < 0) {
+			close(fd);
 			return -1;
 		}
-		out_fd = fd;
-		out_is_socket = false;
-	} else {
-		return -1;
+		return 0;
 	}
-	out_dev = st.st_dev;
-	out_ino = st.st_ino;
-	return 0;
+	return -1;
 }
 
 struct self_range {

@@ -1,0 +1,159 @@
+#!/bin/bash
+# Hostile programs (issue 4): threads, fork and exec in every form, signals
+# and odd control flow, libraries, process state, own allocators. Each must
+# behave as without memprof and yield a profile go tool pprof reads.
+. "$(dirname "$0")/test-lib.sh"
+F=$SRC/testdata/fixtures
+CC=${CC:-cc}
+cd "$TRASH"
+$CC -g -O1 -pthread -o hostile $F/hostile.c -ldl &&
+$CC -g -O1 -fPIC -shared -o plugin.so $F/plugin.c &&
+c++ -g -O1 -o throw $F/throw.cpp &&
+$CC -g -O1 -fPIC -shared -o libctorlib.so $F/ctorlib.c &&
+$CC -g -O1 -o ctormain $F/ctormain.c -L. -lctorlib -Wl,-rpath,"$TRASH" &&
+$CC -O1 -o ownalloc $F/ownalloc.c || { echo "FAIL $T: cannot build fixtures"; exit 1; }
+cd - > /dev/null
+
+# same RATE NAME CMD...: same stdout and status as without memprof, within
+# 120 s; the profile NAME.pb.gz is read by go tool pprof.
+same() {
+	local rate=$1 name=$2 rc1=0 rc2=0
+	shift 2
+	timeout 120 "$@" > plain.out 2> plain.err || rc1=$?
+	timeout 120 $MEMPROF run -q --rate "$rate" -o "$name.pb.gz" -- "$@" > prof.out \
+		2> prof.err || rc2=$?
+	test_cmp plain.out prof.out &&
+	if [ "$rc1" != "$rc2" ]; then echo "status $rc1 plain, $rc2 profiled"; cat prof.err; return 1; fi &&
+	go tool pprof -top "$name.pb.gz" > pprof.out 2>&1 || { cat pprof.out; return 1; }
+}
+
+# flat FILE SAMPLE_INDEX FUNCTION: the function's flat value (B or count).
+flat() {
+	local unit=
+	case $2 in *space) unit=--unit=B ;; esac
+	$MEMPROF top -n 0 --nodefraction=0 --sample-index=$2 $unit "$1" |
+		awk -v f="$3" '$NF == f { v = $1; sub(/B$/, "", v); print v; found = 1 }
+			END { if (!found) print "none" }'
+}
+
+# expect FILE SAMPLE_INDEX FUNCTION VALUE
+expect() {
+	local got
+	got=$(flat "$1" "$2" "$3")
+	[ "$got" = "$4" ] || { echo "$3 $2: got $got, want $4"; return 1; }
+}
+
+test_expect_success "16 threads, every allocator: allocs minus frees is in use, per function" '
+	R=200000 &&
+	same 1 threads ./hostile threads $R &&
+	grep -q "threads kept $((16 * R / 8))" prof.out &&
+	k=$((R / 8)) &&
+	malloc_kept=$(awk -v k=$k "BEGIN { for (i = 0; i < k; i++) s += 48 + (8 * i) % 200; print 4 * s }") &&
+	malloc_all=$(awk -v r=$R "BEGIN { for (i = 0; i < r; i++) s += 48 + i % 200; print 4 * s }") &&
+	expect threads.pb.gz alloc_objects worker_malloc $((4 * R)) &&
+	expect threads.pb.gz alloc_objects worker_calloc $((4 * R)) &&
+	expect threads.pb.gz alloc_objects worker_realloc $((8 * R)) &&
+	expect threads.pb.gz alloc_objects worker_aligned $((4 * R)) &&
+	for w in worker_malloc worker_calloc worker_realloc worker_aligned; do
+		expect threads.pb.gz inuse_objects $w $((4 * k)) || exit 1
+	done &&
+	expect threads.pb.gz alloc_space worker_malloc $malloc_all &&
+	expect threads.pb.gz inuse_space worker_malloc $malloc_kept &&
+	expect threads.pb.gz inuse_space worker_calloc $((4 * k * 120)) &&
+	expect threads.pb.gz inuse_space worker_realloc $((4 * k * 96)) &&
+	expect threads.pb.gz inuse_space worker_aligned $((4 * k * 64)) &&
+	expect threads.pb.gz alloc_space worker_aligned $((4 * R / 2 * 192))
+'
+test_expect_success "16 threads at the default rate: same behaviour" '
+	same 512k threads-d ./hostile threads 200000
+'
+test_expect_success "fork in a threaded program while threads allocate; children exec or _exit" '
+	same 1 forkmt ./hostile forkmt &&
+	expect forkmt.pb.gz alloc_objects forked_child_work 2000 &&
+	expect forkmt.pb.gz alloc_objects leaf_work 100 &&
+	go tool pprof -tags forkmt.pb.gz 2>/dev/null | sed -n "/pid:/,\$p" | grep -c "%)" > n &&
+	test "$(cat n)" -ge 21
+'
+test_expect_success "vfork, posix_spawn, system, popen and sh -c exec: every leaf profiled" '
+	same 1 spawn ./hostile spawn &&
+	grep -q "^spawn 0 0 0 0 0 leaf" prof.out &&
+	expect spawn.pb.gz alloc_objects leaf_work 50
+'
+test_expect_success "allocation in a SIGALRM handler every millisecond" '
+	same 1 alarm ./hostile alarm &&
+	test "$(flat alarm.pb.gz alloc_objects main_loop_alloc)" != none &&
+	test "$(flat alarm.pb.gz alloc_objects handler_alloc)" != none
+'
+test_expect_success "siglongjmp out of a handler that allocated" '
+	same 1 longjmp ./hostile longjmp &&
+	expect longjmp.pb.gz alloc_objects jump_work 200 &&
+	expect longjmp.pb.gz alloc_objects handler_jump 200
+'
+test_expect_success "C++ exceptions thrown across allocating frames" '
+	same 1 throw ./throw &&
+	grep -q "caught 500 kept 1000" prof.out &&
+	$MEMPROF top -n 0 --nodefraction=0 --sample-index=alloc_objects throw.pb.gz > top.out &&
+	grep -E " level3\$" top.out && grep -E " level1\$" top.out
+'
+test_expect_success "thread-local destructors and atexit handlers that allocate" '
+	same 1 tlsdtor ./hostile tlsdtor &&
+	expect tlsdtor.pb.gz alloc_objects tls_destructor 20 &&
+	expect tlsdtor.pb.gz alloc_objects atexit_alloc 50
+'
+test_expect_success "library constructors and destructors that allocate" '
+	same 1 ctor ./ctormain &&
+	expect ctor.pb.gz alloc_objects main_init 30 &&
+	expect ctor.pb.gz alloc_objects ctorlib_fini 60
+'
+test_expect_success "a daemon that closes every fd and dup2s its own files over them" '
+	same 1 closefds ./hostile closefds &&
+	grep -q "closefds file size 0" prof.out &&
+	expect closefds.pb.gz alloc_objects after_closing 100
+'
+test_expect_success "chdir, setrlimit (files, address space), setsid" '
+	same 1 limits ./hostile limits &&
+	expect limits.pb.gz alloc_objects after_closing 100
+'
+test_expect_success "64 threads created and joined, ten times" '
+	same 1 burst ./hostile burst &&
+	expect burst.pb.gz alloc_objects burst_thread 1280
+'
+test_expect_success "dlopen and dlclose 200 times" '
+	same 1 dlloop ./hostile dlloop ./plugin.so &&
+	expect dlloop.pb.gz alloc_objects plugin_work 1000
+'
+test_expect_success "RTLD_DEEPBIND: a warning that names the library" '
+	same 1 deepbind ./hostile deepbind ./plugin.so &&
+	grep -q "plugin.so was dlopen.ed with RTLD_DEEPBIND" prof.err
+'
+test_expect_success "a program with its own malloc: said so, its status kept, no profile" '
+	test_expect_code 5 $MEMPROF run -o own.pb.gz ./ownalloc > out 2> err &&
+	grep -q "defines malloc itself" err && test ! -e own.pb.gz &&
+	grep -q "own allocator used" out
+'
+test_expect_success "a program that allocates nothing: said so, no empty profile" '
+	$MEMPROF run -o none.pb.gz /bin/true 2> err &&
+	grep -q "made no allocation" err && test ! -e none.pb.gz
+'
+test_expect_success "Ctrl-C at a terminal reaches the program once; the profile is written" '
+	$CC -g -O1 -o ends $F/ends.c &&
+	/usr/bin/python3 - "$MEMPROF" <<-EOF > status
+	import os, pty, sys, time
+	pid, fd = pty.fork()
+	if pid == 0:
+	    os.execv(sys.argv[1], [sys.argv[1], "run", "-q", "--rate", "1", "-o", "int.pb.gz",
+	                           "./ends", "wait"])
+	time.sleep(1.0)
+	os.write(fd, b"\x03")          # the terminal sends SIGINT to the foreground group
+	try:
+	    while os.read(fd, 1024):
+	        pass
+	except OSError:
+	    pass
+	_, st = os.waitpid(pid, 0)
+	print(os.WEXITSTATUS(st) if os.WIFEXITED(st) else -os.WTERMSIG(st))
+	EOF
+	test "$(cat status)" = 130 &&
+	$MEMPROF top --sample-index=alloc_objects int.pb.gz | grep -E "^ +500 .* before_end\$"
+'
+test_done
