@@ -36,7 +36,8 @@ all: $(BUILD)/memprof $(BUILD)/libmemprof.so
 
 # The tracker links only what it needs; its symbols are hidden except the
 # interposed functions.
-TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden \
+TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA) -g,$(CFLAGS)) \
+	$(WARN) -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec
 $(BUILD)/libmemprof.so: lib/tracker/tracker.c lib/tracker/records.h
 	@mkdir -p $(BUILD)
@@ -93,6 +94,21 @@ fuzz: test-deps $(BUILD)/gen/proto/profile.pb-c.c
 	$(BUILD)/fuzz-pprof -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -max_len=16384 \
 		-malloc_limit_mb=512 $(BUILD)/fuzz-corpus testdata/bad testdata/goprof
 
+# The test suite with memprof (CLI and collector) built with ASan and
+# UBSan; the tracker stays uninstrumented (it runs inside other programs).
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+sanitize-test: test-deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SAN_FLAGS)" \
+		TRACKER_EXTRA=-O2 all build-asan/test-unit
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TEST_NO_ULIMIT=1 \
+		BUILD=build-asan tests/run-tests
+
+# The report and reader tests with every memprof command under valgrind's
+# memcheck: any error or leak fails the command (exit 99).
+valgrind-test: test-deps all $(BUILD)/test-unit
+	$(Q)MEMPROF_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+		BUILD=$(BUILD) TESTS=t00[123] tests/run-tests
+
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run
 
@@ -104,9 +120,9 @@ install: all
 	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan
 
-.PHONY: all deps test-deps test demo fuzz bench install clean
+.PHONY: all deps test-deps test demo fuzz bench install clean sanitize-test valgrind-test
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 $(BUILD)/synth-profile: $(BUILD)/obj/bench/synth-profile.o $(BUILD)/libmemprof-core.a

@@ -503,7 +503,8 @@ static int decode_model(struct decoder *dc)
 		struct profile_sample *s = profile_add_sample(p, ps->n_location_id, ps->n_label);
 		if (!s)
 			goto out_nomem;
-		memcpy(s->value, ps->value, ps->n_value * sizeof(*s->value));
+		if (ps->n_value)
+			memcpy(s->value, ps->value, ps->n_value * sizeof(*s->value));
 		for (size_t j = 0; j < ps->n_location_id; j++) {
 			uint64_t *li = ps->location_id[j] ? hashmap_get(&dc->location_ids,
 									ps->location_id[j]) : NULL;

@@ -5,7 +5,8 @@ set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$SRC/$BUILD ;; esac
-MEMPROF=$BUILD/memprof
+# MEMPROF_WRAP runs every memprof command under a tool (make valgrind-test)
+MEMPROF="${MEMPROF_WRAP:+$MEMPROF_WRAP }$BUILD/memprof"
 T=$(basename "$0" .sh)
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/memprof-$T.XXXXXX")
 trap 'rm -rf "$TRASH"' EXIT
@@ -23,6 +24,11 @@ test_expect_success() {
 		echo "FAIL $T: $what"
 		printf '%s\n' "$out" | sed 's/^/    /' | tail -40
 	fi
+}
+
+# test_skip WHAT WHY: a test that cannot run here (said, not counted).
+test_skip() {
+	echo "skip $T: $1 ($2)"
 }
 
 # test_cmp EXPECTED ACTUAL: fails with a diff when they differ.
