@@ -47,6 +47,12 @@ function-id-range.pb location\[0\].line\[0\] refers to function id 8
 zeros.pb.gz malformed protobuf: invalid field number 0
 LIST
 
+for f in $SRC/testdata/fuzz-regressions/*; do
+	test_expect_success "fuzzer regression $(basename $f): a clean error or a report" "
+		rc=0 && $MEMPROF top $f > out 2> err || rc=\$? &&
+		test \$rc -le 1 && { test \$rc = 0 || test_one_line_error err '^memprof: '; }
+	"
+done
 test_expect_success "a directory" 'expect_bad $B "is a directory"'
 test_expect_success "a missing file" 'expect_bad $B/nonexistent "No such file or directory"'
 test_expect_success "an unreadable file" '
