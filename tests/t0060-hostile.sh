@@ -157,7 +157,8 @@ test_expect_success "Ctrl-C at a terminal reaches the program once; the profile 
 	print(os.WEXITSTATUS(st) if os.WIFEXITED(st) else -os.WTERMSIG(st))
 	EOF
 	test "$(cat status)" = 130 &&
-	$MEMPROF top --sample-index=alloc_objects int.pb.gz | grep -E "^ +500 .* before_end\$"
+	$MEMPROF top --sample-index=alloc_objects int.pb.gz | grep -E "^ +500 .* before_end\$" &&
+	! ls -A | grep -q "\.tmp\."
 '
 fi
 test_done
