@@ -4,15 +4,11 @@
 . "$(dirname "$0")/test-lib.sh"
 PY=/usr/bin/python3
 
-# same_behaviour NAME RATE CMD...: stdout and status equal with and without
-# memprof; leaves the profile in NAME.pb.gz.
+# same_behaviour NAME RATE CMD...: test_like_plain, and the same stderr.
 same_behaviour() {
-	local name=$1 rate=$2 rc1=0 rc2=0
+	local name=$1 rate=$2
 	shift 2
-	"$@" > plain.out 2> plain.err || rc1=$?
-	$MEMPROF run -q --rate "$rate" -o "$name.pb.gz" -- "$@" > prof.out 2> prof.err || rc2=$?
-	test_cmp plain.out prof.out && test_cmp plain.err prof.err &&
-	if [ "$rc1" != "$rc2" ]; then echo "status $rc1 plain, $rc2 profiled"; return 1; fi
+	test_like_plain "$rate" "$name" "$@" && test_cmp plain.err prof.err
 }
 
 # names FILE PATTERN: some function matching PATTERN is in the profile

@@ -14,19 +14,6 @@ $CC -g -O1 -o ctormain $F/ctormain.c -L. -lctorlib -Wl,-rpath,"$TRASH" &&
 $CC -O1 -o ownalloc $F/ownalloc.c || { echo "FAIL $T: cannot build fixtures"; exit 1; }
 cd - > /dev/null
 
-# same RATE NAME CMD...: same stdout and status as without memprof, within
-# 120 s; the profile NAME.pb.gz is read by go tool pprof.
-same() {
-	local rate=$1 name=$2 rc1=0 rc2=0
-	shift 2
-	timeout 120 "$@" > plain.out 2> plain.err || rc1=$?
-	timeout 120 $MEMPROF run -q --rate "$rate" -o "$name.pb.gz" -- "$@" > prof.out \
-		2> prof.err || rc2=$?
-	test_cmp plain.out prof.out &&
-	if [ "$rc1" != "$rc2" ]; then echo "status $rc1 plain, $rc2 profiled"; cat prof.err; return 1; fi &&
-	go tool pprof -top "$name.pb.gz" > pprof.out 2>&1 || { cat pprof.out; return 1; }
-}
-
 # flat FILE SAMPLE_INDEX FUNCTION: the function's flat value (B or count).
 flat() {
 	local unit=
@@ -45,7 +32,7 @@ expect() {
 
 test_expect_success "16 threads, every allocator: allocs minus frees is in use, per function" '
 	R=200000 &&
-	same 1 threads ./hostile threads $R &&
+	test_like_plain 1 threads ./hostile threads $R &&
 	grep -q "threads kept $((16 * R / 8))" prof.out &&
 	k=$((R / 8)) &&
 	malloc_kept=$(awk -v k=$k "BEGIN { for (i = 0; i < k; i++) s += 48 + (8 * i) % 200; print 4 * s }") &&
@@ -65,65 +52,65 @@ test_expect_success "16 threads, every allocator: allocs minus frees is in use, 
 	expect threads.pb.gz alloc_space worker_aligned $((4 * R / 2 * 192))
 '
 test_expect_success "16 threads at the default rate: same behaviour" '
-	same 512k threads-d ./hostile threads 200000
+	test_like_plain 512k threads-d ./hostile threads 200000
 '
 test_expect_success "fork in a threaded program while threads allocate; children exec or _exit" '
-	same 1 forkmt ./hostile forkmt &&
+	test_like_plain 1 forkmt ./hostile forkmt &&
 	expect forkmt.pb.gz alloc_objects forked_child_work 2000 &&
 	expect forkmt.pb.gz alloc_objects leaf_work 100 &&
 	go tool pprof -tags forkmt.pb.gz 2>/dev/null | sed -n "/pid:/,\$p" | grep -c "%)" > n &&
 	test "$(cat n)" -ge 21
 '
 test_expect_success "vfork, posix_spawn, system, popen and sh -c exec: every leaf profiled" '
-	same 1 spawn ./hostile spawn &&
+	test_like_plain 1 spawn ./hostile spawn &&
 	grep -q "^spawn 0 0 0 0 0 leaf" prof.out &&
 	expect spawn.pb.gz alloc_objects leaf_work 50
 '
 test_expect_success "allocation in a SIGALRM handler every millisecond" '
-	same 1 alarm ./hostile alarm &&
+	test_like_plain 1 alarm ./hostile alarm &&
 	test "$(flat alarm.pb.gz alloc_objects main_loop_alloc)" != none &&
 	test "$(flat alarm.pb.gz alloc_objects handler_alloc)" != none
 '
 test_expect_success "siglongjmp out of a handler that allocated" '
-	same 1 longjmp ./hostile longjmp &&
+	test_like_plain 1 longjmp ./hostile longjmp &&
 	expect longjmp.pb.gz alloc_objects jump_work 200 &&
 	expect longjmp.pb.gz alloc_objects handler_jump 200
 '
 test_expect_success "C++ exceptions thrown across allocating frames" '
-	same 1 throw ./throw &&
+	test_like_plain 1 throw ./throw &&
 	grep -q "caught 500 kept 1000" prof.out &&
 	$MEMPROF top -n 0 --nodefraction=0 --sample-index=alloc_objects throw.pb.gz > top.out &&
 	grep -E " level3\$" top.out && grep -E " level1\$" top.out
 '
 test_expect_success "thread-local destructors and atexit handlers that allocate" '
-	same 1 tlsdtor ./hostile tlsdtor &&
+	test_like_plain 1 tlsdtor ./hostile tlsdtor &&
 	expect tlsdtor.pb.gz alloc_objects tls_destructor 20 &&
 	expect tlsdtor.pb.gz alloc_objects atexit_alloc 50
 '
 test_expect_success "library constructors and destructors that allocate" '
-	same 1 ctor ./ctormain &&
+	test_like_plain 1 ctor ./ctormain &&
 	expect ctor.pb.gz alloc_objects main_init 30 &&
 	expect ctor.pb.gz alloc_objects ctorlib_fini 60
 '
 test_expect_success "a daemon that closes every fd and dup2s its own files over them" '
-	same 1 closefds ./hostile closefds &&
+	test_like_plain 1 closefds ./hostile closefds &&
 	grep -q "closefds file size 0" prof.out &&
 	expect closefds.pb.gz alloc_objects after_closing 100
 '
 test_expect_success "chdir, setrlimit (files, address space), setsid" '
-	same 1 limits ./hostile limits &&
+	test_like_plain 1 limits ./hostile limits &&
 	expect limits.pb.gz alloc_objects after_closing 100
 '
 test_expect_success "64 threads created and joined, ten times" '
-	same 1 burst ./hostile burst &&
+	test_like_plain 1 burst ./hostile burst &&
 	expect burst.pb.gz alloc_objects burst_thread 1280
 '
 test_expect_success "dlopen and dlclose 200 times" '
-	same 1 dlloop ./hostile dlloop ./plugin.so &&
+	test_like_plain 1 dlloop ./hostile dlloop ./plugin.so &&
 	expect dlloop.pb.gz alloc_objects plugin_work 1000
 '
 test_expect_success "RTLD_DEEPBIND: a warning that names the library" '
-	same 1 deepbind ./hostile deepbind ./plugin.so &&
+	test_like_plain 1 deepbind ./hostile deepbind ./plugin.so &&
 	grep -q "plugin.so was dlopen.ed with RTLD_DEEPBIND" prof.err
 '
 test_expect_success "a program with its own malloc: said so, its status kept, no profile" '

@@ -56,6 +56,25 @@ test_one_line_error() {
 	fi
 }
 
+# test_like_plain RATE NAME CMD...: CMD prints the same stdout and exits with
+# the same status under memprof run --rate RATE as without it (within 120 s
+# each); its profile, NAME.pb.gz, is read by go tool pprof. Leaves
+# plain.out/.err and prof.out/.err for further checks.
+test_like_plain() {
+	local rate=$1 name=$2 rc1=0 rc2=0
+	shift 2
+	timeout 120 "$@" > plain.out 2> plain.err || rc1=$?
+	timeout 120 $MEMPROF run -q --rate "$rate" -o "$name.pb.gz" -- "$@" > prof.out \
+		2> prof.err || rc2=$?
+	test_cmp plain.out prof.out || return 1
+	if [ "$rc1" != "$rc2" ]; then
+		echo "status $rc1 plain, $rc2 profiled"
+		cat prof.err
+		return 1
+	fi
+	go tool pprof -top "$name.pb.gz" > pprof.out 2>&1 || { cat pprof.out; return 1; }
+}
+
 test_done() {
 	echo "# $T: $test_passed passed, $test_failed failed"
 	[ "$test_failed" = 0 ]
