@@ -232,14 +232,18 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 	return 0;
 }
 
-static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t child_pid, child_exited, stop_collecting;
 
 /* Signals sent to memprof itself go on to the program. Those the terminal
- * sends (Ctrl-C) reach the program directly, as it is in our process group. */
+ * sends (Ctrl-C) reach the program directly, as it is in our process group.
+ * Once the program has exited, a signal means: stop waiting for whatever
+ * it left running, and write the profile. */
 static void forward_signal(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
-	if (child_pid > 0 && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
+	if (child_exited)
+		stop_collecting = 1;
+	else if (child_pid > 0 && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
 		kill(child_pid, sig);
 }
 
@@ -330,8 +334,9 @@ static int64_t ms_since(const struct timespec *t)
 }
 
 /* Reads batches until the program has exited and every connection is
- * closed, or, after it exited, nothing came for half a second (a daemon it
- * left behind may hold a connection for ever). Returns the wait status. */
+ * closed, or, after it exited, nothing came for half a second or memprof
+ * got a signal (a daemon it left behind may hold a connection, and send,
+ * for ever). Returns the wait status. */
 static int collect(struct collector *c, int listen_fd, pid_t pid)
 {
 	struct conns cs = { NULL, 0, 0 };
@@ -368,8 +373,11 @@ static int collect(struct collector *c, int listen_fd, pid_t pid)
 		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = true;
+			child_exited = 1;
 			clock_gettime(CLOCK_MONOTONIC, &quiet);
 		}
+		if (stop_collecting)
+			break;
 		if (exited && (cs.n == 1 || (r == 0 && ms_since(&quiet) > 500))) {
 			accept_all(&cs);	/* a last connection may wait in the backlog */
 			if (cs.n == 1 || r == 0)

@@ -148,6 +148,12 @@ test_expect_success "SIGTERM to memprof reaches the program; the profile is stil
 	$MEMPROF top --sample-index=alloc_objects term.pb.gz | grep -E "^ +500 .* before_end\$"
 '
 
+test_expect_success "a daemon left running: SIGTERM to memprof then writes the profile" '
+	$MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c "./ends return; (./procs leaf; while :; do ./procs leaf; done) > /dev/null &" &
+	mp=$! && sleep 1.5 && kill -TERM $mp && wait $mp &&
+	pkill -f "while :; do ./procs leaf" ; pkill -x procs;
+	$MEMPROF top --sample-index=alloc_objects daemon.pb.gz | grep -E "^ +500 .* before_end\$"
+'
 test_expect_success "default output name, one summary line, no temporary files left" '
 	mkdir out-dir && cd out-dir &&
 	$MEMPROF run --rate 1 ../ends return 2> ../err &&
