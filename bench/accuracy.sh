@@ -60,7 +60,7 @@ END {
 	split("memprof jemalloc", order, " ")
 	for (i = 1; i <= n; i++) {
 		k = keys[i]
-		line = sprintf("%-26s %13d |", k, t[k])
+		line = sprintf("%-26s %13.0f |", k, t[k])
 		for (o = 1; o <= 2; o++) {
 			tool = order[o]
 			if (!(tool in tools)) { line = line sprintf(" %-20s", "-"); continue }
