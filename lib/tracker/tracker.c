@@ -532,7 +532,8 @@ static uint32_t stack_id(const uintptr_t *pc, size_t n, bool truncated, uint64_t
 					  stack_frames_len };
 	stack_frames_len += n;
 
-	struct rec r = { .n = 0 };
+	struct rec r;
+	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 	PUT(&r, uint8_t, REC_STACK);
 	PUT(&r, uint32_t, stacks[i].id);
 	PUT(&r, uint8_t, truncated);
@@ -559,7 +560,8 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *data)
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
-		struct rec r = { .n = 0 };
+		struct rec r;
+		r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 		PUT(&r, uint8_t, REC_MODULE);
 		PUT(&r, uint64_t, info->dlpi_addr);
 		PUT(&r, uint64_t, info->dlpi_addr + ph->p_vaddr);
@@ -688,7 +690,8 @@ static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
 	if (active) {
 		uint32_t id = stack_id(pc, n, truncated, h);
 		if (id && blocks_insert((uintptr_t)p, size, id)) {
-			struct rec r = { .n = 0 };
+			struct rec r;
+			r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 			PUT(&r, uint8_t, REC_ALLOC);
 			PUT(&r, uint64_t, (uintptr_t)p);
 			PUT(&r, uint64_t, size);
@@ -749,7 +752,8 @@ static __attribute__((noinline)) void free_slow(void *p)
 	if (!enter())
 		return;
 	if (blocks_remove((uintptr_t)p, &b) && active) {
-		struct rec r = { .n = 0 };
+		struct rec r;
+		r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 		PUT(&r, uint8_t, REC_FREE);
 		PUT(&r, uint64_t, (uintptr_t)p);
 		emit(r.b, r.n);
@@ -837,7 +841,8 @@ EXPORT void *realloc(void *old, size_t size)
 	if (old && unlikely(filter_maybe(old)) && enter()) {
 		had = blocks_remove((uintptr_t)old, &b);
 		if (had && active) {
-			struct rec r = { .n = 0 };
+			struct rec r;
+			r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 			PUT(&r, uint8_t, REC_FREE);
 			PUT(&r, uint64_t, (uintptr_t)old);
 			emit(r.b, r.n);
@@ -848,7 +853,8 @@ EXPORT void *realloc(void *old, size_t size)
 	if (!p) {
 		if (had && size && enter()) {	/* failed: the old block lives on */
 			if (active && blocks_insert(b.addr, b.size, b.stack)) {
-				struct rec r = { .n = 0 };
+				struct rec r;
+				r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 				PUT(&r, uint8_t, REC_ALLOC);
 				PUT(&r, uint64_t, b.addr);
 				PUT(&r, uint64_t, b.size);
@@ -920,14 +926,16 @@ EXPORT void *pvalloc(size_t size)
 
 static void emit_end_locked(void)
 {
-	struct rec r = { .n = 0 };
+	struct rec r;
+	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 	PUT(&r, uint8_t, REC_END);
 	PUT(&r, uint64_t, wall_ns());
 	PUT(&r, uint8_t, calls_seen);
 	emit(r.b, r.n);
 	uint32_t lost = __atomic_exchange_n(&lost_records, 0, __ATOMIC_RELAXED);
 	if (lost) {
-		struct rec l = { .n = 0 };
+		struct rec l;
+		l.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 		PUT(&l, uint8_t, REC_LOST);
 		PUT(&l, uint32_t, lost);
 		emit(l.b, l.n);
@@ -951,7 +959,8 @@ static void finish(void)
  * may have held the loader's lock when it forked. */
 static void emit_start_locked(uint32_t ppid, uint32_t forked_from)
 {
-	struct rec r = { .n = 0 };
+	struct rec r;
+	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 	PUT(&r, uint8_t, REC_START);
 	PUT(&r, uint8_t, MEMPROF_VERSION_RECORDS);
 	PUT(&r, uint32_t, ppid);
@@ -1155,7 +1164,8 @@ EXPORT void *dlopen(const char *file, int mode)
 		modules_changed();
 	if (h && (mode & RTLD_DEEPBIND) && active && enter()) {
 		/* the library binds malloc to its own dependencies, not to us */
-		struct rec r = { .n = 0 };
+		struct rec r;
+		r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
 		PUT(&r, uint8_t, REC_DEEPBIND);
 		put_name(&r, file ? file : "");
 		emit(r.b, r.n);
