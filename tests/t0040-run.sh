@@ -149,9 +149,13 @@ test_expect_success "SIGTERM to memprof reaches the program; the profile is stil
 '
 
 test_expect_success "a daemon left running: SIGTERM to memprof then writes the profile" '
-	$MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c "./ends return; (./procs leaf; while :; do ./procs leaf; done) > /dev/null &" &
-	mp=$! && sleep 1.5 && kill -TERM $mp && wait $mp &&
-	pkill -f "while :; do ./procs leaf" ; pkill -x procs;
+	rm -f started &&
+	$MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c "./ends return; (while :; do ./procs leaf; done) > /dev/null & echo > started" &
+	mp=$! &&
+	for i in $(seq 100); do [ -e started ] && break; sleep 0.1; done &&
+	sleep 1 && kill -TERM $mp && rc=0 && wait $mp || rc=$?
+	pkill -f "while :; do ./procs leaf"; pkill -x procs
+	test "$rc" = 0 &&
 	$MEMPROF top --sample-index=alloc_objects daemon.pb.gz | grep -E "^ +500 .* before_end\$"
 '
 test_expect_success "default output name, one summary line, no temporary files left" '
