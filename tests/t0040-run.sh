@@ -141,7 +141,7 @@ exec 0
 LIST
 
 test_expect_success "SIGTERM to memprof reaches the program; the profile is still written" '
-	$MEMPROF run -q --rate 1 -o term.pb.gz ./ends wait & mp=$! &&
+	(exec $MEMPROF run -q --rate 1 -o term.pb.gz ./ends wait) & mp=$! &&
 	sleep 0.5 && kill -TERM $mp &&
 	rc=0 && wait $mp || rc=$? &&
 	test $rc = 143 &&
@@ -150,11 +150,11 @@ test_expect_success "SIGTERM to memprof reaches the program; the profile is stil
 
 test_expect_success "a daemon left running: SIGTERM to memprof then writes the profile" '
 	rm -f started &&
-	$MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c "./ends return; (while :; do ./procs leaf; done) > /dev/null & echo > started" &
+	(exec $MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c "./ends return; (while :; do ./procs leaf; done) > /dev/null & echo > started") &
 	mp=$! &&
 	for i in $(seq 100); do [ -e started ] && break; sleep 0.1; done &&
 	sleep 1 && kill -TERM $mp && rc=0 && wait $mp || rc=$?
-	pkill -f "while :; do ./procs leaf"; pkill -x procs
+	pkill -f "while :; do ./procs leaf" || true; pkill -x procs || true
 	test "$rc" = 0 &&
 	$MEMPROF top -n 0 --nodefraction=0 --sample-index=alloc_objects daemon.pb.gz |
 		grep -E "^ +500 .* before_end\$"
