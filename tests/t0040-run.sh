@@ -141,19 +141,19 @@ exec 0
 LIST
 
 test_expect_success "SIGTERM to memprof reaches the program; the profile is still written" '
-	(exec $MEMPROF run -q --rate 1 -o term.pb.gz ./ends wait) & mp=$! &&
-	sleep 0.5 && kill -TERM $mp &&
-	rc=0 && wait $mp || rc=$? &&
+	sh -c "echo \$\$ > mp.pid; exec $MEMPROF run -q --rate 1 -o term.pb.gz ./ends wait" & bg=$! &&
+	sleep 0.5 && kill -TERM $(cat mp.pid) &&
+	rc=0 && wait $bg || rc=$? &&
 	test $rc = 143 &&
 	$MEMPROF top --sample-index=alloc_objects term.pb.gz | grep -E "^ +500 .* before_end\$"
 '
 
 test_expect_success "a daemon left running: SIGTERM to memprof then writes the profile" '
 	rm -f started &&
-	(exec $MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c "./ends return; (while :; do ./procs leaf; done) > /dev/null & echo > started") &
-	mp=$! &&
+	sh -c "echo \$\$ > mp.pid; exec $MEMPROF run -q --rate 1 -o daemon.pb.gz sh -c \"./ends return; (while :; do ./procs leaf; done) > /dev/null & echo > started\"" &
+	bg=$! &&
 	for i in $(seq 100); do [ -e started ] && break; sleep 0.1; done &&
-	sleep 1 && kill -TERM $mp && rc=0 && wait $mp || rc=$?
+	sleep 1 && kill -TERM $(cat mp.pid) && rc=0 && wait $bg || rc=$?
 	pkill -f "while :; do ./procs leaf" || true; pkill -x procs || true
 	test "$rc" = 0 &&
 	$MEMPROF top -n 0 --nodefraction=0 --sample-index=alloc_objects daemon.pb.gz |
