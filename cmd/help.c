@@ -59,6 +59,7 @@ static const struct help helps[] = {
 	  "  -r, --rate=BYTES   mean bytes between samples (default 512KiB; 1 records\n"
 	  "                     every allocation); takes 4096, 4k, 512KiB, 1M\n"
 	  "  -q, --quiet        do not print the summary line\n"
+	  "  -v, --verbose      also print the CPU time of the program and of memprof\n"
 	  "  -h, --help         print this help\n"
 	  "\n"
 	  "The exit status is PROGRAM's (128+N when it was killed by signal N).\n" },

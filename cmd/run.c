@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stddef.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -326,6 +327,16 @@ static void accept_all(struct conns *cs)
 	}
 }
 
+/* User plus system CPU seconds of RUSAGE_SELF or RUSAGE_CHILDREN. */
+static double cpu_seconds(int who)
+{
+	struct rusage ru;
+	if (getrusage(who, &ru) < 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int64_t ms_since(const struct timespec *t)
 {
 	struct timespec now;
@@ -395,7 +406,7 @@ int cmd_run(int argc, char **argv)
 {
 	const char *out = NULL;
 	int64_t rate = 512 * 1024;
-	bool quiet = false;
+	bool quiet = false, verbose = false;
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -409,6 +420,10 @@ int cmd_run(int argc, char **argv)
 			return usage("run", true);
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
+			continue;
+		}
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbose = true;
 			continue;
 		}
 		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
@@ -536,6 +551,7 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	int status = collect(c, lfd, pid);
+	double collect_cpu = cpu_seconds(RUSAGE_SELF);
 	child_pid = 0;
 	close(lfd);
 
@@ -559,6 +575,12 @@ int cmd_run(int argc, char **argv)
 		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
 		if (write_profile(c, out ? out : def, comments, quiet) < 0 && code == 0)
 			code = 1;
+		if (verbose) {
+			double prog = cpu_seconds(RUSAGE_CHILDREN), all = cpu_seconds(RUSAGE_SELF);
+			fprintf(stderr, "memprof: CPU: program %.2f s; memprof %.2f s collecting "
+				"(%.1f%% of the program's), %.2f s symbolizing and writing\n", prog,
+				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu);
+		}
 		free(def);
 		free(cmdline);
 	}

@@ -167,6 +167,10 @@ test_expect_success "default output name, one summary line, no temporary files l
 	test "$(wc -l < ../err)" = 1 &&
 	grep -q "^memprof: wrote memprof.ends.[0-9]*.pb.gz: .* samples, .* allocated in" ../err
 '
+test_expect_success "--verbose reports the program's and memprof's CPU" '
+	$MEMPROF run -v --rate 1 -o v.pb.gz ./ends return 2> err &&
+	grep -E "^memprof: CPU: program [0-9.]+ s; memprof [0-9.]+ s collecting \([0-9.]+% of the program.s\), [0-9.]+ s symbolizing and writing\$" err
+'
 test_expect_success "an existing symlink at the output is replaced, not written through" '
 	echo precious > target && ln -sf target link.pb.gz &&
 	$MEMPROF run -q --rate 1 -o link.pb.gz ./ends return &&
