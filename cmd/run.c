@@ -193,9 +193,35 @@ static void human_bytes(char *buf, size_t size, int64_t v)
 	units_label(buf, size, v, "bytes", "auto");
 }
 
+/* A progress line on a terminal when symbolizing takes more than a second
+ * (MEMPROF_PROGRESS_MS changes the second, for the tests). */
+struct progress {
+	struct timespec start;
+	long after_ms;
+	bool shown;
+};
+
+static void show_progress(size_t done, size_t total, void *data)
+{
+	struct progress *pr = data;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	bool slow = (now.tv_sec - pr->start.tv_sec) * 1000 +
+		    (now.tv_nsec - pr->start.tv_nsec) / 1000000 >= pr->after_ms;
+	if (done < total && slow) {
+		fprintf(stderr, "\rmemprof: symbolizing %zu/%zu locations", done, total);
+		pr->shown = true;
+	} else if (done == total && (pr->shown || slow)) {
+		fprintf(stderr, "\rmemprof: symbolized %zu locations%20s\n", done, "");
+	}
+}
+
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet)
 {
-	struct collector_meta meta = { comments, isatty(2) == 1 };
+	const char *ms = getenv("MEMPROF_PROGRESS_MS");
+	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr };
+	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = collector_profile(c, &meta);
 	if (!p) {
 		error("out of memory building the profile");

@@ -449,8 +449,7 @@ struct builder {
 	struct profile_location *truncated;	/* the root of stacks cut short */
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
-	bool progress;
-	time_t started;
+	const struct collector_meta *meta;
 };
 
 static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
@@ -505,12 +504,8 @@ static struct profile_function *get_function(struct builder *b, const struct sym
 static void progress(struct builder *b)
 {
 	b->symbolized++;
-	if (!b->progress || b->symbolized % 256)
-		return;
-	time_t now = time(NULL);
-	if (now - b->started >= 1)
-		fprintf(stderr, "\rmemprof: symbolizing %zu/%zu locations", b->symbolized,
-			b->to_symbolize);
+	if (b->meta && b->meta->progress && b->symbolized % 256 == 0)
+		b->meta->progress(b->symbolized, b->to_symbolize, b->meta->progress_data);
 }
 
 /* The location of a return address: symbolized at pc - 1, inside the call. */
@@ -618,8 +613,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	static const char *units[] = { "count", "bytes", "count", "bytes" };
 	struct builder b = { 0 };
 	b.c = c;
-	b.progress = meta && meta->progress;
-	b.started = time(NULL);
+	b.meta = meta;
 	b.to_symbolize = c->n_frame;
 	if (!(b.p = profile_new()) || !(b.sym = symbolizer_new()) ||
 	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))))
@@ -658,8 +652,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	for (const char *const *cm = meta && meta->comments ? meta->comments : NULL; cm && *cm; cm++)
 		if (profile_add_comment(p, *cm) < 0)
 			goto out_fail;
-	if (b.progress && time(NULL) - b.started >= 1)
-		fprintf(stderr, "\rmemprof: symbolized %zu locations%20s\n", b.symbolized, "");
+	if (meta && meta->progress)
+		meta->progress(b.symbolized, b.symbolized, meta->progress_data);
 	goto out;
 out_fail:
 	profile_free(b.p);

@@ -43,7 +43,10 @@ bool collector_bypassed(const struct collector *c);
 
 struct collector_meta {
 	const char *const *comments;	/* NULL-terminated, may be NULL */
-	bool progress;			/* print progress on stderr when slow */
+	/* Called now and then while symbolizing (done of total locations;
+	 * done == total at the end); may be NULL. */
+	void (*progress)(size_t done, size_t total, void *data);
+	void *progress_data;
 };
 
 /* Builds the heap profile of everything fed so far: symbolized, values

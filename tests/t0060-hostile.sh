@@ -147,5 +147,28 @@ test_expect_success "Ctrl-C at a terminal reaches the program once; the profile 
 	$MEMPROF top --sample-index=alloc_objects int.pb.gz | grep -E "^ +500 .* before_end\$" &&
 	! ls -A | grep -q "\.tmp\."
 '
+test_expect_success "symbolizing shows progress on a terminal, and only there" '
+	$CC -O1 -g -o stacks $SRC/bench/stacks.c &&
+	MEMPROF_PROGRESS_MS=0 /usr/bin/python3 - "$MEMPROF" <<-EOF > tty.out &&
+	import os, pty, sys
+	pid, fd = pty.fork()
+	if pid == 0:
+	    os.execv(sys.argv[1], [sys.argv[1], "run", "--rate", "1", "-o", "p.pb.gz", "./stacks", "3000"])
+	out = b""
+	try:
+	    while True:
+	        b = os.read(fd, 4096)
+	        if not b:
+	            break
+	        out += b
+	except OSError:
+	    pass
+	os.waitpid(pid, 0)
+	sys.stdout.write(out.decode())
+	EOF
+	grep -q "memprof: symbolized [0-9]* locations" tty.out &&
+	MEMPROF_PROGRESS_MS=0 $MEMPROF run --rate 1 -o p2.pb.gz ./stacks 3000 2> err > /dev/null &&
+	! grep -q symboliz err
+'
 fi
 test_done
