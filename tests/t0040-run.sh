@@ -266,7 +266,7 @@ test_expect_success "make install: the installed memprof finds its tracker" '
 	$MEMPROF top --sample-index=alloc_objects inst.pb.gz | grep -E "^ +500 .* before_end\$" &&
 	test -f $TRASH/moved/share/man/man1/memprof-run.1
 '
-test_expect_success "without MEMPROF_FD or MEMPROF_OUT the preloaded tracker does nothing" '
+test_expect_success "without MEMPROF_SOCK or MEMPROF_OUT the preloaded tracker does nothing" '
 	LD_PRELOAD=$BUILD/libmemprof.so ./ends exit > out; test $? = 3
 '
 test_done

@@ -305,7 +305,7 @@ static void put_name(struct rec *r, const char *s)
 	put(r, s, n);
 }
 
-/* ---- sampled live blocks: exact table plus a counting filter -------------- */
+/* ---- sampled live blocks: an exact table, and a bitmap of their pages ---- */
 
 /* The free filter. filter_count[h(addr)] counts sampled live blocks whose
  * address hashes to h (under lock); bit h of maybe_sampled is set while
