@@ -943,10 +943,12 @@ static void emit_end_locked(void)
 	flush_locked();
 }
 
-/* The process image ends (exit, _exit, exec, abort): send everything. */
+/* The process image ends (exit, _exit, exec, abort): send everything. A
+ * vfork child (its pid is not ours, no fork handler ran) shares our memory
+ * and our buffer, which stay its parent's: it leaves them alone. */
 static void finish(void)
 {
-	if (!active || !enter())
+	if (!active || (uint32_t)getpid() != my_pid || !enter())
 		return;
 	if (active)
 		emit_end_locked();
