@@ -500,7 +500,12 @@ int cmd_run(int argc, char **argv)
 	if (why)
 		error("%s %s; running it without profiling, no profile will be written",
 		      prog_argv[0], why);
-	if (out && check_output(out) < 0) {
+	/* the default output goes in the current directory: check that too */
+	char def_check[PATH_MAX];
+	const char *base = strrchr(prog_argv[0], '/');
+	snprintf(def_check, sizeof(def_check), "memprof.%s.<pid>.pb.gz",
+		 base ? base + 1 : prog_argv[0]);
+	if (check_output(out ? out : def_check) < 0) {
 		free(path);
 		return 1;
 	}

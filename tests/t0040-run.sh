@@ -195,7 +195,12 @@ test_expect_success "errors before anything runs: missing, not executable, unwri
 	chmod 755 script &&
 	test_expect_code 1 $MEMPROF run -o /nonexistent/dir/x.pb.gz ./script 2> err &&
 	test_one_line_error err "cannot write here" && test ! -e ran &&
-	test_expect_code 2 $MEMPROF run 2> err && grep -q "missing PROGRAM" err
+	test_expect_code 2 $MEMPROF run 2> err && grep -q "missing PROGRAM" err &&
+	if [ "$(id -u)" != 0 ]; then
+		mkdir ro && chmod 555 ro && cd ro &&
+		test_expect_code 1 $MEMPROF run ../script 2> ../err && test ! -e ../ran &&
+		grep -q "cannot write here" ../err
+	fi
 '
 test_expect_success "options stop at the first non-option word" '
 	$MEMPROF run -q --rate 1 -o opt.pb.gz ./ends -o > out &&
