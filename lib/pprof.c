@@ -49,7 +49,7 @@ static int wire_progress(const uint8_t *p, size_t len, size_t *cursor,
 
 /* Inflates a gzip stream (several members are allowed, as gzip allows) into
  * a malloc'd buffer that grows with the data actually produced. */
-static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len,
+static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len, size_t *checked_out,
 		       struct pprof_error *err)
 {
 	z_stream zs;
@@ -114,6 +114,7 @@ static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len,
 	}
 	inflateEnd(&zs);
 	*out_len = len;
+	*checked_out = checked;
 	return out;
 out_nomem:
 	seterr(err, "out of memory decompressing");
@@ -555,9 +556,11 @@ struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *e
 		seterr(err, "empty file");
 		return NULL;
 	}
+	/* the part of the protobuf already checked while inflating */
+	size_t checked = 0;
 	if (is_gzip(raw, len)) {
 		size_t n;
-		if (!(inflated = gunzip(raw, len, &n, err)))
+		if (!(inflated = gunzip(raw, len, &n, &checked, err)))
 			return NULL;
 		if (n == 0) {
 			seterr(err, "empty profile (gzip data decompresses to nothing)");
@@ -570,7 +573,9 @@ struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *e
 		return NULL;
 	}
 
-	if (check_wire(&perftools__profiles__profile__descriptor, raw, len, 0, 0, err, NULL) < 0) {
+	/* what is left ends the data: a field cut off there is an error */
+	if (checked < len && check_wire(&perftools__profiles__profile__descriptor, raw + checked,
+					len - checked, checked, 0, err, NULL) < 0) {
 		if (looks_like_text(raw, len))
 			seterr(err, "not a pprof profile (this is text, pprof files are protobuf)");
 		goto out;
@@ -667,10 +672,12 @@ out_fail:
 
 /* ---- model -> protobuf ---------------------------------------------------- */
 
-/* The string table being built: content -> index, interned by hash with the
- * same collision walk as profile_intern. */
+/* The string table being built: strings are interned (one copy each, in
+ * the arena) and the interned pointer maps to its index. */
 struct strtab {
-	struct hashmap map;
+	struct arena arena;
+	struct hashmap strings;	/* interned copies */
+	struct hashmap index;	/* interned pointer -> index */
 	char **s;
 	size_t n, cap;
 	bool failed;
@@ -678,32 +685,26 @@ struct strtab {
 
 static int64_t strtab_add(struct strtab *t, const char *s)
 {
-	uint64_t h = hash_bytes(s, strlen(s), 0);
-	for (;; h++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(&t->map, h, &inserted);
-		if (!slot)
-			goto out_fail;
-		if (!inserted) {
-			if (strcmp(t->s[*slot], s) == 0)
-				return (int64_t)*slot;
-			continue;
-		}
-		if (t->n == t->cap) {
-			size_t ncap = t->cap ? t->cap * 2 : 256;
-			char **n = realloc(t->s, ncap * sizeof(*n));
-			if (!n)
-				goto out_fail;
-			t->s = n;
-			t->cap = ncap;
-		}
-		t->s[t->n] = (char *)s;	/* protobuf-c takes char *, never writes */
-		*slot = t->n;
-		return (int64_t)t->n++;
+	const char *key = hashmap_intern(&t->strings, &t->arena, s, strlen(s));
+	bool inserted;
+	uint64_t *slot = key ? hashmap_put(&t->index, (uintptr_t)key, &inserted) : NULL;
+	if (!slot || (inserted && array_grow(&t->s, &t->cap, t->n, sizeof(*t->s)) < 0)) {
+		t->failed = true;
+		return 0;
 	}
-out_fail:
-	t->failed = true;
-	return 0;
+	if (inserted) {
+		t->s[t->n] = (char *)key;	/* protobuf-c takes char *, never writes */
+		*slot = t->n++;
+	}
+	return (int64_t)*slot;
+}
+
+static void strtab_release(struct strtab *t)
+{
+	free(t->s);
+	hashmap_release(&t->strings);
+	hashmap_release(&t->index);
+	arena_release(&t->arena);
 }
 
 int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_len)
@@ -897,8 +898,7 @@ int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_l
 	rc = 0;
 out:
 	free(buf);
-	free(st.s);
-	hashmap_release(&st.map);
+	strtab_release(&st);
 	arena_release(&a);
 	return rc;
 }

@@ -24,10 +24,13 @@ struct symfile {
 	const char *build_id;
 };
 
+/* Strings are interned (hashmap_intern), so the maps below are keyed by
+ * the interned pointer. */
 struct symbolizer {
 	struct arena arena;
-	struct hashmap files;	/* hash(path) (+ probe) -> struct symfile * */
-	struct hashmap names;	/* hash(mangled) (+ probe) -> demangled copy */
+	struct hashmap strings;	/* interned paths and mangled names */
+	struct hashmap files;	/* interned path -> struct symfile * */
+	struct hashmap names;	/* interned mangled name -> shown name */
 };
 
 static char *debuginfo_path;
@@ -53,35 +56,29 @@ void symbolizer_free(struct symbolizer *s)
 			if (f->dwfl)
 				dwfl_end(f->dwfl);
 		}
+	hashmap_release(&s->strings);
 	hashmap_release(&s->files);
 	hashmap_release(&s->names);
 	arena_release(&s->arena);
 	free(s);
 }
 
-static struct symfile *get_file(struct symbolizer *s, const char *path)
+static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 {
-	uint64_t h = hash_bytes(path, strlen(path), 7);
-	uint64_t *slot;
-	for (;; h++) {
-		bool inserted;
-		if (!(slot = hashmap_put(&s->files, h, &inserted)))
-			return NULL;
-		if (!inserted) {
-			struct symfile *f = (void *)(uintptr_t)*slot;
-			if (strcmp(f->path, path) == 0)
-				return f;
-			continue;
-		}
-		break;
-	}
+	const char *path = hashmap_intern(&s->strings, &s->arena, path_in, strlen(path_in));
+	bool inserted;
+	uint64_t *slot = path ? hashmap_put(&s->files, (uintptr_t)path, &inserted) : NULL;
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (struct symfile *)(uintptr_t)*slot;
 	struct symfile *f = arena_alloc(&s->arena, sizeof(*f));
-	if (!f || !(f->path = arena_strndup(&s->arena, path, strlen(path)))) {
-		*slot = 0;	/* leave no half-made entry behind */
-		hashmap_remove(&s->files, h);
+	if (!f) {
+		hashmap_remove(&s->files, (uintptr_t)path);
 		return NULL;
 	}
 	*slot = (uint64_t)(uintptr_t)f;
+	f->path = path;
 	f->build_id = "";
 	if (path[0] != '/')
 		return f;	/* [vdso] and friends: nothing on disk */
@@ -139,35 +136,25 @@ static const char *demangle(struct symbolizer *s, const char *mangled)
 {
 	if (!mangled || strncmp(mangled, "_Z", 2) != 0)
 		return mangled;
-	uint64_t h = hash_bytes(mangled, strlen(mangled), 11);
-	uint64_t *slot;
-	for (;; h++) {
-		bool inserted;
-		if (!(slot = hashmap_put(&s->names, h, &inserted)))
-			return mangled;
-		if (inserted)
-			break;
-		const char *have = (const char *)(uintptr_t)*slot;
-		if (strcmp(have, mangled) == 0)
-			return have + strlen(have) + 1;
-	}
+	const char *key = hashmap_intern(&s->strings, &s->arena, mangled, strlen(mangled));
+	bool inserted;
+	uint64_t *slot = key ? hashmap_put(&s->names, (uintptr_t)key, &inserted) : NULL;
+	if (!slot)
+		return mangled;
+	if (!inserted)
+		return (const char *)(uintptr_t)*slot;
 	int status;
 	char *d = __cxa_demangle(mangled, NULL, NULL, &status);
-	const char *shown = d && status == 0 ? d : mangled;
-	size_t ml = strlen(mangled), dl = strlen(shown);
-	/* one allocation: the mangled key, then the shown name */
-	char *both = arena_alloc(&s->arena, ml + dl + 2);
-	if (!both) {
-		free(d);
-		hashmap_remove(&s->names, h);
+	char *shown = arena_strndup(&s->arena, d && status == 0 ? d : mangled,
+				    strlen(d && status == 0 ? d : mangled));
+	free(d);
+	if (!shown) {
+		hashmap_remove(&s->names, (uintptr_t)key);
 		return mangled;
 	}
-	memcpy(both, mangled, ml + 1);
-	memcpy(both + ml + 1, shown, dl + 1);
-	free(d);
-	drop_params(both + ml + 1);
-	*slot = (uint64_t)(uintptr_t)both;
-	return both + ml + 1;
+	drop_params(shown);
+	*slot = (uint64_t)(uintptr_t)shown;
+	return shown;
 }
 
 static const char *copy(struct symbolizer *s, const char *str)
