@@ -7,11 +7,11 @@
  * connection to memprof's abstract socket or into a recording file. Nothing
  * else happens here: no symbolization, no stdio, no locks on the fast path.
  *
- * Locking: one global mutex (`lock`) protects the record buffer, the table
+ * Locking: one global lock (`lock`, a futex) protects the record buffer, the table
  * of sampled live blocks and the stack table. Only sampled allocations,
  * frees that the filter says may be of a sampled block, module changes and
  * flushes take it. The fast path touches only initial-exec TLS and one
- * relaxed load from `maybe_sampled`.
+ * relaxed load from `page_samples`.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -123,7 +124,7 @@ static __thread struct thread_state ts __attribute__((tls_model("initial-exec"))
 
 /* ---- global state --------------------------------------------------------- */
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int lock;	/* see lock_take() */
 static int64_t rate = 512 * 1024;	/* mean bytes between samples */
 static volatile int active;		/* set once init succeeded, cleared on error */
 static int out_fd = -1;
@@ -258,6 +259,45 @@ static void maybe_flush_locked(void)
 		flush_locked();
 }
 
+/* The lock: 0 free, 1 taken, 2 taken and someone may be waiting (the
+ * futex mutex of Drepper's "Futexes Are Tricky"). Uncontended, taking and
+ * releasing it is one atomic instruction each; glibc's mutex spends some
+ * 60 instructions a pair on checks of its type and owner, which at
+ * --rate 1 is paid on every allocation and every free. */
+static void futex_call(int op, int val)
+{
+	int saved = errno;	/* the program's errno stays the program's */
+	syscall(SYS_futex, &lock, op, val, NULL, NULL, 0);
+	errno = saved;
+}
+
+static void lock_take(void)
+{
+	int c = 0;
+	if (likely(__atomic_compare_exchange_n(&lock, &c, 1, false, __ATOMIC_ACQUIRE,
+					       __ATOMIC_RELAXED)))
+		return;
+	if (c != 2)
+		c = __atomic_exchange_n(&lock, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		futex_call(FUTEX_WAIT_PRIVATE, 2);
+		c = __atomic_exchange_n(&lock, 2, __ATOMIC_ACQUIRE);
+	}
+}
+
+static bool lock_try(void)
+{
+	int c = 0;
+	return __atomic_compare_exchange_n(&lock, &c, 1, false, __ATOMIC_ACQUIRE,
+					   __ATOMIC_RELAXED);
+}
+
+static void lock_release(void)
+{
+	if (unlikely(__atomic_exchange_n(&lock, 0, __ATOMIC_RELEASE) == 2))
+		futex_call(FUTEX_WAKE_PRIVATE, 1);
+}
+
 /* Enters the tracker: sets ts.busy (what this thread allocates meanwhile
  * passes through untracked) and takes the lock, unless this thread has it
  * already: then a signal handler has interrupted the tracker in this very
@@ -272,13 +312,13 @@ static bool enter(void)
 		return false;
 	}
 	ts.holding = 1;	/* before the lock: a handler arriving now must not wait */
-	pthread_mutex_lock(&lock);
+	lock_take();
 	return true;
 }
 
 static void leave(void)
 {
-	pthread_mutex_unlock(&lock);
+	lock_release();
 	ts.holding = 0;
 	ts.busy--;
 }
@@ -307,59 +347,54 @@ static void put_name(struct rec *r, const char *s)
 
 /* ---- sampled live blocks: an exact table, and a bitmap of their pages ---- */
 
-/* The free filter. filter_count[h(addr)] counts sampled live blocks whose
- * address hashes to h (under lock); bit h of maybe_sampled is set while
- * that count is non-zero. free() tests the bit without the lock: clear
+/* The free filter: one byte per 4 KiB page (modulo 256 MiB) counting the
+ * sampled live blocks that start in it (under lock; 255 saturates and
+ * stays for good). free() reads its page's byte without the lock: zero
  * means "not sampled" for certain (a block is entered before malloc
  * returns it and removed before the real free, so no other thread can race
- * on the same address). Every free in the program reads the bitmap. */
-static uint64_t maybe_sampled[(1 << FILTER_BITS) / 64];
-static uint16_t filter_count[1 << FILTER_BITS];
+ * on the same address). A free in a page that holds a sampled live block
+ * takes the slow path even if its own block was not sampled: in a dense
+ * heap about page size / rate of frees, 0.8% at the default rate. Pages
+ * keep the bytes a free reads close together, so the part of the map a
+ * program uses stays in the cache even when its heap does not (with one
+ * bit per 16 bytes, a churn benchmark missed L1 on 45% of frees). */
+static uint8_t page_samples[1 << FILTER_BITS];
 
-/* One bit per 4 KiB page (modulo 256 MiB). A free in a page that holds a
- * sampled live block takes the slow path even if its own block was not
- * sampled: in a dense heap about page size / rate of frees, 0.8% at the
- * default rate. Pages keep the bits a free reads close together, so the
- * bitmap stays in the cache even when the program's heap does not (with
- * one bit per 16 bytes, a churn benchmark missed L1 on 45% of frees). */
 static inline size_t filter_index(const void *p)
 {
 	return ((uintptr_t)p >> 12) & ((1u << FILTER_BITS) - 1);
 }
 
+/* The racy read is deliberate (see above); volatile keeps it one load. */
 static inline bool filter_maybe(const void *p)
 {
-	size_t i = filter_index(p);
-	return __atomic_load_n(&maybe_sampled[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+	return *(volatile uint8_t *)&page_samples[filter_index(p)] != 0;
 }
 
-static void filter_set_bit(size_t i, bool on)
+static void filter_store(size_t i, uint8_t v)
 {
-	uint64_t w = maybe_sampled[i / 64], bit = (uint64_t)1 << (i % 64);
-	__atomic_store_n(&maybe_sampled[i / 64], on ? w | bit : w & ~bit, __ATOMIC_RELAXED);
+	__atomic_store_n(&page_samples[i], v, __ATOMIC_RELAXED);
 }
 
 /* Caller holds lock (or is single-threaded, as at start-up). A saturated
- * count is never decremented: that slot stays "maybe" for good. */
+ * count is never decremented: that page stays "maybe" for good. */
 static void filter_add(const void *p)
 {
 	size_t i = filter_index(p);
-	if (filter_count[i] != UINT16_MAX && filter_count[i]++ == 0)
-		filter_set_bit(i, true);
+	if (page_samples[i] != UINT8_MAX)
+		filter_store(i, page_samples[i] + 1);
 }
 
 static void filter_remove(const void *p)
 {
 	size_t i = filter_index(p);
-	if (filter_count[i] != UINT16_MAX && --filter_count[i] == 0)
-		filter_set_bit(i, false);
+	if (page_samples[i] != UINT8_MAX)
+		filter_store(i, page_samples[i] - 1);
 }
 
 static void filter_pin(const void *p)
 {
-	size_t i = filter_index(p);
-	filter_count[i] = UINT16_MAX;
-	filter_set_bit(i, true);
+	filter_store(filter_index(p), UINT8_MAX);
 }
 
 struct block {
@@ -662,24 +697,22 @@ static uint64_t hash_frames(const uintptr_t *pc, size_t n)
 	return h ? h : 1;
 }
 
-/* Records a sampled allocation of size bytes at p. Runs with ts.busy set. */
-static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
+/* Records a sampled allocation of size bytes at p. Runs with ts.busy set,
+ * inlined into sample_slow (see there). */
+static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size)
 {
-	void *raw[MEMPROF_MAX_FRAMES + 8];
-	uintptr_t pc[MEMPROF_MAX_FRAMES];
-	int got = unw_backtrace(raw, (int)(sizeof(raw) / sizeof(raw[0])));
-	size_t n = 0;
+	uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
+	int got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
+	size_t at = 0, n;
 	bool truncated = got == (int)(sizeof(raw) / sizeof(raw[0]));
-	for (int i = 0; i < got; i++) {
-		uintptr_t a = (uintptr_t)raw[i];
-		if (n == 0 && a >= self_start && a < self_end)
-			continue;	/* our own frames: the leaf is malloc's caller */
-		if (n == MEMPROF_MAX_FRAMES) {
-			truncated = true;
-			break;
-		}
-		pc[n++] = a;
+	while (at < (size_t)got && raw[at] >= self_start && raw[at] < self_end)
+		at++;	/* our own frames: the leaf is the allocating function */
+	n = (size_t)got - at;
+	if (n > MEMPROF_MAX_FRAMES) {
+		n = MEMPROF_MAX_FRAMES;
+		truncated = true;
 	}
+	const uintptr_t *pc = raw + at;
 	uint64_t h = hash_frames(pc, n);
 	if (unlikely(flusher_state == 2) &&
 	    __atomic_exchange_n(&flusher_state, 0, __ATOMIC_ACQ_REL) == 2)
@@ -706,16 +739,19 @@ static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
 }
 
 /* The slow path of every allocation: the countdown ran out (or this thread
- * has not drawn one yet). */
-static __attribute__((noinline)) void sample_slow(void *p, size_t size)
+ * has not drawn one yet). Returns p. The interposed functions call it last,
+ * as a tail call, so that it runs right below the allocating function's
+ * frame: the unwinder then walks one frame of ours, not four (a third of
+ * the cost of a short stack at --rate 1). */
+static __attribute__((noinline)) void *sample_slow(void *p, size_t size)
 {
 	if (ts.busy)
-		return;
+		return p;
 	if (!active) {
 		/* not profiling (yet, or any more): stay on the fast path; the
 		 * constructor resets the main thread's countdown when it starts */
 		ts.countdown = INT64_MAX / 2;
-		return;
+		return p;
 	}
 	ts.busy = 1;
 	calls_seen = true;
@@ -728,6 +764,7 @@ static __attribute__((noinline)) void sample_slow(void *p, size_t size)
 		record_alloc(p, size);
 	}
 	ts.busy = 0;
+	return p;
 }
 
 /* This path runs on every allocation: one subtraction and a branch. Says
@@ -741,7 +778,7 @@ static inline bool countdown_expired(size_t size)
 static inline void *on_alloc(void *p, size_t size)
 {
 	if (countdown_expired(size))
-		sample_slow(p, size);
+		return sample_slow(p, size);
 	return p;
 }
 
@@ -785,9 +822,7 @@ static void first_free(void *p)
 
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
-	void *p = real_malloc(size);
-	sample_slow(p, size);
-	return p;
+	return sample_slow(real_malloc(size), size);
 }
 
 /* Both calls are tail calls: the fast path has no frame. */
@@ -1000,7 +1035,7 @@ static void atfork_parent(void)
 /* The child is a new process: it counts only its own blocks and stacks. */
 static void atfork_child(void)
 {
-	pthread_mutex_init(&lock, NULL);
+	lock = 0;
 	ts.holding = 0;
 	uint32_t parent = my_pid, parent_incarnation = my_incarnation;
 	my_pid = (uint32_t)getpid();
@@ -1010,10 +1045,8 @@ static void atfork_child(void)
 		blocks_count = 0;
 	}
 	for (size_t i = 0; i < (1u << FILTER_BITS); i++)
-		if (filter_count[i] != UINT16_MAX && filter_count[i]) {
-			filter_count[i] = 0;
-			filter_set_bit(i, false);
-		}
+		if (page_samples[i] != UINT8_MAX)
+			page_samples[i] = 0;
 	stacks_reset();
 	buf_len = sizeof(struct memprof_batch_header);
 	flusher_state = flusher_state ? 2 : 0;	/* threads do not survive fork */
@@ -1191,9 +1224,9 @@ EXPORT int dlclose(void *handle)
  * the default, so a program's own handlers and ignored signals are untouched. */
 static void on_fatal_signal(int sig)
 {
-	if (active && !ts.holding && pthread_mutex_trylock(&lock) == 0) {
+	if (active && !ts.holding && lock_try()) {
 		emit_end_locked();
-		pthread_mutex_unlock(&lock);
+		lock_release();
 	}
 	signal(sig, SIG_DFL);
 	raise(sig);
