@@ -105,6 +105,21 @@ test_expect_success "64 threads created and joined, ten times" '
 	test_like_plain 1 burst ./hostile burst &&
 	expect burst.pb.gz alloc_objects burst_thread 1280
 '
+test_expect_success "realloc that fails keeps its block; realloc(p, 0) frees it (--rate 1)" '
+	test_like_plain 1 reallocs ./hostile reallocs &&
+	grep -q "1000 failed with ENOMEM" prof.out &&
+	expect reallocs.pb.gz inuse_objects realloc_failed 1000 &&
+	expect reallocs.pb.gz inuse_space realloc_failed 100000 &&
+	expect reallocs.pb.gz alloc_objects realloc_zero 1000 &&
+	expect reallocs.pb.gz inuse_objects realloc_zero none
+'
+test_expect_success "the same edges of realloc when sampling (--rate 64)" '
+	test_like_plain 64 reallocs64 ./hostile reallocs &&
+	expect reallocs64.pb.gz inuse_objects realloc_zero none &&
+	kept=$(flat reallocs64.pb.gz inuse_space realloc_failed) &&
+	test "$kept" != none &&
+	expect reallocs64.pb.gz alloc_space realloc_failed "$kept"
+'
 test_expect_success "dlopen and dlclose 200 times" '
 	test_like_plain 1 dlloop ./hostile dlloop ./plugin.so &&
 	expect dlloop.pb.gz alloc_objects plugin_work 1000

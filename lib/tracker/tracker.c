@@ -126,6 +126,7 @@ static __thread struct thread_state ts __attribute__((tls_model("initial-exec"))
 
 static int lock;	/* see lock_take() */
 static int64_t rate = 512 * 1024;	/* mean bytes between samples */
+static bool sample_all;	/* rate 1: every block is sampled, and there is no table */
 static volatile int active;		/* set once init succeeded, cleared on error */
 static int out_fd = -1;
 static bool out_is_socket;
@@ -235,7 +236,7 @@ static void flush_locked(void)
 }
 
 /* Appends one record. Caller holds lock. */
-static void emit(const void *rec, size_t len)
+static inline void emit(const void *rec, size_t len)
 {
 	if (buf_len + len > sizeof(buf))
 		flush_locked();
@@ -246,14 +247,14 @@ static void emit(const void *rec, size_t len)
 }
 
 static int flusher_state;
-static bool ending;
-static bool calls_seen;	/* some allocation came through us while active */	/* the image is ending: nothing waits for a flush */
+static bool ending;	/* the image is ending: nothing waits for a flush */
+static bool calls_seen;	/* some allocation came through us while active */
 
 /* Without a flusher thread (it could not start), records are flushed at the
  * first one made FLUSH_INTERVAL_NS after the last flush; once the process is
  * ending (destructors of libraries finalized after us) at once. Caller
  * holds lock. */
-static void maybe_flush_locked(void)
+static inline void maybe_flush_locked(void)
 {
 	if (ending || (flusher_state != 1 && now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS))
 		flush_locked();
@@ -303,7 +304,7 @@ static void lock_release(void)
  * already: then a signal handler has interrupted the tracker in this very
  * thread, and waiting would deadlock. Returns false in that case; the
  * caller skips its work, which is counted as lost. */
-static bool enter(void)
+static inline bool enter(void)
 {
 	ts.busy++;
 	if (ts.holding) {
@@ -316,7 +317,7 @@ static bool enter(void)
 	return true;
 }
 
-static void leave(void)
+static inline void leave(void)
 {
 	lock_release();
 	ts.holding = 0;
@@ -483,6 +484,22 @@ static bool blocks_remove(uintptr_t addr, struct block *out)
 	blocks_count--;
 	filter_remove((void *)addr);
 	return true;
+}
+
+/* Sampling everything (--rate 1), the table would hold every live block of
+ * the program only to say "yes" on each free: the collector has the same
+ * table, and ignores frees of blocks it never saw (those allocated before
+ * we started, or inside the tracker). Then every free is reported, and
+ * the free filter says "maybe" everywhere. Caller holds lock. */
+static bool block_enters(uintptr_t addr, uint64_t size, uint32_t stack)
+{
+	return sample_all || blocks_insert(addr, size, stack);
+}
+
+static bool block_leaves(uintptr_t addr)
+{
+	struct block b;
+	return sample_all || blocks_remove(addr, &b);
 }
 
 /* ---- stacks: deduplicated, each sent once --------------------------------- */
@@ -697,6 +714,26 @@ static uint64_t hash_frames(const uintptr_t *pc, size_t n)
 	return h ? h : 1;
 }
 
+static void emit_alloc_locked(uintptr_t addr, uint64_t size, uint32_t stack)
+{
+	struct rec r;
+	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+	PUT(&r, uint8_t, REC_ALLOC);
+	PUT(&r, uint64_t, addr);
+	PUT(&r, uint64_t, size);
+	PUT(&r, uint32_t, stack);
+	emit(r.b, r.n);
+}
+
+static void emit_free_locked(uintptr_t addr)
+{
+	struct rec r;
+	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+	PUT(&r, uint8_t, REC_FREE);
+	PUT(&r, uint64_t, addr);
+	emit(r.b, r.n);
+}
+
 /* Records a sampled allocation of size bytes at p. Runs with ts.busy set,
  * inlined into sample_slow (see there). */
 static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size)
@@ -722,17 +759,10 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t
 		return;
 	if (active) {
 		uint32_t id = stack_id(pc, n, truncated, h);
-		if (id && blocks_insert((uintptr_t)p, size, id)) {
-			struct rec r;
-			r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
-			PUT(&r, uint8_t, REC_ALLOC);
-			PUT(&r, uint64_t, (uintptr_t)p);
-			PUT(&r, uint64_t, size);
-			PUT(&r, uint32_t, id);
-			emit(r.b, r.n);
-		} else {
+		if (id && block_enters((uintptr_t)p, size, id))
+			emit_alloc_locked((uintptr_t)p, size, id);
+		else
 			__atomic_add_fetch(&lost_records, 1, __ATOMIC_RELAXED);
-		}
 		maybe_flush_locked();
 	}
 	leave();
@@ -785,15 +815,10 @@ static inline void *on_alloc(void *p, size_t size)
 /* Called before the real free: reports the block if it was sampled. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
-	struct block b;
 	if (!enter())
 		return;
-	if (blocks_remove((uintptr_t)p, &b) && active) {
-		struct rec r;
-		r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
-		PUT(&r, uint8_t, REC_FREE);
-		PUT(&r, uint64_t, (uintptr_t)p);
-		emit(r.b, r.n);
+	if (block_leaves((uintptr_t)p) && active) {
+		emit_free_locked((uintptr_t)p);
 		maybe_flush_locked();
 	}
 	leave();
@@ -868,39 +893,19 @@ EXPORT void *realloc(void *old, size_t size)
 			memcpy(p, old, size < room ? size : room);
 		return p;
 	}
-	/* realloc(p, n) is a free of p and an allocation of n; the free is
-	 * reported before the real call, when no other thread can have p. If
-	 * the real call fails, p is still the program's and is re-entered. */
-	struct block b = { 0 };
-	bool had = false;
+	/* realloc(p, n) is a free of p and an allocation of n. When p may be
+	 * a sampled block, the lock is held across the real call: the free is
+	 * then reported before any sampled allocation another thread gets at
+	 * p's address, and only if p is gone (a failed realloc leaves it). */
 	if (old && unlikely(filter_maybe(old)) && enter()) {
-		had = blocks_remove((uintptr_t)old, &b);
-		if (had && active) {
-			struct rec r;
-			r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
-			PUT(&r, uint8_t, REC_FREE);
-			PUT(&r, uint64_t, (uintptr_t)old);
-			emit(r.b, r.n);
-		}
+		void *p = real_realloc(old, size);
+		if ((p || !size) && block_leaves((uintptr_t)old) && active)
+			emit_free_locked((uintptr_t)old);	/* glibc's realloc(p, 0) frees p */
 		leave();
+		return p ? on_alloc(p, size) : NULL;
 	}
 	void *p = real_realloc(old, size);
-	if (!p) {
-		if (had && size && enter()) {	/* failed: the old block lives on */
-			if (active && blocks_insert(b.addr, b.size, b.stack)) {
-				struct rec r;
-				r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
-				PUT(&r, uint8_t, REC_ALLOC);
-				PUT(&r, uint64_t, b.addr);
-				PUT(&r, uint64_t, b.size);
-				PUT(&r, uint32_t, b.stack);
-				emit(r.b, r.n);
-			}
-			leave();
-		}
-		return NULL;
-	}
-	return on_alloc(p, size);
+	return p ? on_alloc(p, size) : NULL;
 }
 
 EXPORT void *reallocarray(void *old, size_t n, size_t size)
@@ -1329,6 +1334,10 @@ __attribute__((constructor)) static void tracker_init(void)
 	const char *r = getenv("MEMPROF_RATE");
 	if (r && *r && (rate = parse_rate(r)) < 0)
 		rate = 512 * 1024;
+	if (rate == 1) {
+		sample_all = true;
+		memset(page_samples, UINT8_MAX, sizeof(page_samples));
+	}
 	/* a relative standalone path must name the same file after chdir + exec */
 	const char *path = getenv("MEMPROF_OUT");
 	if (path && *path && path[0] != '/') {
