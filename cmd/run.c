@@ -397,13 +397,21 @@ static int collect(struct collector *c, int listen_fd, pid_t pid)
 			for (size_t i = 1; i < cs.n; i++) {
 				if (!cs.pfd[i].revents)
 					continue;
-				ssize_t n = recv(cs.pfd[i].fd, batch, MEMPROF_BATCH_MAX + 1, MSG_DONTWAIT);
-				if (n > 0) {
-					if (collector_feed(c, batch, (size_t)n) == -ENOMEM)
-						error("out of memory collecting records");
-				} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-					close(cs.pfd[i].fd);
-					cs.pfd[i--] = cs.pfd[--cs.n];
+				/* up to 64 batches from one process before the next, so
+				 * a busy one costs one poll per 64 batches, not per batch */
+				for (int k = 0; k < 64; k++) {
+					ssize_t n = recv(cs.pfd[i].fd, batch, MEMPROF_BATCH_MAX + 1,
+							 MSG_DONTWAIT);
+					if (n > 0) {
+						if (collector_feed(c, batch, (size_t)n) == -ENOMEM)
+							error("out of memory collecting records");
+						continue;
+					}
+					if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+						close(cs.pfd[i].fd);
+						cs.pfd[i--] = cs.pfd[--cs.n];
+					}
+					break;
 				}
 			}
 			clock_gettime(CLOCK_MONOTONIC, &quiet);

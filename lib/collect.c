@@ -37,7 +37,8 @@ struct c_proc {
 	bool started, ended, calls_seen;
 	struct c_module *mod;
 	size_t n_mod, cap_mod;
-	struct hashmap stacks;	/* tracker's stack id -> index into collector.stack */
+	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
+	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
 	struct hashmap live;	/* block address -> bucket index */
 };
 
@@ -91,7 +92,7 @@ void collector_free(struct collector *c)
 		return;
 	for (size_t i = 0; i < c->n_proc; i++) {
 		free(c->proc[i].mod);
-		hashmap_release(&c->proc[i].stacks);
+		free(c->proc[i].stack_ix);
 		hashmap_release(&c->proc[i].live);
 	}
 	free(c->proc);
@@ -292,7 +293,7 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			uint32_t id = u32(r);
 			bool truncated = u8(r);
 			uint16_t n = u16(r);
-			if (r->bad || n > MEMPROF_MAX_FRAMES)
+			if (r->bad || n > MEMPROF_MAX_FRAMES || id != p->n_stack_ix + 1)
 				return -EINVAL;
 			if (array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0)
 				return -ENOMEM;
@@ -308,11 +309,10 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			if (r->bad)
 				return -EINVAL;
 			c->stats.truncated_stacks += truncated;
-			bool inserted;
-			uint64_t *slot = hashmap_put(&p->stacks, id, &inserted);
-			if (!slot)
+			if (array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix,
+				       sizeof(*p->stack_ix)) < 0)
 				return -ENOMEM;
-			*slot = c->n_stack++;
+			p->stack_ix[p->n_stack_ix++] = (uint32_t)c->n_stack++;
 			break;
 		}
 		case REC_ALLOC: {
@@ -320,10 +320,9 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			uint32_t id = u32(r);
 			if (r->bad)
 				break;
-			uint64_t *st = hashmap_get(&p->stacks, id);
-			if (!st)
+			if (id == 0 || id > p->n_stack_ix)
 				return -EINVAL;
-			int64_t b = bucket_for(c, pi, (uint32_t)*st, size);
+			int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], size);
 			if (b < 0)
 				return (int)b;
 			c->bucket[b].allocs++;
@@ -341,14 +340,13 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			uint64_t addr = u64(r);
 			if (r->bad)
 				break;
-			uint64_t *slot = hashmap_get(&p->live, addr);
+			uint64_t b;
 			c->stats.frees++;
-			if (!slot) {
+			if (!hashmap_take(&p->live, addr, &b)) {
 				c->stats.unknown_frees++;
 				break;
 			}
-			c->bucket[*slot].frees++;
-			hashmap_remove(&p->live, addr);
+			c->bucket[b].frees++;
 			break;
 		}
 		case REC_END:

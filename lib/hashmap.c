@@ -67,7 +67,7 @@ uint64_t *hashmap_put(struct hashmap *m, uint64_t key, bool *inserted)
 	return &e->value;
 }
 
-bool hashmap_remove(struct hashmap *m, uint64_t key)
+bool hashmap_take(struct hashmap *m, uint64_t key, uint64_t *value)
 {
 	if (!m->entries)
 		return false;
@@ -77,6 +77,8 @@ bool hashmap_remove(struct hashmap *m, uint64_t key)
 		i = (i + 1) & m->mask;
 	if (!e[i].used)
 		return false;
+	if (value)
+		*value = e[i].value;
 	/* backward-shift deletion: no tombstones */
 	size_t j = i;
 	for (;;) {
@@ -92,6 +94,11 @@ bool hashmap_remove(struct hashmap *m, uint64_t key)
 	e[i].used = false;
 	m->count--;
 	return true;
+}
+
+bool hashmap_remove(struct hashmap *m, uint64_t key)
+{
+	return hashmap_take(m, key, NULL);
 }
 
 const char *hashmap_intern(struct hashmap *m, struct arena *a, const char *s, size_t len)

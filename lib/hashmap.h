@@ -45,6 +45,10 @@ uint64_t *hashmap_put(struct hashmap *m, uint64_t key, bool *inserted);
 /* Removes key; returns whether it was there. */
 bool hashmap_remove(struct hashmap *m, uint64_t key);
 
+/* Removes key and gives its value (if value is not NULL); returns whether
+ * it was there. One probe where hashmap_get + hashmap_remove take two. */
+bool hashmap_take(struct hashmap *m, uint64_t key, uint64_t *value);
+
 void hashmap_release(struct hashmap *m);
 
 struct arena;
