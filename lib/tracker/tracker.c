@@ -193,6 +193,10 @@ static int connect_collector(void)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	/* room for bursts (at --rate 1 a program can make records faster than
+	 * memprof takes them for a while); the kernel caps it at wmem_max */
+	int room = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
 	if (connect(fd, (struct sockaddr *)&a,
 		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + sock_name_len)) < 0 ||
 	    adopt_fd(fd) < 0) {
