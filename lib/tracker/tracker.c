@@ -276,25 +276,40 @@ static void futex_call(int op, int val)
 	errno = saved;
 }
 
-static void lock_take(void)
+static bool lock_try(void)
 {
 	int c = 0;
-	if (likely(__atomic_compare_exchange_n(&lock, &c, 1, false, __ATOMIC_ACQUIRE,
-					       __ATOMIC_RELAXED)))
+	return __atomic_compare_exchange_n(&lock, &c, 1, false, __ATOMIC_ACQUIRE,
+					   __ATOMIC_RELAXED);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* The lock is held for a few hundred nanoseconds at a time: a thread that
+ * finds it taken spins a little before it sleeps (going to sleep and being
+ * woken cost microseconds, and threads that sampled every allocation would
+ * otherwise take turns sleeping). */
+static void lock_take(void)
+{
+	if (likely(lock_try()))
 		return;
+	for (int spin = 0; spin < 200; spin++) {
+		cpu_relax();
+		if (__atomic_load_n(&lock, __ATOMIC_RELAXED) == 0 && lock_try())
+			return;
+	}
+	int c = __atomic_load_n(&lock, __ATOMIC_RELAXED);
 	if (c != 2)
 		c = __atomic_exchange_n(&lock, 2, __ATOMIC_ACQUIRE);
 	while (c != 0) {
 		futex_call(FUTEX_WAIT_PRIVATE, 2);
 		c = __atomic_exchange_n(&lock, 2, __ATOMIC_ACQUIRE);
 	}
-}
-
-static bool lock_try(void)
-{
-	int c = 0;
-	return __atomic_compare_exchange_n(&lock, &c, 1, false, __ATOMIC_ACQUIRE,
-					   __ATOMIC_RELAXED);
 }
 
 static void lock_release(void)
