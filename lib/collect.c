@@ -210,7 +210,7 @@ static uint32_t find_module(const struct c_proc *p, uint64_t pc)
 
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	uint64_t h = hash_u64(((uint64_t)proc << 32 | stack) ^ hash_u64(size));
+	uint64_t h = ((uint64_t)proc << 32 | stack) ^ size * 0x9e3779b97f4a7c15ULL;
 	for (;; h++) {
 		bool inserted;
 		uint64_t *slot = hashmap_put(&c->bucket_index, h, &inserted);
