@@ -16,7 +16,7 @@
 
 #define MEMPROF_MAGIC 0x4652504dU	/* "MPRF" */
 #define MEMPROF_VERSION_RECORDS 1
-#define MEMPROF_BATCH_MAX 16384		/* bytes, header included */
+#define MEMPROF_BATCH_MAX 65536		/* bytes, header included */
 #define MEMPROF_MAX_FRAMES 128
 #define MEMPROF_NAME_MAX 1024		/* longest path sent */
 
