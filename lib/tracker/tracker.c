@@ -845,8 +845,8 @@ static inline void *on_alloc(void *p, size_t size)
 /* Called before the real free: reports the block if it was sampled. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
-	if (!enter())
-		return;
+	if (!active || !enter())
+		return;	/* not profiling (any more): nothing to report */
 	if (block_leaves((uintptr_t)p) && active) {
 		emit_free_locked((uintptr_t)p);
 		maybe_flush_locked();
@@ -927,7 +927,7 @@ EXPORT void *realloc(void *old, size_t size)
 	 * a sampled block, the lock is held across the real call: the free is
 	 * then reported before any sampled allocation another thread gets at
 	 * p's address, and only if p is gone (a failed realloc leaves it). */
-	if (old && unlikely(filter_maybe(old)) && enter()) {
+	if (old && unlikely(filter_maybe(old)) && active && enter()) {
 		void *p = real_realloc(old, size);
 		if ((p || !size) && block_leaves((uintptr_t)old) && active)
 			emit_free_locked((uintptr_t)old);	/* glibc's realloc(p, 0) frees p */
@@ -1364,10 +1364,6 @@ __attribute__((constructor)) static void tracker_init(void)
 	const char *r = getenv("MEMPROF_RATE");
 	if (r && *r && (rate = parse_rate(r)) < 0)
 		rate = 512 * 1024;
-	if (rate == 1) {
-		sample_all = true;
-		memset(page_samples, UINT8_MAX, sizeof(page_samples));
-	}
 	/* a relative standalone path must name the same file after chdir + exec */
 	const char *path = getenv("MEMPROF_OUT");
 	if (path && *path && path[0] != '/') {
@@ -1388,6 +1384,10 @@ __attribute__((constructor)) static void tracker_init(void)
 	if (open_output() < 0) {
 		ts.busy = 0;
 		return;	/* not under memprof: pass everything through */
+	}
+	if (rate == 1) {
+		sample_all = true;
+		memset(page_samples, UINT8_MAX, sizeof(page_samples));
 	}
 	ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	exe_path[n > 0 ? n : 0] = '\0';
