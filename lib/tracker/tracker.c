@@ -7,11 +7,11 @@
  * connection to memprof's abstract socket or into a recording file. Nothing
  * else happens here: no symbolization, no stdio, no locks on the fast path.
  *
- * Locking: one global lock (`lock`, a futex) protects the record buffer, the table
- * of sampled live blocks and the stack table. Only sampled allocations,
- * frees that the filter says may be of a sampled block, module changes and
- * flushes take it. The fast path touches only initial-exec TLS and one
- * relaxed load from `page_samples`.
+ * Locking: one global lock (`lock`, a futex) protects the record buffer,
+ * the table of sampled live blocks (none at --rate 1) and the stack table.
+ * Only sampled allocations, frees that the filter says may be of a sampled
+ * block, module changes and flushes take it. The fast path touches only
+ * initial-exec TLS and reads one byte of `page_samples`.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -365,7 +365,7 @@ static void put_name(struct rec *r, const char *s)
 	put(r, s, n);
 }
 
-/* ---- sampled live blocks: an exact table, and a bitmap of their pages ---- */
+/* ---- sampled live blocks: an exact table, and a byte map of their pages -- */
 
 /* The free filter: one byte per 4 KiB page (modulo 256 MiB) counting the
  * sampled live blocks that start in it (under lock; 255 saturates and
