@@ -249,6 +249,10 @@ static int copy_modules(struct collector *c, uint32_t pi, uint32_t ppid, uint32_
 	return 0;
 }
 
+#define NO_STACK UINT32_MAX	/* a stack id whose REC_STACK never came */
+/* the widest gap taken: 16 batches full of the smallest stack records */
+#define MAX_STACK_GAP (16 * (MEMPROF_BATCH_MAX / (1 + 4 + 1 + 2 + 8)))
+
 static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 {
 	while (r->p < r->end && !r->bad) {
@@ -293,8 +297,18 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			uint32_t id = u32(r);
 			bool truncated = u8(r);
 			uint16_t n = u16(r);
-			if (r->bad || n > MEMPROF_MAX_FRAMES || id != p->n_stack_ix + 1)
+			/* ids come 1, 2, 3...; a gap (stacks in a batch that was
+			 * lost or refused) is left unknown, within what a few
+			 * batches can hold */
+			if (r->bad || n > MEMPROF_MAX_FRAMES || id <= p->n_stack_ix ||
+			    id - p->n_stack_ix > MAX_STACK_GAP)
 				return -EINVAL;
+			while (p->n_stack_ix + 1 < id) {
+				if (array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix,
+					       sizeof(*p->stack_ix)) < 0)
+					return -ENOMEM;
+				p->stack_ix[p->n_stack_ix++] = NO_STACK;
+			}
 			if (array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0)
 				return -ENOMEM;
 			while (c->n_frame + n > c->cap_frame)
@@ -320,7 +334,7 @@ static int feed_records(struct collector *c, uint32_t pi, struct reader *r)
 			uint32_t id = u32(r);
 			if (r->bad)
 				break;
-			if (id == 0 || id > p->n_stack_ix)
+			if (id == 0 || id > p->n_stack_ix || p->stack_ix[id - 1] == NO_STACK)
 				return -EINVAL;
 			int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], size);
 			if (b < 0)

@@ -96,9 +96,11 @@ static void test_unknown_frees_are_ignored(void)
 }
 
 /* The tracker numbers a process's stacks 1, 2, 3... in the order it sends
- * them; anything else is a malformed batch, as is an allocation on a stack
- * never sent. Good batches before and after still count. */
-static void test_stack_ids_are_sequential(void)
+ * them. A gap (the stacks of a lost batch) is taken, and allocations on
+ * the missing stacks are refused; an id that goes back, 0, or a gap no
+ * few batches could make are malformed batches. Good batches before and
+ * after still count. */
+static void test_stack_ids(void)
 {
 	struct collector *c = collector_new();
 	struct batch bt;
@@ -110,26 +112,39 @@ static void test_stack_ids_are_sequential(void)
 	CHECK(feed(c, &bt) == 0);
 
 	begin(&bt);
-	stack(&bt, 4, 0x4000);	/* 3 skipped */
+	stack(&bt, 4, 0x4000);	/* 3 never came */
+	alloc(&bt, 0x6000, 10, 4);
+	CHECK(feed(c, &bt) == 0);
+
+	begin(&bt);
+	alloc(&bt, 0x7000, 10, 3);	/* on the missing stack */
 	CHECK(feed(c, &bt) == -EINVAL);
 
 	begin(&bt);
-	alloc(&bt, 0x6000, 10, 3);	/* stack 3 never sent */
+	alloc(&bt, 0x7000, 10, 5);	/* on a stack not sent yet */
 	CHECK(feed(c, &bt) == -EINVAL);
 
 	begin(&bt);
-	alloc(&bt, 0x6000, 10, 0);	/* 0 is no stack */
+	alloc(&bt, 0x7000, 10, 0);	/* 0 is no stack */
 	CHECK(feed(c, &bt) == -EINVAL);
 
 	begin(&bt);
-	stack(&bt, 3, 0x3000);
-	alloc(&bt, 0x6000, 10, 3);
+	stack(&bt, 2, 0x2222);	/* goes back */
+	CHECK(feed(c, &bt) == -EINVAL);
+
+	begin(&bt);
+	stack(&bt, 4000000, 0x3000);	/* no lost batches could skip this many */
+	CHECK(feed(c, &bt) == -EINVAL);
+
+	begin(&bt);
+	stack(&bt, 5, 0x5000);
+	alloc(&bt, 0x7000, 10, 5);
 	free_rec(&bt, 0x5000);
 	CHECK(feed(c, &bt) == 0);
 
 	const struct collector_stats *s = collector_stats(c);
-	CHECK(s->bad_batches == 3);
-	CHECK(s->allocs == 2);
+	CHECK(s->bad_batches == 5);
+	CHECK(s->allocs == 3);
 	CHECK(s->frees == 1);
 	CHECK(s->unknown_frees == 0);
 	collector_free(c);
@@ -161,8 +176,8 @@ static void test_realloc_at_same_address(void)
 const struct unit_test collect_tests[] = {
 	{ "collect: frees of blocks never seen are counted and ignored",
 	  test_unknown_frees_are_ignored },
-	{ "collect: stack ids must come 1, 2, 3...; batches that break it are refused",
-	  test_stack_ids_are_sequential },
+	{ "collect: stack ids come 1, 2, 3...; gaps are taken, allocations on them refused",
+	  test_stack_ids },
 	{ "collect: an address allocated twice replaces the old block", test_realloc_at_same_address },
 	{ NULL, NULL },
 };
