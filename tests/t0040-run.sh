@@ -272,6 +272,10 @@ test_expect_success "make install: the installed memprof finds its tracker" '
 	test -f $TRASH/moved/share/man/man1/memprof-run.1
 '
 test_expect_success "without MEMPROF_SOCK or MEMPROF_OUT the preloaded tracker does nothing" '
-	LD_PRELOAD=$BUILD/libmemprof.so ./ends exit > out; test $? = 3
+	LD_PRELOAD=$BUILD/libmemprof.so ./ends exit > out; test $? = 3 &&
+	mkdir -p idle &&
+	(cd idle && LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_RATE=1 ../known > ../out1) &&
+	./known > out2 && test_cmp out2 out1 &&
+	test -z "$(ls -A idle)"
 '
 test_done
