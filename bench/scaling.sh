@@ -15,34 +15,30 @@ $cc -O2 -g -o "$work/stacks" bench/stacks.c
 out=bench/scaling.tsv
 : > "$out"
 
-ir() {	# ir CMD...: callgrind's instruction count for CMD
-	valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
-		awk '/Collected :/ { print $NF }'
-}
+. bench/lib.sh
 traced() {	# traced RATE CMD...: ir under the tracker in standalone mode
 	local r=$1
 	shift
 	rm -f "$work/rec"
-	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=$work/rec MEMPROF_RATE=$r ir "$@"
+	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=$work/rec MEMPROF_RATE=$r callgrind_ir "$@"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "== instructions against rate (churn, 1 thread, 1M malloc/free)"
-plain=$(ir "$work/churn" 1 1)
+plain=$(callgrind_ir "$work/churn" 1 1)
 for r in 1 4096 65536 524288 4194304; do
 	t=$(traced $r "$work/churn" 1 1)
-	ratio=$(awk -v a="$t" -v b="$plain" 'BEGIN { printf "%.3f", a / b }')
-	echo "rate $r: $t instructions, $ratio x plain"
-	printf 'rate\t%s\t%s\n' "$r" "$ratio" >> "$out"
+	x=$(ratio "$t" "$plain")
+	echo "rate $r: $t instructions, $x x plain"
+	printf 'rate\t%s\t%s\n' "$r" "$x" >> "$out"
 done
 
 echo "== instructions against stack depth (200k malloc/free at the bottom of the stack, rate 4096)"
 for d in 10 50 200; do
-	p=$(ir "$work/stacks" 200000 $d)
+	p=$(callgrind_ir "$work/stacks" 200000 $d)
 	t=$(traced 4096 "$work/stacks" 200000 $d)
-	ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
-	echo "depth $d: plain $p, memprof $t, $ratio x"
-	printf 'depth\t%s\t%s\n' "$d" "$ratio" >> "$out"
+	x=$(ratio "$t" "$p")
+	echo "depth $d: plain $p, memprof $t, $x x"
+	printf 'depth\t%s\t%s\n' "$d" "$x" >> "$out"
 done
 
 echo "== program wall against threads (churn, 8M malloc/free in all, medians of $PAIRS)"
@@ -56,9 +52,9 @@ for th in 1 2 4 8; do
 		tail -1 "$work/t" >> "$work/m"
 	done
 	pm=$(median < "$work/p"); mm=$(median < "$work/m")
-	ratio=$(awk -v a="$mm" -v b="$pm" 'BEGIN { printf "%.3f", a / b }')
-	echo "threads $th: plain $pm s, memprof $mm s, $ratio x"
-	printf 'threads\t%s\t%s\n' "$th" "$ratio" >> "$out"
+	x=$(ratio "$mm" "$pm")
+	echo "threads $th: plain $pm s, memprof $mm s, $x x"
+	printf 'threads\t%s\t%s\n' "$th" "$x" >> "$out"
 done
 
 echo "== the collector against distinct stacks (rate 1, one allocation per stack)"
