@@ -343,7 +343,8 @@ static inline void leave(void)
 	ts.busy--;
 }
 
-/* A small record builder: fields are appended native-endian. */
+/* A small record builder: fields are appended native-endian. Start one
+ * with `r.n = 0`, not `= { 0 }`, which would clear 2 KiB each time. */
 struct rec {
 	unsigned char b[64 + MEMPROF_NAME_MAX + 8 * MEMPROF_MAX_FRAMES];
 	size_t n;
@@ -613,7 +614,7 @@ static uint32_t stack_id(const uintptr_t *pc, size_t n, bool truncated, uint64_t
 	stack_frames_len += n;
 
 	struct rec r;
-	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+	r.n = 0;
 	PUT(&r, uint8_t, REC_STACK);
 	PUT(&r, uint32_t, stacks[i].id);
 	PUT(&r, uint8_t, truncated);
@@ -641,7 +642,7 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *data)
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
 		struct rec r;
-		r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+		r.n = 0;
 		PUT(&r, uint8_t, REC_MODULE);
 		PUT(&r, uint64_t, info->dlpi_addr);
 		PUT(&r, uint64_t, info->dlpi_addr + ph->p_vaddr);
@@ -997,7 +998,7 @@ EXPORT void *pvalloc(size_t size)
 static void emit_end_locked(void)
 {
 	struct rec r;
-	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+	r.n = 0;
 	PUT(&r, uint8_t, REC_END);
 	PUT(&r, uint64_t, wall_ns());
 	PUT(&r, uint8_t, calls_seen);
@@ -1005,7 +1006,7 @@ static void emit_end_locked(void)
 	uint32_t lost = __atomic_exchange_n(&lost_records, 0, __ATOMIC_RELAXED);
 	if (lost) {
 		struct rec l;
-		l.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+		l.n = 0;
 		PUT(&l, uint8_t, REC_LOST);
 		PUT(&l, uint32_t, lost);
 		emit(l.b, l.n);
@@ -1032,7 +1033,7 @@ static void finish(void)
 static void emit_start_locked(uint32_t ppid, uint32_t forked_from)
 {
 	struct rec r;
-	r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+	r.n = 0;
 	PUT(&r, uint8_t, REC_START);
 	PUT(&r, uint8_t, MEMPROF_VERSION_RECORDS);
 	PUT(&r, uint32_t, ppid);
@@ -1235,7 +1236,7 @@ EXPORT void *dlopen(const char *file, int mode)
 	if (h && (mode & RTLD_DEEPBIND) && active && enter()) {
 		/* the library binds malloc to its own dependencies, not to us */
 		struct rec r;
-		r.n = 0;	/* not "= { 0 }": that would clear 2 KiB */
+		r.n = 0;
 		PUT(&r, uint8_t, REC_DEEPBIND);
 		put_name(&r, file ? file : "");
 		emit(r.b, r.n);
