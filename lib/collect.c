@@ -208,28 +208,37 @@ static uint32_t find_module(const struct c_proc *p, uint64_t pc)
 	return NO_MAPPING;
 }
 
+struct bucket_want {
+	const struct collector *c;
+	struct c_bucket b;
+};
+
+static bool same_bucket(uint64_t value, const void *ctx)
+{
+	const struct bucket_want *w = ctx;
+	const struct c_bucket *b = &w->c->bucket[value];
+	return b->proc == w->b.proc && b->stack == w->b.stack && b->size == w->b.size;
+}
+
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	uint64_t h = ((uint64_t)proc << 32 | stack) ^ size * 0x9e3779b97f4a7c15ULL;
-	for (;; h++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(&c->bucket_index, h, &inserted);
-		if (!slot)
-			return -ENOMEM;
-		if (!inserted) {
-			const struct c_bucket *b = &c->bucket[*slot];
-			if (b->proc == proc && b->stack == stack && b->size == size)
-				return (int64_t)*slot;
-			continue;
-		}
-		if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
-			hashmap_remove(&c->bucket_index, h);
-			return -ENOMEM;
-		}
-		c->bucket[c->n_bucket] = (struct c_bucket){ proc, stack, size, 0, 0 };
-		*slot = c->n_bucket;
-		return (int64_t)c->n_bucket++;
+	struct bucket_want w = { c, { proc, stack, size, 0, 0 } };
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&c->bucket_index,
+				       ((uint64_t)proc << 32 | stack) ^ size * 0x9e3779b97f4a7c15ULL,
+				       same_bucket, &w, &inserted, &key);
+	if (!slot)
+		return -ENOMEM;
+	if (!inserted)
+		return (int64_t)*slot;
+	if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
+		hashmap_remove(&c->bucket_index, key);
+		return -ENOMEM;
 	}
+	c->bucket[c->n_bucket] = w.b;
+	*slot = c->n_bucket;
+	return (int64_t)c->n_bucket++;
 }
 
 /* A forked child starts with its parent's module map. */
@@ -483,34 +492,36 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	return b->mapping[mi] = m;
 }
 
+static bool same_function(uint64_t value, const void *ctx)
+{
+	const struct profile_function *fn = (const void *)(uintptr_t)value;
+	const struct sym_frame *f = ctx;
+	return !strcmp(fn->name, f->name) && !strcmp(fn->system_name, f->system_name) &&
+	       !strcmp(fn->filename, f->file) && fn->start_line == f->start_line;
+}
+
 static struct profile_function *get_function(struct builder *b, const struct sym_frame *f)
 {
 	uint64_t h = hash_bytes(f->name, strlen(f->name), 0);
 	h = hash_bytes(f->system_name, strlen(f->system_name), h);
 	h = hash_bytes(f->file, strlen(f->file), h) ^ hash_u64((uint64_t)f->start_line);
-	for (;; h++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(&b->functions, h, &inserted);
-		if (!slot)
-			return NULL;
-		if (!inserted) {
-			struct profile_function *fn = (void *)(uintptr_t)*slot;
-			if (!strcmp(fn->name, f->name) && !strcmp(fn->system_name, f->system_name) &&
-			    !strcmp(fn->filename, f->file) && fn->start_line == f->start_line)
-				return fn;
-			continue;
-		}
-		struct profile_function *fn = profile_add_function(b->p, ++b->next_function_id);
-		if (!fn || !(fn->name = profile_intern(b->p, f->name)) ||
-		    !(fn->system_name = profile_intern(b->p, f->system_name)) ||
-		    !(fn->filename = profile_intern(b->p, f->file))) {
-			hashmap_remove(&b->functions, h);
-			return NULL;
-		}
-		fn->start_line = f->start_line;
-		*slot = (uint64_t)(uintptr_t)fn;
-		return fn;
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&b->functions, h, same_function, f, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (void *)(uintptr_t)*slot;
+	struct profile_function *fn = profile_add_function(b->p, ++b->next_function_id);
+	if (!fn || !(fn->name = profile_intern(b->p, f->name)) ||
+	    !(fn->system_name = profile_intern(b->p, f->system_name)) ||
+	    !(fn->filename = profile_intern(b->p, f->file))) {
+		hashmap_remove(&b->functions, key);
+		return NULL;
 	}
+	fn->start_line = f->start_line;
+	*slot = (uint64_t)(uintptr_t)fn;
+	return fn;
 }
 
 static void progress(struct builder *b)
@@ -521,47 +532,58 @@ static void progress(struct builder *b)
 }
 
 /* The location of a return address: symbolized at pc - 1, inside the call. */
+struct location_want {
+	const struct builder *b;
+	const struct c_frame *fr;
+};
+
+static bool same_location(uint64_t value, const void *ctx)
+{
+	const struct profile_location *l = (const void *)(uintptr_t)value;
+	const struct location_want *w = ctx;
+	return l->address == w->fr->pc - 1 &&
+	       (w->fr->mapping == NO_MAPPING ? !l->mapping
+					     : l->mapping == w->b->mapping[w->fr->mapping]);
+}
+
 static struct profile_location *get_location(struct builder *b, const struct c_frame *fr)
 {
-	uint64_t key = hash_u64((uint64_t)fr->mapping << 48 ^ fr->pc);
-	for (;; key++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(&b->locations, key, &inserted);
-		if (!slot)
-			return NULL;
-		if (!inserted) {
-			struct profile_location *l = (void *)(uintptr_t)*slot;
-			if (l->address == fr->pc - 1 &&
-			    (fr->mapping == NO_MAPPING ? !l->mapping : l->mapping == b->mapping[fr->mapping]))
-				return l;
-			continue;
-		}
-		struct sym_frame frames[16];
-		int n = 0;
-		struct profile_mapping *m = NULL;
-		if (fr->mapping != NO_MAPPING) {
-			if (!(m = get_mapping(b, fr->mapping)))
-				return NULL;
-			const struct c_mapping *cm = &b->c->mapping[fr->mapping];
-			n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, frames, 16);
-		}
-		progress(b);
-		struct profile_location *l = profile_add_location(b->p, b->p->n_location + 1,
-								  (size_t)n);
-		if (!l)
-			return NULL;
-		l->mapping = m;
-		l->address = fr->pc - 1;
-		for (int i = 0; i < n; i++) {
-			if (!frames[i].name)
-				frames[i].name = frames[i].system_name;
-			if (!(l->line[i].function = get_function(b, &frames[i])))
-				return NULL;
-			l->line[i].line = frames[i].line;
-		}
-		*slot = (uint64_t)(uintptr_t)l;
-		return l;
+	struct location_want w = { b, fr };
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&b->locations, hash_u64((uint64_t)fr->mapping << 48 ^ fr->pc),
+				       same_location, &w, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (void *)(uintptr_t)*slot;
+	struct sym_frame frames[16];
+	int n = 0;
+	struct profile_mapping *m = NULL;
+	struct profile_location *l = NULL;
+	if (fr->mapping != NO_MAPPING) {
+		if (!(m = get_mapping(b, fr->mapping)))
+			goto fail;
+		const struct c_mapping *cm = &b->c->mapping[fr->mapping];
+		n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, frames, 16);
 	}
+	progress(b);
+	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
+		goto fail;
+	l->mapping = m;
+	l->address = fr->pc - 1;
+	for (int i = 0; i < n; i++) {
+		if (!frames[i].name)
+			frames[i].name = frames[i].system_name;
+		if (!(l->line[i].function = get_function(b, &frames[i])))
+			goto fail;
+		l->line[i].line = frames[i].line;
+	}
+	*slot = (uint64_t)(uintptr_t)l;	/* only other maps grew meanwhile */
+	return l;
+fail:
+	hashmap_remove(&b->locations, key);
+	return NULL;
 }
 
 /* operator new is how C++ reaches malloc: its caller is the interesting leaf. */

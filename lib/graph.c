@@ -142,8 +142,16 @@ static uint64_t key_hash(const struct node_key *k)
 	return hash_u64(h ^ hash_u64((uint64_t)k->lineno) ^ ((uint64_t)k->start_line << 1));
 }
 
-static bool key_equal(const struct graph_node *n, const struct node_key *k)
+struct node_want {
+	const struct graph *g;
+	const struct node_key *k;
+};
+
+static bool same_node(uint64_t value, const void *ctx)
 {
+	const struct node_want *w = ctx;
+	const struct graph_node *n = &w->g->node[value];
+	const struct node_key *k = w->k;
 	return n->lineno == k->lineno && n->start_line == k->start_line &&
 	       strcmp(n->name, k->name) == 0 && strcmp(n->file, k->file) == 0 &&
 	       strcmp(n->objfile, k->objfile) == 0;
@@ -174,29 +182,26 @@ int graph_init(struct graph *g, const struct profile *p, enum graph_granularity 
 			if (node_key(g, l, l->n_line ? &l->line[j] : NULL, gran, filename_fn,
 				     fn_data, &k) < 0)
 				goto out;
-			uint64_t h = key_hash(&k);
-			uint64_t *slot;
-			for (;; h++) {
-				bool inserted;
-				if (!(slot = hashmap_put(&index, h, &inserted)))
+			struct node_want w = { g, &k };
+			uint64_t key;
+			bool inserted;
+			uint64_t *slot = hashmap_probe(&index, key_hash(&k), same_node, &w, &inserted,
+						       &key);
+			if (!slot)
+				goto out;
+			if (inserted) {
+				if (array_grow(&g->node, &cap, g->n_node, sizeof(*g->node)) < 0)
 					goto out;
-				if (inserted) {
-					if (array_grow(&g->node, &cap, g->n_node, sizeof(*g->node)) < 0)
-						goto out;
-					struct graph_node *n = &g->node[g->n_node];
-					memset(n, 0, sizeof(*n));
-					n->name = k.name;
-					n->file = k.file;
-					n->objfile = k.objfile;
-					n->lineno = k.lineno;
-					n->start_line = k.start_line;
-					if (!(n->printable = printable_name(&g->arena, &k)))
-						goto out;
-					*slot = g->n_node++;
-					break;
-				}
-				if (key_equal(&g->node[*slot], &k))
-					break;
+				struct graph_node *n = &g->node[g->n_node];
+				memset(n, 0, sizeof(*n));
+				n->name = k.name;
+				n->file = k.file;
+				n->objfile = k.objfile;
+				n->lineno = k.lineno;
+				n->start_line = k.start_line;
+				if (!(n->printable = printable_name(&g->arena, &k)))
+					goto out;
+				*slot = g->n_node++;
 			}
 			g->loc_nodes[at++] = (uint32_t)*slot;
 		}

@@ -101,27 +101,47 @@ bool hashmap_remove(struct hashmap *m, uint64_t key)
 	return hashmap_take(m, key, NULL);
 }
 
+uint64_t *hashmap_probe(struct hashmap *m, uint64_t hash,
+			bool (*same)(uint64_t value, const void *ctx), const void *ctx,
+			bool *inserted, uint64_t *key)
+{
+	for (;; hash++) {
+		uint64_t *slot = hashmap_put(m, hash, inserted);
+		if (!slot || *inserted || same(*slot, ctx)) {
+			*key = hash;
+			return slot;
+		}
+	}
+}
+
+struct bytes {
+	const char *s;
+	size_t len;
+};
+
+static bool same_string(uint64_t value, const void *ctx)
+{
+	const char *have = (const char *)(uintptr_t)value;
+	const struct bytes *want = ctx;
+	return strncmp(have, want->s, want->len) == 0 && have[want->len] == '\0';
+}
+
 const char *hashmap_intern(struct hashmap *m, struct arena *a, const char *s, size_t len)
 {
-	uint64_t h = hash_bytes(s, len, 0);
-	for (;; h++) {
-		bool inserted;
-		uint64_t *slot = hashmap_put(m, h, &inserted);
-		if (!slot)
-			return NULL;
-		if (inserted) {
-			char *copy = arena_strndup(a, s, len);
-			if (!copy) {
-				hashmap_remove(m, h);
-				return NULL;
-			}
-			*slot = (uint64_t)(uintptr_t)copy;
-			return copy;
-		}
-		const char *have = (const char *)(uintptr_t)*slot;
-		if (strncmp(have, s, len) == 0 && have[len] == '\0')
-			return have;
+	struct bytes want = { s, len };
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(m, hash_bytes(s, len, 0), same_string, &want, &inserted,
+				       &key);
+	if (!slot || !inserted)
+		return slot ? (const char *)(uintptr_t)*slot : NULL;
+	char *copy = arena_strndup(a, s, len);
+	if (!copy) {
+		hashmap_remove(m, key);
+		return NULL;
 	}
+	*slot = (uint64_t)(uintptr_t)copy;
+	return copy;
 }
 
 void hashmap_release(struct hashmap *m)

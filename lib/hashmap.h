@@ -53,6 +53,15 @@ bool hashmap_take(struct hashmap *m, uint64_t key, uint64_t *value);
 
 void hashmap_release(struct hashmap *m);
 
+/* For items the caller keeps elsewhere and finds by a hash of its own:
+ * keys are the hash, then hash + 1, + 2... past other items that share it.
+ * Returns the slot of the item for which same(value, ctx) is true, or a
+ * new slot (value 0, *inserted true) for the caller to fill, or to remove
+ * by its key (*key) when it cannot. NULL when out of memory. */
+uint64_t *hashmap_probe(struct hashmap *m, uint64_t hash,
+			bool (*same)(uint64_t value, const void *ctx), const void *ctx,
+			bool *inserted, uint64_t *key);
+
 struct arena;
 
 /* String interning on a hashmap: returns the one copy (in arena a) of the
