@@ -101,19 +101,6 @@ bool hashmap_remove(struct hashmap *m, uint64_t key)
 	return hashmap_take(m, key, NULL);
 }
 
-uint64_t *hashmap_probe(struct hashmap *m, uint64_t hash,
-			bool (*same)(uint64_t value, const void *ctx), const void *ctx,
-			bool *inserted, uint64_t *key)
-{
-	for (;; hash++) {
-		uint64_t *slot = hashmap_put(m, hash, inserted);
-		if (!slot || *inserted || same(*slot, ctx)) {
-			*key = hash;
-			return slot;
-		}
-	}
-}
-
 struct bytes {
 	const char *s;
 	size_t len;

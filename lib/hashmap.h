@@ -57,10 +57,20 @@ void hashmap_release(struct hashmap *m);
  * keys are the hash, then hash + 1, + 2... past other items that share it.
  * Returns the slot of the item for which same(value, ctx) is true, or a
  * new slot (value 0, *inserted true) for the caller to fill, or to remove
- * by its key (*key) when it cannot. NULL when out of memory. */
-uint64_t *hashmap_probe(struct hashmap *m, uint64_t hash,
-			bool (*same)(uint64_t value, const void *ctx), const void *ctx,
-			bool *inserted, uint64_t *key);
+ * by its key (*key) when it cannot. NULL when out of memory. Inline, so
+ * that `same` is too: the collector calls it for every sampled block. */
+static inline uint64_t *hashmap_probe(struct hashmap *m, uint64_t hash,
+				      bool (*same)(uint64_t value, const void *ctx),
+				      const void *ctx, bool *inserted, uint64_t *key)
+{
+	for (;; hash++) {
+		uint64_t *slot = hashmap_put(m, hash, inserted);
+		if (!slot || *inserted || same(*slot, ctx)) {
+			*key = hash;
+			return slot;
+		}
+	}
+}
 
 struct arena;
 
