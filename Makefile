@@ -23,7 +23,7 @@ QUIET_GEN = @echo '   GEN    $@';
 endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c \
-	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c
+	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/run.c cmd/convert.c
 GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c
 
@@ -39,9 +39,15 @@ all: $(BUILD)/memprof $(BUILD)/libmemprof.so
 TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA) -g,$(CFLAGS)) \
 	$(WARN) -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec
-$(BUILD)/libmemprof.so: lib/tracker/tracker.c lib/tracker/records.h
-	@mkdir -p $(BUILD)
-	$(QUIET_LINK)$(CC) $(TRACKER_CFLAGS) -shared -o $@ lib/tracker/tracker.c \
+TRACKER_SRCS = lib/tracker/hooks.c lib/tracker/sampler.c lib/tracker/tables.c \
+	lib/tracker/stream.c lib/tracker/modules.c lib/tracker/lifecycle.c \
+	lib/tracker/originals.c lib/tracker/stack_switch.S
+TRACKER_OBJS = $(patsubst %,$(BUILD)/tracker/%.o,$(TRACKER_SRCS))
+$(BUILD)/tracker/%.o: %
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) $(TRACKER_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/libmemprof.so: $(TRACKER_OBJS)
+	$(QUIET_LINK)$(CC) $(TRACKER_CFLAGS) -shared -o $@ $(TRACKER_OBJS) \
 		-Wl,-z,defs -Wl,-z,now -lunwind -ldl -lm -lpthread
 
 $(BUILD)/gen/proto/profile.pb-c.c $(BUILD)/gen/proto/profile.pb-c.h: proto/profile.proto
@@ -123,7 +129,7 @@ clean:
 	rm -rf $(BUILD) build-asan
 
 .PHONY: all deps test-deps test demo fuzz bench install clean sanitize-test valgrind-test
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tracker -name '*.d' 2>/dev/null)
 
 $(BUILD)/synth-profile: $(BUILD)/obj/bench/synth-profile.o $(BUILD)/libmemprof-core.a
 	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -49,15 +49,17 @@ int cmd_convert(int argc, char **argv)
 	}
 	close(fd);
 	struct collector *c = collector_new();
-	char err[256];
+	char err[256], warn[256];
 	int code = 1;
 	if (!data || !c) {
 		error("out of memory");
-	} else if (collector_feed_recording(c, data, got, err, sizeof(err)) < 0) {
+	} else if (collector_feed_recording(c, data, got, err, sizeof(err), warn, sizeof(warn)) < 0) {
 		error("%s: %s", in, err);
 	} else if (collector_stats(c)->processes == 0) {
 		error("%s: no process started in this recording", in);
 	} else {
+		if (warn[0])
+			error("warning: %s: %s", in, warn);
 		char *def = NULL;
 		if (!out) {
 			size_t n = strlen(in) + 8;
@@ -68,7 +70,7 @@ int cmd_convert(int argc, char **argv)
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, NULL };
 		if (check_output(out ? out : def) == 0 &&
-		    write_profile(c, out ? out : def, comments, false) == 0)
+		    write_profile(c, out ? out : def, comments, false, true) == 0)
 			code = 0;
 		free(def);
 	}

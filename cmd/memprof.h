@@ -30,9 +30,11 @@ struct collector;
 int check_output(const char *out);
 
 /* Builds the profile from c, writes it atomically to out and (unless
- * quiet) prints the one-line summary. Returns 0, or -1 after printing the
- * error. */
-int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet);
+ * quiet) prints the one-line summary, then warns about lost data (with
+ * recording: also processes that ended without their final flush).
+ * Returns 0, or -1 after printing the error. */
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		  bool recording);
 
 /* The options top and list share, as parsed from the command line. */
 struct report_args {

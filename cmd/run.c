@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stddef.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,8 @@
 
 #include "lib/arena.h"
 #include "lib/collect.h"
+#include "lib/fd_high.h"
+#include "lib/ring.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
 #include "lib/tracker/records.h"
@@ -216,7 +219,33 @@ static void show_progress(size_t done, size_t total, void *data)
 	}
 }
 
-int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet)
+/* What the trackers could not record, and (from a recording, where records
+ * wait up to 100 ms in the process) the processes that ended without their
+ * final flush: said per process, never silent. */
+static void report_losses(struct collector *c, bool recording)
+{
+	const struct collector_stats *st = collector_stats(c);
+	struct collector_proc_info info;
+	size_t unflushed = 0;
+	for (size_t i = 0; collector_proc_info(c, i, &info); i++) {
+		const char *base = strrchr(info.exe, '/');
+		base = base ? base + 1 : info.exe;
+		if (recording && !info.ended && unflushed++ < 8)
+			error("warning: pid %u (%s) ended without a final flush (killed, or "
+			      "crashed): up to 100 ms of its samples are missing", info.pid, base);
+		if (info.bad_records)
+			error("warning: pid %u (%s) wrote records that could not be read: "
+			      "its samples from then on are missing", info.pid, base);
+	}
+	if (unflushed > 8)
+		error("warning: %zu more processes ended without a final flush", unflushed - 8);
+	if (st->lost)
+		error("warning: %llu events not recorded (made in signal handlers that "
+		      "interrupted the tracker, or out of memory)", (unsigned long long)st->lost);
+}
+
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		  bool recording)
 {
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
@@ -251,10 +280,7 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		error("warning: %s was dlopen'ed with RTLD_DEEPBIND%s: allocations made by "
 		      "code it binds are not seen", st->deepbind_name,
 		      st->deepbind > 1 ? " (and others)" : "");
-	if (st->lost || st->bad_batches)
-		error("warning: %llu events not recorded (made in signal handlers that "
-		      "interrupted the tracker, or out of memory), %llu malformed batches",
-		      (unsigned long long)st->lost, (unsigned long long)st->bad_batches);
+	report_losses(c, recording);
 	profile_free(p);
 	return 0;
 }
@@ -301,58 +327,6 @@ static char *join_args(char **argv)
 	return s;
 }
 
-/* memprof's abstract unix socket, which every process image of the
- * program connects to: an unguessable name, and only our own user's
- * processes are accepted (SO_PEERCRED). Returns the listening fd or -1. */
-static int listen_socket(char *name, size_t size)
-{
-	uint64_t r[2] = { 0, 0 };
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r[0] ^= (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
-	snprintf(name, size, "memprof.%d.%016llx%016llx", (int)getpid(),
-		 (unsigned long long)r[0], (unsigned long long)r[1]);
-	struct sockaddr_un a;
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	size_t n = strlen(name);
-	memcpy(a.sun_path + 1, name, n);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0 ||
-	    listen(fd, 128) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The connections the collector reads; slot 0 is the listening socket. */
-struct conns {
-	struct pollfd *pfd;
-	size_t n, cap;
-};
-
-static void accept_all(struct conns *cs)
-{
-	for (;;) {
-		int fd = accept4(cs->pfd[0].fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    cred.uid != getuid() || array_grow(&cs->pfd, &cs->cap, cs->n, sizeof(*cs->pfd)) < 0) {
-			close(fd);
-			continue;
-		}
-		/* generous buffering so the program rarely waits for us */
-		int sz = 4 << 20;
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-		cs->pfd[cs->n++] = (struct pollfd){ fd, POLLIN, 0 };
-	}
-}
-
 /* User plus system CPU seconds of RUSAGE_SELF or RUSAGE_CHILDREN. */
 static double cpu_seconds(int who)
 {
@@ -370,76 +344,294 @@ static int64_t ms_since(const struct timespec *t)
 	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
-/* Reads batches until the program has exited and every connection is
- * closed, or, after it exited, nothing came for half a second or memprof
- * got a signal (a daemon it left behind may hold a connection, and send,
- * for ever). Returns the wait status. */
-static int collect(struct collector *c, int listen_fd, pid_t pid)
+/* ---- the session: the program's processes and their rings ----------------- */
+
+struct watched {		/* a process memprof waits for */
+	int pidfd;
+	uint32_t pid;
+	const char *name;	/* its executable, once its ring said */
+};
+
+struct session {
+	struct collector *c;
+	int sock;			/* our end of the connection; -1 once all closed */
+	struct ring_reader *ring;
+	size_t n_ring, cap_ring;
+	struct watched *w;
+	size_t n_w, cap_w;
+	uint64_t last_exit_ns;		/* wall clock of the last exit seen */
+};
+
+static uint64_t wall_now(void)
 {
-	struct conns cs = { NULL, 0, 0 };
-	uint8_t *batch = malloc(MEMPROF_BATCH_MAX + 1);
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void watch_pid(struct session *s, uint32_t pid)
+{
+	for (size_t i = 0; i < s->n_w; i++)
+		if (s->w[i].pid == pid)
+			return;
+	int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (fd < 0)
+		return;	/* gone already */
+	if (array_grow(&s->w, &s->cap_w, s->n_w, sizeof(*s->w)) < 0) {
+		close(fd);
+		return;
+	}
+	s->w[s->n_w++] = (struct watched){ fd, pid, NULL };
+}
+
+static void drain_all(struct session *s)
+{
+	for (size_t i = 0; i < s->n_ring; i++)
+		if (ring_drain(&s->ring[i], s->c) == -ENOMEM)
+			error("out of memory collecting records");
+}
+
+/* A process went away: read the rest of its rings and let them go. */
+static void process_gone(struct session *s, size_t wi)
+{
+	uint32_t pid = s->w[wi].pid;
+	uint64_t now = wall_now();
+	drain_all(s);
+	for (size_t i = 0; i < s->n_ring; i++)
+		if (s->ring[i].pid == pid) {
+			ring_unmap(&s->ring[i]);
+			s->ring[i--] = s->ring[--s->n_ring];
+		}
+	collector_process_gone(s->c, pid, now);
+	s->last_exit_ns = now;
+	close(s->w[wi].pidfd);
+	s->w[wi] = s->w[--s->n_w];
+}
+
+/* Reads the messages waiting on the socket: new rings (with the sender's
+ * credentials, from the kernel) and kicks. */
+static void read_messages(struct session *s)
+{
+	for (;;) {
+		struct memprof_hello h;
+		struct iovec iov = { &h, sizeof(h) };
+		union {
+			struct cmsghdr align;
+			char b[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
+		} control;
+		struct msghdr m;
+		memset(&m, 0, sizeof(m));
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = control.b;
+		m.msg_controllen = sizeof(control.b);
+		ssize_t n = recvmsg(s->sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n == 0) {	/* every process holding the other end has closed it */
+			close(s->sock);
+			s->sock = -1;
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		int fd = -1;
+		struct ucred cred = { 0, 0, 0 };
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				int fds[4];
+				memcpy(fds, CMSG_DATA(cm), (k > 4 ? 4 : k) * sizeof(int));
+				for (size_t j = 0; j < k && j < 4; j++) {
+					if (fd < 0)
+						fd = fds[j];
+					else
+						close(fds[j]);
+				}
+			} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+			}
+		}
+		if (n == (ssize_t)sizeof(h) && h.magic == MEMPROF_HELLO_MAGIC &&
+		    h.type == HELLO_RING && fd >= 0 &&
+		    array_grow(&s->ring, &s->cap_ring, s->n_ring, sizeof(*s->ring)) == 0) {
+			struct ring_reader *r = &s->ring[s->n_ring];
+			if (ring_map(r, fd) == 0) {
+				s->n_ring++;
+				/* the kernel's word on who sent it, not the ring's */
+				if (cred.pid > 0 && (uint32_t)cred.pid == r->pid)
+					watch_pid(s, r->pid);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		/* HELLO_KICK: the caller drains every ring after this */
+	}
+}
+
+static char *proc_names(struct session *s, size_t max)
+{
+	size_t len = 0, cap = 256;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	out[0] = '\0';
+	for (size_t i = 0; i < s->n_w && i < max; i++) {
+		const char *exe = "";
+		struct collector_proc_info info;
+		for (size_t k = 0; collector_proc_info(s->c, k, &info); k++)
+			if (info.pid == s->w[i].pid)
+				exe = info.exe;
+		const char *base = strrchr(exe, '/');
+		base = base ? base + 1 : exe;
+		size_t need = len + strlen(base) + 32;
+		if (need > cap) {
+			char *o = realloc(out, cap = need * 2);
+			if (!o)
+				break;
+			out = o;
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s%u%s%s%s", i ? ", " : "",
+					s->w[i].pid, *base ? " (" : "", base, *base ? ")" : "");
+	}
+	if (s->n_w > max)
+		snprintf(out + len, cap - len, " and %zu more", s->n_w - max);
+	return out;
+}
+
+/* Reads the program's rings until the program has exited and every
+ * process still connected has too (as strace -f waits), or memprof was
+ * told to stop (a signal after the program exited, or --max-wait).
+ * Returns the program's wait status. */
+static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
+{
 	int status = 0;
 	bool exited = false;
-	struct timespec quiet;
-	if (!batch || array_grow(&cs.pfd, &cs.cap, 0, sizeof(*cs.pfd)) < 0) {
-		error("out of memory");
-		waitpid(pid, &status, 0);
-		free(batch);
-		return status;
-	}
-	cs.pfd[cs.n++] = (struct pollfd){ listen_fd, POLLIN, 0 };
-	clock_gettime(CLOCK_MONOTONIC, &quiet);
+	struct timespec exited_at = { 0, 0 };
+	struct pollfd *pfd = NULL;
+	size_t cap_pfd = 0;
 	for (;;) {
-		int r = poll(cs.pfd, cs.n, 50);
-		if (r > 0) {
-			if (cs.pfd[0].revents)
-				accept_all(&cs);
-			for (size_t i = 1; i < cs.n; i++) {
-				if (!cs.pfd[i].revents)
-					continue;
-				/* up to 64 batches from one process before the next, so
-				 * a busy one costs one poll per 64 batches, not per batch */
-				for (int k = 0; k < 64; k++) {
-					ssize_t n = recv(cs.pfd[i].fd, batch, MEMPROF_BATCH_MAX + 1,
-							 MSG_DONTWAIT);
-					if (n > 0) {
-						if (collector_feed(c, batch, (size_t)n) == -ENOMEM)
-							error("out of memory collecting records");
-						continue;
-					}
-					if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-						close(cs.pfd[i].fd);
-						cs.pfd[i--] = cs.pfd[--cs.n];
-					}
-					break;
-				}
-			}
-			clock_gettime(CLOCK_MONOTONIC, &quiet);
+		size_t n = 0;
+		if (array_grow(&pfd, &cap_pfd, s->n_w + 1, sizeof(*pfd)) < 0) {
+			error("out of memory");
+			break;
 		}
+		if (s->sock >= 0)
+			pfd[n++] = (struct pollfd){ s->sock, POLLIN, 0 };
+		size_t first_w = n;
+		for (size_t i = 0; i < s->n_w; i++)
+			pfd[n++] = (struct pollfd){ s->w[i].pidfd, POLLIN, 0 };
+		int r = poll(pfd, n, 10);
+		if (r > 0 && s->sock >= 0 && pfd[0].revents)
+			read_messages(s);
+		drain_all(s);
+		if (r > 0)
+			for (size_t i = s->n_w; i-- > 0;)
+				if (pfd[first_w + i].revents)
+					process_gone(s, i);
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = true;
 			child_exited = 1;
-			clock_gettime(CLOCK_MONOTONIC, &quiet);
+			clock_gettime(CLOCK_MONOTONIC, &exited_at);
+			if (!s->last_exit_ns)
+				s->last_exit_ns = wall_now();
+			/* its own rings are read now; others may follow */
+			for (size_t i = 0; i < s->n_w; i++)
+				if (s->w[i].pid == (uint32_t)pid) {
+					process_gone(s, i);
+					break;
+				}
 		}
-		if (stop_collecting)
+		if (exited && s->sock < 0 && s->n_w == 0)
 			break;
-		if (exited && (cs.n == 1 || (r == 0 && ms_since(&quiet) > 500))) {
-			accept_all(&cs);	/* a last connection may wait in the backlog */
-			if (cs.n == 1 || r == 0)
-				break;
+		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
+		if (exited && (stop_collecting || timeout)) {
+			char *names = proc_names(s, 8);
+			if (s->n_w)
+				error("%s: stopped waiting for %zu process%s still running: %s",
+				      timeout ? "--max-wait reached" : "interrupted", s->n_w,
+				      s->n_w == 1 ? "" : "es", names ? names : "");
+			else
+				error("%s: stopped waiting for processes that still hold memprof's "
+				      "connection (not profiled themselves)",
+				      timeout ? "--max-wait reached" : "interrupted");
+			free(names);
+			s->last_exit_ns = wall_now();
+			break;
 		}
 	}
-	for (size_t i = 1; i < cs.n; i++)
-		close(cs.pfd[i].fd);
-	free(cs.pfd);
-	free(batch);
+	drain_all(s);
+	free(pfd);
 	return status;
+}
+
+static void session_release(struct session *s)
+{
+	for (size_t i = 0; i < s->n_ring; i++)
+		ring_unmap(&s->ring[i]);
+	for (size_t i = 0; i < s->n_w; i++)
+		close(s->w[i].pidfd);
+	if (s->sock >= 0)
+		close(s->sock);
+	free(s->ring);
+	free(s->w);
+}
+
+/* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
+static int64_t parse_duration(const char *v)
+{
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	if (errno || end == v || x < 0 || *v == '-')
+		return -1;
+	double scale = !strcmp(end, "ms") ? 1 : !strcmp(end, "") || !strcmp(end, "s") ? 1000
+		     : !strcmp(end, "m") ? 60000 : !strcmp(end, "h") ? 3600000 : -1;
+	if (scale < 0 || x * scale > 1e15)
+		return -1;
+	return (int64_t)(x * scale);
+}
+
+/* LD_PRELOAD splits on spaces and colons: a tracker at such a path is
+ * reached through a symlink in a private directory instead. Returns the
+ * path to preload (malloc'd) and, in *dir, the directory to remove later. */
+static char *preloadable(const char *tracker, char **dir)
+{
+	*dir = NULL;
+	if (!strpbrk(tracker, " \t\n:"))
+		return strdup(tracker);
+	const char *tmp = getenv("TMPDIR");
+	char templ[PATH_MAX];
+	snprintf(templ, sizeof(templ), "%s/memprof.XXXXXX", tmp && *tmp && !strpbrk(tmp, " \t\n:")
+								? tmp : "/tmp");
+	if (!mkdtemp(templ))
+		return NULL;
+	char link[PATH_MAX + 32];
+	snprintf(link, sizeof(link), "%s/libmemprof.so", templ);
+	if (symlink(tracker, link) < 0) {
+		rmdir(templ);
+		return NULL;
+	}
+	*dir = strdup(templ);
+	return strdup(link);
+}
+
+static void remove_preload_dir(char *dir)
+{
+	if (!dir)
+		return;
+	char link[PATH_MAX + 32];
+	snprintf(link, sizeof(link), "%s/libmemprof.so", dir);
+	unlink(link);
+	rmdir(dir);
+	free(dir);
 }
 
 int cmd_run(int argc, char **argv)
 {
 	const char *out = NULL;
-	int64_t rate = 512 * 1024;
+	int64_t rate = 512 * 1024, max_wait_ms = -1;
 	bool quiet = false, verbose = false;
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -462,7 +654,8 @@ int cmd_run(int argc, char **argv)
 		}
 		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
-		if (is_out || is_rate) {
+		bool is_wait = !strcmp(a, "--max-wait");
+		if (is_out || is_rate || is_wait) {
 			if (i + 1 >= argc) {
 				error("run: option '%s' needs a value", a);
 				return usage("run", false);
@@ -474,12 +667,20 @@ int cmd_run(int argc, char **argv)
 		} else if (!strncmp(a, "--rate=", 7)) {
 			is_rate = true;
 			v = a + 7;
+		} else if (!strncmp(a, "--max-wait=", 11)) {
+			is_wait = true;
+			v = a + 11;
 		} else {
 			error("run: unknown option '%s'", a);
 			return usage("run", false);
 		}
 		if (is_out) {
 			out = v;
+		} else if (is_wait) {
+			if ((max_wait_ms = parse_duration(v)) < 0) {
+				error("run: invalid duration '%s' (e.g. 500ms, 30s, 5m)", v);
+				return usage("run", false);
+			}
 		} else if (parse_size(v, &rate) < 0) {
 			error("run: invalid rate '%s' (bytes, e.g. 4096, 4k, 512KiB, 1M)", v);
 			return usage("run", false);
@@ -506,8 +707,8 @@ int cmd_run(int argc, char **argv)
 	}
 	const char *why = unprofilable(path);
 	if (why)
-		error("%s %s; running it without profiling, no profile will be written",
-		      prog_argv[0], why);
+		error("%s %s; running it without profiling%s", prog_argv[0], why,
+		      out ? " (the profile will be empty)" : ", no profile will be written");
 	/* the default output goes in the current directory: check that too */
 	char def_check[PATH_MAX];
 	const char *base = strrchr(prog_argv[0], '/');
@@ -517,19 +718,32 @@ int cmd_run(int argc, char **argv)
 		free(path);
 		return 1;
 	}
-	char *tracker = find_tracker();
+	char *tracker = find_tracker(), *preload_dir = NULL, *preload = NULL;
 	if (!tracker) {
 		error("cannot find libmemprof.so (set MEMPROF_LIB, or make install)");
 		free(path);
 		return 1;
 	}
+	if (!(preload = preloadable(tracker, &preload_dir))) {
+		error("%s: cannot be preloaded from a path with spaces or colons, and no "
+		      "link to it could be made in $TMPDIR or /tmp: %s", tracker, strerror(errno));
+		free(path);
+		free(tracker);
+		return 1;
+	}
 
-	char sock_name[96];
-	int errpipe[2], lfd = listen_socket(sock_name, sizeof(sock_name));
-	if (lfd < 0 || pipe2(errpipe, O_CLOEXEC) < 0) {
+	/* the connection the program's processes inherit: no name anyone else
+	 * could connect to, and its peer is known (SO_PEERCRED: memprof) */
+	int sv[2], errpipe[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(errpipe, O_CLOEXEC) < 0) {
 		error("cannot create a socket: %s", strerror(errno));
 		return 1;
 	}
+	int on = 1, sz = 4 << 20;
+	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	pid_t self = getpid();
 
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
 	memset(&sa, 0, sizeof(sa));
@@ -542,6 +756,7 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGQUIT, &sa, &old_quit);
 
 	fflush(NULL);
+	uint64_t start_ns = wall_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		error("fork: %s", strerror(errno));
@@ -553,20 +768,33 @@ int cmd_run(int argc, char **argv)
 		sigaction(SIGHUP, &old_hup, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
 		close(errpipe[0]);
-		if (!why) {
+		close(sv[0]);
+		unsetenv("MEMPROF_OUT");
+		unsetenv("MEMPROF_TOKEN");
+		int fd = why ? -1 : fd_move_high(sv[1], false);
+		if (!why && fd < 0)
+			error("%s: no free descriptor above the program's: running it without "
+			      "profiling", prog_argv[0]);
+		if (fd >= 0) {
 			char buf[32];
-			setenv("MEMPROF_SOCK", sock_name, 1);
+			snprintf(buf, sizeof(buf), "%d", fd);
+			setenv("MEMPROF_FD", buf, 1);
+			snprintf(buf, sizeof(buf), "%d", (int)self);
+			setenv("MEMPROF_COLLECTOR", buf, 1);
 			snprintf(buf, sizeof(buf), "%lld", (long long)rate);
 			setenv("MEMPROF_RATE", buf, 1);
-			unsetenv("MEMPROF_OUT");
 			const char *pre = getenv("LD_PRELOAD");
-			size_t n = strlen(tracker) + (pre ? strlen(pre) : 0) + 2;
+			size_t n = strlen(preload) + (pre ? strlen(pre) : 0) + 2;
 			char *ld = malloc(n);
 			if (ld) {
-				snprintf(ld, n, "%s%s%s", tracker, pre && *pre ? ":" : "",
+				snprintf(ld, n, "%s%s%s", preload, pre && *pre ? ":" : "",
 					 pre ? pre : "");
 				setenv("LD_PRELOAD", ld, 1);
 			}
+		} else {
+			if (!why)
+				close(sv[1]);
+			unsetenv("MEMPROF_FD");
 		}
 		execv(path, prog_argv);
 		int e = errno;
@@ -574,45 +802,60 @@ int cmd_run(int argc, char **argv)
 			_exit(127);
 		_exit(e == ENOENT ? 127 : 126);
 	}
+	/* the program inherits its parent's SIGPIPE disposition, not ours: ours
+	 * is ignored only here, so a closed stderr cannot kill memprof */
+	signal(SIGPIPE, SIG_IGN);
 	child_pid = pid;
 	close(errpipe[1]);
+	close(sv[1]);
 	int exec_errno = 0;
 	if (read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
 		error("%s: %s", prog_argv[0], strerror(exec_errno));
 		waitpid(pid, NULL, 0);
+		remove_preload_dir(preload_dir);
 		return exec_errno == ENOENT ? 127 : 126;
 	}
 	close(errpipe[0]);
 
-	struct collector *c = collector_new();
-	if (!c) {
+	struct session s = { 0 };
+	s.sock = sv[0];
+	s.c = collector_new();
+	if (!s.c) {
 		error("out of memory");
 		return 1;
 	}
-	int status = collect(c, lfd, pid);
+	int status = collect(&s, pid, max_wait_ms);
 	double collect_cpu = cpu_seconds(RUSAGE_SELF);
 	child_pid = 0;
-	close(lfd);
+	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : wall_now());
+	session_release(&s);
+	remove_preload_dir(preload_dir);
+	struct collector *c = s.c;
 
 	int code = WIFEXITED(status) ? WEXITSTATUS(status)
 		 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 	const struct collector_stats *cs = collector_stats(c);
+	bool empty = true;
 	if (why) {
-		/* already said: no profile */
+		/* already said */
 	} else if (cs->processes == 0) {
 		error("%s sent no data: the tracker was not loaded (it may be statically "
-		      "linked, setuid, or clear LD_PRELOAD); no profile written", prog_argv[0]);
+		      "linked, setuid, or clear LD_PRELOAD)%s", prog_argv[0],
+		      out ? "" : "; no profile written");
 	} else if (collector_bypassed(c)) {
 		error("%s made no allocation through malloc and friends: nothing to profile "
-		      "(an allocator linked into a program is out of LD_PRELOAD's reach); "
-		      "no profile written", prog_argv[0]);
+		      "(an allocator linked into a program is out of LD_PRELOAD's reach)%s",
+		      prog_argv[0], out ? "" : "; no profile written");
 	} else {
+		empty = false;
+	}
+	if (!empty || out) {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
 		char *cmdline = join_args(prog_argv);
 		char version[64];
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
-		if (write_profile(c, out ? out : def, comments, quiet) < 0 && code == 0)
+		if (write_profile(c, out ? out : def, comments, quiet, false) < 0 && code == 0)
 			code = 1;
 		if (verbose) {
 			double prog = cpu_seconds(RUSAGE_CHILDREN), all = cpu_seconds(RUSAGE_SELF);
@@ -626,5 +869,6 @@ int cmd_run(int argc, char **argv)
 	collector_free(c);
 	free(path);
 	free(tracker);
+	free(preload);
 	return code;
 }

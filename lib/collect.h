@@ -1,6 +1,7 @@
-/* collect.h - the collector: reads the tracker's record stream (see
- * lib/tracker/records.h), keeps each process's module map, stacks and live
- * sampled blocks, and turns it all into a symbolized heap profile. */
+/* collect.h - the collector: takes the tracker's records (see
+ * lib/tracker/records.h) from rings, batches or a recording, keeps each
+ * process's module map, stacks and live sampled blocks, and turns it all
+ * into a symbolized heap profile (collect_profile.c). */
 #ifndef MEMPROF_COLLECT_H
 #define MEMPROF_COLLECT_H
 
@@ -15,8 +16,8 @@ struct collector_stats {
 	size_t processes;		/* process images that sent REC_START */
 	uint64_t allocs, frees;		/* sampled events received */
 	uint64_t unknown_frees;		/* frees of blocks never seen allocated */
-	uint64_t bad_batches;		/* batches that were not well formed */
-	uint64_t lost;			/* records the trackers could not make */
+	uint64_t bad_batches;		/* batches or ring spans that were not well formed */
+	uint64_t lost;			/* events the trackers could not record */
 	uint64_t truncated_stacks;	/* stacks deeper than the tracker keeps */
 	uint64_t deepbind;		/* libraries dlopen'ed with RTLD_DEEPBIND */
 	const char *deepbind_name;	/* the first of them */
@@ -26,20 +27,49 @@ struct collector_stats {
 struct collector *collector_new(void);
 void collector_free(struct collector *c);
 
-/* Feeds one batch (header and records). Returns 0, or -EINVAL when the
- * batch is malformed (it is counted and skipped), -ENOMEM. */
+/* Feeds the records data[0..len) of process image (pid, incarnation): whole
+ * records, as a ring holds them. Returns 0; -EINVAL when a record is
+ * malformed (the records before it are taken, the rest are counted and
+ * skipped); -ENOMEM. *used gets the bytes taken (may be NULL). */
+int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
+			   const void *data, size_t len, size_t *used);
+
+/* Feeds one batch (header and records), as a recording holds them.
+ * Returns 0, -EINVAL (malformed: counted) or -ENOMEM. */
 int collector_feed(struct collector *c, const void *batch, size_t len);
 
-/* Feeds a standalone recording: batches one after another. Returns 0 or
- * -EINVAL (message in err) when the data is not a recording. */
+/* Feeds a standalone recording (file header, then batches). Returns 0, or
+ * -EINVAL with a message in err when the data is not a recording.
+ * A recording whose last batch is cut short gives its complete batches and
+ * a warning in warn (warn[0] == 0 when there is none). */
 int collector_feed_recording(struct collector *c, const void *data, size_t len,
-			     char *err, size_t errlen);
+			     char *err, size_t errlen, char *warn, size_t warnlen);
+
+/* memprof saw process pid go away at time_ns (wall clock): its last image
+ * ends then if it did not say so itself. */
+void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns);
+
+/* The run as memprof saw it (wall clock, ns): the profile's time and
+ * duration. Without it, they come from the records. */
+void collector_set_span(struct collector *c, uint64_t start_ns, uint64_t end_ns);
 
 const struct collector_stats *collector_stats(const struct collector *c);
 
 /* True when processes started but no allocation of theirs ever reached the
  * tracker: the program's allocator is linked into it, out of reach. */
 bool collector_bypassed(const struct collector *c);
+
+/* What became of each process image, for the report of lost data. */
+struct collector_proc_info {
+	uint32_t pid;
+	const char *exe;
+	bool ended;		/* sent its END (or exec'd) */
+	bool gone;		/* memprof saw the process go */
+	uint64_t lost;		/* events its tracker could not record */
+	uint64_t bad_records;
+};
+/* Fills *info for image i (0 <= i < n); returns false past the last. */
+bool collector_proc_info(const struct collector *c, size_t i, struct collector_proc_info *info);
 
 struct collector_meta {
 	const char *const *comments;	/* NULL-terminated, may be NULL */

@@ -1,0 +1,270 @@
+/* collect_profile.c - the heap profile of what the collector has gathered:
+ * symbolized, values scaled by Go's formula (docs/sampling.md). */
+#include "collect.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect_impl.h"
+#include "profile.h"
+#include "symbolize.h"
+
+/* ---- the profile ---------------------------------------------------------- */
+
+/* Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of
+ * size s is sampled with probability 1 - exp(-s/rate), so each sampled one
+ * stands for 1 / (1 - exp(-s/rate)) blocks. Rounded, not truncated. */
+static double heap_scale(uint64_t size, int64_t rate)
+{
+	if (rate <= 1 || size == 0)
+		return 1;
+	return 1 / (1 - exp(-(double)size / (double)rate));
+}
+
+struct builder {
+	struct collector *c;
+	struct profile *p;
+	struct symbolizer *sym;
+	struct profile_mapping **mapping;	/* per c_mapping, made on first use */
+	struct hashmap locations;		/* (mapping << 48 ^ pc) (+ probe) -> location */
+	struct hashmap functions;		/* hash of the fields (+ probe) -> function */
+	struct profile_location *truncated;	/* the root of stacks cut short */
+	uint64_t next_function_id;
+	size_t symbolized, to_symbolize;
+	const struct collector_meta *meta;
+};
+
+static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
+{
+	if (b->mapping[mi])
+		return b->mapping[mi];
+	const struct c_mapping *cm = &b->c->mapping[mi];
+	struct profile_mapping *m = profile_add_mapping(b->p, b->p->n_mapping + 1);
+	if (!m)
+		return NULL;
+	m->memory_start = cm->start;
+	m->memory_limit = cm->end;
+	m->file_offset = cm->offset;
+	/* the build id the process had loaded; the file's only if it sent none */
+	const char *id = cm->build_id[0] ? cm->build_id : symbolizer_build_id(b->sym, cm->file);
+	if (!(m->filename = profile_intern(b->p, cm->file)) ||
+	    !(m->build_id = profile_intern(b->p, id)))
+		return NULL;
+	/* fully symbolized here: pprof must not try again */
+	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames = true;
+	return b->mapping[mi] = m;
+}
+
+static bool same_function(uint64_t value, const void *ctx)
+{
+	const struct profile_function *fn = (const void *)(uintptr_t)value;
+	const struct sym_frame *f = ctx;
+	return !strcmp(fn->name, f->name) && !strcmp(fn->system_name, f->system_name) &&
+	       !strcmp(fn->filename, f->file) && fn->start_line == f->start_line;
+}
+
+static struct profile_function *get_function(struct builder *b, const struct sym_frame *f)
+{
+	uint64_t h = hash_bytes(f->name, strlen(f->name), 0);
+	h = hash_bytes(f->system_name, strlen(f->system_name), h);
+	h = hash_bytes(f->file, strlen(f->file), h) ^ hash_u64((uint64_t)f->start_line);
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&b->functions, h, same_function, f, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (void *)(uintptr_t)*slot;
+	struct profile_function *fn = profile_add_function(b->p, ++b->next_function_id);
+	if (!fn || !(fn->name = profile_intern(b->p, f->name)) ||
+	    !(fn->system_name = profile_intern(b->p, f->system_name)) ||
+	    !(fn->filename = profile_intern(b->p, f->file))) {
+		hashmap_remove(&b->functions, key);
+		return NULL;
+	}
+	fn->start_line = f->start_line;
+	*slot = (uint64_t)(uintptr_t)fn;
+	return fn;
+}
+
+static void progress(struct builder *b)
+{
+	b->symbolized++;
+	if (b->meta && b->meta->progress && b->symbolized % 256 == 0)
+		b->meta->progress(b->symbolized, b->to_symbolize, b->meta->progress_data);
+}
+
+/* The location of a return address: symbolized at pc - 1, inside the call. */
+struct location_want {
+	const struct builder *b;
+	const struct c_frame *fr;
+};
+
+static bool same_location(uint64_t value, const void *ctx)
+{
+	const struct profile_location *l = (const void *)(uintptr_t)value;
+	const struct location_want *w = ctx;
+	return l->address == w->fr->pc - 1 &&
+	       (w->fr->mapping == NO_MAPPING ? !l->mapping
+					     : l->mapping == w->b->mapping[w->fr->mapping]);
+}
+
+static struct profile_location *get_location(struct builder *b, const struct c_frame *fr)
+{
+	struct location_want w = { b, fr };
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&b->locations, hash_u64((uint64_t)fr->mapping << 48 ^ fr->pc),
+				       same_location, &w, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (void *)(uintptr_t)*slot;
+	struct sym_frame frames[16];
+	int n = 0;
+	struct profile_mapping *m = NULL;
+	struct profile_location *l = NULL;
+	if (fr->mapping != NO_MAPPING) {
+		if (!(m = get_mapping(b, fr->mapping)))
+			goto fail;
+		const struct c_mapping *cm = &b->c->mapping[fr->mapping];
+		n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, frames, 16);
+	}
+	progress(b);
+	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
+		goto fail;
+	l->mapping = m;
+	l->address = fr->pc - 1;
+	for (int i = 0; i < n; i++) {
+		if (!frames[i].name)
+			frames[i].name = frames[i].system_name;
+		if (!(l->line[i].function = get_function(b, &frames[i])))
+			goto fail;
+		l->line[i].line = frames[i].line;
+	}
+	*slot = (uint64_t)(uintptr_t)l;	/* only other maps grew meanwhile */
+	return l;
+fail:
+	hashmap_remove(&b->locations, key);
+	return NULL;
+}
+
+/* operator new is how C++ reaches malloc: its caller is the interesting leaf. */
+static bool is_allocator_frame(const struct profile_location *l)
+{
+	if (l->n_line == 0 || !l->line[l->n_line - 1].function)
+		return false;
+	return strncmp(l->line[l->n_line - 1].function->name, "operator new", 12) == 0;
+}
+
+/* Stacks deeper than the tracker unwinds end in this made-up frame, so
+ * reports show that the callers are missing. */
+static struct profile_location *truncated_location(struct builder *b)
+{
+	if (b->truncated)
+		return b->truncated;
+	struct sym_frame f = { "[truncated stack]", "", "", 0, 0 };
+	struct profile_location *l = profile_add_location(b->p, b->p->n_location + 1, 1);
+	if (!l || !(l->line[0].function = get_function(b, &f)))
+		return NULL;
+	return b->truncated = l;
+}
+
+static int add_sample(struct builder *b, const struct c_bucket *bk)
+{
+	const struct c_proc *proc = &b->c->proc[bk->proc];
+	const struct c_stack *st = &b->c->stack[bk->stack];
+	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
+	size_t n = 0;
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct profile_location *l = get_location(b, &b->c->frame[st->first + i]);
+		if (!l)
+			return -ENOMEM;
+		if (n == 0 && is_allocator_frame(l) && i + 1 < st->n)
+			continue;
+		locs[n++] = l;
+	}
+	if (st->truncated && !(locs[n++] = truncated_location(b)))
+		return -ENOMEM;
+	struct profile_sample *s = profile_add_sample(b->p, n, 2);
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->location, locs, n * sizeof(*locs));
+	double scale = heap_scale(bk->size, proc->rate);
+	uint64_t inuse = bk->allocs > bk->frees ? bk->allocs - bk->frees : 0;
+	s->value[0] = llround((double)bk->allocs * scale);
+	s->value[1] = llround((double)bk->allocs * (double)bk->size * scale);
+	s->value[2] = llround((double)inuse * scale);
+	s->value[3] = llround((double)inuse * (double)bk->size * scale);
+	s->label[0].key = profile_intern(b->p, "bytes");
+	s->label[0].num = (int64_t)bk->size;
+	s->label[1].key = profile_intern(b->p, "pid");
+	s->label[1].num = proc->pid;
+	return s->label[0].key && s->label[1].key ? 0 : -ENOMEM;
+}
+
+struct profile *collector_profile(struct collector *c, const struct collector_meta *meta)
+{
+	static const char *types[] = { "alloc_objects", "alloc_space", "inuse_objects",
+				       "inuse_space" };
+	static const char *units[] = { "count", "bytes", "count", "bytes" };
+	struct builder b = { 0 };
+	b.c = c;
+	b.meta = meta;
+	b.to_symbolize = c->n_frame;
+	if (!(b.p = profile_new()) || !(b.sym = symbolizer_new()) ||
+	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))))
+		goto out_fail;
+	struct profile *p = b.p;
+	if (profile_set_sample_types(p, 4, types, units) < 0)
+		goto out_fail;
+	p->period_type.type = profile_intern(p, "space");
+	p->period_type.unit = profile_intern(p, "bytes");
+	p->default_sample_type = profile_intern(p, "alloc_space");
+	if (!p->period_type.type || !p->period_type.unit || !p->default_sample_type)
+		goto out_fail;
+
+	/* mapping[0] is the main executable of the first process */
+	if (c->root >= 0) {
+		const struct c_proc *root = &c->proc[c->root];
+		p->period = root->rate;
+		uint64_t start = root->start_ns, end = root->end_ns;
+		for (size_t i = 0; i < c->n_proc; i++)
+			if (c->proc[i].end_ns > end)
+				end = c->proc[i].end_ns;
+		if (c->span_start_ns) {	/* memprof's view: from fork to the last exit */
+			start = c->span_start_ns;
+			end = c->span_end_ns;
+		}
+		p->time_nanos = (int64_t)start;
+		if (end > start)
+			p->duration_nanos = (int64_t)(end - start);
+		for (size_t i = 0; i < c->n_mapping; i++)
+			if (c->mapping[i].proc == (uint32_t)c->root &&
+			    c->mapping[i].file == root->exe) {
+				if (!get_mapping(&b, (uint32_t)i))
+					goto out_fail;
+				break;
+			}
+	}
+	for (size_t i = 0; i < c->n_bucket; i++)
+		if (c->bucket[i].allocs && add_sample(&b, &c->bucket[i]) < 0)
+			goto out_fail;
+	for (const char *const *cm = meta && meta->comments ? meta->comments : NULL; cm && *cm; cm++)
+		if (profile_add_comment(p, *cm) < 0)
+			goto out_fail;
+	if (meta && meta->progress)
+		meta->progress(b.symbolized, b.symbolized, meta->progress_data);
+	goto out;
+out_fail:
+	profile_free(b.p);
+	b.p = NULL;
+out:
+	symbolizer_free(b.sym);
+	free(b.mapping);
+	hashmap_release(&b.locations);
+	hashmap_release(&b.functions);
+	return b.p;
+}

@@ -1,0 +1,34 @@
+/* ring.h - memprof's side of a process image's ring (the tracker's side is
+ * lib/tracker/stream.c; the layout is in lib/tracker/records.h): map the
+ * memfd the image sent, feed what it wrote to the collector, free its room. */
+#ifndef MEMPROF_RING_H
+#define MEMPROF_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct collector;
+struct memprof_ring;
+
+struct ring_reader {
+	struct memprof_ring *hdr;
+	const uint8_t *data;	/* the data area, mapped twice back to back */
+	size_t map_len;
+	uint32_t pid, incarnation;
+	bool bad;		/* the image wrote what cannot be read: ignored from now on */
+};
+
+/* Maps the ring in memfd fd (which the caller still closes). Checks its
+ * header. Returns 0 or a negative errno (-EINVAL: not a ring). */
+int ring_map(struct ring_reader *r, int fd);
+
+/* Feeds the records written since the last drain to c, frees their room
+ * and wakes the image if it waits for room. Returns the bytes taken, or
+ * -EINVAL when the ring holds something malformed (r->bad is then set),
+ * -ENOMEM. */
+long ring_drain(struct ring_reader *r, struct collector *c);
+
+void ring_unmap(struct ring_reader *r);
+
+#endif

@@ -1,0 +1,332 @@
+/* lifecycle.c - start-up, fork, exec and the end of a process image (see
+ * lifecycle.h). Environment, set by memprof run or by the user:
+ *   MEMPROF_FD, MEMPROF_COLLECTOR  memprof's connected socket and its pid
+ *   MEMPROF_OUT                    standalone: the recording file
+ *   MEMPROF_TOKEN                  standalone: the run's token (set by the
+ *                                  first process; its descendants check it)
+ *   MEMPROF_RATE                   mean bytes between samples
+ * No signal handler is installed: the ring survives any death, and memprof
+ * reports an image that ended without its END. */
+#include "lifecycle.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "modules.h"
+#include "originals.h"
+#include "records.h"
+#include "sampler.h"
+#include "stream.h"
+#include "tables.h"
+
+__thread struct thread_state ts __attribute__((tls_model("initial-exec")));
+volatile int tracker_state = TRACKER_UNSTARTED;
+int64_t tracker_rate = 512 * 1024;
+bool tracker_sample_all;
+static uintptr_t unwinder_start, unwinder_end;
+
+static uint32_t my_pid, my_incarnation;
+static bool ring_mode;	/* memprof run: each image and forked child has a ring */
+
+/* Transitions: one function each, all here. */
+static void set_state(enum tracker_state s)
+{
+	__atomic_store_n(&tracker_state, s, __ATOMIC_RELEASE);
+}
+
+static uint32_t new_incarnation(void)
+{
+	uint32_t x = 0;
+	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
+		x = (uint32_t)(wall_ns() ^ (wall_ns() >> 32)) ^ (uint32_t)getpid() * 2654435761u;
+	return x ? x : 1;
+}
+
+/* The tracker's own failures go to stderr (once per image, if it is open):
+ * data that is lost is said, never silent. */
+static void say(const char *what, const char *path, const char *why)
+{
+	char line[PATH_MAX + 256];
+	int n = snprintf(line, sizeof(line), "memprof: pid %d: %s%s%s%s%s\n", (int)getpid(), what,
+			 path ? " " : "", path ? path : "", why ? ": " : "", why ? why : "");
+	if (n > 0 && fcntl(2, F_GETFD) >= 0 && write(2, line, (size_t)n) < 0)
+		return;
+}
+
+static void emit_start(uint32_t ppid, uint32_t forked_from)
+{
+	uint8_t *r = stream_reserve(MEMPROF_RECORD_MAX), *p = r;
+	if (!r)
+		return;
+	p = rec_u8(p, REC_START);
+	p = rec_u8(p, MEMPROF_VERSION_RECORDS);
+	p = rec_u32(p, ppid);
+	p = rec_u32(p, forked_from);
+	p = rec_u64(p, (uint64_t)tracker_rate);
+	p = rec_u64(p, wall_ns());
+	p = rec_name(p, modules_exe());
+	stream_commit((size_t)(p - r));
+}
+
+static void emit_time(uint8_t type)
+{
+	uint8_t r[1 + 8 + 1], *p = r;
+	p = rec_u8(p, type);
+	p = rec_u64(p, wall_ns());
+	if (type == REC_END)
+		p = rec_u8(p, sampler_calls_seen);
+	stream_emit(r, (size_t)(p - r));
+}
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+static bool fork_entered;	/* prepare took the lock (the parent releases it) */
+
+static void atfork_prepare(void)
+{
+	fork_entered = enter();
+	if (fork_entered)
+		stream_flush();	/* the child must not inherit (and resend) our records */
+}
+
+static void atfork_parent(void)
+{
+	if (fork_entered)
+		leave();
+}
+
+/* The child is a new process: its own ring, its own blocks and stacks, its
+ * own random draws. It has its parent's module map already (the collector
+ * copies it) and must not walk the loader's list: another thread of the
+ * parent may have held the loader's lock when it forked. */
+static void atfork_child(void)
+{
+	int saved = errno;
+	stream_lock_reset();
+	ts.holding = 0;
+	uint32_t parent = my_pid, parent_incarnation = my_incarnation;
+	my_pid = (uint32_t)getpid();
+	my_incarnation = new_incarnation();
+	stream_set_identity(my_pid, my_incarnation);
+	blocks_reset();
+	filter_reset();
+	stacks_reset();
+	stream_fork_child();
+	sampler_fork_child();
+	if (tracking()) {
+		if (ring_mode && stream_start_ring() < 0) {
+			say("cannot reach memprof from a forked child; not profiled", NULL, NULL);
+			set_state(TRACKER_OFF);
+		} else {
+			emit_start(parent, parent_incarnation);
+			stream_flush();
+		}
+	}
+	if (fork_entered)
+		ts.busy--;
+	errno = saved;
+}
+
+/* ---- exec and the end ------------------------------------------------------------ */
+
+void lifecycle_exec_begin(void)
+{
+	if (!tracking() || (uint32_t)getpid() != my_pid || !enter())
+		return;
+	if (tracking()) {
+		emit_time(REC_EXEC);
+		stream_send_lost();
+		stream_flush();
+		set_state(TRACKER_EXEC);
+	}
+	leave();
+}
+
+void lifecycle_exec_failed(void)
+{
+	if (tracker_state == TRACKER_EXEC && (uint32_t)getpid() == my_pid)
+		set_state(TRACKER_RUNNING);
+}
+
+void lifecycle_end(void)
+{
+	if (!tracking() || tracker_state == TRACKER_ENDING || (uint32_t)getpid() != my_pid ||
+	    !enter())
+		return;
+	if (tracking()) {
+		emit_time(REC_END);
+		stream_send_lost();
+		stream_flush_each(true);	/* destructors after ours: at once */
+		set_state(TRACKER_ENDING);
+	}
+	leave();
+}
+
+/* ---- start-up ---------------------------------------------------------------------- */
+
+bool lifecycle_is_unwinder(uintptr_t pc)
+{
+	return pc >= unwinder_start && pc < unwinder_end;
+}
+
+struct text_range {
+	uintptr_t base, start, end;
+};
+
+static int text_cb(struct dl_phdr_info *i, size_t size, void *data)
+{
+	struct text_range *r = data;
+	(void)size;
+	if (i->dlpi_addr != r->base)
+		return 0;
+	for (int k = 0; k < i->dlpi_phnum; k++)
+		if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
+			r->start = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
+			r->end = r->start + i->dlpi_phdr[k].p_memsz;
+		}
+	return 1;
+}
+
+/* libunwind's text, so its pipe2 calls can be told apart. */
+static void find_unwinder(void)
+{
+	Dl_info info;
+	struct text_range r = { 0, 0, 0 };
+	if (!dladdr((void *)unw_backtrace, &info))
+		return;
+	r.base = (uintptr_t)info.dli_fbase;
+	dl_iterate_phdr(text_cb, &r);
+	unwinder_start = r.start;
+	unwinder_end = r.end;
+}
+
+static int64_t parse_rate(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 1)
+		return -1;
+	return v;
+}
+
+static int parse_int(const char *s)
+{
+	char *end;
+	errno = 0;
+	long v = s ? strtol(s, &end, 10) : -1;
+	return s && !errno && end != s && !*end && v >= 0 && v <= INT_MAX ? (int)v : -1;
+}
+
+/* Standalone mode: the first process of the run creates the recording and
+ * passes its token down in MEMPROF_TOKEN; a relative path is made absolute
+ * so it names the same file after chdir + exec. */
+static int open_recording(const char *path)
+{
+	char full[PATH_MAX];
+	const char *why = NULL;
+	const char *tok = getenv("MEMPROF_TOKEN");
+	uint64_t token = 0;
+	bool create = !tok || !*tok;
+	if (path[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(full, sizeof(full), "%s/%s", cwd, path) >= (int)sizeof(full)) {
+			say("recording", path, "path too long");
+			return -1;
+		}
+		path = full;
+		setenv("MEMPROF_OUT", full, 1);
+	}
+	if (create) {
+		if (getrandom(&token, sizeof(token), GRND_NONBLOCK) != (ssize_t)sizeof(token))
+			token = wall_ns() ^ (uint64_t)getpid() << 32;
+		char hex[32];
+		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)token);
+		setenv("MEMPROF_TOKEN", hex, 1);
+	} else {
+		token = strtoull(tok, NULL, 16);
+	}
+	if (stream_open_file(path, token, create, &why) < 0) {
+		say("not recording:", path, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_output(void)
+{
+	const char *fd = getenv("MEMPROF_FD"), *path = getenv("MEMPROF_OUT");
+	if (fd && *fd) {
+		int n = parse_int(fd), collector = parse_int(getenv("MEMPROF_COLLECTOR"));
+		if (n < 0 || collector <= 0 || stream_use_socket(n, collector) < 0) {
+			say("lost the connection to memprof (its descriptor was closed or replaced "
+			    "by a parent process); not profiled", NULL, NULL);
+			return -1;
+		}
+		ring_mode = true;
+		return stream_start_ring();
+	}
+	if (path && *path)
+		return open_recording(path);
+	return -1;
+}
+
+__attribute__((constructor)) static void tracker_init(void)
+{
+	originals_resolve();
+	int saved = errno;
+	ts.busy = 1;
+	const char *r = getenv("MEMPROF_RATE");
+	if (r && *r && (tracker_rate = parse_rate(r)) < 0)
+		tracker_rate = 512 * 1024;
+	my_pid = (uint32_t)getpid();
+	my_incarnation = new_incarnation();
+	stream_set_identity(my_pid, my_incarnation);
+	if (((!getenv("MEMPROF_FD") || !*getenv("MEMPROF_FD")) &&
+	     (!getenv("MEMPROF_OUT") || !*getenv("MEMPROF_OUT"))) ||
+	    sampler_init_stack() < 0 || open_output() < 0) {
+		set_state(TRACKER_OFF);	/* not under memprof: everything passes */
+		ts.busy = 0;
+		errno = saved;
+		return;
+	}
+	if (tracker_rate == 1) {
+		tracker_sample_all = true;
+		filter_all();
+	}
+	modules_init();
+	/* warm the unwinder up before anything is sampled; its pipe is refused */
+	void *warm[4];
+	find_unwinder();
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	unw_backtrace(warm, 4);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	if (enter()) {
+		emit_start((uint32_t)getppid(), 0);
+		modules_send();
+		stream_flush();
+		leave();
+	}
+	set_state(TRACKER_RUNNING);
+	ts.countdown = 0;
+	ts.busy = 0;
+	errno = saved;
+}
+
+__attribute__((destructor)) static void tracker_fini(void)
+{
+	lifecycle_end();
+}

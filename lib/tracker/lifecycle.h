@@ -1,0 +1,27 @@
+/* lifecycle.h - the process image's life as the tracker sees it: start,
+ * fork, exec attempted and failed, the end. The one place that changes
+ * tracker_state (see tracker.h). */
+#ifndef MEMPROF_LIFECYCLE_H
+#define MEMPROF_LIFECYCLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#pragma GCC visibility push(hidden)
+
+/* The image is about to exec: the recording is flushed (a ring needs
+ * nothing), REC_EXEC is sent. If exec returns, call lifecycle_exec_failed. */
+void lifecycle_exec_begin(void);
+void lifecycle_exec_failed(void);
+
+/* The image ends (exit's destructors, _exit, quick_exit, abort): END is
+ * sent and the recording flushed; what runs after is still recorded. A
+ * vfork child (another pid in our memory) leaves everything alone. */
+void lifecycle_end(void);
+
+/* Whether pc is in libunwind's text (its pipe is refused: see hooks.c). */
+bool lifecycle_is_unwinder(uintptr_t pc);
+
+#pragma GCC visibility pop
+
+#endif

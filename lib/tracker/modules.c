@@ -1,0 +1,167 @@
+/* modules.c - the module map (see modules.h). */
+#include "modules.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <limits.h>
+#include <link.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "records.h"
+#include "stream.h"
+
+static char exe_path[PATH_MAX];
+static uintptr_t self_start, self_end;		/* our own text */
+static unsigned long long seen_adds, seen_subs;	/* the loader's counters when last sent */
+
+const char *modules_exe(void)
+{
+	return exe_path;
+}
+
+bool modules_is_self(uintptr_t pc)
+{
+	return pc >= self_start && pc < self_end;
+}
+
+/* The GNU build id from the object's notes, in memory (notes are loaded). */
+static size_t build_id(const struct dl_phdr_info *info, const uint8_t **out)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		const uint8_t *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *n = (const void *)p;
+			const uint8_t *name = p + sizeof(*n);
+			const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
+			if (desc + n->n_descsz > end)
+				break;
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
+			    !memcmp(name, "GNU", 4) && n->n_descsz <= MEMPROF_BUILD_ID_MAX) {
+				*out = desc;
+				return n->n_descsz;
+			}
+			p = desc + ((n->n_descsz + 3) & ~3u);
+		}
+	}
+	return 0;
+}
+
+static int send_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	const char *name = info->dlpi_name;
+	char abs[PATH_MAX];
+	(void)data;
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+		seen_adds = info->dlpi_adds;
+		seen_subs = info->dlpi_subs;
+	}
+	if (!name || !*name)
+		name = exe_path;
+	else if (name[0] != '/' && realpath(name, abs))	/* dlopen("./x.so") */
+		name = abs;
+	const uint8_t *id = NULL;
+	size_t id_len = build_id(info, &id);
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uint8_t *r = stream_reserve(MEMPROF_RECORD_MAX), *p = r;
+		if (!r)
+			return 1;
+		p = rec_u8(p, REC_MODULE);
+		p = rec_u64(p, info->dlpi_addr);
+		p = rec_u64(p, info->dlpi_addr + ph->p_vaddr);
+		p = rec_u64(p, info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+		p = rec_u64(p, ph->p_offset);
+		p = rec_name(p, name);
+		p = rec_u8(p, (uint8_t)id_len);
+		p = rec_put(p, id, id_len);
+		stream_commit((size_t)(p - r));
+	}
+	return 0;
+}
+
+void modules_send(void)
+{
+	uint8_t t = REC_MODULES_RESET;
+	stream_emit(&t, 1);
+	dl_iterate_phdr(send_cb, NULL);
+}
+
+struct counters {
+	unsigned long long adds, subs;
+	bool known;
+};
+
+static int counters_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct counters *c = data;
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+		c->adds = info->dlpi_adds;
+		c->subs = info->dlpi_subs;
+		c->known = true;
+	}
+	return 1;	/* the first object says it all */
+}
+
+void modules_note_current(void)
+{
+	struct counters c = { 0, 0, false };
+	dl_iterate_phdr(counters_cb, &c);
+	seen_adds = c.adds;
+	seen_subs = c.subs;
+}
+
+bool modules_check(void)
+{
+	struct counters c = { 0, 0, false };
+	dl_iterate_phdr(counters_cb, &c);
+	if (!c.known || (c.adds == seen_adds && c.subs == seen_subs))
+		return false;
+	/* unloaded code's unwind info must go; new code's is read on demand */
+	unw_flush_cache(unw_local_addr_space, 0, 0);
+	modules_send();
+	return true;
+}
+
+struct self_range {
+	uintptr_t base, start, end;
+};
+
+static int self_cb(struct dl_phdr_info *i, size_t size, void *data)
+{
+	struct self_range *r = data;
+	(void)size;
+	if (i->dlpi_addr != r->base)
+		return 0;
+	for (int k = 0; k < i->dlpi_phnum; k++)
+		if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
+			r->start = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
+			r->end = r->start + i->dlpi_phdr[k].p_memsz;
+		}
+	return 1;
+}
+
+void modules_init(void)
+{
+	ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+	exe_path[n > 0 ? n : 0] = '\0';
+	Dl_info info;
+	struct self_range r = { 0, 0, 0 };
+	if (!dladdr((void *)modules_init, &info))
+		return;
+	r.base = (uintptr_t)info.dli_fbase;
+	dl_iterate_phdr(self_cb, &r);
+	self_start = r.start;
+	self_end = r.end;
+}

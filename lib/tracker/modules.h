@@ -1,0 +1,33 @@
+/* modules.h - the loaded objects, as the collector needs them to map pcs to
+ * files: sent at start, and again whenever the loader's list has changed
+ * (dl_iterate_phdr's dlpi_adds/dlpi_subs), checked before every stack is
+ * unwound, so code of a library still running its constructors is known.
+ * No dlopen or dlclose is interposed. Callers hold the stream lock. */
+#ifndef MEMPROF_MODULES_H
+#define MEMPROF_MODULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#pragma GCC visibility push(hidden)
+
+/* Remembers the executable's path and our own text (frames to skip). */
+void modules_init(void);
+
+/* Sends the whole map and remembers the loader's counters. */
+void modules_send(void);
+
+/* Sends the map again if objects were loaded or unloaded since. Returns
+ * whether it did (libunwind's caches are then flushed too). */
+bool modules_check(void);
+
+/* Remembers the counters without sending (a forked child has its
+ * parent's map already). */
+void modules_note_current(void);
+
+const char *modules_exe(void);
+bool modules_is_self(uintptr_t pc);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,227 @@
+/* sampler.c - sampling decisions and the slow paths (see sampler.h). */
+#include "sampler.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "modules.h"
+#include "originals.h"
+#include "records.h"
+#include "stream.h"
+#include "tables.h"
+
+#define TRACKER_STACK_SIZE (64 * 1024)
+
+bool sampler_calls_seen;
+
+/* ---- the countdown ---------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+int64_t sampler_next_distance(uint64_t *rng, uint64_t seed, int64_t rate)
+{
+	if (rate <= 1)
+		return 0;
+	if (!*rng)
+		*rng = seed | 1;
+	/* Go's fastexprand: -log(u) * rate, u uniform in (0, 1) */
+	double u = ((double)(rng_next(rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+	double d = -log(u) * (double)rate;
+	return d >= 1e18 ? (int64_t)1e18 : (int64_t)d + 1;
+}
+
+static uint64_t thread_seed(void)
+{
+	return (uint64_t)(uintptr_t)&ts ^ wall_ns() ^ ((uint64_t)syscall(SYS_gettid) << 32);
+}
+
+void sampler_fork_child(void)
+{
+	ts.rng = 0;	/* reseeded from the child's tid and the time */
+	ts.countdown = sampler_next_distance(&ts.rng, thread_seed(), tracker_rate);
+}
+
+/* ---- unwinding, on the tracker's own stack ---------------------------------------- */
+
+static uint8_t *tracker_stack_top;	/* one stack: used with the lock held */
+
+int sampler_init_stack(void)
+{
+	size_t guard = 4096;
+	uint8_t *s = mmap(NULL, TRACKER_STACK_SIZE + guard, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s == MAP_FAILED)
+		return -1;
+	mprotect(s, guard, PROT_NONE);	/* an overflow faults instead of corrupting */
+	tracker_stack_top = s + guard + TRACKER_STACK_SIZE;
+	return 0;
+}
+
+#if defined(__x86_64__)
+void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top);
+#else
+static void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top)
+{
+	(void)stack_top;
+	fn(arg);
+}
+#endif
+
+struct sample_job {
+	void *p;
+	uint64_t size;
+};
+
+static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t n)
+{
+	uint8_t *r = stream_reserve(REC_STACK_LEN(n)), *q = r;
+	if (!r)
+		return;
+	q = rec_u8(q, REC_STACK);
+	q = rec_u32(q, id);
+	q = rec_u8(q, truncated);
+	q = rec_u16(q, (uint16_t)n);
+	for (size_t k = 0; k < n; k++)
+		q = rec_u64(q, pc[k]);
+	stream_commit(REC_STACK_LEN(n));
+}
+
+static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
+{
+	uint8_t *r = stream_reserve(REC_ALLOC_LEN);
+	if (r) {
+		rec_put_alloc(r, addr, size, stack);
+		stream_commit(REC_ALLOC_LEN);
+	}
+}
+
+static void emit_free(uintptr_t addr)
+{
+	uint8_t *r = stream_reserve(REC_FREE_LEN);
+	if (r) {
+		rec_put_free(r, addr);
+		stream_commit(REC_FREE_LEN);
+	}
+}
+
+/* Runs on the tracker's stack with the lock held: whatever the program's
+ * stack has left, unwinding (libunwind needs some KiB) cannot overflow it. */
+static void sample_on_own_stack(void *arg)
+{
+	struct sample_job *job = arg;
+	uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
+	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
+	modules_check();	/* a library loading now is known before its pcs */
+	int got = unw_backtrace((void **)raw, cap);
+	size_t at = 0, n;
+	bool truncated = got == cap;
+	while (at < (size_t)got && modules_is_self(raw[at]))
+		at++;	/* our own frames: the leaf is the allocating function */
+	n = (size_t)got - at;
+	if (n > MEMPROF_MAX_FRAMES) {
+		n = MEMPROF_MAX_FRAMES;
+		truncated = true;
+	}
+	bool is_new;
+	uint32_t id = stacks_id(raw + at, n, &is_new);
+	if (id && is_new)
+		emit_stack(id, truncated, raw + at, n);
+	if (id && (tracker_sample_all || blocks_insert((uintptr_t)job->p, job->size, id)))
+		emit_alloc((uintptr_t)job->p, job->size, id);
+	else
+		stream_count_lost(LOST_NO_MEMORY);
+}
+
+static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
+{
+	struct sample_job job = { p, size };
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (tracking() && stream_ok())
+		memprof_call_on_stack(&job, sample_on_own_stack, tracker_stack_top);
+	leave();
+}
+
+void *sample_slow(void *p, size_t size)
+{
+	if (ts.busy)
+		return p;
+	if (!tracking()) {
+		/* before start-up: try again at the next allocation; when off:
+		 * stay on the fast path */
+		ts.countdown = tracker_state == TRACKER_UNSTARTED ? 0 : INT64_MAX / 2;
+		return p;
+	}
+	int saved = errno;
+	ts.busy = 1;
+	if (!sampler_calls_seen)
+		__atomic_store_n(&sampler_calls_seen, true, __ATOMIC_RELAXED);
+	bool fresh = ts.rng == 0 && tracker_rate > 1;
+	ts.countdown = sampler_next_distance(&ts.rng, fresh ? thread_seed() : 0, tracker_rate);
+	/* a new thread draws its first distance; this block counts against it */
+	if (fresh && (int64_t)size < ts.countdown)
+		ts.countdown -= (int64_t)size;
+	else if (p)
+		record_alloc(p, size);
+	ts.busy = 0;
+	errno = saved;
+	return p;
+}
+
+void free_slow(void *p)
+{
+	if (!tracking())
+		return;
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (tracker_sample_all || blocks_remove((uintptr_t)p))
+		emit_free((uintptr_t)p);
+	leave();
+}
+
+void *realloc_sampled(void *old, size_t size)
+{
+	if (!tracking() || !enter())
+		return real.realloc(old, size);
+	void *p = real.realloc(old, size);
+	int e = errno;
+	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
+	if ((p || !size) && (tracker_sample_all || blocks_remove((uintptr_t)old)))
+		emit_free((uintptr_t)old);
+	leave();
+	errno = e;
+	return p;
+}
+
+void sampler_note_deepbind(const char *file)
+{
+	if (!tracking() || !enter())
+		return;
+	uint8_t *r = stream_reserve(MEMPROF_RECORD_MAX), *q = r;
+	if (r) {
+		q = rec_u8(q, REC_DEEPBIND);
+		q = rec_name(q, file ? file : "");
+		stream_commit((size_t)(q - r));
+	}
+	leave();
+}

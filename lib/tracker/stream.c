@@ -1,0 +1,395 @@
+/* stream.c - the lock, and the sink: a shared-memory ring read by memprof
+ * run, or a recording file (see stream.h and records.h). No stdio, no
+ * allocation: static buffers, raw descriptors, mmap. */
+#include "stream.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "records.h"
+#include "../fd_high.h"
+
+#define FLUSH_INTERVAL_NS 100000000	/* file mode: records wait about this long */
+
+int stream_lock_word;
+
+static void futex_call(int *word, int op, int val, const struct timespec *timeout)
+{
+	syscall(SYS_futex, word, op, val, timeout, NULL, 0);	/* errno: see enter() */
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* The lock is held for a few hundred nanoseconds at a time: a thread that
+ * finds it taken spins a little before it sleeps. */
+void stream_lock_slow(void)
+{
+	for (int spin = 0; spin < 200; spin++) {
+		cpu_relax();
+		if (__atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED) == 0 && stream_lock_try())
+			return;
+	}
+	int c = __atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED);
+	if (c != 2)
+		c = __atomic_exchange_n(&stream_lock_word, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		futex_call(&stream_lock_word, FUTEX_WAIT_PRIVATE, 2, NULL);
+		c = __atomic_exchange_n(&stream_lock_word, 2, __ATOMIC_ACQUIRE);
+	}
+}
+
+void stream_unlock_wake(void)
+{
+	futex_call(&stream_lock_word, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+void stream_lock_reset(void)
+{
+	stream_lock_word = 0;
+}
+
+/* ---- descriptors ------------------------------------------------------------ */
+
+/* What our descriptor is, so that one the program closed and reused for a
+ * file of its own is never written. */
+struct fd_id {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
+
+static bool fd_remember(struct fd_id *id, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return false;
+	*id = (struct fd_id){ fd, st.st_dev, st.st_ino };
+	return true;
+}
+
+static bool fd_still_ours(const struct fd_id *id)
+{
+	struct stat st;
+	return id->fd >= 0 && fstat(id->fd, &st) == 0 && st.st_dev == id->dev &&
+	       st.st_ino == id->ino;
+}
+
+/* ---- state ---------------------------------------------------------------------- */
+
+static struct fd_id sock = { -1, 0, 0 };	/* memprof's connection (ring mode) */
+static struct fd_id file = { -1, 0, 0 };	/* the recording (file mode) */
+static bool failed;				/* sticky: nothing goes anywhere */
+static uint32_t my_pid, my_incarnation;
+static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
+
+static struct memprof_ring *ring;		/* this image's ring, or NULL */
+static uint8_t *ring_data;
+static uint64_t ring_head, ring_tail_seen;
+
+static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];	/* file mode */
+static size_t buf_len = sizeof(struct memprof_batch_header);
+static uint64_t last_flush_ns;
+static bool flush_each;
+
+void stream_set_identity(uint32_t pid, uint32_t incarnation)
+{
+	my_pid = pid;
+	my_incarnation = incarnation;
+}
+
+bool stream_ok(void)
+{
+	return !failed && (ring || file.fd >= 0);
+}
+
+static void fail(void)
+{
+	failed = true;
+}
+
+void stream_count_lost(int why)
+{
+	__atomic_add_fetch(&lost[why], 1, __ATOMIC_RELAXED);
+}
+
+void stream_send_lost(void)
+{
+	for (int why = 0; why < LOST_WHY_MAX; why++) {
+		uint32_t n = __atomic_exchange_n(&lost[why], 0, __ATOMIC_RELAXED);
+		if (!n)
+			continue;
+		uint8_t r[1 + 4 + 1], *p = r;
+		p = rec_u8(p, REC_LOST);
+		p = rec_u32(p, n);
+		rec_u8(p, (uint8_t)why);
+		stream_emit(r, sizeof(r));
+	}
+}
+
+/* ---- memprof's socket and the ring ------------------------------------------------ */
+
+int stream_use_socket(int fd, int collector)
+{
+	struct stat st;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid != collector)
+		return -1;
+	return fd_remember(&sock, fd) ? 0 : -1;
+}
+
+static int send_hello(uint32_t type, int pass_fd)
+{
+	struct memprof_hello h = { MEMPROF_HELLO_MAGIC, type, my_pid, my_incarnation };
+	struct iovec iov = { &h, sizeof(h) };
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr m;
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (pass_fd >= 0) {
+		memset(&control, 0, sizeof(control));
+		m.msg_control = control.b;
+		m.msg_controllen = sizeof(control.b);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	if (!fd_still_ours(&sock))
+		return -1;
+	for (;;) {
+		ssize_t n = sendmsg(sock.fd, &m, MSG_NOSIGNAL | (type == HELLO_KICK ? MSG_DONTWAIT : 0));
+		if (n == (ssize_t)sizeof(h))
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && errno == EAGAIN ? 0 : -1;	/* a kick may be dropped */
+	}
+}
+
+int stream_start_ring(void)
+{
+	const uint64_t size = MEMPROF_RING_SIZE, off = MEMPROF_RING_DATA_OFFSET;
+	if (sock.fd < 0 || failed)
+		return -1;
+	int fd = (int)syscall(SYS_memfd_create, "memprof-ring", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	uint8_t *base = NULL;
+	if (ftruncate(fd, (off_t)(off + size)) < 0)
+		goto out_fail;
+	/* the data area twice, back to back: a record that wraps is contiguous */
+	base = mmap(NULL, off + 2 * size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (base == MAP_FAILED) {
+		base = NULL;
+		goto out_fail;
+	}
+	if (mmap(base, off + size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+	    mmap(base + off + size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 (off_t)off) == MAP_FAILED)
+		goto out_fail;
+	struct memprof_ring *r = (void *)base;
+	r->magic = MEMPROF_RING_MAGIC;
+	r->version = MEMPROF_VERSION_RECORDS;
+	r->pid = my_pid;
+	r->incarnation = my_incarnation;
+	r->size = size;
+	r->data_offset = off;
+	if (send_hello(HELLO_RING, fd) < 0)
+		goto out_fail;
+	close(fd);
+	ring = r;
+	ring_data = base + off;
+	ring_head = ring_tail_seen = 0;
+	return 0;
+out_fail:
+	if (base)
+		munmap(base, off + 2 * size);
+	close(fd);
+	return -1;
+}
+
+/* Tells memprof to read soon. Returns -1 when memprof is gone. */
+static int kick(bool force)
+{
+	if (!force && __atomic_load_n(&ring->kicked, __ATOMIC_RELAXED))
+		return 0;
+	__atomic_store_n(&ring->kicked, 1, __ATOMIC_RELAXED);
+	return send_hello(HELLO_KICK, -1);
+}
+
+/* The ring is full: wait until memprof has read enough (it wakes us), or
+ * it is gone. Returns whether there is room now. */
+static bool ring_wait(size_t len)
+{
+	const struct timespec t = { 0, 50 * 1000 * 1000 };
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
+		ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		if (ring_head + len - ring_tail_seen <= ring->size)
+			return true;
+		if (kick(true) < 0)
+			return false;
+		futex_call((int *)&ring->wake, FUTEX_WAIT, (int)seq, &t);
+	}
+}
+
+/* ---- the recording file ----------------------------------------------------------- */
+
+int stream_open_file(const char *path, uint64_t token, bool create, const char **why)
+{
+	struct memprof_file_header h;
+	struct stat st;
+	int fd;
+	if (create) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			*why = errno == EEXIST ? "exists already (remove it, or name a new file)"
+					       : "cannot be created";
+			return -1;
+		}
+		memcpy(h.magic, MEMPROF_FILE_MAGIC, sizeof(h.magic));
+		h.token = token;
+		if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h)) {
+			*why = "cannot be written";
+			close(fd);
+			return -1;
+		}
+	} else {
+		fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		int rfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		struct stat rst;
+		bool same = fd >= 0 && rfd >= 0 && fstat(fd, &st) == 0 && fstat(rfd, &rst) == 0 &&
+			    S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+			    st.st_dev == rst.st_dev && st.st_ino == rst.st_ino &&
+			    pread(rfd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+			    !memcmp(h.magic, MEMPROF_FILE_MAGIC, sizeof(h.magic)) && h.token == token;
+		if (rfd >= 0)
+			close(rfd);
+		if (!same) {
+			*why = "is not the recording this run made (replaced, or someone else's): not appending";
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+	}
+	if ((fd = fd_move_high(fd, true)) < 0) {
+		*why = "no free descriptor the program would not need";
+		return -1;
+	}
+	if (!fd_remember(&file, fd)) {
+		close(fd);
+		*why = "cannot be written";
+		return -1;
+	}
+	last_flush_ns = now_ns();
+	return 0;
+}
+
+void stream_flush(void)
+{
+	if (buf_len == sizeof(struct memprof_batch_header) || file.fd < 0 || failed)
+		return;
+	struct memprof_batch_header *h = (void *)buf;
+	h->magic = MEMPROF_MAGIC;
+	h->len = (uint32_t)(buf_len - sizeof(*h));
+	h->pid = my_pid;
+	h->incarnation = my_incarnation;
+	if (!fd_still_ours(&file)) {
+		/* the program closed it (and may have reused the number) */
+		file.fd = -1;
+		fail();
+	}
+	while (!failed) {
+		ssize_t w = write(file.fd, buf, buf_len);
+		if (w == (ssize_t)buf_len)
+			break;
+		if (w < 0 && errno == EINTR)
+			continue;
+		fail();	/* the disk is full, or a file size limit: stop quietly */
+	}
+	buf_len = sizeof(struct memprof_batch_header);
+	last_flush_ns = now_ns();
+}
+
+void stream_flush_each(bool on)
+{
+	flush_each = on;
+	if (on)
+		stream_flush();
+}
+
+/* ---- records ---------------------------------------------------------------------- */
+
+uint8_t *stream_reserve(size_t len)
+{
+	if (failed)
+		return NULL;
+	if (ring) {
+		if (ring_head + len - ring_tail_seen > ring->size) {
+			ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+			if (ring_head + len - ring_tail_seen > ring->size && !ring_wait(len)) {
+				fail();
+				return NULL;
+			}
+		}
+		return ring_data + (ring_head & (ring->size - 1));
+	}
+	if (file.fd < 0)
+		return NULL;
+	if (buf_len + len > sizeof(buf))
+		stream_flush();
+	return failed ? NULL : buf + buf_len;
+}
+
+void stream_commit(size_t len)
+{
+	if (ring) {
+		ring_head += len;
+		__atomic_store_n(&ring->head, ring_head, __ATOMIC_RELEASE);
+		/* a quarter full: ask memprof to read before we have to wait */
+		if (unlikely(ring_head - ring_tail_seen > ring->size / 4)) {
+			ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+			if (ring_head - ring_tail_seen > ring->size / 4 && kick(false) < 0)
+				fail();
+		}
+		return;
+	}
+	buf_len += len;
+	if (flush_each || now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
+		stream_flush();
+}
+
+void stream_fork_child(void)
+{
+	if (ring) {
+		/* the parent's: leave it to the parent */
+		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * ring->size);
+		ring = NULL;
+		ring_data = NULL;
+	}
+	buf_len = sizeof(struct memprof_batch_header);
+	for (int why = 0; why < LOST_WHY_MAX; why++)
+		lost[why] = 0;
+}

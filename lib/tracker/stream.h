@@ -1,0 +1,121 @@
+/* stream.h - where the tracker's records go: the lock that orders them, and
+ * one sink, either a shared-memory ring that memprof reads (memprof run) or
+ * a recording file (standalone mode). Knows no lifecycle: callers say when
+ * to open, when the process forked, and when to flush. */
+#ifndef MEMPROF_STREAM_H
+#define MEMPROF_STREAM_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tracker.h"
+
+#pragma GCC visibility push(hidden)
+
+/* ---- the lock ------------------------------------------------------------- */
+
+/* 0 free, 1 taken, 2 taken and someone may be waiting (the futex mutex of
+ * Drepper's "Futexes Are Tricky"). It protects the sink, the tables and
+ * everything they send. */
+extern int stream_lock_word;
+void stream_lock_slow(void);
+void stream_unlock_wake(void);
+
+static inline bool stream_lock_try(void)
+{
+	int c = 0;
+	return __atomic_compare_exchange_n(&stream_lock_word, &c, 1, false, __ATOMIC_ACQUIRE,
+					   __ATOMIC_RELAXED);
+}
+
+/* Enters the tracker: sets ts.busy (what this thread allocates meanwhile
+ * passes through untracked), saves errno and takes the lock, unless this
+ * thread has it already: then a signal handler interrupted the tracker in
+ * this very thread, and waiting would deadlock. Returns false then; the
+ * caller skips its work and counts it (stream_count_lost). */
+static inline bool enter(void)
+{
+	ts.busy++;
+	if (ts.holding) {
+		ts.busy--;
+		return false;
+	}
+	ts.holding = 1;	/* before the lock: a handler arriving now must not wait */
+	int saved = errno;
+	if (!stream_lock_try())
+		stream_lock_slow();
+	ts.saved_errno = saved;
+	return true;
+}
+
+/* Leaves the tracker; errno is the program's again, whatever we did. */
+static inline void leave(void)
+{
+	int saved = ts.saved_errno;
+	if (unlikely(__atomic_exchange_n(&stream_lock_word, 0, __ATOMIC_RELEASE) == 2))
+		stream_unlock_wake();
+	ts.holding = 0;
+	ts.busy--;
+	errno = saved;
+}
+
+/* ---- the sink ------------------------------------------------------------- */
+
+/* Takes fd (inherited from memprof run) as the connection to memprof,
+ * after checking that it is a socket whose peer is process `collector`.
+ * Returns 0 or -1. */
+int stream_use_socket(int fd, int collector);
+
+/* Opens the standalone recording at path (absolute). With create, makes it
+ * exclusively (O_EXCL, 0600, no symlink) and writes the header with token;
+ * otherwise appends only if it is a regular file of ours whose header has
+ * token. Returns 0, or -1 with a reason in *why. The descriptor sits high,
+ * never on 0-2. */
+int stream_open_file(const char *path, uint64_t token, bool create, const char **why);
+
+/* Says which process image the records are from (batch headers, hello). */
+void stream_set_identity(uint32_t pid, uint32_t incarnation);
+
+/* With a socket: makes this image's ring and hands it to memprof. Caller
+ * holds the lock or is single-threaded. Returns 0 or -1. */
+int stream_start_ring(void);
+
+/* Room for len bytes (<= MEMPROF_RECORD_MAX) of records; NULL when the sink
+ * has failed (then the record is lost: memprof reports the process). Caller
+ * holds the lock; the bytes count once stream_commit(len) is called. */
+uint8_t *stream_reserve(size_t len);
+void stream_commit(size_t len);
+
+static inline void stream_emit(const void *rec, size_t len)
+{
+	uint8_t *p = stream_reserve(len);
+	if (p) {
+		__builtin_memcpy(p, rec, len);
+		stream_commit(len);
+	}
+}
+
+/* Records that could not be made; sent with the next flush. Lock-free. */
+void stream_count_lost(int why);
+/* Sends the lost counts now. Caller holds the lock. */
+void stream_send_lost(void);
+
+/* File mode: writes the buffered batch (caller holds the lock). A ring
+ * needs no flush. flush_each: from now on every commit is written at once
+ * (the image is ending). */
+void stream_flush(void);
+void stream_flush_each(bool on);
+
+/* Whether records are still going anywhere. */
+bool stream_ok(void);
+
+/* In a forked child (single-threaded, lock state reset): the parent's ring
+ * and buffer are not ours; the next stream_start_ring makes our own. */
+void stream_fork_child(void);
+void stream_lock_reset(void);
+
+#pragma GCC visibility pop
+
+#endif
