@@ -386,9 +386,11 @@ static void watch_pid(struct session *s, uint32_t pid)
 
 static void drain_all(struct session *s)
 {
-	for (size_t i = 0; i < s->n_ring; i++)
-		if (ring_drain(&s->ring[i], s->c) == -ENOMEM)
+	for (size_t i = 0; i < s->n_ring; i++) {
+		long got = ring_drain(&s->ring[i], s->c);
+		if (got == -ENOMEM)
 			error("out of memory collecting records");
+	}
 }
 
 /* A process went away: read the rest of its rings and let them go. */
@@ -457,7 +459,8 @@ static void read_messages(struct session *s)
 		    h.type == HELLO_RING && fd >= 0 &&
 		    array_grow(&s->ring, &s->cap_ring, s->n_ring, sizeof(*s->ring)) == 0) {
 			struct ring_reader *r = &s->ring[s->n_ring];
-			if (ring_map(r, fd) == 0) {
+			int mrc = ring_map(r, fd);
+			if (mrc == 0) {
 				s->n_ring++;
 				/* the kernel's word on who sent it, not the ring's */
 				if (cred.pid > 0 && (uint32_t)cred.pid == r->pid)
@@ -519,7 +522,7 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 		}
 		if (s->sock >= 0)
 			pfd[n++] = (struct pollfd){ s->sock, POLLIN, 0 };
-		size_t first_w = n;
+		size_t first_w = n, polled_w = s->n_w;	/* read_messages may add more */
 		for (size_t i = 0; i < s->n_w; i++)
 			pfd[n++] = (struct pollfd){ s->w[i].pidfd, POLLIN, 0 };
 		int r = poll(pfd, n, 10);
@@ -527,7 +530,7 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 			read_messages(s);
 		drain_all(s);
 		if (r > 0)
-			for (size_t i = s->n_w; i-- > 0;)
+			for (size_t i = polled_w; i-- > 0;)
 				if (pfd[first_w + i].revents)
 					process_gone(s, i);
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {

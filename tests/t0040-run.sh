@@ -206,16 +206,20 @@ test_expect_success "options stop at the first non-option word" '
 	$MEMPROF run -q --rate 1 -o opt.pb.gz ./ends -o > out &&
 	test -s opt.pb.gz && test ! -e ./-o
 '
-test_expect_success "a static program: said so, its status kept, no profile" '
+test_expect_success "a static program: said so, its status kept, -o leaves an empty profile" '
 	$CC -static -O1 -o static $F/ends.c 2>/dev/null || exit 0	# no static libc here
 	test_expect_code 3 $MEMPROF run -o static.pb.gz ./static exit 2> err &&
-	grep -q "statically linked" err && test ! -e static.pb.gz
+	grep -q "statically linked.*the profile will be empty" err &&
+	go tool pprof -raw static.pb.gz > raw 2>&1 && grep -q "^Samples:" raw &&
+	test "$(sed -n "/^Samples:/,/^Locations/p" raw | wc -l)" = 3 &&
+	test_expect_code 3 $MEMPROF run ./static exit 2> err &&
+	grep -q "no profile will be written" err && ! ls memprof.static.* 2>/dev/null
 '
-test_expect_success "a setuid program: said so, no profile" '
+test_expect_success "a setuid program: said so, -o leaves an empty profile" '
 	[ "$(id -u)" = 0 ] || exit 0
 	cp ends suid && chown nobody suid && chmod 4755 suid &&
 	test_expect_code 4 $MEMPROF run -o suid.pb.gz ./suid _exit 2> err &&
-	grep -q "setuid" err && test ! -e suid.pb.gz
+	grep -q "setuid" err && go tool pprof -top suid.pb.gz > /dev/null 2>&1
 '
 
 test_expect_success "standalone mode: MEMPROF_OUT and memprof convert give the same profile" '

@@ -151,18 +151,16 @@ EXPORT void *dlopen(const char *file, int mode)
 	return real.dlopen(file, mode);
 }
 
-/* libunwind's memory-validation pipe would hold two descriptors for good
- * (and is made again whenever it is missing): refused to libunwind, which
- * then stops at a frame it cannot check; code with unwind tables never
- * needs the check. The tracker holds one descriptor at most. */
+/* libunwind keeps a pipe for good (it checks that memory is readable by
+ * writing from it): its two ends are moved to the top of the descriptor
+ * range, out of the program's way, or refused when there is no room there
+ * (libunwind then stops at a frame it cannot check). */
 EXPORT int pipe2(int fds[2], int flags)
 {
-	if (unlikely(lifecycle_is_unwinder((uintptr_t)__builtin_return_address(0)))) {
-		errno = EMFILE;
-		return -1;
-	}
 	if (unlikely(!real.pipe2))
 		originals_resolve();
+	if (unlikely(lifecycle_is_unwinder((uintptr_t)__builtin_return_address(0))))
+		return lifecycle_unwinder_pipe(fds, flags);
 	return real.pipe2(fds, flags);
 }
 

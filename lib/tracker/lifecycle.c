@@ -30,6 +30,7 @@
 #include "sampler.h"
 #include "stream.h"
 #include "tables.h"
+#include "../fd_high.h"
 
 __thread struct thread_state ts __attribute__((tls_model("initial-exec")));
 volatile int tracker_state = TRACKER_UNSTARTED;
@@ -179,6 +180,26 @@ void lifecycle_end(void)
 bool lifecycle_is_unwinder(uintptr_t pc)
 {
 	return pc >= unwinder_start && pc < unwinder_end;
+}
+
+int lifecycle_unwinder_pipe(int fds[2], int flags)
+{
+	int p[2];
+	if (real.pipe2(p, flags | O_CLOEXEC) < 0)
+		return -1;
+	int a = fd_move_high(p[0], true);
+	int b = a < 0 ? -1 : fd_move_high(p[1], true);
+	if (a < 0 || b < 0) {
+		if (a >= 0)
+			close(a);
+		else
+			close(p[1]);
+		errno = EMFILE;
+		return -1;
+	}
+	fds[0] = a;
+	fds[1] = b;
+	return 0;
 }
 
 struct text_range {

@@ -21,6 +21,7 @@ void lifecycle_end(void);
 
 /* Whether pc is in libunwind's text (its pipe is refused: see hooks.c). */
 bool lifecycle_is_unwinder(uintptr_t pc);
+int lifecycle_unwinder_pipe(int fds[2], int flags);
 
 #pragma GCC visibility pop
 
