@@ -70,8 +70,10 @@ $(BUILD)/memprof: $(CMD_OBJS) $(BUILD)/libmemprof-core.a
 
 $(BUILD)/obj/tests/unit/%.o: ALL_CFLAGS += -DSRCDIR='"$(CURDIR)"'
 
-$(BUILD)/test-unit: $(UNIT_OBJS) $(BUILD)/libmemprof-core.a
-	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(BUILD)/libmemprof-core.a $(LIBS)
+# the tracker's pure parts are unit-tested as they are built
+$(BUILD)/test-unit: $(UNIT_OBJS) $(BUILD)/obj/lib/tracker/tables.o $(BUILD)/libmemprof-core.a
+	$(QUIET_LINK)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(BUILD)/obj/lib/tracker/tables.o \
+		$(BUILD)/libmemprof-core.a $(LIBS)
 
 # Installs the Debian packages the build needs (as root; prints the
 # apt-get line otherwise). `make test` also installs what the tests run.

@@ -12,6 +12,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "draw.h"
 #include "modules.h"
 #include "originals.h"
 #include "records.h"
@@ -24,28 +25,6 @@ bool sampler_calls_seen;
 
 /* ---- the countdown ---------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
-
-int64_t sampler_next_distance(uint64_t *rng, uint64_t seed, int64_t rate)
-{
-	if (rate <= 1)
-		return 0;
-	if (!*rng)
-		*rng = seed | 1;
-	/* Go's fastexprand: -log(u) * rate, u uniform in (0, 1) */
-	double u = ((double)(rng_next(rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-	double d = -log(u) * (double)rate;
-	return d >= 1e18 ? (int64_t)1e18 : (int64_t)d + 1;
-}
-
 static uint64_t thread_seed(void)
 {
 	return (uint64_t)(uintptr_t)&ts ^ wall_ns() ^ ((uint64_t)syscall(SYS_gettid) << 32);
@@ -54,7 +33,7 @@ static uint64_t thread_seed(void)
 void sampler_fork_child(void)
 {
 	ts.rng = 0;	/* reseeded from the child's tid and the time */
-	ts.countdown = sampler_next_distance(&ts.rng, thread_seed(), tracker_rate);
+	ts.countdown = draw_distance(&ts.rng, thread_seed(), tracker_rate);
 }
 
 /* ---- unwinding, on the tracker's own stack ---------------------------------------- */
@@ -175,7 +154,7 @@ void *sample_slow(void *p, size_t size)
 	if (!sampler_calls_seen)
 		__atomic_store_n(&sampler_calls_seen, true, __ATOMIC_RELAXED);
 	bool fresh = ts.rng == 0 && tracker_rate > 1;
-	ts.countdown = sampler_next_distance(&ts.rng, fresh ? thread_seed() : 0, tracker_rate);
+	ts.countdown = draw_distance(&ts.rng, fresh ? thread_seed() : 0, tracker_rate);
 	/* a new thread draws its first distance; this block counts against it */
 	if (fresh && (int64_t)size < ts.countdown)
 		ts.countdown -= (int64_t)size;

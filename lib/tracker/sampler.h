@@ -38,11 +38,6 @@ void *realloc_sampled(void *old, size_t size);
 /* Records that a library is dlopen'ed with RTLD_DEEPBIND. */
 void sampler_note_deepbind(const char *file);
 
-/* Bytes to the next sample for a thread whose generator is *rng (seeded
- * from seed when 0): exponential with mean rate, at least 1; 0 when rate
- * is 1 (every allocation). Pure: unit-tested for its distribution. */
-int64_t sampler_next_distance(uint64_t *rng, uint64_t seed, int64_t rate);
-
 /* The tracker's own stack, where unwinding runs (the program's may be a
  * coroutine's 8 KiB); made once at start. Returns 0 or -1. */
 int sampler_init_stack(void);
