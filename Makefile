@@ -93,14 +93,21 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) testdata/demo.sh
 
-# libFuzzer target for the profile reader (Debian's clang).
+# libFuzzer targets: the profile reader, and memprof convert's recording
+# reader (Debian's clang). FUZZ_SECONDS each; `make fuzz-smoke` is CI's short run.
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-fuzz: test-deps $(BUILD)/gen/proto/profile.pb-c.c
-	@mkdir -p $(BUILD)/fuzz-corpus
-	$(QUIET_LINK)clang -std=gnu11 $(FUZZ_CFLAGS) -I. -I$(BUILD)/gen -o $(BUILD)/fuzz-pprof \
-		tests/fuzz/fuzz_pprof.c $(LIB_SRCS) $(GEN_SRCS) $(LIBS)
-	$(BUILD)/fuzz-pprof -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -max_len=16384 \
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz-pprof $(BUILD)/fuzz-recording: $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(BUILD)/gen/proto/profile.pb-c.c
+	$(QUIET_LINK)clang -std=gnu11 -D_GNU_SOURCE $(FUZZ_CFLAGS) -I. -I$(BUILD)/gen -o $@ \
+		tests/fuzz/fuzz_$*.c $(LIB_SRCS) $(GEN_SRCS) $(LIBS)
+fuzz: test-deps $(BUILD)/fuzz-pprof $(BUILD)/fuzz-recording
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-rec
+	$(BUILD)/fuzz-pprof -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=16384 \
 		-malloc_limit_mb=512 $(BUILD)/fuzz-corpus testdata/bad testdata/goprof
+	$(BUILD)/fuzz-recording -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+		-malloc_limit_mb=512 $(BUILD)/fuzz-corpus-rec testdata/recordings
+fuzz-smoke:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
 
 # The test suite with memprof (CLI and collector) built with ASan and
 # UBSan; the tracker stays uninstrumented (it runs inside other programs).
@@ -130,7 +137,7 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan
 
-.PHONY: all deps test-deps test demo fuzz bench install clean sanitize-test valgrind-test
+.PHONY: all deps test-deps test demo fuzz fuzz-smoke bench install clean sanitize-test valgrind-test
 -include $(shell find $(BUILD)/obj $(BUILD)/tracker -name '*.d' 2>/dev/null)
 
 $(BUILD)/synth-profile: $(BUILD)/obj/bench/synth-profile.o $(BUILD)/libmemprof-core.a
