@@ -5,6 +5,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ struct symbolizer {
 	struct hashmap strings;	/* interned paths and mangled names */
 	struct hashmap files;	/* interned path -> struct symfile * */
 	struct hashmap names;	/* interned mangled name -> shown name */
+	struct sym_frame *frames;	/* symbolizer_lookup's answer */
+	size_t frames_cap;
 };
 
 static char *debuginfo_path;
@@ -56,6 +59,7 @@ void symbolizer_free(struct symbolizer *s)
 			if (f->dwfl)
 				dwfl_end(f->dwfl);
 		}
+	free(s->frames);
 	hashmap_release(&s->strings);
 	hashmap_release(&s->files);
 	hashmap_release(&s->names);
@@ -197,11 +201,18 @@ static void set_frame(struct symbolizer *s, struct sym_frame *f, const char *sym
 	f->start_line = start;
 }
 
-int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
-		      struct sym_frame *out, int max)
+/* Makes room for frame n of s->frames; 0 or -ENOMEM. */
+static int frame_room(struct symbolizer *s, int n)
 {
+	return array_grow(&s->frames, &s->frames_cap, (size_t)n, sizeof(*s->frames));
+}
+
+int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
+		      const struct sym_frame **frames)
+{
+	*frames = s->frames;
 	struct symfile *f = get_file(s, path);
-	if (!f || !f->mod || max <= 0)
+	if (!f || !f->mod)
 		return 0;
 
 	/* the symbol table: the fallback, and the name when DWARF has none */
@@ -241,14 +252,16 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		files = NULL;
 	const char *cur_file = file;
 	int64_t cur_line = line;
-	for (int i = 0; i < nscopes && n < max; i++) {
+	for (int i = 0; i < nscopes; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
 			continue;
 		const char *name = die_symbol(&scopes[i]);
 		if (!name && tag == DW_TAG_subprogram)
 			name = symname;
-		set_frame(s, &out[n++], name ? name : "??", cur_file, cur_line,
+		if (frame_room(s, n) < 0)
+			goto out_nomem;
+		set_frame(s, &s->frames[n++], name ? name : "??", cur_file, cur_line,
 			  die_start_line(&scopes[i]));
 		if (tag == DW_TAG_subprogram)
 			break;
@@ -264,9 +277,16 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 			cur_line = (int64_t)w;
 	}
 	free(scopes);
-	if (n == 0 && symname)
-		set_frame(s, &out[n++], symname, file, line, 0);
+	if (n == 0 && symname) {
+		if (frame_room(s, 0) < 0)
+			return -ENOMEM;
+		set_frame(s, &s->frames[n++], symname, file, line, 0);
+	}
+	*frames = s->frames;
 	return n;
+out_nomem:
+	free(scopes);
+	return -ENOMEM;
 }
 
 const char *symbolizer_build_id(struct symbolizer *s, const char *path)

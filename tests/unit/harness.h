@@ -28,6 +28,7 @@ struct unit_test {
 };
 
 /* Each test file defines a table ending with { NULL, NULL }. */
-extern const struct unit_test units_tests[], pprof_tests[], graph_tests[], collect_tests[];
+extern const struct unit_test units_tests[], pprof_tests[], graph_tests[], collect_tests[],
+	symbolize_tests[];
 
 #endif
