@@ -26,14 +26,16 @@ void symbolizer_free(struct symbolizer *s);
  * *frames to an array the symbolizer owns, valid until the next
  * symbolizer_lookup or symbolizer_free (its strings until
  * symbolizer_free). Returns the number of frames, 0 when nothing is known
- * about the address, or -ENOMEM. */
+ * about the address (also when path is not a regular ELF file: FIFOs and
+ * devices are never opened for reading), or -ENOMEM. */
 int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		      const struct sym_frame **frames);
 
 /* The file's GNU build id in hex, "" if it has none or cannot be read. */
 const char *symbolizer_build_id(struct symbolizer *s, const char *path);
 
-/* Whether the file could be opened as ELF (and whether it has DWARF). */
+/* Whether the file is a regular ELF file (and whether it has DWARF, in
+ * itself or in a separate debug file). */
 int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf);
 
 #endif

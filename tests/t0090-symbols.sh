@@ -1,6 +1,7 @@
 #!/bin/bash
 # Symbolization: inline chains of any depth keep the function they were
-# inlined into. go tool pprof is the independent reader.
+# inlined into; module and debug file paths that name FIFOs do not hang
+# memprof convert. go tool pprof is the independent reader.
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
 CC=${CC:-cc}
@@ -39,6 +40,31 @@ test_expect_success "memprof top shows outer_fn with every allocation, no level 
 	! grep -E "level[0-9]+\$" top.out &&
 	go tool pprof -top -nodefraction=0 -sample_index=alloc_objects p.pb.gz > pprof.out 2>/dev/null &&
 	test_cmp pprof.out top.out
+'
+
+# The recording names the program by path; put a FIFO there before
+# converting. Nothing writes to it: an open() or read() of it would block.
+test_expect_success "convert does not block on a module that is now a FIFO" '
+	cp inline20 prog &&
+	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=rec MEMPROF_RATE=1 ./prog &&
+	rm prog && mkfifo prog &&
+	timeout 20 $MEMPROF convert rec 2> err &&
+	grep -q "wrote rec.pb.gz" err &&
+	go tool pprof -traces rec.pb.gz > traces 2>/dev/null &&
+	! grep -q "outer_fn" traces &&
+	grep -q "__libc_start" traces
+'
+
+test_expect_success "a .gnu_debuglink naming a FIFO: no hang; a regular one is used" '
+	objcopy --only-keep-debug inline20 dl.debug &&
+	objcopy --strip-debug --add-gnu-debuglink=dl.debug inline20 dl &&
+	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=dlrec MEMPROF_RATE=1 ./dl &&
+	$MEMPROF convert -o dl.pb.gz dlrec 2> err &&
+	want_chain > want && chain dl.pb.gz | head -n 22 > got && test_cmp want got &&
+	mv dl.debug dl.debug.real && mkfifo dl.debug &&
+	timeout 20 $MEMPROF convert -o fifo.pb.gz dlrec 2> err &&
+	go tool pprof -traces fifo.pb.gz > traces 2>/dev/null &&
+	grep -q "outer_fn" traces && ! grep -q "level" traces
 '
 
 test_done
