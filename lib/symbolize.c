@@ -154,15 +154,16 @@ static int try_debug_path(struct debug_want *w, const char *prefix, const char *
 	return fd;
 }
 
-/* DEBUG_DIR/.build-id/xx/yyyy.debug for the build id of w. */
+/* DEBUG_DIR/.build-id/xx/yyyy.debug for the build id of w (2 to 64
+ * bytes; libdwfl takes no longer ones either). */
 static int try_build_id_path(struct debug_want *w, char **name_out)
 {
-	if (w->build_id_len < 2)
-		return -1;
 	char hex[2 * 64 + 2];
 	const unsigned char *id = w->build_id;
-	size_t len = w->build_id_len < 64 ? w->build_id_len : 64, h = 0;
-	for (size_t i = 0; i < len; i++) {
+	size_t h = 0;
+	if (w->build_id_len < 2 || w->build_id_len > 64)
+		return -1;
+	for (size_t i = 0; i < w->build_id_len; i++) {
 		h += (size_t)sprintf(hex + h, "%02x", id[i]);
 		if (i == 0)
 			hex[h++] = '/';
@@ -180,7 +181,7 @@ static int try_build_id_path(struct debug_want *w, char **name_out)
  * directory. A candidate must have the build id wanted or, lacking one,
  * the debuglink's CRC. No debuginfod: converting stays offline. Returns
  * an fd, which libdwfl then owns, with its malloc'd name in *name_out; or
- * -1, leaving *name_out NULL (libdwfl would open() a name left there). */
+ * -1, leaving *name_out alone (libdwfl would open() a name put there). */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			  Dwarf_Addr base, const char *file_name, const char *link,
 			  GElf_Word crc, char **name_out)
@@ -189,6 +190,8 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	const unsigned char *bits;
 	GElf_Addr vaddr;
 	int fd = -1;
+	if (!w.f)
+		return -1;	/* not a module get_file reported */
 	/* Returns at once in here: libdwfl either has just loaded the DWARF
 	 * (and wants its alt file) or has failed to (and wants the debug file). */
 	Dwarf_Addr bias;
