@@ -122,7 +122,7 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 		return NULL;
 	if (!inserted)
 		return (void *)(uintptr_t)*slot;
-	struct sym_frame frames[16];
+	const struct sym_frame *frames = NULL;
 	int n = 0;
 	struct profile_mapping *m = NULL;
 	struct profile_location *l = NULL;
@@ -130,7 +130,8 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 		if (!(m = get_mapping(b, fr->mapping)))
 			goto fail;
 		const struct c_mapping *cm = &b->c->mapping[fr->mapping];
-		n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, frames, 16);
+		if ((n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, &frames)) < 0)
+			goto fail;
 	}
 	progress(b);
 	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
@@ -138,8 +139,6 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 	l->mapping = m;
 	l->address = fr->pc - 1;
 	for (int i = 0; i < n; i++) {
-		if (!frames[i].name)
-			frames[i].name = frames[i].system_name;
 		if (!(l->line[i].function = get_function(b, &frames[i])))
 			goto fail;
 		l->line[i].line = frames[i].line;

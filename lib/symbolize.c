@@ -1,14 +1,27 @@
 /* symbolize.c - symbolization with libdw (elfutils). One Dwfl per file,
- * reported at bias 0 so module addresses are the file's own vaddrs. */
+ * reported at bias 0 so module addresses are the file's own vaddrs.
+ *
+ * The paths come from recordings and from the ELF files themselves
+ * (.gnu_debuglink, .gnu_debugaltlink), so they may name a FIFO, a device
+ * or a directory. The symbolizer opens every file it reads itself, with
+ * open_elf, which neither blocks on nor reads anything but a regular ELF
+ * file; libdwfl's own searches (dwfl_standard_find_debuginfo,
+ * dwfl_build_id_find_elf) open() whatever they find, so they are not used. */
 #include "symbolize.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "arena.h"
 #include "hashmap.h"
@@ -19,8 +32,11 @@ extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *st
 struct symfile {
 	const char *path;
 	Dwfl *dwfl;
-	Dwfl_Module *mod;
+	Dwfl_Module *mod;		/* NULL: not a readable ELF file */
 	bool has_dwarf;
+	bool alt_refused;		/* a dwz alt file was there but unusable */
+	dev_t dev;			/* the file itself, never its own debug file */
+	ino_t ino;
 	const char *build_id;
 };
 
@@ -31,14 +47,201 @@ struct symbolizer {
 	struct hashmap strings;	/* interned paths and mangled names */
 	struct hashmap files;	/* interned path -> struct symfile * */
 	struct hashmap names;	/* interned mangled name -> shown name */
+	struct sym_frame *frames;	/* symbolizer_lookup's answer */
+	size_t frames_cap;
 };
 
-static char *debuginfo_path;
+/* Where distributions install separate debug files (libdwfl's default
+ * path, less the module's own directory and its .debug, which
+ * find_debuginfo tries itself). */
+#define DEBUG_DIR "/usr/lib/debug"
+
+/* Opens path read-only if it is a regular file that starts like an ELF
+ * file. Returns the fd (st filled in), -ENOENT when there is nothing
+ * there, or another negative errno (-EINVAL: not a regular ELF file).
+ * The stat keeps devices from being opened at all (opening some has side
+ * effects); O_NONBLOCK and the fstat close the race with a FIFO put in
+ * the file's place meanwhile. The magic keeps libdwfl from decompressing
+ * whatever .gz file a path names. */
+static int open_elf(const char *path, struct stat *st)
+{
+	unsigned char magic[SELFMAG];
+	if (stat(path, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -EINVAL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
+	    pread(fd, magic, SELFMAG, 0) != SELFMAG || memcmp(magic, ELFMAG, SELFMAG) != 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+/* Whether the ELF file open at fd has the GNU build id id (len bytes). */
+static bool has_build_id(int fd, const void *id, size_t len)
+{
+	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	const void *got;
+	ssize_t n = e ? dwelf_elf_gnu_build_id(e, &got) : -1;
+	bool same = n > 0 && (size_t)n == len && memcmp(got, id, len) == 0;
+	elf_end(e);
+	return same;
+}
+
+/* Whether the contents of the file open at fd have the CRC-32 crc (the
+ * checksum .gnu_debuglink carries, zlib's crc32). */
+static bool has_crc(int fd, uint32_t crc)
+{
+	unsigned char buf[65536];
+	uLong c = crc32(0, NULL, 0);
+	off_t off = 0;
+	ssize_t n;
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		c = crc32(c, buf, (uInt)n);
+		off += n;
+	}
+	return n == 0 && c == crc;
+}
+
+/* What find_debuginfo looks for: a file with this build id or, when
+ * there is none, this CRC (0: any file will do). */
+struct debug_want {
+	const struct symfile *f;	/* the module, which is never the answer */
+	const void *build_id;
+	size_t build_id_len;
+	uint32_t crc;
+	bool refused;		/* a candidate was there, but not usable */
+};
+
+/* Tries the file at path for w; returns its fd (the caller owns it) or -1. */
+static int try_debug_file(struct debug_want *w, const char *path)
+{
+	struct stat st;
+	int fd = open_elf(path, &st);
+	if (fd < 0) {
+		w->refused |= fd != -ENOENT && fd != -ENOTDIR;
+		return -1;
+	}
+	if (st.st_dev == w->f->dev && st.st_ino == w->f->ino)
+		goto out_refuse;	/* the module itself by another name */
+	if (w->build_id_len ? !has_build_id(fd, w->build_id, w->build_id_len)
+			    : w->crc && !has_crc(fd, w->crc))
+		goto out_refuse;
+	return fd;
+out_refuse:
+	close(fd);
+	w->refused = true;
+	return -1;
+}
+
+/* Tries prefix + name + suffix (any may be ""); returns the fd and sets
+ * *name_out to the malloc'd path, or returns -1. */
+static int try_debug_path(struct debug_want *w, const char *prefix, const char *name,
+			  const char *suffix, char **name_out)
+{
+	char *path;
+	if (asprintf(&path, "%s%s%s", prefix, name, suffix) < 0)
+		return -1;
+	int fd = try_debug_file(w, path);
+	if (fd < 0)
+		free(path);
+	else
+		*name_out = path;
+	return fd;
+}
+
+/* DEBUG_DIR/.build-id/xx/yyyy.debug for the build id of w (2 to 64
+ * bytes; libdwfl takes no longer ones either). */
+static int try_build_id_path(struct debug_want *w, char **name_out)
+{
+	char hex[2 * 64 + 2];
+	const unsigned char *id = w->build_id;
+	size_t h = 0;
+	if (w->build_id_len < 2 || w->build_id_len > 64)
+		return -1;
+	for (size_t i = 0; i < w->build_id_len; i++) {
+		h += (size_t)sprintf(hex + h, "%02x", id[i]);
+		if (i == 0)
+			hex[h++] = '/';
+	}
+	hex[h] = '\0';
+	return try_debug_path(w, DEBUG_DIR "/.build-id/", hex, ".debug", name_out);
+}
+
+/* libdwfl's find_debuginfo callback. Asked for the module's separate
+ * debug file (when the module has no DWARF of its own) or, once the DWARF
+ * is loaded, for the dwz alt file its .gnu_debugaltlink names. Looks, as
+ * gdb does, in DEBUG_DIR/.build-id/ by build id, then for the file named
+ * by link (the .gnu_debuglink, or the alt link) beside the module (its
+ * symlinks resolved), in its .debug/ and under DEBUG_DIR plus its
+ * directory. A candidate must have the build id wanted or, lacking one,
+ * the debuglink's CRC. No debuginfod: converting stays offline. Returns
+ * an fd, which libdwfl then owns, with its malloc'd name in *name_out; or
+ * -1, leaving *name_out alone (libdwfl would open() a name put there). */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *link,
+			  GElf_Word crc, char **name_out)
+{
+	struct debug_want w = { .f = *userdata };
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int fd = -1;
+	if (!w.f)
+		return -1;	/* not a module get_file reported */
+	/* Returns at once in here: libdwfl either has just loaded the DWARF
+	 * (and wants its alt file) or has failed to (and wants the debug file). */
+	Dwarf_Addr bias;
+	Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+	bool alt = dw != NULL;
+	if (alt) {
+		ssize_t n = dwelf_dwarf_gnu_debugaltlink(dw, &link, &w.build_id);
+		if (n <= 0)
+			return -1;
+		w.build_id_len = (size_t)n;
+	} else {
+		int n = dwfl_module_build_id(mod, &bits, &vaddr);
+		w.build_id = bits;
+		w.build_id_len = n > 0 ? (size_t)n : 0;
+		w.crc = crc;
+	}
+	char *real = file_name ? realpath(file_name, NULL) : NULL;
+	char *slash = real ? strrchr(real, '/') : NULL;
+	if ((fd = try_build_id_path(&w, name_out)) >= 0 || !link || !slash)
+		goto out;
+	slash[1] = '\0';	/* real is now the file's directory, with a slash */
+	if (link[0] == '/' && alt)
+		fd = try_debug_path(&w, "", link, "", name_out);
+	else if ((fd = try_debug_path(&w, real, link, "", name_out)) < 0 && !alt &&
+		 (fd = try_debug_path(&w, real, ".debug/", link, name_out)) < 0) {
+		char *dir;
+		if (asprintf(&dir, DEBUG_DIR "%s", real) >= 0) {
+			fd = try_debug_path(&w, dir, link, "", name_out);
+			free(dir);
+		}
+	}
+out:
+	free(real);
+	/* libdw looks for an alt file it was not given itself, with open() */
+	if (alt && fd < 0 && w.refused)
+		((struct symfile *)*userdata)->alt_refused = true;
+	return fd;
+}
+
+/* Every ELF file is reported by get_file, open: nothing to find. */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+		    Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	return -1;
+}
+
 static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = find_elf,
+	.find_debuginfo = find_debuginfo,
 	.section_address = dwfl_offline_section_address,
-	.debuginfo_path = &debuginfo_path,
 };
 
 struct symbolizer *symbolizer_new(void)
@@ -56,6 +259,7 @@ void symbolizer_free(struct symbolizer *s)
 			if (f->dwfl)
 				dwfl_end(f->dwfl);
 		}
+	free(s->frames);
 	hashmap_release(&s->strings);
 	hashmap_release(&s->files);
 	hashmap_release(&s->names);
@@ -82,15 +286,29 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 	f->build_id = "";
 	if (path[0] != '/')
 		return f;	/* [vdso] and friends: nothing on disk */
-	f->dwfl = dwfl_begin(&callbacks);
-	if (!f->dwfl)
+	struct stat st;
+	int fd = open_elf(path, &st);
+	if (fd < 0)
 		return f;
-	f->mod = dwfl_report_elf(f->dwfl, path, path, -1, 0, false);
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	if (!(f->dwfl = dwfl_begin(&callbacks))) {
+		close(fd);
+		return f;
+	}
+	/* consumes fd on success only (it is an ELF file: libdwfl does not
+	 * swap it for a decompressed copy) */
+	f->mod = dwfl_report_elf(f->dwfl, path, path, fd, 0, false);
 	dwfl_report_end(f->dwfl, NULL, NULL);
-	if (!f->mod)
+	if (!f->mod) {
+		close(fd);
 		return f;
+	}
+	void **userdata;
+	dwfl_module_info(f->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	*userdata = f;	/* for find_debuginfo */
 	Dwarf_Addr bias;
-	f->has_dwarf = dwfl_module_getdwarf(f->mod, &bias) != NULL;
+	f->has_dwarf = dwfl_module_getdwarf(f->mod, &bias) != NULL && !f->alt_refused;
 	const unsigned char *bits;
 	GElf_Addr vaddr;
 	int n = dwfl_module_build_id(f->mod, &bits, &vaddr);
@@ -197,11 +415,18 @@ static void set_frame(struct symbolizer *s, struct sym_frame *f, const char *sym
 	f->start_line = start;
 }
 
-int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
-		      struct sym_frame *out, int max)
+/* Makes room for frame n of s->frames; 0 or -ENOMEM. */
+static int frame_room(struct symbolizer *s, int n)
 {
+	return array_grow(&s->frames, &s->frames_cap, (size_t)n, sizeof(*s->frames));
+}
+
+int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
+		      const struct sym_frame **frames)
+{
+	*frames = s->frames;
 	struct symfile *f = get_file(s, path);
-	if (!f || !f->mod || max <= 0)
+	if (!f || !f->mod)
 		return 0;
 
 	/* the symbol table: the fallback, and the name when DWARF has none */
@@ -210,7 +435,7 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 	const char *symname = dwfl_module_addrinfo(f->mod, vaddr, &off, &sym, NULL, NULL, NULL);
 	const char *file = NULL;
 	int line = 0;
-	Dwfl_Line *dl = dwfl_module_getsrc(f->mod, vaddr);
+	Dwfl_Line *dl = f->has_dwarf ? dwfl_module_getsrc(f->mod, vaddr) : NULL;
 	if (dl)
 		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
 
@@ -241,14 +466,16 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		files = NULL;
 	const char *cur_file = file;
 	int64_t cur_line = line;
-	for (int i = 0; i < nscopes && n < max; i++) {
+	for (int i = 0; i < nscopes; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
 			continue;
 		const char *name = die_symbol(&scopes[i]);
 		if (!name && tag == DW_TAG_subprogram)
 			name = symname;
-		set_frame(s, &out[n++], name ? name : "??", cur_file, cur_line,
+		if (frame_room(s, n) < 0)
+			goto out_nomem;
+		set_frame(s, &s->frames[n++], name ? name : "??", cur_file, cur_line,
 			  die_start_line(&scopes[i]));
 		if (tag == DW_TAG_subprogram)
 			break;
@@ -264,9 +491,16 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 			cur_line = (int64_t)w;
 	}
 	free(scopes);
-	if (n == 0 && symname)
-		set_frame(s, &out[n++], symname, file, line, 0);
+	if (n == 0 && symname) {
+		if (frame_room(s, 0) < 0)
+			return -ENOMEM;
+		set_frame(s, &s->frames[n++], symname, file, line, 0);
+	}
+	*frames = s->frames;
 	return n;
+out_nomem:
+	free(scopes);
+	return -ENOMEM;
 }
 
 const char *symbolizer_build_id(struct symbolizer *s, const char *path)

@@ -9,7 +9,7 @@
 struct symbolizer;
 
 struct sym_frame {
-	const char *name;		/* demangled, parameters dropped; NULL if unknown */
+	const char *name;		/* demangled, parameters dropped (else as linked) */
 	const char *system_name;	/* the symbol as linked (mangled for C++) */
 	const char *file;		/* source file, "" if unknown */
 	int64_t line;			/* 0 if unknown */
@@ -21,16 +21,21 @@ struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 
 /* Resolves vaddr (an ELF virtual address, not a runtime one) in the file at
- * path into at most max frames, innermost inlined frame first, caller last.
- * Returns the number of frames, 0 when nothing is known about the address.
- * Strings stay valid until symbolizer_free. */
+ * path into frames: the whole inline chain, however deep, innermost
+ * inlined frame first, the function it is all inlined into last. Sets
+ * *frames to an array the symbolizer owns, valid until the next
+ * symbolizer_lookup or symbolizer_free (its strings until
+ * symbolizer_free). Returns the number of frames, 0 when nothing is known
+ * about the address (also when path is not a regular ELF file: FIFOs and
+ * devices are never opened for reading), or -ENOMEM. */
 int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
-		      struct sym_frame *out, int max);
+		      const struct sym_frame **frames);
 
 /* The file's GNU build id in hex, "" if it has none or cannot be read. */
 const char *symbolizer_build_id(struct symbolizer *s, const char *path);
 
-/* Whether the file could be opened as ELF (and whether it has DWARF). */
+/* Whether the file is a regular ELF file (and whether it has DWARF, in
+ * itself or in a separate debug file). */
 int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf);
 
 #endif
