@@ -17,17 +17,12 @@
 #include "stream.h"
 
 static char exe_path[PATH_MAX];
-static uintptr_t self_start, self_end;		/* our own text */
+uintptr_t modules_self_start, modules_self_end;
 static unsigned long long seen_adds, seen_subs;	/* the loader's counters when last sent */
 
 const char *modules_exe(void)
 {
 	return exe_path;
-}
-
-bool modules_is_self(uintptr_t pc)
-{
-	return pc >= self_start && pc < self_end;
 }
 
 /* The GNU build id from the object's notes, in memory (notes are loaded). */
@@ -162,6 +157,6 @@ void modules_init(void)
 		return;
 	r.base = (uintptr_t)info.dli_fbase;
 	dl_iterate_phdr(self_cb, &r);
-	self_start = r.start;
-	self_end = r.end;
+	modules_self_start = r.start;
+	modules_self_end = r.end;
 }

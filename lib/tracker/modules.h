@@ -26,7 +26,12 @@ bool modules_check(void);
 void modules_note_current(void);
 
 const char *modules_exe(void);
-bool modules_is_self(uintptr_t pc);
+
+extern uintptr_t modules_self_start, modules_self_end;	/* our own text */
+static inline bool modules_is_self(uintptr_t pc)
+{
+	return pc >= modules_self_start && pc < modules_self_end;
+}
 
 #pragma GCC visibility pop
 

@@ -106,7 +106,6 @@ static void sample_on_own_stack(void *arg)
 	struct sample_job *job = arg;
 	uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
-	modules_check();	/* a library loading now is known before its pcs */
 	int got = unw_backtrace((void **)raw, cap);
 	size_t at = 0, n;
 	bool truncated = got == cap;
@@ -119,15 +118,20 @@ static void sample_on_own_stack(void *arg)
 	}
 	bool is_new;
 	uint32_t id = stacks_id(raw + at, n, &is_new);
-	if (id && is_new)
+	if (id && is_new) {
+		/* a new stack may hold pcs of a library loaded since (still in
+		 * its constructors, even): the map goes first. Known stacks
+		 * were mapped when they were new. */
+		modules_check();
 		emit_stack(id, truncated, raw + at, n);
+	}
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)job->p, job->size, id)))
 		emit_alloc((uintptr_t)job->p, job->size, id);
 	else
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
-static __attribute__((noinline)) void record_alloc(void *p, uint64_t size)
+static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size)
 {
 	struct sample_job job = { p, size };
 	if (!enter()) {
