@@ -29,8 +29,8 @@ struct pprof_limits {
 };
 
 /* Defaults no real profile comes near (Go's largest heap profiles are tens
- * of MB; a profile with 200000 locations has about a million elements)
- * that keep an element bomb under about 600 MB of memory. */
+ * of MB; a million samples over 200000 locations are about 1.5 million
+ * elements in 49 MB) that keep an element bomb under about 600 MB. */
 #define PPROF_DEFAULT_MAX_SIZE ((size_t)1 << 30)
 #define PPROF_DEFAULT_MAX_ELEMENTS ((size_t)1 << 22)
 #define PPROF_LIMITS_INIT { PPROF_DEFAULT_MAX_SIZE, PPROF_DEFAULT_MAX_ELEMENTS }
