@@ -232,9 +232,6 @@ static bool field_is_varint(ProtobufCType t)
 	}
 }
 
-/* Checks the message d in p[0..len). With stop set (the top level of a
- * profile still arriving), a field cut off by the end of the data is not an
- * error: *stop gets its offset and the check returns 0. */
 /* Which element kind field num of message d holds (field numbers from
  * proto/profile.proto), or -1. */
 static int element_kind(const ProtobufCMessageDescriptor *d, uint64_t num)
@@ -273,6 +270,10 @@ static int count_element(struct wire_check *wc, int kind)
 	return -1;
 }
 
+/* Checks the message d in p[0..len). With stop set (the top level of a
+ * profile still arriving), a field cut off by the end of the data is not an
+ * error: *stop gets its offset and the check returns 0. Complete elements
+ * are counted in wc. */
 static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 		      size_t base, int depth, struct wire_check *wc, size_t *stop)
 {
