@@ -37,6 +37,12 @@ static const struct help helps[] = {
 	  "  --nodefraction=F       hide nodes with cum under F of the total\n"
 	  "                         (default 0.005)\n"
 	  "  --unit=UNIT            print values in UNIT (B, kB, MB, GB, ns, ms, s, ...)\n"
+	  "  --max-profile-size=BYTES\n"
+	  "                         refuse a profile larger than BYTES, as a file or\n"
+	  "                         decompressed (default 1G; at most 2G)\n"
+	  "  --max-elements=N       refuse a profile with more than N strings, samples,\n"
+	  "                         mappings, locations, functions, lines and labels\n"
+	  "                         in all (default 4194304)\n"
 	  "  -h, --help             print this help\n" },
 	{ "list", "memprof list [options] REGEX FILE",
 	  "Prints the source of each function whose name matches REGEX (a POSIX\n"
@@ -49,6 +55,8 @@ static const struct help helps[] = {
 	  "  --trim-path=PREFIXES   prefixes to remove from file names in the profile\n"
 	  "  --sample-index=NAME|N  value to report (see memprof help top)\n"
 	  "  --unit=UNIT            print values in UNIT\n"
+	  "  --max-profile-size=BYTES, --max-elements=N\n"
+	  "                         limits on the profile (see memprof help top)\n"
 	  "  -h, --help             print this help\n" },
 	{ "run", "memprof run [-o FILE] [--rate BYTES] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "lib/pprof.h"
 #include "lib/report.h"
 
 #define MEMPROF_VERSION "0.1.0"
@@ -39,20 +40,23 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 /* The options top and list share, as parsed from the command line. */
 struct report_args {
 	struct report_options opts;
+	struct pprof_limits limits;	/* --max-profile-size, --max-elements */
 	const char *sample_index;	/* as given, resolved once the file is read */
 	const char *positional[2];
 	int n_positional;
 };
 
 /* Parses argv[1..] into args. Recognises memprof's --long options and
- * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum, ...).
+ * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum, ...),
+ * and the reader's limits (--max-profile-size=, --max-elements=).
  * Returns 0, 1 when --help was asked (and printed), or -1 after printing a
  * usage error. */
 int report_args_parse(const char *cmd, int argc, char **argv, struct report_args *args,
 		      int max_positional);
 
-/* Reads the profile at path and resolves args->sample_index in it; prints
- * an error naming the file and returns NULL on failure. */
+/* Reads the profile at path within args->limits and resolves
+ * args->sample_index in it; prints an error naming the file (and, when a
+ * limit was hit, the option that raises it) and returns NULL on failure. */
 struct profile *report_args_load(const char *path, struct report_args *args);
 
 #endif

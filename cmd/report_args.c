@@ -1,6 +1,8 @@
 /* report_args.c - command-line options shared by top and list. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,41 @@ static int match(const char *arg, const char *name, const char *alt, bool needs_
 	return 0;
 }
 
+/* A byte count: digits, optionally followed by k, M or G (powers of 1024,
+ * with an optional "B" or "iB"), from 1 to max. */
+static int parse_bytes(const char *s, size_t max, size_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || !isdigit((unsigned char)*s))
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (!strcmp(end, "B") || (shift && !strcmp(end, "iB")))
+		end += strlen(end);
+	if (*end || v == 0 || v > max >> shift)
+		return -1;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
+/* A positive decimal count that fits in a size_t. */
+static int parse_elements(const char *s, size_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || !isdigit((unsigned char)*s) || *end || v == 0 || v > SIZE_MAX)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
 static int parse_count(const char *s, int *out)
 {
 	char *end;
@@ -67,10 +104,12 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 	static const char *legacy[] = { "inuse_space", "inuse_objects", "alloc_space",
 					 "alloc_objects" };
 	struct report_options init = REPORT_OPTIONS_INIT;
+	struct pprof_limits limits = PPROF_LIMITS_INIT;
 	bool only_args = false, bad = false;
 
 	memset(args, 0, sizeof(*args));
 	args->opts = init;
+	args->limits = limits;
 	for (int i = 1; i < argc && !bad; i++) {
 		const char *a = argv[i], *v = NULL;
 		if (only_args || a[0] != '-' || !a[1]) {
@@ -108,6 +147,22 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 				return usage(cmd, false), -1;
 			}
 			args->opts.unit = v;
+			continue;
+		}
+		if (match(a, "max-profile-size", "max_profile_size", true, argc, argv, &i, &v,
+			  &bad)) {
+			if (v && parse_bytes(v, PPROF_MAX_DECODED, &args->limits.max_size) < 0) {
+				error("invalid profile size '%s' (bytes, e.g. 1073741824, 512M, "
+				      "1G; at most 2G)", v);
+				return usage(cmd, false), -1;
+			}
+			continue;
+		}
+		if (match(a, "max-elements", "max_elements", true, argc, argv, &i, &v, &bad)) {
+			if (v && parse_elements(v, &args->limits.max_elements) < 0) {
+				error("invalid element count '%s' (a positive number)", v);
+				return usage(cmd, false), -1;
+			}
 			continue;
 		}
 		if (!strcmp(cmd, "top")) {
@@ -163,9 +218,16 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 struct profile *report_args_load(const char *path, struct report_args *args)
 {
 	struct pprof_error err;
-	struct profile *p = pprof_read(path, &err);
+	enum pprof_limit exceeded;
+	struct profile *p = pprof_read_limited(path, &args->limits, &exceeded, &err);
 	if (!p) {
-		error("%s: %s", path, err.msg);
+		if (exceeded == PPROF_LIMIT_SIZE)
+			error("%s: %s (raise the limit with --max-profile-size=BYTES)", path,
+			      err.msg);
+		else if (exceeded == PPROF_LIMIT_ELEMENTS)
+			error("%s: %s (raise the limit with --max-elements=N)", path, err.msg);
+		else
+			error("%s: %s", path, err.msg);
 		return NULL;
 	}
 	if (p->n_sample_type == 0) {

@@ -44,33 +44,92 @@ static int is_gzip(const uint8_t *d, size_t len)
 	return len >= 2 && d[0] == 0x1f && d[1] == 0x8b;
 }
 
-static int wire_progress(const uint8_t *p, size_t len, size_t *cursor,
-			 struct pprof_error *err);
+/* An executable or library: 0x7f is field 15 with wire type 7, so no
+ * protobuf starts like this. */
+static bool is_elf(const uint8_t *d, size_t len)
+{
+	return len >= 4 && memcmp(d, "\x7f" "ELF", 4) == 0;
+}
+
+/* A failed parse of something that is mostly printable text gets a better
+ * message than the wire error. */
+static bool looks_like_text(const uint8_t *d, size_t len)
+{
+	size_t n = len < 512 ? len : 512, printable = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\n' || d[i] == '\t' || d[i] == '\r')
+			printable++;
+	return n > 0 && printable == n;
+}
+
+/* The elements of a profile counted against pprof_limits.max_elements:
+ * every repeated message and string (packed numbers are not counted). */
+enum element_kind {
+	EL_STRING, EL_SAMPLE_TYPE, EL_SAMPLE, EL_MAPPING, EL_LOCATION, EL_FUNCTION,
+	EL_LINE, EL_LABEL, N_ELEMENT_KINDS
+};
+
+static const char *const element_names[N_ELEMENT_KINDS] = {
+	"strings", "sample types", "samples", "mappings", "locations", "functions",
+	"lines", "labels",
+};
+
+/* A check of a profile in progress: where its error goes, the limit it
+ * went over (if any), and the elements seen so far (a profile arriving
+ * from gunzip is checked in several calls). */
+struct wire_check {
+	struct pprof_error *err;
+	enum pprof_limit exceeded;
+	size_t max_elements;
+	size_t total;
+	size_t count[N_ELEMENT_KINDS];
+};
+
+/* After the protobuf in d[0..len) failed its wire check: when d is
+ * something people mistake for a profile, say what it is instead of which
+ * byte is wrong. A limit that was hit keeps its message. */
+static void say_what_it_is(const uint8_t *d, size_t len, bool gzipped, struct wire_check *wc)
+{
+	struct pprof_error *err = wc->err;
+	if (wc->exceeded != PPROF_LIMIT_NONE)
+		return;
+	if (is_elf(d, len))
+		seterr(err, gzipped ? "is a gzip-compressed ELF file, not a profile"
+				    : "is an ELF file, not a profile");
+	else if (looks_like_text(d, len))
+		seterr(err, gzipped ? "is gzip-compressed text, not a profile"
+				    : "not a pprof profile (this is text, pprof files are protobuf)");
+}
+
+static int wire_progress(const uint8_t *p, size_t len, size_t *cursor, struct wire_check *wc);
 
 /* Inflates a gzip stream (several members are allowed, as gzip allows) into
- * a malloc'd buffer that grows with the data actually produced. */
-static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len, size_t *checked_out,
-		       struct pprof_error *err)
+ * a malloc'd buffer that grows with the data actually produced, up to
+ * max_size bytes. The protobuf is checked as it arrives (see wire_progress);
+ * *checked_out gets the length of the part already checked. */
+static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t max_size, size_t *out_len,
+		       size_t *checked_out, struct wire_check *wc)
 {
+	struct pprof_error *err = wc->err;
 	z_stream zs;
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 15 + 16) != Z_OK) {
 		seterr(err, "cannot initialise zlib");
 		return NULL;
 	}
+	/* room for one byte more than allowed, to see the data goes past it */
+	size_t limit = max_size + 1;
 	size_t cap = in_len < 1024 ? 4096 : in_len * 4, len = 0, checked = 0;
+	if (cap > limit)
+		cap = limit;
 	uint8_t *out = malloc(cap);
 	if (!out)
 		goto out_nomem;
 	zs.next_in = (Bytef *)in;
 	for (;;) {
 		if (len == cap) {
-			if (cap >= PPROF_MAX_DECODED) {
-				seterr(err, "decompressed data exceeds %zu MiB",
-				       PPROF_MAX_DECODED >> 20);
-				goto out_fail;
-			}
-			cap = cap * 2 > PPROF_MAX_DECODED ? PPROF_MAX_DECODED : cap * 2;
+			/* len <= max_size here, so cap < limit */
+			cap = cap * 2 > limit ? limit : cap * 2;
 			uint8_t *n = realloc(out, cap);
 			if (!n)
 				goto out_nomem;
@@ -85,10 +144,18 @@ static uint8_t *gunzip(const uint8_t *in, size_t in_len, size_t *out_len, size_t
 		uInt before = zs.avail_out;
 		int rc = inflate(&zs, Z_NO_FLUSH);
 		len += before - zs.avail_out;
-		/* check the protobuf as it arrives, so garbage that inflates to
-		 * gigabytes (a gzip bomb) fails after its first chunk */
-		if (wire_progress(out, len, &checked, err) < 0)
+		if (len > max_size) {
+			seterr(err, "profile decompresses to more than %zu bytes", max_size);
+			wc->exceeded = PPROF_LIMIT_SIZE;
 			goto out_fail;
+		}
+		/* check the protobuf as it arrives, so garbage or a mass of
+		 * tiny elements that inflates to gigabytes (a gzip bomb) fails
+		 * after its first chunks */
+		if (wire_progress(out, len, &checked, wc) < 0) {
+			say_what_it_is(out, len, true, wc);
+			goto out_fail;
+		}
 		if (rc == Z_STREAM_END) {
 			in_left = in_len - (size_t)(zs.next_in - in);
 			/* another member follows: decode it too (trailing zeros are padding) */
@@ -165,12 +232,52 @@ static bool field_is_varint(ProtobufCType t)
 	}
 }
 
+/* Which element kind field num of message d holds (field numbers from
+ * proto/profile.proto), or -1. */
+static int element_kind(const ProtobufCMessageDescriptor *d, uint64_t num)
+{
+	if (d == &perftools__profiles__profile__descriptor) {
+		switch (num) {
+		case 1: return EL_SAMPLE_TYPE;
+		case 2: return EL_SAMPLE;
+		case 3: return EL_MAPPING;
+		case 4: return EL_LOCATION;
+		case 5: return EL_FUNCTION;
+		case 6: return EL_STRING;
+		}
+	} else if (d == &perftools__profiles__location__descriptor && num == 4) {
+		return EL_LINE;
+	} else if (d == &perftools__profiles__sample__descriptor && num == 3) {
+		return EL_LABEL;
+	}
+	return -1;
+}
+
+/* Counts one complete element; fails once there are more than allowed,
+ * naming the kind there are most of. */
+static int count_element(struct wire_check *wc, int kind)
+{
+	wc->count[kind]++;
+	if (++wc->total <= wc->max_elements)
+		return 0;
+	int most = 0;
+	for (int k = 1; k < N_ELEMENT_KINDS; k++)
+		if (wc->count[k] > wc->count[most])
+			most = k;
+	seterr(wc->err, "profile has more than %zu elements, %zu of them %s", wc->max_elements,
+	       wc->count[most], element_names[most]);
+	wc->exceeded = PPROF_LIMIT_ELEMENTS;
+	return -1;
+}
+
 /* Checks the message d in p[0..len). With stop set (the top level of a
  * profile still arriving), a field cut off by the end of the data is not an
- * error: *stop gets its offset and the check returns 0. */
+ * error: *stop gets its offset and the check returns 0. Complete elements
+ * are counted in wc. */
 static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-		      size_t base, int depth, struct pprof_error *err, size_t *stop)
+		      size_t base, int depth, struct wire_check *wc, size_t *stop)
 {
+	struct pprof_error *err = wc->err;
 	size_t i = 0;
 #define CUT_OFF() do { if (stop) { *stop = at - base; return 0; } } while (0)
 	if (depth > 8) {
@@ -245,7 +352,7 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 			}
 			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
 				if (check_wire(f->descriptor, p + i, (size_t)v, base + i, depth + 1,
-					       err, NULL) < 0)
+					       wc, NULL) < 0)
 					return -1;
 			} else if (f && field_is_varint(f->type)) {
 				size_t j = 0;
@@ -259,6 +366,9 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 					}
 			}
 			i += (size_t)v;
+			int kind = element_kind(d, num);
+			if (kind >= 0 && count_element(wc, kind) < 0)
+				return -1;
 			break;
 		}
 		default:
@@ -274,13 +384,13 @@ static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 }
 
 /* Checks the part of a profile between *cursor and len that is complete
- * and moves *cursor past it. */
-static int wire_progress(const uint8_t *p, size_t len, size_t *cursor,
-			 struct pprof_error *err)
+ * and moves *cursor past it: each field is checked (and its elements
+ * counted) once. */
+static int wire_progress(const uint8_t *p, size_t len, size_t *cursor, struct wire_check *wc)
 {
 	size_t done;
 	if (check_wire(&perftools__profiles__profile__descriptor, p + *cursor, len - *cursor,
-		       *cursor, 0, err, &done) < 0)
+		       *cursor, 0, wc, &done) < 0)
 		return -1;
 	*cursor += done;
 	return 0;
@@ -290,13 +400,16 @@ static int wire_progress(const uint8_t *p, size_t len, size_t *cursor,
 
 struct budget {
 	size_t used, limit;
+	bool refused;	/* an allocation went over the limit */
 };
 
 static void *budget_alloc(void *data, size_t size)
 {
 	struct budget *b = data;
-	if (size > b->limit - b->used)
+	if (size > b->limit - b->used) {
+		b->refused = true;
 		return NULL;
+	}
 	size_t *p = malloc(size + 16);
 	if (!p)
 		return NULL;
@@ -533,18 +646,16 @@ out_nomem:
 	return -1;
 }
 
-/* A failed parse of something that is mostly printable text gets a better
- * message than the wire error. */
-static bool looks_like_text(const uint8_t *d, size_t len)
+static const struct pprof_limits default_limits = PPROF_LIMITS_INIT;
+
+static size_t max_size_of(const struct pprof_limits *limits)
 {
-	size_t n = len < 512 ? len : 512, printable = 0;
-	for (size_t i = 0; i < n; i++)
-		if ((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\n' || d[i] == '\t' || d[i] == '\r')
-			printable++;
-	return n > 0 && printable == n;
+	return limits->max_size < PPROF_MAX_DECODED ? limits->max_size : PPROF_MAX_DECODED;
 }
 
-struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *err)
+struct profile *pprof_decode_limited(const void *data, size_t len,
+				     const struct pprof_limits *limits, enum pprof_limit *exceeded,
+				     struct pprof_error *err)
 {
 	const uint8_t *raw = data;
 	uint8_t *inflated = NULL;
@@ -552,39 +663,50 @@ struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *e
 	struct profile *p = NULL;
 	struct decoder dc = { 0 };
 
+	if (!limits)
+		limits = &default_limits;
+	size_t max_size = max_size_of(limits);
+	struct wire_check wc = { .err = err, .max_elements = limits->max_elements };
+	err->msg[0] = '\0';
 	if (len == 0) {
 		seterr(err, "empty file");
-		return NULL;
+		goto out;
+	}
+	if (is_elf(raw, len)) {
+		seterr(err, "is an ELF file, not a profile");
+		goto out;
 	}
 	/* the part of the protobuf already checked while inflating */
 	size_t checked = 0;
-	if (is_gzip(raw, len)) {
+	bool gzipped = is_gzip(raw, len);
+	if (gzipped) {
 		size_t n;
-		if (!(inflated = gunzip(raw, len, &n, &checked, err)))
-			return NULL;
+		if (!(inflated = gunzip(raw, len, max_size, &n, &checked, &wc)))
+			goto out;
 		if (n == 0) {
 			seterr(err, "empty profile (gzip data decompresses to nothing)");
 			goto out;
 		}
 		raw = inflated;
 		len = n;
-	} else if (len > PPROF_MAX_DECODED) {
-		seterr(err, "larger than %zu MiB", PPROF_MAX_DECODED >> 20);
-		return NULL;
+	} else if (len > max_size) {
+		seterr(err, "profile is larger than %zu bytes", max_size);
+		wc.exceeded = PPROF_LIMIT_SIZE;
+		goto out;
 	}
 
 	/* what is left ends the data: a field cut off there is an error */
 	if (checked < len && check_wire(&perftools__profiles__profile__descriptor, raw + checked,
-					len - checked, checked, 0, err, NULL) < 0) {
-		if (looks_like_text(raw, len))
-			seterr(err, "not a pprof profile (this is text, pprof files are protobuf)");
+					len - checked, checked, 0, &wc, NULL) < 0) {
+		say_what_it_is(raw, len, gzipped, &wc);
 		goto out;
 	}
-	struct budget b = { 0, len * PPROF_MEM_PER_BYTE + PPROF_MEM_SLACK };
+	struct budget b = { 0, len * PPROF_MEM_PER_BYTE + PPROF_MEM_SLACK, false };
 	ProtobufCAllocator alloc = { budget_alloc, budget_free, &b };
 	pb = perftools__profiles__profile__unpack(&alloc, len, raw);
 	if (!pb) {
-		if (b.used + 4096 >= b.limit)
+		/* protobuf-c has freed what it had built: b.used is back to 0 */
+		if (b.refused)
 			seterr(err, "profile needs more memory than its size allows");
 		else
 			seterr(err, "malformed protobuf (not a pprof profile)");
@@ -611,11 +733,24 @@ struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *e
 	hashmap_release(&dc.location_ids);
 out:
 	free(inflated);
+	if (exceeded)
+		*exceeded = wc.exceeded;
 	return p;
 }
 
-struct profile *pprof_read(const char *path, struct pprof_error *err)
+struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *err)
 {
+	return pprof_decode_limited(data, len, NULL, NULL, err);
+}
+
+struct profile *pprof_read_limited(const char *path, const struct pprof_limits *limits,
+				   enum pprof_limit *exceeded, struct pprof_error *err)
+{
+	if (!limits)
+		limits = &default_limits;
+	size_t max_size = max_size_of(limits);
+	if (exceeded)
+		*exceeded = PPROF_LIMIT_NONE;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		seterr(err, "%s", strerror(errno));
@@ -632,16 +767,20 @@ struct profile *pprof_read(const char *path, struct pprof_error *err)
 		close(fd);
 		return NULL;
 	}
+	/* room for one byte more than allowed, to see the file goes past it */
+	size_t limit = max_size + 1;
 	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size : 65536, len = 0;
 	uint8_t *buf = NULL;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max_size)
+		goto out_too_large;
+	if (cap > limit)
+		cap = limit;
 	for (;;) {
 		if (len == cap || !buf) {
 			if (buf)
-				cap *= 2;
-			if (cap > PPROF_MAX_DECODED + 1) {
-				seterr(err, "larger than %zu MiB", PPROF_MAX_DECODED >> 20);
-				goto out_fail;
-			}
+				cap = cap * 2 > limit ? limit : cap * 2;
+			if (len == limit)
+				goto out_too_large;
 			uint8_t *n = realloc(buf, cap);
 			if (!n) {
 				seterr(err, "out of memory reading the file");
@@ -661,13 +800,22 @@ struct profile *pprof_read(const char *path, struct pprof_error *err)
 		len += (size_t)r;
 	}
 	close(fd);
-	struct profile *p = pprof_decode(buf, len, err);
+	struct profile *p = pprof_decode_limited(buf, len, limits, exceeded, err);
 	free(buf);
 	return p;
+out_too_large:
+	seterr(err, "file is larger than %zu bytes", max_size);
+	if (exceeded)
+		*exceeded = PPROF_LIMIT_SIZE;
 out_fail:
 	close(fd);
 	free(buf);
 	return NULL;
+}
+
+struct profile *pprof_read(const char *path, struct pprof_error *err)
+{
+	return pprof_read_limited(path, NULL, NULL, err);
 }
 
 /* ---- model -> protobuf ---------------------------------------------------- */

@@ -13,16 +13,56 @@ struct pprof_error {
 	char msg[256];
 };
 
-/* Largest decompressed profile accepted (protobuf's own limit is 2 GiB). */
+/* Largest decompressed profile accepted at all (protobuf's own limit is
+ * 2 GiB); max_size may not exceed it. */
 #define PPROF_MAX_DECODED ((size_t)2 << 30)
 
+/* How much a profile may hold. Memory grows with both: a few bytes of
+ * gzip can inflate to hundreds of megabytes of tiny elements, each of
+ * which costs 70 to 150 bytes once decoded. */
+struct pprof_limits {
+	/* bytes of protobuf (after decompression), and of the file read */
+	size_t max_size;
+	/* strings, sample types, samples, mappings, locations, functions,
+	 * lines and labels, all together */
+	size_t max_elements;
+};
+
+/* Defaults no real profile comes near (Go's largest heap profiles are tens
+ * of MB; a million samples over 200000 locations are about 1.5 million
+ * elements in 49 MB) that keep an element bomb under about 600 MB. */
+#define PPROF_DEFAULT_MAX_SIZE ((size_t)1 << 30)
+#define PPROF_DEFAULT_MAX_ELEMENTS ((size_t)1 << 22)
+#define PPROF_LIMITS_INIT { PPROF_DEFAULT_MAX_SIZE, PPROF_DEFAULT_MAX_ELEMENTS }
+
+/* Which limit a refused profile went over, so that the caller can say how
+ * to raise it. */
+enum pprof_limit {
+	PPROF_LIMIT_NONE,
+	PPROF_LIMIT_SIZE,	/* max_size */
+	PPROF_LIMIT_ELEMENTS,	/* max_elements */
+};
+
 /* Decodes a profile from data (gzip-compressed when it starts with 1f 8b,
- * raw protobuf otherwise) and checks pprof's validity rules. Memory used is
- * bounded by a fixed multiple of the decoded size. Returns a profile the
- * caller frees with profile_free, or NULL with err filled in. */
+ * raw protobuf otherwise) and checks pprof's validity rules and the limits
+ * (NULL for PPROF_LIMITS_INIT). Memory used is bounded by a fixed multiple
+ * of the decoded size. Returns a profile the caller frees with
+ * profile_free, or NULL with err filled in and, when exceeded is not NULL,
+ * *exceeded set to the limit the profile went over (PPROF_LIMIT_NONE when
+ * it failed for another reason). */
+struct profile *pprof_decode_limited(const void *data, size_t len,
+				     const struct pprof_limits *limits, enum pprof_limit *exceeded,
+				     struct pprof_error *err);
+
+/* pprof_decode_limited with the default limits. */
 struct profile *pprof_decode(const void *data, size_t len, struct pprof_error *err);
 
-/* Reads and decodes the file at path (see pprof_decode). */
+/* Reads and decodes the file at path (see pprof_decode_limited); a file
+ * larger than limits->max_size is refused before it is read to the end. */
+struct profile *pprof_read_limited(const char *path, const struct pprof_limits *limits,
+				   enum pprof_limit *exceeded, struct pprof_error *err);
+
+/* pprof_read_limited with the default limits. */
 struct profile *pprof_read(const char *path, struct pprof_error *err);
 
 /* Encodes p as protobuf, gzip-compressed when gzip is set. On success

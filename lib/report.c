@@ -3,12 +3,14 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -336,20 +338,59 @@ static const char *list_filename(struct arena *a, const char *name, void *data)
 
 /* A source file read into lines; lines[i] is line i+1 without its newline. */
 struct source {
+	char *file;		/* the file name in the profile: the cache's key */
 	char *data;
 	char **lines;
 	size_t n;
-	char err[PATH_MAX * 2 + 64];
+	char *err;		/* why it cannot be shown, or NULL */
 };
+
+/* The sources list has read, each read once: a profile can have thousands
+ * of functions in one large file. Like pprof's sourceReader, it keeps them
+ * all until the report is done. */
+struct source_cache {
+	struct source *src;
+	size_t n, cap;
+	struct hashmap index;	/* hash of the file name, probed -> index in src */
+};
+
+/* Opens path for reading if it is a regular file, else fails with errno
+ * EINVAL. A FIFO or a device named in a profile must not block list, nor
+ * be opened at all (opening a tape rewinds it): the type is checked with
+ * stat first, and again after a non-blocking open in case the file was
+ * replaced in between. */
+static FILE *open_regular(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f)
+		close(fd);
+	return f;
+}
 
 static FILE *open_source(const char *path, const char *search, const char *trim, char *err,
 			 size_t errsize)
 {
 	path = trim_path(path, trim, search);
 	if (path[0] == '/') {
-		FILE *f = fopen(path, "r");
+		FILE *f = open_regular(path);
 		if (!f)
-			snprintf(err, errsize, "open %s: %s", path, strerror(errno));
+			snprintf(err, errsize, "open %s: %s", path,
+				 errno == EINVAL ? "not a regular file" : strerror(errno));
 		return f;
 	}
 	const char *s = search;
@@ -363,7 +404,7 @@ static FILE *open_source(const char *path, const char *search, const char *trim,
 			/* this directory and each of its parents */
 			for (;;) {
 				snprintf(file, sizeof(file), "%s/%s", dir, path);
-				FILE *f = fopen(file, "r");
+				FILE *f = open_regular(file);
 				if (f)
 					return f;
 				char *slash = strrchr(dir, '/');
@@ -383,12 +424,18 @@ static FILE *open_source(const char *path, const char *search, const char *trim,
 	return NULL;
 }
 
+/* Reads the source named path in a profile into src. A file that cannot be
+ * read is not an error: src->err says why. Returns 0 or -ENOMEM; src is
+ * to be released either way. */
 static int source_load(struct source *src, const char *path, const char *search, const char *trim)
 {
+	char err[PATH_MAX * 2 + 64] = "";
 	memset(src, 0, sizeof(*src));
-	FILE *f = open_source(path, search, trim, src->err, sizeof(src->err));
+	if (!(src->file = strdup(path)))
+		return -ENOMEM;
+	FILE *f = open_source(path, search, trim, err, sizeof(err));
 	if (!f)
-		return 0;
+		return (src->err = strdup(err)) ? 0 : -ENOMEM;
 	size_t cap = 0, len = 0;
 	char buf[65536];
 	size_t r;
@@ -405,8 +452,13 @@ static int source_load(struct source *src, const char *path, const char *search,
 		memcpy(src->data + len, buf, r);
 		len += r;
 	}
-	if (ferror(f))
-		snprintf(src->err, sizeof(src->err), "read %s: %s", path, strerror(errno));
+	if (ferror(f)) {
+		snprintf(err, sizeof(err), "read %s: %s", path, strerror(errno));
+		if (!(src->err = strdup(err))) {
+			fclose(f);
+			return -ENOMEM;
+		}
+	}
 	fclose(f);
 	if (!src->data)
 		return 0;
@@ -434,8 +486,57 @@ static int source_load(struct source *src, const char *path, const char *search,
 
 static void source_release(struct source *src)
 {
+	free(src->file);
 	free(src->data);
 	free(src->lines);
+	free(src->err);
+}
+
+struct source_key {
+	const struct source_cache *cache;
+	const char *file;
+};
+
+static bool source_is(uint64_t value, const void *ctx)
+{
+	const struct source_key *k = ctx;
+	return strcmp(k->cache->src[value].file, k->file) == 0;
+}
+
+/* The source named file in the profile, read on first use. Returns 0 and
+ * the source in *out (valid until the next call), or -ENOMEM. */
+static int source_get(struct source_cache *c, const char *file, const char *search,
+		      const char *trim, const struct source **out)
+{
+	struct source_key k = { c, file };
+	bool inserted;
+	uint64_t key;
+	uint64_t *slot = hashmap_probe(&c->index, hash_bytes(file, strlen(file), 0), source_is,
+				       &k, &inserted, &key);
+	if (!slot)
+		return -ENOMEM;
+	if (!inserted) {
+		*out = &c->src[*slot];
+		return 0;
+	}
+	int rc = array_grow(&c->src, &c->cap, c->n, sizeof(*c->src));
+	if (rc == 0 && (rc = source_load(&c->src[c->n], file, search, trim)) < 0)
+		source_release(&c->src[c->n]);
+	if (rc < 0) {
+		hashmap_remove(&c->index, key);
+		return rc;
+	}
+	*slot = c->n;
+	*out = &c->src[c->n++];
+	return 0;
+}
+
+static void source_cache_release(struct source_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		source_release(&c->src[i]);
+	free(c->src);
+	hashmap_release(&c->index);
 }
 
 /* list's order: by function name, then file, then node creation order */
@@ -457,10 +558,60 @@ static void value_or_dot(const struct report *r, char *buf, size_t size, int64_t
 		format_value(r, buf, size, v);
 }
 
-/* One ROUTINE block: function name in file, over the lines pprof shows. */
+/* a + b, clamped to int64_t's range (line numbers come from the profile) */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+	int64_t sum;
+	if (__builtin_add_overflow(a, b, &sum))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return sum;
+}
+
+/* The values of one source line: the sum over the nodes at that line. */
+struct line_value {
+	int64_t line, flat, cum;
+};
+
+static int compare_line_values(const void *pa, const void *pb)
+{
+	const struct line_value *a = pa, *b = pb;
+	return (a->line > b->line) - (a->line < b->line);
+}
+
+/* The lines of nodes ids[0..n) with their summed values, in line order,
+ * one entry per line: a malloc'd array the caller frees, or NULL when out
+ * of memory. *count gets its length. */
+static struct line_value *sum_by_line(const struct graph *g, const uint32_t *ids, size_t n,
+				      size_t *count)
+{
+	struct line_value *lv = malloc((n ? n : 1) * sizeof(*lv));
+	if (!lv)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct graph_node *node = &g->node[ids[i]];
+		lv[i] = (struct line_value){ node->lineno, node->flat, node->cum };
+	}
+	qsort(lv, n, sizeof(*lv), compare_line_values);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && lv[m - 1].line == lv[i].line) {
+			lv[m - 1].flat += lv[i].flat;
+			lv[m - 1].cum += lv[i].cum;
+		} else {
+			lv[m++] = lv[i];
+		}
+	}
+	*count = m;
+	return lv;
+}
+
+/* One ROUTINE block: function name in file, over the lines pprof shows.
+ * The work is bounded by what is printed: the sampled lines when the file
+ * is missing, the file's lines in range when it is there; never by the
+ * range itself (a profile can claim line 2^40). */
 static int print_routine(FILE *out, const struct report *r, const struct graph *g,
 			 const char *name, const char *file, const uint32_t *ids, size_t n,
-			 const char *search)
+			 struct source_cache *sources, const char *search)
 {
 	int64_t flat_sum = 0, cum_sum = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -471,12 +622,12 @@ static int print_routine(FILE *out, const struct report *r, const struct graph *
 	 * sampled line - 5) to the last sampled line + 5 */
 	const int margin = 5;
 	const struct graph_node *f0 = &g->node[ids[0]];
-	int64_t start = f0->start_line ? f0->start_line : f0->lineno - margin;
-	int64_t end = f0->lineno + margin;
+	int64_t start = f0->start_line ? f0->start_line : add_sat(f0->lineno, -margin);
+	int64_t end = add_sat(f0->lineno, margin);
 	for (size_t i = 0; i < n; i++) {
 		const struct graph_node *node = &g->node[ids[i]];
-		int64_t ns = node->start_line ? node->start_line : node->lineno - margin;
-		int64_t ne = node->lineno + margin;
+		int64_t ns = node->start_line ? node->start_line : add_sat(node->lineno, -margin);
+		int64_t ne = add_sat(node->lineno, margin);
 		if (ns < start)
 			start = ns;
 		else if (ne > end)
@@ -486,51 +637,47 @@ static int print_routine(FILE *out, const struct report *r, const struct graph *
 		start = 1;
 
 	char a[64], b[64], c[64];
-	struct source src;
-	int rc = source_load(&src, file, search, r->o->trim_path);
+	size_t n_lines;
+	struct line_value *lv = sum_by_line(g, ids, n, &n_lines);
+	if (!lv)
+		return -ENOMEM;
+	size_t k = 0;	/* the first of lv at or after the line being printed */
+	while (k < n_lines && lv[k].line < start)
+		k++;
+	const struct source *src;
+	int rc = source_get(sources, file, search, r->o->trim_path, &src);
 	if (rc < 0)
-		return rc;
+		goto out;
 	fprintf(out, "ROUTINE ======================== %s in %s\n", name, file);
 	format_value(r, a, sizeof(a), flat_sum);
 	format_value(r, b, sizeof(b), cum_sum);
 	units_percentage(c, sizeof(c), cum_sum, r->total);
 	fprintf(out, "%10s %10s (flat, cum) %s of Total\n", a, b, c);
-	if (src.err[0]) {
-		fprintf(out, " Error: %s\n", src.err);
+	if (src->err) {
+		fprintf(out, " Error: %s\n", src->err);
 		/* unlike pprof, still show the numbers of the lines with samples */
-		for (int64_t line = start; line <= end; line++) {
-			int64_t fl = 0, cu = 0;
-			bool any = false;
-			for (size_t i = 0; i < n; i++)
-				if (g->node[ids[i]].lineno == line) {
-					fl += g->node[ids[i]].flat;
-					cu += g->node[ids[i]].cum;
-					any = true;
-				}
-			if (!any)
-				continue;
-			value_or_dot(r, a, sizeof(a), fl);
-			value_or_dot(r, b, sizeof(b), cu);
-			fprintf(out, "%10s %10s %6" PRId64 ":\n", a, b, line);
+		for (; k < n_lines && lv[k].line <= end; k++) {
+			value_or_dot(r, a, sizeof(a), lv[k].flat);
+			value_or_dot(r, b, sizeof(b), lv[k].cum);
+			fprintf(out, "%10s %10s %6" PRId64 ":\n", a, b, lv[k].line);
 		}
-		source_release(&src);
-		return 0;
+		goto out;
 	}
-	for (int64_t line = start; line <= end; line++) {
-		if (line > (int64_t)src.n)
-			break;
+	int64_t last = end < (int64_t)src->n ? end : (int64_t)src->n;
+	for (int64_t line = start; line <= last; line++) {
 		int64_t fl = 0, cu = 0;
-		for (size_t i = 0; i < n; i++)
-			if (g->node[ids[i]].lineno == line) {
-				fl += g->node[ids[i]].flat;
-				cu += g->node[ids[i]].cum;
-			}
+		if (k < n_lines && lv[k].line == line) {
+			fl = lv[k].flat;
+			cu = lv[k].cum;
+			k++;
+		}
 		value_or_dot(r, a, sizeof(a), fl);
 		value_or_dot(r, b, sizeof(b), cu);
-		fprintf(out, "%10s %10s %6" PRId64 ":%s\n", a, b, line, src.lines[line - 1]);
+		fprintf(out, "%10s %10s %6" PRId64 ":%s\n", a, b, line, src->lines[line - 1]);
 	}
-	source_release(&src);
-	return 0;
+out:
+	free(lv);
+	return rc;
 }
 
 int report_list(FILE *out, const struct profile *p, const char *regex,
@@ -540,6 +687,7 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	struct graph g;
 	regex_t re;
 	struct list_ctx lc = { o };
+	struct source_cache sources = { NULL, 0, 0, HASHMAP_INIT };
 	uint32_t *ids = NULL;
 	char cwd[PATH_MAX];
 	int rc;
@@ -600,7 +748,8 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 			size_t j = i;
 			while (j < end && strcmp(g.node[ids[j]].file, file) == 0)
 				j++;
-			if ((rc = print_routine(out, &r, &g, name, file, ids + i, j - i, search)) < 0)
+			if ((rc = print_routine(out, &r, &g, name, file, ids + i, j - i, &sources,
+						search)) < 0)
 				goto out;
 			i = j;
 		}
@@ -609,6 +758,7 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 out:
 	regfree(&re);
 	free(ids);
+	source_cache_release(&sources);
 	graph_release(&g);
 	return rc;
 }
