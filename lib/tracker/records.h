@@ -117,6 +117,10 @@ struct memprof_ring {
 	uint32_t kicked;	/* a kick message is on its way */
 };
 #define MEMPROF_RING_DATA_OFFSET 4096
+#define MEMPROF_RING_HEAD_OFFSET 64
+_Static_assert(offsetof(struct memprof_ring, head) == MEMPROF_RING_HEAD_OFFSET, "ring layout");
+_Static_assert(offsetof(struct memprof_ring, tail) == 128, "ring layout");
+_Static_assert(sizeof(struct memprof_batch_header) == 16 && sizeof(struct memprof_file_header) == 16, "batch layout");
 #define MEMPROF_RING_SIZE ((uint64_t)4 << 20)
 
 /* Messages on memprof's socket (SOCK_SEQPACKET, one per send). */

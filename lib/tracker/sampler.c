@@ -54,17 +54,29 @@ int sampler_init_stack(void)
 
 #if defined(__x86_64__)
 void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top);
+int memprof_backtrace_on_stack(void **buf, int n, void *stack_top);
 #else
 static void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top)
 {
 	(void)stack_top;
 	fn(arg);
 }
+
+static int memprof_backtrace_on_stack(void **buf, int n, void *stack_top)
+{
+	(void)stack_top;
+	return unw_backtrace(buf, n);
+}
 #endif
 
-struct sample_job {
-	void *p;
-	uint64_t size;
+/* The frames of the sample being recorded (under the lock). */
+static uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
+
+struct new_stack {
+	uint32_t id;
+	bool truncated;
+	const uintptr_t *pc;
+	size_t n;
 };
 
 static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t n)
@@ -99,14 +111,25 @@ static void emit_free(uintptr_t addr)
 	}
 }
 
-/* Runs on the tracker's stack with the lock held: whatever the program's
- * stack has left, unwinding (libunwind needs some KiB) cannot overflow it. */
-static void sample_on_own_stack(void *arg)
+/* A stack seen for the first time, on the tracker's stack (the module map
+ * may be walked and sent: paths of PATH_MAX bytes). A new stack may hold
+ * pcs of a library loaded since (still in its constructors, even): the map
+ * goes first. Known stacks were mapped when they were new. */
+static void send_new_stack(void *arg)
 {
-	struct sample_job *job = arg;
-	uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
+	const struct new_stack *s = arg;
+	modules_check();
+	emit_stack(s->id, s->truncated, s->pc, s->n);
+}
+
+/* With the lock held. Unwinding runs on the tracker's own stack: whatever
+ * the program's stack has left (an 8 KiB coroutine's), libunwind's few KiB
+ * cannot overflow it; of the program's stack this path uses a few hundred
+ * bytes. */
+static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size)
+{
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
-	int got = unw_backtrace((void **)raw, cap);
+	int got = memprof_backtrace_on_stack((void **)raw, cap, tracker_stack_top);
 	size_t at = 0, n;
 	bool truncated = got == cap;
 	while (at < (size_t)got && modules_is_self(raw[at]))
@@ -119,27 +142,23 @@ static void sample_on_own_stack(void *arg)
 	bool is_new;
 	uint32_t id = stacks_id(raw + at, n, &is_new);
 	if (id && is_new) {
-		/* a new stack may hold pcs of a library loaded since (still in
-		 * its constructors, even): the map goes first. Known stacks
-		 * were mapped when they were new. */
-		modules_check();
-		emit_stack(id, truncated, raw + at, n);
+		struct new_stack ns = { id, truncated, raw + at, n };
+		memprof_call_on_stack(&ns, send_new_stack, tracker_stack_top);
 	}
-	if (id && (tracker_sample_all || blocks_insert((uintptr_t)job->p, job->size, id)))
-		emit_alloc((uintptr_t)job->p, job->size, id);
+	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
+		emit_alloc((uintptr_t)p, size, id);
 	else
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
 static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size)
 {
-	struct sample_job job = { p, size };
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (tracking() && stream_ok())
-		memprof_call_on_stack(&job, sample_on_own_stack, tracker_stack_top);
+		record_locked(p, size);
 	leave();
 }
 

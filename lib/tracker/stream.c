@@ -95,9 +95,10 @@ static bool failed;				/* sticky: nothing goes anywhere */
 static uint32_t my_pid, my_incarnation;
 static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 
-static struct memprof_ring *ring;		/* this image's ring, or NULL */
-static uint8_t *ring_data;
-static uint64_t ring_head, ring_tail_seen;
+struct stream_ring stream_ring;
+static struct memprof_ring *ring;	/* this image's ring, also once the sink failed */
+#define ring_head stream_ring.head
+#define ring_tail_seen stream_ring.tail_seen
 
 static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];	/* file mode */
 static size_t buf_len = sizeof(struct memprof_batch_header);
@@ -115,9 +116,11 @@ bool stream_ok(void)
 	return !failed && (ring || file.fd >= 0);
 }
 
+
 static void fail(void)
 {
 	failed = true;
+	stream_ring.hdr = NULL;	/* the inline paths go to the slow ones, which see `failed` */
 }
 
 void stream_count_lost(int why)
@@ -219,8 +222,7 @@ int stream_start_ring(void)
 		goto out_fail;
 	close(fd);
 	ring = r;
-	ring_data = base + off;
-	ring_head = ring_tail_seen = 0;
+	stream_ring = (struct stream_ring){ r, base + off, 0, 0, size };
 	return 0;
 out_fail:
 	if (base)
@@ -247,7 +249,7 @@ static bool ring_wait(size_t len)
 		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
 		ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-		if (ring_head + len - ring_tail_seen <= ring->size)
+		if (ring_head + len - ring_tail_seen <= stream_ring.size)
 			return true;
 		if (kick(true) < 0)
 			return false;
@@ -342,19 +344,19 @@ void stream_flush_each(bool on)
 
 /* ---- records ---------------------------------------------------------------------- */
 
-uint8_t *stream_reserve(size_t len)
+uint8_t *stream_reserve_slow(size_t len)
 {
 	if (failed)
 		return NULL;
 	if (ring) {
-		if (ring_head + len - ring_tail_seen > ring->size) {
+		if (ring_head + len - ring_tail_seen > stream_ring.size) {
 			ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-			if (ring_head + len - ring_tail_seen > ring->size && !ring_wait(len)) {
+			if (ring_head + len - ring_tail_seen > stream_ring.size && !ring_wait(len)) {
 				fail();
 				return NULL;
 			}
 		}
-		return ring_data + (ring_head & (ring->size - 1));
+		return stream_ring.data + (ring_head & (stream_ring.size - 1));
 	}
 	if (file.fd < 0)
 		return NULL;
@@ -363,17 +365,16 @@ uint8_t *stream_reserve(size_t len)
 	return failed ? NULL : buf + buf_len;
 }
 
-void stream_commit(size_t len)
+/* The ring's head is published already (stream_commit, inline); here:
+ * a quarter full, ask memprof to read before we have to wait. Or a file. */
+void stream_commit_slow(size_t len)
 {
 	if (ring) {
-		ring_head += len;
-		__atomic_store_n(&ring->head, ring_head, __ATOMIC_RELEASE);
-		/* a quarter full: ask memprof to read before we have to wait */
-		if (unlikely(ring_head - ring_tail_seen > ring->size / 4)) {
-			ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-			if (ring_head - ring_tail_seen > ring->size / 4 && kick(false) < 0)
-				fail();
-		}
+		if (failed)
+			return;
+		ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		if (ring_head - ring_tail_seen > stream_ring.size / 4 && kick(false) < 0)
+			fail();
 		return;
 	}
 	buf_len += len;
@@ -385,10 +386,10 @@ void stream_fork_child(void)
 {
 	if (ring) {
 		/* the parent's: leave it to the parent */
-		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * ring->size);
+		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
 		ring = NULL;
-		ring_data = NULL;
 	}
+	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0 };
 	buf_len = sizeof(struct memprof_batch_header);
 	for (int why = 0; why < LOST_WHY_MAX; why++)
 		lost[why] = 0;

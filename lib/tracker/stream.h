@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "records.h"
 #include "tracker.h"
 
 #pragma GCC visibility push(hidden)
@@ -82,11 +83,41 @@ void stream_set_identity(uint32_t pid, uint32_t incarnation);
  * holds the lock or is single-threaded. Returns 0 or -1. */
 int stream_start_ring(void);
 
+/* The ring this image writes (NULL: none, or the sink has failed). Under
+ * the lock; here so that the common case of reserve and commit is inline. */
+struct stream_ring {
+	struct memprof_ring *hdr;
+	uint8_t *data;
+	uint64_t head, tail_seen, size;
+};
+extern struct stream_ring stream_ring;
+
+uint8_t *stream_reserve_slow(size_t len);
+void stream_commit_slow(size_t len);
+
 /* Room for len bytes (<= MEMPROF_RECORD_MAX) of records; NULL when the sink
  * has failed (then the record is lost: memprof reports the process). Caller
  * holds the lock; the bytes count once stream_commit(len) is called. */
-uint8_t *stream_reserve(size_t len);
-void stream_commit(size_t len);
+static inline uint8_t *stream_reserve(size_t len)
+{
+	struct stream_ring *r = &stream_ring;
+	if (likely(r->hdr && r->head + len - r->tail_seen <= r->size))
+		return r->data + (r->head & (r->size - 1));
+	return stream_reserve_slow(len);
+}
+
+static inline void stream_commit(size_t len)
+{
+	struct stream_ring *r = &stream_ring;
+	if (likely(r->hdr)) {
+		r->head += len;
+		__atomic_store_n((uint64_t *)((uint8_t *)r->hdr + MEMPROF_RING_HEAD_OFFSET), r->head,
+				 __ATOMIC_RELEASE);
+		if (likely(r->head - r->tail_seen <= r->size / 4))
+			return;
+	}
+	stream_commit_slow(len);
+}
 
 static inline void stream_emit(const void *rec, size_t len)
 {
