@@ -46,9 +46,9 @@ duration_ms() {
 		m = -1
 		if (u == "ns") m = 1e-6; else if (u == "us") m = 0.001; else if (u == "ms") m = 1
 		else if (u == "s") m = 1000; else if (u == "mins") m = 60000; else if (u == "hrs") m = 3600000
-		if (m < 0) { print "unknown unit: " $0; exit 1 }
+		if (m < 0) { print "unknown unit: " $0 > "/dev/stderr"; exit 1 }
 		printf "%d\n", d * m; found = 1
-	} END { if (!found) { print "no Duration line"; exit 1 } }'
+	} END { if (!found) { print "no Duration line" > "/dev/stderr"; exit 1 } }'
 }
 
 # wait_for FILE: up to 60 s for FILE to be non-empty.
@@ -210,8 +210,8 @@ else
 fi
 test_expect_success "--max-wait=200ms: memprof stops waiting and names what still runs" '
 	t0=$(date +%s%N) &&
-	timeout -k 5 10 $MEMPROF run --max-wait=200ms -o mw.pb.gz -- sh -c "sleep 3 &" \
-		> out 2> err &&
+	{ timeout -k 5 10 $MEMPROF run --max-wait=200ms -o mw.pb.gz -- sh -c "sleep 3 &" \
+		> out 2> err || { cat err; exit 1; }; } &&
 	ms=$((($(date +%s%N) - t0) / 1000000)) && cat err && echo "$ms ms" &&
 	test $ms -lt 2500 &&
 	grep -q "stopped waiting for 1 process still running: [0-9]* (sleep)" err &&
@@ -322,7 +322,7 @@ test_expect_success "MEMPROF_OUT naming an existing file: refused and said, the 
 test_expect_success "a recording cut by 5 bytes: the whole batches convert, with a warning" '
 	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=cut.rec MEMPROF_RATE=1 ./execs fexecve > out &&
 	truncate -s -5 cut.rec &&
-	$MEMPROF convert cut.rec 2> err &&
+	{ $MEMPROF convert cut.rec 2> err || { cat err; exit 1; }; } &&
 	cat err && grep -q "warning: cut.rec: the recording is cut short" err &&
 	expect cut.rec.pb.gz alloc_objects before_exec 100
 '
@@ -332,7 +332,7 @@ test_expect_success "a recording cut by 5 bytes: the whole batches convert, with
 test_expect_success "memprof's stderr a closed pipe: it still returns the program's status" '
 	( rc=0; $MEMPROF run -o pipe.pb.gz -- sh -c "sleep 0.5; exit 7" 2>&1 || rc=$?
 	  echo "rc=$rc" >&3 ) 3> status | true &&
-	test "$(cat status)" = rc=7 &&
+	cat status && test "$(cat status)" = rc=7 &&
 	go tool pprof -top pipe.pb.gz > /dev/null 2>&1
 '
 test_done
