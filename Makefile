@@ -127,12 +127,14 @@ valgrind-test: test-deps all $(BUILD)/test-unit
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run
 
+# Quoted: PREFIX may hold spaces (the binary is built for the default
+# PREFIX; an install finds its tracker relative to itself wherever it is).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memprof \
-		$(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(BUILD)/memprof $(DESTDIR)$(PREFIX)/bin/memprof
-	install -m 755 $(BUILD)/libmemprof.so $(DESTDIR)$(PREFIX)/lib/memprof/libmemprof.so
-	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/lib/memprof" \
+		"$(DESTDIR)$(PREFIX)/share/man/man1"
+	install -m 755 $(BUILD)/memprof "$(DESTDIR)$(PREFIX)/bin/memprof"
+	install -m 755 $(BUILD)/libmemprof.so "$(DESTDIR)$(PREFIX)/lib/memprof/libmemprof.so"
+	install -m 644 docs/man/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -737,12 +737,15 @@ int cmd_run(int argc, char **argv)
 
 	/* the connection the program's processes inherit: no name anyone else
 	 * could connect to, and its peer is known (SO_PEERCRED: memprof) */
-	int sv[2], errpipe[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    pipe2(errpipe, O_CLOEXEC) < 0) {
+	int sv[2], errpipe[2] = { -1, -1 };
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		error("cannot create a socket: %s", strerror(errno));
 		return 1;
 	}
+	/* the pipe that reports a failed exec; under a tight descriptor limit
+	 * there may be no room for it: then the child says it itself */
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		errpipe[0] = errpipe[1] = -1;
 	int on = 1, sz = 4 << 20;
 	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
@@ -770,7 +773,8 @@ int cmd_run(int argc, char **argv)
 		sigaction(SIGTERM, &old_term, NULL);
 		sigaction(SIGHUP, &old_hup, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
-		close(errpipe[0]);
+		if (errpipe[0] >= 0)
+			close(errpipe[0]);
 		close(sv[0]);
 		unsetenv("MEMPROF_OUT");
 		unsetenv("MEMPROF_TOKEN");
@@ -801,24 +805,27 @@ int cmd_run(int argc, char **argv)
 		}
 		execv(path, prog_argv);
 		int e = errno;
-		if (write(errpipe[1], &e, sizeof(e)) < 0)
-			_exit(127);
+		if (errpipe[1] < 0 || write(errpipe[1], &e, sizeof(e)) < 0)
+			error("%s: %s", prog_argv[0], strerror(e));
 		_exit(e == ENOENT ? 127 : 126);
 	}
 	/* the program inherits its parent's SIGPIPE disposition, not ours: ours
 	 * is ignored only here, so a closed stderr cannot kill memprof */
 	signal(SIGPIPE, SIG_IGN);
 	child_pid = pid;
-	close(errpipe[1]);
 	close(sv[1]);
 	int exec_errno = 0;
-	if (read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
+	if (errpipe[1] >= 0)
+		close(errpipe[1]);
+	if (errpipe[0] >= 0 &&
+	    read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
 		error("%s: %s", prog_argv[0], strerror(exec_errno));
 		waitpid(pid, NULL, 0);
 		remove_preload_dir(preload_dir);
 		return exec_errno == ENOENT ? 127 : 126;
 	}
-	close(errpipe[0]);
+	if (errpipe[0] >= 0)
+		close(errpipe[0]);
 
 	struct session s = { 0 };
 	s.sock = sv[0];

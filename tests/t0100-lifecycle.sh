@@ -179,11 +179,12 @@ test_expect_success "memprof killed mid-run: the program keeps its errno and its
 
 # ---- where memprof is installed ---------------------------------------------
 
-# Reproduce: make install PREFIX="/tmp/with space" -> install: target
-# 'space/bin/memprof': No such file or directory (and a stray ./space/ tree
-# in the source directory): the install rule does not quote $(PREFIX).
-test_skip "make install PREFIX=\"...with space\"" \
-	"known bug: the Makefile's install rule splits PREFIX at the space"
+test_expect_success "make install PREFIX=\"...with space\" installs there, and only there" '
+	make -C $SRC -s install PREFIX="$TRASH/direct space" BUILD=$BUILD > /dev/null &&
+	test -x "$TRASH/direct space/bin/memprof" &&
+	test -f "$TRASH/direct space/lib/memprof/libmemprof.so" &&
+	test ! -e $SRC/space
+'
 test_expect_success "an install under a path with a space preloads its tracker" '
 	make -C $SRC -s install PREFIX=$TRASH/inst BUILD=$BUILD > /dev/null &&
 	mv $TRASH/inst "$TRASH/with space" && mkdir tmp &&
@@ -265,11 +266,12 @@ test_expect_success "ulimit -n 6 set inside the run: the program opens as many a
 	n=$(awk "/^opened/ { print \$2 + 0 }" prof.out) && test "$n" -ge 1 &&
 	test_cmp plain.out prof.out
 '
-# Reproduce: (ulimit -n 6; memprof run ./fdcheck open) -> "memprof: cannot
-# create a socket: Too many open files", status 1, the program never runs
-# (alone it opens 3 files): memprof needs 4 descriptors of its own first.
-test_skip "ulimit -n 6 around memprof: the program runs" \
-	"known bug: memprof run cannot start (socketpair and exec-error pipe need 4 descriptors)"
+test_expect_success "ulimit -n 6 around memprof: the program runs and is profiled" '
+	(ulimit -n 6; timeout -k 5 20 $MEMPROF run -q --rate 1 -o around6.pb.gz \
+		./fdcheck open) > around.out &&
+	n=$(awk "/^opened/ { print \$2 + 0 }" around.out) && test "$n" -ge 1 &&
+	go tool pprof -top around6.pb.gz > /dev/null 2>&1
+'
 
 # ---- threads ------------------------------------------------------------------
 
