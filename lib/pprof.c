@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "output.h"
 #include "profile.h"
 #include "proto/profile.pb-c.h"
 
@@ -1051,21 +1052,6 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const uint8_t *d, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, d, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		d += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int pprof_write(const struct profile *p, const char *path)
 {
 	uint8_t *data;
@@ -1073,37 +1059,7 @@ int pprof_write(const struct profile *p, const char *path)
 	int rc = pprof_encode(p, 1, &data, &len);
 	if (rc < 0)
 		return rc;
-
-	/* "<path>.tmp.XXXXXX" beside the target, created 0600 with O_EXCL */
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	if (!tmp) {
-		free(data);
-		return -ENOMEM;
-	}
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = write_all(fd, data, len);
-	if (rc == 0 && fsync(fd) < 0 && errno != EINVAL)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	/* profiles are as readable as other files the user makes */
-	mode_t mask = umask(0);
-	umask(mask);
-	if (rc == 0 && chmod(tmp, 0666 & ~mask) < 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-out:
-	free(tmp);
+	rc = output_write(path, data, len);
 	free(data);
 	return rc;
 }

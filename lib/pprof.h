@@ -70,10 +70,12 @@ struct profile *pprof_read(const char *path, struct pprof_error *err);
  * a negative errno. */
 int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_len);
 
-/* Writes p gzip-compressed to path atomically: a private temporary file
- * beside it, then rename, so readers never see a partial profile. An
- * existing symlink at path is replaced, not written through. Returns 0 or a
- * negative errno (nothing is left behind on failure). */
+/* Writes p gzip-compressed to path with output_write (lib/output.h): a
+ * regular file or nothing is replaced atomically (temporary file beside it,
+ * then rename), a character device, FIFO or "-" (stdout) is written in
+ * place, a symlink is followed only where the kernel's protected_symlinks
+ * rule would. Returns 0 or a negative errno (no temporary file is left
+ * behind on failure). */
 int pprof_write(const struct profile *p, const char *path);
 
 #endif
