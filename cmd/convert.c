@@ -39,6 +39,21 @@ int cmd_convert(int argc, char **argv)
 			close(fd);
 		return 1;
 	}
+	char *def = NULL;
+	if (!out) {
+		size_t n = strlen(in) + 8;
+		if ((def = malloc(n)))
+			snprintf(def, n, "%s.pb.gz", in);
+		out = def;
+	}
+	/* a bad output is said before the recording is read and converted */
+	if (!out || check_output(out) < 0) {
+		if (!out)
+			error("out of memory");
+		close(fd);
+		free(def);
+		return 1;
+	}
 	size_t len = (size_t)st.st_size, got = 0;
 	uint8_t *data = malloc(len ? len : 1);
 	while (data && got < len) {
@@ -60,21 +75,14 @@ int cmd_convert(int argc, char **argv)
 	} else {
 		if (warn[0])
 			error("warning: %s: %s", in, warn);
-		char *def = NULL;
-		if (!out) {
-			size_t n = strlen(in) + 8;
-			if ((def = malloc(n)))
-				snprintf(def, n, "%s.pb.gz", in);
-		}
 		char version[64];
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, NULL };
-		if (check_output(out ? out : def) == 0 &&
-		    write_profile(c, out ? out : def, comments, false, true) == 0)
+		if (write_profile(c, out, comments, false, true) == 0)
 			code = 0;
-		free(def);
 	}
 	collector_free(c);
 	free(data);
+	free(def);
 	return code;
 }

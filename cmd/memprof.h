@@ -26,8 +26,9 @@ int usage(const char *cmd, bool to_stdout);
 
 struct collector;
 
-/* The output must be creatable: its directory writable, itself not a
- * directory. Prints the error and returns -1 otherwise. */
+/* The output must be one output_check (lib/output.h) accepts: called
+ * before any work, so a bad -o costs nothing. Prints the error naming out
+ * and returns -1 otherwise. */
 int check_output(const char *out);
 
 /* Builds the profile from c, writes it atomically to out and (unless

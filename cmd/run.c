@@ -24,6 +24,7 @@
 #include "lib/arena.h"
 #include "lib/collect.h"
 #include "lib/fd_high.h"
+#include "lib/output.h"
 #include "lib/ring.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
@@ -174,21 +175,11 @@ static char *find_tracker(void)
 
 int check_output(const char *out)
 {
-	struct stat st;
-	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
-		error("%s: is a directory", out);
-		return -1;
-	}
-	char *dir = strdup(out);
-	if (!dir)
-		return -1;
-	char *slash = strrchr(dir, '/');
-	const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-	int rc = access(d, W_OK | X_OK);
-	if (rc < 0)
-		error("%s: cannot write here: %s", out, strerror(errno));
-	free(dir);
-	return rc;
+	char why[256];
+	if (output_check(out, NULL, why, sizeof(why)) == 0)
+		return 0;
+	error("%s: %s", *out ? out : "''", why);
+	return -1;
 }
 
 static void human_bytes(char *buf, size_t size, int64_t v)
