@@ -248,10 +248,22 @@ static void test_in_place(void)
 	char buf[256];
 	struct stat st;
 	scratch_begin();
-	check_kind("/dev/null", OUTPUT_DEVICE, "/dev/null");
-	CHECK(output_write("/dev/null", payload, PAYLOAD_LEN) == 0);
-	CHECK(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode));
-	CHECK(output_write("/dev/full", payload, PAYLOAD_LEN) == -ENOSPC);
+	/* as root, private copies of /dev/null and /dev/full: a regression
+	 * must not replace the system's */
+	const char *null = "/dev/null", *full = "/dev/full";
+	if (geteuid() == 0) {
+		CHECK(mknod("null", S_IFCHR | 0666, makedev(1, 3)) == 0);
+		CHECK(mknod("full", S_IFCHR | 0666, makedev(1, 7)) == 0);
+		null = "null";
+		full = "full";
+	}
+	check_kind(null, OUTPUT_DEVICE, null);
+	CHECK(output_write(null, payload, PAYLOAD_LEN) == 0);
+	CHECK(stat(null, &st) == 0 && S_ISCHR(st.st_mode));
+	CHECK(output_write(full, payload, PAYLOAD_LEN) == -ENOSPC);
+	CHECK(stat(full, &st) == 0 && S_ISCHR(st.st_mode));
+	if (geteuid() == 0)
+		CHECK(unlink("null") == 0 && unlink("full") == 0);
 
 	/* a FIFO with a reader gets the bytes and stays a FIFO */
 	CHECK(mkfifo("fifo", 0600) == 0);
@@ -295,10 +307,13 @@ static void test_descriptors(void)
 	CHECK(f >= 0 && write(f, "hi\n", 3) == 3 && fstat(f, &a) == 0);
 	CHECK(dup2(f, 1) == 1);
 	close(f);
-	CHECK(output_write("/dev/stdout", payload, PAYLOAD_LEN) == 0);
+	/* /dev/stdout's own link, made here so a regression cannot replace it */
+	CHECK(symlink("/proc/self/fd/1", "stdout") == 0);
+	CHECK(output_write("stdout", payload, PAYLOAD_LEN) == 0);
 	CHECK(dup2(saved, 1) == 1);
 	close(saved);
 	CHECK(stat("out", &b) == 0 && a.st_ino == b.st_ino);
+	CHECK(lstat("stdout", &b) == 0 && S_ISLNK(b.st_mode));
 	CHECK(get("out", buf, sizeof(buf)) == 3 + PAYLOAD_LEN && !memcmp(buf, "hi\n", 3) &&
 	      !memcmp(buf + 3, payload, PAYLOAD_LEN));
 	close(p[0]);
