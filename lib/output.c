@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Symlinks followed before giving up, as the kernel's MAXSYMLINKS. */
@@ -329,13 +330,40 @@ static mode_t current_umask(void)
 	return m;
 }
 
+/* Opens the FIFO at path for writing once a reader has it open. Polls
+ * (O_NONBLOCK fails with ENXIO until then) rather than block in open, so
+ * that a signal memprof handles, such as Ctrl-C once the program has ended,
+ * ends the wait: nanosleep is never restarted. Returns the descriptor, in
+ * blocking mode, or a negative errno (-EINTR for that signal). */
+static int open_fifo(const char *path)
+{
+	const struct timespec tick = { 0, 50 * 1000 * 1000 };
+	for (;;) {
+		int fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			int fl = fcntl(fd, F_GETFL);
+			if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+				int e = errno;
+				close(fd);
+				return -e;
+			}
+			return fd;
+		}
+		if (errno != ENXIO)
+			return -errno;
+		if (nanosleep(&tick, NULL) < 0)
+			return -errno;
+	}
+}
+
 /* A device or FIFO at path, as checked: opened without O_CREAT or O_TRUNC
  * and without following a symlink someone put there since. */
 static int write_in_place(const struct output_target *t, const void *data, size_t len)
 {
-	int fd = open(t->path, O_WRONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = t->kind == OUTPUT_FIFO ? open_fifo(t->path)
+		 : open(t->path, O_WRONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return t->kind == OUTPUT_FIFO ? fd : -errno;
 	struct stat st;
 	int rc = 0;
 	if (fstat(fd, &st) < 0)

@@ -44,8 +44,9 @@ int output_check(const char *path, struct output_target *t, char *err, size_t er
  * O_EXCL, 0600) beside the resolved target, is fsync'ed, given the mode
  * 0666 & ~umask and renamed over it, so readers never see part of it and
  * the link, if any, stays; the others are written in place (a FIFO waits
- * for a reader, as `cat > fifo` does). Returns 0 or a negative errno; no
- * temporary file is left behind either way. */
+ * for a reader, as `cat > fifo` does, until a handled signal interrupts the
+ * wait: -EINTR). Returns 0 or a negative errno; no temporary file is left
+ * behind either way. */
 int output_write(const char *path, const void *data, size_t len);
 
 #endif

@@ -68,6 +68,18 @@ test_expect_success "-o FIFO: a reader gets the profile, the FIFO stays a FIFO" 
 	wait &&
 	test -p fifo && go tool pprof -top got 2>&1 | grep -q site_large
 '
+test_expect_success "-o FIFO with no reader: memprof waits, a signal after the program ends stops it" '
+	mkfifo lonely &&
+	{ $MEMPROF run -q --rate 1 -o lonely sh -c "touch ran" 2> err & } && p=$! &&
+	for i in $(seq 100); do [ -e ran ] && break; sleep 0.1; done &&
+	sleep 0.5 && kill -0 $p &&
+	for i in $(seq 20); do kill -INT $p 2> /dev/null || break; sleep 0.5; done &&
+	if kill -0 $p 2> /dev/null; then
+		kill -KILL $p; wait $p || :; echo "still waiting after SIGINT"; exit 1
+	fi &&
+	rc=0 && wait $p || rc=$? &&
+	test "$rc" = 1 && test -p lonely && test_one_line_error err "^memprof: lonely: Interrupted"
+'
 test_expect_success "-o /dev/fd/N (process substitution) gets the profile" '
 	exec 3> fd3.gz &&
 	$MEMPROF run -q --rate 1 -o /dev/fd/3 ./known > out &&
