@@ -329,6 +329,24 @@ test_expect_success "a recording cut by 5 bytes: the whole batches convert, with
 	expect cut.rec.pb.gz alloc_objects before_exec 100
 '
 
+test_expect_success "standalone with stdout closed: the program's writes fail as plain, none reach the recording" '
+	sh -c "echo out-text" >&- 2> plain.err; echo "rc=$?" > plain.rc
+	env LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=so.rec MEMPROF_RATE=1 \
+		sh -c "echo out-text" >&- 2> prof.err; echo "rc=$?" > prof.rc
+	test_cmp plain.rc prof.rc && test_cmp plain.err prof.err &&
+	! grep -q -a out-text so.rec &&
+	$MEMPROF convert so.rec 2> err && go tool pprof -top so.rec.pb.gz > /dev/null 2>&1
+'
+
+# ---- who the tracker talks to ---------------------------------------------------
+
+test_expect_success "a descriptor whose peer is not memprof: the tracker sends nothing, says so" '
+	/usr/bin/python3 $F/notours.py "$BUILD/libmemprof.so" > out 2> err &&
+	cat out err &&
+	test "$(cat out)" = "0 hello received nothing" &&
+	grep -q "lost the connection to memprof" err
+'
+
 # ---- memprof's own output -------------------------------------------------------
 
 test_expect_success "memprof's stderr a closed pipe: it still returns the program's status" '
