@@ -321,6 +321,13 @@ test_expect_success "MEMPROF_OUT naming an existing file: refused and said, the 
 	cat err && test_cmp plain.out prof.out && cmp x.orig x.rec &&
 	test_one_line_error err "$TRASH/x.rec"
 '
+test_expect_success "a recording replaced during the run: a later image refuses it, leaves it alone" '
+	env LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=swap.rec MEMPROF_RATE=1 \
+		sh -c "rm swap.rec; echo planted > swap.rec; exec ./execs leaf" > out 2> err &&
+	cat out err && grep -q "^leaf done" out &&
+	test "$(cat swap.rec)" = planted &&
+	grep -q "swap.rec.*not the recording this run made" err
+'
 test_expect_success "a recording cut by 5 bytes: the whole batches convert, with a warning" '
 	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=cut.rec MEMPROF_RATE=1 ./execs fexecve > out &&
 	truncate -s -5 cut.rec &&
