@@ -329,6 +329,7 @@ __attribute__((constructor)) static void tracker_init(void)
 		filter_all();
 	}
 	modules_init();
+	sampler_note_thread_stack();	/* the main thread's, while reading maps is safe */
 	/* warm the unwinder up before anything is sampled; its pipe is refused */
 	void *warm[4];
 	find_unwinder();

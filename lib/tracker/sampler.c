@@ -2,6 +2,8 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -54,18 +56,11 @@ int sampler_init_stack(void)
 
 #if defined(__x86_64__)
 void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top);
-int memprof_backtrace_on_stack(void **buf, int n, void *stack_top);
 #else
 static void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top)
 {
 	(void)stack_top;
 	fn(arg);
-}
-
-static int memprof_backtrace_on_stack(void **buf, int n, void *stack_top)
-{
-	(void)stack_top;
-	return unw_backtrace(buf, n);
 }
 #endif
 
@@ -111,10 +106,9 @@ static void emit_free(uintptr_t addr)
 	}
 }
 
-/* A stack seen for the first time, on the tracker's stack (the module map
- * may be walked and sent: paths of PATH_MAX bytes). A new stack may hold
- * pcs of a library loaded since (still in its constructors, even): the map
- * goes first. Known stacks were mapped when they were new. */
+/* A stack seen for the first time. A new stack may hold pcs of a library
+ * loaded since (still in its constructors, even): the map goes first.
+ * Known stacks were mapped when they were new. */
 static void send_new_stack(void *arg)
 {
 	const struct new_stack *s = arg;
@@ -122,14 +116,79 @@ static void send_new_stack(void *arg)
 	emit_stack(s->id, s->truncated, s->pc, s->n);
 }
 
-/* With the lock held. Unwinding runs on the tracker's own stack: whatever
- * the program's stack has left (an 8 KiB coroutine's), libunwind's few KiB
- * cannot overflow it; of the program's stack this path uses a few hundred
- * bytes. */
+/* The room the tracker's slow path wants on the program's stack:
+ * libunwind's few KiB, and paths of PATH_MAX bytes when the module map is
+ * sent, with a wide margin. */
+#define STACK_ROOM (32 * 1024)
+
+/* This thread's stack bounds, found once per thread (pthread_getattr_np
+ * allocates, which passes through: ts.busy is set). */
+static void find_thread_stack(void)
+{
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+	ts.stack_lo = ts.stack_hi = 1;	/* tried: unknown unless set below */
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+		ts.stack_lo = (uintptr_t)addr;
+		ts.stack_hi = (uintptr_t)addr + size;
+	}
+	pthread_attr_destroy(&a);
+}
+
+void sampler_note_thread_stack(void)
+{
+	find_thread_stack();
+}
+
+/* Whether the work can run where it is: on the thread's own stack, with
+ * room to spare. Else (a coroutine's small stack, an alternate signal
+ * stack, a deep recursion) it moves to the tracker's own stack. */
+static inline bool room_here(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (unlikely(!ts.stack_hi))
+		find_thread_stack();
+	return sp >= ts.stack_lo + STACK_ROOM && sp < ts.stack_hi;
+}
+
+/* Runs fn(arg) on the tracker's stack with the program's asynchronous
+ * signals blocked, so no handler of the program ever runs on our stack (a
+ * collector that scans the interrupted stack, a handler that needs more). */
+static void on_own_stack(void (*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	memprof_call_on_stack(arg, fn, tracker_stack_top);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+struct trace_job {
+	int got;
+};
+
+static void trace_on_own_stack(void *arg)
+{
+	struct trace_job *j = arg;
+	j->got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
+}
+
+/* With the lock held. */
 static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
-	int got = memprof_backtrace_on_stack((void **)raw, cap, tracker_stack_top);
+	bool here = room_here();
+	int got;
+	if (likely(here)) {
+		got = unw_backtrace((void **)raw, cap);
+	} else {
+		struct trace_job j = { 0 };
+		on_own_stack(trace_on_own_stack, &j);
+		got = j.got;
+	}
 	size_t at = 0, n;
 	bool truncated = got == cap;
 	while (at < (size_t)got && modules_is_self(raw[at]))
@@ -143,7 +202,10 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 	uint32_t id = stacks_id(raw + at, n, &is_new);
 	if (id && is_new) {
 		struct new_stack ns = { id, truncated, raw + at, n };
-		memprof_call_on_stack(&ns, send_new_stack, tracker_stack_top);
+		if (here)
+			send_new_stack(&ns);
+		else
+			on_own_stack(send_new_stack, &ns);
 	}
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);

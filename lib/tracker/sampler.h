@@ -42,6 +42,10 @@ void sampler_note_deepbind(const char *file);
  * coroutine's 8 KiB); made once at start. Returns 0 or -1. */
 int sampler_init_stack(void);
 
+/* Finds the calling thread's stack bounds now (the main thread's at
+ * start-up, where reading /proc/self/maps is safe). */
+void sampler_note_thread_stack(void);
+
 /* Whether any allocation came through the tracker while it was on. */
 extern bool sampler_calls_seen;
 

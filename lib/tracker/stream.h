@@ -44,6 +44,7 @@ static inline bool enter(void)
 		return false;
 	}
 	ts.holding = 1;	/* before the lock: a handler arriving now must not wait */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	int saved = errno;
 	if (!stream_lock_try())
 		stream_lock_slow();
@@ -57,6 +58,7 @@ static inline void leave(void)
 	int saved = ts.saved_errno;
 	if (unlikely(__atomic_exchange_n(&stream_lock_word, 0, __ATOMIC_RELEASE) == 2))
 		stream_unlock_wake();
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	ts.holding = 0;
 	ts.busy--;
 	errno = saved;
