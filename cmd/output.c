@@ -2,6 +2,7 @@
  * output check made before any work, and the profile written with its
  * summary line and the report of data that was lost. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,33 @@ static void show_progress(size_t done, size_t total, void *data)
 	}
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Processes, not images: a pid that exec'd counts once. */
+static size_t distinct_pids(const struct collector *c)
+{
+	struct collector_proc_info info;
+	size_t n = 0, d = 0;
+	while (collector_proc_info(c, n, &info))
+		n++;
+	uint32_t *pid = malloc((n ? n : 1) * sizeof(*pid));
+	if (!pid)
+		return collector_stats(c)->processes;
+	for (size_t i = 0; i < n; i++) {
+		collector_proc_info(c, i, &info);
+		pid[i] = info.pid;
+	}
+	qsort(pid, n, sizeof(*pid), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		d += i == 0 || pid[i] != pid[i - 1];
+	free(pid);
+	return d;
+}
+
 /* What the trackers could not record, and (from a recording, where records
  * wait up to 100 ms in the process) the processes that ended without their
  * final flush: said per process, never silent. */
@@ -66,6 +94,10 @@ static void report_losses(struct collector *c, bool recording)
 		if (recording && !info.ended && unflushed++ < 8)
 			error("warning: pid %u (%s) ended without a final flush (killed, or "
 			      "crashed): up to 100 ms of its samples are missing", info.pid, base);
+		if (info.lost_collector)
+			error("warning: pid %u (%s) stopped recording (memprof could not be reached "
+			      "or could not take its records): %llu events after that are missing",
+			      info.pid, base, (unsigned long long)info.lost_collector);
 		if (info.bad_records)
 			error("warning: pid %u (%s) wrote records that could not be read: "
 			      "its samples from then on are missing", info.pid, base);
@@ -104,10 +136,10 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		char a[32], b[32];
 		human_bytes(a, sizeof(a), tot[1]);
 		human_bytes(b, sizeof(b), tot[3]);
+		size_t procs = distinct_pids(c);
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
 			"%s in use at exit (%zu process%s)\n", strcmp(out, "-") ? out : "the profile to stdout",
-			p->n_sample, a,
-			(long long)tot[0], b, st->processes, st->processes == 1 ? "" : "es");
+			p->n_sample, a, (long long)tot[0], b, procs, procs == 1 ? "" : "es");
 	}
 	/* warnings print even with --quiet */
 	if (st->deepbind)

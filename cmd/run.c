@@ -234,19 +234,21 @@ static int64_t ms_since(const struct timespec *t)
 
 /* ---- the session: the program's processes and their rings ----------------- */
 
-struct watched {		/* a process memprof waits for */
+struct watched {		/* a process image memprof waits for */
 	int pidfd;
 	uint32_t pid;
-	const char *name;	/* its executable, once its ring said */
+	uint64_t serial;	/* the rings it sent carry it (ring owner) */
 };
 
 struct session {
 	struct collector *c;
 	int sock;			/* our end of the connection; -1 once all closed */
 	struct ring_reader *ring;
-	size_t n_ring, cap_ring;
+	uint64_t *ring_owner;		/* per ring: its watch's serial */
+	size_t n_ring, cap_ring, cap_owner;
 	struct watched *w;
 	size_t n_w, cap_w;
+	uint64_t next_serial;
 	uint64_t last_exit_ns;		/* wall clock of the last exit seen */
 };
 
@@ -257,50 +259,72 @@ static uint64_t wall_now(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void watch_pid(struct session *s, uint32_t pid)
+/* Watches the process behind pidfd (taken over); returns the serial its
+ * rings carry. */
+static uint64_t watch(struct session *s, int pidfd, uint32_t pid)
 {
-	for (size_t i = 0; i < s->n_w; i++)
-		if (s->w[i].pid == pid)
-			return;
-	int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	if (fd < 0)
-		return;	/* gone already */
 	if (array_grow(&s->w, &s->cap_w, s->n_w, sizeof(*s->w)) < 0) {
-		close(fd);
-		return;
+		close(pidfd);
+		return 0;
 	}
-	s->w[s->n_w++] = (struct watched){ fd, pid, NULL };
+	s->w[s->n_w++] = (struct watched){ pidfd, pid, ++s->next_serial };
+	return s->next_serial;
 }
 
 static void drain_all(struct session *s)
 {
-	for (size_t i = 0; i < s->n_ring; i++) {
-		long got = ring_drain(&s->ring[i], s->c);
-		if (got == -ENOMEM)
+	for (size_t i = 0; i < s->n_ring; i++)
+		if (ring_drain(&s->ring[i], s->c) == -ENOMEM)
 			error("out of memory collecting records");
-	}
+}
+
+static void forget_rings(struct session *s, uint64_t owner)
+{
+	for (size_t i = 0; i < s->n_ring; i++)
+		if (s->ring_owner[i] == owner) {
+			ring_unmap(&s->ring[i]);
+			s->ring[i] = s->ring[--s->n_ring];
+			s->ring_owner[i] = s->ring_owner[s->n_ring];
+			i--;
+		}
 }
 
 /* A process went away: read the rest of its rings and let them go. */
 static void process_gone(struct session *s, size_t wi)
 {
-	uint32_t pid = s->w[wi].pid;
 	uint64_t now = wall_now();
 	drain_all(s);
-	for (size_t i = 0; i < s->n_ring; i++)
-		if (s->ring[i].pid == pid) {
-			ring_unmap(&s->ring[i]);
-			s->ring[i--] = s->ring[--s->n_ring];
-		}
-	collector_process_gone(s->c, pid, now);
+	forget_rings(s, s->w[wi].serial);
+	collector_process_gone(s->c, s->w[wi].pid, now);
 	s->last_exit_ns = now;
 	close(s->w[wi].pidfd);
 	s->w[wi] = s->w[--s->n_w];
 }
 
+/* A new ring: mapped, and watched through the pidfd that came with it (the
+ * process's own: no pid can have been reused), or one opened now. */
+static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred)
+{
+	struct ring_reader r;
+	if (array_grow(&s->ring, &s->cap_ring, s->n_ring, sizeof(*s->ring)) < 0 ||
+	    array_grow(&s->ring_owner, &s->cap_owner, s->n_ring, sizeof(*s->ring_owner)) < 0 ||
+	    ring_map(&r, memfd) < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return;	/* not accepted: the image gives up on it, and memprof says so */
+	}
+	/* the kernel's word on who sent it, not the ring's */
+	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
+		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);
+	uint64_t owner = pidfd >= 0 ? watch(s, pidfd, r.pid) : 0;
+	s->ring[s->n_ring] = r;
+	s->ring_owner[s->n_ring++] = owner;
+}
+
 /* Reads the messages waiting on the socket: new rings (with the sender's
- * credentials, from the kernel) and kicks. */
-static void read_messages(struct session *s)
+ * credentials, from the kernel) and kicks. hup: poll said every other end
+ * is closed (an empty message also reads as 0 bytes). */
+static void read_messages(struct session *s, bool hup)
 {
 	for (;;) {
 		struct memprof_hello h;
@@ -316,59 +340,71 @@ static void read_messages(struct session *s)
 		m.msg_control = control.b;
 		m.msg_controllen = sizeof(control.b);
 		ssize_t n = recvmsg(s->sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n == 0) {	/* every process holding the other end has closed it */
-			close(s->sock);
-			s->sock = -1;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n == 0 && !m.msg_controllen)) {
+			if (hup && (n == 0 || errno != EAGAIN)) {
+				close(s->sock);
+				s->sock = -1;
+			}
 			return;
 		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		int fd = -1;
+		int fds[4] = { -1, -1, -1, -1 };
+		size_t nfd = 0;
 		struct ucred cred = { 0, 0, 0 };
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 				size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				int fds[4];
-				memcpy(fds, CMSG_DATA(cm), (k > 4 ? 4 : k) * sizeof(int));
-				for (size_t j = 0; j < k && j < 4; j++) {
-					if (fd < 0)
-						fd = fds[j];
-					else
-						close(fds[j]);
-				}
+				int got[4];
+				memcpy(got, CMSG_DATA(cm), (k > 4 ? 4 : k) * sizeof(int));
+				for (size_t j = 0; j < k && j < 4; j++)
+					if (nfd < 4)
+						fds[nfd++] = got[j];
 			} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
 				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
 			}
 		}
 		if (n == (ssize_t)sizeof(h) && h.magic == MEMPROF_HELLO_MAGIC &&
-		    h.type == HELLO_RING && fd >= 0 &&
-		    array_grow(&s->ring, &s->cap_ring, s->n_ring, sizeof(*s->ring)) == 0) {
-			struct ring_reader *r = &s->ring[s->n_ring];
-			int mrc = ring_map(r, fd);
-			if (mrc == 0) {
-				s->n_ring++;
-				/* the kernel's word on who sent it, not the ring's */
-				if (cred.pid > 0 && (uint32_t)cred.pid == r->pid)
-					watch_pid(s, r->pid);
-			}
+		    h.type == HELLO_RING && fds[0] >= 0) {
+			add_ring(s, fds[0], fds[1], &cred);
+			fds[1] = -1;	/* taken over */
 		}
-		if (fd >= 0)
-			close(fd);
+		for (size_t j = 0; j < nfd; j++)
+			if (fds[j] >= 0)
+				close(fds[j]);
 		/* HELLO_KICK: the caller drains every ring after this */
 	}
 }
 
-static char *proc_names(struct session *s, size_t max)
+/* How many distinct processes are watched (an exec'd image is watched
+ * again through the same process). */
+static size_t live_processes(const struct session *s)
 {
-	size_t len = 0, cap = 256;
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_w; i++) {
+		size_t j = 0;
+		while (j < i && s->w[j].pid != s->w[i].pid)
+			j++;
+		n += j == i;
+	}
+	return n;
+}
+
+/* "123 (perl), 130 (sleep) and 4 more": the processes still watched, each
+ * once, named by their latest image's executable. malloc'd, or NULL. */
+static char *proc_names(const struct session *s, size_t max)
+{
+	size_t len = 0, cap = 256, shown = 0, total = live_processes(s);
 	char *out = malloc(cap);
 	if (!out)
 		return NULL;
 	out[0] = '\0';
-	for (size_t i = 0; i < s->n_w && i < max; i++) {
+	for (size_t i = 0; i < s->n_w && shown < max; i++) {
+		size_t j = 0;
+		while (j < i && s->w[j].pid != s->w[i].pid)
+			j++;
+		if (j < i)
+			continue;	/* named already */
 		const char *exe = "";
 		struct collector_proc_info info;
 		for (size_t k = 0; collector_proc_info(s->c, k, &info); k++)
@@ -383,11 +419,12 @@ static char *proc_names(struct session *s, size_t max)
 				break;
 			out = o;
 		}
-		len += (size_t)snprintf(out + len, cap - len, "%s%u%s%s%s", i ? ", " : "",
+		len += (size_t)snprintf(out + len, cap - len, "%s%u%s%s%s", shown ? ", " : "",
 					s->w[i].pid, *base ? " (" : "", base, *base ? ")" : "");
+		shown++;
 	}
-	if (s->n_w > max)
-		snprintf(out + len, cap - len, " and %zu more", s->n_w - max);
+	if (total > shown)
+		snprintf(out + len, cap - len, " and %zu more", total - shown);
 	return out;
 }
 
@@ -398,7 +435,7 @@ static char *proc_names(struct session *s, size_t max)
 static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 {
 	int status = 0;
-	bool exited = false;
+	bool exited = false, told_waiting = false;
 	struct timespec exited_at = { 0, 0 };
 	struct pollfd *pfd = NULL;
 	size_t cap_pfd = 0;
@@ -415,7 +452,7 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 			pfd[n++] = (struct pollfd){ s->w[i].pidfd, POLLIN, 0 };
 		int r = poll(pfd, n, 10);
 		if (r > 0 && s->sock >= 0 && pfd[0].revents)
-			read_messages(s);
+			read_messages(s, pfd[0].revents & (POLLHUP | POLLERR));
 		drain_all(s);
 		if (r > 0)
 			for (size_t i = polled_w; i-- > 0;)
@@ -428,28 +465,41 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 			if (!s->last_exit_ns)
 				s->last_exit_ns = wall_now();
 			/* its own rings are read now; others may follow */
-			for (size_t i = 0; i < s->n_w; i++)
-				if (s->w[i].pid == (uint32_t)pid) {
+			for (size_t i = s->n_w; i-- > 0;)
+				if (s->w[i].pid == (uint32_t)pid)
 					process_gone(s, i);
-					break;
-				}
 		}
 		if (exited && s->sock < 0 && s->n_w == 0)
 			break;
 		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
 		if (exited && (stop_collecting || timeout)) {
 			char *names = proc_names(s, 8);
-			if (s->n_w)
+			size_t live = live_processes(s);
+			if (live)
 				error("%s: stopped waiting for %zu process%s still running: %s",
-				      timeout ? "--max-wait reached" : "interrupted", s->n_w,
-				      s->n_w == 1 ? "" : "es", names ? names : "");
+				      timeout ? "--max-wait reached" : "interrupted", live,
+				      live == 1 ? "" : "es", names ? names : "");
 			else
 				error("%s: stopped waiting for processes that still hold memprof's "
 				      "connection (not profiled themselves)",
 				      timeout ? "--max-wait reached" : "interrupted");
 			free(names);
-			s->last_exit_ns = wall_now();
+			if (s->n_w)	/* the run ends now; idle holders do not count */
+				s->last_exit_ns = wall_now();
 			break;
+		}
+		if (exited && !told_waiting && ms_since(&exited_at) > 2000 && max_wait_ms < 0) {
+			char *names = proc_names(s, 8);
+			size_t live = live_processes(s);
+			if (live)
+				error("waiting for %zu process%s still running: %s (Ctrl-C or "
+				      "--max-wait to stop waiting)", live, live == 1 ? "" : "es",
+				      names ? names : "");
+			else
+				error("waiting for processes that hold memprof's connection (Ctrl-C "
+				      "or --max-wait to stop waiting)");
+			free(names);
+			told_waiting = true;
 		}
 	}
 	drain_all(s);
@@ -466,6 +516,7 @@ static void session_release(struct session *s)
 	if (s->sock >= 0)
 		close(s->sock);
 	free(s->ring);
+	free(s->ring_owner);
 	free(s->w);
 }
 
@@ -628,7 +679,17 @@ int cmd_run(int argc, char **argv)
 	int sv[2], errpipe[2] = { -1, -1 };
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		error("cannot create a socket: %s", strerror(errno));
+		remove_preload_dir(preload_dir);
 		return 1;
+	}
+	/* memprof holds a pidfd per live process image: its own descriptor
+	 * limit goes up to the hard one; the program gets its own back */
+	struct rlimit nofile, raised;
+	bool have_nofile = getrlimit(RLIMIT_NOFILE, &nofile) == 0;
+	if (have_nofile) {
+		raised = nofile;
+		raised.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &raised);
 	}
 	/* the pipe that reports a failed exec; under a tight descriptor limit
 	 * there may be no room for it: then the child says it itself */
@@ -654,9 +715,12 @@ int cmd_run(int argc, char **argv)
 	pid_t pid = fork();
 	if (pid < 0) {
 		error("fork: %s", strerror(errno));
+		remove_preload_dir(preload_dir);
 		return 1;
 	}
 	if (pid == 0) {
+		if (have_nofile)
+			setrlimit(RLIMIT_NOFILE, &nofile);
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
 		sigaction(SIGHUP, &old_hup, NULL);
@@ -720,6 +784,8 @@ int cmd_run(int argc, char **argv)
 	s.c = collector_new();
 	if (!s.c) {
 		error("out of memory");
+		waitpid(pid, NULL, 0);
+		remove_preload_dir(preload_dir);
 		return 1;
 	}
 	int status = collect(&s, pid, max_wait_ms);

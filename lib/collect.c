@@ -63,7 +63,7 @@ bool collector_proc_info(const struct collector *c, size_t i, struct collector_p
 	for (int k = 0; k < LOST_WHY_MAX; k++)
 		lost += p->lost[k];
 	*info = (struct collector_proc_info){ p->pid, p->exe, p->ended || p->exec_called, p->gone,
-					      lost, p->bad_records };
+					      lost, p->lost[LOST_COLLECTOR], p->bad_records };
 	return true;
 }
 
@@ -90,6 +90,18 @@ void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
 		if (p == last && (!p->end_ns || p->end_ns > time_ns || !p->ended))
 			p->end_ns = p->ended && p->end_ns ? p->end_ns : time_ns;
 	}
+}
+
+static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incarnation);
+
+void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation, int why,
+			uint64_t n)
+{
+	struct c_proc *p = get_proc(c, pid, incarnation);
+	if (!p || why < 0 || why >= LOST_WHY_MAX)
+		return;
+	p->lost[why] += n;
+	c->stats.lost += n;
 }
 
 static const char *intern(struct collector *c, const char *s, size_t len)

@@ -45,6 +45,11 @@ int collector_feed(struct collector *c, const void *batch, size_t len);
 int collector_feed_recording(struct collector *c, const void *data, size_t len,
 			     char *err, size_t errlen, char *warn, size_t warnlen);
 
+/* Process image (pid, incarnation) could not record n events, for reason
+ * why (enum rec_lost in records.h), as its ring says. */
+void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation, int why,
+			uint64_t n);
+
 /* memprof saw process pid go away at time_ns (wall clock): its last image
  * ends then if it did not say so itself. */
 void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns);
@@ -66,6 +71,7 @@ struct collector_proc_info {
 	bool ended;		/* sent its END (or exec'd) */
 	bool gone;		/* memprof saw the process go */
 	uint64_t lost;		/* events its tracker could not record */
+	uint64_t lost_collector;	/* of which: after it stopped recording */
 	uint64_t bad_records;
 };
 /* Fills *info for image i (0 <= i < n); returns false past the last. */

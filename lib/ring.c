@@ -2,6 +2,7 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -22,8 +23,11 @@ int ring_map(struct ring_reader *r, int fd)
 	memset(r, 0, sizeof(*r));
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(h) ||
-	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+	/* sealed against shrinking: a sender that truncated a mapped ring
+	 * would kill memprof with SIGBUS */
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(h) || seals < 0 ||
+	    !(seals & F_SEAL_SHRINK) || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		return -EINVAL;
 	uint64_t size = h.size, off = h.data_offset;
 	if (h.magic != MEMPROF_RING_MAGIC || h.version != MEMPROF_VERSION_RECORDS ||
@@ -47,6 +51,7 @@ int ring_map(struct ring_reader *r, int fd)
 	r->map_len = len;
 	r->pid = h.pid;
 	r->incarnation = h.incarnation;
+	__atomic_store_n(&r->hdr->accepted, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -59,11 +64,28 @@ static void wake_producer(struct memprof_ring *h)
 	}
 }
 
+/* What the image could not write once it stopped recording: counted as
+ * lost, per process. */
+static void note_dropped(struct ring_reader *r, struct collector *c)
+{
+	uint64_t d = __atomic_load_n(&r->hdr->dropped, __ATOMIC_ACQUIRE);
+	uint32_t failed = __atomic_load_n(&r->hdr->failed, __ATOMIC_ACQUIRE);
+	if (failed && !r->failed_seen) {
+		r->failed_seen = true;
+		d++;	/* the record that failed */
+	}
+	if (d > r->dropped_seen) {
+		collector_add_lost(c, r->pid, r->incarnation, LOST_COLLECTOR, d - r->dropped_seen);
+		r->dropped_seen = d;
+	}
+}
+
 long ring_drain(struct ring_reader *r, struct collector *c)
 {
 	if (!r->hdr)
 		return 0;
 	struct memprof_ring *h = r->hdr;
+	note_dropped(r, c);
 	/* the size is read from our copy: the image could change the shared one */
 	uint64_t size = (uint64_t)(r->map_len - MEMPROF_RING_DATA_OFFSET) / 2;
 	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);

@@ -17,10 +17,14 @@ struct ring_reader {
 	size_t map_len;
 	uint32_t pid, incarnation;
 	bool bad;		/* the image wrote what cannot be read: ignored from now on */
+	bool failed_seen;	/* the image's failed flag was counted */
+	uint64_t dropped_seen;	/* of the image's dropped count */
 };
 
 /* Maps the ring in memfd fd (which the caller still closes). Checks its
- * header. Returns 0 or a negative errno (-EINVAL: not a ring). */
+ * header and its seals (it must not shrink), and marks it accepted (the
+ * image then waits for us when it is full). Returns 0 or a negative errno
+ * (-EINVAL: not a ring). */
 int ring_map(struct ring_reader *r, int fd);
 
 /* Feeds the records written since the last drain to c, frees their room

@@ -115,6 +115,9 @@ struct memprof_ring {
 	uint32_t waiting;	/* the producer sleeps on `wake` */
 	uint32_t wake;		/* futex word, bumped by the collector */
 	uint32_t kicked;	/* a kick message is on its way */
+	uint32_t accepted;	/* set by the collector once it has mapped the ring */
+	uint32_t failed;	/* set by the producer when it stopped recording */
+	uint64_t dropped;	/* records the producer could not write since */
 };
 #define MEMPROF_RING_DATA_OFFSET 4096
 #define MEMPROF_RING_HEAD_OFFSET 64
@@ -125,7 +128,9 @@ _Static_assert(sizeof(struct memprof_batch_header) == 16 && sizeof(struct mempro
 
 /* Messages on memprof's socket (SOCK_SEQPACKET, one per send). */
 enum memprof_hello_type {
-	HELLO_RING = 1,		/* with SCM_RIGHTS: the ring's memfd */
+	/* with SCM_RIGHTS: the ring's memfd (sealed against shrinking and
+	 * growing) and, where the kernel has pidfd_open, the process's pidfd */
+	HELLO_RING = 1,
 	HELLO_KICK = 2,		/* the ring of (pid, incarnation) is filling up */
 };
 struct memprof_hello {

@@ -117,10 +117,14 @@ bool stream_ok(void)
 }
 
 
+/* Stops recording for good. A ring says so in its header, where memprof
+ * reads it (with the count of what was dropped since). */
 static void fail(void)
 {
 	failed = true;
 	stream_ring.hdr = NULL;	/* the inline paths go to the slow ones, which see `failed` */
+	if (ring)
+		__atomic_store_n(&ring->failed, 1, __ATOMIC_RELEASE);
 }
 
 void stream_count_lost(int why)
@@ -155,37 +159,42 @@ int stream_use_socket(int fd, int collector)
 	return fd_remember(&sock, fd) ? 0 : -1;
 }
 
-static int send_hello(uint32_t type, int pass_fd)
+/* Returns 0; -1 when memprof is gone (or, for a ring, could not be told). */
+static int send_hello(uint32_t type, int pass_fd, int pass_fd2)
 {
 	struct memprof_hello h = { MEMPROF_HELLO_MAGIC, type, my_pid, my_incarnation };
 	struct iovec iov = { &h, sizeof(h) };
 	union {
 		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(2 * sizeof(int))];
 	} control;
 	struct msghdr m;
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = &iov;
 	m.msg_iovlen = 1;
 	if (pass_fd >= 0) {
+		int fds[2] = { pass_fd, pass_fd2 };
+		size_t nfd = pass_fd2 >= 0 ? 2 : 1;
 		memset(&control, 0, sizeof(control));
 		m.msg_control = control.b;
-		m.msg_controllen = sizeof(control.b);
+		m.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
 		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfd * sizeof(int));
 	}
 	if (!fd_still_ours(&sock))
-		return -1;
+		return type == HELLO_KICK ? 0 : -1;	/* memprof reads every 10 ms anyway */
 	for (;;) {
 		ssize_t n = sendmsg(sock.fd, &m, MSG_NOSIGNAL | (type == HELLO_KICK ? MSG_DONTWAIT : 0));
 		if (n == (ssize_t)sizeof(h))
 			return 0;
 		if (n < 0 && errno == EINTR)
 			continue;
-		return n < 0 && errno == EAGAIN ? 0 : -1;	/* a kick may be dropped */
+		if (type == HELLO_KICK)	/* a kick may be dropped; only a gone memprof counts */
+			return n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) ? -1 : 0;
+		return -1;
 	}
 }
 
@@ -194,11 +203,14 @@ int stream_start_ring(void)
 	const uint64_t size = MEMPROF_RING_SIZE, off = MEMPROF_RING_DATA_OFFSET;
 	if (sock.fd < 0 || failed)
 		return -1;
-	int fd = (int)syscall(SYS_memfd_create, "memprof-ring", MFD_CLOEXEC);
+	int fd = (int)syscall(SYS_memfd_create, "memprof-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -1;
 	uint8_t *base = NULL;
-	if (ftruncate(fd, (off_t)(off + size)) < 0)
+	int pidfd = -1;
+	/* sealed: memprof maps it too, and a file that shrank would kill it */
+	if (ftruncate(fd, (off_t)(off + size)) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto out_fail;
 	/* the data area twice, back to back: a record that wraps is contiguous */
 	base = mmap(NULL, off + 2 * size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -218,8 +230,12 @@ int stream_start_ring(void)
 	r->incarnation = my_incarnation;
 	r->size = size;
 	r->data_offset = off;
-	if (send_hello(HELLO_RING, fd) < 0)
+	/* our pidfd: memprof learns when we are gone, whoever reaps us */
+	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (send_hello(HELLO_RING, fd, pidfd) < 0)
 		goto out_fail;
+	if (pidfd >= 0)
+		close(pidfd);
 	close(fd);
 	ring = r;
 	stream_ring = (struct stream_ring){ r, base + off, 0, 0, size };
@@ -227,6 +243,8 @@ int stream_start_ring(void)
 out_fail:
 	if (base)
 		munmap(base, off + 2 * size);
+	if (pidfd >= 0)
+		close(pidfd);
 	close(fd);
 	return -1;
 }
@@ -237,7 +255,7 @@ static int kick(bool force)
 	if (!force && __atomic_load_n(&ring->kicked, __ATOMIC_RELAXED))
 		return 0;
 	__atomic_store_n(&ring->kicked, 1, __ATOMIC_RELAXED);
-	return send_hello(HELLO_KICK, -1);
+	return send_hello(HELLO_KICK, -1, -1);
 }
 
 /* The ring is full: wait until memprof has read enough (it wakes us), or
@@ -245,7 +263,9 @@ static int kick(bool force)
 static bool ring_wait(size_t len)
 {
 	const struct timespec t = { 0, 50 * 1000 * 1000 };
-	for (;;) {
+	/* a ring memprof never took (it could not) is not waited for long */
+	for (int waits = 0; __atomic_load_n(&ring->accepted, __ATOMIC_ACQUIRE) || waits < 100;
+	     waits++) {
 		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
 		ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
@@ -255,6 +275,7 @@ static bool ring_wait(size_t len)
 			return false;
 		futex_call((int *)&ring->wake, FUTEX_WAIT, (int)seq, &t);
 	}
+	return false;
 }
 
 /* ---- the recording file ----------------------------------------------------------- */
@@ -346,8 +367,11 @@ void stream_flush_each(bool on)
 
 uint8_t *stream_reserve_slow(size_t len)
 {
-	if (failed)
+	if (failed) {
+		if (ring)
+			__atomic_add_fetch(&ring->dropped, 1, __ATOMIC_RELAXED);
 		return NULL;
+	}
 	if (ring) {
 		if (ring_head + len - ring_tail_seen > stream_ring.size) {
 			ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
