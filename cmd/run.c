@@ -520,6 +520,23 @@ static void session_release(struct session *s)
 	free(s->w);
 }
 
+/* The program was killed by sig: memprof ends the same way, so that its
+ * parent sees what it would have seen (WIFSIGNALED, a shell's "Killed"),
+ * without a core dump of memprof's own. Returns only if sig does not end
+ * a process. */
+static void die_like(int sig)
+{
+	struct rlimit no_core = { 0, 0 };
+	sigset_t one;
+	fflush(NULL);
+	setrlimit(RLIMIT_CORE, &no_core);
+	signal(sig, SIG_DFL);
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	kill(getpid(), sig);
+}
+
 /* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
 static int64_t parse_duration(const char *v)
 {
@@ -834,5 +851,7 @@ int cmd_run(int argc, char **argv)
 	free(path);
 	free(tracker);
 	free(preload);
+	if (WIFSIGNALED(status) && code == 128 + WTERMSIG(status))
+		die_like(WTERMSIG(status));
 	return code;
 }

@@ -356,6 +356,18 @@ test_expect_success "a descriptor whose peer is not memprof: the tracker sends n
 
 # ---- memprof's own output -------------------------------------------------------
 
+test_expect_success "a program killed by a signal: memprof ends by the same signal, no core of its own" '
+	/usr/bin/python3 -c "
+import subprocess, sys
+m = sys.argv[1]
+for c in [\"kill -SEGV \$\$\", \"kill -TERM \$\$\", \"kill -INT \$\$\", \"exit 3\"]:
+    a = subprocess.run([\"sh\", \"-c\", c]).returncode
+    b = subprocess.run([m, \"run\", \"-q\", \"-o\", \"sig.pb.gz\", \"--\", \"sh\", \"-c\", c]).returncode
+    print(a, b)
+" "$MEMPROF" > st && cat st &&
+	test "$(awk "\$1 != \$2" st | wc -l)" = 0 && test "$(wc -l < st)" = 4 &&
+	! ls core* 2>/dev/null
+'
 test_expect_success "memprof's stderr a closed pipe: it still returns the program's status" '
 	( rc=0; $MEMPROF run -o pipe.pb.gz -- sh -c "sleep 0.5; exit 7" 2>&1 || rc=$?
 	  echo "rc=$rc" >&3 ) 3> status | true &&
