@@ -146,6 +146,10 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		error("warning: %s was dlopen'ed with RTLD_DEEPBIND%s: allocations made by "
 		      "code it binds are not seen", st->deepbind_name,
 		      st->deepbind > 1 ? " (and others)" : "");
+	if (st->stale_files)
+		error("warning: %s%s changed on disk since the program loaded it (another build "
+		      "id): its frames are left as addresses", st->stale_name,
+		      st->stale_files > 1 ? " (and others)" : "");
 	report_losses(c, recording);
 	profile_free(p);
 	return 0;

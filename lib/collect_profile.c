@@ -28,6 +28,7 @@ struct builder {
 	struct profile *p;
 	struct symbolizer *sym;
 	struct profile_mapping **mapping;	/* per c_mapping, made on first use */
+	bool *stale;				/* per c_mapping: the file changed since */
 	struct hashmap locations;		/* (mapping << 48 ^ pc) (+ probe) -> location */
 	struct hashmap functions;		/* hash of the fields (+ probe) -> function */
 	struct profile_location *truncated;	/* the root of stacks cut short */
@@ -48,10 +49,19 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	m->memory_limit = cm->end;
 	m->file_offset = cm->offset;
 	/* the build id the process had loaded; the file's only if it sent none */
-	const char *id = cm->build_id[0] ? cm->build_id : symbolizer_build_id(b->sym, cm->file);
+	const char *on_disk = symbolizer_build_id(b->sym, cm->file);
+	const char *id = cm->build_id[0] ? cm->build_id : on_disk;
 	if (!(m->filename = profile_intern(b->p, cm->file)) ||
 	    !(m->build_id = profile_intern(b->p, id)))
 		return NULL;
+	/* a file rebuilt or replaced since the process loaded it would name
+	 * the wrong functions: its frames stay addresses, and it is said */
+	if (cm->build_id[0] && on_disk[0] && strcmp(cm->build_id, on_disk) != 0) {
+		b->stale[mi] = true;
+		if (!b->c->stats.stale_files++)
+			b->c->stats.stale_name = cm->file;
+		return b->mapping[mi] = m;
+	}
 	/* fully symbolized here: pprof must not try again */
 	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames = true;
 	return b->mapping[mi] = m;
@@ -130,7 +140,8 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 		if (!(m = get_mapping(b, fr->mapping)))
 			goto fail;
 		const struct c_mapping *cm = &b->c->mapping[fr->mapping];
-		if ((n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, &frames)) < 0)
+		if (!b->stale[fr->mapping] &&
+		    (n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, &frames)) < 0)
 			goto fail;
 	}
 	progress(b);
@@ -211,10 +222,12 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	static const char *units[] = { "count", "bytes", "count", "bytes" };
 	struct builder b = { 0 };
 	b.c = c;
+	c->stats.stale_files = 0;
 	b.meta = meta;
 	b.to_symbolize = c->n_frame;
 	if (!(b.p = profile_new()) || !(b.sym = symbolizer_new()) ||
-	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))))
+	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))) ||
+	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))
 		goto out_fail;
 	struct profile *p = b.p;
 	if (profile_set_sample_types(p, 4, types, units) < 0)
@@ -263,6 +276,7 @@ out_fail:
 out:
 	symbolizer_free(b.sym);
 	free(b.mapping);
+	free(b.stale);
 	hashmap_release(&b.locations);
 	hashmap_release(&b.functions);
 	return b.p;

@@ -356,6 +356,14 @@ test_expect_success "a descriptor whose peer is not memprof: the tracker sends n
 
 # ---- memprof's own output -------------------------------------------------------
 
+test_expect_success "a binary replaced during the run: its frames stay addresses, and it is said" '
+	cc -g -O1 -o r1 $F/rebuild1.c && cc -g -O1 -o r2 $F/rebuild2.c && cp r1 prog &&
+	$MEMPROF run -q --rate 1 -o rb.pb.gz -- \
+		sh -c "./prog & sleep 0.1; cp r2 prog.tmp; mv prog.tmp prog; wait" 2> err &&
+	cat err && grep -q "prog changed on disk since the program loaded it" err &&
+	go tool pprof -top -nodefraction=0 rb.pb.gz > top 2>/dev/null &&
+	! grep -q -E " (main|omega|pad1|pad2)\$" top && grep -q "\[prog\]" top
+'
 test_expect_success "a program killed by a signal: memprof ends by the same signal, no core of its own" '
 	/usr/bin/python3 -c "
 import subprocess, sys
