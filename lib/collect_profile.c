@@ -60,9 +60,9 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 		b->stale[mi] = true;
 		if (!b->c->stats.stale_files++)
 			b->c->stats.stale_name = cm->file;
-		return b->mapping[mi] = m;
 	}
-	/* fully symbolized here: pprof must not try again */
+	/* fully symbolized here (or not to be): pprof must not try again, with
+	 * a file that may not be the one that ran */
 	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames = true;
 	return b->mapping[mi] = m;
 }
