@@ -243,6 +243,10 @@ struct watched {		/* a process image memprof waits for */
 struct session {
 	struct collector *c;
 	int sock;			/* our end of the connection; -1 once all closed */
+	int listen_fd;			/* the fallback socket (see open_fallback), or -1 */
+	char *fallback_dir;		/* its private directory */
+	int *conn;			/* connections accepted on it */
+	size_t n_conn, cap_conn;
 	struct ring_reader *ring;
 	uint64_t *ring_owner;		/* per ring: its watch's serial */
 	size_t n_ring, cap_ring, cap_owner;
@@ -321,10 +325,11 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 	s->ring_owner[s->n_ring++] = owner;
 }
 
-/* Reads the messages waiting on the socket: new rings (with the sender's
- * credentials, from the kernel) and kicks. hup: poll said every other end
- * is closed (an empty message also reads as 0 bytes). */
-static void read_messages(struct session *s, bool hup)
+/* Reads the messages waiting on connection fd: new rings (with the
+ * sender's credentials, from the kernel) and kicks. hup: poll said every
+ * other end is closed (an empty message also reads as 0 bytes). Returns
+ * false when the connection has ended (the caller closes it). */
+static bool read_messages(struct session *s, int fd, bool hup)
 {
 	for (;;) {
 		struct memprof_hello h;
@@ -339,16 +344,11 @@ static void read_messages(struct session *s, bool hup)
 		m.msg_iovlen = 1;
 		m.msg_control = control.b;
 		m.msg_controllen = sizeof(control.b);
-		ssize_t n = recvmsg(s->sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (n == 0 && !m.msg_controllen)) {
-			if (hup && (n == 0 || errno != EAGAIN)) {
-				close(s->sock);
-				s->sock = -1;
-			}
-			return;
-		}
+		if (n < 0 || (n == 0 && !m.msg_controllen))
+			return !(hup && (n == 0 || errno != EAGAIN));
 		int fds[4] = { -1, -1, -1, -1 };
 		size_t nfd = 0;
 		struct ucred cred = { 0, 0, 0 };
@@ -373,6 +373,75 @@ static void read_messages(struct session *s, bool hup)
 			if (fds[j] >= 0)
 				close(fds[j]);
 		/* HELLO_KICK: the caller drains every ring after this */
+	}
+}
+
+/* A process that lost the descriptor it inherited (Python's subprocess
+ * closes every descriptor but 0-2 in its children) reaches memprof again
+ * through a socket in a private directory (mode 0700: only our user, and
+ * root, can connect); MEMPROF_SOCKET names it. Returns 0 or -1. */
+static int open_fallback(struct session *s, char *path, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX];
+	struct sockaddr_un a;
+	snprintf(dir, sizeof(dir), "%s/memprof.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s/sock", dir) >= (int)sizeof(a.sun_path) ||
+	    (s->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+		rmdir(dir);
+		return -1;
+	}
+	if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->listen_fd, 64) < 0) {
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		unlink(a.sun_path);
+		rmdir(dir);
+		return -1;
+	}
+	s->fallback_dir = strdup(dir);
+	snprintf(path, size, "%s", a.sun_path);
+	return 0;
+}
+
+static void accept_fallback(struct session *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int on = 1;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    (cred.uid != getuid() && cred.uid != 0) ||
+		    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
+		    array_grow(&s->conn, &s->cap_conn, s->n_conn, sizeof(*s->conn)) < 0) {
+			close(fd);
+			continue;
+		}
+		s->conn[s->n_conn++] = fd;
+	}
+}
+
+static void close_fallback(struct session *s)
+{
+	for (size_t i = 0; i < s->n_conn; i++)
+		close(s->conn[i]);
+	s->n_conn = 0;
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	s->listen_fd = -1;
+	if (s->fallback_dir) {
+		char p[PATH_MAX + 8];
+		snprintf(p, sizeof(p), "%s/sock", s->fallback_dir);
+		unlink(p);
+		rmdir(s->fallback_dir);
+		free(s->fallback_dir);
+		s->fallback_dir = NULL;
 	}
 }
 
@@ -441,18 +510,37 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 	size_t cap_pfd = 0;
 	for (;;) {
 		size_t n = 0;
-		if (array_grow(&pfd, &cap_pfd, s->n_w + 1, sizeof(*pfd)) < 0) {
+		if (array_grow(&pfd, &cap_pfd, s->n_w + s->n_conn + 2, sizeof(*pfd)) < 0) {
 			error("out of memory");
 			break;
 		}
+		/* [the inherited connection] [the fallback socket] [its connections] [pidfds] */
+		size_t at_sock = n;
 		if (s->sock >= 0)
 			pfd[n++] = (struct pollfd){ s->sock, POLLIN, 0 };
+		size_t at_listen = n;
+		if (s->listen_fd >= 0)
+			pfd[n++] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
+		size_t first_conn = n, polled_conn = s->n_conn;
+		for (size_t i = 0; i < s->n_conn; i++)
+			pfd[n++] = (struct pollfd){ s->conn[i], POLLIN, 0 };
 		size_t first_w = n, polled_w = s->n_w;	/* read_messages may add more */
 		for (size_t i = 0; i < s->n_w; i++)
 			pfd[n++] = (struct pollfd){ s->w[i].pidfd, POLLIN, 0 };
 		int r = poll(pfd, n, 10);
-		if (r > 0 && s->sock >= 0 && pfd[0].revents)
-			read_messages(s, pfd[0].revents & (POLLHUP | POLLERR));
+		if (r > 0 && s->sock >= 0 && pfd[at_sock].revents &&
+		    !read_messages(s, s->sock, pfd[at_sock].revents & (POLLHUP | POLLERR))) {
+			close(s->sock);
+			s->sock = -1;
+		}
+		for (size_t i = polled_conn; r > 0 && i-- > 0;)
+			if (pfd[first_conn + i].revents &&
+			    !read_messages(s, s->conn[i], pfd[first_conn + i].revents & (POLLHUP | POLLERR))) {
+				close(s->conn[i]);
+				s->conn[i] = s->conn[--s->n_conn];
+			}
+		if (r > 0 && s->listen_fd >= 0 && pfd[at_listen].revents)
+			accept_fallback(s);
 		drain_all(s);
 		if (r > 0)
 			for (size_t i = polled_w; i-- > 0;)
@@ -515,9 +603,11 @@ static void session_release(struct session *s)
 		close(s->w[i].pidfd);
 	if (s->sock >= 0)
 		close(s->sock);
+	close_fallback(s);
 	free(s->ring);
 	free(s->ring_owner);
 	free(s->w);
+	free(s->conn);
 }
 
 /* The program was killed by sig: memprof ends the same way, so that its
@@ -727,11 +817,19 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGHUP, &sa, &old_hup);
 	sigaction(SIGQUIT, &sa, &old_quit);
 
+	struct session s = { 0 };
+	char fallback[PATH_MAX] = "";
+	s.sock = -1;
+	s.listen_fd = -1;
+	if (!why && open_fallback(&s, fallback, sizeof(fallback)) < 0)
+		fallback[0] = '\0';	/* only descendants that close the inherited one miss it */
+
 	fflush(NULL);
 	uint64_t start_ns = wall_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		error("fork: %s", strerror(errno));
+		close_fallback(&s);
 		remove_preload_dir(preload_dir);
 		return 1;
 	}
@@ -745,6 +843,8 @@ int cmd_run(int argc, char **argv)
 		if (errpipe[0] >= 0)
 			close(errpipe[0]);
 		close(sv[0]);
+		if (s.listen_fd >= 0)
+			close(s.listen_fd);
 		unsetenv("MEMPROF_OUT");
 		unsetenv("MEMPROF_TOKEN");
 		int fd = why ? -1 : fd_move_high(sv[1], false);
@@ -757,6 +857,10 @@ int cmd_run(int argc, char **argv)
 			setenv("MEMPROF_FD", buf, 1);
 			snprintf(buf, sizeof(buf), "%d", (int)self);
 			setenv("MEMPROF_COLLECTOR", buf, 1);
+			if (fallback[0])
+				setenv("MEMPROF_SOCKET", fallback, 1);
+			else
+				unsetenv("MEMPROF_SOCKET");
 			snprintf(buf, sizeof(buf), "%lld", (long long)rate);
 			setenv("MEMPROF_RATE", buf, 1);
 			const char *pre = getenv("LD_PRELOAD");
@@ -790,18 +894,19 @@ int cmd_run(int argc, char **argv)
 	    read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
 		error("%s: %s", prog_argv[0], strerror(exec_errno));
 		waitpid(pid, NULL, 0);
+		close_fallback(&s);
 		remove_preload_dir(preload_dir);
 		return exec_errno == ENOENT ? 127 : 126;
 	}
 	if (errpipe[0] >= 0)
 		close(errpipe[0]);
 
-	struct session s = { 0 };
 	s.sock = sv[0];
 	s.c = collector_new();
 	if (!s.c) {
 		error("out of memory");
 		waitpid(pid, NULL, 0);
+		close_fallback(&s);
 		remove_preload_dir(preload_dir);
 		return 1;
 	}

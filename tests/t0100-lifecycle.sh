@@ -347,11 +347,21 @@ test_expect_success "standalone with stdout closed: the program's writes fail as
 
 # ---- who the tracker talks to ---------------------------------------------------
 
+test_expect_success "children of Python's subprocess (close_fds): profiled through the fallback socket, silently" '
+	/usr/bin/python3 -c "import subprocess; subprocess.run([\"./execs\", \"leaf\"], check=True)" \
+		> plain.out 2> plain.err &&
+	mkdir tmpd &&
+	TMPDIR=$TRASH/tmpd $MEMPROF run -q --rate 1 -o sub.pb.gz -- /usr/bin/python3 -c \
+		"import subprocess; subprocess.run([\"./execs\", \"leaf\"], check=True)" > prof.out 2> prof.err &&
+	test_cmp plain.out prof.out && test_cmp plain.err prof.err &&
+	expect sub.pb.gz alloc_objects leaf_after_exec 50 &&
+	test -z "$(ls -A tmpd)"
+'
 test_expect_success "a descriptor whose peer is not memprof: the tracker sends nothing, says so" '
 	/usr/bin/python3 $F/notours.py "$BUILD/libmemprof.so" > out 2> err &&
 	cat out err &&
 	test "$(cat out)" = "0 hello received nothing" &&
-	grep -q "lost the connection to memprof" err
+	grep -q "cannot reach memprof" err
 '
 
 # ---- memprof's own output -------------------------------------------------------

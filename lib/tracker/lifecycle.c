@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +129,7 @@ static void atfork_child(void)
 	sampler_fork_child();
 	if (tracking()) {
 		if (ring_mode && stream_start_ring() < 0) {
-			say("cannot reach memprof from a forked child; not profiled", NULL, NULL);
-			set_state(TRACKER_OFF);
+			set_state(TRACKER_OFF);	/* memprof is gone, or refused us: it reports the parent's */
 		} else {
 			emit_start(parent, parent_incarnation);
 			stream_flush();
@@ -292,9 +292,12 @@ static int open_output(void)
 	const char *fd = getenv("MEMPROF_FD"), *path = getenv("MEMPROF_OUT");
 	if (fd && *fd) {
 		int n = parse_int(fd), collector = parse_int(getenv("MEMPROF_COLLECTOR"));
-		if (n < 0 || collector <= 0 || stream_use_socket(n, collector) < 0) {
-			say("lost the connection to memprof (its descriptor was closed or replaced "
-			    "by a parent process); not profiled", NULL, NULL);
+		stream_set_fallback(getenv("MEMPROF_SOCKET"), collector);
+		if (collector <= 0 || stream_use_socket(n, collector) < 0) {
+			/* memprof gone (a daemon outlived it): nothing to say it to */
+			if (collector > 0 && kill(collector, 0) == 0)
+				say("cannot reach memprof (its descriptor was closed by a parent "
+				    "process, and its socket refused us); not profiled", NULL, NULL);
 			return -1;
 		}
 		ring_mode = true;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "records.h"
@@ -148,15 +149,57 @@ void stream_send_lost(void)
 
 /* ---- memprof's socket and the ring ------------------------------------------------ */
 
+static char fallback_path[108];	/* memprof's socket for images that lost theirs */
+static int fallback_collector;
+
+void stream_set_fallback(const char *path, int collector)
+{
+	size_t n = path ? strlen(path) : 0;
+	if (n && n < sizeof(fallback_path)) {
+		memcpy(fallback_path, path, n + 1);
+		fallback_collector = collector;
+	}
+}
+
+/* Connects to memprof's fallback socket (a process that lost the descriptor
+ * it inherited, or closed it). The connection is close-on-exec: an exec'd
+ * image makes its own. Returns 0 or -1. */
+static int connect_fallback(void)
+{
+	struct sockaddr_un a;
+	if (!fallback_path[0])
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, fallback_path, strlen(fallback_path) + 1);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    (fd = fd_move_high(fd, true)) < 0)
+		goto out_fail;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    cred.pid != fallback_collector || !fd_remember(&sock, fd))
+		goto out_fail;
+	return 0;
+out_fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 int stream_use_socket(int fd, int collector)
 {
 	struct stat st;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid != collector)
-		return -1;
-	return fd_remember(&sock, fd) ? 0 : -1;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid != collector ||
+	    !fd_remember(&sock, fd))
+		return connect_fallback();
+	return 0;
 }
 
 /* Returns 0; -1 when memprof is gone (or, for a ring, could not be told). */
@@ -201,7 +244,7 @@ static int send_hello(uint32_t type, int pass_fd, int pass_fd2)
 int stream_start_ring(void)
 {
 	const uint64_t size = MEMPROF_RING_SIZE, off = MEMPROF_RING_DATA_OFFSET;
-	if (sock.fd < 0 || failed)
+	if (failed || (!fd_still_ours(&sock) && connect_fallback() < 0))
 		return -1;
 	int fd = (int)syscall(SYS_memfd_create, "memprof-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)

@@ -66,9 +66,13 @@ static inline void leave(void)
 
 /* ---- the sink ------------------------------------------------------------- */
 
+/* memprof's fallback socket (MEMPROF_SOCKET), for an image that lost the
+ * descriptor it inherited: call before stream_use_socket. */
+void stream_set_fallback(const char *path, int collector);
+
 /* Takes fd (inherited from memprof run) as the connection to memprof,
- * after checking that it is a socket whose peer is process `collector`.
- * Returns 0 or -1. */
+ * after checking that it is a socket whose peer is process `collector`;
+ * else connects to the fallback socket. Returns 0 or -1. */
 int stream_use_socket(int fd, int collector);
 
 /* Opens the standalone recording at path (absolute). With create, makes it
