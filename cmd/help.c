@@ -58,7 +58,7 @@ static const struct help helps[] = {
 	  "  --max-profile-size=BYTES, --max-elements=N\n"
 	  "                         limits on the profile (see memprof help top)\n"
 	  "  -h, --help             print this help\n" },
-	{ "run", "memprof run [-o FILE] [--rate BYTES] [--] PROGRAM [ARGS...]",
+	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"
 	  "ends, writes a symbolized, gzip-compressed pprof heap profile.\n"
 	  "\n"
@@ -67,11 +67,15 @@ static const struct help helps[] = {
 	  "                     - for stdout, shared with PROGRAM)\n"
 	  "  -r, --rate=BYTES   mean bytes between samples (default 512KiB; 1 records\n"
 	  "                     every allocation); takes 4096, 4k, 512KiB, 1M\n"
+	  "  --max-wait=DURATION  after PROGRAM exits, wait at most this long (500ms,\n"
+	  "                     30s, 5m) for the processes it left running\n"
 	  "  -q, --quiet        do not print the summary line\n"
 	  "  -v, --verbose      also print the CPU time of the program and of memprof\n"
 	  "  -h, --help         print this help\n"
 	  "\n"
-	  "The exit status is PROGRAM's (128+N when it was killed by signal N).\n" },
+	  "memprof waits for every process PROGRAM started, as strace -f does. The\n"
+	  "exit status is PROGRAM's; when a signal killed it, memprof ends by the\n"
+	  "same signal.\n" },
 	{ "convert", "memprof convert [-o FILE] RECORDING",
 	  "Turns a recording written by the tracker in standalone mode\n"
 	  "(LD_PRELOAD=libmemprof.so MEMPROF_OUT=RECORDING program) into a pprof\n"

@@ -92,8 +92,8 @@ static void report_losses(struct collector *c, bool recording)
 		const char *base = strrchr(info.exe, '/');
 		base = base ? base + 1 : info.exe;
 		if (recording && !info.ended && unflushed++ < 8)
-			error("warning: pid %u (%s) ended without a final flush (killed, or "
-			      "crashed): up to 100 ms of its samples are missing", info.pid, base);
+			error("warning: pid %u (%s) ended without a final flush (killed, crashed, "
+			      "or still running): up to 100 ms of its samples are missing", info.pid, base);
 		if (info.lost_collector)
 			error("warning: pid %u (%s) stopped recording (memprof could not be reached "
 			      "or could not take its records): %llu events after that are missing",
