@@ -182,11 +182,27 @@ bool lifecycle_is_unwinder(uintptr_t pc)
 	return pc >= unwinder_start && pc < unwinder_end;
 }
 
+/* libunwind's validation pipe (it checks that memory is readable by
+ * writing one byte from it, and drains it by reading), as one descriptor
+ * at the top of the range: the pipe opened read-write through /proc, one
+ * open file that is both ends. Two at the top where /proc is missing; none
+ * (refused) when there is no room up there. */
 int lifecycle_unwinder_pipe(int fds[2], int flags)
 {
 	int p[2];
+	char path[64];
 	if (real.pipe2(p, flags | O_CLOEXEC) < 0)
 		return -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+	int rw = open(path, O_RDWR | O_CLOEXEC | (flags & O_NONBLOCK));
+	if (rw >= 0) {
+		close(p[0]);
+		close(p[1]);
+		if ((rw = fd_move_high(rw, true)) < 0)
+			goto out_no_room;
+		fds[0] = fds[1] = rw;
+		return 0;
+	}
 	int a = fd_move_high(p[0], true);
 	int b = a < 0 ? -1 : fd_move_high(p[1], true);
 	if (a < 0 || b < 0) {
@@ -194,12 +210,14 @@ int lifecycle_unwinder_pipe(int fds[2], int flags)
 			close(a);
 		else
 			close(p[1]);
-		errno = EMFILE;
-		return -1;
+		goto out_no_room;
 	}
 	fds[0] = a;
 	fds[1] = b;
 	return 0;
+out_no_room:
+	errno = EMFILE;
+	return -1;
 }
 
 struct text_range {
