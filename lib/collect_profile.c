@@ -29,6 +29,9 @@ struct builder {
 	struct symbolizer *sym;
 	struct profile_mapping **mapping;	/* per c_mapping, made on first use */
 	bool *stale;				/* per c_mapping: the file changed since */
+	struct sym_memo *memo;			/* symbolizer answers, for every process */
+	size_t n_memo, cap_memo;
+	struct hashmap memo_index;		/* hash of (file, build id, vaddr) (+ probe) -> memo */
 	struct hashmap locations;		/* (mapping << 48 ^ pc) (+ probe) -> location */
 	struct hashmap functions;		/* hash of the fields (+ probe) -> function */
 	struct profile_location *truncated;	/* the root of stacks cut short */
@@ -36,6 +39,60 @@ struct builder {
 	size_t symbolized, to_symbolize;
 	const struct collector_meta *meta;
 };
+
+/* One symbolizer answer. Processes that map the same file (every cc1 of a
+ * build) ask the same questions: each is answered once. */
+struct sym_memo {
+	const char *file, *build_id;	/* interned: compared by pointer */
+	uint64_t vaddr;
+	struct sym_frame *frames;	/* a copy; the strings are the symbolizer's */
+	int n;
+};
+
+struct memo_want {
+	const struct builder *b;
+	const char *file, *build_id;
+	uint64_t vaddr;
+};
+
+static bool same_memo(uint64_t value, const void *ctx)
+{
+	const struct memo_want *w = ctx;
+	const struct sym_memo *m = &w->b->memo[value];
+	return m->file == w->file && m->build_id == w->build_id && m->vaddr == w->vaddr;
+}
+
+/* symbolizer_lookup, remembered. Returns the number of frames (*frames
+ * valid until the builder is released) or -ENOMEM. */
+static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
+		  const struct sym_frame **frames)
+{
+	struct memo_want w = { b, cm->file, cm->build_id, vaddr };
+	uint64_t key;
+	bool inserted;
+	uint64_t h = hash_u64((uint64_t)(uintptr_t)cm->file ^ (uint64_t)(uintptr_t)cm->build_id * 31 ^
+			      vaddr * 0x9e3779b97f4a7c15ULL);
+	uint64_t *slot = hashmap_probe(&b->memo_index, h, same_memo, &w, &inserted, &key);
+	if (!slot)
+		return -ENOMEM;
+	if (!inserted) {
+		*frames = b->memo[*slot].frames;
+		return b->memo[*slot].n;
+	}
+	int n = symbolizer_lookup(b->sym, cm->file, vaddr, frames);
+	struct sym_frame *copy = NULL;
+	if (n < 0 || array_grow(&b->memo, &b->cap_memo, b->n_memo, sizeof(*b->memo)) < 0 ||
+	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
+		hashmap_remove(&b->memo_index, key);
+		return -ENOMEM;
+	}
+	if (n > 0)
+		memcpy(copy, *frames, (size_t)n * sizeof(*copy));
+	b->memo[b->n_memo] = (struct sym_memo){ cm->file, cm->build_id, vaddr, copy, n };
+	*slot = b->n_memo++;
+	*frames = copy;
+	return n;
+}
 
 static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 {
@@ -140,8 +197,7 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 		if (!(m = get_mapping(b, fr->mapping)))
 			goto fail;
 		const struct c_mapping *cm = &b->c->mapping[fr->mapping];
-		if (!b->stale[fr->mapping] &&
-		    (n = symbolizer_lookup(b->sym, cm->file, fr->pc - 1 - cm->bias, &frames)) < 0)
+		if (!b->stale[fr->mapping] && (n = lookup(b, cm, fr->pc - 1 - cm->bias, &frames)) < 0)
 			goto fail;
 	}
 	progress(b);
@@ -277,6 +333,10 @@ out:
 	symbolizer_free(b.sym);
 	free(b.mapping);
 	free(b.stale);
+	for (size_t i = 0; i < b.n_memo; i++)
+		free(b.memo[i].frames);
+	free(b.memo);
+	hashmap_release(&b.memo_index);
 	hashmap_release(&b.locations);
 	hashmap_release(&b.functions);
 	return b.p;
