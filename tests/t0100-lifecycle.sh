@@ -266,6 +266,20 @@ test_expect_success "ulimit -n 6 set inside the run: the program opens as many a
 	n=$(awk "/^opened/ { print \$2 + 0 }" prof.out) && test "$n" -ge 1 &&
 	test_cmp plain.out prof.out
 '
+test_expect_success "the tracker holds one descriptor: memprof's connection, at the top, none in 0-2" '
+	sh -c "ls /proc/\$\$/fd" | sort -n > plain.fds &&
+	$MEMPROF run -q --rate 1 -o fds.pb.gz -- sh -c "ls /proc/\$\$/fd" | sort -n > prof.fds &&
+	cat plain.fds prof.fds &&
+	test "$(comm -13 plain.fds prof.fds | wc -l)" = 1 &&
+	test -z "$(comm -23 plain.fds prof.fds)" &&
+	test "$(comm -13 plain.fds prof.fds)" = "$(( $(ulimit -n) - 1 ))"
+'
+test_expect_success "ulimit -n 5 around memprof: the program opens a file, and is profiled" '
+	(ulimit -n 5; timeout -k 5 20 $MEMPROF run -q --rate 1 -o around5.pb.gz \
+		./fdcheck open) > around5.out &&
+	cat around5.out && grep -q "^opened 1:" around5.out &&
+	expect around5.pb.gz alloc_objects main 1
+'
 test_expect_success "ulimit -n 6 around memprof: the program runs and is profiled" '
 	(ulimit -n 6; timeout -k 5 20 $MEMPROF run -q --rate 1 -o around6.pb.gz \
 		./fdcheck open) > around.out &&

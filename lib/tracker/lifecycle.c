@@ -38,6 +38,7 @@ volatile int tracker_state = TRACKER_UNSTARTED;
 int64_t tracker_rate = 512 * 1024;
 bool tracker_sample_all;
 static uintptr_t unwinder_start, unwinder_end;
+static bool own_accessor;	/* the tracker's unwinding needs no pipe */
 
 static uint32_t my_pid, my_incarnation;
 static bool ring_mode;	/* memprof run: each image and forked child has a ring */
@@ -183,14 +184,22 @@ bool lifecycle_is_unwinder(uintptr_t pc)
 }
 
 /* libunwind's validation pipe (it checks that memory is readable by
- * writing one byte from it, and drains it by reading), as one descriptor
- * at the top of the range: the pipe opened read-write through /proc, one
- * open file that is both ends. Two at the top where /proc is missing; none
- * (refused) when there is no room up there. */
+ * writing one byte from it, and drains it by reading). The tracker's own
+ * unwinding reads through its own accessor and needs none: refused. Where
+ * that accessor could not be installed, one descriptor at the top of the
+ * range: the pipe opened read-write through /proc, one open file that is
+ * both ends (two at the top where /proc is missing; none, refused, when
+ * there is no room up there). The program's own use is left alone. */
 int lifecycle_unwinder_pipe(int fds[2], int flags)
 {
 	int p[2];
 	char path[64];
+	if (!ts.busy)	/* the program's own use of libunwind: as without memprof */
+		return real.pipe2(fds, flags);
+	if (own_accessor) {
+		errno = EMFILE;	/* our reads need no pipe (sampler.c) */
+		return -1;
+	}
 	if (real.pipe2(p, flags | O_CLOEXEC) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
@@ -354,6 +363,9 @@ __attribute__((constructor)) static void tracker_init(void)
 	/* warm the unwinder up before anything is sampled; its pipe is refused */
 	void *warm[4];
 	find_unwinder();
+	own_accessor = true;	/* libunwind's set-up opens its pipe: refused (if the
+				 * accessor cannot be installed, it opens one later) */
+	own_accessor = sampler_init_unwinder();
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	unw_backtrace(warm, 4);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -17,6 +17,56 @@
 #include "stream.h"
 
 static char exe_path[PATH_MAX];
+
+/* The readable segments of every loaded object, sorted: where the
+ * unwinder may read without asking the kernel (see sampler.c). Rebuilt
+ * with each map sent; under the lock. */
+#define MAX_RANGES 2048
+static struct range {
+	uintptr_t start, end;
+} ranges[MAX_RANGES];
+static size_t n_ranges;
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int ranges_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	(void)data;
+	for (int i = 0; i < info->dlpi_phnum && n_ranges < MAX_RANGES; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && ph->p_memsz)
+			ranges[n_ranges++] = (struct range){ info->dlpi_addr + ph->p_vaddr,
+							     info->dlpi_addr + ph->p_vaddr + ph->p_memsz };
+	}
+	return 0;
+}
+
+static void ranges_rebuild(void)
+{
+	n_ranges = 0;
+	dl_iterate_phdr(ranges_cb, NULL);
+	qsort(ranges, n_ranges, sizeof(ranges[0]), range_cmp);
+}
+
+bool modules_readable(uintptr_t addr, size_t len)
+{
+	size_t lo = 0, hi = n_ranges;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (ranges[mid].end <= addr)
+			lo = mid + 1;
+		else if (ranges[mid].start > addr)
+			hi = mid;
+		else
+			return addr + len <= ranges[mid].end && addr + len > addr;
+	}
+	return false;
+}
 uintptr_t modules_self_start, modules_self_end;
 static unsigned long long seen_adds, seen_subs;	/* the loader's counters when last sent */
 
@@ -89,6 +139,7 @@ static int send_cb(struct dl_phdr_info *info, size_t size, void *data)
 void modules_send(void)
 {
 	uint8_t t = REC_MODULES_RESET;
+	ranges_rebuild();
 	stream_emit(&t, 1);
 	dl_iterate_phdr(send_cb, NULL);
 }
@@ -111,6 +162,7 @@ static int counters_cb(struct dl_phdr_info *info, size_t size, void *data)
 
 void modules_note_current(void)
 {
+	ranges_rebuild();
 	struct counters c = { 0, 0, false };
 	dl_iterate_phdr(counters_cb, &c);
 	seen_adds = c.adds;

@@ -7,6 +7,7 @@
 #define MEMPROF_MODULES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #pragma GCC visibility push(hidden)
@@ -26,6 +27,10 @@ bool modules_check(void);
 void modules_note_current(void);
 
 const char *modules_exe(void);
+
+/* Whether [addr, addr + len) lies in a readable segment of an object
+ * loaded when the map was last sent. Caller holds the lock. */
+bool modules_readable(uintptr_t addr, size_t len);
 
 extern uintptr_t modules_self_start, modules_self_end;	/* our own text */
 static inline bool modules_is_self(uintptr_t pc)

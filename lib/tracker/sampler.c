@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 #include "tables.h"
 
 #define TRACKER_STACK_SIZE (64 * 1024)
+
+static uint8_t *tracker_stack_top;	/* one stack: used with the lock held */
 
 bool sampler_calls_seen;
 
@@ -39,8 +42,6 @@ void sampler_fork_child(void)
 }
 
 /* ---- unwinding, on the tracker's own stack ---------------------------------------- */
-
-static uint8_t *tracker_stack_top;	/* one stack: used with the lock held */
 
 int sampler_init_stack(void)
 {
@@ -63,6 +64,59 @@ static void memprof_call_on_stack(void *arg, void (*fn)(void *), void *stack_top
 	fn(arg);
 }
 #endif
+
+/* ---- the unwinder's memory reads -------------------------------------------- */
+
+/* libunwind checks that memory is readable, where it must (frames without
+ * unwind tables, signal frames), by writing a byte from it into a pipe it
+ * keeps open for good. For the tracker's own unwinding its reads go
+ * through this accessor instead: the thread's stack, the tracker's stack
+ * and the loaded objects' readable segments are read directly; anything
+ * else is copied by the kernel (process_vm_readv on ourselves), which
+ * fails cleanly where a read would fault. So the tracker holds no pipe.
+ * The program's own use of libunwind (ts.busy clear) goes to libunwind's
+ * accessor, as without memprof. */
+static int (*libunwind_access_mem)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
+
+static inline bool in_range(uintptr_t a, uintptr_t lo, uintptr_t hi)
+{
+	return a >= lo && a + sizeof(unw_word_t) <= hi && a + sizeof(unw_word_t) > a;
+}
+
+static int tracker_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write,
+			      void *arg)
+{
+	if (!ts.busy)
+		return libunwind_access_mem(as, addr, val, write, arg);
+	if (write) {
+		*(unw_word_t *)addr = *val;	/* as libunwind's: its own cursor */
+		return 0;
+	}
+	uintptr_t a = (uintptr_t)addr;
+	if (in_range(a, ts.stack_lo, ts.stack_hi) ||
+	    in_range(a, (uintptr_t)tracker_stack_top - TRACKER_STACK_SIZE,
+		     (uintptr_t)tracker_stack_top) ||
+	    modules_readable(a, sizeof(unw_word_t))) {
+		*val = *(const unw_word_t *)a;
+		return 0;
+	}
+	struct iovec local = { val, sizeof(*val) }, remote = { (void *)a, sizeof(*val) };
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof(*val))
+		return 0;
+	return -UNW_EINVAL;
+}
+
+bool sampler_init_unwinder(void)
+{
+	unw_accessors_t *acc = unw_get_accessors(unw_local_addr_space);
+	if (!acc || !acc->access_mem)
+		return false;
+	if (acc->access_mem != tracker_access_mem) {
+		libunwind_access_mem = acc->access_mem;
+		acc->access_mem = tracker_access_mem;
+	}
+	return true;
+}
 
 /* The frames of the sample being recorded (under the lock). */
 static uintptr_t raw[MEMPROF_MAX_FRAMES + 8];

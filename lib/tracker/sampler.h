@@ -42,6 +42,11 @@ void sampler_note_deepbind(const char *file);
  * coroutine's 8 KiB); made once at start. Returns 0 or -1. */
 int sampler_init_stack(void);
 
+/* Routes libunwind's memory reads for the tracker's own unwinding through
+ * an accessor that needs no descriptor (see sampler.c). Returns whether it
+ * could. */
+bool sampler_init_unwinder(void);
+
 /* Finds the calling thread's stack bounds now (the main thread's at
  * start-up, where reading /proc/self/maps is safe). */
 void sampler_note_thread_stack(void);
