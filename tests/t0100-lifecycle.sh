@@ -320,6 +320,27 @@ test_expect_success "SIGKILL right after allocating: every allocation is in the 
 	test_expect_code 137 $MEMPROF run -q --rate 1 -o kill.pb.gz ./quickend kill > out &&
 	expect kill.pb.gz alloc_objects alloc_then_end 500
 '
+test_expect_success "stack overflow (SIGSEGV, no handler can run): every allocation before it is in the profile" '
+	cc -O1 -g -o overflow $F/overflow.c &&
+	test_expect_code 139 $MEMPROF run -q --rate 1 -o ov.pb.gz ./overflow &&
+	expect ov.pb.gz alloc_objects before_overflow 500
+'
+test_expect_success "a program that closes every descriptor and lowers RLIMIT_NOFILE: nothing lost" '
+	cc -O1 -g -o dropfd $F/dropfd.c &&
+	$MEMPROF run -q --rate 1 -o df.pb.gz ./dropfd &&
+	expect df.pb.gz alloc_objects after_drop 100
+'
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+test_expect_success "an image that changed user before exec (setpriv, as root) is still profiled" '
+	mkdir -m 755 pub && cp execs pub/ && chmod 755 "$TRASH" &&
+	$MEMPROF run -q --rate 1 -o su.pb.gz -- \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$TRASH/pub/execs" leaf > out &&
+	grep -q "^leaf done" out &&
+	expect su.pb.gz alloc_objects leaf_after_exec 50
+'
+else
+	test_skip "an image that changed user before exec" "not root, or no setpriv"
+fi
 test_expect_success "quick_exit right after allocating: every allocation is in the profile" '
 	test_expect_code 6 $MEMPROF run -q --rate 1 -o qe.pb.gz ./quickend quick_exit > out &&
 	expect qe.pb.gz alloc_objects alloc_then_end 500
