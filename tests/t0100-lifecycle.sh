@@ -289,6 +289,12 @@ test_expect_success "ulimit -n 6 around memprof: the program runs and is profile
 
 # ---- threads ------------------------------------------------------------------
 
+test_expect_success "threads that start and end: no event reported lost, each thread's block counted" '
+	cc -O1 -g -pthread -o threads5 $F/threads5.c &&
+	$MEMPROF run --rate 1 -o t5.pb.gz ./threads5 2> err &&
+	cat err && ! grep -q "not recorded" err &&
+	expect t5.pb.gz alloc_objects thread_work 5
+'
 test_expect_success "main thread pthread_exits while another allocates for 200 ms: exit 0" '
 	timeout -k 5 20 $MEMPROF run -q --rate 1 -o pw.pb.gz ./pexit worker > out &&
 	test "$(flat pw.pb.gz alloc_objects worker_alloc)" != none

@@ -306,7 +306,9 @@ void *sample_slow(void *p, size_t size)
 
 void free_slow(void *p)
 {
-	if (!tracking())
+	/* the tracker's own frees (pthread_getattr_np's, say) are of blocks it
+	 * never sampled: nothing to report, nothing lost */
+	if (!tracking() || ts.busy)
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
