@@ -182,11 +182,19 @@ static volatile sig_atomic_t child_pid, child_exited, stop_collecting;
 static void forward_signal(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
-	if (child_exited)
-		stop_collecting = 1;
-	else if (child_pid > 0 && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
+	if (child_exited) {
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
+			stop_collecting = 1;
+	} else if (child_pid > 0 && (si->si_code == SI_USER || si->si_code == SI_QUEUE)) {
 		kill(child_pid, sig);
+	}
 }
+
+/* The signals memprof passes on to the program (as timeout does): those a
+ * user sends to end or poke a process. Kernel-sent ones (a terminal's
+ * Ctrl-C, SIGWINCH) reach the program directly. */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
+#define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
 static char *default_output(const char *program, pid_t pid)
 {
@@ -807,15 +815,13 @@ int cmd_run(int argc, char **argv)
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	pid_t self = getpid();
 
-	struct sigaction sa, old_int, old_term, old_hup, old_quit;
+	struct sigaction sa, old_sa[N_FORWARDED];
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
-	sigaction(SIGQUIT, &sa, &old_quit);
+	for (size_t k = 0; k < N_FORWARDED; k++)
+		sigaction(forwarded[k], &sa, &old_sa[k]);
 
 	struct session s = { 0 };
 	char fallback[PATH_MAX] = "";
@@ -836,10 +842,8 @@ int cmd_run(int argc, char **argv)
 	if (pid == 0) {
 		if (have_nofile)
 			setrlimit(RLIMIT_NOFILE, &nofile);
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-		sigaction(SIGQUIT, &old_quit, NULL);
+		for (size_t k = 0; k < N_FORWARDED; k++)
+			sigaction(forwarded[k], &old_sa[k], NULL);
 		if (errpipe[0] >= 0)
 			close(errpipe[0]);
 		close(sv[0]);

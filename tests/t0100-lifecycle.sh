@@ -427,6 +427,12 @@ for c in [\"kill -SEGV \$\$\", \"kill -TERM \$\$\", \"kill -INT \$\$\", \"exit 3
 	test "$(awk "\$1 != \$2" st | wc -l)" = 0 && test "$(wc -l < st)" = 4 &&
 	! ls core* 2>/dev/null
 '
+test_expect_success "SIGUSR1 sent to memprof reaches the program (memprof is not killed by it)" '
+	cc -O1 -o usr1 $F/usr1.c &&
+	{ $MEMPROF run -q -o u.pb.gz ./usr1 > u.out & m=$!; } &&
+	sleep 0.5 && kill -USR1 $m && wait $m &&
+	test "$(cat u.out)" = "got 10" && go tool pprof -top u.pb.gz > /dev/null 2>&1
+'
 test_expect_success "memprof's stderr a closed pipe: it still returns the program's status" '
 	( rc=0; $MEMPROF run -o pipe.pb.gz -- sh -c "sleep 0.5; exit 7" 2>&1 || rc=$?
 	  echo "rc=$rc" >&3 ) 3> status | true &&
