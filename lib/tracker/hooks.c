@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lifecycle.h"
+#include "modules.h"
 #include "originals.h"
 #include "sampler.h"
 #include "tables.h"
@@ -149,6 +150,17 @@ EXPORT void *dlopen(const char *file, int mode)
 	if (unlikely(mode & RTLD_DEEPBIND))
 		sampler_note_deepbind(file);
 	return real.dlopen(file, mode);
+}
+
+/* dlclose: the segments of what it unloads must no longer be read by the
+ * unwinder (sampler.c reads loaded objects directly). Marked before the
+ * real call, which is a tail call. */
+EXPORT int dlclose(void *handle)
+{
+	if (unlikely(!real.dlclose))
+		originals_resolve();
+	modules_going();
+	return real.dlclose(handle);
 }
 
 /* libunwind keeps a pipe for good (it checks that memory is readable by

@@ -26,6 +26,17 @@ static struct range {
 	uintptr_t start, end;
 } ranges[MAX_RANGES];
 static size_t n_ranges;
+static int ranges_stale;	/* set (without the lock) when an object may go */
+
+void modules_going(void)
+{
+	__atomic_store_n(&ranges_stale, 1, __ATOMIC_SEQ_CST);
+}
+
+bool modules_stale(void)
+{
+	return __atomic_load_n(&ranges_stale, __ATOMIC_ACQUIRE);
+}
 
 static int range_cmp(const void *a, const void *b)
 {
@@ -48,6 +59,7 @@ static int ranges_cb(struct dl_phdr_info *info, size_t size, void *data)
 
 static void ranges_rebuild(void)
 {
+	__atomic_store_n(&ranges_stale, 0, __ATOMIC_SEQ_CST);
 	n_ranges = 0;
 	dl_iterate_phdr(ranges_cb, NULL);
 	qsort(ranges, n_ranges, sizeof(ranges[0]), range_cmp);
@@ -55,7 +67,7 @@ static void ranges_rebuild(void)
 
 bool modules_readable(uintptr_t addr, size_t len)
 {
-	size_t lo = 0, hi = n_ranges;
+	size_t lo = 0, hi = modules_stale() ? 0 : n_ranges;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		if (ranges[mid].end <= addr)

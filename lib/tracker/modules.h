@@ -29,8 +29,14 @@ void modules_note_current(void);
 const char *modules_exe(void);
 
 /* Whether [addr, addr + len) lies in a readable segment of an object
- * loaded when the map was last sent. Caller holds the lock. */
+ * loaded when the map was last sent, and none may have gone since. Caller
+ * holds the lock. */
 bool modules_readable(uintptr_t addr, size_t len);
+
+/* An object is about to be unloaded (dlclose): until the map is sent
+ * again, no segment is taken as readable. Lock-free. */
+void modules_going(void);
+bool modules_stale(void);
 
 extern uintptr_t modules_self_start, modules_self_end;	/* our own text */
 static inline bool modules_is_self(uintptr_t pc)

@@ -48,6 +48,7 @@ void originals_resolve(void)
 	RESOLVE(valloc, "valloc");
 	RESOLVE(pvalloc, "pvalloc");
 	RESOLVE(dlopen, "dlopen");
+	RESOLVE(dlclose, "dlclose");
 	RESOLVE(pipe2, "pipe2");
 	RESOLVE(exit_, "_exit");
 	RESOLVE(quick_exit, "quick_exit");

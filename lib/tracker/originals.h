@@ -20,6 +20,7 @@ struct originals {
 	void *(*valloc)(size_t);
 	void *(*pvalloc)(size_t);
 	void *(*dlopen)(const char *, int);
+	int (*dlclose)(void *);
 	int (*pipe2)(int[2], int);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*quick_exit)(int) __attribute__((noreturn));

@@ -170,6 +170,13 @@ static void send_new_stack(void *arg)
 	emit_stack(s->id, s->truncated, s->pc, s->n);
 }
 
+static void recheck_modules(void *arg)
+{
+	(void)arg;
+	if (!modules_check())
+		modules_note_current();	/* nothing changed after all: fresh ranges anyway */
+}
+
 /* The room the tracker's slow path wants on the program's stack:
  * libunwind's few KiB, and paths of PATH_MAX bytes when the module map is
  * sent, with a wide margin. */
@@ -236,6 +243,14 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
 	bool here = room_here();
 	int got;
+	if (unlikely(modules_stale())) {
+		/* an object went (dlclose): libunwind forgets its cached unwind
+		 * info, the map and the readable segments are made anew */
+		if (here)
+			recheck_modules(NULL);
+		else
+			on_own_stack(recheck_modules, NULL);
+	}
 	if (likely(here)) {
 		got = unw_backtrace((void **)raw, cap);
 	} else {
