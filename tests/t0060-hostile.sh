@@ -14,21 +14,6 @@ $CC -g -O1 -o ctormain $F/ctormain.c -L. -lctorlib -Wl,-rpath,"$TRASH" &&
 $CC -O1 -o ownalloc $F/ownalloc.c || { echo "FAIL $T: cannot build fixtures"; exit 1; }
 cd - > /dev/null
 
-# flat FILE SAMPLE_INDEX FUNCTION: the function's flat value (B or count).
-flat() {
-	local unit=
-	case $2 in *space) unit=--unit=B ;; esac
-	$MEMPROF top -n 0 --nodefraction=0 --sample-index=$2 $unit "$1" |
-		awk -v f="$3" '$NF == f { v = $1; sub(/B$/, "", v); print v; found = 1 }
-			END { if (!found) print "none" }'
-}
-
-# expect FILE SAMPLE_INDEX FUNCTION VALUE
-expect() {
-	local got
-	got=$(flat "$1" "$2" "$3")
-	[ "$got" = "$4" ] || { echo "$3 $2: got $got, want $4"; return 1; }
-}
 
 test_expect_success "16 threads, every allocator: allocs minus frees is in use, per function" '
 	R=200000 &&

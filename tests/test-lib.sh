@@ -75,6 +75,22 @@ test_like_plain() {
 	go tool pprof -top "$name.pb.gz" > pprof.out 2>&1 || { cat pprof.out; return 1; }
 }
 
+# flat FILE SAMPLE_INDEX FUNCTION: the function's flat value (B or count).
+flat() {
+	local unit=
+	case $2 in *space) unit=--unit=B ;; esac
+	$MEMPROF top -n 0 --nodefraction=0 --sample-index=$2 $unit "$1" |
+		awk -v f="$3" '$NF == f { v = $1; sub(/B$/, "", v); print v; found = 1 }
+			END { if (!found) print "none" }'
+}
+
+# expect FILE SAMPLE_INDEX FUNCTION VALUE
+expect() {
+	local got
+	got=$(flat "$1" "$2" "$3")
+	[ "$got" = "$4" ] || { echo "$3 $2: got $got, want $4"; return 1; }
+}
+
 test_done() {
 	echo "# $T: $test_passed passed, $test_failed failed"
 	[ "$test_failed" = 0 ]

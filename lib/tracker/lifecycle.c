@@ -229,35 +229,13 @@ out_no_room:
 	return -1;
 }
 
-struct text_range {
-	uintptr_t base, start, end;
-};
-
-static int text_cb(struct dl_phdr_info *i, size_t size, void *data)
-{
-	struct text_range *r = data;
-	(void)size;
-	if (i->dlpi_addr != r->base)
-		return 0;
-	for (int k = 0; k < i->dlpi_phnum; k++)
-		if (i->dlpi_phdr[k].p_type == PT_LOAD && (i->dlpi_phdr[k].p_flags & PF_X)) {
-			r->start = i->dlpi_addr + i->dlpi_phdr[k].p_vaddr;
-			r->end = r->start + i->dlpi_phdr[k].p_memsz;
-		}
-	return 1;
-}
-
 /* libunwind's text, so its pipe2 calls can be told apart. */
 static void find_unwinder(void)
 {
-	Dl_info info;
-	struct text_range r = { 0, 0, 0 };
-	if (!dladdr((void *)unw_backtrace, &info))
-		return;
-	r.base = (uintptr_t)info.dli_fbase;
-	dl_iterate_phdr(text_cb, &r);
-	unwinder_start = r.start;
-	unwinder_end = r.end;
+	uintptr_t start, end;
+	modules_text_of((const void *)unw_backtrace, &start, &end);
+	unwinder_start = start;
+	unwinder_end = end;
 }
 
 static int64_t parse_rate(const char *s)

@@ -193,13 +193,13 @@ bool modules_check(void)
 	return true;
 }
 
-struct self_range {
+struct text_range {
 	uintptr_t base, start, end;
 };
 
-static int self_cb(struct dl_phdr_info *i, size_t size, void *data)
+static int text_cb(struct dl_phdr_info *i, size_t size, void *data)
 {
-	struct self_range *r = data;
+	struct text_range *r = data;
 	(void)size;
 	if (i->dlpi_addr != r->base)
 		return 0;
@@ -211,16 +211,21 @@ static int self_cb(struct dl_phdr_info *i, size_t size, void *data)
 	return 1;
 }
 
+void modules_text_of(const void *addr, uintptr_t *start, uintptr_t *end)
+{
+	Dl_info info;
+	struct text_range r = { 0, 0, 0 };
+	if (dladdr(addr, &info)) {
+		r.base = (uintptr_t)info.dli_fbase;
+		dl_iterate_phdr(text_cb, &r);
+	}
+	*start = r.start;
+	*end = r.end;
+}
+
 void modules_init(void)
 {
 	ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	exe_path[n > 0 ? n : 0] = '\0';
-	Dl_info info;
-	struct self_range r = { 0, 0, 0 };
-	if (!dladdr((void *)modules_init, &info))
-		return;
-	r.base = (uintptr_t)info.dli_fbase;
-	dl_iterate_phdr(self_cb, &r);
-	modules_self_start = r.start;
-	modules_self_end = r.end;
+	modules_text_of((const void *)modules_init, &modules_self_start, &modules_self_end);
 }

@@ -28,6 +28,9 @@ void modules_note_current(void);
 
 const char *modules_exe(void);
 
+/* The executable segment of the object that holds addr (0, 0 if none). */
+void modules_text_of(const void *addr, uintptr_t *start, uintptr_t *end);
+
 /* Whether [addr, addr + len) lies in a readable segment of an object
  * loaded when the map was last sent, and none may have gone since. Caller
  * holds the lock. */
