@@ -52,26 +52,12 @@ static int match(const char *arg, const char *name, const char *alt, bool needs_
 	return 0;
 }
 
-/* A byte count: digits, optionally followed by k, M or G (powers of 1024,
- * with an optional "B" or "iB"), from 1 to max. */
-static int parse_bytes(const char *s, size_t max, size_t *out)
+static int parse_max_size(const char *s, size_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || !isdigit((unsigned char)*s))
+	uint64_t v;
+	if (units_parse_bytes(s, PPROF_MAX_DECODED, &v) < 0)
 		return -1;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	}
-	if (!strcmp(end, "B") || (shift && !strcmp(end, "iB")))
-		end += strlen(end);
-	if (*end || v == 0 || v > max >> shift)
-		return -1;
-	*out = (size_t)v << shift;
+	*out = (size_t)v;
 	return 0;
 }
 
@@ -151,7 +137,7 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 		}
 		if (match(a, "max-profile-size", "max_profile_size", true, argc, argv, &i, &v,
 			  &bad)) {
-			if (v && parse_bytes(v, PPROF_MAX_DECODED, &args->limits.max_size) < 0) {
+			if (v && parse_max_size(v, &args->limits.max_size) < 0) {
 				error("invalid profile size '%s' (bytes, e.g. 1073741824, 512M, "
 				      "1G; at most 2G)", v);
 				return usage(cmd, false), -1;

@@ -32,30 +32,6 @@
 #include "lib/units.h"
 #include "memprof.h"
 
-/* "4096", "4k", "4K", "4KiB", "512KiB", "1M", "1MiB", "1G": bytes. */
-static int parse_size(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -1;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	}
-	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "b")))
-		end += strlen(end);
-	else if (!shift && (!strcmp(end, "B") || !strcmp(end, "b")))
-		end++;
-	if (*end || v == 0 || v > (1ULL << 40) >> shift)
-		return -1;
-	*out = (int64_t)(v << shift);
-	return 0;
-}
-
 /* Finds file on PATH the way execvp will. Returns a malloc'd path or NULL. */
 static char *search_path(const char *file)
 {
@@ -689,6 +665,7 @@ int cmd_run(int argc, char **argv)
 {
 	const char *out = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1;
+	uint64_t rate_bytes;
 	bool quiet = false, verbose = false;
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -738,9 +715,11 @@ int cmd_run(int argc, char **argv)
 				error("run: invalid duration '%s' (e.g. 500ms, 30s, 5m)", v);
 				return usage("run", false);
 			}
-		} else if (parse_size(v, &rate) < 0) {
+		} else if (units_parse_bytes(v, (uint64_t)1 << 40, &rate_bytes) < 0) {
 			error("run: invalid rate '%s' (bytes, e.g. 4096, 4k, 512KiB, 1M)", v);
 			return usage("run", false);
+		} else {
+			rate = (int64_t)rate_bytes;
 		}
 	}
 	if (i >= argc) {

@@ -3,6 +3,8 @@
 #include "units.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -165,4 +167,25 @@ void units_percentage(char *buf, size_t size, int64_t value, int64_t total)
 		snprintf(buf, size, "%5.2f%%", ratio);
 	else
 		snprintf(buf, size, "%5.2g%%", ratio);
+}
+
+int units_parse_bytes(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (!strcmp(end, "B") || !strcmp(end, "b") || (shift && !strcmp(end, "iB")))
+		end += strlen(end);
+	if (*end || v == 0 || v > max >> shift)
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
 }

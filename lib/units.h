@@ -24,4 +24,10 @@ void units_percentage(char *buf, size_t size, int64_t value, int64_t total);
  * plural "s" accepted: "kb", "MB", "seconds"), or NULL if s names none. */
 const char *units_canonical(const char *s);
 
+/* A byte count as users type it: digits, optionally k, M or G (powers of
+ * 1024, either case), then optionally "B", "b" or, after a multiplier,
+ * "iB": "4096", "4k", "512KiB", "1M". Returns 0 with *out in 1..max, or
+ * -EINVAL. */
+int units_parse_bytes(const char *s, uint64_t max, uint64_t *out);
+
 #endif

@@ -64,7 +64,26 @@ static void test_canonical(void)
 	CHECK(units_canonical("parsecs") == NULL);
 }
 
+static void test_parse_bytes(void)
+{
+	uint64_t v = 0;
+	CHECK(units_parse_bytes("4096", 1ULL << 40, &v) == 0 && v == 4096);
+	CHECK(units_parse_bytes("4k", 1ULL << 40, &v) == 0 && v == 4096);
+	CHECK(units_parse_bytes("512KiB", 1ULL << 40, &v) == 0 && v == 512 * 1024);
+	CHECK(units_parse_bytes("1M", 1ULL << 40, &v) == 0 && v == 1 << 20);
+	CHECK(units_parse_bytes("2gB", 1ULL << 40, &v) == 0 && v == 2ULL << 30);
+	CHECK(units_parse_bytes("7b", 1ULL << 40, &v) == 0 && v == 7);
+	CHECK(units_parse_bytes("0", 1ULL << 40, &v) < 0);
+	CHECK(units_parse_bytes("-1", 1ULL << 40, &v) < 0);
+	CHECK(units_parse_bytes("1iB", 1ULL << 40, &v) < 0);
+	CHECK(units_parse_bytes("4x", 1ULL << 40, &v) < 0);
+	CHECK(units_parse_bytes("", 1ULL << 40, &v) < 0);
+	CHECK(units_parse_bytes("2G", 1ULL << 30, &v) < 0);
+	CHECK(units_parse_bytes("1G", 1ULL << 30, &v) == 0);
+}
+
 const struct unit_test units_tests[] = {
+	{ "units: byte counts as users type them (run --rate, --max-profile-size)", test_parse_bytes },
 	{ "units: byte labels", test_label_bytes },
 	{ "units: time and count labels", test_label_time_and_count },
 	{ "units: percentages", test_percentage },
