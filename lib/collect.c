@@ -87,8 +87,8 @@ void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
 		if (p->pid != pid || p->gone)
 			continue;
 		p->gone = true;
-		if (p == last && (!p->end_ns || p->end_ns > time_ns || !p->ended))
-			p->end_ns = p->ended && p->end_ns ? p->end_ns : time_ns;
+		if (p == last && (!p->ended || !p->end_ns))	/* no END of its own */
+			p->end_ns = time_ns;
 	}
 }
 

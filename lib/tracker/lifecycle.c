@@ -184,47 +184,27 @@ bool lifecycle_is_unwinder(uintptr_t pc)
 }
 
 /* libunwind's validation pipe (it checks that memory is readable by
- * writing one byte from it, and drains it by reading). The tracker's own
- * unwinding reads through its own accessor and needs none: refused. Where
- * that accessor could not be installed, one descriptor at the top of the
- * range: the pipe opened read-write through /proc, one open file that is
- * both ends (two at the top where /proc is missing; none, refused, when
- * there is no room up there). The program's own use is left alone. */
+ * writing one byte from it). The tracker's own unwinding reads through its
+ * own accessor (sampler.c) and needs none: refused. Only if that accessor
+ * could not be installed do its two ends go to the top of the range (none,
+ * refused, when there is no room there). The program's own use of libunwind
+ * is left alone. */
 int lifecycle_unwinder_pipe(int fds[2], int flags)
 {
 	int p[2];
-	char path[64];
-	if (!ts.busy)	/* the program's own use of libunwind: as without memprof */
+	if (!ts.busy)
 		return real.pipe2(fds, flags);
-	if (own_accessor) {
-		errno = EMFILE;	/* our reads need no pipe (sampler.c) */
-		return -1;
-	}
-	if (real.pipe2(p, flags | O_CLOEXEC) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
-	int rw = open(path, O_RDWR | O_CLOEXEC | (flags & O_NONBLOCK));
-	if (rw >= 0) {
-		close(p[0]);
-		close(p[1]);
-		if ((rw = fd_move_high(rw, true)) < 0)
-			goto out_no_room;
-		fds[0] = fds[1] = rw;
+	if (own_accessor || real.pipe2(p, flags | O_CLOEXEC) < 0)
+		goto out_refused;
+	fds[0] = fd_move_high(p[0], true);
+	fds[1] = fds[0] < 0 ? -1 : fd_move_high(p[1], true);
+	if (fds[0] >= 0 && fds[1] >= 0)
 		return 0;
-	}
-	int a = fd_move_high(p[0], true);
-	int b = a < 0 ? -1 : fd_move_high(p[1], true);
-	if (a < 0 || b < 0) {
-		if (a >= 0)
-			close(a);
-		else
-			close(p[1]);
-		goto out_no_room;
-	}
-	fds[0] = a;
-	fds[1] = b;
-	return 0;
-out_no_room:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	else
+		close(p[1]);
+out_refused:
 	errno = EMFILE;
 	return -1;
 }

@@ -303,8 +303,7 @@ void *sample_slow(void *p, size_t size)
 		ts.countdown = tracker_state == TRACKER_UNSTARTED ? 0 : INT64_MAX / 2;
 		return p;
 	}
-	int saved = errno;
-	ts.busy = 1;
+	ts.busy = 1;	/* errno: record_alloc's enter()/leave() keep the program's */
 	if (!sampler_calls_seen)
 		__atomic_store_n(&sampler_calls_seen, true, __ATOMIC_RELAXED);
 	bool fresh = ts.rng == 0 && tracker_rate > 1;
@@ -315,7 +314,6 @@ void *sample_slow(void *p, size_t size)
 	else if (p)
 		record_alloc(p, size);
 	ts.busy = 0;
-	errno = saved;
 	return p;
 }
 

@@ -98,8 +98,6 @@ static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 
 struct stream_ring stream_ring;
 static struct memprof_ring *ring;	/* this image's ring, also once the sink failed */
-#define ring_head stream_ring.head
-#define ring_tail_seen stream_ring.tail_seen
 
 static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];	/* file mode */
 static size_t buf_len = sizeof(struct memprof_batch_header);
@@ -311,8 +309,8 @@ static bool ring_wait(size_t len)
 	     waits++) {
 		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
-		ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-		if (ring_head + len - ring_tail_seen <= stream_ring.size)
+		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		if (stream_ring.head + len - stream_ring.tail_seen <= stream_ring.size)
 			return true;
 		if (kick(true) < 0)
 			return false;
@@ -416,14 +414,14 @@ uint8_t *stream_reserve_slow(size_t len)
 		return NULL;
 	}
 	if (ring) {
-		if (ring_head + len - ring_tail_seen > stream_ring.size) {
-			ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-			if (ring_head + len - ring_tail_seen > stream_ring.size && !ring_wait(len)) {
+		if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size) {
+			stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+			if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size && !ring_wait(len)) {
 				fail();
 				return NULL;
 			}
 		}
-		return stream_ring.data + (ring_head & (stream_ring.size - 1));
+		return stream_ring.data + (stream_ring.head & (stream_ring.size - 1));
 	}
 	if (file.fd < 0)
 		return NULL;
@@ -439,8 +437,8 @@ void stream_commit_slow(size_t len)
 	if (ring) {
 		if (failed)
 			return;
-		ring_tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-		if (ring_head - ring_tail_seen > stream_ring.size / 4 && kick(false) < 0)
+		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		if (stream_ring.head - stream_ring.tail_seen > stream_ring.size / 4 && kick(false) < 0)
 			fail();
 		return;
 	}
