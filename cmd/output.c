@@ -109,6 +109,64 @@ static void report_losses(struct collector *c, bool recording)
 		      "interrupted the tracker, or out of memory)", (unsigned long long)st->lost);
 }
 
+struct pid_value {
+	uint32_t pid;
+	int64_t value;
+};
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct pid_value *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* "peak 64MB at 1.25 s" for the process whose heap in use was highest
+ * (which one, when there were several: their peaks are per process). */
+static void describe_peak(char *buf, size_t size, const struct profile *p, size_t procs)
+{
+	const struct timeline *t = p->timeline;
+	const struct timeline_series *top = NULL;
+	for (size_t i = 0; t && i < t->n_series; i++)
+		if (!top || t->series[i].peak_bytes > top->peak_bytes)
+			top = &t->series[i];
+	int64_t bytes = 0;
+	uint32_t pid = 0;
+	if (top) {
+		bytes = top->peak_bytes;
+		pid = top->pid;
+	} else {	/* no clock (a recording): the peak_space column, per pid */
+		int k = profile_sample_index(p, "peak_space");
+		struct pid_value *pv = k >= 0 && strcmp(p->sample_type[k].type, "peak_space") == 0
+					       ? calloc(p->n_sample + 1, sizeof(*pv)) : NULL;
+		for (size_t i = 0; pv && i < p->n_sample; i++) {
+			pv[i].value = p->sample[i].value[k];
+			for (size_t j = 0; j < p->sample[i].n_label; j++)
+				if (!strcmp(p->sample[i].label[j].key, "pid"))
+					pv[i].pid = (uint32_t)p->sample[i].label[j].num;
+		}
+		if (pv)
+			qsort(pv, p->n_sample, sizeof(*pv), by_pid);
+		for (size_t i = 0, j; pv && i < p->n_sample; i = j) {
+			int64_t sum = 0;
+			for (j = i; j < p->n_sample && pv[j].pid == pv[i].pid; j++)
+				sum += pv[j].value;
+			if (sum > bytes) {
+				bytes = sum;
+				pid = pv[i].pid;
+			}
+		}
+		free(pv);
+	}
+	char b[32], when[48] = "", who[80] = "";
+	human_bytes(b, sizeof(b), bytes);
+	if (top && top->peak_ns >= 0)
+		snprintf(when, sizeof(when), " at %.2f s", (double)top->peak_ns / 1e9);
+	if (procs > 1)
+		snprintf(who, sizeof(who), " in pid %u%s%s", pid, top && *top->exe ? " " : "",
+			 top ? top->exe : "");
+	snprintf(buf, size, "%s %s%s%s", procs > 1 ? "highest peak" : "peak", b, who, when);
+}
+
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
 		  bool recording)
 {
@@ -133,13 +191,15 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		for (size_t i = 0; i < p->n_sample; i++)
 			for (int k = 0; k < 4; k++)
 				tot[k] += p->sample[i].value[k];
-		char a[32], b[32];
+		char a[32], b[32], peak[160];
 		human_bytes(a, sizeof(a), tot[1]);
 		human_bytes(b, sizeof(b), tot[3]);
 		size_t procs = distinct_pids(c);
+		describe_peak(peak, sizeof(peak), p, procs);
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
-			"%s in use at exit (%zu process%s)\n", strcmp(out, "-") ? out : "the profile to stdout",
-			p->n_sample, a, (long long)tot[0], b, procs, procs == 1 ? "" : "es");
+			"%s, %s in use at exit (%zu process%s)\n",
+			strcmp(out, "-") ? out : "the profile to stdout", p->n_sample, a,
+			(long long)tot[0], peak, b, procs, procs == 1 ? "" : "es");
 	}
 	/* warnings print even with --quiet */
 	if (st->deepbind)

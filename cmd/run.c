@@ -259,6 +259,38 @@ static uint64_t watch(struct session *s, int pidfd, uint32_t pid)
 	return s->next_serial;
 }
 
+/* The RSS of process pid in bytes, from /proc; -1 when it cannot be read. */
+static int64_t rss_of(uint32_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%u/statm", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	unsigned long long size, resident;
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return -1;
+	return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+/* The collector's clock moves on (what is read next happened by now); on
+ * each new interval of the timeline, every watched process's RSS. */
+static void tick(struct session *s)
+{
+	if (!collector_tick(s->c, wall_now()))
+		return;
+	for (size_t i = 0; i < s->n_w; i++) {
+		int64_t rss = rss_of(s->w[i].pid);
+		if (rss >= 0)
+			collector_note_rss(s->c, s->w[i].pid, rss);
+	}
+}
+
 static void drain_all(struct session *s)
 {
 	for (size_t i = 0; i < s->n_ring; i++)
@@ -525,6 +557,7 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 			}
 		if (r > 0 && s->listen_fd >= 0 && pfd[at_listen].revents)
 			accept_fallback(s);
+		tick(s);
 		drain_all(s);
 		if (r > 0)
 			for (size_t i = polled_w; i-- > 0;)
@@ -893,6 +926,7 @@ int cmd_run(int argc, char **argv)
 		remove_preload_dir(preload_dir);
 		return 1;
 	}
+	collector_tick(s.c, start_ns);	/* the timeline starts with the program */
 	int status = collect(&s, pid, max_wait_ms);
 	double collect_cpu = cpu_seconds(RUSAGE_SELF);
 	child_pid = 0;

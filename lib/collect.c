@@ -10,6 +10,8 @@
 
 #include "collect_impl.h"
 
+static struct c_point *point_now(struct collector *c, struct c_proc *p);
+
 struct collector *collector_new(void)
 {
 	struct collector *c = calloc(1, sizeof(*c));
@@ -25,6 +27,7 @@ void collector_free(struct collector *c)
 	for (size_t i = 0; i < c->n_proc; i++) {
 		free(c->proc[i].mod);
 		free(c->proc[i].stack_ix);
+		free(c->proc[i].points);
 		hashmap_release(&c->proc[i].live);
 	}
 	free(c->proc);
@@ -71,6 +74,65 @@ void collector_set_span(struct collector *c, uint64_t start_ns, uint64_t end_ns)
 {
 	c->span_start_ns = start_ns;
 	c->span_end_ns = end_ns;
+}
+
+/* The grid is full: every two neighbours become one point (the higher
+ * heap in use and RSS, the sum allocated) and the interval doubles. */
+static void halve_grid(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_proc; i++) {
+		struct c_proc *p = &c->proc[i];
+		size_t n = 0;
+		for (size_t k = 0; k < p->n_points; k++) {
+			const struct c_point *pt = &p->points[k];
+			uint64_t g = (p->first_point + k) / 2;
+			if (n && (p->first_point / 2 + n - 1) == g) {
+				struct c_point *to = &p->points[n - 1];
+				to->inuse = pt->inuse > to->inuse ? pt->inuse : to->inuse;
+				to->rss = pt->rss > to->rss ? pt->rss : to->rss;
+				to->allocated += pt->allocated;
+			} else {
+				p->points[n++] = *pt;
+			}
+		}
+		p->n_points = n;
+		p->first_point /= 2;
+	}
+	c->interval_ns *= 2;
+}
+
+bool collector_tick(struct collector *c, uint64_t now_ns)
+{
+	if (!c->now_ns) {
+		c->grid_start_ns = c->span_start_ns && c->span_start_ns <= now_ns ? c->span_start_ns
+										  : now_ns;
+		c->interval_ns = TIMELINE_FIRST_INTERVAL_NS;
+	}
+	if (now_ns < c->now_ns)
+		now_ns = c->now_ns;	/* the wall clock went back: time stands still */
+	c->now_ns = now_ns;
+	uint64_t g = (now_ns - c->grid_start_ns) / c->interval_ns;
+	while (g >= TIMELINE_MAX_POINTS) {
+		halve_grid(c);
+		g = (now_ns - c->grid_start_ns) / c->interval_ns;
+	}
+	bool moved = g != c->grid_now || !c->ticked;
+	c->grid_now = g;
+	c->ticked = true;
+	return moved;
+}
+
+void collector_note_rss(struct collector *c, uint32_t pid, int64_t rss)
+{
+	struct c_proc *last = NULL;	/* the image pid runs now */
+	for (size_t i = 0; i < c->n_proc; i++) {
+		struct c_proc *p = &c->proc[i];
+		if (p->pid == pid && p->started && !p->gone && (!last || p->start_ns >= last->start_ns))
+			last = p;
+	}
+	struct c_point *pt = last ? point_now(c, last) : NULL;
+	if (pt && rss > pt->rss)
+		pt->rss = rss;
 }
 
 void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
@@ -174,7 +236,9 @@ static bool same_bucket(uint64_t value, const void *ctx)
 
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	struct bucket_want w = { c, { proc, stack, size, 0, 0 } };
+	struct bucket_want w = { c, { proc, stack, size, 0, 0,
+				      (double)size * heap_scale(size, c->proc[proc].rate),
+				      c->proc[proc].epoch, 0 } };
 	uint64_t key;
 	bool inserted;
 	uint64_t *slot = hashmap_probe(&c->bucket_index,
@@ -253,6 +317,55 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	return 0;
 }
 
+/* The timeline's point for now, made (and the points between, holding
+ * the heap in use as it stood) when the process has none yet. NULL when
+ * there is no clock, or no memory (the timeline then stops short). */
+static struct c_point *point_now(struct collector *c, struct c_proc *p)
+{
+	if (!c->now_ns)
+		return NULL;
+	if (!p->n_points)
+		p->first_point = c->grid_now;
+	while (p->first_point + p->n_points <= c->grid_now) {
+		if (array_grow(&p->points, &p->cap_points, p->n_points, sizeof(*p->points)) < 0)
+			return NULL;
+		p->points[p->n_points++] = (struct c_point){ p->inuse, 0, -1 };
+	}
+	return &p->points[p->n_points - 1];
+}
+
+/* One more (delta 1) or one fewer (-1) live block in bucket b of process
+ * p, and what it does to the heap in use, its peak and the timeline. The
+ * peak costs O(1): a new highest only moves the epoch on; a bucket keeps
+ * the count it had at the last peak when it first changes after it. */
+static void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b, int delta)
+{
+	if (b->stamp != p->epoch) {
+		b->peak_live = b->allocs - b->frees;
+		b->stamp = p->epoch;
+	}
+	struct c_point *pt = point_now(c, p);
+	if (delta > 0) {
+		b->allocs++;
+		p->inuse += b->scaled;
+		p->allocated += b->scaled;
+		if (pt)
+			pt->allocated += b->scaled;
+		if (p->inuse > p->peak) {
+			p->peak = p->inuse;
+			p->epoch++;
+			p->peak_ns = c->now_ns;
+		}
+	} else {
+		b->frees++;
+		p->inuse -= b->scaled;
+		if (p->inuse < 0.5 && p->inuse > -0.5)
+			p->inuse = 0;	/* what rounding left of an empty heap */
+	}
+	if (pt && p->inuse > pt->inuse)
+		pt->inuse = p->inuse;
+}
+
 /* Applies one decoded record to image pi. Returns 0, -EINVAL, -ENOMEM. */
 static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 {
@@ -296,15 +409,15 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], r->u.alloc.size);
 		if (b < 0)
 			return (int)b;
-		c->bucket[b].allocs++;
 		c->stats.allocs++;
 		bool inserted;
 		uint64_t *slot = hashmap_put(&c->proc[pi].live, r->u.alloc.addr, &inserted);
 		if (!slot)
 			return -ENOMEM;
 		if (!inserted)	/* freed without our knowing: the old block is gone */
-			c->bucket[*slot].frees++;
+			bucket_change(c, &c->proc[pi], &c->bucket[*slot], -1);
 		*slot = (uint64_t)b;
+		bucket_change(c, &c->proc[pi], &c->bucket[b], 1);
 		return 0;
 	}
 	case REC_FREE: {
@@ -313,7 +426,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (!hashmap_take(&p->live, r->u.free.addr, &b))
 			c->stats.unknown_frees++;
 		else
-			c->bucket[b].frees++;
+			bucket_change(c, p, &c->bucket[b], -1);
 		return 0;
 	}
 	case REC_END:

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "hashmap.h"
+#include "timeline.h"
 
 /* All strings are NUL-terminated, never NULL ("" when absent), and owned by
  * the profile's arena, as is every object below. */
@@ -84,6 +85,9 @@ struct profile {
 	struct profile_value_type period_type;
 	int64_t period;
 	const char *default_sample_type;
+	/* memprof's heap over time (lib/timeline.h), in the arena; NULL when
+	 * the profile has none (Go's profiles, recordings converted later) */
+	struct timeline *timeline;
 
 	struct arena arena;
 	struct hashmap strings;		/* hash -> interned string, see profile_intern */
