@@ -10,7 +10,7 @@
 
 #include "collect_impl.h"
 
-static struct c_point *point_now(struct collector *c, struct c_proc *p);
+static struct c_point *point_at(struct c_proc *p, uint64_t g);
 
 struct collector *collector_new(void)
 {
@@ -31,6 +31,7 @@ void collector_free(struct collector *c)
 		hashmap_release(&c->proc[i].live);
 	}
 	free(c->proc);
+	free(c->dirty);
 	free(c->mapping);
 	free(c->frame);
 	free(c->stack);
@@ -112,6 +113,8 @@ bool collector_tick(struct collector *c, uint64_t now_ns)
 		now_ns = c->now_ns;	/* the wall clock went back: time stands still */
 	c->now_ns = now_ns;
 	uint64_t g = (now_ns - c->grid_start_ns) / c->interval_ns;
+	if (g != c->grid_now)
+		flush_intervals(c);
 	while (g >= TIMELINE_MAX_POINTS) {
 		halve_grid(c);
 		g = (now_ns - c->grid_start_ns) / c->interval_ns;
@@ -130,7 +133,7 @@ void collector_note_rss(struct collector *c, uint32_t pid, int64_t rss)
 		if (p->pid == pid && p->started && !p->gone && (!last || p->start_ns >= last->start_ns))
 			last = p;
 	}
-	struct c_point *pt = last ? point_now(c, last) : NULL;
+	struct c_point *pt = last && c->now_ns ? point_at(last, c->grid_now) : NULL;
 	if (pt && rss > pt->rss)
 		pt->rss = rss;
 }
@@ -236,9 +239,7 @@ static bool same_bucket(uint64_t value, const void *ctx)
 
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	struct bucket_want w = { c, { proc, stack, size, 0, 0,
-				      (double)size * heap_scale(size, c->proc[proc].rate),
-				      c->proc[proc].epoch, 0 } };
+	struct bucket_want w = { c, { proc, stack, size, 0, 0, 0, 0, 0 } };
 	uint64_t key;
 	bool inserted;
 	uint64_t *slot = hashmap_probe(&c->bucket_index,
@@ -252,6 +253,8 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 		hashmap_remove(&c->bucket_index, key);
 		return -ENOMEM;
 	}
+	w.b.scaled = (double)size * heap_scale(size, c->proc[proc].rate);
+	w.b.stamp = c->proc[proc].epoch;	/* none live at the last peak */
 	c->bucket[c->n_bucket] = w.b;
 	*slot = c->n_bucket;
 	return (int64_t)c->n_bucket++;
@@ -317,53 +320,80 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	return 0;
 }
 
-/* The timeline's point for now, made (and the points between, holding
- * the heap in use as it stood) when the process has none yet. NULL when
- * there is no clock, or no memory (the timeline then stops short). */
-static struct c_point *point_now(struct collector *c, struct c_proc *p)
+/* The timeline's point for grid index g, made (and the points before it,
+ * holding the heap in use as it stood) when the process has none yet. NULL
+ * when out of memory (the timeline then stops short). */
+static struct c_point *point_at(struct c_proc *p, uint64_t g)
 {
-	if (!c->now_ns)
-		return NULL;
 	if (!p->n_points)
-		p->first_point = c->grid_now;
-	while (p->first_point + p->n_points <= c->grid_now) {
+		p->first_point = g;
+	if (g < p->first_point)
+		return NULL;
+	while (p->first_point + p->n_points <= g) {
 		if (array_grow(&p->points, &p->cap_points, p->n_points, sizeof(*p->points)) < 0)
 			return NULL;
 		p->points[p->n_points++] = (struct c_point){ p->inuse, 0, -1 };
 	}
-	return &p->points[p->n_points - 1];
+	return &p->points[g - p->first_point];
+}
+
+/* What the processes that changed did in the interval now ending goes
+ * into their timelines. */
+void flush_intervals(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_dirty; i++) {
+		struct c_proc *p = &c->proc[c->dirty[i]];
+		struct c_point *pt = point_at(p, c->grid_now);
+		if (pt) {
+			pt->inuse = p->interval_max > pt->inuse ? p->interval_max : pt->inuse;
+			pt->allocated += p->interval_allocated;
+		}
+		p->interval_max = p->inuse;
+		p->interval_allocated = 0;
+		p->dirty = false;
+	}
+	c->n_dirty = 0;
+}
+
+static __attribute__((noinline)) void mark_dirty(struct collector *c, struct c_proc *p)
+{
+	p->dirty = true;	/* without a clock, for good: there is no timeline */
+	p->interval_max = p->inuse;
+	if (!c->now_ns)
+		return;
+	if (array_grow(&c->dirty, &c->cap_dirty, c->n_dirty, sizeof(*c->dirty)) < 0)
+		p->dirty = false;	/* the timeline stops short */
+	else
+		c->dirty[c->n_dirty++] = (uint32_t)(p - c->proc);
 }
 
 /* One more (delta 1) or one fewer (-1) live block in bucket b of process
  * p, and what it does to the heap in use, its peak and the timeline. The
  * peak costs O(1): a new highest only moves the epoch on; a bucket keeps
  * the count it had at the last peak when it first changes after it. */
-static void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b, int delta)
+static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b, int delta)
 {
 	if (b->stamp != p->epoch) {
 		b->peak_live = b->allocs - b->frees;
 		b->stamp = p->epoch;
 	}
-	struct c_point *pt = point_now(c, p);
+	if (!p->dirty)
+		mark_dirty(c, p);
 	if (delta > 0) {
 		b->allocs++;
 		p->inuse += b->scaled;
-		p->allocated += b->scaled;
-		if (pt)
-			pt->allocated += b->scaled;
+		p->interval_allocated += b->scaled;
 		if (p->inuse > p->peak) {
 			p->peak = p->inuse;
 			p->epoch++;
 			p->peak_ns = c->now_ns;
 		}
+		if (p->inuse > p->interval_max)
+			p->interval_max = p->inuse;
 	} else {
 		b->frees++;
-		p->inuse -= b->scaled;
-		if (p->inuse < 0.5 && p->inuse > -0.5)
-			p->inuse = 0;	/* what rounding left of an empty heap */
+		p->inuse -= b->scaled;	/* at a sampled rate, may round below 0 */
 	}
-	if (pt && p->inuse > pt->inuse)
-		pt->inuse = p->inuse;
 }
 
 /* Applies one decoded record to image pi. Returns 0, -EINVAL, -ENOMEM. */

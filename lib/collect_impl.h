@@ -49,7 +49,9 @@ struct c_proc {
 	double inuse, peak;
 	uint64_t epoch;
 	uint64_t peak_ns;	/* when the peak was reached (collector's clock); 0: no clock */
-	double allocated;	/* estimated bytes allocated, ever */
+	/* the interval of the timeline under way (see flush_intervals) */
+	bool dirty;		/* changed in it: listed in collector.dirty */
+	double interval_max, interval_allocated;
 	struct c_point *points;	/* the heap over time (see timeline.h) */
 	size_t n_points, cap_points;
 	uint64_t first_point;	/* grid index of points[0] */
@@ -104,7 +106,13 @@ struct collector {
 	uint64_t grid_start_ns, interval_ns;
 	uint64_t grid_now;	/* grid index of now_ns */
 	bool ticked;
+	uint32_t *dirty;	/* processes that changed in this interval */
+	size_t n_dirty, cap_dirty;
 };
+
+/* Puts what the processes did in the interval under way into their
+ * timelines (collect.c). */
+void flush_intervals(struct collector *c);
 
 /* The timeline's first interval: 10 ms, doubling as the run grows. */
 #define TIMELINE_FIRST_INTERVAL_NS 10000000u

@@ -266,8 +266,9 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 
 /* The heap over time of every process that allocated, in the profile's
  * arena. NULL when out of memory. */
-static struct timeline *make_timeline(const struct collector *c, struct profile *p)
+static struct timeline *make_timeline(struct collector *c, struct profile *p)
 {
+	flush_intervals(c);
 	struct timeline *t = arena_calloc(&p->arena, 1, sizeof(*t));
 	if (!t)
 		return NULL;
@@ -294,7 +295,7 @@ static struct timeline *make_timeline(const struct collector *c, struct profile 
 			  !(ts->rss = arena_calloc(&p->arena, n, sizeof(int64_t)))))
 			return NULL;
 		for (size_t k = 0; k < n; k++) {
-			ts->inuse[k] = llround(cp->points[k].inuse);
+			ts->inuse[k] = cp->points[k].inuse > 0 ? llround(cp->points[k].inuse) : 0;
 			ts->allocated[k] = llround(cp->points[k].allocated);
 			ts->rss[k] = cp->points[k].rss;
 		}
