@@ -19,6 +19,7 @@ static const struct help helps[] = {
 	  "  top      print the functions that allocate the most, like pprof's top\n"
 	  "  list     print annotated source of functions, like pprof's list\n"
 	  "  convert  turn a standalone recording (MEMPROF_OUT) into a profile\n"
+	  "  timeline print the heap over time that memprof run kept in a profile\n"
 	  "  help     print help for a command\n"
 	  "  version  print memprof's version\n"
 	  "\n"
@@ -80,6 +81,19 @@ static const struct help helps[] = {
 	  "Turns a recording written by the tracker in standalone mode\n"
 	  "(LD_PRELOAD=libmemprof.so MEMPROF_OUT=RECORDING program) into a pprof\n"
 	  "profile (default FILE: RECORDING.pb.gz).\n" },
+	{ "timeline", "memprof timeline [--pid=PID] FILE",
+	  "Prints the heap over time that memprof run keeps in the profiles it\n"
+	  "writes, as tab-separated columns: the interval's start (seconds since\n"
+	  "the program started), the process, the highest heap in use during the\n"
+	  "interval and the bytes allocated in it (both estimated as inuse_space and\n"
+	  "alloc_space are), and the highest RSS seen in it ('-' when unknown).\n"
+	  "Comment lines (#) give the interval and each process's peak.\n"
+	  "Intervals start at 10ms and double as the run grows, to keep at most\n"
+	  "2048 of them. Go's profiles, converted recordings and profiles rewritten\n"
+	  "by pprof have no timeline.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --pid=PID  only this process\n" },
 	{ "help", "memprof help [COMMAND]", "Prints help for memprof or for COMMAND.\n" },
 	{ "version", "memprof version", "Prints memprof's version.\n" },
 };
