@@ -15,13 +15,15 @@ Usage: craft.py OUT < SPEC. OUT gets raw (not gzipped) protobuf. SPEC lines:
                            root first, frames separated by spaces. A frame
                            is NAME, NAME@FILE:LINE, or several of these
                            joined by '>' for one location holding inlined
-                           frames (caller first). A LABEL is KEY=STRING or
+                           frames (caller first); %XX in a name is the byte
+                           XX (%3B for ';'). A LABEL is KEY=STRING or
                            KEY#NUMBER or KEY#NUMBER:UNIT.
 
 Each distinct frame text is one location at its own address; functions are
 shared by name and file.
 """
 import sys
+import urllib.parse
 
 
 def varint(n):
@@ -102,6 +104,7 @@ def main():
                     lines = []
                     for f in reversed(frame.split(">")):
                         name, _, where = f.partition("@")
+                        name = urllib.parse.unquote(name)
                         file, _, ln = where.partition(":")
                         fkey = (name, file)
                         if fkey not in functions:
