@@ -375,7 +375,8 @@ int report_folded(FILE *out, const struct profile *p, const struct report_option
 		if ((rc = add_stack(&f, b.s, b.len, v)) < 0)
 			goto out;
 	}
-	qsort(f.stack, f.n, sizeof(*f.stack), compare_stacks);
+	if (f.n)	/* qsort's array may not be NULL, even when empty */
+		qsort(f.stack, f.n, sizeof(*f.stack), compare_stacks);
 	for (size_t i = 0; i < f.n; i++)
 		if (f.stack[i].value != 0)
 			fprintf(out, "%s %" PRId64 "\n", f.stack[i].text, f.stack[i].value);
