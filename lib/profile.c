@@ -423,6 +423,7 @@ struct merger {
 	struct profile_location **loc_of;	/* by source location index */
 	struct hashmap fn_of;			/* source address -> out index */
 	struct hashmap map_of;			/* source address -> map_info index */
+	const struct profile_mapping *fake;	/* for a source without mappings */
 	struct map_info *map_info;
 	size_t n_map_info, cap_map_info;
 	/* scratch space for the key of one location and one sample */
@@ -630,7 +631,7 @@ static int map_location(struct merger *mg, const struct profile_location *src,
 	if ((*loc = mg->loc_of[src->index]))
 		return 0;
 	struct map_info mi;
-	if ((rc = map_mapping(mg, src->mapping, &mi)) < 0)
+	if ((rc = map_mapping(mg, src->mapping ? src->mapping : mg->fake, &mi)) < 0)
 		return rc;
 	if ((rc = scratch(&mg->lines, &mg->cap_lines, src->n_line, sizeof(*mg->lines))) < 0)
 		return rc;
@@ -774,7 +775,8 @@ static int map_sample(struct merger *mg, const struct profile_sample *s, const d
 		hashmap_remove(&mg->samples, key);
 		return -ENOMEM;
 	}
-	memcpy(ns->value, mg->values, nt * sizeof(*ns->value));
+	if (nt)
+		memcpy(ns->value, mg->values, nt * sizeof(*ns->value));
 	if (s->n_location)
 		memcpy(ns->location, mg->locs, s->n_location * sizeof(*ns->location));
 	if (nl)
@@ -860,8 +862,15 @@ static void merger_release(struct merger *mg)
 	free(mg->values);
 }
 
-int profile_merge(struct profile **result, const struct profile *const *srcs, size_t n, char *msg,
-		  size_t msg_size)
+/* pprof's fetch gives a profile without mappings a mapping of its own, with
+ * no file and no addresses, for all its locations. */
+static const struct profile_mapping fake_mapping = { 1, 0, 0, 0, "", "", false, false, false,
+						      false };
+
+/* profile_merge, and with fake the mapping pprof's fetch gives a source
+ * without mappings. */
+static int merge(struct profile **result, const struct profile *const *srcs, size_t n, bool fake,
+		 char *msg, size_t msg_size)
 {
 	struct merger mg;
 	struct scale_plan pl;
@@ -898,10 +907,11 @@ int profile_merge(struct profile **result, const struct profile *const *srcs, si
 		rc = -ENOMEM;
 		if (!(mg.loc_of = calloc(src->n_location ? src->n_location : 1, sizeof(*mg.loc_of))))
 			goto out;
+		mg.fake = fake && src->n_mapping == 0 ? &fake_mapping : NULL;
 		/* mapping[0] is the main program's: take the first seen first */
-		if (mg.out->n_mapping == 0 && src->n_mapping > 0) {
+		if (mg.out->n_mapping == 0 && (src->n_mapping > 0 || mg.fake)) {
 			struct map_info mi;
-			if ((rc = map_mapping(&mg, src->mapping[0], &mi)) < 0)
+			if ((rc = map_mapping(&mg, mg.fake ? mg.fake : src->mapping[0], &mi)) < 0)
 				goto out;
 		}
 		for (size_t j = 0; j < src->n_sample; j++)
@@ -917,7 +927,7 @@ int profile_merge(struct profile **result, const struct profile *const *srcs, si
 			zero = mg.out->sample[i].value[t] == 0;
 		if (zero) {
 			const struct profile *again = mg.out;
-			rc = profile_merge(result, &again, 1, msg, msg_size);
+			rc = merge(result, &again, 1, false, msg, msg_size);
 			goto out;
 		}
 	}
@@ -931,6 +941,12 @@ out:
 	return rc;
 }
 
+int profile_merge(struct profile **result, const struct profile *const *srcs, size_t n, char *msg,
+		  size_t msg_size)
+{
+	return merge(result, srcs, n, false, msg, msg_size);
+}
+
 int profile_subtract(struct profile *p, const struct profile *const *bases, size_t n_base,
 		     enum profile_base_mode mode, char *msg, size_t msg_size)
 {
@@ -940,14 +956,14 @@ int profile_subtract(struct profile *p, const struct profile *const *bases, size
 	for (size_t i = 0; i < n_base; i++)
 		if ((rc = profile_compatible(p, bases[i], msg, msg_size)) < 0)
 			return rc;
-	if ((rc = profile_merge(&base, bases, n_base, msg, msg_size)) < 0)
+	if ((rc = merge(&base, bases, n_base, true, msg, msg_size)) < 0)
 		return rc;
 	if (mode == PROFILE_DIFF_BASE &&
 	    (rc = profile_set_label(base, PROFILE_DIFF_BASE_LABEL, "true")) < 0)
 		goto out;
 	profile_scale(base, -1);
 	const struct profile *both[2] = { p, base };
-	if ((rc = profile_merge(&merged, both, 2, msg, msg_size)) < 0)
+	if ((rc = merge(&merged, both, 2, true, msg, msg_size)) < 0)
 		goto out;
 	struct profile tmp = *p;	/* p takes the result; merged, what p held */
 	*p = *merged;

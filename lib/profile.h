@@ -167,7 +167,7 @@ enum profile_base_mode {
 };
 
 /* go tool pprof's -base / -diff_base: replaces p by p merged with the
- * bases (themselves merged first) with the bases' values negated. What is
+ * n_base >= 1 bases (themselves merged first) with the bases' values negated. What is
  * left is p's value minus the bases' for each stack; with
  * PROFILE_DIFF_BASE the bases' samples stay apart (labelled) and carry
  * the negative values. Returns 0; -EINVAL with one line in msg when a base

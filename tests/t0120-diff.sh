@@ -137,6 +137,19 @@ test_expect_success "memprof: --diff-base percentages are of the base" '
 	test_cmp want got
 '
 
+test_expect_success "a profile without mappings gets pprof's stand-in mapping (no File line)" '
+	printf "%s\n" "types alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" \
+		"period space/bytes 524288" "sample 1 100 1 100 ; main.main main.grow" |
+		$CRAFT nomap.pb &&
+	for args in "-base=nomap.pb $D/after.pb.gz" "-diff_base=$D/after.pb.gz nomap.pb" \
+		    "-base=k1.pb.gz nomap.pb"; do
+		go tool pprof -top $args > want 2> /dev/null &&
+		$MEMPROF top -n 0 $args > got &&
+		test_cmp want got || return 1
+	done &&
+	! grep -q "^File:" got
+'
+
 # ---- profiles that cannot be compared -----------------------------------------
 
 # craft NAME TYPES: a profile with those sample types (space-separated

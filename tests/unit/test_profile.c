@@ -204,6 +204,22 @@ static void test_subtract(void)
 		profile_free(b);
 	}
 
+	/* pprof's fetch gives a profile without mappings one with no file,
+	 * which comes first: no "File:" line from the base's */
+	struct profile *q = new_profile("bytes", 0), *b = new_profile("bytes", 0x400000);
+	struct profile_location *qm = location(q, "main", 0x10), *qf = location(q, "f", 0x20);
+	sample(q, qf, qm, 1, 10, 0);
+	qm->mapping = qf->mapping = NULL;
+	q->n_mapping = 0;
+	struct profile_location *bm = location(b, "main", 0x10), *bg = location(b, "g", 0x30);
+	sample(b, bg, bm, 1, 10, 0);
+	const struct profile *qb[] = { b };
+	char qmsg[256];
+	CHECK(profile_subtract(q, qb, 1, PROFILE_BASE, qmsg, sizeof(qmsg)) == 0);
+	CHECK(q->n_mapping == 2 && !*q->mapping[0]->filename);
+	profile_free(q);
+	profile_free(b);
+
 	struct profile *p = new_profile("bytes", 0x400000), *c = new_profile("bytes", 0);
 	struct profile_location *pm = location(p, "main", 0x10), *pf = location(p, "f", 0x20);
 	sample(p, pf, pm, 3, 300, 0);
