@@ -252,7 +252,7 @@ static struct profile *load(const char *path, struct report_args *args)
 static int subtract_bases(struct profile *p, const char *path, struct report_args *args)
 {
 	struct profile **bases = calloc(args->n_base, sizeof(*bases));
-	char msg[1024];
+	char msg[2048];
 	int rc = -1;
 
 	if (!bases) {

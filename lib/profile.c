@@ -1,12 +1,13 @@
-/* profile.c - construction of the profile model. */
+/* profile.c - the profile model: construction, and the merges and
+ * differences go tool pprof makes of profiles (-base, -diff_base). */
 #include "profile.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "units.h"
 
@@ -332,7 +333,8 @@ static int compatible(const struct profile *a, const struct profile *b, const ch
 		snprintf(hint, sizeof(hint), "; %s has no %s", bn, am);
 	else if (nb)
 		snprintf(hint, sizeof(hint), "; %s has no %s", an, bm);
-	snprintf(msg, size, "sample types differ: %s has %zu (%s), %s %zu (%s)%s", an,
+	snprintf(msg, size, "sample types differ: %s has %zu (%s), %s %zu (%s)%s (profiles merge "
+		 "only with the same sample types in the same order, as in go tool pprof)", an,
 		 a->n_sample_type, at, bn, b->n_sample_type, bt, hint);
 	return -EINVAL;
 }
@@ -882,7 +884,7 @@ static int merge(struct profile **result, const struct profile *const *srcs, siz
 		return -EINVAL;
 	}
 	for (size_t i = 1; i < n; i++) {
-		char why[900];
+		char why[1600];
 		if (compatible(srcs[0], srcs[i], "the first", "another", why, sizeof(why)) < 0) {
 			snprintf(msg, msg_size, "profile %zu of %zu cannot be merged with the first: %s",
 				 i + 1, n, why);
