@@ -24,7 +24,7 @@ static const struct help helps[] = {
 	  "  version  print memprof's version\n"
 	  "\n"
 	  "See 'memprof help <command>' or man memprof-<command>.\n" },
-	{ "top", "memprof top [options] FILE",
+	{ "top", "memprof top [options] [--base=BASE | --diff-base=BASE] FILE",
 	  "Prints the nodes (functions) with the highest flat values in the pprof\n"
 	  "profile FILE (gzip-compressed or raw), as go tool pprof's top does.\n"
 	  "\n"
@@ -38,6 +38,15 @@ static const struct help helps[] = {
 	  "  --nodefraction=F       hide nodes with cum under F of the total\n"
 	  "                         (default 0.005)\n"
 	  "  --unit=UNIT            print values in UNIT (B, kB, MB, GB, ns, ms, s, ...)\n"
+	  "  --base=BASE            subtract profile BASE and report what is left, as\n"
+	  "                         go tool pprof -base does (also -base=, -base BASE);\n"
+	  "                         repeated, the bases are merged first\n"
+	  "  --diff-base=BASE       the same, with percentages of BASE's total, as\n"
+	  "                         go tool pprof -diff_base does (also -diff_base=)\n"
+	  "  --folded               print folded stacks instead (\"main;f;g 4096\" per\n"
+	  "                         line: the value at --sample-index for each stack,\n"
+	  "                         inlined frames apart), for flamegraph.pl, inferno\n"
+	  "                         or speedscope; negative after --base\n"
 	  "  --max-profile-size=BYTES\n"
 	  "                         refuse a profile larger than BYTES, as a file or\n"
 	  "                         decompressed (default 1G; at most 2G)\n"
@@ -45,7 +54,7 @@ static const struct help helps[] = {
 	  "                         mappings, locations, functions, lines and labels\n"
 	  "                         in all (default 4194304)\n"
 	  "  -h, --help             print this help\n" },
-	{ "list", "memprof list [options] REGEX FILE",
+	{ "list", "memprof list [options] [--base=BASE | --diff-base=BASE] REGEX FILE",
 	  "Prints the source of each function whose name matches REGEX (a POSIX\n"
 	  "extended regular expression), with the flat and cumulative values of\n"
 	  "each line, as go tool pprof's list does.\n"
@@ -56,6 +65,9 @@ static const struct help helps[] = {
 	  "  --trim-path=PREFIXES   prefixes to remove from file names in the profile\n"
 	  "  --sample-index=NAME|N  value to report (see memprof help top)\n"
 	  "  --unit=UNIT            print values in UNIT\n"
+	  "  --base=BASE, --diff-base=BASE\n"
+	  "                         list FILE minus BASE, as go tool pprof -base and\n"
+	  "                         -diff_base do (see memprof help top)\n"
 	  "  --max-profile-size=BYTES, --max-elements=N\n"
 	  "                         limits on the profile (see memprof help top)\n"
 	  "  -h, --help             print this help\n" },

@@ -46,19 +46,28 @@ struct report_args {
 	const char *sample_index;	/* as given, resolved once the file is read */
 	const char *positional[2];
 	int n_positional;
+	const char **base;		/* --base or --diff-base files (argv's) */
+	size_t n_base;
+	bool diff_base;			/* they were given as --diff-base */
+	bool folded;			/* top --folded */
 };
 
 /* Parses argv[1..] into args. Recognises memprof's --long options and
- * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum, ...),
- * and the reader's limits (--max-profile-size=, --max-elements=).
- * Returns 0, 1 when --help was asked (and printed), or -1 after printing a
- * usage error. */
+ * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum,
+ * -base=, -diff_base=, ...), and the reader's limits (--max-profile-size=,
+ * --max-elements=). Returns 0, 1 when --help was asked (and printed), or
+ * -1 after printing a usage error; release args in every case. */
 int report_args_parse(const char *cmd, int argc, char **argv, struct report_args *args,
 		      int max_positional);
 
-/* Reads the profile at path within args->limits and resolves
- * args->sample_index in it; prints an error naming the file (and, when a
- * limit was hit, the option that raises it) and returns NULL on failure. */
+/* Reads the profile at path within args->limits, subtracts the base
+ * profiles (as go tool pprof's -base and -diff_base do) and resolves
+ * args->sample_index in the result; prints an error naming the file (and,
+ * when a limit was hit, the option that raises it) and returns NULL on
+ * failure. */
 struct profile *report_args_load(const char *path, struct report_args *args);
+
+/* Frees what report_args_parse allocated. */
+void report_args_release(struct report_args *args);
 
 #endif
