@@ -53,33 +53,6 @@ static void show_progress(size_t done, size_t total, void *data)
 	}
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Processes, not images: a pid that exec'd counts once. */
-static size_t distinct_pids(const struct collector *c)
-{
-	struct collector_proc_info info;
-	size_t n = 0, d = 0;
-	while (collector_proc_info(c, n, &info))
-		n++;
-	uint32_t *pid = malloc((n ? n : 1) * sizeof(*pid));
-	if (!pid)
-		return collector_stats(c)->processes;
-	for (size_t i = 0; i < n; i++) {
-		collector_proc_info(c, i, &info);
-		pid[i] = info.pid;
-	}
-	qsort(pid, n, sizeof(*pid), cmp_u32);
-	for (size_t i = 0; i < n; i++)
-		d += i == 0 || pid[i] != pid[i - 1];
-	free(pid);
-	return d;
-}
-
 /* What the trackers could not record, and (from a recording, where records
  * wait up to 100 ms in the process) the processes that ended without their
  * final flush: said per process, never silent. */
@@ -194,7 +167,7 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		char a[32], b[32], peak[160];
 		human_bytes(a, sizeof(a), tot[1]);
 		human_bytes(b, sizeof(b), tot[3]);
-		size_t procs = distinct_pids(c);
+		size_t procs = collector_distinct_pids(c);
 		describe_peak(peak, sizeof(peak), p, procs);
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
 			"%s, %s in use at exit (%zu process%s)\n",

@@ -71,6 +71,27 @@ bool collector_proc_info(const struct collector *c, size_t i, struct collector_p
 	return true;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+size_t collector_distinct_pids(const struct collector *c)
+{
+	uint32_t *pid = malloc((c->n_proc ? c->n_proc : 1) * sizeof(*pid));
+	if (!pid)
+		return c->stats.processes;
+	for (size_t i = 0; i < c->n_proc; i++)
+		pid[i] = c->proc[i].pid;
+	qsort(pid, c->n_proc, sizeof(*pid), cmp_u32);
+	size_t d = 0;
+	for (size_t i = 0; i < c->n_proc; i++)
+		d += i == 0 || pid[i] != pid[i - 1];
+	free(pid);
+	return d;
+}
+
 void collector_set_span(struct collector *c, uint64_t start_ns, uint64_t end_ns)
 {
 	c->span_start_ns = start_ns;

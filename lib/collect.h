@@ -76,6 +76,9 @@ const struct collector_stats *collector_stats(const struct collector *c);
  * tracker: the program's allocator is linked into it, out of reach. */
 bool collector_bypassed(const struct collector *c);
 
+/* How many processes (not images: an exec keeps the pid) sent anything. */
+size_t collector_distinct_pids(const struct collector *c);
+
 /* What became of each process image, for the report of lost data. */
 struct collector_proc_info {
 	uint32_t pid;

@@ -28,6 +28,9 @@ struct builder {
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
 	const struct collector_meta *meta;
+	/* no pid labels: the profiles of two runs then line up sample by
+	 * sample, and -base/-diff_base cancel what did not change */
+	bool one_process;
 };
 
 /* One symbolizer answer. Processes that map the same file (every cc1 of a
@@ -244,7 +247,7 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	}
 	if (st->truncated && !(locs[n++] = truncated_location(b)))
 		return -ENOMEM;
-	struct profile_sample *s = profile_add_sample(b->p, n, 2);
+	struct profile_sample *s = profile_add_sample(b->p, n, b->one_process ? 1 : 2);
 	if (!s)
 		return -ENOMEM;
 	memcpy(s->location, locs, n * sizeof(*locs));
@@ -259,9 +262,13 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	s->value[5] = llround((double)peak * (double)bk->size * scale);
 	s->label[0].key = profile_intern(b->p, "bytes");
 	s->label[0].num = (int64_t)bk->size;
+	if (!s->label[0].key)
+		return -ENOMEM;
+	if (b->one_process)
+		return 0;
 	s->label[1].key = profile_intern(b->p, "pid");
 	s->label[1].num = proc->pid;
-	return s->label[0].key && s->label[1].key ? 0 : -ENOMEM;
+	return s->label[1].key ? 0 : -ENOMEM;
 }
 
 /* The heap over time of every process that allocated, in the profile's
@@ -314,6 +321,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	c->stats.stale_files = 0;
 	b.meta = meta;
 	b.to_symbolize = c->n_frame;
+	b.one_process = collector_distinct_pids(c) <= 1;
 	if (!(b.p = profile_new()) || !(b.sym = symbolizer_new()) ||
 	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))) ||
 	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))

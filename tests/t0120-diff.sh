@@ -141,8 +141,11 @@ test_expect_success "a profile without mappings gets pprof's stand-in mapping (n
 	printf "%s\n" "types alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" \
 		"period space/bytes 524288" "sample 1 100 1 100 ; main.main main.grow" |
 		$CRAFT nomap.pb &&
+	printf "%s\n" "types alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes peak_objects/count peak_space/bytes" \
+		"period space/bytes 524288" "sample 1 100 1 100 1 100 ; main.main main.grow" |
+		$CRAFT nomap6.pb &&
 	for args in "-base=nomap.pb $D/after.pb.gz" "-diff_base=$D/after.pb.gz nomap.pb" \
-		    "-base=k1.pb.gz nomap.pb"; do
+		    "-base=k1.pb.gz nomap6.pb"; do
 		go tool pprof -top $args > want 2> /dev/null &&
 		$MEMPROF top -n 0 $args > got &&
 		test_cmp want got || return 1
