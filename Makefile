@@ -13,7 +13,7 @@ WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes 
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
 	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
-LIBS = -lprotobuf-c -lz -ldw -lelf -lm -lstdc++
+LIBS = -lprotobuf-c -lz -ldw -lelf -lpcre2-8 -lm -lstdc++
 
 ifndef V
 Q = @
@@ -22,7 +22,7 @@ QUIET_LINK = @echo '   LINK   $@';
 QUIET_GEN = @echo '   GEN    $@';
 endif
 
-LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c \
+LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
 	lib/output.c lib/timeline.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/run.c cmd/convert.c \
