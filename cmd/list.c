@@ -16,7 +16,7 @@ int cmd_list(int argc, char **argv)
 		rc = rc > 0 ? 0 : 2;
 		goto out;
 	}
-	if (!(p = report_args_load(args.positional[1], &args))) {
+	if (!(p = report_args_load(args.files[0], &args))) {
 		rc = 1;
 		goto out;
 	}
@@ -24,7 +24,7 @@ int cmd_list(int argc, char **argv)
 	if (rc == -EINVAL)
 		error("%s", msg);
 	else if (rc < 0)
-		error("%s: %s", args.positional[1], strerror(-rc));
+		error("%s: %s", args.files[0], strerror(-rc));
 	rc = rc < 0;
 out:
 	profile_free(p);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "lib/filter.h"
 #include "lib/pprof.h"
 #include "lib/report.h"
 
@@ -44,8 +45,14 @@ struct report_args {
 	struct report_options opts;
 	struct pprof_limits limits;	/* --max-profile-size, --max-elements */
 	const char *sample_index;	/* as given, resolved once the file is read */
-	const char *positional[2];
+	const char **positional;	/* the arguments that are not options */
 	int n_positional;
+	const char **files;		/* the profiles: positional's last ones */
+	size_t n_files;
+	struct filter_options filters;	/* -focus, -tagfocus, ... */
+	bool relative;			/* -relative_percentages */
+	char *active_filters[10];	/* as the report's header lists them */
+	size_t n_active_filters;
 	const char **base;		/* --base or --diff-base files (argv's) */
 	size_t n_base;
 	bool diff_base;			/* they were given as --diff-base */
@@ -54,17 +61,24 @@ struct report_args {
 
 /* Parses argv[1..] into args. Recognises memprof's --long options and
  * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum,
- * -base=, -diff_base=, ...), and the reader's limits (--max-profile-size=,
- * --max-elements=). Returns 0, 1 when --help was asked (and printed), or
- * -1 after printing a usage error; release args in every case. */
+ * -base=, -diff_base=, -focus=, -lines, -trim=false, ...), and the
+ * reader's limits (--max-profile-size=, --max-elements=). The first
+ * max_positional - 1 arguments that are not options come first (list's
+ * REGEX), then one profile or more (args->files). Bad regexes and
+ * conflicting options are refused here. Returns 0, 1 when --help was asked
+ * (and printed), or -1 after printing a usage error; release args in every
+ * case. */
 int report_args_parse(const char *cmd, int argc, char **argv, struct report_args *args,
 		      int max_positional);
 
-/* Reads the profile at path within args->limits, subtracts the base
- * profiles (as go tool pprof's -base and -diff_base do) and resolves
- * args->sample_index in the result; prints an error naming the file (and,
- * when a limit was hit, the option that raises it) and returns NULL on
- * failure. */
+/* Reads the profile at path within args->limits (when several profiles
+ * were given, path is the first: all are read and merged as go tool pprof
+ * merges them), subtracts the base profiles (as go tool pprof's -base and
+ * -diff_base do), resolves args->sample_index in the result, takes the
+ * total that percentages are of (into args->opts) and applies the filters
+ * (-focus, ...; warning about those that matched nothing); prints an error
+ * naming the file (and, when a limit was hit, the option that raises it)
+ * and returns NULL on failure. */
 struct profile *report_args_load(const char *path, struct report_args *args);
 
 /* Frees what report_args_parse allocated. */

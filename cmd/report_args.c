@@ -2,11 +2,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/filter.h"
+#include "lib/graph.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
 #include "lib/units.h"
@@ -14,7 +18,8 @@
 
 /* Matches "--name", "-name" (pprof spells flags with one dash) and
  * "--alt"/"-alt". On a match, *value gets the text after '=', or the next
- * argument when the option needs a value and has no '='. */
+ * argument when the option needs a value and has no '='; a flag (no value
+ * needed) may still have one after '=', as Go's flags allow ("-trim=false"). */
 static int match(const char *arg, const char *name, const char *alt, bool needs_value,
 		 int argc, char **argv, int *i, const char **value, bool *bad)
 {
@@ -30,10 +35,6 @@ static int match(const char *arg, const char *name, const char *alt, bool needs_
 		if (strncmp(s, names[k], n) != 0)
 			continue;
 		if (s[n] == '=') {
-			if (!needs_value) {
-				error("option '%s' takes no value", names[k]);
-				*bad = true;
-			}
 			*value = s + n + 1;
 			return 1;
 		}
@@ -50,6 +51,25 @@ static int match(const char *arg, const char *name, const char *alt, bool needs_
 		return 1;
 	}
 	return 0;
+}
+
+/* A flag's value: true without one, else Go's strconv.ParseBool. */
+static int parse_flag(const char *name, const char *v, bool *out)
+{
+	static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+	static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+	if (!v) {
+		*out = true;
+		return 0;
+	}
+	for (size_t i = 0; i < 6; i++) {
+		if (!strcmp(v, yes[i]) || !strcmp(v, no[i])) {
+			*out = !strcmp(v, yes[i]);
+			return 0;
+		}
+	}
+	error("invalid value '%s' for option '-%s' (true or false)", v, name);
+	return -1;
 }
 
 static int parse_max_size(const char *s, size_t *out)
@@ -73,36 +93,99 @@ static int parse_elements(const char *s, size_t *out)
 	return 0;
 }
 
+/* pprof's -nodecount: a negative count shows every node, as 0 does. */
 static int parse_count(const char *s, int *out)
 {
 	char *end;
 	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < 0 || v > INT_MAX)
+	if (!*s || *end || errno || v > INT_MAX)
 		return -1;
-	*out = (int)v;
+	*out = v < 0 ? 0 : (int)v;
 	return 0;
 }
+
+/* pprof's -nodefraction, -edgefraction: any finite number (only its size
+ * counts). */
+static int parse_fraction(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double f = strtod(s, &end);
+	if (!*s || *end || errno || !isfinite(f))
+		return -1;
+	*out = f;
+	return 0;
+}
+
+/* pprof's legacy value selections, in the order pprof takes them: the
+ * first one given wins, after -sample_index; the others are ignored with a
+ * warning. */
+static const struct {
+	const char *flag, *sample_type;
+} legacy[] = {
+	{ "total_delay", "delay" }, { "contentions", "contentions" },
+	{ "inuse_space", "inuse_space" }, { "inuse_objects", "inuse_objects" },
+	{ "alloc_space", "alloc_space" }, { "alloc_objects", "alloc_objects" },
+};
+#define N_LEGACY (sizeof(legacy) / sizeof(legacy[0]))
+
+/* go tool pprof options memprof does not have, named in the error. */
+static const char *const unsupported[] = {
+	"http", "no_browser", "tools", "symbolize", "buildid", "timeout", "add_comment",
+	"seconds", "mean_delay", "mean", "divide_by", "normalize", "call_tree",
+	"compact_labels", "intel_syntax", "tagroot", "tagleaf", "drop_negative", "output",
+	"callgrind", "comments", "disasm", "dot", "eog", "evince", "gif", "gv", "kcachegrind",
+	"peek", "pdf", "png", "proto", "ps", "raw", "svg", "tags", "text", "top", "topproto",
+	"traces", "tree", "web", "weblist", "list", NULL,
+};
+
+/* The string options: where each goes. */
+struct string_option {
+	const char *name, *alt;
+	size_t offset;		/* in struct report_args */
+};
+
+#define FOPT(field) offsetof(struct report_args, filters.field)
+static const struct string_option string_options[] = {
+	{ "focus", NULL, FOPT(focus) },
+	{ "ignore", NULL, FOPT(ignore) },
+	{ "hide", NULL, FOPT(hide) },
+	{ "show", NULL, FOPT(show) },
+	{ "show_from", "show-from", FOPT(show_from) },
+	{ "tagfocus", NULL, FOPT(tagfocus) },
+	{ "tagignore", NULL, FOPT(tagignore) },
+	{ "tagshow", NULL, FOPT(tagshow) },
+	{ "taghide", NULL, FOPT(taghide) },
+	{ "prune_from", "prune-from", FOPT(prune_from) },
+	{ "source_path", "source-path", offsetof(struct report_args, opts.source_path) },
+	{ "trim_path", "trim-path", offsetof(struct report_args, opts.trim_path) },
+};
+
+static const char *const granularities[] = { "functions", "lines", "files", "filefunctions",
+					     "addresses" };	/* enum graph_granularity */
 
 int report_args_parse(const char *cmd, int argc, char **argv, struct report_args *args,
 		      int max_positional)
 {
-	static const char *legacy[] = { "inuse_space", "inuse_objects", "alloc_space",
-					 "alloc_objects" };
 	struct report_options init = REPORT_OPTIONS_INIT;
 	struct pprof_limits limits = PPROF_LIMITS_INIT;
 	bool only_args = false, bad = false, has_base = false, has_diff = false;
+	bool cum = false, flat = false, trim = true, gran[5] = { false };
+	bool legacy_set[N_LEGACY] = { false };
+	const char *sample_index = NULL;
+	bool is_top = !strcmp(cmd, "top");
 
 	memset(args, 0, sizeof(*args));
 	args->opts = init;
 	args->limits = limits;
+	if (!(args->positional = calloc((size_t)argc + 1, sizeof(*args->positional)))) {
+		error("out of memory");
+		return -1;
+	}
 	for (int i = 1; i < argc && !bad; i++) {
 		const char *a = argv[i], *v = NULL;
 		if (only_args || a[0] != '-' || !a[1]) {
-			if (args->n_positional == max_positional) {
-				error("%s: unexpected argument '%s'", cmd, a);
-				return usage(cmd, false), -1;
-			}
 			args->positional[args->n_positional++] = a;
 			continue;
 		}
@@ -115,17 +198,43 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			return 1;
 		}
 		if (match(a, "sample-index", "sample_index", true, argc, argv, &i, &v, &bad)) {
-			args->sample_index = v;
+			sample_index = v;
 			continue;
 		}
-		bool found = false;
-		for (size_t k = 0; k < 4 && !found; k++)
-			if (match(a, legacy[k], NULL, false, argc, argv, &i, &v, &bad)) {
-				args->sample_index = legacy[k];
+		bool found = false, on;
+		for (size_t k = 0; k < N_LEGACY && !found; k++)
+			if (match(a, legacy[k].flag, NULL, false, argc, argv, &i, &v, &bad)) {
+				if (parse_flag(legacy[k].flag, v, &on) < 0)
+					return usage(cmd, false), -1;
+				legacy_set[k] = on;
+				found = true;
+			}
+		for (size_t k = 0; k < 5 && !found; k++)
+			if (match(a, granularities[k], NULL, false, argc, argv, &i, &v, &bad)) {
+				if (parse_flag(granularities[k], v, &gran[k]) < 0)
+					return usage(cmd, false), -1;
+				found = true;
+			}
+		for (size_t k = 0; k < sizeof(string_options) / sizeof(string_options[0]) && !found;
+		     k++)
+			if (match(a, string_options[k].name, string_options[k].alt, true, argc, argv,
+				  &i, &v, &bad)) {
+				*(const char **)((char *)args + string_options[k].offset) = v;
 				found = true;
 			}
 		if (found)
 			continue;
+		if (match(a, "noinlines", NULL, false, argc, argv, &i, &v, &bad)) {
+			if (parse_flag("noinlines", v, &args->opts.noinlines) < 0)
+				return usage(cmd, false), -1;
+			continue;
+		}
+		if (match(a, "relative_percentages", "relative-percentages", false, argc, argv, &i,
+			  &v, &bad)) {
+			if (parse_flag("relative_percentages", v, &args->relative) < 0)
+				return usage(cmd, false), -1;
+			continue;
+		}
 		if (match(a, "unit", NULL, true, argc, argv, &i, &v, &bad)) {
 			if (v && strcmp(v, "minimum") && strcmp(v, "auto") && !units_canonical(v)) {
 				error("unknown unit '%s' (use B, kB, MB, GB, TB, ns, us, ms, s, "
@@ -164,9 +273,10 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			}
 			continue;
 		}
-		if (!strcmp(cmd, "top")) {
+		if (is_top) {
 			if (match(a, "folded", NULL, false, argc, argv, &i, &v, &bad)) {
-				args->folded = true;
+				if (parse_flag("folded", v, &args->folded) < 0)
+					return usage(cmd, false), -1;
 				continue;
 			}
 			if (match(a, "nodecount", "n", true, argc, argv, &i, &v, &bad)) {
@@ -176,36 +286,44 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 				}
 				continue;
 			}
-			if (match(a, "nodefraction", NULL, true, argc, argv, &i, &v, &bad)) {
-				char *end;
-				double f = v ? strtod(v, &end) : 0;
-				if (v && (end == v || *end || !(f >= 0 && f <= 1))) {
-					error("invalid node fraction '%s' (0 to 1)", v);
+			bool edge = false;
+			if (match(a, "nodefraction", NULL, true, argc, argv, &i, &v, &bad) ||
+			    (edge = match(a, "edgefraction", NULL, true, argc, argv, &i, &v, &bad))) {
+				double *f = edge ? &args->opts.edge_fraction : &args->opts.node_fraction;
+				if (v && parse_fraction(v, f) < 0) {
+					error("invalid %s fraction '%s' (a number such as 0.005)",
+					      edge ? "edge" : "node", v);
 					return usage(cmd, false), -1;
 				}
-				args->opts.node_fraction = f;
 				continue;
 			}
 			if (match(a, "cum", NULL, false, argc, argv, &i, &v, &bad)) {
-				args->opts.cum_sort = true;
+				if (parse_flag("cum", v, &cum) < 0)
+					return usage(cmd, false), -1;
 				continue;
 			}
 			if (match(a, "flat", NULL, false, argc, argv, &i, &v, &bad)) {
-				args->opts.cum_sort = false;
+				if (parse_flag("flat", v, &flat) < 0)
+					return usage(cmd, false), -1;
 				continue;
 			}
-		} else {
-			if (match(a, "source-path", "source_path", true, argc, argv, &i, &v, &bad)) {
-				args->opts.source_path = v;
-				continue;
-			}
-			if (match(a, "trim-path", "trim_path", true, argc, argv, &i, &v, &bad)) {
-				args->opts.trim_path = v;
+			if (match(a, "trim", NULL, false, argc, argv, &i, &v, &bad)) {
+				if (parse_flag("trim", v, &trim) < 0)
+					return usage(cmd, false), -1;
 				continue;
 			}
 		}
-		if (!bad)
-			error("%s: unknown option '%s'", cmd, a);
+		if (bad)
+			break;
+		const char *name = a + (a[1] == '-' ? 2 : 1);
+		size_t len = strcspn(name, "=");
+		for (size_t k = 0; unsupported[k]; k++)
+			if (strlen(unsupported[k]) == len && !strncmp(name, unsupported[k], len)) {
+				error("%s: go tool pprof's option '-%.*s' is not supported by "
+				      "memprof %s", cmd, (int)len, name, cmd);
+				return usage(cmd, false), -1;
+			}
+		error("%s: unknown option '%s'", cmd, a);
 		bad = true;
 	}
 	if (bad)
@@ -214,12 +332,57 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 		error("%s: --base and --diff-base cannot both be given", cmd);
 		return usage(cmd, false), -1;
 	}
+	if (cum && flat) {
+		error("%s: conflicting options: -cum and -flat", cmd);
+		return usage(cmd, false), -1;
+	}
+	args->opts.cum_sort = cum;
+	for (size_t k = 0, n = 0; k < 5; k++) {
+		if (!gran[k])
+			continue;
+		if (n++) {
+			error("%s: conflicting options: -%s and -%s", cmd,
+			      granularities[args->opts.granularity], granularities[k]);
+			return usage(cmd, false), -1;
+		}
+		args->opts.granularity = (unsigned)k;
+	}
+	/* pprof's value selections: -sample_index, then the first flag */
+	for (size_t k = 0; k < N_LEGACY; k++) {
+		if (!legacy_set[k])
+			continue;
+		if (sample_index && *sample_index)
+			error("warning: multiple value selections, ignoring -%s", legacy[k].flag);
+		else
+			sample_index = legacy[k].sample_type;
+	}
+	args->sample_index = sample_index;
+	if (!trim) {	/* pprof's -trim=false */
+		args->opts.node_count = 0;
+		args->opts.node_fraction = 0;
+		args->opts.edge_fraction = 0;
+	}
 	args->diff_base = has_diff;
-	if (args->n_positional != max_positional) {
+	if (args->n_positional < max_positional) {
 		error("%s: %s", cmd, max_positional == 1 ? "missing profile FILE"
 						         : "needs a REGEX and a profile FILE");
 		return usage(cmd, false), -1;
 	}
+	args->files = args->positional + max_positional - 1;
+	args->n_files = (size_t)(args->n_positional - max_positional + 1);
+	args->n_active_filters = filter_options_describe(&args->filters, args->active_filters,
+							 sizeof(args->active_filters) /
+								 sizeof(args->active_filters[0]));
+	args->opts.active_filters = args->active_filters;
+	args->opts.n_active_filters = args->n_active_filters;
+	/* bad regexes and ranges are refused before any profile is read */
+	char msg[512];
+	struct filter *flt = filter_new(&args->filters, msg, sizeof(msg));
+	if (!flt) {
+		error("%s: %s", cmd, msg);
+		return usage(cmd, false), -1;
+	}
+	filter_free(flt);
 	return 0;
 }
 
@@ -287,11 +450,63 @@ out:
 	return rc;
 }
 
+/* pprof's fetch gives a profile without mappings one mapping, with no
+ * file, for all its locations (-focus and friends match its name, ""). */
+static int add_stand_in_mapping(struct profile *p)
+{
+	if (p->n_mapping)
+		return 0;
+	struct profile_mapping *m = profile_add_mapping(p, 1);
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_location; i++)
+		p->location[i]->mapping = m;
+	return 0;
+}
+
+/* The profiles named on the command line, merged as go tool pprof merges
+ * them; NULL after printing an error. */
+static struct profile *load_sources(struct report_args *args)
+{
+	struct profile **srcs = calloc(args->n_files, sizeof(*srcs)), *p = NULL;
+	char msg[2048];
+	if (!srcs) {
+		error("out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < args->n_files; i++)
+		if (!(srcs[i] = load(args->files[i], args)))
+			goto out;
+	int rc = profile_merge_sources(&p, (const struct profile *const *)srcs, args->n_files,
+				       msg, sizeof(msg));
+	if (rc == -EINVAL)
+		error("cannot merge %s and the other profiles: %s", args->files[0], msg);
+	else if (rc < 0)
+		error("%s: %s", args->files[0], strerror(-rc));
+out:
+	for (size_t i = 0; i < args->n_files; i++)
+		profile_free(srcs[i]);
+	free(srcs);
+	return p;
+}
+
 struct profile *report_args_load(const char *path, struct report_args *args)
 {
-	struct profile *p = load(path, args);
+	/* pprof merges even one profile: that puts the locations of one binary
+	 * mapped at two addresses (two processes) at the first one's. Only
+	 * -addresses shows it; other reports are spared the cost. */
+	bool merge = args->n_files > 1 || args->opts.granularity == GRAPH_ADDRESSES;
+	struct profile *p = merge ? load_sources(args) : load(path, args);
+	char msg[512];
+	unsigned unmatched;
 	if (!p)
 		return NULL;
+	if (merge)
+		path = args->files[0];
+	else if (add_stand_in_mapping(p) < 0) {
+		error("out of memory");
+		goto out_fail;
+	}
 	if (args->n_base && subtract_bases(p, path, args) < 0)
 		goto out_fail;
 	int idx = profile_sample_index(p, args->sample_index);
@@ -306,6 +521,20 @@ struct profile *report_args_load(const char *path, struct report_args *args)
 		goto out_fail;
 	}
 	args->opts.sample_index = idx;
+	/* percentages are of the whole profile's total, as pprof's, unless
+	 * -relative_percentages */
+	if (!args->relative) {
+		args->opts.total = profile_total(p, idx);
+		args->opts.has_total = true;
+	}
+	int rc = profile_filter(p, &args->filters, &unmatched, msg, sizeof(msg));
+	if (rc < 0) {
+		error("%s: %s", path, msg);
+		goto out_fail;
+	}
+	for (unsigned bit = 1; bit <= FILTER_TAGHIDE; bit <<= 1)
+		if (unmatched & bit)
+			error("warning: %s expression matched no samples", filter_option_name(bit));
 	return p;
 out_fail:
 	profile_free(p);
@@ -317,4 +546,9 @@ void report_args_release(struct report_args *args)
 	free(args->base);
 	args->base = NULL;
 	args->n_base = 0;
+	free(args->positional);
+	args->positional = NULL;
+	for (size_t i = 0; i < args->n_active_filters; i++)
+		free(args->active_filters[i]);
+	args->n_active_filters = 0;
 }

@@ -14,7 +14,7 @@ int cmd_top(int argc, char **argv)
 		rc = rc > 0 ? 0 : 2;
 		goto out;
 	}
-	if (!(p = report_args_load(args.positional[0], &args))) {
+	if (!(p = report_args_load(args.files[0], &args))) {
 		rc = 1;
 		goto out;
 	}
@@ -23,7 +23,7 @@ int cmd_top(int argc, char **argv)
 	else
 		rc = report_top(stdout, p, &args.opts);
 	if (rc < 0)
-		error("%s: %s", args.positional[0], strerror(-rc));
+		error("%s: %s", args.files[0], strerror(-rc));
 	rc = rc < 0;
 out:
 	profile_free(p);

@@ -63,35 +63,39 @@ static const char *base_name(const char *path)
 struct node_key {
 	const char *name, *file, *objfile;
 	int64_t lineno, start_line;
+	uint64_t address;
 };
 
-/* pprof's NodeInfo for one line of a location, aggregated at gran. */
+/* pprof's NodeInfo for one line of a location, once the profile has been
+ * aggregated at the granularity (profile.Aggregate: what the granularity
+ * does not show is zeroed). */
 static int node_key(struct graph *g, const struct profile_location *l,
-		    const struct profile_line *ln, enum graph_granularity gran,
+		    const struct profile_line *ln, unsigned mode,
 		    const char *(*filename_fn)(struct arena *, const char *, void *), void *fn_data,
 		    struct node_key *k)
 {
+	unsigned gran = mode & GRAPH_GRANULARITY;
 	const char *objfile = l->mapping ? l->mapping->filename : "";
 	memset(k, 0, sizeof(*k));
 	k->name = k->file = k->objfile = "";
+	if (gran == GRAPH_ADDRESSES)
+		k->address = l->address;
 	if (!ln || !ln->function) {
 		k->objfile = objfile;
 		return 0;
 	}
 	const struct profile_function *f = ln->function;
-	k->name = f->name;
-	if (gran == GRAPH_LINES) {
+	if (gran != GRAPH_FILES)
+		k->name = f->name;
+	if (gran == GRAPH_LINES || gran == GRAPH_ADDRESSES)
 		k->lineno = ln->line;
-		if (*f->filename) {
-			const char *fn = filename_fn ? filename_fn(&g->arena, f->filename, fn_data)
-						     : f->filename;
-			if (!fn || !(k->file = path_clean(&g->arena, fn)))
-				return -ENOMEM;
-		}
-		/* list keeps object names (pprof's ObjNames) */
-		k->objfile = objfile;
-		k->start_line = f->start_line;
-	} else if (!*f->name) {
+	if (gran != GRAPH_FUNCTIONS && *f->filename) {
+		const char *fn = filename_fn ? filename_fn(&g->arena, f->filename, fn_data)
+					     : f->filename;
+		if (!fn || !(k->file = path_clean(&g->arena, fn)))
+			return -ENOMEM;
+	}
+	if ((mode & GRAPH_OBJNAMES) || !*k->name) {
 		k->objfile = objfile;
 		k->start_line = f->start_line;
 	}
@@ -122,15 +126,18 @@ static const char *printable_name(struct arena *a, const struct node_key *k)
 	} else {
 		extra = "<unknown>";
 	}
-	if (!*k->name)
+	char addr[20] = "";
+	if (k->address)
+		snprintf(addr, sizeof(addr), "%016" PRIx64 " ", k->address);
+	if (!*k->name && !*addr)
 		return extra;
-	if (!extra)
+	if (!extra && !*addr)
 		return k->name;
-	size_t n = strlen(k->name) + strlen(extra) + 2;
+	size_t n = strlen(addr) + strlen(k->name) + (extra ? strlen(extra) : 0) + 2;
 	char *s = arena_alloc(a, n);
 	if (!s)
 		return NULL;
-	snprintf(s, n, "%s %s", k->name, extra);
+	snprintf(s, n, "%s%s%s%s", addr, k->name, *k->name && extra ? " " : "", extra ? extra : "");
 	return s;
 }
 
@@ -139,7 +146,8 @@ static uint64_t key_hash(const struct node_key *k)
 	uint64_t h = hash_bytes(k->name, strlen(k->name), 1);
 	h = hash_bytes(k->file, strlen(k->file), h);
 	h = hash_bytes(k->objfile, strlen(k->objfile), h);
-	return hash_u64(h ^ hash_u64((uint64_t)k->lineno) ^ ((uint64_t)k->start_line << 1));
+	return hash_u64(h ^ hash_u64((uint64_t)k->lineno) ^ ((uint64_t)k->start_line << 1) ^
+			hash_u64(k->address + 1));
 }
 
 struct node_want {
@@ -153,11 +161,12 @@ static bool same_node(uint64_t value, const void *ctx)
 	const struct graph_node *n = &w->g->node[value];
 	const struct node_key *k = w->k;
 	return n->lineno == k->lineno && n->start_line == k->start_line &&
+	       n->address == k->address &&
 	       strcmp(n->name, k->name) == 0 && strcmp(n->file, k->file) == 0 &&
 	       strcmp(n->objfile, k->objfile) == 0;
 }
 
-int graph_init(struct graph *g, const struct profile *p, enum graph_granularity gran,
+int graph_init(struct graph *g, const struct profile *p, unsigned mode,
 	       const char *(*filename_fn)(struct arena *, const char *, void *), void *fn_data)
 {
 	struct hashmap index = HASHMAP_INIT;	/* key hash (+ probe) -> node */
@@ -165,8 +174,9 @@ int graph_init(struct graph *g, const struct profile *p, enum graph_granularity 
 	int rc = -ENOMEM;
 
 	memset(g, 0, sizeof(*g));
+	bool noinlines = mode & GRAPH_NOINLINES;
 	for (size_t i = 0; i < p->n_location; i++)
-		total += p->location[i]->n_line ? p->location[i]->n_line : 1;
+		total += p->location[i]->n_line && !noinlines ? p->location[i]->n_line : 1;
 	g->loc_first = malloc((p->n_location + 1) * sizeof(*g->loc_first));
 	g->loc_nodes = malloc((total ? total : 1) * sizeof(*g->loc_nodes));
 	if (!g->loc_first || !g->loc_nodes)
@@ -175,11 +185,12 @@ int graph_init(struct graph *g, const struct profile *p, enum graph_granularity 
 	size_t at = 0;
 	for (size_t i = 0; i < p->n_location; i++) {
 		const struct profile_location *l = p->location[i];
-		size_t nl = l->n_line ? l->n_line : 1;
+		/* -noinlines: the outermost frame only (the caller's line) */
+		size_t nl = l->n_line ? l->n_line : 1, first = noinlines ? nl - 1 : 0;
 		g->loc_first[i] = at;
-		for (size_t j = 0; j < nl; j++) {
+		for (size_t j = first; j < nl; j++) {
 			struct node_key k;
-			if (node_key(g, l, l->n_line ? &l->line[j] : NULL, gran, filename_fn,
+			if (node_key(g, l, l->n_line ? &l->line[j] : NULL, mode, filename_fn,
 				     fn_data, &k) < 0)
 				goto out;
 			struct node_want w = { g, &k };
@@ -199,6 +210,7 @@ int graph_init(struct graph *g, const struct profile *p, enum graph_granularity 
 				n->objfile = k.objfile;
 				n->lineno = k.lineno;
 				n->start_line = k.start_line;
+				n->address = k.address;
 				if (!(n->printable = printable_name(&g->arena, &k)))
 					goto out;
 				*slot = g->n_node++;

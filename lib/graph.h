@@ -14,17 +14,26 @@
 
 struct profile;
 
+/* What a node stands for: pprof's -functions (the default), -lines,
+ * -files, -filefunctions and -addresses. */
 enum graph_granularity {
-	GRAPH_FUNCTIONS,	/* a node per function name (pprof's default) */
-	GRAPH_LINES,		/* a node per function, file and line (for list) */
+	GRAPH_FUNCTIONS,	/* a function name */
+	GRAPH_LINES,		/* a function, source file and line */
+	GRAPH_FILES,		/* a source file */
+	GRAPH_FILEFUNCTIONS,	/* a function and source file */
+	GRAPH_ADDRESSES,	/* an address, with its function, file and line */
 };
+#define GRAPH_GRANULARITY 0xffu	/* the granularity's bits in a mode */
+#define GRAPH_OBJNAMES 0x100u	/* nodes keep the object file (list does) */
+#define GRAPH_NOINLINES 0x200u	/* -noinlines: a location's outermost frame only */
 
 struct graph_node {
 	const char *name;	/* function name ("" when unknown) */
 	const char *printable;	/* what top prints: name, "[libfoo.so]", "<unknown>" */
-	const char *file;	/* GRAPH_LINES: cleaned source file */
+	const char *file;	/* cleaned source file, when the granularity has it */
 	const char *objfile;	/* mapping file, when the node needs it */
 	int64_t lineno, start_line;
+	uint64_t address;	/* GRAPH_ADDRESSES */
 	int64_t flat, cum;
 	bool inline_in, noinline_in;	/* incoming edges, after edge trimming */
 	uint64_t stamp;			/* last sample that counted this node */
@@ -51,10 +60,11 @@ struct graph {
 	uint64_t stamp;
 };
 
-/* Groups p's locations into nodes. filename_fn, when set, rewrites source
- * file names (list's path trimming); it returns an arena-owned string.
+/* Groups p's locations into nodes, by mode: a granularity, or'd with
+ * GRAPH_OBJNAMES and GRAPH_NOINLINES. filename_fn, when set, rewrites source
+ * file names (pprof's path trimming); it returns an arena-owned string.
  * Returns 0 or a negative errno. */
-int graph_init(struct graph *g, const struct profile *p, enum graph_granularity gran,
+int graph_init(struct graph *g, const struct profile *p, unsigned mode,
 	       const char *(*filename_fn)(struct arena *, const char *, void *), void *fn_data);
 
 /* Recomputes flat and cum of every node from the samples' values at

@@ -949,6 +949,12 @@ int profile_merge(struct profile **result, const struct profile *const *srcs, si
 	return merge(result, srcs, n, false, msg, msg_size);
 }
 
+int profile_merge_sources(struct profile **result, const struct profile *const *srcs, size_t n,
+			  char *msg, size_t msg_size)
+{
+	return merge(result, srcs, n, true, msg, msg_size);
+}
+
 int profile_subtract(struct profile *p, const struct profile *const *bases, size_t n_base,
 		     enum profile_base_mode mode, char *msg, size_t msg_size)
 {

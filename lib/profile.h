@@ -163,6 +163,12 @@ int profile_compatible(const struct profile *p, const struct profile *base, char
 int profile_merge(struct profile **out, const struct profile *const *srcs, size_t n, char *msg,
 		  size_t msg_size);
 
+/* profile_merge as go tool pprof merges the profiles named on its command
+ * line: its fetch first gives a source without mappings one mapping (no
+ * file) for all its locations. */
+int profile_merge_sources(struct profile **out, const struct profile *const *srcs, size_t n,
+			  char *msg, size_t msg_size);
+
 enum profile_base_mode {
 	PROFILE_BASE,		/* pprof's -base: subtract, report the remainder */
 	PROFILE_DIFF_BASE,	/* pprof's -diff_base: the same, with the base's

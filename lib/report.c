@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "graph.h"
 #include "profile.h"
+#include "regex.h"
 #include "units.h"
 
 struct report {
@@ -37,7 +37,7 @@ static void report_init(struct report *r, const struct profile *p, const struct 
 	r->o = o;
 	r->sample_unit = p->sample_type[o->sample_index].unit;
 	r->output_unit = o->unit ? o->unit : "minimum";
-	r->total = profile_total(p, o->sample_index);
+	r->total = o->has_total ? o->total : profile_total(p, o->sample_index);
 }
 
 static const char *base_name(const char *path)
@@ -110,6 +110,25 @@ static int cmp_i64_desc(int64_t a, int64_t b)
 static const struct graph *sort_graph;
 static bool sort_cum;
 
+/* pprof's last tie-break: fmt.Sprint of the nodes' NodeInfo, "{Name
+ * OrigName Address File StartLine Lineno Objfile}". */
+static int compare_info(const struct graph_node *a, const struct graph_node *b)
+{
+	char *sa = NULL, *sb = NULL;
+	int c = 0;
+	if (asprintf(&sa, "{%s  %" PRIu64 " %s %" PRId64 " %" PRId64 " %s}", a->name, a->address,
+		     a->file, a->start_line, a->lineno, a->objfile) < 0)
+		sa = NULL;
+	if (asprintf(&sb, "{%s  %" PRIu64 " %s %" PRId64 " %" PRId64 " %s}", b->name, b->address,
+		     b->file, b->start_line, b->lineno, b->objfile) < 0)
+		sb = NULL;
+	if (sa && sb)
+		c = strcmp(sa, sb);
+	free(sa);
+	free(sb);
+	return c;
+}
+
 /* pprof's FlatNameOrder and CumNameOrder */
 static int compare_nodes(const void *pa, const void *pb)
 {
@@ -122,9 +141,7 @@ static int compare_nodes(const void *pa, const void *pb)
 		return c;
 	if ((c = cmp_i64_desc(sort_cum ? a->flat : a->cum, sort_cum ? b->flat : b->cum)))
 		return c;
-	if ((c = strcmp(a->file, b->file)) || (c = strcmp(a->objfile, b->objfile)))
-		return c;
-	return a->lineno < b->lineno ? -1 : a->lineno > b->lineno;
+	return compare_info(a, b);
 }
 
 static void sort_nodes(const struct graph *g, uint32_t *ids, size_t n, bool cum)
@@ -172,16 +189,31 @@ static void select_output_unit(struct report *r, const struct graph *g, const ui
 	r->output_unit = *unit ? unit : r->sample_unit;
 }
 
+struct list_ctx {
+	const struct report_options *o;
+};
+
+static const char *list_filename(struct arena *a, const char *name, void *data);
+
+/* The graph's mode for the options' granularity. */
+static unsigned graph_mode(const struct report_options *o, unsigned granularity)
+{
+	return granularity | (o->noinlines ? GRAPH_NOINLINES : 0);
+}
+
 int report_top(FILE *out, const struct profile *p, const struct report_options *o)
 {
 	struct report r;
 	struct graph g;
+	struct list_ctx lc = { o };
 	uint32_t *ids = NULL;
 	bool *kept = NULL;
 	int rc;
 
 	report_init(&r, p, o);
-	if ((rc = graph_init(&g, p, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
+	/* pprof trims every file name (-trim_path, -source_path) first */
+	if ((rc = graph_init(&g, p, graph_mode(o, o->granularity),
+			     o->granularity == GRAPH_FUNCTIONS ? NULL : list_filename, &lc)) < 0)
 		return rc;
 	rc = -ENOMEM;
 	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
@@ -197,7 +229,7 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 	for (size_t i = 0; i < n; i++)
 		flat_total += g.node[ids[i]].flat;
 	int64_t node_cutoff = llabs((int64_t)((double)flat_total * o->node_fraction));
-	int64_t edge_cutoff = llabs((int64_t)((double)flat_total * 0.001));
+	int64_t edge_cutoff = llabs((int64_t)((double)flat_total * o->edge_fraction));
 	size_t dropped = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (llabs(g.node[ids[i]].cum) < node_cutoff)
@@ -228,6 +260,16 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 
 	char a[64], b[64], c[64];
 	print_profile_labels(out, &r);
+	if (o->n_active_filters) {
+		fprintf(out, "Active filters:\n");
+		for (size_t i = 0; i < o->n_active_filters; i++) {
+			const char *f = o->active_filters[i];
+			if (strlen(f) > 80)	/* pprof cuts bytes, not characters */
+				fprintf(out, "   %.80s\xe2\x80\xa6\n", f);
+			else
+				fprintf(out, "   %s\n", f);
+		}
+	}
 	int64_t flat_sum = 0;
 	for (size_t i = 0; i < n; i++)
 		flat_sum += g.node[ids[i]].flat;
@@ -356,8 +398,9 @@ int report_folded(FILE *out, const struct profile *p, const struct report_option
 	struct graph g;
 	int rc;
 
-	/* the graph names the frames as top does */
-	if ((rc = graph_init(&g, p, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
+	/* the graph names the frames as top does (as pprof's -traces, without
+	 * trimming file names) */
+	if ((rc = graph_init(&g, p, graph_mode(o, o->granularity), NULL, NULL)) < 0)
 		return rc;
 	for (size_t si = 0; si < p->n_sample; si++) {
 		const struct profile_sample *s = &p->sample[si];
@@ -438,10 +481,6 @@ static const char *trim_path(const char *path, const char *trim, const char *sea
 		return path + 15;
 	return path;
 }
-
-struct list_ctx {
-	const struct report_options *o;
-};
 
 static const char *list_filename(struct arena *a, const char *name, void *data)
 {
@@ -799,23 +838,22 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 {
 	struct report r;
 	struct graph g;
-	regex_t re;
+	struct regex *re;
 	struct list_ctx lc = { o };
 	struct source_cache sources = { NULL, 0, 0, HASHMAP_INIT };
 	uint32_t *ids = NULL;
 	char cwd[PATH_MAX];
 	int rc;
 
-	int rerr = regcomp(&re, regex, REG_EXTENDED | REG_NOSUB);
-	if (rerr) {
-		char e[128];
-		regerror(rerr, &re, e, sizeof(e));
-		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, e);
+	char why[256];
+	if (!(re = regex_compile(regex, why, sizeof(why)))) {
+		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, why);
 		return -EINVAL;
 	}
 	report_init(&r, p, o);
-	if ((rc = graph_init(&g, p, GRAPH_LINES, list_filename, &lc)) < 0) {
-		regfree(&re);
+	if ((rc = graph_init(&g, p, graph_mode(o, GRAPH_LINES) | GRAPH_OBJNAMES, list_filename,
+			     &lc)) < 0) {
+		regex_free(re);
 		return rc;
 	}
 	rc = -ENOMEM;
@@ -827,9 +865,17 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 
 	/* the nodes of matching functions, grouped by name and file */
 	size_t n = live_nodes(&g, ids), m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (regexec(&re, g.node[ids[i]].name, 0, NULL, 0) == 0)
+	for (size_t i = 0; i < n; i++) {
+		int match = regex_match(re, g.node[ids[i]].name);
+		if (match < 0) {
+			snprintf(msg, msg_size, "regexp %s: too costly to match (PCRE2's "
+				 "backtracking limit): simplify it", regex);
+			rc = match == -ENOMEM ? match : -EINVAL;
+			goto out;
+		}
+		if (match)
 			ids[m++] = ids[i];
+	}
 	if (m == 0) {
 		snprintf(msg, msg_size, "no matches found for regexp: %s", regex);
 		rc = -EINVAL;
@@ -870,7 +916,7 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	}
 	rc = 0;
 out:
-	regfree(&re);
+	regex_free(re);
 	free(ids);
 	source_cache_release(&sources);
 	graph_release(&g);

@@ -3,6 +3,7 @@
 #define MEMPROF_REPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct profile;
@@ -13,11 +14,23 @@ struct report_options {
 	int node_count;			/* top: rows to show, 0 for all */
 	bool cum_sort;			/* top: order by cum instead of flat */
 	double node_fraction;		/* top: drop nodes with cum under this share */
-	const char *source_path;	/* list: where to look for sources, NULL = cwd */
-	const char *trim_path;		/* list: prefixes to strip from file names */
+	double edge_fraction;		/* top: calls under this share do not make a
+					 * node "(inline)" */
+	unsigned granularity;		/* top, folded: enum graph_granularity */
+	bool noinlines;			/* a location's outermost frame only */
+	const char *source_path;	/* where to look for sources, NULL = cwd */
+	const char *trim_path;		/* prefixes to strip from file names */
+	/* the total that percentages are of, when has_total; else the
+	 * profile's own (profile_total): pprof takes it before filtering */
+	bool has_total;
+	int64_t total;
+	/* top: what pprof prints under "Active filters:" ("focus=main") */
+	char *const *active_filters;
+	size_t n_active_filters;
 };
 
-#define REPORT_OPTIONS_INIT { 0, "minimum", 10, false, 0.005, NULL, NULL }
+#define REPORT_OPTIONS_INIT { .unit = "minimum", .node_count = 10, .node_fraction = 0.005, \
+			      .edge_fraction = 0.001 }
 
 /* Prints pprof's top report for p to out. Returns 0, or a negative errno
  * when out of memory. */
@@ -34,9 +47,10 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
  * memory. */
 int report_folded(FILE *out, const struct profile *p, const struct report_options *o);
 
-/* Prints pprof's list report for the functions whose names match the POSIX
- * extended regex. Returns 0; -EINVAL when the regex does not compile or
- * matches nothing (with a message in msg); another negative errno on error. */
+/* Prints pprof's list report for the functions whose names match the
+ * regex (RE2's dialect, lib/regex.h). Returns 0; -EINVAL when the regex
+ * does not compile or matches nothing (with a message in msg); another
+ * negative errno on error. */
 int report_list(FILE *out, const struct profile *p, const char *regex,
 		const struct report_options *o, char *msg, size_t msg_size);
 
