@@ -93,15 +93,14 @@ static int parse_elements(const char *s, size_t *out)
 	return 0;
 }
 
-/* pprof's -nodecount: a negative count shows every node, as 0 does. */
 static int parse_count(const char *s, int *out)
 {
 	char *end;
 	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v > INT_MAX)
+	if (!*s || *end || errno || v < 0 || v > INT_MAX)
 		return -1;
-	*out = v < 0 ? 0 : (int)v;
+	*out = (int)v;
 	return 0;
 }
 
@@ -174,7 +173,7 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 	bool cum = false, flat = false, trim = true, gran[5] = { false };
 	bool legacy_set[N_LEGACY] = { false };
 	const char *sample_index = NULL;
-	bool is_top = !strcmp(cmd, "top");
+	bool is_top = !strcmp(cmd, "top");	/* top --folded */
 
 	memset(args, 0, sizeof(*args));
 	args->opts = init;
@@ -273,12 +272,14 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			}
 			continue;
 		}
-		if (is_top) {
-			if (match(a, "folded", NULL, false, argc, argv, &i, &v, &bad)) {
-				if (parse_flag("folded", v, &args->folded) < 0)
-					return usage(cmd, false), -1;
-				continue;
-			}
+		if (is_top && match(a, "folded", NULL, false, argc, argv, &i, &v, &bad)) {
+			if (parse_flag("folded", v, &args->folded) < 0)
+				return usage(cmd, false), -1;
+			continue;
+		}
+		/* list takes top's options too, as pprof's list does (it has no
+		 * use for them) */
+		{
 			if (match(a, "nodecount", "n", true, argc, argv, &i, &v, &bad)) {
 				if (v && parse_count(v, &args->opts.node_count) < 0) {
 					error("invalid node count '%s'", v);
