@@ -58,6 +58,8 @@ folded_from_traces() {
 	' | sort
 }
 
+# based.pb.gz: a diff written by go tool pprof, whose base samples carry the
+# string label pprof::base=true (string tags to filter on).
 # memprof's own profiles: one process in C and in C++ (every allocation
 # and the default rate), and a process tree with pid labels
 (cd "$TRASH" && $CC -g -O2 -o known $F/known.c && $CC -g -O2 -o procs $F/procs.c &&
@@ -66,7 +68,9 @@ folded_from_traces() {
 	$MEMPROF run -q --rate 1 -o known3.pb.gz ./known 3 > /dev/null &&
 	$MEMPROF run -q --rate 1 -o procs.pb.gz ./procs both > /dev/null &&
 	$MEMPROF run -q --rate 1 -o cxx.pb.gz ./cxx > /dev/null &&
-	$MEMPROF run -q -o cxxd.pb.gz ./cxx > /dev/null) > "$TRASH/setup.log" 2>&1 ||
+	$MEMPROF run -q -o cxxd.pb.gz ./cxx > /dev/null &&
+	go tool pprof -proto -diff_base=$D/before.pb.gz $D/after.pb.gz > based.pb.gz) \
+	> "$TRASH/setup.log" 2>&1 ||
 	{ echo "FAIL $T: building the fixtures' profiles"; cat "$TRASH/setup.log"; exit 1; }
 OWN="$TRASH/known.pb.gz $TRASH/procs.pb.gz $TRASH/cxx.pb.gz $TRASH/cxxd.pb.gz"
 
@@ -104,6 +108,15 @@ test_expect_success "top -nodecount=4 with filters: the header lists them" "
 test_expect_success "a filter longer than 80 bytes is cut in the header, as pprof cuts it" "
 	compare_top '-nodecount=3 -focus=main|$(printf 'x%.0s' $(seq 100))' $G/heap.pb.gz
 "
+
+# string labels: key=regex,regex (any matches a value of the key), or
+# regexes that must all match some "key:value"
+for o in -tagfocus=pprof::base=true -tagignore=pprof::base=true -tagfocus=base:tr \
+	 -tagfocus=pprof::base=x,tru -tagfocus=base,true -tagfocus=nomatch \
+	 -tagfocus=pprof::base= "-tagignore=.*" -tagfocus==true -taghide=base -tagshow=bytes \
+	 "-tagfocus=(?i)BASE:TRUE\$" "-tagfocus=bytes=1kB: -tagignore=pprof::base=true"; do
+	test_expect_success "string tags: top $o" "compare_top '-nodecount=0 $o' $TRASH/based.pb.gz"
+done
 
 # ---- Go's diff profiles and several profiles -----------------------------------
 
@@ -253,7 +266,7 @@ FOCUS=("" "" "" main leaf runtime work site "(?i)MAIN" "^main\\." "\\bleaf" "\\d
 TAGS=("" "" "" "" bytes=1kB:64kB bytes=4kB: bytes=:1kB bytes=1000B 1kB: bytes=16B:2kB)
 sweep_one() {
 	local files si o="" re
-	case $((RANDOM % 9)) in
+	case $((RANDOM % 10)) in
 	0) files="$G/heap.pb.gz"; si=$(pick "" 0 1 2 3 alloc_space inuse_objects) ;;
 	1) files="$G/allocs.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	2) files="$G/cpu.pb.gz"; si=$(pick "" 0 1) ;;
@@ -264,6 +277,8 @@ sweep_one() {
 	6) files="$TRASH/cxx.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	7) files="$TRASH/cxxd.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	8) files="$TRASH/known.pb.gz $TRASH/known3.pb.gz"; si=$(pick "" 0 1 2 3) ;;
+	9) files="$TRASH/based.pb.gz"; si=$(pick "" 0 1 2 3)
+	   o="$(pick "" -tagfocus=pprof::base=true -tagignore=pprof::base=true -tagfocus=base:t)" ;;
 	esac
 	[ -n "$si" ] && o="$o -sample_index=$si"
 	local x
