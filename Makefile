@@ -91,6 +91,15 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
 	$(Q)BUILD=$(BUILD) tests/run-tests
 
+# The filters' random sweep at length (t0160: top and list against go tool
+# pprof on random option combinations); SWEEP_N of them, SWEEP_SEED to
+# repeat a run. `make test` runs 100.
+SWEEP_N ?= 3000
+sweep: test-deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
+	$(Q)BUILD=$(BUILD) FILTER_SWEEP_N=$(SWEEP_N) $(if $(SWEEP_SEED),FILTER_SWEEP_SEED=$(SWEEP_SEED)) \
+		TESTS=t0160 tests/run-tests
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) testdata/demo.sh
@@ -141,7 +150,7 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan
 
-.PHONY: all deps test-deps test demo fuzz fuzz-smoke bench install clean sanitize-test valgrind-test
+.PHONY: all deps test-deps test sweep demo fuzz fuzz-smoke bench install clean sanitize-test valgrind-test
 -include $(shell find $(BUILD)/obj $(BUILD)/tracker -name '*.d' 2>/dev/null)
 
 $(BUILD)/synth-profile: $(BUILD)/obj/bench/synth-profile.o $(BUILD)/libmemprof-core.a
