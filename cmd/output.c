@@ -145,7 +145,7 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 {
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
-	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0 };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = collector_profile(c, &meta);
 	if (!p) {
