@@ -13,7 +13,7 @@ WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes 
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
 	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
-LIBS = -lprotobuf-c -lz -ldw -lelf -lm -lstdc++
+LIBS = -lprotobuf-c -lz -ldw -lelf -liberty -lm
 
 ifndef V
 Q = @

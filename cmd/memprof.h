@@ -50,6 +50,10 @@ struct report_args {
 	size_t n_base;
 	bool diff_base;			/* they were given as --diff-base */
 	bool folded;			/* top --folded */
+	/* which processes (see report_args.c, "processes"): --pid=N,...
+	 * and --program=NAME,... as given; --full-names */
+	const char *pids, *programs;
+	bool full_names;
 };
 
 /* Parses argv[1..] into args. Recognises memprof's --long options and
