@@ -389,7 +389,7 @@ static void test_shell_join(void)
 	CHECK_STR(s, "sh -c 'echo \"$HOME\"; ls' '' 'it'\\''s' a=b '=x' $'x\\ty\\n' "
 		     "ok/path-1.2:3@4%5+6,7");
 	free(s);
-	char *n = shell_join_nul("ls\0-l\0a b\0", 11);
+	char *n = shell_join_nul("ls\0-l\0a b\0", 10);
 	CHECK_STR(n, "ls -l 'a b'");
 	free(n);
 	char *cut = shell_join_nul("ls\0-l", 5);	/* no NUL at the end */
