@@ -446,6 +446,13 @@ int symbolize_demangle_profile(struct profile *p, enum sym_demangle mode, bool f
 		struct profile_function *f = p->function[i];
 		if (force ? !*f->system_name : *f->name && strcmp(f->name, f->system_name) != 0)
 			continue;
+		/* most names (C's, Go's) come out as they are: no copy */
+		bool heuristic = mode == SYM_DEMANGLE_DEFAULT || mode == SYM_DEMANGLE_TEMPLATES;
+		if (strncmp(f->system_name, "_Z", 2) != 0 &&
+		    !(heuristic && looks_demangled(f->system_name))) {
+			f->name = f->system_name;
+			continue;
+		}
 		char *d = symbolize_demangle(f->system_name, mode);
 		const char *name = d ? profile_intern(p, d) : NULL;
 		free(d);
