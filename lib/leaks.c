@@ -16,7 +16,9 @@ const char leak_default_suppressions[] =
 	"# memprof's default suppressions: blocks the C and C++ runtimes allocate\n"
 	"# once and keep until the process ends (memprof leaks\n"
 	"# --print-default-suppressions prints them; --no-default-suppressions\n"
-	"# drops them).\n"
+	"# drops them). Names of glibc's internal functions (_nl_*,\n"
+	"# tzset_internal...) are known only with its debug symbols (Debian:\n"
+	"# libc6-dbg).\n"
 	"\n"
 	"# stdio: the buffer a stream gets on first use (stdin, stdout and stderr\n"
 	"# keep theirs until exit; glibc frees them only under valgrind).\n"
@@ -41,7 +43,16 @@ const char leak_default_suppressions[] =
 	"\n"
 	"# Time zone data that tzset loads (localtime, strftime, mktime), kept\n"
 	"# for the life of the process.\n"
-	"leak:tzset_internal\n";
+	"leak:tzset_internal\n"
+	"\n"
+	"# The name service switch (getpwuid, getgrnam, getaddrinfo...):\n"
+	"# nsswitch.conf as glibc read it, the modules it names, and the result\n"
+	"# buffer that a non-reentrant lookup (getpwuid, gethostbyname...) keeps\n"
+	"# for the next call.\n"
+	"leak:nss_database\n"
+	"leak:__nss_*_lookup2\n"
+	"leak:getXXbyYY.c\n"
+	"leak:^getpwuid$\n";
 
 struct suppression {
 	char *pattern;
