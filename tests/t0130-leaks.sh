@@ -251,7 +251,12 @@ test_expect_success "option errors: usage status 2, one line" '
 	test_expect_code 2 $MEMPROF leaks --bogus a.pb.gz 2> err &&
 	grep -x "memprof: leaks: unknown option .--bogus." err &&
 	test_expect_code 2 $MEMPROF leaks a.pb.gz a.pb.gz 2> err &&
-	$MEMPROF leaks --help | grep -q "^usage: memprof leaks"
+	$MEMPROF leaks --help | grep -q "^usage: memprof leaks" &&
+	$MEMPROF help | grep -q "^  leaks " &&
+	$MEMPROF help run | grep -q -- "--fail-on-leak" &&
+	grep -q "^\.TH MEMPROF-LEAKS 1" $SRC/docs/man/memprof-leaks.1 &&
+	grep -q "fail\\-on\\-leak" $SRC/docs/man/memprof-run.1 &&
+	grep -q "memprof-leaks" $SRC/docs/man/memprof.1
 '
 
 test_expect_success "bad profiles: one-line errors, status 1" '
@@ -284,9 +289,11 @@ test_expect_success "--print-default-suppressions: a suppressions file that give
 	sed "s/ (default)$//" with.out > want &&
 	sed "s/ (defaults.txt:[0-9]*)$//" file.out > got &&
 	test_cmp want got &&
-	for p in $(grep "^leak:" defaults.txt); do
+	grep "^leak:" defaults.txt > listed &&
+	test $(wc -l < listed) -ge 5 &&
+	while read -r p; do
 		grep -q -F "\`$p\`" $SRC/docs/leaks.md || { echo "docs/leaks.md does not list $p"; exit 1; }
-	done
+	done < listed
 '
 
 # Real programs under the default suppressions: what is true, asserted.
@@ -301,7 +308,8 @@ test_expect_success "libstdc++ loaded by dlopen: its emergency exception pool go
 	$MEMPROF run -q --fail-on-leak -o dl.pb.gz ./dlstdcxx &&
 	$MEMPROF leaks --no-default-suppressions dl.pb.gz > all.out &&
 	grep -A3 "^In use at exit: [0-9]* byte(s) in 1 object(s)" all.out |
-		grep -A2 -E "#0 0x[0-9a-f]+ .*libstdc\+\+\.so" | grep -E "#[12] .* in call_init " &&
+		grep -A2 -E "#0 0x[0-9a-f]+ .*libstdc\+\+\.so" > pool.out &&
+	if [ -n "$LIBC_DBG" ]; then grep -E "#[12] .* in call_init " pool.out; fi &&
 	$MEMPROF leaks dl.pb.gz | grep -E "^ +[0-9]+ +[0-9]+ _dl_\* \(default\)$"
 '
 
@@ -333,7 +341,8 @@ test_expect_success "jq reading a file: its FILE is still open at exit (472 byte
 	test_expect_code 23 $MEMPROF run -q --fail-on-leak -o jqf.pb.gz jq -c .a in.json > out 2> err &&
 	$MEMPROF leaks jqf.pb.gz > leaks.out &&
 	stacks leaks.out > got &&
-	echo "472 1 __fopen_internal" > want && test_cmp want got &&
+	if [ -n "$LIBC_DBG" ]; then echo "472 1 __fopen_internal"; else echo "472 1 "; fi > want &&
+	test_cmp want got &&
 	grep -q "in jq_util_input_next_input " leaks.out
 '
 
@@ -348,12 +357,13 @@ test_expect_success "sqlite3: clean under the defaults (getpwuid: the name servi
 
 # Debian's python3 itself (a pyenv shim on PATH would be a shell script)
 if [ -x /usr/bin/python3 ]; then
-	test_expect_success "python3 -c pass: not clean; what is left is the interpreter's own" '
+	test_expect_success "python3 -c pass: not clean; what is left is the interpreter's own (and unnamed glibc frames without its debug symbols)" '
 		test_expect_code 23 env LC_ALL=${UTF8:-C} $MEMPROF run -q --fail-on-leak -o py.pb.gz \
 			/usr/bin/python3 -c pass 2> err &&
 		$MEMPROF leaks py.pb.gz > leaks.out &&
 		grep -q "^In use at exit" leaks.out &&
-		! grep "#0 " leaks.out | grep -v "/python3[.0-9]*+0x" &&
+		if [ -n "$LIBC_DBG" ]; then own="/python3[.0-9]*+0x"; else own="/python3[.0-9]*+0x\|/libc.so.6+0x"; fi &&
+		! grep "#0 " leaks.out | grep -v "$own" &&
 		grep -E " \(default\)$" leaks.out &&
 		if [ -n "$UTF8" ] && [ -n "$LIBC_DBG" ]; then
 			grep -E " tzset_internal \(default\)$" leaks.out &&
