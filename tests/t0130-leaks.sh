@@ -255,7 +255,7 @@ test_expect_success "option errors: usage status 2, one line" '
 	$MEMPROF help | grep -q "^  leaks " &&
 	$MEMPROF help run | grep -q -- "--fail-on-leak" &&
 	grep -q "^\.TH MEMPROF-LEAKS 1" $SRC/docs/man/memprof-leaks.1 &&
-	grep -q "fail\\-on\\-leak" $SRC/docs/man/memprof-run.1 &&
+	grep -qF "fail\-on\-leak" $SRC/docs/man/memprof-run.1 &&
 	grep -q "memprof-leaks" $SRC/docs/man/memprof.1
 '
 
