@@ -247,31 +247,32 @@ bool leak_pattern_match(const char *pattern, const char *str)
 	return true;
 }
 
-/* The first suppression (in order) that matches one of the strings of
- * location l, tried as LeakSanitizer tries a frame: the mapping's file,
- * then each function (inlined ones first) by name and source file. -1 when
- * none does. */
+/* The first suppression (in order) whose pattern matches str, or -1. */
+static int first_match(const struct leak_suppressions *s, const char *str)
+{
+	for (size_t i = 0; *str && i < s->n; i++)
+		if (leak_pattern_match(s->s[i].pattern, str))
+			return (int)i;
+	return -1;
+}
+
+/* The suppression that takes location l, tried as LeakSanitizer tries a
+ * frame: the mapping's file name, then each function (inlined ones first)
+ * by name, system name and source file. -1 when none does. */
 static int location_suppression(const struct leak_suppressions *s,
 				 const struct profile_location *l)
 {
-	const char *str[1 + 3 * 64];
-	size_t n = 0;
-	if (l->mapping)
-		str[n++] = l->mapping->filename;
-	for (size_t i = 0; i < l->n_line && n + 3 <= sizeof(str) / sizeof(str[0]); i++) {
+	int k = l->mapping ? first_match(s, l->mapping->filename) : -1;
+	for (size_t i = 0; k < 0 && i < l->n_line; i++) {
 		const struct profile_function *f = l->line[i].function;
 		if (!f)
 			continue;
-		str[n++] = f->name;
-		if (strcmp(f->system_name, f->name) != 0)
-			str[n++] = f->system_name;
-		str[n++] = f->filename;
+		if ((k = first_match(s, f->name)) < 0 && strcmp(f->system_name, f->name) != 0)
+			k = first_match(s, f->system_name);
+		if (k < 0)
+			k = first_match(s, f->filename);
 	}
-	for (size_t k = 0; k < n; k++)
-		for (size_t i = 0; i < s->n; i++)
-			if (leak_pattern_match(s->s[i].pattern, str[k]))
-				return (int)i;
-	return -1;
+	return k;
 }
 
 /* ---- the report ---------------------------------------------------------- */
@@ -289,12 +290,11 @@ static int cmp_stack_locations(const struct profile_sample *a, const struct prof
 	return 0;
 }
 
-static const struct profile *sort_profile;	/* qsort has no context argument */
-
-static int cmp_by_stack(const void *a, const void *b)
+static int cmp_by_stack(const void *a, const void *b, void *profile)
 {
+	const struct profile *p = profile;
 	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int c = cmp_stack_locations(&sort_profile->sample[i], &sort_profile->sample[j]);
+	int c = cmp_stack_locations(&p->sample[i], &p->sample[j]);
 	return c ? c : (i > j) - (i < j);
 }
 
@@ -340,8 +340,7 @@ int leaks_find(const struct profile *p, const struct leak_suppressions *s,
 	for (size_t i = 0; i < p->n_sample; i++)
 		if (p->sample[i].value[ib] != 0 || (io >= 0 && p->sample[i].value[io] != 0))
 			order[n++] = i;
-	sort_profile = p;
-	qsort(order, n, sizeof(*order), cmp_by_stack);
+	qsort_r(order, n, sizeof(*order), cmp_by_stack, (void *)p);
 	if (!(r->stack = malloc((n ? n : 1) * sizeof(*r->stack))))
 		goto out;
 	for (size_t i = 0; i < n;) {

@@ -213,6 +213,18 @@ test_expect_success "the gate: a program killed by a signal still kills memprof 
 	$MEMPROF leaks k.pb.gz | grep -q "in leak_here "
 '
 
+test_expect_success "the gate: a program memprof cannot profile fails it (status 1), said" '
+	echo "int main(void) { return 0; }" > static.c &&
+	$CC -O1 -static -o static static.c &&
+	test_expect_code 1 $MEMPROF run -q --fail-on-leak ./static > out 2> err &&
+	grep -x "memprof: --fail-on-leak: ./static was not profiled: no leak check" err &&
+	test_expect_code 1 $MEMPROF run -q --fail-on-leak -o st.pb.gz ./static > out 2> err &&
+	grep -x "memprof: --fail-on-leak: ./static was not profiled: no leak check" err &&
+	$CC -O1 -o ownalloc $F/ownalloc.c &&
+	test_expect_code 5 $MEMPROF run -q --fail-on-leak ./ownalloc > out 2> err &&
+	! grep -q -- --fail-on-leak err
+'
+
 test_expect_success "--fail-on-leak=1M: a threshold, above and below" '
 	test_expect_code 23 $MEMPROF run -q --fail-on-leak=1M -o t.pb.gz ./leaker 1048577 0 > out 2> err &&
 	grep "over the limit of 1048576" err &&
