@@ -282,6 +282,19 @@ test_expect_success "bad profiles: one-line errors, status 1" '
 	test ! -s out
 '
 
+test_expect_success "the files in testdata/bad: a report, or one line and status 1; no crash" '
+	bad=0 &&
+	for f in $SRC/testdata/bad/*; do
+		rc=0 && $MEMPROF leaks "$f" > out 2> err || rc=$?
+		case $rc in
+		0) grep -q "^SUMMARY: memprof: " out ;;
+		1) [ $(wc -l < err) = 1 ] && bad=$((bad + 1)) ;;
+		*) false ;;
+		esac || { echo "$f: status $rc"; cat err; exit 1; }
+	done &&
+	test $bad -ge 10
+'
+
 test_expect_success "a Go heap profile: in use when written, estimates; pprof's total" '
 	$MEMPROF leaks $SRC/testdata/goprof/heap.pb.gz > go.out &&
 	grep -x "memprof: heap in use when the profile was written (inuse_space), reachable or not" go.out &&
