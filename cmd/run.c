@@ -575,8 +575,14 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 				if (s->w[i].pid == (uint32_t)pid)
 					process_gone(s, i);
 		}
-		if (exited && s->sock < 0 && s->n_w == 0)
-			break;
+		if (exited && s->sock < 0 && s->n_w == 0) {
+			/* a process that came through the fallback socket may be
+			 * unread still: in the backlog, or its hello not taken */
+			if (s->listen_fd >= 0)
+				accept_fallback(s);
+			if (s->n_conn == 0)
+				break;
+		}
 		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
 		if (exited && (stop_collecting || timeout)) {
 			char *names = proc_names(s, 8);
