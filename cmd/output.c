@@ -312,8 +312,10 @@ static void warn_all(struct collector *c, bool recording)
 }
 
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording)
+		  bool recording, struct profile **keep)
 {
+	if (keep)
+		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
 	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0 };
@@ -325,7 +327,10 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 	if (!quiet)
 		give_hints(c, p, recording, &h);
 	warn_all(c, recording);
-	profile_free(p);
+	if (keep)
+		*keep = p;
+	else
+		profile_free(p);
 	return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "lib/arena.h"
 #include "lib/collect.h"
 #include "lib/fd_high.h"
+#include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
 #include "lib/shell.h"
@@ -602,8 +603,14 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 				if (s->w[i].pid == (uint32_t)pid)
 					process_gone(s, i);
 		}
-		if (exited && s->sock < 0 && s->n_w == 0)
-			break;
+		if (exited && s->sock < 0 && s->n_w == 0) {
+			/* a process that came through the fallback socket may be
+			 * unread still: in the backlog, or its hello not taken */
+			if (s->listen_fd >= 0)
+				accept_fallback(s);
+			if (s->n_conn == 0)
+				break;
+		}
 		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
 		if (exited && (stop_collecting || timeout)) {
 			char *names = proc_names(s, 8);
@@ -670,6 +677,18 @@ static void die_like(int sig)
 	sigaddset(&one, sig);
 	sigprocmask(SIG_UNBLOCK, &one, NULL);
 	kill(getpid(), sig);
+}
+
+/* --fail-on-leak, once the program exited 0 (its own non-zero status wins
+ * and is not checked): LEAKS_EXIT_STATUS when the gate fails, 1 when it
+ * could not be run, 0 otherwise. */
+static int leak_exit_status(const struct profile *p, const struct leak_args *leak,
+			    const char *out)
+{
+	struct leak_suppressions *supp = leak_args_suppressions(leak);
+	int over = supp ? leak_gate(p, supp, leak->limit, out) : -1;
+	leak_suppressions_free(supp);
+	return over > 0 ? LEAKS_EXIT_STATUS : over < 0 ? 1 : 0;
 }
 
 /* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
@@ -751,7 +770,8 @@ int cmd_run(int argc, char **argv)
 	const char *out = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1;
 	uint64_t rate_bytes;
-	bool quiet = false, verbose = false, split = false;
+	bool quiet = false, verbose = false, rate_given = false, split = false;
+	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -775,6 +795,11 @@ int cmd_run(int argc, char **argv)
 			split = true;
 			continue;
 		}
+		int taken = leak_args_parse("run", argc, argv, &i, &leak);
+		if (taken < 0)
+			return usage("run", false);
+		if (taken)
+			continue;
 		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
 		bool is_wait = !strcmp(a, "--max-wait");
@@ -809,6 +834,7 @@ int cmd_run(int argc, char **argv)
 			return usage("run", false);
 		} else {
 			rate = (int64_t)rate_bytes;
+			rate_given = true;
 		}
 	}
 	if (i >= argc) {
@@ -816,6 +842,29 @@ int cmd_run(int argc, char **argv)
 		return usage("run", false);
 	}
 	char **prog_argv = argv + i;
+	if (split && leak.fail) {
+		error("run: --split and --fail-on-leak cannot both be given (the gate reads one "
+		      "profile of the whole run)");
+		return usage("run", false);
+	}
+	if (!leak.fail && (leak.n_files || leak.no_defaults)) {
+		error("run: --suppressions and --no-default-suppressions need --fail-on-leak");
+		return usage("run", false);
+	}
+	if (leak.fail) {
+		/* a bad suppressions file fails now, not after the run; the gate
+		 * reads them again at the end */
+		struct leak_suppressions *supp = leak_args_suppressions(&leak);
+		if (!supp)
+			return 1;
+		leak_suppressions_free(supp);
+		if (!rate_given)
+			rate = 1;	/* a sampled gate is flaky: every allocation */
+		else if (rate > 1)
+			error("warning: --fail-on-leak at --rate %lld: the gate is statistical (it "
+			      "compares an estimate, and may miss small leaks); leave out --rate "
+			      "for an exact one", (long long)rate);
+	}
 
 	char *path = search_path(prog_argv[0]);
 	struct stat st;
@@ -999,6 +1048,7 @@ int cmd_run(int argc, char **argv)
 		 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 	const struct collector_stats *cs = collector_stats(c);
 	bool empty = true;
+	struct profile *prof = NULL;
 	if (why) {
 		/* already said */
 	} else if (cs->processes == 0) {
@@ -1019,8 +1069,11 @@ int cmd_run(int argc, char **argv)
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
 		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
-			   : write_profile(c, out ? out : def, comments, quiet, false)) < 0 && code == 0)
+			   : write_profile(c, out ? out : def, comments, quiet, false,
+					   leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
+		if (leak.fail && !empty && prof && code == 0)
+			code = leak_exit_status(prof, &leak, out ? out : def);
 		if (verbose) {
 			double prog = cpu_seconds(RUSAGE_CHILDREN), all = cpu_seconds(RUSAGE_SELF);
 			fprintf(stderr, "memprof: CPU: program %.2f s; memprof %.2f s collecting "
@@ -1030,6 +1083,11 @@ int cmd_run(int argc, char **argv)
 		free(def);
 		free(cmdline);
 	}
+	if (leak.fail && empty && code == 0) {
+		error("--fail-on-leak: %s was not profiled: no leak check", prog_argv[0]);
+		code = 1;
+	}
+	profile_free(prof);
 	collector_free(c);
 	free(path);
 	free(tracker);
