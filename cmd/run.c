@@ -24,8 +24,10 @@
 #include "lib/arena.h"
 #include "lib/collect.h"
 #include "lib/fd_high.h"
+#include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
+#include "lib/shell.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
 #include "lib/tracker/records.h"
@@ -183,19 +185,16 @@ static char *default_output(const char *program, pid_t pid)
 	return s;
 }
 
+/* "command: ARGS", quoted so that it can be pasted back into a shell. */
 static char *join_args(char **argv)
 {
-	size_t n = 16;
-	for (char **a = argv; *a; a++)
-		n += strlen(*a) + 1;
-	char *s = malloc(n);
-	if (!s)
-		return NULL;
-	strcpy(s, "command:");
-	for (char **a = argv; *a; a++) {
-		strcat(s, " ");
-		strcat(s, *a);
-	}
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char *args = shell_join((const char *const *)argv, n), *s = NULL;
+	if (args && asprintf(&s, "command: %s", args) < 0)
+		s = NULL;
+	free(args);
 	return s;
 }
 
@@ -321,6 +320,35 @@ static void process_gone(struct session *s, size_t wi)
 	s->w[wi] = s->w[--s->n_w];
 }
 
+/* The command line of process image (pid, incarnation), read from /proc
+ * when its ring arrives (the image has just started: it is still the one
+ * that runs, and it has had little time to rewrite its arguments). Up to
+ * 16 KiB of it; nothing when the process is gone already. */
+static void note_cmdline(struct session *s, uint32_t pid, uint32_t incarnation)
+{
+	char path[64], buf[16384];
+	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	char *line = len ? shell_join_nul(buf, len) : NULL;
+	if (line && len == sizeof(buf)) {	/* cut short: say so */
+		char *more = NULL;
+		if (asprintf(&more, "%s ...", line) >= 0) {
+			free(line);
+			line = more;
+		}
+	}
+	if (line && collector_set_cmdline(s->c, pid, incarnation, line) < 0)
+		error("out of memory collecting records");
+	free(line);
+}
+
 /* A new ring: mapped, and watched through the pidfd that came with it (the
  * process's own: no pid can have been reused), or one opened now. */
 static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred)
@@ -333,6 +361,7 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 			close(pidfd);
 		return;	/* not accepted: the image gives up on it, and memprof says so */
 	}
+	note_cmdline(s, r.pid, r.incarnation);
 	/* the kernel's word on who sent it, not the ring's */
 	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);
@@ -574,8 +603,14 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 				if (s->w[i].pid == (uint32_t)pid)
 					process_gone(s, i);
 		}
-		if (exited && s->sock < 0 && s->n_w == 0)
-			break;
+		if (exited && s->sock < 0 && s->n_w == 0) {
+			/* a process that came through the fallback socket may be
+			 * unread still: in the backlog, or its hello not taken */
+			if (s->listen_fd >= 0)
+				accept_fallback(s);
+			if (s->n_conn == 0)
+				break;
+		}
 		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
 		if (exited && (stop_collecting || timeout)) {
 			char *names = proc_names(s, 8);
@@ -644,6 +679,18 @@ static void die_like(int sig)
 	kill(getpid(), sig);
 }
 
+/* --fail-on-leak, once the program exited 0 (its own non-zero status wins
+ * and is not checked): LEAKS_EXIT_STATUS when the gate fails, 1 when it
+ * could not be run, 0 otherwise. */
+static int leak_exit_status(const struct profile *p, const struct leak_args *leak,
+			    const char *out)
+{
+	struct leak_suppressions *supp = leak_args_suppressions(leak);
+	int over = supp ? leak_gate(p, supp, leak->limit, out) : -1;
+	leak_suppressions_free(supp);
+	return over > 0 ? LEAKS_EXIT_STATUS : over < 0 ? 1 : 0;
+}
+
 /* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
 static int64_t parse_duration(const char *v)
 {
@@ -657,6 +704,30 @@ static int64_t parse_duration(const char *v)
 	if (scale < 0 || x * scale > 1e15)
 		return -1;
 	return (int64_t)(x * scale);
+}
+
+/* memprof run --split writes its profiles into dir (made if missing, as
+ * mkdir does it: the parent must exist). Checked before the program runs,
+ * as -o is. Returns 0, or -1 after printing the error. */
+static int prepare_split_dir(const char *dir, const char *prog)
+{
+	struct stat st;
+	if (!strcmp(dir, "-")) {
+		error("--split writes one file per process: -o must name a directory, not stdout");
+		return -1;
+	}
+	if (stat(dir, &st) < 0 && (errno != ENOENT || mkdir(dir, 0777) < 0 || stat(dir, &st) < 0)) {
+		error("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		error("%s: not a directory (--split writes one file per process into the "
+		      "directory -o names)", dir);
+		return -1;
+	}
+	char check[PATH_MAX];
+	snprintf(check, sizeof(check), "%s/memprof.%s.<pid>.pb.gz", dir, prog);
+	return check_output(check);
 }
 
 /* LD_PRELOAD splits on spaces and colons: a tracker at such a path is
@@ -699,7 +770,8 @@ int cmd_run(int argc, char **argv)
 	const char *out = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1;
 	uint64_t rate_bytes;
-	bool quiet = false, verbose = false;
+	bool quiet = false, verbose = false, rate_given = false, split = false;
+	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -719,6 +791,15 @@ int cmd_run(int argc, char **argv)
 			verbose = true;
 			continue;
 		}
+		if (!strcmp(a, "--split")) {
+			split = true;
+			continue;
+		}
+		int taken = leak_args_parse("run", argc, argv, &i, &leak);
+		if (taken < 0)
+			return usage("run", false);
+		if (taken)
+			continue;
 		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
 		bool is_wait = !strcmp(a, "--max-wait");
@@ -753,6 +834,7 @@ int cmd_run(int argc, char **argv)
 			return usage("run", false);
 		} else {
 			rate = (int64_t)rate_bytes;
+			rate_given = true;
 		}
 	}
 	if (i >= argc) {
@@ -760,6 +842,29 @@ int cmd_run(int argc, char **argv)
 		return usage("run", false);
 	}
 	char **prog_argv = argv + i;
+	if (split && leak.fail) {
+		error("run: --split and --fail-on-leak cannot both be given (the gate reads one "
+		      "profile of the whole run)");
+		return usage("run", false);
+	}
+	if (!leak.fail && (leak.n_files || leak.no_defaults)) {
+		error("run: --suppressions and --no-default-suppressions need --fail-on-leak");
+		return usage("run", false);
+	}
+	if (leak.fail) {
+		/* a bad suppressions file fails now, not after the run; the gate
+		 * reads them again at the end */
+		struct leak_suppressions *supp = leak_args_suppressions(&leak);
+		if (!supp)
+			return 1;
+		leak_suppressions_free(supp);
+		if (!rate_given)
+			rate = 1;	/* a sampled gate is flaky: every allocation */
+		else if (rate > 1)
+			error("warning: --fail-on-leak at --rate %lld: the gate is statistical (it "
+			      "compares an estimate, and may miss small leaks); leave out --rate "
+			      "for an exact one", (long long)rate);
+	}
 
 	char *path = search_path(prog_argv[0]);
 	struct stat st;
@@ -783,7 +888,11 @@ int cmd_run(int argc, char **argv)
 	const char *base = strrchr(prog_argv[0], '/');
 	snprintf(def_check, sizeof(def_check), "memprof.%s.<pid>.pb.gz",
 		 base ? base + 1 : prog_argv[0]);
-	if (check_output(out ? out : def_check) < 0) {
+	if (split && prepare_split_dir(out ? out : ".", base ? base + 1 : prog_argv[0]) < 0) {
+		free(path);
+		return 1;
+	}
+	if (!split && check_output(out ? out : def_check) < 0) {
 		free(path);
 		return 1;
 	}
@@ -939,6 +1048,7 @@ int cmd_run(int argc, char **argv)
 		 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 	const struct collector_stats *cs = collector_stats(c);
 	bool empty = true;
+	struct profile *prof = NULL;
 	if (why) {
 		/* already said */
 	} else if (cs->processes == 0) {
@@ -958,8 +1068,12 @@ int cmd_run(int argc, char **argv)
 		char version[64];
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
-		if (write_profile(c, out ? out : def, comments, quiet, false) < 0 && code == 0)
+		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
+			   : write_profile(c, out ? out : def, comments, quiet, false,
+					   leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
+		if (leak.fail && !empty && prof && code == 0)
+			code = leak_exit_status(prof, &leak, out ? out : def);
 		if (verbose) {
 			double prog = cpu_seconds(RUSAGE_CHILDREN), all = cpu_seconds(RUSAGE_SELF);
 			fprintf(stderr, "memprof: CPU: program %.2f s; memprof %.2f s collecting "
@@ -969,6 +1083,11 @@ int cmd_run(int argc, char **argv)
 		free(def);
 		free(cmdline);
 	}
+	if (leak.fail && empty && code == 0) {
+		error("--fail-on-leak: %s was not profiled: no leak check", prog_argv[0]);
+		code = 1;
+	}
+	profile_free(prof);
 	collector_free(c);
 	free(path);
 	free(tracker);
