@@ -680,30 +680,31 @@ out:
 	return rc;
 }
 
-int report_list(FILE *out, const struct profile *p, const char *regex,
-		const struct report_options *o, char *msg, size_t msg_size)
+/* Which functions list shows and where each one's blocks go: match says
+ * whether a function name is listed, out_for gives the stream for it. */
+struct list_select {
+	bool (*match)(const char *name, void *data);
+	FILE *(*out_for)(const char *name, void *data);
+	void *data;
+};
+
+/* list's body for the functions sel selects: with total_out set, the
+ * "Total:" line goes there first. Returns 0, -ENOENT when no function with
+ * a value matched, or another negative errno. */
+static int list_selected(FILE *total_out, const struct profile *p, const struct report_options *o,
+			 const struct list_select *sel)
 {
 	struct report r;
 	struct graph g;
-	regex_t re;
 	struct list_ctx lc = { o };
 	struct source_cache sources = { NULL, 0, 0, HASHMAP_INIT };
 	uint32_t *ids = NULL;
 	char cwd[PATH_MAX];
 	int rc;
 
-	int rerr = regcomp(&re, regex, REG_EXTENDED | REG_NOSUB);
-	if (rerr) {
-		char e[128];
-		regerror(rerr, &re, e, sizeof(e));
-		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, e);
-		return -EINVAL;
-	}
 	report_init(&r, p, o);
-	if ((rc = graph_init(&g, p, GRAPH_LINES, list_filename, &lc)) < 0) {
-		regfree(&re);
+	if ((rc = graph_init(&g, p, GRAPH_LINES, list_filename, &lc)) < 0)
 		return rc;
-	}
 	rc = -ENOMEM;
 	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
 	if (!ids)
@@ -714,11 +715,10 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	/* the nodes of matching functions, grouped by name and file */
 	size_t n = live_nodes(&g, ids), m = 0;
 	for (size_t i = 0; i < n; i++)
-		if (regexec(&re, g.node[ids[i]].name, 0, NULL, 0) == 0)
+		if (sel->match(g.node[ids[i]].name, sel->data))
 			ids[m++] = ids[i];
 	if (m == 0) {
-		snprintf(msg, msg_size, "no matches found for regexp: %s", regex);
-		rc = -EINVAL;
+		rc = -ENOENT;
 		goto out;
 	}
 	sort_graph = &g;
@@ -731,10 +731,13 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 		search = cwd;
 	}
 	char a[64];
-	format_value(&r, a, sizeof(a), r.total);
-	fprintf(out, "Total: %s\n", a);
+	if (total_out) {
+		format_value(&r, a, sizeof(a), r.total);
+		fprintf(total_out, "Total: %s\n", a);
+	}
 	for (size_t i = 0; i < m;) {
 		const char *name = g.node[ids[i]].name;
+		FILE *out = sel->out_for(name, sel->data);
 		size_t end = i;
 		while (end < m && strcmp(g.node[ids[end]].name, name) == 0)
 			end++;
@@ -756,9 +759,107 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	}
 	rc = 0;
 out:
-	regfree(&re);
 	free(ids);
 	source_cache_release(&sources);
 	graph_release(&g);
 	return rc;
+}
+
+struct regex_select {
+	regex_t re;
+	FILE *out;
+};
+
+static bool regex_match(const char *name, void *data)
+{
+	return regexec(&((struct regex_select *)data)->re, name, 0, NULL, 0) == 0;
+}
+
+static FILE *regex_out(const char *name, void *data)
+{
+	(void)name;
+	return ((struct regex_select *)data)->out;
+}
+
+int report_list(FILE *out, const struct profile *p, const char *regex,
+		const struct report_options *o, char *msg, size_t msg_size)
+{
+	struct regex_select rs = { .out = out };
+	struct list_select sel = { regex_match, regex_out, &rs };
+
+	int rerr = regcomp(&rs.re, regex, REG_EXTENDED | REG_NOSUB);
+	if (rerr) {
+		char e[128];
+		regerror(rerr, &rs.re, e, sizeof(e));
+		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, e);
+		return -EINVAL;
+	}
+	int rc = list_selected(out, p, o, &sel);
+	if (rc == -ENOENT) {
+		snprintf(msg, msg_size, "no matches found for regexp: %s", regex);
+		rc = -EINVAL;
+	}
+	regfree(&rs.re);
+	return rc;
+}
+
+/* The functions report_list_functions lists: names sorted, for bsearch. */
+struct names_select {
+	const char *const *names;
+	size_t n;
+	const uint32_t *order;	/* indices of names in name order */
+	FILE *const *outs;
+};
+
+static const struct names_select *names_ctx;
+
+static int compare_name_order(const void *pa, const void *pb)
+{
+	return strcmp(names_ctx->names[*(const uint32_t *)pa],
+		      names_ctx->names[*(const uint32_t *)pb]);
+}
+
+/* index in names of name, or -1 */
+static ssize_t names_find(const struct names_select *ns, const char *name)
+{
+	size_t lo = 0, hi = ns->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, ns->names[ns->order[mid]]);
+		if (c == 0)
+			return ns->order[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+static bool names_match(const char *name, void *data)
+{
+	return names_find(data, name) >= 0;
+}
+
+static FILE *names_out(const char *name, void *data)
+{
+	const struct names_select *ns = data;
+	return ns->outs[names_find(ns, name)];
+}
+
+int report_list_functions(FILE *const *outs, const struct profile *p, const char *const *names,
+			  size_t n, const struct report_options *o)
+{
+	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	struct names_select ns = { names, n, order, outs };
+	names_ctx = &ns;
+	qsort(order, n, sizeof(*order), compare_name_order);
+	struct list_select sel = { names_match, names_out, &ns };
+	int rc = list_selected(NULL, p, o, &sel);
+	free(order);
+	return rc == -ENOENT ? 0 : rc;
 }
