@@ -14,6 +14,7 @@ static const struct cmd {
 	{ "run", cmd_run },
 	{ "top", cmd_top },
 	{ "list", cmd_list },
+	{ "report", cmd_report },
 	{ "convert", cmd_convert },
 	{ "help", cmd_help },
 	{ "version", cmd_version },
