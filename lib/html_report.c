@@ -168,7 +168,7 @@ static void strtab_release(struct strtab *t)
  * the location has none, its object) and the line in it. */
 struct entry {
 	uint32_t frame;		/* index in frames; after ranking, the frame's rank */
-	bool is_inline;		/* inlined into the next entry (its caller) */
+	bool is_inline;		/* inlined into the entry before it (its caller) */
 	int64_t line;
 };
 
@@ -290,7 +290,7 @@ static int add_entries(struct builder *b, const struct profile *q, uint32_t *loc
 			if (frame_of(b, l, ln, &e->frame) < 0)
 				return -ENOMEM;
 			e->line = ln ? ln->line : 0;
-			e->is_inline = k + 1 < n;
+			e->is_inline = k > 0;	/* all but the caller were inlined */
 		}
 	}
 	return 0;
@@ -712,6 +712,57 @@ static size_t row_of(struct builder *b, const struct table *tb, const char *prin
 	return (size_t)*hashmap_get(&tb->index, (uint64_t)id);
 }
 
+/* pprof's "(inline)" and "(partial-inline)" marks for p's type t: a node
+ * called inlined (non-inlined) in samples worth at least 0.1% of the flat
+ * total. pprof decides per call edge; counting per node instead needs no
+ * table of edges, which on a profile of a million random stacks holds
+ * tens of millions of them. The two differ only for a node whose calls of
+ * one kind are each under the cutoff but over it together. */
+static int mark_inline(struct builder *b, struct table *tb, const struct graph *g, size_t t)
+{
+	const struct profile *p = b->p;
+	int64_t (*w)[2] = calloc(g->n_node ? g->n_node : 1, sizeof(*w));
+	uint64_t (*stamp)[2] = calloc(g->n_node ? g->n_node : 1, sizeof(*stamp));
+	if (!w || !stamp) {
+		free(w);
+		free(stamp);
+		return -ENOMEM;
+	}
+	int64_t flat_total = 0;
+	for (size_t i = 0; i < g->n_node; i++)
+		flat_total += g->node[i].flat;
+	int64_t cutoff = llabs((int64_t)((double)flat_total * 0.001));
+	for (size_t si = 0; si < p->n_sample; si++) {
+		const struct profile_sample *s = &p->sample[si];
+		int64_t v = s->value[t];
+		if (v == 0)
+			continue;
+		int64_t parent = -1;
+		for (size_t i = s->n_location; i-- > 0;) {
+			uint32_t li = s->location[i]->index;
+			size_t first = g->loc_first[li], n = g->loc_first[li + 1] - first;
+			for (size_t ni = n; ni-- > 0;) {
+				uint32_t id = g->loc_nodes[first + ni];
+				int kind = ni != n - 1;	/* 1: inlined into its caller */
+				if (parent >= 0 && (uint32_t)parent != id &&
+				    stamp[id][kind] != si + 1) {
+					stamp[id][kind] = si + 1;
+					w[id][kind] += v;
+				}
+				parent = id;
+			}
+		}
+	}
+	for (size_t i = 0; i < g->n_node; i++) {
+		bool in = llabs(w[i][1]) >= cutoff && w[i][1], out = llabs(w[i][0]) >= cutoff && w[i][0];
+		if (in)
+			tb->inl[row_of(b, tb, g->node[i].printable) * b->nt + t] = out ? 2 : 1;
+	}
+	free(w);
+	free(stamp);
+	return 0;
+}
+
 /* Fills side (0: p, 1: the base) of the table from q's graph g. */
 static int table_fill(struct builder *b, struct table *tb, struct graph *g,
 		      const struct profile *q, int side)
@@ -720,15 +771,11 @@ static int table_fill(struct builder *b, struct table *tb, struct graph *g,
 		int qt = side ? b->tmap[t] : (int)t;
 		if (qt < 0)
 			continue;
-		int rc = graph_accumulate(g, q, qt, NULL, side == 0);
+		int rc = graph_accumulate(g, q, qt, NULL, false);
 		if (rc < 0)
 			return rc;
-		if (side == 0) {
-			int64_t flat_total = 0;
-			for (size_t i = 0; i < g->n_node; i++)
-				flat_total += g->node[i].flat;
-			graph_mark_inline(g, llabs((int64_t)((double)flat_total * 0.001)));
-		}
+		if (side == 0 && (rc = mark_inline(b, tb, g, t)) < 0)
+			return rc;
 		for (size_t i = 0; i < g->n_node; i++) {
 			const struct graph_node *nd = &g->node[i];
 			if (!nd->flat && !nd->cum)
@@ -737,8 +784,6 @@ static int table_fill(struct builder *b, struct table *tb, struct graph *g,
 			int64_t *v = row_vals(tb, b->nt, r, t);
 			v[side * 2] = nd->flat;
 			v[side * 2 + 1] = nd->cum;
-			if (side == 0 && nd->inline_in)
-				tb->inl[r * b->nt + t] = nd->noinline_in ? 2 : 1;
 		}
 	}
 	return 0;
