@@ -98,7 +98,7 @@ test-deps:
 # The README's test command: unit and end-to-end tests, ending with
 # "N passed, N failed".
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit $(BUILD)/synth-profile
 	$(Q)BUILD=$(BUILD) tests/run-tests
 
 demo: deps
@@ -127,7 +127,7 @@ fuzz-smoke:
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize-test: test-deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SAN_FLAGS)" \
-		TRACKER_EXTRA=-O2 all build-asan/test-unit
+		TRACKER_EXTRA=-O2 all build-asan/test-unit build-asan/synth-profile
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TEST_NO_ULIMIT=1 \
 		BUILD=build-asan tests/run-tests
 

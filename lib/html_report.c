@@ -1167,7 +1167,7 @@ static int match_base(struct builder *b, char *msg, size_t msglen)
 	const struct profile *p = b->p, *q = b->base;
 	if (*p->period_type.type && *q->period_type.type &&
 	    strcmp(p->period_type.type, q->period_type.type) != 0) {
-		snprintf(msg, msglen, "the base is another kind of profile (%s, not %s)",
+		snprintf(msg, msglen, "another kind of profile (%s, not %s)",
 			 q->period_type.type, p->period_type.type);
 		return -EINVAL;
 	}
@@ -1183,7 +1183,7 @@ static int match_base(struct builder *b, char *msg, size_t msglen)
 			}
 	}
 	if (!any) {
-		snprintf(msg, msglen, "the base has no sample type in common with the profile");
+		snprintf(msg, msglen, "no sample type in common");
 		return -EINVAL;
 	}
 	return 0;
