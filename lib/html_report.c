@@ -27,6 +27,23 @@
  * <script type="application/json"> element. */
 #define DATA_MARK "@MEMPROF_DATA@"
 
+/* Sums and magnitudes of a profile's values, which may be anything a file
+ * says: wrapping, never undefined (graph.c's totals wrap the same way). */
+static int64_t add_wrap(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static int64_t sub_wrap(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
+static int64_t abs_sat(int64_t v)
+{
+	return v == INT64_MIN ? INT64_MAX : v < 0 ? -v : v;
+}
+
 /* ---- JSON ------------------------------------------------------------------ */
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes
@@ -58,34 +75,28 @@ static size_t utf8_len(const unsigned char *s)
 
 /* Writes s as a JSON string that is also safe as the text of a <script>
  * element: '<', '>' and '&' as \u escapes (so no "</script>" or "<!--" can
- * appear), U+2028 and U+2029 escaped, bytes that are not UTF-8 as U+FFFD.
- * At most max bytes of s are written (0: all), cut at a character. */
-static void json_string_n(FILE *f, const char *str, size_t max)
+ * appear), U+2028 and U+2029 escaped, bytes that are not UTF-8 as U+FFFD. */
+static void json_string(FILE *f, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	const unsigned char *end = max ? s + max : NULL;
 	putc('"', f);
-	while (*s && (!end || s < end)) {
+	while (*s) {
 		unsigned c = *s;
-		switch (c) {
-		case '"': fputs("\\\"", f); s++; continue;
-		case '\\': fputs("\\\\", f); s++; continue;
-		case '\n': fputs("\\n", f); s++; continue;
-		case '\t': fputs("\\t", f); s++; continue;
-		case '<': case '>': case '&':
+		size_t n;
+		if (c == '"' || c == '\\') {
+			putc('\\', f);
+			putc((int)c, f);
+			s++;
+		} else if (c == '\n') {
+			fputs("\\n", f);
+			s++;
+		} else if (c == '\t') {
+			fputs("\\t", f);
+			s++;
+		} else if (c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == '&') {
 			fprintf(f, "\\u%04x", c);
 			s++;
-			continue;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			fprintf(f, "\\u%04x", c);
-			s++;
-			continue;
-		}
-		size_t n = utf8_len(s);
-		if (n == 0 || (end && s + n > end)) {
-			if (end && n && s + n > end)
-				break;
+		} else if ((n = utf8_len(s)) == 0) {
 			fputs("\\ufffd", f);
 			s++;
 		} else if (n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)) {
@@ -97,11 +108,6 @@ static void json_string_n(FILE *f, const char *str, size_t max)
 		}
 	}
 	putc('"', f);
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	json_string_n(f, s, 0);
 }
 
 static void json_key(FILE *f, const char *key)
@@ -221,7 +227,7 @@ struct builder {
 	size_t n_nodes, cap_nodes;
 	int64_t *vals;		/* per node: nt values of p, then nt of the base if any */
 	size_t cap_vals;
-	bool depth_cut;
+	bool path_cut;		/* some stack was longer than max_depth */
 	uint32_t id_root, id_other;	/* strtab ids of "total" and "[other]" */
 };
 
@@ -296,9 +302,17 @@ static int add_entries(struct builder *b, const struct profile *q, uint32_t *loc
 	return 0;
 }
 
+/* Frames kept from all stacks together (1 GiB of entry indices): a file
+ * of a few hundred MB can name a deep location from millions of samples. */
+#define MAX_PATH ((size_t)1 << 28)
+
+/* The samples of q with their stacks as entries, root first, cut at
+ * max_depth (b->path_cut says so). Returns 0, -E2BIG past MAX_PATH, or
+ * -ENOMEM. */
 static int add_samples(struct builder *b, const struct profile *q, const uint32_t *loc_first,
 		       bool base)
 {
+	size_t max_depth = b->o->max_depth;
 	for (size_t i = 0; i < q->n_sample; i++) {
 		const struct profile_sample *s = &q->sample[i];
 		struct fsample *fs = &b->samples[b->n_samples++];
@@ -309,13 +323,18 @@ static int add_samples(struct builder *b, const struct profile *q, const uint32_
 			const struct profile_location *l = s->location[k];
 			size_t n = l->n_line ? l->n_line : 1;
 			for (size_t j = 0; j < n; j++) {
+				if (b->n_path - fs->off == max_depth) {
+					b->path_cut = true;
+					goto next;
+				}
+				if (b->n_path == MAX_PATH)
+					return -E2BIG;
 				if (array_grow(&b->path, &b->cap_path, b->n_path, sizeof(*b->path)) < 0)
 					return -ENOMEM;
 				b->path[b->n_path++] = loc_first[l->index] + (uint32_t)j;
 			}
 		}
-		if (b->n_path - fs->off > UINT32_MAX)
-			return -E2BIG;
+next:
 		fs->depth = (uint32_t)(b->n_path - fs->off);
 	}
 	return 0;
@@ -396,7 +415,7 @@ static void add_values(struct builder *b, size_t node, const struct fsample *s)
 {
 	int64_t *v = b->vals + node * nvals(b) + (s->base ? b->nt : 0);
 	for (size_t t = 0; t < b->nt; t++)
-		v[t] += sample_value(b, s, t);
+		v[t] = add_wrap(v[t], sample_value(b, s, t));
 }
 
 /* A sample and its frame at the depth being split on (0: its stack ends
@@ -437,7 +456,6 @@ static int build_tree(struct builder *b, double min_frame)
 	int rc = -ENOMEM;
 
 	b->n_nodes = 0;
-	b->depth_cut = false;
 	if (!idx || !thr || !absw || !other)
 		goto out;
 	for (size_t t = 0; t < nt; t++)
@@ -456,12 +474,6 @@ static int build_tree(struct builder *b, double min_frame)
 
 	while (n_stack > 0) {
 		struct task tk = stack[--n_stack];
-		if (tk.depth >= b->o->max_depth) {
-			for (size_t i = tk.lo; i < tk.hi; i++)
-				if (b->samples[idx[i].sample].depth > tk.depth)
-					b->depth_cut = true;
-			continue;
-		}
 		for (size_t i = tk.lo; i < tk.hi; i++) {
 			const struct fsample *s = &b->samples[idx[i].sample];
 			idx[i].key = s->depth > tk.depth
@@ -490,7 +502,7 @@ static int build_tree(struct builder *b, double min_frame)
 				const struct entry *e = &b->entries[b->path[s->off + tk.depth]];
 				for (size_t t = 0; t < nt; t++)
 					absw[t] += fabs((double)sample_value(b, s, t));
-				int64_t w = llabs(sample_value(b, s, (size_t)si));
+				int64_t w = abs_sat(sample_value(b, s, (size_t)si));
 				if (w > best) {
 					best = w;
 					line = e->line;
@@ -512,7 +524,7 @@ static int build_tree(struct builder *b, double min_frame)
 					const struct fsample *s = &b->samples[idx[k].sample];
 					int64_t *v = other + (s->base ? nt : 0);
 					for (size_t t = 0; t < nt; t++)
-						v[t] += sample_value(b, s, t);
+						v[t] = add_wrap(v[t], sample_value(b, s, t));
 				}
 				for (size_t t = 0; t < nt; t++)
 					any_other |= absw[t] > 0;
@@ -602,7 +614,7 @@ static int write_flame(FILE *f, struct builder *b, double min_frame)
 	json_key(f, "min_frame");
 	fprintf(f, "%.6g,", min_frame);
 	json_key(f, "depth_cut");
-	fputs(b->depth_cut ? "true," : "false,", f);
+	fputs(b->path_cut ? "true," : "false,", f);
 	json_key(f, "parent");
 	putc('[', f);
 	for (size_t i = 0; i < n; i++)
@@ -730,8 +742,8 @@ static int mark_inline(struct builder *b, struct table *tb, const struct graph *
 	}
 	int64_t flat_total = 0;
 	for (size_t i = 0; i < g->n_node; i++)
-		flat_total += g->node[i].flat;
-	int64_t cutoff = llabs((int64_t)((double)flat_total * 0.001));
+		flat_total = add_wrap(flat_total, g->node[i].flat);
+	int64_t cutoff = abs_sat((int64_t)((double)flat_total * 0.001));
 	for (size_t si = 0; si < p->n_sample; si++) {
 		const struct profile_sample *s = &p->sample[si];
 		int64_t v = s->value[t];
@@ -747,14 +759,15 @@ static int mark_inline(struct builder *b, struct table *tb, const struct graph *
 				if (parent >= 0 && (uint32_t)parent != id &&
 				    stamp[id][kind] != si + 1) {
 					stamp[id][kind] = si + 1;
-					w[id][kind] += v;
+					w[id][kind] = add_wrap(w[id][kind], v);
 				}
 				parent = id;
 			}
 		}
 	}
 	for (size_t i = 0; i < g->n_node; i++) {
-		bool in = llabs(w[i][1]) >= cutoff && w[i][1], out = llabs(w[i][0]) >= cutoff && w[i][0];
+		bool in = abs_sat(w[i][1]) >= cutoff && w[i][1];
+		bool out = abs_sat(w[i][0]) >= cutoff && w[i][0];
 		if (in)
 			tb->inl[row_of(b, tb, g->node[i].printable) * b->nt + t] = out ? 2 : 1;
 	}
@@ -795,7 +808,7 @@ static size_t sort_t, sort_col, sort_nt;
 static int64_t row_delta(const struct table *tb, size_t nt, size_t r, size_t t, size_t col)
 {
 	const int64_t *v = row_vals(tb, nt, r, t);
-	return llabs(v[col] - v[2 + col]);
+	return abs_sat(sub_wrap(v[col], v[2 + col]));
 }
 
 static int compare_rows(const void *pa, const void *pb)
@@ -1053,7 +1066,7 @@ static void write_sums(FILE *f, const struct profile *q, const int *tmap, size_t
 		int64_t sum = 0;
 		if (qt >= 0)
 			for (size_t i = 0; i < q->n_sample; i++)
-				sum += q->sample[i].value[qt];
+				sum = add_wrap(sum, q->sample[i].value[qt]);
 		if (t)
 			putc(',', f);
 		json_i64(f, sum);
@@ -1215,11 +1228,13 @@ static int prepare(struct builder *b, char *msg, size_t msglen)
 		goto out;
 	b->id_root = (uint32_t)id_root;
 	b->id_other = (uint32_t)id_other;
-	if ((rc = add_entries(b, p, first_p)) < 0 || (rc = add_samples(b, p, first_p, false)) < 0)
+	if ((rc = add_entries(b, p, first_p)) < 0 || (rc = add_samples(b, p, first_p, false)) < 0 ||
+	    (q && ((rc = add_entries(b, q, first_q)) < 0 ||
+		   (rc = add_samples(b, q, first_q, true)) < 0))) {
+		if (rc == -E2BIG)
+			snprintf(msg, msglen, "the stacks hold more than %zu frames", MAX_PATH);
 		goto out;
-	if (q && ((rc = add_entries(b, q, first_q)) < 0 ||
-		  (rc = add_samples(b, q, first_q, true)) < 0))
-		goto out;
+	}
 	if ((rc = rank_frames(b)) < 0)
 		goto out;
 	/* pprof's totals: the sum of absolute values; with --diff-base, of the
@@ -1237,8 +1252,9 @@ static int prepare(struct builder *b, char *msg, size_t msglen)
 	}
 	for (size_t i = 0; i < b->n_samples; i++)
 		for (size_t t = 0; t < nt; t++) {
-			int64_t v = llabs(sample_value(b, &b->samples[i], t));
-			(b->samples[i].base ? bt : pt)[t] += v;
+			int64_t v = abs_sat(sample_value(b, &b->samples[i], t));
+			int64_t *sum = &(b->samples[i].base ? bt : pt)[t];
+			*sum = add_wrap(*sum, v);
 			b->abs_total[t] += (double)v;
 		}
 	for (size_t t = 0; t < nt; t++) {
@@ -1272,7 +1288,7 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 		goto out;
 	st->frames = b->n_nodes;
 	st->min_frame = min_frame;
-	st->depth_cut = b->depth_cut;
+	st->depth_cut = b->path_cut;
 
 	/* the top table: pprof's graph of p (and of the base), every node */
 	tb.index = (struct hashmap)HASHMAP_INIT;
