@@ -237,8 +237,8 @@ int cmd_report(int argc, char **argv)
 	if (!quiet) {
 		char size[64];
 		units_label(size, sizeof(size), (int64_t)len, "bytes", "auto");
-		fprintf(stderr, "memprof: wrote %s: %s; flame graph of %zu frames", out, size,
-			st.frames);
+		fprintf(stderr, "memprof: wrote %s: %s; flame graph of %zu frame%s", out, size,
+			st.frames, st.frames == 1 ? "" : "s");
 		if (st.min_frame > 0)
 			fprintf(stderr, " (under %.3g%% of every sample type: [other])",
 				st.min_frame * 100);
