@@ -531,8 +531,8 @@ static int build_tree(struct builder *b, double min_frame)
 			}
 			i = j;
 		}
-		/* the children's tasks, last pushed first: their sample ranges
-		 * are found again from the sorted keys */
+		/* the children's tasks, their sample ranges found again from the
+		 * sorted keys */
 		size_t pos = tk.lo;
 		size_t stack_base = n_stack;
 		for (uint32_t c = 0; c < n_child; c++) {
@@ -542,13 +542,15 @@ static int build_tree(struct builder *b, double min_frame)
 			size_t end = pos;
 			while (end < tk.hi && idx[end].key == key)
 				end++;
-			if (array_grow(&stack, &cap_stack, n_stack, sizeof(*stack)) < 0)
+			if (array_grow(&stack, &cap_stack, n_stack, sizeof(*stack)) < 0) {
+				rc = -ENOMEM;
 				goto out;
+			}
 			stack[n_stack++] = (struct task){ first + c, pos, end, tk.depth + 1 };
 			pos = end;
 		}
-		/* reverse them so the first child is built first (not needed for
-		 * correctness; keeps node numbers close to preorder) */
+		/* reversed, so that the first child is split first (the order
+		 * does not matter; this one keeps the stack's memory local) */
 		for (size_t x = stack_base, y = n_stack; x + 1 < y; x++, y--) {
 			struct task tmp = stack[x];
 			stack[x] = stack[y - 1];

@@ -22,7 +22,7 @@ done
 # dom HTML OUT: the DOM of the page after its script ran, from a browser
 # that may resolve no host name; a page that did not finish fails.
 dom() {
-	local url="file://$(readlink -f "$1")"
+	local url="file://$(readlink -f "${1%%#*}")${1##*.html}"
 	timeout 120 $CHROME --headless --no-sandbox --disable-gpu --user-data-dir="$TRASH/chrome" \
 		--host-resolver-rules="MAP * ~NOTFOUND" --window-size=1400,1000 \
 		--dump-dom "$url" > "$2" 2> "$2.err" || { cat "$2.err"; return 1; }
@@ -86,6 +86,17 @@ else
 		grep -q "<span id=\"source-name\">site_large</span>" known.dom &&
 		grep -q "ROUTINE ======================== site_large in .*known.c" known.dom &&
 		grep -q "data-empty=\"1\"" known.dom
+	'
+
+	test_expect_success "in Chromium: the view in the fragment: type, search share, zoom, function" '
+		dom "known.html#type=alloc_objects&search=^site_&zoom=main&fn=site_calloc" view.dom &&
+		grep -q "id=\"match\" data-value=\"2320\">Matched: 2320 of [0-9]* (" view.dom &&
+		grep -q "id=\"crumbs\">Zoomed: total › .* › main " view.dom &&
+		grep -q "<span id=\"source-name\">site_calloc</span>" view.dom &&
+		grep -q "As memprof list --sample-index=alloc_objects prints it" view.dom &&
+		grep -q "<span class=\"hot\"> *500 *500 *41:.*calloc(10, 8)" view.dom &&
+		dom "known.html#fn=no_such_function" nofn.dom &&
+		grep -q "for this one run: memprof list .\^no_such_function\$. known.pb.gz" nofn.dom
 	'
 
 	test_expect_success "in Chromium: the heap over time, two processes, names with markup" '
