@@ -227,7 +227,7 @@ int cmd_report(int argc, char **argv)
 		goto out;
 	}
 	if (rc < 0) {
-		error("%s: %s", in, msg[0] ? msg : strerror(-rc));
+		error("%s: %s", in, msg[0] ? msg : rc == -ENOMEM ? "out of memory" : strerror(-rc));
 		goto out;
 	}
 	if ((rc = output_write(out, page, len)) < 0) {

@@ -110,6 +110,56 @@ static void json_string(FILE *f, const char *str)
 	putc('"', f);
 }
 
+/* A stream into memory that knows when a write was lost. open_memstream
+ * does not: when glibc cannot grow its buffer, the write fails without
+ * setting the stream's error flag, and fclose still returns 0. */
+struct sink {
+	char *data;	/* malloc'd, NUL-terminated; the caller frees it */
+	size_t len, cap;
+	bool failed;	/* sticky: some write was lost */
+};
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t size)
+{
+	struct sink *k = cookie;
+	if (k->failed)
+		return -1;
+	if (k->len + size + 1 > k->cap) {
+		size_t cap = k->cap ? k->cap : 4096;
+		while (cap < k->len + size + 1)
+			cap *= 2;
+		char *d = realloc(k->data, cap);
+		if (!d) {
+			k->failed = true;
+			return -1;
+		}
+		k->data = d;
+		k->cap = cap;
+	}
+	memcpy(k->data + k->len, buf, size);
+	k->len += size;
+	k->data[k->len] = '\0';
+	return (ssize_t)size;
+}
+
+/* Opens a stream writing into k (zeroed by the caller); NULL when out of
+ * memory. */
+static FILE *sink_open(struct sink *k)
+{
+	cookie_io_functions_t io = { .write = sink_write };
+	return fopencookie(k, "w", io);
+}
+
+/* Closes f. Returns 0 when all that was written is in k->data, -ENOMEM
+ * otherwise. */
+static int sink_close(FILE *f, struct sink *k)
+{
+	bool bad = ferror(f) != 0;
+	if (fclose(f) != 0)
+		bad = true;
+	return bad || k->failed ? -ENOMEM : 0;
+}
+
 static void json_key(FILE *f, const char *key)
 {
 	fprintf(f, "\"%s\":", key);
@@ -933,10 +983,9 @@ static int write_lists(FILE *f, struct builder *b, const struct table *tb, const
 	size_t nt = b->nt;
 	const char **names = malloc((n ? n : 1) * sizeof(*names));
 	FILE **outs = calloc(n ? n : 1, sizeof(*outs));
-	char **bufs = calloc(n ? n : 1, sizeof(*bufs));
-	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
+	struct sink *sinks = calloc(n ? n : 1, sizeof(*sinks));
 	int rc = -ENOMEM;
-	if (!names || !outs || !bufs || !lens)
+	if (!names || !outs || !sinks)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		names[i] = tb->rows[fns[i]].function;
@@ -961,56 +1010,52 @@ static int write_lists(FILE *f, struct builder *b, const struct table *tb, const
 		ro.sample_index = (int)t;
 		ro.source_path = b->o->source_path;
 		ro.trim_path = b->o->trim_path;
-		for (size_t i = 0; i < n; i++)
-			if (!(outs[i] = open_memstream(&bufs[i], &lens[i])))
+		rc = -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			free(sinks[i].data);
+			sinks[i] = (struct sink){ 0 };
+			if (!(outs[i] = sink_open(&sinks[i])))
 				goto out_close;
+		}
 		rc = report_list_functions(outs, b->p, names, n, &ro);
 out_close:
 		for (size_t i = 0; i < n; i++) {
-			if (outs[i] && fclose(outs[i]) != 0 && rc == 0)
+			if (outs[i] && sink_close(outs[i], &sinks[i]) < 0 && rc == 0)
 				rc = -ENOMEM;
 			outs[i] = NULL;
 		}
 		if (rc < 0)
 			goto out;
-		rc = -ENOMEM;
 		fputs(t ? ",[" : "[", f);
 		for (size_t i = 0; i < n; i++) {
-			size_t len = lens[i];
-			bool cut = len > b->o->list_bytes;
-			if (cut) {
-				len = b->o->list_bytes;
-				while (len > 0 && bufs[i][len - 1] != '\n')
-					len--;
-			}
+			const char *text = sinks[i].data ? sinks[i].data : "";
+			size_t len = sinks[i].len;
 			if (i)
 				putc(',', f);
-			if (!cut) {
-				json_string(f, bufs[i]);
-			} else {
-				/* the text up to len, then a line saying it was cut */
-				char *text = bufs[i];
-				text[len] = '\0';
-				fprintf(f, "[");
+			if (len <= b->o->list_bytes) {
 				json_string(f, text);
-				fprintf(f, ",%zu]", lens[i]);
+				continue;
 			}
-			free(bufs[i]);
-			bufs[i] = NULL;
-			lens[i] = 0;
+			/* cut at a line end: [text, length before the cut] */
+			size_t cut = b->o->list_bytes;
+			while (cut > 0 && text[cut - 1] != '\n')
+				cut--;
+			sinks[i].data[cut] = '\0';
+			putc('[', f);
+			json_string(f, text);
+			fprintf(f, ",%zu]", len);
 		}
 		putc(']', f);
 	}
 	fputs("]}", f);
 	rc = 0;
 out:
-	if (bufs)
+	if (sinks)
 		for (size_t i = 0; i < n; i++)
-			free(bufs[i]);
+			free(sinks[i].data);
 	free(names);
 	free(outs);
-	free(bufs);
-	free(lens);
+	free(sinks);
 	return rc;
 }
 
@@ -1402,8 +1447,7 @@ int html_report_build(const struct profile *p, const struct html_report_options 
 {
 	struct builder b = { 0 };
 	struct html_report_stats st = { 0 };
-	char *buf = NULL;
-	size_t size = 0;
+	struct sink page = { 0 };
 	int rc;
 
 	if (msglen)
@@ -1424,7 +1468,7 @@ int html_report_build(const struct profile *p, const struct html_report_options 
 	b.strings.map = (struct hashmap)HASHMAP_INIT;
 	b.frame_index = (struct hashmap)HASHMAP_INIT;
 
-	FILE *f = open_memstream(&buf, &size);
+	FILE *f = sink_open(&page);
 	rc = -ENOMEM;
 	if (!f)
 		goto out;
@@ -1441,17 +1485,17 @@ int html_report_build(const struct profile *p, const struct html_report_options 
 		goto out_close;
 	fputs(mark + strlen(DATA_MARK), f);
 out_close:
-	if (f && fclose(f) != 0 && rc == 0)
+	if (f && (sink_close(f, &page) < 0 || !page.data) && rc == 0)
 		rc = -ENOMEM;
 	if (rc == 0) {
-		*out = buf;
-		*len = size;
-		buf = NULL;
+		*out = page.data;
+		*len = page.len;
+		page.data = NULL;
 		if (stats)
 			*stats = st;
 	}
 out:
-	free(buf);
+	free(page.data);
 	free(b.tmap);
 	free(b.abs_total);
 	free(b.pct_total);

@@ -179,6 +179,39 @@ test_expect_success "an output that cannot be written: one line, exit 1, before 
 	test_one_line_error err "^memprof: /nonexistent/x.html: "
 '
 
+test_expect_success "a failed write (a full device): one line, exit 1" '
+	test -w /dev/full || exit 0
+	test_expect_code 1 $MEMPROF report -o /dev/full known.pb.gz 2> err &&
+	test_one_line_error err "^memprof: /dev/full: No space left on device"
+'
+
+# Every allocation memprof report makes fails in turn: each run writes the
+# whole page or fails with one line and writes nothing; never a crash.
+if ldd "$BUILD/memprof" | grep -q libasan; then
+	test_skip "report with each allocation failing" "a sanitizer build"
+else
+	test_expect_success "report with each allocation failing in turn: the page or one line" '
+		${CC:-cc} -O2 -shared -fPIC -o fault.so $SRC/tests/faultmalloc.c &&
+		total=$(FAULT_COUNT=1 LD_PRELOAD=./fault.so $BUILD/memprof report -q -o ref.html \
+			known.pb.gz 2>&1 >/dev/null) &&
+		test "$total" -gt 100 && failed=0 &&
+		for n in $(seq 1 $((total + 5))); do
+			rm -f o.html && rc=0 &&
+			FAULT_AT=$n LD_PRELOAD=./fault.so $BUILD/memprof report -q -o o.html \
+				known.pb.gz > out 2> err || rc=$?
+			case $rc in
+			0) tail -1 o.html | grep -q "^</html>\$" ||
+				{ echo "allocation $n failed: the page is not whole"; exit 1; } ;;
+			1) test_one_line_error err "^memprof: " && test ! -e o.html ||
+				{ echo "allocation $n failed: a page or not one line"; exit 1; }
+			   failed=$((failed + 1)) ;;
+			*) echo "allocation $n failed: exit status $rc"; cat err; exit 1 ;;
+			esac
+		done &&
+		echo "$failed of $total runs failed cleanly" && test "$failed" -gt 100
+	'
+fi
+
 test_expect_success "a base of another kind: one line, exit 1" '
 	test_expect_code 1 $MEMPROF report -o x.html --base=$G/cpu.pb.gz $G/heap.pb.gz 2> err &&
 	test_one_line_error err "^memprof: .*cpu.pb.gz: cannot be a base for .*heap.pb.gz: another kind of profile (cpu, not space)" &&
