@@ -34,7 +34,7 @@ struct html_report_options {
 
 #define HTML_REPORT_OPTIONS_INIT { \
 	.title = "", .generator = "memprof", .min_frame = 0.0001, .max_frames = 100000, \
-	.max_depth = 1024, .top_rows = 500, .list_functions = 30, .list_bytes = 32768 }
+	.max_depth = 1024, .top_rows = 500, .list_functions = 30, .list_bytes = 16384 }
 
 /* What went into the page, for the command's summary line. */
 struct html_report_stats {
