@@ -18,13 +18,15 @@ static const struct help helps[] = {
 	  "  run      run a program and write its heap profile (pprof format)\n"
 	  "  top      print the functions that allocate the most, like pprof's top\n"
 	  "  list     print annotated source of functions, like pprof's list\n"
+	  "  leaks    print the stacks still in use at exit, as LeakSanitizer does\n"
 	  "  report   write a profile as one self-contained HTML page\n"
 	  "  convert  turn a standalone recording (MEMPROF_OUT) into a profile\n"
+	  "  timeline print the heap over time that memprof run kept in a profile\n"
 	  "  help     print help for a command\n"
 	  "  version  print memprof's version\n"
 	  "\n"
 	  "See 'memprof help <command>' or man memprof-<command>.\n" },
-	{ "top", "memprof top [options] FILE",
+	{ "top", "memprof top [options] [--base=BASE | --diff-base=BASE] FILE",
 	  "Prints the nodes (functions) with the highest flat values in the pprof\n"
 	  "profile FILE (gzip-compressed or raw), as go tool pprof's top does.\n"
 	  "\n"
@@ -38,6 +40,15 @@ static const struct help helps[] = {
 	  "  --nodefraction=F       hide nodes with cum under F of the total\n"
 	  "                         (default 0.005)\n"
 	  "  --unit=UNIT            print values in UNIT (B, kB, MB, GB, ns, ms, s, ...)\n"
+	  "  --base=BASE            subtract profile BASE and report what is left, as\n"
+	  "                         go tool pprof -base does (also -base=, -base BASE);\n"
+	  "                         repeated, the bases are merged first\n"
+	  "  --diff-base=BASE       the same, with percentages of BASE's total, as\n"
+	  "                         go tool pprof -diff_base does (also -diff_base=)\n"
+	  "  --folded               print folded stacks instead (\"main;f;g 4096\" per\n"
+	  "                         line: the value at --sample-index for each stack,\n"
+	  "                         inlined frames apart), for flamegraph.pl, inferno\n"
+	  "                         or speedscope; negative after --base\n"
 	  "  --max-profile-size=BYTES\n"
 	  "                         refuse a profile larger than BYTES, as a file or\n"
 	  "                         decompressed (default 1G; at most 2G)\n"
@@ -45,7 +56,7 @@ static const struct help helps[] = {
 	  "                         mappings, locations, functions, lines and labels\n"
 	  "                         in all (default 4194304)\n"
 	  "  -h, --help             print this help\n" },
-	{ "list", "memprof list [options] REGEX FILE",
+	{ "list", "memprof list [options] [--base=BASE | --diff-base=BASE] REGEX FILE",
 	  "Prints the source of each function whose name matches REGEX (a POSIX\n"
 	  "extended regular expression), with the flat and cumulative values of\n"
 	  "each line, as go tool pprof's list does.\n"
@@ -56,9 +67,40 @@ static const struct help helps[] = {
 	  "  --trim-path=PREFIXES   prefixes to remove from file names in the profile\n"
 	  "  --sample-index=NAME|N  value to report (see memprof help top)\n"
 	  "  --unit=UNIT            print values in UNIT\n"
+	  "  --base=BASE, --diff-base=BASE\n"
+	  "                         list FILE minus BASE, as go tool pprof -base and\n"
+	  "                         -diff_base do (see memprof help top)\n"
 	  "  --max-profile-size=BYTES, --max-elements=N\n"
 	  "                         limits on the profile (see memprof help top)\n"
 	  "  -h, --help             print this help\n" },
+	{ "leaks", "memprof leaks [--suppressions=FILE]... [--no-default-suppressions] [--fail-on-leak[=BYTES]] FILE",
+	  "Prints each stack of the heap profile FILE with blocks still in use at\n"
+	  "exit, largest first, as LeakSanitizer prints leaks: bytes, objects, and\n"
+	  "the whole stack with file:line (inlined frames included), then the\n"
+	  "suppressions used and a SUMMARY line.\n"
+	  "\n"
+	  "\"Leak\" here means in use at exit: still allocated when the program\n"
+	  "ended, reachable or not. At a sampled rate (profile period > 1) the\n"
+	  "figures are estimates, and the header says so. Any heap profile with\n"
+	  "inuse_space works (Go's too: there, in use when it was written).\n"
+	  "\n"
+	  "Options:\n"
+	  "  --suppressions=FILE    LeakSanitizer suppressions: leak:PATTERN lines\n"
+	  "                         matched against each frame's function, source\n"
+	  "                         file and library names (substring; '*' any run,\n"
+	  "                         '^' start, '$' end), '#' comments; repeatable\n"
+	  "  --no-default-suppressions\n"
+	  "                         do not suppress the runtime's one-time blocks\n"
+	  "                         (stdio buffers, the dynamic loader's, locale and\n"
+	  "                         time zone data, libstdc++'s exception pool)\n"
+	  "  --print-default-suppressions\n"
+	  "                         print the default suppressions and exit\n"
+	  "  --fail-on-leak[=BYTES] exit with status 23 when more than BYTES\n"
+	  "                         (default 0; 10k, 1MiB...) are in use at exit\n"
+	  "                         after suppressions\n"
+	  "  -h, --help             print this help\n"
+	  "\n"
+	  "See docs/leaks.md for leak checks in CI.\n" },
 	{ "report", "memprof report [-o FILE] [--base=FILE | --diff-base=FILE] [options] PROFILE",
 	  "Writes PROFILE as one HTML page that opens from disk in any browser and\n"
 	  "fetches nothing: a summary, the heap over time, a flame graph for each\n"
@@ -84,7 +126,7 @@ static const struct help helps[] = {
 	  "                         limits on the profiles (see memprof help top)\n"
 	  "  -q, --quiet            do not print what was written\n"
 	  "  -h, --help             print this help\n" },
-	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--] PROGRAM [ARGS...]",
+	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"
 	  "ends, writes a symbolized, gzip-compressed pprof heap profile.\n"
 	  "\n"
@@ -97,15 +139,36 @@ static const struct help helps[] = {
 	  "                     30s, 5m) for the processes it left running\n"
 	  "  -q, --quiet        do not print the summary line\n"
 	  "  -v, --verbose      also print the CPU time of the program and of memprof\n"
+	  "  --fail-on-leak[=BYTES]\n"
+	  "                     after writing the profile, exit with status 23 if\n"
+	  "                     more than BYTES (default 0) are in use at exit after\n"
+	  "                     suppressions and PROGRAM exited 0; runs at --rate 1\n"
+	  "                     unless --rate is given (then the gate is statistical)\n"
+	  "  --suppressions=FILE, --no-default-suppressions\n"
+	  "                     the gate's suppressions (see memprof help leaks)\n"
 	  "  -h, --help         print this help\n"
 	  "\n"
 	  "memprof waits for every process PROGRAM started, as strace -f does. The\n"
 	  "exit status is PROGRAM's; when a signal killed it, memprof ends by the\n"
-	  "same signal.\n" },
+	  "same signal. With --fail-on-leak, a leak turns PROGRAM's status 0 into\n"
+	  "23 (and an unprofiled PROGRAM into 1); any other status is kept.\n" },
 	{ "convert", "memprof convert [-o FILE] RECORDING",
 	  "Turns a recording written by the tracker in standalone mode\n"
 	  "(LD_PRELOAD=libmemprof.so MEMPROF_OUT=RECORDING program) into a pprof\n"
 	  "profile (default FILE: RECORDING.pb.gz).\n" },
+	{ "timeline", "memprof timeline [--pid=PID] FILE",
+	  "Prints the heap over time that memprof run keeps in the profiles it\n"
+	  "writes, as tab-separated columns: the interval's start (seconds since\n"
+	  "the program started), the process, the highest heap in use during the\n"
+	  "interval and the bytes allocated in it (both estimated as inuse_space and\n"
+	  "alloc_space are), and the highest RSS seen in it ('-' when unknown).\n"
+	  "Comment lines (#) give the interval and each process's peak.\n"
+	  "Intervals start at 10ms and double as the run grows, to keep at most\n"
+	  "2048 of them. Go's profiles, converted recordings and profiles rewritten\n"
+	  "by pprof have no timeline.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --pid=PID  only this process\n" },
 	{ "help", "memprof help [COMMAND]", "Prints help for memprof or for COMMAND.\n" },
 	{ "version", "memprof version", "Prints memprof's version.\n" },
 };

@@ -14,8 +14,10 @@ static const struct cmd {
 	{ "run", cmd_run },
 	{ "top", cmd_top },
 	{ "list", cmd_list },
+	{ "leaks", cmd_leaks },
 	{ "report", cmd_report },
 	{ "convert", cmd_convert },
+	{ "timeline", cmd_timeline },
 	{ "help", cmd_help },
 	{ "version", cmd_version },
 };

@@ -4,6 +4,8 @@
 #define MEMPROF_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "lib/pprof.h"
 #include "lib/report.h"
@@ -15,6 +17,8 @@ int cmd_list(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
@@ -35,9 +39,10 @@ int check_output(const char *out);
 /* Builds the profile from c, writes it atomically to out and (unless
  * quiet) prints the one-line summary, then warns about lost data (with
  * recording: also processes that ended without their final flush).
+ * With keep, *keep gets the profile written (the caller frees it) or NULL.
  * Returns 0, or -1 after printing the error. */
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording);
+		  bool recording, struct profile **keep);
 
 /* The options top and list share, as parsed from the command line. */
 struct report_args {
@@ -46,19 +51,55 @@ struct report_args {
 	const char *sample_index;	/* as given, resolved once the file is read */
 	const char *positional[2];
 	int n_positional;
+	const char **base;		/* --base or --diff-base files (argv's) */
+	size_t n_base;
+	bool diff_base;			/* they were given as --diff-base */
+	bool folded;			/* top --folded */
 };
 
 /* Parses argv[1..] into args. Recognises memprof's --long options and
- * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum, ...),
- * and the reader's limits (--max-profile-size=, --max-elements=).
- * Returns 0, 1 when --help was asked (and printed), or -1 after printing a
- * usage error. */
+ * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum,
+ * -base=, -diff_base=, ...), and the reader's limits (--max-profile-size=,
+ * --max-elements=). Returns 0, 1 when --help was asked (and printed), or
+ * -1 after printing a usage error; release args in every case. */
 int report_args_parse(const char *cmd, int argc, char **argv, struct report_args *args,
 		      int max_positional);
 
-/* Reads the profile at path within args->limits and resolves
- * args->sample_index in it; prints an error naming the file (and, when a
- * limit was hit, the option that raises it) and returns NULL on failure. */
+/* Reads the profile at path within args->limits, subtracts the base
+ * profiles (as go tool pprof's -base and -diff_base do) and resolves
+ * args->sample_index in the result; prints an error naming the file (and,
+ * when a limit was hit, the option that raises it) and returns NULL on
+ * failure. */
 struct profile *report_args_load(const char *path, struct report_args *args);
+
+/* Frees what report_args_parse allocated. */
+void report_args_release(struct report_args *args);
+
+/* The leak options that run and leaks share (cmd/leaks.c). */
+#define LEAK_ARGS_MAX_FILES 32
+struct leak_args {
+	const char *files[LEAK_ARGS_MAX_FILES];	/* --suppressions=FILE, in order */
+	size_t n_files;
+	bool no_defaults;		/* --no-default-suppressions */
+	bool fail;			/* --fail-on-leak[=BYTES] */
+	uint64_t limit;			/* its BYTES, default 0 */
+};
+
+/* Takes argv[*i] if it is one of the leak options (moving *i past a
+ * separate value). Returns 1 when taken, 0 when not a leak option, -1
+ * after printing the error. */
+int leak_args_parse(const char *cmd, int argc, char **argv, int *i, struct leak_args *la);
+
+struct leak_suppressions;
+/* The defaults (unless --no-default-suppressions), then each file. Returns
+ * the list, or NULL after printing an error naming the file and line. */
+struct leak_suppressions *leak_args_suppressions(const struct leak_args *la);
+
+/* memprof run's --fail-on-leak: whether p's heap in use at exit after the
+ * suppressions s exceeds limit bytes; if so, prints the largest stacks on
+ * stderr, naming path (the profile written) for the rest. Returns 1 (over),
+ * 0, or -1 after printing the error. */
+int leak_gate(const struct profile *p, const struct leak_suppressions *s, uint64_t limit,
+	      const char *path);
 
 #endif

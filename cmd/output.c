@@ -53,33 +53,6 @@ static void show_progress(size_t done, size_t total, void *data)
 	}
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Processes, not images: a pid that exec'd counts once. */
-static size_t distinct_pids(const struct collector *c)
-{
-	struct collector_proc_info info;
-	size_t n = 0, d = 0;
-	while (collector_proc_info(c, n, &info))
-		n++;
-	uint32_t *pid = malloc((n ? n : 1) * sizeof(*pid));
-	if (!pid)
-		return collector_stats(c)->processes;
-	for (size_t i = 0; i < n; i++) {
-		collector_proc_info(c, i, &info);
-		pid[i] = info.pid;
-	}
-	qsort(pid, n, sizeof(*pid), cmp_u32);
-	for (size_t i = 0; i < n; i++)
-		d += i == 0 || pid[i] != pid[i - 1];
-	free(pid);
-	return d;
-}
-
 /* What the trackers could not record, and (from a recording, where records
  * wait up to 100 ms in the process) the processes that ended without their
  * final flush: said per process, never silent. */
@@ -109,9 +82,69 @@ static void report_losses(struct collector *c, bool recording)
 		      "interrupted the tracker, or out of memory)", (unsigned long long)st->lost);
 }
 
-int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording)
+struct pid_value {
+	uint32_t pid;
+	int64_t value;
+};
+
+static int by_pid(const void *a, const void *b)
 {
+	const struct pid_value *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* "peak 64MB at 1.25 s" for the process whose heap in use was highest
+ * (which one, when there were several: their peaks are per process). */
+static void describe_peak(char *buf, size_t size, const struct profile *p, size_t procs)
+{
+	const struct timeline *t = p->timeline;
+	const struct timeline_series *top = NULL;
+	for (size_t i = 0; t && i < t->n_series; i++)
+		if (!top || t->series[i].peak_bytes > top->peak_bytes)
+			top = &t->series[i];
+	int64_t bytes = 0;
+	uint32_t pid = 0;
+	if (top) {
+		bytes = top->peak_bytes;
+		pid = top->pid;
+	} else {	/* no clock (a recording): the peak_space column, per pid */
+		int k = profile_sample_index(p, "peak_space");
+		struct pid_value *pv = k >= 0 && strcmp(p->sample_type[k].type, "peak_space") == 0
+					       ? calloc(p->n_sample + 1, sizeof(*pv)) : NULL;
+		for (size_t i = 0; pv && i < p->n_sample; i++) {
+			pv[i].value = p->sample[i].value[k];
+			for (size_t j = 0; j < p->sample[i].n_label; j++)
+				if (!strcmp(p->sample[i].label[j].key, "pid"))
+					pv[i].pid = (uint32_t)p->sample[i].label[j].num;
+		}
+		if (pv)
+			qsort(pv, p->n_sample, sizeof(*pv), by_pid);
+		for (size_t i = 0, j; pv && i < p->n_sample; i = j) {
+			int64_t sum = 0;
+			for (j = i; j < p->n_sample && pv[j].pid == pv[i].pid; j++)
+				sum += pv[j].value;
+			if (sum > bytes) {
+				bytes = sum;
+				pid = pv[i].pid;
+			}
+		}
+		free(pv);
+	}
+	char b[32], when[48] = "", who[80] = "";
+	human_bytes(b, sizeof(b), bytes);
+	if (top && top->peak_ns >= 0)
+		snprintf(when, sizeof(when), " at %.2f s", (double)top->peak_ns / 1e9);
+	if (procs > 1)
+		snprintf(who, sizeof(who), " in pid %u%s%s", pid, top && *top->exe ? " " : "",
+			 top ? top->exe : "");
+	snprintf(buf, size, "%s %s%s%s", procs > 1 ? "highest peak" : "peak", b, who, when);
+}
+
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		  bool recording, struct profile **keep)
+{
+	if (keep)
+		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
 	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr };
@@ -133,13 +166,15 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		for (size_t i = 0; i < p->n_sample; i++)
 			for (int k = 0; k < 4; k++)
 				tot[k] += p->sample[i].value[k];
-		char a[32], b[32];
+		char a[32], b[32], peak[160];
 		human_bytes(a, sizeof(a), tot[1]);
 		human_bytes(b, sizeof(b), tot[3]);
-		size_t procs = distinct_pids(c);
+		size_t procs = collector_distinct_pids(c);
+		describe_peak(peak, sizeof(peak), p, procs);
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
-			"%s in use at exit (%zu process%s)\n", strcmp(out, "-") ? out : "the profile to stdout",
-			p->n_sample, a, (long long)tot[0], b, procs, procs == 1 ? "" : "es");
+			"%s, %s in use at exit (%zu process%s)\n",
+			strcmp(out, "-") ? out : "the profile to stdout", p->n_sample, a,
+			(long long)tot[0], peak, b, procs, procs == 1 ? "" : "es");
 	}
 	/* warnings print even with --quiet */
 	if (st->deepbind)
@@ -151,6 +186,9 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		      "id): its frames are left as addresses", st->stale_name,
 		      st->stale_files > 1 ? " (and others)" : "");
 	report_losses(c, recording);
-	profile_free(p);
+	if (keep)
+		*keep = p;
+	else
+		profile_free(p);
 	return 0;
 }

@@ -91,7 +91,7 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 					 "alloc_objects" };
 	struct report_options init = REPORT_OPTIONS_INIT;
 	struct pprof_limits limits = PPROF_LIMITS_INIT;
-	bool only_args = false, bad = false;
+	bool only_args = false, bad = false, has_base = false, has_diff = false;
 
 	memset(args, 0, sizeof(*args));
 	args->opts = init;
@@ -135,6 +135,19 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			args->opts.unit = v;
 			continue;
 		}
+		bool diff = false;
+		if (match(a, "base", NULL, true, argc, argv, &i, &v, &bad) ||
+		    (diff = match(a, "diff-base", "diff_base", true, argc, argv, &i, &v, &bad))) {
+			if (!v || !*v)	/* pprof drops empty sources */
+				continue;
+			if (!args->base && !(args->base = calloc((size_t)argc, sizeof(*args->base)))) {
+				error("out of memory");
+				return -1;
+			}
+			args->base[args->n_base++] = v;
+			*(diff ? &has_diff : &has_base) = true;
+			continue;
+		}
 		if (match(a, "max-profile-size", "max_profile_size", true, argc, argv, &i, &v,
 			  &bad)) {
 			if (v && parse_max_size(v, &args->limits.max_size) < 0) {
@@ -152,6 +165,10 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			continue;
 		}
 		if (!strcmp(cmd, "top")) {
+			if (match(a, "folded", NULL, false, argc, argv, &i, &v, &bad)) {
+				args->folded = true;
+				continue;
+			}
 			if (match(a, "nodecount", "n", true, argc, argv, &i, &v, &bad)) {
 				if (v && parse_count(v, &args->opts.node_count) < 0) {
 					error("invalid node count '%s'", v);
@@ -193,6 +210,11 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 	}
 	if (bad)
 		return usage(cmd, false), -1;
+	if (has_base && has_diff) {
+		error("%s: --base and --diff-base cannot both be given", cmd);
+		return usage(cmd, false), -1;
+	}
+	args->diff_base = has_diff;
 	if (args->n_positional != max_positional) {
 		error("%s: %s", cmd, max_positional == 1 ? "missing profile FILE"
 						         : "needs a REGEX and a profile FILE");
@@ -201,7 +223,8 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 	return 0;
 }
 
-struct profile *report_args_load(const char *path, struct report_args *args)
+/* Reads one profile; prints the error naming path and returns NULL. */
+static struct profile *load(const char *path, struct report_args *args)
 {
 	struct pprof_error err;
 	enum pprof_limit exceeded;
@@ -218,8 +241,59 @@ struct profile *report_args_load(const char *path, struct report_args *args)
 	}
 	if (p->n_sample_type == 0) {
 		error("%s: profile has no sample types", path);
-		goto out_fail;
+		profile_free(p);
+		return NULL;
 	}
+	return p;
+}
+
+/* p minus the bases, as go tool pprof's -base / -diff_base. Returns 0, or
+ * -1 after printing an error. */
+static int subtract_bases(struct profile *p, const char *path, struct report_args *args)
+{
+	struct profile **bases = calloc(args->n_base, sizeof(*bases));
+	char msg[2048];
+	int rc = -1;
+
+	if (!bases) {
+		error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < args->n_base; i++) {
+		const char *b = args->base[i];
+		if (!(bases[i] = load(b, args)))
+			goto out;
+		if (profile_compatible(p, bases[i], msg, sizeof(msg)) < 0) {
+			if (args->diff_base)
+				error("cannot compare %s with base %s: %s", path, b, msg);
+			else
+				error("cannot subtract base %s from %s: %s", b, path, msg);
+			goto out;
+		}
+	}
+	int err = profile_subtract(p, (const struct profile *const *)bases, args->n_base,
+				   args->diff_base ? PROFILE_DIFF_BASE : PROFILE_BASE, msg,
+				   sizeof(msg));
+	if (err == -EINVAL)
+		error("%s: %s", path, msg);
+	else if (err < 0)
+		error("%s: %s", path, strerror(-err));
+	else
+		rc = 0;
+out:
+	for (size_t i = 0; i < args->n_base; i++)
+		profile_free(bases[i]);
+	free(bases);
+	return rc;
+}
+
+struct profile *report_args_load(const char *path, struct report_args *args)
+{
+	struct profile *p = load(path, args);
+	if (!p)
+		return NULL;
+	if (args->n_base && subtract_bases(p, path, args) < 0)
+		goto out_fail;
 	int idx = profile_sample_index(p, args->sample_index);
 	if (idx < 0) {
 		char names[512] = "";
@@ -236,4 +310,11 @@ struct profile *report_args_load(const char *path, struct report_args *args)
 out_fail:
 	profile_free(p);
 	return NULL;
+}
+
+void report_args_release(struct report_args *args)
+{
+	free(args->base);
+	args->base = NULL;
+	args->n_base = 0;
 }

@@ -10,6 +10,8 @@
 
 #include "collect_impl.h"
 
+static struct c_point *point_at(struct c_proc *p, uint64_t g);
+
 struct collector *collector_new(void)
 {
 	struct collector *c = calloc(1, sizeof(*c));
@@ -25,9 +27,11 @@ void collector_free(struct collector *c)
 	for (size_t i = 0; i < c->n_proc; i++) {
 		free(c->proc[i].mod);
 		free(c->proc[i].stack_ix);
+		free(c->proc[i].points);
 		hashmap_release(&c->proc[i].live);
 	}
 	free(c->proc);
+	free(c->dirty);
 	free(c->mapping);
 	free(c->frame);
 	free(c->stack);
@@ -67,10 +71,92 @@ bool collector_proc_info(const struct collector *c, size_t i, struct collector_p
 	return true;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+size_t collector_distinct_pids(const struct collector *c)
+{
+	uint32_t *pid = malloc((c->n_proc ? c->n_proc : 1) * sizeof(*pid));
+	if (!pid)
+		return c->stats.processes;
+	for (size_t i = 0; i < c->n_proc; i++)
+		pid[i] = c->proc[i].pid;
+	qsort(pid, c->n_proc, sizeof(*pid), cmp_u32);
+	size_t d = 0;
+	for (size_t i = 0; i < c->n_proc; i++)
+		d += i == 0 || pid[i] != pid[i - 1];
+	free(pid);
+	return d;
+}
+
 void collector_set_span(struct collector *c, uint64_t start_ns, uint64_t end_ns)
 {
 	c->span_start_ns = start_ns;
 	c->span_end_ns = end_ns;
+}
+
+/* The grid is full: every two neighbours become one point (the higher
+ * heap in use and RSS, the sum allocated) and the interval doubles. */
+static void halve_grid(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_proc; i++) {
+		struct c_proc *p = &c->proc[i];
+		size_t n = 0;
+		for (size_t k = 0; k < p->n_points; k++) {
+			const struct c_point *pt = &p->points[k];
+			uint64_t g = (p->first_point + k) / 2;
+			if (n && (p->first_point / 2 + n - 1) == g) {
+				struct c_point *to = &p->points[n - 1];
+				to->inuse = pt->inuse > to->inuse ? pt->inuse : to->inuse;
+				to->rss = pt->rss > to->rss ? pt->rss : to->rss;
+				to->allocated += pt->allocated;
+			} else {
+				p->points[n++] = *pt;
+			}
+		}
+		p->n_points = n;
+		p->first_point /= 2;
+	}
+	c->interval_ns *= 2;
+}
+
+bool collector_tick(struct collector *c, uint64_t now_ns)
+{
+	if (!c->now_ns) {
+		c->grid_start_ns = c->span_start_ns && c->span_start_ns <= now_ns ? c->span_start_ns
+										  : now_ns;
+		c->interval_ns = TIMELINE_FIRST_INTERVAL_NS;
+	}
+	if (now_ns < c->now_ns)
+		now_ns = c->now_ns;	/* the wall clock went back: time stands still */
+	c->now_ns = now_ns;
+	uint64_t g = (now_ns - c->grid_start_ns) / c->interval_ns;
+	if (g != c->grid_now)
+		flush_intervals(c);
+	while (g >= TIMELINE_MAX_POINTS) {
+		halve_grid(c);
+		g = (now_ns - c->grid_start_ns) / c->interval_ns;
+	}
+	bool moved = g != c->grid_now || !c->ticked;
+	c->grid_now = g;
+	c->ticked = true;
+	return moved;
+}
+
+void collector_note_rss(struct collector *c, uint32_t pid, int64_t rss)
+{
+	struct c_proc *last = NULL;	/* the image pid runs now */
+	for (size_t i = 0; i < c->n_proc; i++) {
+		struct c_proc *p = &c->proc[i];
+		if (p->pid == pid && p->started && !p->gone && (!last || p->start_ns >= last->start_ns))
+			last = p;
+	}
+	struct c_point *pt = last && c->now_ns ? point_at(last, c->grid_now) : NULL;
+	if (pt && rss > pt->rss)
+		pt->rss = rss;
 }
 
 void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
@@ -174,7 +260,7 @@ static bool same_bucket(uint64_t value, const void *ctx)
 
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	struct bucket_want w = { c, { proc, stack, size, 0, 0 } };
+	struct bucket_want w = { c, { proc, stack, size, 0, 0, 0, 0, 0 } };
 	uint64_t key;
 	bool inserted;
 	uint64_t *slot = hashmap_probe(&c->bucket_index,
@@ -188,6 +274,8 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 		hashmap_remove(&c->bucket_index, key);
 		return -ENOMEM;
 	}
+	w.b.scaled = (double)size * heap_scale(size, c->proc[proc].rate);
+	w.b.stamp = c->proc[proc].epoch;	/* none live at the last peak */
 	c->bucket[c->n_bucket] = w.b;
 	*slot = c->n_bucket;
 	return (int64_t)c->n_bucket++;
@@ -253,6 +341,82 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	return 0;
 }
 
+/* The timeline's point for grid index g, made (and the points before it,
+ * holding the heap in use as it stood) when the process has none yet. NULL
+ * when out of memory (the timeline then stops short). */
+static struct c_point *point_at(struct c_proc *p, uint64_t g)
+{
+	if (!p->n_points)
+		p->first_point = g;
+	if (g < p->first_point)
+		return NULL;
+	while (p->first_point + p->n_points <= g) {
+		if (array_grow(&p->points, &p->cap_points, p->n_points, sizeof(*p->points)) < 0)
+			return NULL;
+		p->points[p->n_points++] = (struct c_point){ p->inuse, 0, -1 };
+	}
+	return &p->points[g - p->first_point];
+}
+
+/* What the processes that changed did in the interval now ending goes
+ * into their timelines. */
+void flush_intervals(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_dirty; i++) {
+		struct c_proc *p = &c->proc[c->dirty[i]];
+		struct c_point *pt = point_at(p, c->grid_now);
+		if (pt) {
+			pt->inuse = p->interval_max > pt->inuse ? p->interval_max : pt->inuse;
+			pt->allocated += p->interval_allocated;
+		}
+		p->interval_max = p->inuse;
+		p->interval_allocated = 0;
+		p->dirty = false;
+	}
+	c->n_dirty = 0;
+}
+
+static __attribute__((noinline)) void mark_dirty(struct collector *c, struct c_proc *p)
+{
+	p->dirty = true;	/* without a clock, for good: there is no timeline */
+	p->interval_max = p->inuse;
+	if (!c->now_ns)
+		return;
+	if (array_grow(&c->dirty, &c->cap_dirty, c->n_dirty, sizeof(*c->dirty)) < 0)
+		p->dirty = false;	/* the timeline stops short */
+	else
+		c->dirty[c->n_dirty++] = (uint32_t)(p - c->proc);
+}
+
+/* One more (delta 1) or one fewer (-1) live block in bucket b of process
+ * p, and what it does to the heap in use, its peak and the timeline. The
+ * peak costs O(1): a new highest only moves the epoch on; a bucket keeps
+ * the count it had at the last peak when it first changes after it. */
+static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b, int delta)
+{
+	if (b->stamp != p->epoch) {
+		b->peak_live = b->allocs - b->frees;
+		b->stamp = p->epoch;
+	}
+	if (!p->dirty)
+		mark_dirty(c, p);
+	if (delta > 0) {
+		b->allocs++;
+		p->inuse += b->scaled;
+		p->interval_allocated += b->scaled;
+		if (p->inuse > p->peak) {
+			p->peak = p->inuse;
+			p->epoch++;
+			p->peak_ns = c->now_ns;
+		}
+		if (p->inuse > p->interval_max)
+			p->interval_max = p->inuse;
+	} else {
+		b->frees++;
+		p->inuse -= b->scaled;	/* at a sampled rate, may round below 0 */
+	}
+}
+
 /* Applies one decoded record to image pi. Returns 0, -EINVAL, -ENOMEM. */
 static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 {
@@ -296,15 +460,15 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], r->u.alloc.size);
 		if (b < 0)
 			return (int)b;
-		c->bucket[b].allocs++;
 		c->stats.allocs++;
 		bool inserted;
 		uint64_t *slot = hashmap_put(&c->proc[pi].live, r->u.alloc.addr, &inserted);
 		if (!slot)
 			return -ENOMEM;
 		if (!inserted)	/* freed without our knowing: the old block is gone */
-			c->bucket[*slot].frees++;
+			bucket_change(c, &c->proc[pi], &c->bucket[*slot], -1);
 		*slot = (uint64_t)b;
+		bucket_change(c, &c->proc[pi], &c->bucket[b], 1);
 		return 0;
 	}
 	case REC_FREE: {
@@ -313,7 +477,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (!hashmap_take(&p->live, r->u.free.addr, &b))
 			c->stats.unknown_frees++;
 		else
-			c->bucket[b].frees++;
+			bucket_change(c, p, &c->bucket[b], -1);
 		return 0;
 	}
 	case REC_END:

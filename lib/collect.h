@@ -60,11 +60,24 @@ void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
  * duration. Without it, they come from the records. */
 void collector_set_span(struct collector *c, uint64_t start_ns, uint64_t end_ns);
 
+/* The collector's clock, for the timeline and when the peak was: records
+ * fed after this are taken to happen at now_ns (wall clock, ns). Call it
+ * often (memprof run does before each time it reads the rings); without
+ * it there is no timeline. Returns true when now_ns starts a new interval
+ * of the timeline: the time to note each process's RSS. */
+bool collector_tick(struct collector *c, uint64_t now_ns);
+
+/* The resident set size of process pid now (bytes), for the timeline. */
+void collector_note_rss(struct collector *c, uint32_t pid, int64_t rss);
+
 const struct collector_stats *collector_stats(const struct collector *c);
 
 /* True when processes started but no allocation of theirs ever reached the
  * tracker: the program's allocator is linked into it, out of reach. */
 bool collector_bypassed(const struct collector *c);
+
+/* How many processes (not images: an exec keeps the pid) sent anything. */
+size_t collector_distinct_pids(const struct collector *c);
 
 /* What became of each process image, for the report of lost data. */
 struct collector_proc_info {

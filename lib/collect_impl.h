@@ -4,12 +4,14 @@
 #ifndef MEMPROF_COLLECT_IMPL_H
 #define MEMPROF_COLLECT_IMPL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "arena.h"
 #include "collect.h"
 #include "hashmap.h"
+#include "timeline.h"
 #include "tracker/records.h"
 
 #define NO_MAPPING UINT32_MAX
@@ -39,6 +41,26 @@ struct c_proc {
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
 	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
 	struct hashmap live;	/* block address -> bucket index */
+	/* The heap in use, estimated as inuse_space is (the sum of the live
+	 * sampled blocks, scaled), and its highest value so far. Each new
+	 * highest starts a new epoch: a bucket stamped with an older epoch
+	 * has not changed since, so what it holds now is what it held then
+	 * (see bucket_touch in collect.c). */
+	double inuse, peak;
+	uint64_t epoch;
+	uint64_t peak_ns;	/* when the peak was reached (collector's clock); 0: no clock */
+	/* the interval of the timeline under way (see flush_intervals) */
+	bool dirty;		/* changed in it: listed in collector.dirty */
+	double interval_max, interval_allocated;
+	struct c_point *points;	/* the heap over time (see timeline.h) */
+	size_t n_points, cap_points;
+	uint64_t first_point;	/* grid index of points[0] */
+};
+
+struct c_point {		/* one grid interval of a process's timeline */
+	double inuse;		/* the highest heap in use during it */
+	double allocated;	/* bytes allocated during it */
+	int64_t rss;		/* the highest RSS seen in it; -1: unknown */
 };
 
 struct c_frame {
@@ -56,6 +78,9 @@ struct c_bucket {		/* one pprof sample: a process, a stack, a size */
 	uint32_t proc, stack;
 	uint64_t size;
 	uint64_t allocs, frees;
+	double scaled;		/* the bytes one sampled block stands for */
+	uint64_t stamp;		/* the process's epoch when it last changed */
+	uint64_t peak_live;	/* blocks live at the peak, if stamp is that epoch */
 };
 
 struct collector {
@@ -76,6 +101,36 @@ struct collector {
 	struct hashmap strings;		/* interned names */
 	int root;			/* first process that started, -1 before */
 	uint64_t span_start_ns, span_end_ns;	/* the run as memprof saw it; 0: unknown */
+	/* The clock (collector_tick): records fed are taken to happen now. */
+	uint64_t now_ns;	/* 0 until the first tick: no timeline */
+	uint64_t grid_start_ns, interval_ns;
+	uint64_t grid_now;	/* grid index of now_ns */
+	bool ticked;
+	uint32_t *dirty;	/* processes that changed in this interval */
+	size_t n_dirty, cap_dirty;
 };
+
+/* Puts what the processes did in the interval under way into their
+ * timelines (collect.c). */
+void flush_intervals(struct collector *c);
+
+/* The timeline's first interval: 10 ms, doubling as the run grows. */
+#define TIMELINE_FIRST_INTERVAL_NS 10000000u
+
+/* Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of
+ * size s is sampled with probability 1 - exp(-s/rate), so each sampled one
+ * stands for 1 / (1 - exp(-s/rate)) blocks. */
+static inline double heap_scale(uint64_t size, int64_t rate)
+{
+	if (rate <= 1 || size == 0)
+		return 1;
+	return 1 / (1 - exp(-(double)size / (double)rate));
+}
+
+/* Blocks of bucket b live at the peak of its process. */
+static inline uint64_t bucket_peak_live(const struct collector *c, const struct c_bucket *b)
+{
+	return b->stamp == c->proc[b->proc].epoch ? b->peak_live : b->allocs - b->frees;
+}
 
 #endif

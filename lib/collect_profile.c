@@ -13,16 +13,6 @@
 
 /* ---- the profile ---------------------------------------------------------- */
 
-/* Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of
- * size s is sampled with probability 1 - exp(-s/rate), so each sampled one
- * stands for 1 / (1 - exp(-s/rate)) blocks. Rounded, not truncated. */
-static double heap_scale(uint64_t size, int64_t rate)
-{
-	if (rate <= 1 || size == 0)
-		return 1;
-	return 1 / (1 - exp(-(double)size / (double)rate));
-}
-
 struct builder {
 	struct collector *c;
 	struct profile *p;
@@ -38,6 +28,9 @@ struct builder {
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
 	const struct collector_meta *meta;
+	/* no pid labels: the profiles of two runs then line up sample by
+	 * sample, and -base/-diff_base cancel what did not change */
+	bool one_process;
 };
 
 /* One symbolizer answer. Processes that map the same file (every cc1 of a
@@ -254,7 +247,7 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	}
 	if (st->truncated && !(locs[n++] = truncated_location(b)))
 		return -ENOMEM;
-	struct profile_sample *s = profile_add_sample(b->p, n, 2);
+	struct profile_sample *s = profile_add_sample(b->p, n, b->one_process ? 1 : 2);
 	if (!s)
 		return -ENOMEM;
 	memcpy(s->location, locs, n * sizeof(*locs));
@@ -264,29 +257,77 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	s->value[1] = llround((double)bk->allocs * (double)bk->size * scale);
 	s->value[2] = llround((double)inuse * scale);
 	s->value[3] = llround((double)inuse * (double)bk->size * scale);
+	uint64_t peak = bucket_peak_live(b->c, bk);
+	s->value[4] = llround((double)peak * scale);
+	s->value[5] = llround((double)peak * (double)bk->size * scale);
 	s->label[0].key = profile_intern(b->p, "bytes");
 	s->label[0].num = (int64_t)bk->size;
+	if (!s->label[0].key)
+		return -ENOMEM;
+	if (b->one_process)
+		return 0;
 	s->label[1].key = profile_intern(b->p, "pid");
 	s->label[1].num = proc->pid;
-	return s->label[0].key && s->label[1].key ? 0 : -ENOMEM;
+	return s->label[1].key ? 0 : -ENOMEM;
+}
+
+/* The heap over time of every process that allocated, in the profile's
+ * arena. NULL when out of memory. */
+static struct timeline *make_timeline(struct collector *c, struct profile *p)
+{
+	flush_intervals(c);
+	struct timeline *t = arena_calloc(&p->arena, 1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->start_ns = (int64_t)c->grid_start_ns;
+	t->interval_ns = (int64_t)c->interval_ns;
+	for (size_t i = 0; i < c->n_proc; i++)
+		t->n_series += c->proc[i].started && c->proc[i].peak > 0;
+	if (t->n_series && !(t->series = arena_calloc(&p->arena, t->n_series, sizeof(*t->series))))
+		return NULL;
+	struct timeline_series *ts = t->series;
+	for (size_t i = 0; i < c->n_proc; i++) {
+		const struct c_proc *cp = &c->proc[i];
+		if (!cp->started || !(cp->peak > 0))
+			continue;
+		size_t n = cp->n_points;
+		*ts = (struct timeline_series){ .pid = cp->pid, .first = cp->first_point, .n = n,
+						.peak_bytes = llround(cp->peak), .peak_ns = -1 };
+		if (!(ts->exe = profile_intern(p, cp->exe)))
+			return NULL;
+		if (cp->peak_ns >= c->grid_start_ns)
+			ts->peak_ns = (int64_t)(cp->peak_ns - c->grid_start_ns);
+		if (n && (!(ts->inuse = arena_calloc(&p->arena, n, sizeof(int64_t))) ||
+			  !(ts->allocated = arena_calloc(&p->arena, n, sizeof(int64_t))) ||
+			  !(ts->rss = arena_calloc(&p->arena, n, sizeof(int64_t)))))
+			return NULL;
+		for (size_t k = 0; k < n; k++) {
+			ts->inuse[k] = cp->points[k].inuse > 0 ? llround(cp->points[k].inuse) : 0;
+			ts->allocated[k] = llround(cp->points[k].allocated);
+			ts->rss[k] = cp->points[k].rss;
+		}
+		ts++;
+	}
+	return t;
 }
 
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta)
 {
 	static const char *types[] = { "alloc_objects", "alloc_space", "inuse_objects",
-				       "inuse_space" };
-	static const char *units[] = { "count", "bytes", "count", "bytes" };
+				       "inuse_space", "peak_objects", "peak_space" };
+	static const char *units[] = { "count", "bytes", "count", "bytes", "count", "bytes" };
 	struct builder b = { 0 };
 	b.c = c;
 	c->stats.stale_files = 0;
 	b.meta = meta;
 	b.to_symbolize = c->n_frame;
+	b.one_process = collector_distinct_pids(c) <= 1;
 	if (!(b.p = profile_new()) || !(b.sym = symbolizer_new()) ||
 	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))) ||
 	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))
 		goto out_fail;
 	struct profile *p = b.p;
-	if (profile_set_sample_types(p, 4, types, units) < 0)
+	if (profile_set_sample_types(p, 6, types, units) < 0)
 		goto out_fail;
 	p->period_type.type = profile_intern(p, "space");
 	p->period_type.unit = profile_intern(p, "bytes");
@@ -320,6 +361,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	for (size_t i = 0; i < c->n_bucket; i++)
 		if (c->bucket[i].allocs && add_sample(&b, &c->bucket[i]) < 0)
 			goto out_fail;
+	if (c->now_ns && !(p->timeline = make_timeline(c, p)))
+		goto out_fail;
 	for (const char *const *cm = meta && meta->comments ? meta->comments : NULL; cm && *cm; cm++)
 		if (profile_add_comment(p, *cm) < 0)
 			goto out_fail;

@@ -16,6 +16,7 @@
 
 #include "output.h"
 #include "profile.h"
+#include "timeline.h"
 #include "proto/profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile PbProfile;
@@ -647,6 +648,29 @@ out_nomem:
 	return -1;
 }
 
+/* memprof's heap over time, in a field pprof does not know. protobuf-c
+ * keeps such a field with its length prefix. */
+static int decode_timeline(const PbProfile *pb, struct profile *p, struct pprof_error *err)
+{
+	for (unsigned i = 0; i < pb->base.n_unknown_fields; i++) {
+		const ProtobufCMessageUnknownField *f = &pb->base.unknown_fields[i];
+		if (f->tag != TIMELINE_FIELD)
+			continue;
+		size_t at = 0;
+		uint64_t n;
+		const char *why = "it is not length-delimited";
+		if (f->wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
+		    read_varint(f->data, f->len, &at, &n) == 0 && n == f->len - at)
+			why = timeline_decode(f->data + at, f->len - at, p);
+		if (why) {
+			seterr(err, "memprof's timeline (field %d) is malformed: %s", TIMELINE_FIELD,
+			       why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static const struct pprof_limits default_limits = PPROF_LIMITS_INIT;
 
 static size_t max_size_of(const struct pprof_limits *limits)
@@ -724,7 +748,7 @@ struct profile *pprof_decode_limited(const void *data, size_t len,
 	dc.pb = pb;
 	dc.p = p;
 	dc.err = err;
-	if (decode_model(&dc) < 0) {
+	if (decode_model(&dc) < 0 || decode_timeline(pb, p, err) < 0) {
 		profile_free(p);
 		p = NULL;
 	}
@@ -1000,10 +1024,20 @@ int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_l
 	pb.n_string_table = st.n;
 	pb.string_table = st.s;
 
-	size_t len = perftools__profiles__profile__get_packed_size(&pb);
-	if (!(buf = malloc(len ? len : 1)))
+	uint8_t *tl = NULL;
+	size_t tl_len = 0;
+	if (p->timeline && timeline_encode(p->timeline, &tl, &tl_len) < 0)
 		goto out;
+	size_t len = perftools__profiles__profile__get_packed_size(&pb);
+	if (!(buf = malloc(len + tl_len + 1))) {
+		free(tl);
+		goto out;
+	}
 	perftools__profiles__profile__pack(&pb, buf);
+	if (tl_len)	/* a field of its own, after pprof's (see timeline.c) */
+		memcpy(buf + len, tl, tl_len);
+	len += tl_len;
+	free(tl);
 	if (!gzip) {
 		*out = buf;
 		*out_len = len;

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "hashmap.h"
+#include "timeline.h"
 
 /* All strings are NUL-terminated, never NULL ("" when absent), and owned by
  * the profile's arena, as is every object below. */
@@ -84,6 +85,9 @@ struct profile {
 	struct profile_value_type period_type;
 	int64_t period;
 	const char *default_sample_type;
+	/* memprof's heap over time (lib/timeline.h), in the arena; NULL when
+	 * the profile has none (Go's profiles, recordings converted later) */
+	struct timeline *timeline;
 
 	struct arena arena;
 	struct hashmap strings;		/* hash -> interned string, see profile_intern */
@@ -118,5 +122,62 @@ int profile_add_comment(struct profile *p, const char *comment);
  * name, or "inuse_X" for a type "X"); empty or NULL means the default
  * (default_sample_type, else the last). Returns -1 when nothing matches. */
 int profile_sample_index(const struct profile *p, const char *name);
+
+/* ---- sums, merging and differences (google/pprof's profile/merge.go) ---- */
+
+/* The label go tool pprof puts on a -diff_base profile's samples. */
+#define PROFILE_DIFF_BASE_LABEL "pprof::base"
+
+/* Whether s came from a diff base: it has the string label pprof::base=true. */
+bool profile_sample_is_diff_base(const struct profile_sample *s);
+
+/* pprof's report total for the value at index idx: the sum of the absolute
+ * values of all samples or, when some samples came from a diff base, of
+ * those samples only (so that percentages are of the base). */
+int64_t profile_total(const struct profile *p, int idx);
+
+/* pprof's Profile.Scale: multiplies every value by ratio (rounded half away
+ * from zero) and drops the samples left all zero. */
+void profile_scale(struct profile *p, double ratio);
+
+/* pprof's Profile.SetLabel: gives every sample the string label key=value,
+ * replacing its other string values for key. Returns 0 or -ENOMEM. */
+int profile_set_label(struct profile *p, const char *key, const char *value);
+
+/* Whether base can be merged with p as go tool pprof merges profiles:
+ * the same period type and the same sample types in the same order (names
+ * equal, units equal or of one kind such as bytes and kilobytes, which the
+ * merge converts to the finer). Returns 0, or -EINVAL with one line in msg
+ * saying what differs ("the profile" is p, "the base" is base). */
+int profile_compatible(const struct profile *p, const struct profile *base, char *msg,
+		       size_t msg_size);
+
+/* pprof's Merge (after measurement.ScaleProfiles): a new profile holding
+ * the n sources' samples, those with the same stack and labels added
+ * together and those left all zero dropped; mappings, locations and
+ * functions shared by content; headers combined (earliest time, summed
+ * durations, largest period, comments of all, mapping[0] from the first
+ * that has one). The sources are not changed. Returns 0 and the profile
+ * in *out (the caller frees it), -EINVAL with a message in msg when the
+ * sources are not compatible, or -ENOMEM. */
+int profile_merge(struct profile **out, const struct profile *const *srcs, size_t n, char *msg,
+		  size_t msg_size);
+
+enum profile_base_mode {
+	PROFILE_BASE,		/* pprof's -base: subtract, report the remainder */
+	PROFILE_DIFF_BASE,	/* pprof's -diff_base: the same, with the base's
+				 * samples labelled so that totals and
+				 * percentages are the base's (profile_total) */
+};
+
+/* go tool pprof's -base / -diff_base: replaces p by p merged with the
+ * n_base >= 1 bases (themselves merged first) with the bases' values negated. What is
+ * left is p's value minus the bases' for each stack; with
+ * PROFILE_DIFF_BASE the bases' samples stay apart (labelled) and carry
+ * the negative values. Returns 0; -EINVAL with one line in msg when a base
+ * is not compatible with p (see profile_compatible); -ENOMEM. p is
+ * unchanged on failure; the bases never are. */
+int profile_subtract(struct profile *p, const struct profile *const *bases, size_t n_base,
+		     enum profile_base_mode mode, char *msg, size_t msg_size);
 
 #endif

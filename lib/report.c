@@ -31,22 +31,13 @@ static void format_value(const struct report *r, char *buf, size_t size, int64_t
 	units_label(buf, size, v, r->sample_unit, r->output_unit);
 }
 
-/* pprof's computeTotal: the sum of absolute values. */
-static int64_t compute_total(const struct profile *p, int idx)
-{
-	int64_t total = 0;
-	for (size_t i = 0; i < p->n_sample; i++)
-		total += llabs(p->sample[i].value[idx]);
-	return total;
-}
-
 static void report_init(struct report *r, const struct profile *p, const struct report_options *o)
 {
 	r->p = p;
 	r->o = o;
 	r->sample_unit = p->sample_type[o->sample_index].unit;
 	r->output_unit = o->unit ? o->unit : "minimum";
-	r->total = compute_total(p, o->sample_index);
+	r->total = profile_total(p, o->sample_index);
 }
 
 static const char *base_name(const char *path)
@@ -273,6 +264,129 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 out:
 	free(ids);
 	free(kept);
+	graph_release(&g);
+	return rc;
+}
+
+/* ---- folded stacks -------------------------------------------------------- */
+
+struct folded {
+	struct folded_stack {
+		char *text;	/* "root;caller;leaf" */
+		int64_t value;
+	} *stack;
+	size_t n, cap;
+	struct hashmap index;	/* hash of the text, probed -> index in stack */
+};
+
+struct text_buf {
+	char *s;
+	size_t len, cap;
+};
+
+/* Appends a frame's name as a folded stack can hold it: ';' separates
+ * frames and a newline ends the stack, so ';' becomes ':' and control
+ * characters become '?'. Returns 0 or -ENOMEM. */
+static int append_frame(struct text_buf *b, const char *name)
+{
+	size_t n = strlen(name);
+	if (b->len + n + 2 > b->cap) {
+		size_t cap = (b->len + n + 2) * 2;
+		char *s = realloc(b->s, cap);
+		if (!s)
+			return -ENOMEM;
+		b->s = s;
+		b->cap = cap;
+	}
+	if (b->len)
+		b->s[b->len++] = ';';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		b->s[b->len++] = c == ';' ? ':' : c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	b->s[b->len] = '\0';
+	return 0;
+}
+
+struct folded_want {
+	const struct folded *f;
+	const char *text;
+};
+
+static bool same_stack(uint64_t value, const void *ctx)
+{
+	const struct folded_want *w = ctx;
+	return strcmp(w->f->stack[value].text, w->text) == 0;
+}
+
+static int add_stack(struct folded *f, const char *text, size_t len, int64_t value)
+{
+	struct folded_want w = { f, text };
+	bool inserted;
+	uint64_t key;
+	uint64_t *slot = hashmap_probe(&f->index, hash_bytes(text, len, 0), same_stack, &w,
+				       &inserted, &key);
+	if (!slot)
+		return -ENOMEM;
+	if (!inserted) {	/* Go's wrapping sum, as the graph's */
+		f->stack[*slot].value = (int64_t)((uint64_t)f->stack[*slot].value + (uint64_t)value);
+		return 0;
+	}
+	char *copy = strdup(text);
+	if (!copy || array_grow(&f->stack, &f->cap, f->n, sizeof(*f->stack)) < 0) {
+		free(copy);
+		hashmap_remove(&f->index, key);
+		return -ENOMEM;
+	}
+	f->stack[f->n] = (struct folded_stack){ copy, value };
+	*slot = f->n++;
+	return 0;
+}
+
+static int compare_stacks(const void *pa, const void *pb)
+{
+	const struct folded_stack *a = pa, *b = pb;
+	return strcmp(a->text, b->text);
+}
+
+int report_folded(FILE *out, const struct profile *p, const struct report_options *o)
+{
+	struct folded f = { NULL, 0, 0, HASHMAP_INIT };
+	struct text_buf b = { NULL, 0, 0 };
+	struct graph g;
+	int rc;
+
+	/* the graph names the frames as top does */
+	if ((rc = graph_init(&g, p, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
+		return rc;
+	for (size_t si = 0; si < p->n_sample; si++) {
+		const struct profile_sample *s = &p->sample[si];
+		int64_t v = s->value[o->sample_index];
+		if (v == 0 || s->n_location == 0)
+			continue;
+		b.len = 0;
+		for (size_t i = s->n_location; i-- > 0;) {	/* root first */
+			uint32_t li = s->location[i]->index;
+			size_t first = g.loc_first[li], n = g.loc_first[li + 1] - first;
+			for (size_t ni = n; ni-- > 0;)		/* caller before inlined */
+				if ((rc = append_frame(&b, g.node[g.loc_nodes[first + ni]].printable)) < 0)
+					goto out;
+		}
+		if ((rc = add_stack(&f, b.s, b.len, v)) < 0)
+			goto out;
+	}
+	if (f.n)	/* qsort's array may not be NULL, even when empty */
+		qsort(f.stack, f.n, sizeof(*f.stack), compare_stacks);
+	for (size_t i = 0; i < f.n; i++)
+		if (f.stack[i].value != 0)
+			fprintf(out, "%s %" PRId64 "\n", f.stack[i].text, f.stack[i].value);
+	rc = 0;
+out:
+	for (size_t i = 0; i < f.n; i++)
+		free(f.stack[i].text);
+	free(f.stack);
+	hashmap_release(&f.index);
+	free(b.s);
 	graph_release(&g);
 	return rc;
 }

@@ -24,6 +24,17 @@ struct report_options {
  * when out of memory. */
 int report_top(FILE *out, const struct profile *p, const struct report_options *o);
 
+/* Prints p's samples as folded stacks, the text flamegraph.pl, inferno and
+ * speedscope read: "root;caller;leaf VALUE" per line, VALUE the sum of the
+ * value at o->sample_index (in the sample type's unit) over the samples with
+ * that stack. Frames are named as top names them, inlined frames on their
+ * own (below their caller); ';' in a name is written ':' and control
+ * characters '?'. Lines are in byte order of the stack; stacks summing to
+ * zero and samples without a stack are left out; values may be negative
+ * (after profile_subtract). Returns 0, or a negative errno when out of
+ * memory. */
+int report_folded(FILE *out, const struct profile *p, const struct report_options *o);
+
 /* Prints pprof's list report for the functions whose names match the POSIX
  * extended regex. Returns 0; -EINVAL when the regex does not compile or
  * matches nothing (with a message in msg); another negative errno on error. */

@@ -36,4 +36,18 @@ struct timeline {
 	struct timeline_series *series;
 };
 
+/* The Profile field that holds it: far above pprof's own (1-14). */
+#define TIMELINE_FIELD 1000
+
+struct profile;
+
+/* The timeline as a protobuf field (tag, length and message) to append to
+ * an encoded Profile. Returns 0 and a malloc'd *out, or -ENOMEM. */
+int timeline_encode(const struct timeline *t, uint8_t **out, size_t *len);
+
+/* Reads the message of field TIMELINE_FIELD (data[0..len), without tag and
+ * length) into p->timeline, allocated in p's arena. Returns NULL, or why
+ * it is malformed. */
+const char *timeline_decode(const uint8_t *data, size_t len, struct profile *p);
+
 #endif

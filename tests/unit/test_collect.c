@@ -1,10 +1,15 @@
 /* test_collect.c - the collector against hand-made record batches. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "lib/collect.h"
+#include "lib/pprof.h"
+#include "lib/profile.h"
+#include "lib/timeline.h"
 #include "lib/tracker/records.h"
 
 /* A batch under construction: the header, then records appended. */
@@ -284,6 +289,156 @@ static void test_recording_cut_short(void)
 	collector_free(c);
 }
 
+/* The sample of the profile whose leaf is at pc (the collector's stacks
+ * here are one frame, unsymbolized: the location's address is pc - 1). */
+static const struct profile_sample *sample_at(const struct profile *p, uint64_t pc)
+{
+	for (size_t i = 0; i < p->n_sample; i++)
+		if (p->sample[i].n_location && p->sample[i].location[0]->address == pc - 1)
+			return &p->sample[i];
+	return NULL;
+}
+
+/* peak_objects/peak_space (values 4 and 5) hold what was live when the
+ * heap in use was highest, stack by stack: 3 x 100 on A, all freed, then
+ * 2 x 100 on B is a peak of 300 all on A. Then A takes 1 again and B 1
+ * more: 400, a new peak of 1 on A and 3 on B. A bucket that changed after
+ * the peak keeps what it held then. */
+static void test_peak(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	stack(&bt, 1, 0xa000);
+	stack(&bt, 2, 0xb000);
+	for (uint64_t i = 0; i < 3; i++)
+		alloc(&bt, 0x1000 + i * 0x100, 100, 1);
+	for (uint64_t i = 0; i < 3; i++)
+		free_rec(&bt, 0x1000 + i * 0x100);
+	alloc(&bt, 0x2000, 100, 2);
+	alloc(&bt, 0x2100, 100, 2);
+	CHECK(feed(c, &bt) == 0);
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p && p->n_sample_type == 6);
+	CHECK(p && !strcmp(p->sample_type[5].type, "peak_space"));
+	const struct profile_sample *a = p ? sample_at(p, 0xa000) : NULL;
+	const struct profile_sample *b = p ? sample_at(p, 0xb000) : NULL;
+	CHECK(a && a->value[4] == 3 && a->value[5] == 300);
+	CHECK(b && b->value[4] == 0 && b->value[5] == 0);
+	profile_free(p);
+
+	begin(&bt);
+	alloc(&bt, 0x1000, 100, 1);	/* 300 again: not higher */
+	free_rec(&bt, 0x2000);		/* B changes after the peak */
+	alloc(&bt, 0x2000, 100, 2);
+	alloc(&bt, 0x2200, 100, 2);	/* 400: the new peak */
+	free_rec(&bt, 0x1000);		/* A changes after it */
+	free_rec(&bt, 0x2200);
+	CHECK(feed(c, &bt) == 0);
+	p = collector_profile(c, NULL);
+	a = p ? sample_at(p, 0xa000) : NULL;
+	b = p ? sample_at(p, 0xb000) : NULL;
+	CHECK(a && a->value[4] == 1 && a->value[5] == 100 && a->value[3] == 0);
+	CHECK(b && b->value[4] == 3 && b->value[5] == 300 && b->value[3] == 200);
+	CHECK(p && !p->timeline);	/* no clock, no timeline */
+	profile_free(p);
+	collector_free(c);
+}
+
+/* A run of 100 s with an allocation every 10 ms: the grid halves until it
+ * fits 2048 intervals; merged intervals keep the highest heap in use and
+ * the sum allocated, so the peak and the total survive; the timeline goes
+ * through the profile's encoding and back unchanged. */
+static void test_timeline_grid(void)
+{
+	struct collector *c = collector_new();
+	const uint64_t t0 = 1000000000000ULL, ms = 1000000;
+	struct batch bt;
+	collector_tick(c, t0);
+	begin(&bt);
+	start(&bt);
+	stack(&bt, 1, 0xa000);
+	CHECK(feed(c, &bt) == 0);
+	/* grows by 64 bytes a step to 5 s, holds, then shrinks from 90 s to 94 s */
+	uint64_t n = 0, allocated = 0, live = 0, peak = 0, peak_at = 0;
+	for (uint64_t step = 0; step < 10000; step++) {
+		collector_tick(c, t0 + step * 10 * ms);
+		begin(&bt);
+		bool shrink = step >= 9000 && step < 9400;
+		if (step < 500 || shrink) {
+			alloc(&bt, 0x100000 + n * 64, 64, 1);
+			n++;
+			allocated += 64;
+			live += 64;
+			if (live > peak) {	/* before the frees of the same step */
+				peak = live;
+				peak_at = step * 10 * ms;
+			}
+		}
+		if (shrink) {
+			free_rec(&bt, 0x100000 + (n - 1) * 64);
+			free_rec(&bt, 0x100000 + (n - 2) * 64);
+			n -= 2;
+			live -= 128;
+		}
+		CHECK(feed(c, &bt) == 0);
+	}
+	collector_tick(c, t0 + 100000 * ms);
+	struct profile *p = collector_profile(c, NULL);
+	const struct timeline *t = p ? p->timeline : NULL;
+	CHECK(t && t->n_series == 1);
+	if (!t || t->n_series != 1) {
+		profile_free(p);
+		collector_free(c);
+		return;
+	}
+	const struct timeline_series *s = &t->series[0];
+	CHECK(t->start_ns == (int64_t)t0);
+	CHECK(t->interval_ns == 80 * (int64_t)ms);	/* 10 ms doubled three times */
+	CHECK(s->first + s->n <= TIMELINE_MAX_POINTS);
+	int64_t most = 0, sum = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		most = s->inuse[k] > most ? s->inuse[k] : most;
+		sum += s->allocated[k];
+		CHECK(s->rss[k] == -1);
+	}
+	CHECK(most == (int64_t)peak && s->peak_bytes == (int64_t)peak);
+	CHECK(s->peak_ns == (int64_t)peak_at);
+	CHECK(sum == (int64_t)allocated);
+
+	uint8_t *data;
+	size_t len;
+	struct pprof_error err;
+	CHECK(pprof_encode(p, 1, &data, &len) == 0);
+	struct profile *q = pprof_decode(data, len, &err);
+	CHECK(q && q->timeline && q->timeline->n_series == 1);
+	if (q && q->timeline && q->timeline->n_series == 1) {
+		const struct timeline_series *r = &q->timeline->series[0];
+		CHECK(q->timeline->interval_ns == t->interval_ns &&
+		      q->timeline->start_ns == t->start_ns);
+		CHECK(r->pid == s->pid && r->first == s->first && r->n == s->n);
+		CHECK(!strcmp(r->exe, "prog") && r->peak_bytes == s->peak_bytes &&
+		      r->peak_ns == s->peak_ns);
+		CHECK(!memcmp(r->inuse, s->inuse, s->n * sizeof(int64_t)) &&
+		      !memcmp(r->allocated, s->allocated, s->n * sizeof(int64_t)) &&
+		      !memcmp(r->rss, s->rss, s->n * sizeof(int64_t)));
+	}
+	/* cut the timeline's message short: a clear error, not a crash */
+	uint8_t *raw;
+	size_t raw_len;
+	CHECK(pprof_encode(p, 0, &raw, &raw_len) == 0);
+	raw[raw_len - 1] = 0x80;	/* last packed varint never ends */
+	struct profile *bad = pprof_decode(raw, raw_len, &err);
+	CHECK(!bad && strstr(err.msg, "timeline"));
+	profile_free(bad);
+	free(raw);
+	free(data);
+	profile_free(q);
+	profile_free(p);
+	collector_free(c);
+}
+
 const struct unit_test collect_tests[] = {
 	{ "records: every type encodes and decodes; cut records stop the reader", test_record_roundtrip },
 	{ "collect: a recording cut short gives its whole batches and a warning",
@@ -293,5 +448,8 @@ const struct unit_test collect_tests[] = {
 	{ "collect: stack ids come 1, 2, 3...; gaps are taken, allocations on them refused",
 	  test_stack_ids },
 	{ "collect: an address allocated twice replaces the old block", test_realloc_at_same_address },
+	{ "collect: peak columns hold what each stack had live at the highest heap", test_peak },
+	{ "collect: the timeline halves its grid to fit, keeps peak and totals, survives encoding",
+	  test_timeline_grid },
 	{ NULL, NULL },
 };

@@ -1,0 +1,3 @@
+module memprof.test/godiff
+
+go 1.19
