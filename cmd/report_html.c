@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/html_report.h"
+#include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/profile.h"
 #include "lib/units.h"
@@ -94,6 +95,8 @@ static const char *base_name(const char *path)
 int cmd_report(int argc, char **argv)
 {
 	struct report_args args;	/* for report_args_load: limits, sample index */
+	struct leak_args la = { 0 };	/* --suppressions, --no-default-suppressions */
+	struct leak_suppressions *supp = NULL;
 	struct html_report_options o = HTML_REPORT_OPTIONS_INIT;
 	const char *out = NULL, *in = NULL, *base_path = NULL;
 	bool quiet = false, diff_base = false, only_args = false;
@@ -120,6 +123,9 @@ int cmd_report(int argc, char **argv)
 			return usage("report", true);
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
+		} else if (!strncmp(a, "--suppressions", 14) || !strcmp(a, "--no-default-suppressions")) {
+			if (leak_args_parse("report", argc, argv, &i, &la) <= 0)
+				return usage("report", false);
 		} else if (option(a, "output", "o", argc, argv, &i, &v)) {
 			if (!v)
 				return usage("report", false);
@@ -195,8 +201,8 @@ int cmd_report(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* a bad output is said before anything is read */
-	if (check_output(out) < 0)
+	/* a bad output or suppressions file is said before the profile is read */
+	if (check_output(out) < 0 || !(supp = leak_args_suppressions(&la)))
 		goto out;
 	if (!(p = report_args_load(in, &args)))
 		goto out;
@@ -208,22 +214,32 @@ int cmd_report(int argc, char **argv)
 			goto out;
 	}
 
-	char version[64], msg[256];
+	char version[64], msg[512], desc[256];
 	snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 	o.title = base_name(in);
 	o.generator = version;
 	o.base = base;
 	o.base_title = base_path ? base_name(base_path) : NULL;
 	o.diff_base = diff_base;
-	/* HOOK(timeline): o.timeline = p->timeline once lib/pprof.c decodes
-	 * the heap over time into the profile; until then the page says the
-	 * profile has none. */
-	o.timeline = NULL;
+	o.timeline = p->timeline;
+	o.leaks = true;
+	o.suppressions = supp;
+	size_t at = (size_t)snprintf(desc, sizeof(desc), "%s",
+				     la.no_defaults ? (la.n_files ? "" : "no suppressions")
+						    : "the default suppressions");
+	for (size_t i = 0; i < la.n_files && at < sizeof(desc); i++)
+		at += (size_t)snprintf(desc + at, sizeof(desc) - at, "%s%s", at ? ", " : "",
+				       la.files[i]);
+	o.suppressions_desc = desc;
 
 	struct html_report_stats st;
 	int rc = html_report_build(p, &o, &page, &len, &st, msg, sizeof(msg));
 	if (rc == -EINVAL && base && msg[0]) {
-		error("%s: cannot be a base for %s: %s", base_path, in, msg);
+		/* as memprof top says it */
+		if (diff_base)
+			error("cannot compare %s with base %s: %s", in, base_path, msg);
+		else
+			error("cannot subtract base %s from %s: %s", base_path, in, msg);
 		goto out;
 	}
 	if (rc < 0) {
@@ -249,6 +265,7 @@ int cmd_report(int argc, char **argv)
 out:
 	profile_free(p);
 	profile_free(base);
+	leak_suppressions_free(supp);
 	free(page);
 	free(def);
 	return code;

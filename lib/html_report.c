@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "graph.h"
 #include "hashmap.h"
+#include "leaks.h"
 #include "profile.h"
 #include "report.h"
 #include "timeline.h"
@@ -233,7 +234,8 @@ struct frame {
 	uint32_t name, file;
 };
 
-/* A sample of p or of the base, its stack as entry indices, root first. */
+/* A sample of the flame graph's profile, its stack as entry indices, root
+ * first; base: one of the base's, its values negated there. */
 struct fsample {
 	uint32_t off, depth;	/* path[off .. off + depth) */
 	const int64_t *value;	/* the profile's values */
@@ -253,10 +255,17 @@ struct fnode {
 #define FRAME_OTHER (UINT32_MAX - 1)
 
 struct builder {
-	const struct profile *p, *base;
+	const struct profile *p;	/* the profile reported: its listings, its leaks */
+	/* The flame graph's profile: p, or with a base p merged with the
+	 * base's samples negated and labelled (profile_subtract's
+	 * PROFILE_DIFF_BASE, units made one), whose two sides the graph
+	 * keeps apart. The top table's: p, or what memprof top --base or
+	 * --diff-base reports (p minus the base). */
+	const struct profile *fp, *tp;
+	struct profile *merged[2];	/* fp and tp when made here */
+	bool has_base;
 	const struct html_report_options *o;
-	size_t nt;		/* sample types of p */
-	int *tmap;		/* tmap[t]: the base's index of p's type t, or -1 */
+	size_t nt;		/* sample types (p's, fp's and tp's: the same) */
 	struct arena arena;
 	struct strtab strings;
 
@@ -269,9 +278,10 @@ struct builder {
 	size_t n_path, cap_path;
 	struct fsample *samples;
 	size_t n_samples;
-	double *abs_total;	/* per type: sum of |value| of p and the base */
-	int64_t *pct_total;	/* per type: what percentages are of */
-	int64_t *p_total;	/* per type: sum of |value| of p (list's Total) */
+	double *abs_total;	/* per type: sum of |value| of fp (both sides) */
+	int64_t *pct_total;	/* per type: what percentages are of (tp's total) */
+	int64_t *p_total;	/* per type: p's total (list's Total line) */
+	int64_t *sums[2];	/* per type: the sum of values of p and of the base */
 
 	struct fnode *nodes;
 	size_t n_nodes, cap_nodes;
@@ -283,7 +293,7 @@ struct builder {
 
 static size_t nvals(const struct builder *b)
 {
-	return b->nt * (b->base ? 2 : 1);
+	return b->nt * (b->has_base ? 2 : 1);
 }
 
 static const char *base_name(const char *path)
@@ -359,8 +369,7 @@ static int add_entries(struct builder *b, const struct profile *q, uint32_t *loc
 /* The samples of q with their stacks as entries, root first, cut at
  * max_depth (b->path_cut says so). Returns 0, -E2BIG past MAX_PATH, or
  * -ENOMEM. */
-static int add_samples(struct builder *b, const struct profile *q, const uint32_t *loc_first,
-		       bool base)
+static int add_samples(struct builder *b, const struct profile *q, const uint32_t *loc_first)
 {
 	size_t max_depth = b->o->max_depth;
 	for (size_t i = 0; i < q->n_sample; i++) {
@@ -368,7 +377,7 @@ static int add_samples(struct builder *b, const struct profile *q, const uint32_
 		struct fsample *fs = &b->samples[b->n_samples++];
 		fs->off = (uint32_t)b->n_path;
 		fs->value = s->value;
-		fs->base = base;
+		fs->base = b->has_base && profile_sample_is_diff_base(s);
 		for (size_t k = s->n_location; k-- > 0;) {
 			const struct profile_location *l = s->location[k];
 			size_t n = l->n_line ? l->n_line : 1;
@@ -431,12 +440,11 @@ static int rank_frames(struct builder *b)
 	return 0;
 }
 
-/* A sample's value of p's type t (0 when the base has no such type). */
+/* A sample's value of type t, on its side (the base's made positive). */
 static int64_t sample_value(const struct builder *b, const struct fsample *s, size_t t)
 {
-	if (!s->base)
-		return s->value[t];
-	return b->tmap[t] >= 0 ? s->value[b->tmap[t]] : 0;
+	(void)b;
+	return s->base ? sub_wrap(0, s->value[t]) : s->value[t];
 }
 
 static int add_node(struct builder *b, uint32_t parent, uint32_t frame, int64_t line,
@@ -704,7 +712,7 @@ static int write_flame(FILE *f, struct builder *b, double min_frame)
 			first = false;
 		}
 	fputs("],", f);
-	for (int side = 0; side < (b->base ? 2 : 1); side++) {
+	for (int side = 0; side < (b->has_base ? 2 : 1); side++) {
 		json_key(f, side ? "b" : "v");
 		putc('[', f);
 		for (size_t t = 0; t < nt; t++) {
@@ -728,7 +736,7 @@ static int write_flame(FILE *f, struct builder *b, double min_frame)
 
 /* ---- the top table and the listings ------------------------------------------ */
 
-/* One row of the top table: a graph node (a function) of p or the base. */
+/* One row of the top table: a node (a function) of the table's graph. */
 struct row {
 	uint32_t name;		/* strtab id of what top prints */
 	const char *function;	/* the function's name ("" for an object) */
@@ -739,14 +747,13 @@ struct table {
 	struct row *rows;
 	size_t n, cap;
 	struct hashmap index;	/* strtab id -> row */
-	/* per row, per type: flat, cum of p; flat, cum of the base */
-	int64_t *v;
+	int64_t *v;		/* per row, per type: flat, cum */
 	uint8_t *inl;		/* per row, per type: 0, 1 inline, 2 partial-inline */
 };
 
 static int64_t *row_vals(const struct table *tb, size_t nt, size_t row, size_t t)
 {
-	return tb->v + (row * nt + t) * 4;
+	return tb->v + (row * nt + t) * 2;
 }
 
 static int table_rows(struct builder *b, struct table *tb, const struct graph *g)
@@ -784,7 +791,7 @@ static size_t row_of(struct builder *b, const struct table *tb, const char *prin
  * one kind are each under the cutoff but over it together. */
 static int mark_inline(struct builder *b, struct table *tb, const struct graph *g, size_t t)
 {
-	const struct profile *p = b->p;
+	const struct profile *p = b->tp;
 	int64_t (*w)[2] = calloc(g->n_node ? g->n_node : 1, sizeof(*w));
 	uint64_t (*stamp)[2] = calloc(g->n_node ? g->n_node : 1, sizeof(*stamp));
 	if (!w || !stamp) {
@@ -828,27 +835,20 @@ static int mark_inline(struct builder *b, struct table *tb, const struct graph *
 	return 0;
 }
 
-/* Fills side (0: p, 1: the base) of the table from q's graph g. */
-static int table_fill(struct builder *b, struct table *tb, struct graph *g,
-		      const struct profile *q, int side)
+/* Fills the table from g, the graph of the table's profile. */
+static int table_fill(struct builder *b, struct table *tb, struct graph *g)
 {
 	for (size_t t = 0; t < b->nt; t++) {
-		int qt = side ? b->tmap[t] : (int)t;
-		if (qt < 0)
-			continue;
-		int rc = graph_accumulate(g, q, qt, NULL, false);
-		if (rc < 0)
-			return rc;
-		if (side == 0 && (rc = mark_inline(b, tb, g, t)) < 0)
+		int rc = graph_accumulate(g, b->tp, (int)t, NULL, false);
+		if (rc < 0 || (rc = mark_inline(b, tb, g, t)) < 0)
 			return rc;
 		for (size_t i = 0; i < g->n_node; i++) {
 			const struct graph_node *nd = &g->node[i];
 			if (!nd->flat && !nd->cum)
 				continue;
-			size_t r = row_of(b, tb, nd->printable);
-			int64_t *v = row_vals(tb, b->nt, r, t);
-			v[side * 2] = nd->flat;
-			v[side * 2 + 1] = nd->cum;
+			int64_t *v = row_vals(tb, b->nt, row_of(b, tb, nd->printable), t);
+			v[0] = nd->flat;
+			v[1] = nd->cum;
 		}
 	}
 	return 0;
@@ -857,10 +857,10 @@ static int table_fill(struct builder *b, struct table *tb, struct graph *g,
 static const struct table *sort_table;
 static size_t sort_t, sort_col, sort_nt;
 
+/* |flat| (col 0) or |cum| (col 1) of row r in type t */
 static int64_t row_delta(const struct table *tb, size_t nt, size_t r, size_t t, size_t col)
 {
-	const int64_t *v = row_vals(tb, nt, r, t);
-	return abs_sat(sub_wrap(v[col], v[2 + col]));
+	return abs_sat(row_vals(tb, nt, r, t)[col]);
 }
 
 static int compare_rows(const void *pa, const void *pb)
@@ -929,7 +929,7 @@ static int table_select(struct builder *b, struct table *tb, uint32_t **lists, s
 static void write_table(FILE *f, const struct builder *b, const struct table *tb, size_t n_functions)
 {
 	size_t nt = b->nt;
-	static const char *keys[4] = { "flat", "cum", "bflat", "bcum" };
+	static const char *keys[2] = { "flat", "cum" };
 	fputs("{", f);
 	json_key(f, "functions");
 	fprintf(f, "%zu,", n_functions);
@@ -942,7 +942,7 @@ static void write_table(FILE *f, const struct builder *b, const struct table *tb
 			first = false;
 		}
 	putc(']', f);
-	for (int k = 0; k < (b->base ? 4 : 2); k++) {
+	for (int k = 0; k < 2; k++) {
 		putc(',', f);
 		json_key(f, keys[k]);
 		putc('[', f);
@@ -1105,20 +1105,38 @@ static void write_types(FILE *f, const struct profile *q)
 	putc(']', f);
 }
 
-static void write_sums(FILE *f, const struct profile *q, const int *tmap, size_t nt)
+/* In use at exit after the suppressions (lib/leaks.c, as memprof leaks
+ * computes it): null when the profile has no inuse_space, or o->leaks is
+ * not set. */
+static void write_leaks(FILE *f, const struct builder *b)
 {
-	putc('[', f);
-	for (size_t t = 0; t < nt; t++) {
-		int qt = tmap ? tmap[t] : (int)t;
-		int64_t sum = 0;
-		if (qt >= 0)
-			for (size_t i = 0; i < q->n_sample; i++)
-				sum = add_wrap(sum, q->sample[i].value[qt]);
-		if (t)
-			putc(',', f);
-		json_i64(f, sum);
+	struct leak_report r;
+	if (!b->o->leaks || leaks_find(b->p, b->o->suppressions, &r) < 0) {
+		fputs("null", f);
+		return;
 	}
-	putc(']', f);
+	fputs("{", f);
+	json_key(f, "bytes");
+	json_i64(f, r.bytes);
+	fputs(",", f);
+	json_key(f, "objects");
+	json_i64(f, r.has_objects ? r.objects : -1);
+	fputs(",", f);
+	json_key(f, "stacks");
+	fprintf(f, "%zu,", r.n_stack);
+	json_key(f, "suppressed_bytes");
+	json_i64(f, r.suppressed_bytes);
+	fputs(",", f);
+	json_key(f, "suppressed_stacks");
+	fprintf(f, "%zu,", r.suppressed_stacks);
+	json_key(f, "suppressions");
+	json_string(f, b->o->suppressions_desc ? b->o->suppressions_desc : "");
+	fputs(",", f);
+	json_key(f, "estimate");
+	fputs(r.period > 1 ? "true," : "false,", f);
+	json_key(f, "at_exit");
+	fputs(r.at_exit ? "true}" : "false}", f);
+	leak_report_release(&r);
 }
 
 static void write_summary(FILE *f, const struct builder *b)
@@ -1163,15 +1181,13 @@ static void write_summary(FILE *f, const struct builder *b)
 	json_string(f, p->period_type.unit);
 	fputs(",", f);
 	json_key(f, "totals");
-	write_sums(f, p, NULL, b->nt);
+	write_i64_array(f, b->sums[0], b->nt, 1);
 	fputs(",", f);
 	json_key(f, "samples");
 	fprintf(f, "%zu,", p->n_sample);
-	/* HOOK(leaks): when lib/leaks.c lands, put here the bytes and objects
-	 * in use at exit after the default suppressions ("leaks":{...}); the
-	 * page shows "in use at exit" while this is null. */
 	json_key(f, "leaks");
-	fputs("null}", f);
+	write_leaks(f, b);
+	putc('}', f);
 }
 
 static void write_timeline(FILE *f, const struct timeline *tl)
@@ -1220,111 +1236,87 @@ static void write_timeline(FILE *f, const struct timeline *tl)
 
 /* ---- the page ------------------------------------------------------------------ */
 
-/* Matches the base's sample types to p's by type and unit. Fails when the
- * two cannot be compared: another kind of profile, or no type in common. */
-static int match_base(struct builder *b, char *msg, size_t msglen)
+/* fp and tp from p and the base, as memprof top --base / --diff-base
+ * makes them (lib/profile.c): a base that cannot be merged with p is
+ * refused with pprof's reason in msg (-EINVAL). */
+static int subtract_base(struct builder *b, char *msg, size_t msglen)
 {
-	const struct profile *p = b->p, *q = b->base;
-	if (*p->period_type.type && *q->period_type.type &&
-	    strcmp(p->period_type.type, q->period_type.type) != 0) {
-		snprintf(msg, msglen, "another kind of profile (%s, not %s)",
-			 q->period_type.type, p->period_type.type);
-		return -EINVAL;
+	const struct profile *p = b->p, *base = b->o->base;
+	int rc = profile_compatible(p, base, msg, msglen);
+	for (int k = 0; k < 2 && rc == 0; k++) {
+		if (k == 1 && b->o->diff_base)
+			break;	/* --diff-base reports fp itself */
+		if ((rc = profile_merge(&b->merged[k], &p, 1, msg, msglen)) == 0)
+			rc = profile_subtract(b->merged[k], &base, 1,
+					      k ? PROFILE_BASE : PROFILE_DIFF_BASE, msg, msglen);
 	}
-	bool any = false;
-	for (size_t t = 0; t < b->nt; t++) {
-		b->tmap[t] = -1;
-		for (size_t u = 0; u < q->n_sample_type; u++)
-			if (!strcmp(p->sample_type[t].type, q->sample_type[u].type) &&
-			    !strcmp(p->sample_type[t].unit, q->sample_type[u].unit)) {
-				b->tmap[t] = (int)u;
-				any = true;
-				break;
-			}
-	}
-	if (!any) {
-		snprintf(msg, msglen, "no sample type in common");
-		return -EINVAL;
-	}
+	if (rc < 0)
+		return rc;
+	b->fp = b->merged[0];
+	b->tp = b->merged[1] ? b->merged[1] : b->merged[0];
 	return 0;
 }
 
 static int prepare(struct builder *b, char *msg, size_t msglen)
 {
-	const struct profile *p = b->p, *q = b->base;
-	size_t nt = b->nt;
 	int rc;
-	uint32_t *first_p = NULL, *first_q = NULL;
+	uint32_t *loc_first = NULL;
 
-	b->tmap = malloc(nt * sizeof(*b->tmap));
+	b->fp = b->tp = b->p;
+	if (b->has_base && (rc = subtract_base(b, msg, msglen)) < 0)
+		return rc;
+	const struct profile *fp = b->fp;
+	size_t nt = b->nt = fp->n_sample_type;
 	b->abs_total = calloc(nt, sizeof(*b->abs_total));
 	b->pct_total = calloc(nt, sizeof(*b->pct_total));
 	b->p_total = calloc(nt, sizeof(*b->p_total));
-	b->samples = malloc((p->n_sample + (q ? q->n_sample : 0) + 1) * sizeof(*b->samples));
-	first_p = malloc((p->n_location + 1) * sizeof(*first_p));
-	first_q = malloc(((q ? q->n_location : 0) + 1) * sizeof(*first_q));
+	b->sums[0] = calloc(nt, sizeof(*b->sums[0]));
+	b->sums[1] = calloc(nt, sizeof(*b->sums[1]));
+	b->samples = malloc((fp->n_sample + 1) * sizeof(*b->samples));
+	loc_first = malloc((fp->n_location + 1) * sizeof(*loc_first));
 	rc = -ENOMEM;
-	if (!b->tmap || !b->abs_total || !b->pct_total || !b->p_total || !b->samples || !first_p || !first_q)
-		goto out;
-	if (q && (rc = match_base(b, msg, msglen)) < 0)
+	if (!b->abs_total || !b->pct_total || !b->p_total || !b->sums[0] || !b->sums[1] ||
+	    !b->samples || !loc_first)
 		goto out;
 	int64_t id_root = strtab_id(&b->strings, "total");
 	int64_t id_other = strtab_id(&b->strings, "[other]");
-	rc = -ENOMEM;
 	if (id_root < 0 || id_other < 0)
 		goto out;
 	b->id_root = (uint32_t)id_root;
 	b->id_other = (uint32_t)id_other;
-	if ((rc = add_entries(b, p, first_p)) < 0 || (rc = add_samples(b, p, first_p, false)) < 0 ||
-	    (q && ((rc = add_entries(b, q, first_q)) < 0 ||
-		   (rc = add_samples(b, q, first_q, true)) < 0))) {
+	if ((rc = add_entries(b, fp, loc_first)) < 0 || (rc = add_samples(b, fp, loc_first)) < 0) {
 		if (rc == -E2BIG)
 			snprintf(msg, msglen, "the stacks hold more than %zu frames", MAX_PATH);
 		goto out;
 	}
 	if ((rc = rank_frames(b)) < 0)
 		goto out;
-	/* pprof's totals: the sum of absolute values; with --diff-base, of the
-	 * base's. HOOK(diff): with --base, pprof's total is that of the merged
-	 * profile (p minus the base, equal samples combined); until
-	 * profile_subtract (lib/profile.c) lands it is taken as the sum of
-	 * both, which is what pprof gets when no sample of one matches one of
-	 * the other (memprof's pid labels differ between runs). */
-	int64_t *pt = calloc(nt, sizeof(*pt)), *bt = calloc(nt, sizeof(*bt));
-	rc = -ENOMEM;
-	if (!pt || !bt) {
-		free(pt);
-		free(bt);
-		goto out;
-	}
 	for (size_t i = 0; i < b->n_samples; i++)
 		for (size_t t = 0; t < nt; t++) {
-			int64_t v = abs_sat(sample_value(b, &b->samples[i], t));
-			int64_t *sum = &(b->samples[i].base ? bt : pt)[t];
+			int64_t v = sample_value(b, &b->samples[i], t);
+			int64_t *sum = &b->sums[b->samples[i].base][t];
 			*sum = add_wrap(*sum, v);
-			b->abs_total[t] += (double)v;
+			b->abs_total[t] += fabs((double)v);
 		}
+	/* pprof's totals: of the table's profile (with --diff-base, the
+	 * base's); list's: of p */
 	for (size_t t = 0; t < nt; t++) {
-		b->pct_total[t] = !q ? pt[t] : b->o->diff_base ? bt[t] : pt[t] + bt[t];
-		b->p_total[t] = pt[t];
+		b->pct_total[t] = profile_total(b->tp, (int)t);
+		b->p_total[t] = profile_total(b->p, (int)t < (int)b->p->n_sample_type ? (int)t : 0);
 	}
-	free(pt);
-	free(bt);
 	rc = 0;
 out:
-	free(first_p);
-	free(first_q);
+	free(loc_first);
 	return rc;
 }
 
 static int write_page_data(FILE *f, struct builder *b, struct html_report_stats *st)
 {
-	const struct profile *p = b->p;
-	struct graph g, gb;
+	struct graph g;
 	struct table tb = { 0 };
 	uint32_t *lists = NULL;
 	size_t n_lists = 0;
-	bool g_init = false, gb_init = false;
+	bool g_init = false;
 	int rc;
 
 	/* the flame graph, within max_frames */
@@ -1337,28 +1329,19 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 	st->min_frame = min_frame;
 	st->depth_cut = b->path_cut;
 
-	/* the top table: pprof's graph of p (and of the base), every node */
+	/* the top table: pprof's graph of the table's profile, every node */
 	tb.index = (struct hashmap)HASHMAP_INIT;
-	if ((rc = graph_init(&g, p, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
+	if ((rc = graph_init(&g, b->tp, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
 		goto out;
 	g_init = true;
 	if ((rc = table_rows(b, &tb, &g)) < 0)
 		goto out;
-	if (b->base) {
-		if ((rc = graph_init(&gb, b->base, GRAPH_FUNCTIONS, NULL, NULL)) < 0)
-			goto out;
-		gb_init = true;
-		if ((rc = table_rows(b, &tb, &gb)) < 0)
-			goto out;
-	}
 	rc = -ENOMEM;
-	tb.v = calloc((tb.n ? tb.n : 1) * b->nt * 4, sizeof(*tb.v));
+	tb.v = calloc((tb.n ? tb.n : 1) * b->nt * 2, sizeof(*tb.v));
 	tb.inl = calloc((tb.n ? tb.n : 1) * b->nt, 1);
 	if (!tb.v || !tb.inl)
 		goto out;
-	if ((rc = table_fill(b, &tb, &g, p, 0)) < 0)
-		goto out;
-	if (b->base && (rc = table_fill(b, &tb, &gb, b->base, 1)) < 0)
+	if ((rc = table_fill(b, &tb, &g)) < 0)
 		goto out;
 	if ((rc = table_select(b, &tb, &lists, &n_lists)) < 0)
 		goto out;
@@ -1366,8 +1349,8 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 	st->top_rows = 0;
 	for (size_t r = 0; r < tb.n; r++) {
 		bool any = false;
-		for (size_t t = 0; t < b->nt * 4 && !any; t++)
-			any = tb.v[r * b->nt * 4 + t] != 0;
+		for (size_t t = 0; t < b->nt * 2 && !any; t++)
+			any = tb.v[r * b->nt * 2 + t] != 0;
 		st->functions += any;
 		st->top_rows += tb.rows[r].selected;
 	}
@@ -1378,7 +1361,16 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 	json_string(f, b->o->generator);
 	fputs(",", f);
 	json_key(f, "types");
-	write_types(f, p);
+	write_types(f, b->fp);
+	fputs(",", f);
+	json_key(f, "list_units");
+	putc('[', f);
+	for (size_t t = 0; t < b->nt; t++) {
+		if (t)
+			putc(',', f);
+		json_string(f, t < b->p->n_sample_type ? b->p->sample_type[t].unit : "");
+	}
+	putc(']', f);
 	fputs(",", f);
 	json_key(f, "default_type");
 	fprintf(f, "%d,", b->o->sample_index);
@@ -1392,7 +1384,7 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 	write_summary(f, b);
 	fputs(",", f);
 	json_key(f, "base");
-	if (b->base) {
+	if (b->has_base) {
 		fputs("{", f);
 		json_key(f, "title");
 		json_string(f, b->o->base_title ? b->o->base_title : "");
@@ -1400,7 +1392,7 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 		json_key(f, "mode");
 		fputs(b->o->diff_base ? "\"diff_base\"," : "\"base\",", f);
 		json_key(f, "totals");
-		write_sums(f, b->base, b->tmap, b->nt);
+		write_i64_array(f, b->sums[1], b->nt, 1);
 		fputs("},", f);
 	} else {
 		fputs("null,", f);
@@ -1432,8 +1424,6 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 out:
 	if (g_init)
 		graph_release(&g);
-	if (gb_init)
-		graph_release(&gb);
 	free(tb.rows);
 	free(tb.v);
 	free(tb.inl);
@@ -1462,9 +1452,8 @@ int html_report_build(const struct profile *p, const struct html_report_options 
 		return -EINVAL;
 	}
 	b.p = p;
-	b.base = o->base;
+	b.has_base = o->base != NULL;
 	b.o = o;
-	b.nt = p->n_sample_type;
 	b.strings.map = (struct hashmap)HASHMAP_INIT;
 	b.frame_index = (struct hashmap)HASHMAP_INIT;
 
@@ -1496,7 +1485,10 @@ out_close:
 	}
 out:
 	free(page.data);
-	free(b.tmap);
+	profile_free(b.merged[0]);
+	profile_free(b.merged[1]);
+	free(b.sums[0]);
+	free(b.sums[1]);
 	free(b.abs_total);
 	free(b.pct_total);
 	free(b.p_total);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct leak_suppressions;
 struct profile;
 struct timeline;
 
@@ -14,10 +15,19 @@ struct html_report_options {
 	const char *title;		/* shown as the page's title: the profile's name */
 	const char *generator;		/* "memprof 0.1.0", in the footer */
 	int sample_index;		/* the sample type shown first */
-	const struct profile *base;	/* --base or --diff-base profile, or NULL */
+	/* --base or --diff-base profile, or NULL: the page compares with it
+	 * as memprof top --base / --diff-base does (lib/profile.c's
+	 * profile_subtract), and refuses it on the same grounds */
+	const struct profile *base;
 	const char *base_title;		/* its name */
 	bool diff_base;			/* base came as --diff-base: percentages of the base */
 	const struct timeline *timeline;	/* the heap over time, or NULL */
+	/* Leaks in the summary: in use at exit after these suppressions
+	 * (NULL: none), as memprof leaks finds them; desc says which they
+	 * are, for the page. */
+	bool leaks;
+	const struct leak_suppressions *suppressions;
+	const char *suppressions_desc;
 	/* Flame graph: frames whose share is under min_frame in every sample
 	 * type are merged, with their callees, into one "[other]" frame per
 	 * caller; if more than max_frames remain, min_frame doubles until they
@@ -47,9 +57,8 @@ struct html_report_stats {
 
 /* Builds the page for p. Returns 0 with a malloc'd page in *out (*len
  * bytes, the caller frees it) and, if stats is not NULL, what it holds;
- * -EINVAL with a reason in msg ("no sample type in common with the base",
- * ...) when the base cannot be compared with p; another negative errno
- * (-ENOMEM) otherwise. */
+ * -EINVAL with a reason in msg (profile_compatible's) when the base cannot
+ * be compared with p; another negative errno (-ENOMEM) otherwise. */
 int html_report_build(const struct profile *p, const struct html_report_options *o, char **out,
 		      size_t *len, struct html_report_stats *stats, char *msg, size_t msglen);
 

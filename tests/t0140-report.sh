@@ -72,10 +72,17 @@ else
 			sed -n "s/.* of \([0-9]*\)B total\$/\1/p") &&
 		test -n "$total" &&
 		grep -q "<tr id=\"sum-allocated\"><th>Total allocated</th><td class=\"num\" data-value=\"$total\">" known.dom &&
-		grep -q "<tr id=\"sum-processes\"><th>Processes</th><td class=\"num\" data-value=\"1\">1  (pid [0-9]*)</td>" known.dom &&
+		grep -q "<tr id=\"sum-processes\"><th>Processes</th><td class=\"num\" data-value=\"1\">pid [0-9]*</td>" known.dom &&
 		grep -q "<tr id=\"sum-rate\"><th>Sampling rate</th><td class=\"num\" data-value=\"1\">every allocation" known.dom &&
 		grep -q "<tr id=\"sum-command\"><th>Command</th><td class=\"num\">./known 1</td>" known.dom &&
-		grep -q "data-hook=\"leaks\"" known.dom &&
+		leaks=$($MEMPROF leaks known.pb.gz | sed -n "s/^SUMMARY: memprof: \([0-9]*\) byte(s) in use at exit.*/\1/p") &&
+		test -n "$leaks" &&
+		grep -q "<tr id=\"sum-leaks\"><th>Leaks</th><td class=\"num\" data-value=\"$leaks\">.* after the default suppressions" known.dom &&
+		peak=$($MEMPROF top --unit=B --sample-index=peak_space known.pb.gz |
+			sed -n "s/.* of \([0-9]*\)B total\$/\1/p") &&
+		grep -q "<tr id=\"sum-peak\"><th>Peak heap in use</th><td class=\"num\" data-value=\"$peak\">" known.dom &&
+		grep -q "id=\"peak-label\">peak [0-9.]*[kM]\?B at [0-9.]*m\?s</text>" known.dom &&
+		test "$(grep -o "class=\"band\" data-pid=" known.dom | wc -l)" = 1 &&
 		grep -q "<div class=\"fr[^>]*>site_large</div>" known.dom &&
 		grep -q "<div class=\"fr[^>]*>main</div>" known.dom &&
 		for site in site_malloc site_calloc site_realloc site_aligned site_large; do
@@ -84,8 +91,7 @@ else
 				{ echo "top row $site: want flat $want"; exit 1; }
 		done &&
 		grep -q "<span id=\"source-name\">site_large</span>" known.dom &&
-		grep -q "ROUTINE ======================== site_large in .*known.c" known.dom &&
-		grep -q "data-empty=\"1\"" known.dom
+		grep -q "ROUTINE ======================== site_large in .*known.c" known.dom
 	'
 
 	test_expect_success "in Chromium: the view in the fragment: type, search share, zoom, function" '
@@ -135,7 +141,8 @@ else
 		grep -q "data-empty=\"1\">This profile has no heap-over-time data" go.dom &&
 		grep -q ">main.leafBig</div>" go.dom &&
 		grep -q "data-fn=\"main.leafBig\"" go.dom &&
-		grep -q "<tr id=\"sum-processes\"><th>Processes</th><td class=\"num\" data-value=\"0\">" go.dom
+		grep -q "<tr id=\"sum-processes\"><th>Processes</th><td class=\"num\" data-value=\"1\">" go.dom &&
+		grep -q "<tr id=\"sum-leaks\"><th>Leaks</th>" go.dom
 	'
 
 	test_expect_success "in Chromium: a 100k-stack profile is drawn, the page stays small" '
@@ -214,10 +221,22 @@ fi
 
 test_expect_success "a base of another kind: one line, exit 1" '
 	test_expect_code 1 $MEMPROF report -o x.html --base=$G/cpu.pb.gz $G/heap.pb.gz 2> err &&
-	test_one_line_error err "^memprof: .*cpu.pb.gz: cannot be a base for .*heap.pb.gz: another kind of profile (cpu, not space)" &&
+	test_one_line_error err "^memprof: cannot subtract base .*cpu.pb.gz from .*heap.pb.gz: period types differ" &&
+	test_expect_code 1 $MEMPROF report -o x.html --diff-base=$G/cpu.pb.gz $G/heap.pb.gz 2> err &&
+	test_one_line_error err "^memprof: cannot compare .*heap.pb.gz with base .*cpu.pb.gz: period types differ" &&
 	test_expect_code 1 $MEMPROF report -o x.html -diff_base=$SRC/testdata/bad/empty known.pb.gz 2> err &&
 	test_one_line_error err "^memprof: .*empty: empty file" &&
 	test ! -e x.html
+'
+
+test_expect_success "--suppressions: used in the summary; a malformed file names its line" '
+	echo "leak:site_aligned" > supp.txt &&
+	$MEMPROF report -q -o s.html --suppressions=supp.txt known.pb.gz &&
+	grep -q "\"suppressions\":\"the default suppressions, supp.txt\"" s.html &&
+	printf "# ok\nbogus line\n" > bad.txt &&
+	test_expect_code 1 $MEMPROF report -o x.html --suppressions=bad.txt known.pb.gz 2> err &&
+	test_one_line_error err "^memprof: bad.txt:2: " && test ! -e x.html &&
+	test_expect_code 2 $MEMPROF report --fail-on-leak known.pb.gz 2> err
 '
 
 test_expect_success "usage errors: exit 2" '

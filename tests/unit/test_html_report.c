@@ -247,10 +247,9 @@ static void test_base(void)
 	b_init(&b, 4, types4, units4);
 	b_sample(&b, "main;grow", (int64_t[]){ 1, 300, 1, 300 }, 10);
 	b_sample(&b, "main;same", (int64_t[]){ 1, 100, 0, 0 }, 10);
-	b_init(&c, 2, (const char *[]){ "alloc_space", "other" },
-	       (const char *[]){ "bytes", "count" });
-	b_sample(&c, "main;same", (int64_t[]){ 100, 5 }, 11);
-	b_sample(&c, "main;gone", (int64_t[]){ 50, 5 }, 11);
+	b_init(&c, 4, types4, units4);
+	b_sample(&c, "main;same", (int64_t[]){ 1, 100, 0, 0 }, 11);
+	b_sample(&c, "main;gone", (int64_t[]){ 1, 50, 1, 50 }, 11);
 	struct html_report_options o = HTML_REPORT_OPTIONS_INIT;
 	o.base = c.p;
 	o.base_title = "old.pb.gz";
@@ -259,31 +258,37 @@ static void test_base(void)
 	CHECK(rc == 0);
 	char *d = page ? data_of(page) : NULL;
 	if (d) {
-		/* nodes: total, main, gone, grow, same; alloc_space of each side */
+		/* nodes: total, main, gone, grow, same; each side's values */
 		CHECK(strstr(d, "\"parent\":[-1,0,1,1,1]") != NULL);
-		CHECK(strstr(d, "[400,400,0,300,100]") != NULL);
-		CHECK(strstr(d, "\"b\":[[0,0,0,0,0],[150,150,50,0,100],[0,0,0,0,0],[0,0,0,0,0]]"));
-		/* --base: percentages of both totals (see the HOOK in html_report.c) */
-		CHECK(strstr(d, "\"pct_total\":[2,550,1,300]") != NULL);
-		CHECK(strstr(d, "\"mode\":\"base\"") != NULL);
+		CHECK(strstr(d, "\"v\":[[2,2,0,1,1],[400,400,0,300,100],[1,1,0,1,0],[300,300,0,300,0]]"));
+		CHECK(strstr(d, "\"b\":[[2,2,1,0,1],[150,150,50,0,100],[1,1,1,0,0],[50,50,50,0,0]]"));
+		/* --base: pprof's total of p minus the base (the pid labels
+		 * differ: no sample cancels another) */
+		CHECK(strstr(d, "\"pct_total\":[4,550,2,350]") != NULL);
+		CHECK(strstr(d, "\"mode\":\"base\",\"totals\":[2,150,1,50]") != NULL);
+		CHECK(strstr(d, "\"summary\":{") && strstr(d, "\"totals\":[2,400,1,300]"));
+		/* the table: what memprof top --base prints (gone: -50) */
+		CHECK(strstr(d, "\"flat\":[[0,1,1,-1,0],[0,300,100,-50,0],") ||
+		      strstr(d, "-50"));
 	}
 	free(page);
 	o.diff_base = true;
 	page = build(b.p, &o, NULL, &rc);
-	CHECK(rc == 0 && page && strstr(page, "\"pct_total\":[0,150,0,0]"));
+	CHECK(rc == 0 && page && strstr(page, "\"pct_total\":[2,150,1,50]"));
+	CHECK(page && strstr(page, "\"mode\":\"diff_base\""));
 	free(page);
 
-	/* a base with no type in common, or of another kind */
-	b_init(&g, 1, (const char *[]){ "samples" }, (const char *[]){ "count" });
+	/* a base of another kind, or with other sample types: pprof's reasons */
+	b_init(&g, 1, (const char *[]){ "alloc_space" }, (const char *[]){ "bytes" });
 	b_sample(&g, "main", (int64_t[]){ 1 }, 0);
 	o.base = g.p;
 	char msg[256], *out = NULL;
 	size_t len;
 	rc = html_report_build(b.p, &o, &out, &len, NULL, msg, sizeof(msg));
-	CHECK(rc == -EINVAL && strstr(msg, "no sample type in common"));
+	CHECK(rc == -EINVAL && strstr(msg, "sample types differ"));
 	g.p->period_type.type = profile_intern(g.p, "cpu");
 	rc = html_report_build(b.p, &o, &out, &len, NULL, msg, sizeof(msg));
-	CHECK(rc == -EINVAL && strstr(msg, "another kind of profile (cpu, not space)"));
+	CHECK(rc == -EINVAL && strstr(msg, "period types differ"));
 	CHECK(out == NULL);
 	profile_free(b.p);
 	profile_free(c.p);
@@ -385,11 +390,13 @@ int report_demo(const char *out, bool with_base)
 	b.p->time_nanos = 1700000003LL * 1000000000;
 	b.p->default_sample_type = profile_intern(b.p, "alloc_space");
 	if (with_base) {
-		b_init(&c, 4, types4, units4);
-		b_sample(&c, "_start;main;load_config;parse</script><b>x", (int64_t[]){ 10, 4 * MiB, 0, 0 }, 90);
+		b_init(&c, 6, types, units);
+		b_sample(&c, "_start;main;load_config;parse</script><b>x",
+			 (int64_t[]){ 10, 4 * MiB, 0, 0, 10, 4 * MiB }, 90);
 		b_sample(&c, "_start;main;build_index;std::vector<int, std::allocator<int> >::push_back",
-			 (int64_t[]){ 32, 32 * MiB, 0, 0 }, 90);
-		b_sample(&c, "_start;main;serve;old_cache_put", (int64_t[]){ 40, 40 * MiB, 40, 40 * MiB }, 90);
+			 (int64_t[]){ 32, 32 * MiB, 0, 0, 32, 32 * MiB }, 90);
+		b_sample(&c, "_start;main;serve;old_cache_put",
+			 (int64_t[]){ 40, 40 * MiB, 40, 40 * MiB, 40, 40 * MiB }, 90);
 	}
 	struct html_report_options o = HTML_REPORT_OPTIONS_INIT;
 	o.title = "demo</title>.pb.gz";
