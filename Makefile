@@ -13,7 +13,7 @@ WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes 
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
 	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
-LIBS = -lprotobuf-c -lz -ldw -lelf -lm -lstdc++
+LIBS = -lprotobuf-c -lz -ldw -lelf -liberty -lm
 
 ifndef V
 Q = @
@@ -24,7 +24,7 @@ endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c \
 	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
-	lib/output.c lib/timeline.c lib/leaks.c lib/html_report.c
+	lib/output.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/run.c cmd/convert.c \
 	cmd/output.c cmd/timeline.c cmd/leaks.c cmd/report_html.c
 GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c

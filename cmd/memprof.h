@@ -44,6 +44,14 @@ int check_output(const char *out);
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
 		  bool recording, struct profile **keep);
 
+/* memprof run --split: a profile per process image that allocated, each
+ * built and written as write_profile does, to dir/memprof.PROG.PID.pb.gz
+ * (PROG.PID.INCARNATION when one pid ran one program twice). comments[0]
+ * is memprof's version, comments[1] the run's "command: " line. Returns 0,
+ * or -1 after printing the error (the others are written still). */
+int write_split_profiles(struct collector *c, const char *dir, const char *const *comments,
+			 bool quiet);
+
 /* The options top and list share, as parsed from the command line. */
 struct report_args {
 	struct report_options opts;
@@ -55,6 +63,10 @@ struct report_args {
 	size_t n_base;
 	bool diff_base;			/* they were given as --diff-base */
 	bool folded;			/* top --folded */
+	/* which processes (see report_args.c, "processes"): --pid=N,...
+	 * and --program=NAME,... as given; --full-names */
+	const char *pids, *programs;
+	bool full_names;
 };
 
 /* Parses argv[1..] into args. Recognises memprof's --long options and
