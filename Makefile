@@ -24,9 +24,9 @@ endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
-	lib/output.c lib/timeline.c lib/leaks.c lib/shell.c
+	lib/output.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/run.c cmd/convert.c \
-	cmd/output.c cmd/timeline.c cmd/leaks.c
+	cmd/output.c cmd/timeline.c cmd/leaks.c cmd/report_html.c
 GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c
 
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
@@ -55,6 +55,16 @@ $(BUILD)/libmemprof.so: $(TRACKER_OBJS)
 $(BUILD)/gen/proto/profile.pb-c.c $(BUILD)/gen/proto/profile.pb-c.h: proto/profile.proto
 	@mkdir -p $(BUILD)/gen
 	$(QUIET_GEN)protoc-c --c_out=$(BUILD)/gen proto/profile.proto
+
+# The report's page, HTML with its script and style inline, as a C string
+# (sed: no xxd needed; '?' escaped so that no trigraph can form).
+$(BUILD)/gen/report_template.h: lib/report_template.html
+	@mkdir -p $(BUILD)/gen
+	$(QUIET_GEN){ echo '/* generated from lib/report_template.html */'; \
+		echo 'static const char report_template[] ='; \
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+		echo ';'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/lib/html_report.o: $(BUILD)/gen/report_template.h
 
 $(BUILD)/obj/gen/profile.pb-c.o: $(BUILD)/gen/proto/profile.pb-c.c
 	@mkdir -p $(dir $@)
@@ -88,7 +98,7 @@ test-deps:
 # The README's test command: unit and end-to-end tests, ending with
 # "N passed, N failed".
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit $(BUILD)/synth-profile
 	$(Q)BUILD=$(BUILD) tests/run-tests
 
 # The filters' random sweep at length (t0160: top and list against go tool
@@ -108,7 +118,8 @@ demo: deps
 # reader (Debian's clang). FUZZ_SECONDS each; `make fuzz-smoke` is CI's short run.
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz-pprof $(BUILD)/fuzz-recording: $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(BUILD)/gen/proto/profile.pb-c.c
+$(BUILD)/fuzz-pprof $(BUILD)/fuzz-recording: $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(BUILD)/gen/proto/profile.pb-c.c \
+		$(BUILD)/gen/report_template.h
 	$(QUIET_LINK)clang -std=gnu11 -D_GNU_SOURCE $(FUZZ_CFLAGS) -I. -I$(BUILD)/gen -o $@ \
 		tests/fuzz/fuzz_$*.c $(LIB_SRCS) $(GEN_SRCS) $(LIBS)
 fuzz: test-deps $(BUILD)/fuzz-pprof $(BUILD)/fuzz-recording
@@ -125,7 +136,7 @@ fuzz-smoke:
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize-test: test-deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SAN_FLAGS)" \
-		TRACKER_EXTRA=-O2 all build-asan/test-unit
+		TRACKER_EXTRA=-O2 all build-asan/test-unit build-asan/synth-profile
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 TEST_NO_ULIMIT=1 \
 		BUILD=build-asan tests/run-tests
 

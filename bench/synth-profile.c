@@ -1,6 +1,9 @@
 /* synth-profile.c - writes a synthetic heap profile for benchmarking the
- * readers: synth-profile SAMPLES LOCATIONS OUT (functions = LOCATIONS / 5,
- * stacks 4..19 frames deep, deterministic). */
+ * readers: synth-profile SAMPLES LOCATIONS OUT [tree] (functions = LOCATIONS / 5,
+ * stacks 4..19 frames deep, deterministic). Frames are drawn at random, so
+ * that stacks share little but their root; with "tree", each frame is one
+ * of 6 callees of the frame above it, as in a program's call tree. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +23,9 @@ static unsigned long long next(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: synth-profile SAMPLES LOCATIONS OUT\n");
+	bool tree = argc == 5 && strcmp(argv[4], "tree") == 0;
+	if (argc != 4 && !tree) {
+		fprintf(stderr, "usage: synth-profile SAMPLES LOCATIONS OUT [tree]\n");
 		return 2;
 	}
 	size_t n_samples = strtoul(argv[1], NULL, 10), n_locs = strtoul(argv[2], NULL, 10);
@@ -54,8 +58,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n_samples; i++) {
 		size_t depth = 4 + next() % 16;
 		struct profile_sample *s = profile_add_sample(p, depth, 0);
-		for (size_t d = 0; d < depth; d++)
+		size_t at = 0;	/* tree: the location above */
+		for (size_t d = 0; d < depth && !tree; d++)
 			s->location[d] = ls[(d == depth - 1) ? 0 : next() % n_locs];
+		for (size_t d = depth; d-- > 0 && tree;) {
+			at = d == depth - 1 ? 0 : (at * 6 + 1 + next() % 6) % n_locs;
+			s->location[d] = ls[at];
+		}
 		s->value[0] = 1 + next() % 10;
 		s->value[1] = s->value[0] * (16 + next() % 4096);
 		s->value[2] = next() % 2 ? s->value[0] : 0;

@@ -15,6 +15,7 @@ static const struct cmd {
 	{ "top", cmd_top },
 	{ "list", cmd_list },
 	{ "leaks", cmd_leaks },
+	{ "report", cmd_report },
 	{ "convert", cmd_convert },
 	{ "timeline", cmd_timeline },
 	{ "help", cmd_help },

@@ -15,6 +15,7 @@
 
 int cmd_top(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);

@@ -853,29 +853,33 @@ out:
 	return rc;
 }
 
-int report_list(FILE *out, const struct profile *p, const char *regex,
-		const struct report_options *o, char *msg, size_t msg_size)
+/* Which functions list shows and where each one's blocks go: match says
+ * whether a function name is listed (1, 0, or a negative errno that ends
+ * the listing), out_for gives the stream for it. */
+struct list_select {
+	int (*match)(const char *name, void *data);
+	FILE *(*out_for)(const char *name, void *data);
+	void *data;
+};
+
+/* list's body for the functions sel selects: with total_out set, the
+ * "Total:" line goes there first. Returns 0, -ENOENT when no function with
+ * a value matched, or another negative errno. */
+static int list_selected(FILE *total_out, const struct profile *p, const struct report_options *o,
+			 const struct list_select *sel)
 {
 	struct report r;
 	struct graph g;
-	struct regex *re;
 	struct list_ctx lc = { o };
 	struct source_cache sources = { NULL, 0, 0, HASHMAP_INIT };
 	uint32_t *ids = NULL;
 	char cwd[PATH_MAX];
 	int rc;
 
-	char why[256];
-	if (!(re = regex_compile(regex, why, sizeof(why)))) {
-		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, why);
-		return -EINVAL;
-	}
 	report_init(&r, p, o);
 	if ((rc = graph_init(&g, p, graph_mode(o, GRAPH_LINES) | GRAPH_OBJNAMES, list_filename,
-			     &lc)) < 0) {
-		regex_free(re);
+			     &lc)) < 0)
 		return rc;
-	}
 	rc = -ENOMEM;
 	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
 	if (!ids)
@@ -886,19 +890,16 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	/* the nodes of matching functions, grouped by name and file */
 	size_t n = live_nodes(&g, ids), m = 0;
 	for (size_t i = 0; i < n; i++) {
-		int match = regex_match(re, g.node[ids[i]].name);
+		int match = sel->match(g.node[ids[i]].name, sel->data);
 		if (match < 0) {
-			snprintf(msg, msg_size, "regexp %s: too costly to match (PCRE2's "
-				 "backtracking limit): simplify it", regex);
-			rc = match == -ENOMEM ? match : -EINVAL;
+			rc = match;
 			goto out;
 		}
 		if (match)
 			ids[m++] = ids[i];
 	}
 	if (m == 0) {
-		snprintf(msg, msg_size, "no matches found for regexp: %s", regex);
-		rc = -EINVAL;
+		rc = -ENOENT;
 		goto out;
 	}
 	sort_graph = &g;
@@ -911,10 +912,13 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 		search = cwd;
 	}
 	char a[64];
-	format_value(&r, a, sizeof(a), r.total);
-	fprintf(out, "Total: %s\n", a);
+	if (total_out) {
+		format_value(&r, a, sizeof(a), r.total);
+		fprintf(total_out, "Total: %s\n", a);
+	}
 	for (size_t i = 0; i < m;) {
 		const char *name = g.node[ids[i]].name;
+		FILE *out = sel->out_for(name, sel->data);
 		size_t end = i;
 		while (end < m && strcmp(g.node[ids[end]].name, name) == 0)
 			end++;
@@ -936,9 +940,110 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	}
 	rc = 0;
 out:
-	regex_free(re);
 	free(ids);
 	source_cache_release(&sources);
 	graph_release(&g);
 	return rc;
+}
+
+struct regex_select {
+	struct regex *re;
+	FILE *out;
+};
+
+/* -E2BIG: the regex is too costly to match (PCRE2's backtracking limit) */
+static int select_by_regex(const char *name, void *data)
+{
+	int match = regex_match(((struct regex_select *)data)->re, name);
+	return match < 0 && match != -ENOMEM ? -E2BIG : match;
+}
+
+static FILE *regex_out(const char *name, void *data)
+{
+	(void)name;
+	return ((struct regex_select *)data)->out;
+}
+
+int report_list(FILE *out, const struct profile *p, const char *regex,
+		const struct report_options *o, char *msg, size_t msg_size)
+{
+	struct regex_select rs = { .out = out };
+	struct list_select sel = { select_by_regex, regex_out, &rs };
+	char why[256];
+	if (!(rs.re = regex_compile(regex, why, sizeof(why)))) {
+		snprintf(msg, msg_size, "invalid regexp %s: %s", regex, why);
+		return -EINVAL;
+	}
+	int rc = list_selected(out, p, o, &sel);
+	if (rc == -ENOENT) {
+		snprintf(msg, msg_size, "no matches found for regexp: %s", regex);
+		rc = -EINVAL;
+	} else if (rc == -E2BIG) {
+		snprintf(msg, msg_size, "regexp %s: too costly to match (PCRE2's backtracking "
+			 "limit): simplify it", regex);
+		rc = -EINVAL;
+	}
+	regex_free(rs.re);
+	return rc;
+}
+
+/* The functions report_list_functions lists: names sorted, for bsearch. */
+struct names_select {
+	const char *const *names;
+	size_t n;
+	const uint32_t *order;	/* indices of names in name order */
+	FILE *const *outs;
+};
+
+static const struct names_select *names_ctx;
+
+static int compare_name_order(const void *pa, const void *pb)
+{
+	return strcmp(names_ctx->names[*(const uint32_t *)pa],
+		      names_ctx->names[*(const uint32_t *)pb]);
+}
+
+/* index in names of name, or -1 */
+static ssize_t names_find(const struct names_select *ns, const char *name)
+{
+	size_t lo = 0, hi = ns->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, ns->names[ns->order[mid]]);
+		if (c == 0)
+			return ns->order[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+static int names_match(const char *name, void *data)
+{
+	return names_find(data, name) >= 0;
+}
+
+static FILE *names_out(const char *name, void *data)
+{
+	const struct names_select *ns = data;
+	return ns->outs[names_find(ns, name)];
+}
+
+int report_list_functions(FILE *const *outs, const struct profile *p, const char *const *names,
+			  size_t n, const struct report_options *o)
+{
+	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	struct names_select ns = { names, n, order, outs };
+	names_ctx = &ns;
+	qsort(order, n, sizeof(*order), compare_name_order);
+	struct list_select sel = { names_match, names_out, &ns };
+	int rc = list_selected(NULL, p, o, &sel);
+	free(order);
+	return rc == -ENOENT ? 0 : rc;
 }

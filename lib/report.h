@@ -3,6 +3,7 @@
 #define MEMPROF_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -53,5 +54,11 @@ int report_folded(FILE *out, const struct profile *p, const struct report_option
  * negative errno on error. */
 int report_list(FILE *out, const struct profile *p, const char *regex,
 		const struct report_options *o, char *msg, size_t msg_size);
+
+/* report_list for the functions named exactly names[0..n) (no regex, no
+ * "Total:" line): the blocks of names[i] go to outs[i]; a name with no
+ * value in the sample type prints nothing. Returns 0 or a negative errno. */
+int report_list_functions(FILE *const *outs, const struct profile *p, const char *const *names,
+			  size_t n, const struct report_options *o);
 
 #endif

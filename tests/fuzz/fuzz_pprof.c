@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/html_report.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
 #include "lib/report.h"
@@ -27,6 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char msg[256];
 		o.source_path = "/nonexistent";
 		report_list(devnull, p, ".", &o, msg, sizeof(msg));
+		/* the report page, with the profile as its own base */
+		struct html_report_options h = HTML_REPORT_OPTIONS_INIT;
+		h.sample_index = o.sample_index;
+		h.source_path = "/nonexistent";
+		h.max_frames = 1000;
+		h.base = size % 2 ? p : NULL;
+		char *page;
+		size_t page_len;
+		if (html_report_build(p, &h, &page, &page_len, NULL, msg, sizeof(msg)) == 0)
+			free(page);
 	}
 	uint8_t *out;
 	size_t len;
