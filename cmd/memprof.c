@@ -14,6 +14,7 @@ static const struct cmd {
 	{ "run", cmd_run },
 	{ "top", cmd_top },
 	{ "list", cmd_list },
+	{ "leaks", cmd_leaks },
 	{ "convert", cmd_convert },
 	{ "timeline", cmd_timeline },
 	{ "help", cmd_help },

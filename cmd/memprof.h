@@ -4,6 +4,8 @@
 #define MEMPROF_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "lib/filter.h"
 #include "lib/pprof.h"
@@ -16,6 +18,7 @@ int cmd_list(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
@@ -36,9 +39,10 @@ int check_output(const char *out);
 /* Builds the profile from c, writes it atomically to out and (unless
  * quiet) prints the one-line summary, then warns about lost data (with
  * recording: also processes that ended without their final flush).
+ * With keep, *keep gets the profile written (the caller frees it) or NULL.
  * Returns 0, or -1 after printing the error. */
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording);
+		  bool recording, struct profile **keep);
 
 /* The options top and list share, as parsed from the command line. */
 struct report_args {
@@ -83,5 +87,32 @@ struct profile *report_args_load(const char *path, struct report_args *args);
 
 /* Frees what report_args_parse allocated. */
 void report_args_release(struct report_args *args);
+
+/* The leak options that run and leaks share (cmd/leaks.c). */
+#define LEAK_ARGS_MAX_FILES 32
+struct leak_args {
+	const char *files[LEAK_ARGS_MAX_FILES];	/* --suppressions=FILE, in order */
+	size_t n_files;
+	bool no_defaults;		/* --no-default-suppressions */
+	bool fail;			/* --fail-on-leak[=BYTES] */
+	uint64_t limit;			/* its BYTES, default 0 */
+};
+
+/* Takes argv[*i] if it is one of the leak options (moving *i past a
+ * separate value). Returns 1 when taken, 0 when not a leak option, -1
+ * after printing the error. */
+int leak_args_parse(const char *cmd, int argc, char **argv, int *i, struct leak_args *la);
+
+struct leak_suppressions;
+/* The defaults (unless --no-default-suppressions), then each file. Returns
+ * the list, or NULL after printing an error naming the file and line. */
+struct leak_suppressions *leak_args_suppressions(const struct leak_args *la);
+
+/* memprof run's --fail-on-leak: whether p's heap in use at exit after the
+ * suppressions s exceeds limit bytes; if so, prints the largest stacks on
+ * stderr, naming path (the profile written) for the rest. Returns 1 (over),
+ * 0, or -1 after printing the error. */
+int leak_gate(const struct profile *p, const struct leak_suppressions *s, uint64_t limit,
+	      const char *path);
 
 #endif

@@ -141,8 +141,10 @@ static void describe_peak(char *buf, size_t size, const struct profile *p, size_
 }
 
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording)
+		  bool recording, struct profile **keep)
 {
+	if (keep)
+		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
 	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr };
@@ -184,6 +186,9 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		      "id): its frames are left as addresses", st->stale_name,
 		      st->stale_files > 1 ? " (and others)" : "");
 	report_losses(c, recording);
-	profile_free(p);
+	if (keep)
+		*keep = p;
+	else
+		profile_free(p);
 	return 0;
 }

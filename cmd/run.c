@@ -24,6 +24,7 @@
 #include "lib/arena.h"
 #include "lib/collect.h"
 #include "lib/fd_high.h"
+#include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
 #include "lib/pprof.h"
@@ -574,8 +575,14 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 				if (s->w[i].pid == (uint32_t)pid)
 					process_gone(s, i);
 		}
-		if (exited && s->sock < 0 && s->n_w == 0)
-			break;
+		if (exited && s->sock < 0 && s->n_w == 0) {
+			/* a process that came through the fallback socket may be
+			 * unread still: in the backlog, or its hello not taken */
+			if (s->listen_fd >= 0)
+				accept_fallback(s);
+			if (s->n_conn == 0)
+				break;
+		}
 		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
 		if (exited && (stop_collecting || timeout)) {
 			char *names = proc_names(s, 8);
@@ -644,6 +651,18 @@ static void die_like(int sig)
 	kill(getpid(), sig);
 }
 
+/* --fail-on-leak, once the program exited 0 (its own non-zero status wins
+ * and is not checked): LEAKS_EXIT_STATUS when the gate fails, 1 when it
+ * could not be run, 0 otherwise. */
+static int leak_exit_status(const struct profile *p, const struct leak_args *leak,
+			    const char *out)
+{
+	struct leak_suppressions *supp = leak_args_suppressions(leak);
+	int over = supp ? leak_gate(p, supp, leak->limit, out) : -1;
+	leak_suppressions_free(supp);
+	return over > 0 ? LEAKS_EXIT_STATUS : over < 0 ? 1 : 0;
+}
+
 /* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
 static int64_t parse_duration(const char *v)
 {
@@ -699,7 +718,8 @@ int cmd_run(int argc, char **argv)
 	const char *out = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1;
 	uint64_t rate_bytes;
-	bool quiet = false, verbose = false;
+	bool quiet = false, verbose = false, rate_given = false;
+	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -719,6 +739,11 @@ int cmd_run(int argc, char **argv)
 			verbose = true;
 			continue;
 		}
+		int taken = leak_args_parse("run", argc, argv, &i, &leak);
+		if (taken < 0)
+			return usage("run", false);
+		if (taken)
+			continue;
 		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
 		bool is_wait = !strcmp(a, "--max-wait");
@@ -753,6 +778,7 @@ int cmd_run(int argc, char **argv)
 			return usage("run", false);
 		} else {
 			rate = (int64_t)rate_bytes;
+			rate_given = true;
 		}
 	}
 	if (i >= argc) {
@@ -760,6 +786,24 @@ int cmd_run(int argc, char **argv)
 		return usage("run", false);
 	}
 	char **prog_argv = argv + i;
+	if (!leak.fail && (leak.n_files || leak.no_defaults)) {
+		error("run: --suppressions and --no-default-suppressions need --fail-on-leak");
+		return usage("run", false);
+	}
+	if (leak.fail) {
+		/* a bad suppressions file fails now, not after the run; the gate
+		 * reads them again at the end */
+		struct leak_suppressions *supp = leak_args_suppressions(&leak);
+		if (!supp)
+			return 1;
+		leak_suppressions_free(supp);
+		if (!rate_given)
+			rate = 1;	/* a sampled gate is flaky: every allocation */
+		else if (rate > 1)
+			error("warning: --fail-on-leak at --rate %lld: the gate is statistical (it "
+			      "compares an estimate, and may miss small leaks); leave out --rate "
+			      "for an exact one", (long long)rate);
+	}
 
 	char *path = search_path(prog_argv[0]);
 	struct stat st;
@@ -939,6 +983,7 @@ int cmd_run(int argc, char **argv)
 		 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 	const struct collector_stats *cs = collector_stats(c);
 	bool empty = true;
+	struct profile *prof = NULL;
 	if (why) {
 		/* already said */
 	} else if (cs->processes == 0) {
@@ -958,8 +1003,11 @@ int cmd_run(int argc, char **argv)
 		char version[64];
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
-		if (write_profile(c, out ? out : def, comments, quiet, false) < 0 && code == 0)
+		if (write_profile(c, out ? out : def, comments, quiet, false,
+				  leak.fail ? &prof : NULL) < 0 && code == 0)
 			code = 1;
+		if (leak.fail && !empty && prof && code == 0)
+			code = leak_exit_status(prof, &leak, out ? out : def);
 		if (verbose) {
 			double prog = cpu_seconds(RUSAGE_CHILDREN), all = cpu_seconds(RUSAGE_SELF);
 			fprintf(stderr, "memprof: CPU: program %.2f s; memprof %.2f s collecting "
@@ -969,6 +1017,11 @@ int cmd_run(int argc, char **argv)
 		free(def);
 		free(cmdline);
 	}
+	if (leak.fail && empty && code == 0) {
+		error("--fail-on-leak: %s was not profiled: no leak check", prog_argv[0]);
+		code = 1;
+	}
+	profile_free(prof);
 	collector_free(c);
 	free(path);
 	free(tracker);
