@@ -1,5 +1,6 @@
 /* report.c - pprof's top and list reports, line for line as go tool pprof
- * prints them (google/pprof internal/report: printText, printSource). */
+ * prints them (google/pprof internal/report: printText, printSource), and
+ * what all the text reports share (report_impl.h). */
 #include "report.h"
 
 #include <errno.h>
@@ -16,22 +17,15 @@
 #include "graph.h"
 #include "profile.h"
 #include "regex.h"
+#include "report_impl.h"
 #include "units.h"
 
-struct report {
-	const struct profile *p;
-	const struct report_options *o;
-	const char *sample_unit;
-	const char *output_unit;
-	int64_t total;
-};
-
-static void format_value(const struct report *r, char *buf, size_t size, int64_t v)
+void report_format_value(const struct report *r, char *buf, size_t size, int64_t v)
 {
 	units_label(buf, size, v, r->sample_unit, r->output_unit);
 }
 
-static void report_init(struct report *r, const struct profile *p, const struct report_options *o)
+void report_init(struct report *r, const struct profile *p, const struct report_options *o)
 {
 	r->p = p;
 	r->o = o;
@@ -65,8 +59,7 @@ static void format_time(char *buf, size_t size, int64_t nanos)
 		 tm.tm_zone ? tm.tm_zone : "UTC");
 }
 
-/* pprof's ProfileLabels: File, Build ID, comments, Type, Time, Duration. */
-static void print_profile_labels(FILE *out, const struct report *r)
+void report_print_profile_labels(FILE *out, const struct report *r)
 {
 	const struct profile *p = r->p;
 	char a[64], b[64];
@@ -93,12 +86,17 @@ static void print_profile_labels(FILE *out, const struct report *r)
 			units_percentage(b, sizeof(b), (int64_t)tn, p->duration_nanos);
 			snprintf(ratio, sizeof(ratio), "(%s)", b);
 		}
-		format_value(r, b, sizeof(b), r->total);
+		report_format_value(r, b, sizeof(b), r->total);
 		fprintf(out, "Duration: %s, Total samples = %s %s\n", a, b, ratio);
 	}
 }
 
-/* ---- top ----------------------------------------------------------------- */
+unsigned report_graph_mode(const struct report_options *o, unsigned granularity)
+{
+	return granularity | (o->noinlines ? GRAPH_NOINLINES : 0);
+}
+
+/* ---- the trimmed graph (top, tree, peek) ------------------------------------ */
 
 static int cmp_i64_desc(int64_t a, int64_t b)
 {
@@ -144,11 +142,12 @@ static int compare_nodes(const void *pa, const void *pb)
 	return compare_info(a, b);
 }
 
-static void sort_nodes(const struct graph *g, uint32_t *ids, size_t n, bool cum)
+void report_sort_nodes(const struct graph *g, uint32_t *ids, size_t n, bool cum)
 {
 	sort_graph = g;
 	sort_cum = cum;
-	qsort(ids, n, sizeof(*ids), compare_nodes);
+	if (n)
+		qsort(ids, n, sizeof(*ids), compare_nodes);
 }
 
 /* Nodes with a value: pprof's graph leaves out nodes whose flat and cum are
@@ -189,77 +188,88 @@ static void select_output_unit(struct report *r, const struct graph *g, const ui
 	r->output_unit = *unit ? unit : r->sample_unit;
 }
 
-struct list_ctx {
-	const struct report_options *o;
-};
-
-static const char *list_filename(struct arena *a, const char *name, void *data);
-
-/* The graph's mode for the options' granularity. */
-static unsigned graph_mode(const struct report_options *o, unsigned granularity)
+int report_graph_build(struct report_graph *rg, struct report *r)
 {
-	return granularity | (o->noinlines ? GRAPH_NOINLINES : 0);
-}
-
-int report_top(FILE *out, const struct profile *p, const struct report_options *o)
-{
-	struct report r;
-	struct graph g;
-	struct list_ctx lc = { o };
-	uint32_t *ids = NULL;
-	bool *kept = NULL;
+	const struct profile *p = r->p;
+	const struct report_options *o = r->o;
+	struct graph *g = &rg->g;
 	int rc;
 
-	report_init(&r, p, o);
+	memset(rg, 0, sizeof(*rg));
 	/* pprof trims every file name (-trim_path, -source_path) first */
-	if ((rc = graph_init(&g, p, graph_mode(o, o->granularity),
-			     o->granularity == GRAPH_FUNCTIONS ? NULL : list_filename, &lc)) < 0)
+	if ((rc = graph_init(g, p, report_graph_mode(o, o->granularity),
+			     o->granularity == GRAPH_FUNCTIONS ? NULL : report_trim_filename,
+			     (void *)o)) < 0)
 		return rc;
-	rc = -ENOMEM;
-	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
-	kept = calloc(g.n_node ? g.n_node : 1, sizeof(*kept));
-	if (!ids || !kept)
-		goto out;
+	rg->ids = malloc((g->n_node ? g->n_node : 1) * sizeof(*rg->ids));
+	rg->kept = calloc(g->n_node ? g->n_node : 1, sizeof(*rg->kept));
+	if (!rg->ids || !rg->kept)
+		return -ENOMEM;
 
 	/* pass 1: the full graph decides which nodes are too small to show */
-	if ((rc = graph_accumulate(&g, p, o->sample_index, NULL, false)) < 0)
-		goto out;
-	size_t n = live_nodes(&g, ids);
+	if ((rc = graph_accumulate(g, p, o->sample_index, NULL, false)) < 0)
+		return rc;
+	size_t n = live_nodes(g, rg->ids);
 	int64_t flat_total = 0;
 	for (size_t i = 0; i < n; i++)
-		flat_total += g.node[ids[i]].flat;
+		flat_total += g->node[rg->ids[i]].flat;
 	int64_t node_cutoff = llabs((int64_t)((double)flat_total * o->node_fraction));
-	int64_t edge_cutoff = llabs((int64_t)((double)flat_total * o->edge_fraction));
-	size_t dropped = 0;
+	rg->edge_cutoff = llabs((int64_t)((double)flat_total * o->edge_fraction));
 	for (size_t i = 0; i < n; i++) {
-		if (llabs(g.node[ids[i]].cum) < node_cutoff)
-			dropped++;
+		if (llabs(g->node[rg->ids[i]].cum) < node_cutoff)
+			rg->dropped++;
 		else
-			kept[ids[i]] = true;
+			rg->kept[rg->ids[i]] = true;
 	}
 
-	/* pass 2: rebuild from the kept nodes (calls through dropped ones join up) */
-	if ((rc = graph_accumulate(&g, p, o->sample_index, kept, true)) < 0)
-		goto out;
-	n = live_nodes(&g, ids);
-	size_t orig_count = n;
-	sort_nodes(&g, ids, n, o->cum_sort);
+	/* pass 2: with nodes dropped, rebuild from the kept ones (calls through
+	 * dropped ones join up); else the full graph stays, with its edges */
+	if ((rc = graph_accumulate(g, p, o->sample_index, rg->dropped ? rg->kept : NULL,
+				   true)) < 0)
+		return rc;
+	n = live_nodes(g, rg->ids);
+	rg->orig_count = n;
+	report_sort_nodes(g, rg->ids, n, o->cum_sort);
 
 	/* pass 3: keep the top node_count */
 	if (o->node_count > 0 && (size_t)o->node_count < n) {
-		memset(kept, 0, g.n_node * sizeof(*kept));
+		memset(rg->kept, 0, g->n_node * sizeof(*rg->kept));
 		for (size_t i = 0; i < (size_t)o->node_count; i++)
-			kept[ids[i]] = true;
-		if ((rc = graph_accumulate(&g, p, o->sample_index, kept, true)) < 0)
-			goto out;
-		n = live_nodes(&g, ids);
-		sort_nodes(&g, ids, n, o->cum_sort);
+			rg->kept[rg->ids[i]] = true;
+		if ((rc = graph_accumulate(g, p, o->sample_index, rg->kept, true)) < 0)
+			return rc;
+		n = live_nodes(g, rg->ids);
+		report_sort_nodes(g, rg->ids, n, o->cum_sort);
 	}
-	graph_mark_inline(&g, edge_cutoff);
-	select_output_unit(&r, &g, ids, n);
+	rg->n = n;
+	/* what TrimLowFrequencyEdges looks at: the edges into listed nodes */
+	memset(rg->kept, 0, g->n_node * sizeof(*rg->kept));
+	for (size_t i = 0; i < n; i++)
+		rg->kept[rg->ids[i]] = true;
+	graph_mark_inline(g, rg->edge_cutoff);
+	select_output_unit(r, g, rg->ids, n);
+	return 0;
+}
 
+bool report_graph_edge_kept(const struct report_graph *rg, const struct graph_edge *e)
+{
+	return !rg->kept[e->dst] || llabs(e->weight) >= rg->edge_cutoff;
+}
+
+void report_graph_release(struct report_graph *rg)
+{
+	free(rg->ids);
+	free(rg->kept);
+	graph_release(&rg->g);
+	memset(rg, 0, sizeof(*rg));
+}
+
+void report_print_header(FILE *out, const struct report *r, const struct report_graph *rg)
+{
+	const struct report_options *o = r->o;
 	char a[64], b[64], c[64];
-	print_profile_labels(out, &r);
+
+	report_print_profile_labels(out, r);
 	if (o->n_active_filters) {
 		fprintf(out, "Active filters:\n");
 		for (size_t i = 0; i < o->n_active_filters; i++) {
@@ -271,30 +281,45 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 		}
 	}
 	int64_t flat_sum = 0;
-	for (size_t i = 0; i < n; i++)
-		flat_sum += g.node[ids[i]].flat;
-	format_value(&r, a, sizeof(a), flat_sum);
-	units_percentage(b, sizeof(b), flat_sum, r.total);
-	format_value(&r, c, sizeof(c), r.total);
+	for (size_t i = 0; i < rg->n; i++)
+		flat_sum += rg->g.node[rg->ids[i]].flat;
+	report_format_value(r, a, sizeof(a), flat_sum);
+	units_percentage(b, sizeof(b), flat_sum, r->total);
+	report_format_value(r, c, sizeof(c), r->total);
 	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n", a, b + strspn(b, " "), c);
-	if (r.total != 0) {
-		if (dropped > 0) {
-			format_value(&r, a, sizeof(a),
-				     llabs((int64_t)((double)r.total * o->node_fraction)));
-			fprintf(out, "Dropped %zu node%s (cum <= %s)\n", dropped,
-				dropped > 1 ? "s" : "", a);
+	if (r->total != 0) {
+		if (rg->dropped > 0) {
+			report_format_value(r, a, sizeof(a),
+					    llabs((int64_t)((double)r->total * o->node_fraction)));
+			fprintf(out, "Dropped %zu node%s (cum <= %s)\n", rg->dropped,
+				rg->dropped > 1 ? "s" : "", a);
 		}
-		if (n > 0 && n < orig_count)
-			fprintf(out, "Showing top %zu nodes out of %zu\n", n, orig_count);
+		if (rg->n > 0 && rg->n < rg->orig_count)
+			fprintf(out, "Showing top %zu nodes out of %zu\n", rg->n, rg->orig_count);
 	}
+}
+
+/* ---- top ----------------------------------------------------------------- */
+
+int report_top(FILE *out, const struct profile *p, const struct report_options *o)
+{
+	struct report r;
+	struct report_graph rg;
+	int rc;
+
+	report_init(&r, p, o);
+	if ((rc = report_graph_build(&rg, &r)) < 0)
+		goto out;
+	const struct graph *g = &rg.g;
+	report_print_header(out, &r, &rg);
 	fprintf(out, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum", "cum");
 	int64_t sum = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct graph_node *node = &g.node[ids[i]];
-		char fp[16], sp[16], cp[16];
+	for (size_t i = 0; i < rg.n; i++) {
+		const struct graph_node *node = &g->node[rg.ids[i]];
+		char a[64], c[64], fp[16], sp[16], cp[16];
 		sum += node->flat;
-		format_value(&r, a, sizeof(a), node->flat);
-		format_value(&r, c, sizeof(c), node->cum);
+		report_format_value(&r, a, sizeof(a), node->flat);
+		report_format_value(&r, c, sizeof(c), node->cum);
 		units_percentage(fp, sizeof(fp), node->flat, r.total);
 		units_percentage(sp, sizeof(sp), sum, r.total);
 		units_percentage(cp, sizeof(cp), node->cum, r.total);
@@ -304,9 +329,7 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 	}
 	rc = 0;
 out:
-	free(ids);
-	free(kept);
-	graph_release(&g);
+	report_graph_release(&rg);
 	return rc;
 }
 
@@ -400,7 +423,7 @@ int report_folded(FILE *out, const struct profile *p, const struct report_option
 
 	/* the graph names the frames as top does (as pprof's -traces, without
 	 * trimming file names) */
-	if ((rc = graph_init(&g, p, graph_mode(o, o->granularity), NULL, NULL)) < 0)
+	if ((rc = graph_init(&g, p, report_graph_mode(o, o->granularity), NULL, NULL)) < 0)
 		return rc;
 	for (size_t si = 0; si < p->n_sample; si++) {
 		const struct profile_sample *s = &p->sample[si];
@@ -482,11 +505,11 @@ static const char *trim_path(const char *path, const char *trim, const char *sea
 	return path;
 }
 
-static const char *list_filename(struct arena *a, const char *name, void *data)
+const char *report_trim_filename(struct arena *a, const char *name, void *data)
 {
-	const struct list_ctx *lc = data;
+	const struct report_options *o = data;
 	(void)a;
-	return trim_path(name, lc->o->trim_path, lc->o->source_path);
+	return trim_path(name, o->trim_path, o->source_path);
 }
 
 /* A source file read into lines; lines[i] is line i+1 without its newline. */
@@ -708,7 +731,7 @@ static void value_or_dot(const struct report *r, char *buf, size_t size, int64_t
 	if (v == 0)
 		snprintf(buf, size, ".");
 	else
-		format_value(r, buf, size, v);
+		report_format_value(r, buf, size, v);
 }
 
 /* a + b, clamped to int64_t's range (line numbers come from the profile) */
@@ -802,8 +825,8 @@ static int print_routine(FILE *out, const struct report *r, const struct graph *
 	if (rc < 0)
 		goto out;
 	fprintf(out, "ROUTINE ======================== %s in %s\n", name, file);
-	format_value(r, a, sizeof(a), flat_sum);
-	format_value(r, b, sizeof(b), cum_sum);
+	report_format_value(r, a, sizeof(a), flat_sum);
+	report_format_value(r, b, sizeof(b), cum_sum);
 	units_percentage(c, sizeof(c), cum_sum, r->total);
 	fprintf(out, "%10s %10s (flat, cum) %s of Total\n", a, b, c);
 	if (src->err) {
@@ -839,7 +862,6 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 	struct report r;
 	struct graph g;
 	struct regex *re;
-	struct list_ctx lc = { o };
 	struct source_cache sources = { NULL, 0, 0, HASHMAP_INIT };
 	uint32_t *ids = NULL;
 	char cwd[PATH_MAX];
@@ -851,8 +873,8 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 		return -EINVAL;
 	}
 	report_init(&r, p, o);
-	if ((rc = graph_init(&g, p, graph_mode(o, GRAPH_LINES) | GRAPH_OBJNAMES, list_filename,
-			     &lc)) < 0) {
+	if ((rc = graph_init(&g, p, report_graph_mode(o, GRAPH_LINES) | GRAPH_OBJNAMES,
+			     report_trim_filename, (void *)o)) < 0) {
 		regex_free(re);
 		return rc;
 	}
@@ -891,7 +913,7 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
 		search = cwd;
 	}
 	char a[64];
-	format_value(&r, a, sizeof(a), r.total);
+	report_format_value(&r, a, sizeof(a), r.total);
 	fprintf(out, "Total: %s\n", a);
 	for (size_t i = 0; i < m;) {
 		const char *name = g.node[ids[i]].name;
