@@ -9,12 +9,17 @@
 
 #include "lib/filter.h"
 #include "lib/pprof.h"
+#include "lib/profile.h"
 #include "lib/report.h"
 
 #define MEMPROF_VERSION "0.1.0"
 
 int cmd_top(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_traces(int argc, char **argv);
+int cmd_peek(int argc, char **argv);
+int cmd_tree(int argc, char **argv);
+int cmd_tags(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
@@ -44,7 +49,8 @@ int check_output(const char *out);
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
 		  bool recording, struct profile **keep);
 
-/* The options top and list share, as parsed from the command line. */
+/* The options of the reports (top, list, traces, peek, tree, tags), as
+ * parsed from the command line. */
 struct report_args {
 	struct report_options opts;
 	struct pprof_limits limits;	/* --max-profile-size, --max-elements */
@@ -61,9 +67,13 @@ struct report_args {
 	size_t n_base;
 	bool diff_base;			/* they were given as --diff-base */
 	bool folded;			/* top --folded */
+	bool merge;			/* merge even one profile, as pprof
+					 * does (traces prints its samples) */
+	struct profile_label_units label_units;	/* before filtering */
 };
 
-/* Parses argv[1..] into args. Recognises memprof's --long options and
+/* Parses argv[1..] into args, with cmd's defaults (pprof's -nodecount is
+ * 80 but for top; peek never trims). Recognises memprof's --long options and
  * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum,
  * -base=, -diff_base=, -focus=, -lines, -trim=false, ...), and the
  * reader's limits (--max-profile-size=, --max-elements=). The first

@@ -194,6 +194,55 @@ int64_t profile_total(const struct profile *p, int idx)
 	return diff_total > 0 ? diff_total : total;
 }
 
+bool profile_label_is_num(const struct profile_label *l)
+{
+	return !*l->str && (l->num != 0 || *l->num_unit);
+}
+
+const char *profile_label_units_find(const struct profile_label_units *u, const char *key)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (u->kv[i].key == key || strcmp(u->kv[i].key, key) == 0)
+			return u->kv[i].unit;
+	return NULL;
+}
+
+int profile_label_units_init(struct profile_label_units *u, const struct profile *p)
+{
+	memset(u, 0, sizeof(*u));
+	for (size_t i = 0; i < p->n_sample; i++) {
+		const struct profile_sample *s = &p->sample[i];
+		for (size_t j = 0; j < s->n_label; j++) {
+			const struct profile_label *l = &s->label[j];
+			if (!profile_label_is_num(l))
+				continue;
+			size_t k;
+			for (k = 0; k < u->n; k++)
+				if (u->kv[k].key == l->key || strcmp(u->kv[k].key, l->key) == 0)
+					break;
+			if (k == u->n) {
+				if (array_grow(&u->kv, &u->cap, u->n, sizeof(*u->kv)) < 0)
+					return -ENOMEM;
+				u->kv[u->n].key = l->key;
+				u->kv[u->n++].unit = "";
+			}
+			if (!*u->kv[k].unit)
+				u->kv[k].unit = l->num_unit;
+		}
+	}
+	for (size_t k = 0; k < u->n; k++)
+		if (!*u->kv[k].unit)
+			u->kv[k].unit = !strcmp(u->kv[k].key, "alignment") ||
+					!strcmp(u->kv[k].key, "request") ? "bytes" : u->kv[k].key;
+	return 0;
+}
+
+void profile_label_units_release(struct profile_label_units *u)
+{
+	free(u->kv);
+	memset(u, 0, sizeof(*u));
+}
+
 /* pprof's ScaleN for one sample: each value whose ratio is not 1 becomes
  * round(v * ratio); returns whether any of those is non-zero (the others do
  * not count: pprof's rule for dropping a sample). */
