@@ -3,6 +3,7 @@
  * what all the text reports share (report_impl.h). */
 #include "report.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -459,49 +460,68 @@ out:
 
 /* ---- list ----------------------------------------------------------------- */
 
+/* Go's filepath.Base of s[0..n) into out: "." for "", "/" for slashes
+ * only, else the last element without trailing slashes. */
+static void go_base(const char *s, size_t n, char *out, size_t size)
+{
+	while (n > 0 && s[n - 1] == '/')
+		n--;
+	size_t i = n;
+	while (i > 0 && s[i - 1] != '/')
+		i--;
+	if (n == 0)
+		snprintf(out, size, "%s", s[0] == '/' ? "/" : ".");
+	else
+		snprintf(out, size, "%.*s", (int)(n - i), s + i);
+}
+
+/* The next entry of a ':'-separated list (Go's filepath.SplitList: none in
+ * "", empty ones kept). Returns false at the end; *len gets the entry's. */
+static bool list_next(const char **at, const char **entry, size_t *len)
+{
+	const char *s = *at;
+	if (!s)
+		return false;
+	const char *e = strchr(s, ':');
+	*entry = s;
+	*len = e ? (size_t)(e - s) : strlen(s);
+	*at = e ? e + 1 : NULL;
+	return true;
+}
+
 /* pprof's trimPath: without configured prefixes, strip everything up to the
  * base name of a search path directory found inside the file name; then
  * strip configured prefixes and /proc/self/cwd. Returns a pointer into path. */
 static const char *trim_path(const char *path, const char *trim, const char *search)
 {
+	const char *at, *e;
+	size_t n;
 	if (!trim || !*trim) {
-		const char *s = search ? search : "";
-		while (*s) {
-			const char *e = strchr(s, ':');
-			size_t n = e ? (size_t)(e - s) : strlen(s);
-			char dir[PATH_MAX], want[PATH_MAX + 2];
-			if (n > 0 && n < sizeof(dir)) {
-				memcpy(dir, s, n);
-				dir[n] = '\0';
-				while (n > 1 && dir[n - 1] == '/')
-					dir[--n] = '\0';
-				snprintf(want, sizeof(want), "/%s/", base_name(dir));
-				const char *found = strstr(path, want);
-				if (found && strcmp(want, "//") != 0)
-					return found + strlen(want);
-			}
-			s += n;
-			if (*s == ':')
-				s++;
+		for (at = search && *search ? search : NULL; list_next(&at, &e, &n);) {
+			char want[PATH_MAX + 2], base[PATH_MAX];
+			if (n >= sizeof(base))
+				continue;
+			go_base(e, n, base, sizeof(base));
+			snprintf(want, sizeof(want), "/%s/", base);
+			const char *found = strstr(path, want);
+			if (found)
+				return found + strlen(want);
 		}
 	}
-	const char *t = trim ? trim : "";
-	for (;;) {
-		const char *e = strchr(t, ':');
-		size_t n = e ? (size_t)(e - t) : strlen(t);
-		if (n > 0) {
-			bool slash = t[n - 1] == '/';
-			if (strncmp(path, t, n) == 0 && (slash || path[n] == '/'))
-				return path + n + (slash ? 0 : 1);
+	static const char *const fixed[] = { "/proc/self/cwd/./", "/proc/self/cwd/" };
+	at = trim && *trim ? trim : NULL;
+	for (size_t k = 0;;) {
+		if (!list_next(&at, &e, &n)) {
+			if (k == 2)
+				break;
+			e = fixed[k++];
+			n = strlen(e);
 		}
-		if (!e)
-			break;
-		t = e + 1;
+		/* HasPrefix(path, entry + "/" unless it ends in one) */
+		bool slash = n > 0 && e[n - 1] == '/';
+		if (strncmp(path, e, n) == 0 && (slash || path[n] == '/'))
+			return path + n + (slash ? 0 : 1);
 	}
-	if (strncmp(path, "/proc/self/cwd/./", 17) == 0)
-		return path + 17;
-	if (strncmp(path, "/proc/self/cwd/", 15) == 0)
-		return path + 15;
 	return path;
 }
 
@@ -530,74 +550,116 @@ struct source_cache {
 	struct hashmap index;	/* hash of the file name, probed -> index in src */
 };
 
-/* Opens path for reading if it is a regular file, else fails with errno
- * EINVAL. A FIFO or a device named in a profile must not block list, nor
- * be opened at all (opening a tape rewinds it): the type is checked with
- * stat first, and again after a non-blocking open in case the file was
- * replaced in between. */
-static FILE *open_regular(const char *path)
+/* Opens path for reading as Go's os.Open does for pprof: a regular file,
+ * or a directory, which pprof then lists as an empty file (*f stays NULL).
+ * A FIFO or a device named in a profile must not block list, nor be opened
+ * at all (opening a tape rewinds it): unlike pprof, it is refused (errno
+ * EINVAL), checked with stat first and again after a non-blocking open in
+ * case the file was replaced in between. Returns 0, or -1 with errno set. */
+static int open_source_file(const char *path, FILE **f)
 {
 	struct stat st;
+	*f = NULL;
 	if (stat(path, &st) < 0)
-		return NULL;
+		return -1;
+	if (S_ISDIR(st.st_mode))
+		return 0;
 	if (!S_ISREG(st.st_mode)) {
 		errno = EINVAL;
-		return NULL;
+		return -1;
 	}
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return NULL;
+		return -1;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		errno = EINVAL;
-		return NULL;
+		return -1;
 	}
-	FILE *f = fdopen(fd, "r");
-	if (!f)
+	if (!(*f = fdopen(fd, "r"))) {
 		close(fd);
-	return f;
+		return -1;
+	}
+	return 0;
 }
 
-static FILE *open_source(const char *path, const char *search, const char *trim, char *err,
-			 size_t errsize)
+/* Go's filepath.Join(dir, path) (dir may be empty) and filepath.Dir(dir),
+ * both cleaned, into the arena; NULL when out of memory. */
+static const char *go_join(struct arena *a, const char *dir, const char *path)
 {
+	if (!*dir)
+		return *path ? path_clean(a, path) : "";
+	size_t n = strlen(dir) + strlen(path) + 2;
+	char *s = arena_alloc(a, n);
+	if (!s)
+		return NULL;
+	snprintf(s, n, "%s%s%s", dir, *path ? "/" : "", path);
+	return path_clean(a, s);
+}
+
+static const char *go_dir(struct arena *a, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) + 1 : 0;
+	char *s = arena_alloc(a, n + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, path, n);
+	s[n] = '\0';
+	return path_clean(a, s);
+}
+
+/* pprof's openSourceFile: the trimmed name if it is absolute, else the
+ * name under each search path entry and each of its parents (a relative
+ * entry's up to "."). Returns 0 with *f (NULL for a directory), -1 with
+ * the reason in err, or -ENOMEM. */
+static int open_source(const char *path, const char *search, const char *trim, FILE **f,
+		       char *err, size_t errsize)
+{
+	struct arena a = ARENA_INIT;
+	int rc = -1;
+
 	path = trim_path(path, trim, search);
 	if (path[0] == '/') {
-		FILE *f = open_regular(path);
-		if (!f)
-			snprintf(err, errsize, "open %s: %s", path,
-				 errno == EINVAL ? "not a regular file" : strerror(errno));
-		return f;
+		if (open_source_file(path, f) == 0)
+			return 0;
+		/* Go's error text: strerror's, lower-cased as Go's syscall has it */
+		char why[128];
+		snprintf(why, sizeof(why), "%s",
+			 errno == EINVAL ? "not a regular file" : strerror(errno));
+		why[0] = (char)tolower((unsigned char)why[0]);
+		snprintf(err, errsize, "open %s: %s", path, why);
+		return -1;
 	}
-	const char *s = search;
-	while (*s) {
-		const char *e = strchr(s, ':');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		char dir[PATH_MAX], file[PATH_MAX * 2];
-		if (n < sizeof(dir)) {
-			memcpy(dir, s, n);
-			dir[n] = '\0';
-			/* this directory and each of its parents */
-			for (;;) {
-				snprintf(file, sizeof(file), "%s/%s", dir, path);
-				FILE *f = open_regular(file);
-				if (f)
-					return f;
-				char *slash = strrchr(dir, '/');
-				if (!slash || (slash == dir && dir[1] == '\0'))
-					break;
-				if (slash == dir)
-					dir[1] = '\0';
-				else
-					*slash = '\0';
-			}
+	const char *at = *search ? search : NULL, *e;
+	size_t n;
+	while (rc < 0 && list_next(&at, &e, &n)) {
+		char *dir = arena_alloc(&a, n + 1);
+		if (!dir) {
+			rc = -ENOMEM;
+			break;
 		}
-		s += n;
-		if (*s == ':')
-			s++;
+		memcpy(dir, e, n);
+		dir[n] = '\0';
+		for (const char *d = dir;;) {
+			const char *file = go_join(&a, d, path), *parent;
+			if (!file || !(parent = go_dir(&a, d))) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (open_source_file(file, f) == 0) {
+				rc = 0;
+				break;
+			}
+			if (strcmp(parent, d) == 0)
+				break;
+			d = parent;
+		}
 	}
-	snprintf(err, errsize, "could not find file %s on path %s", path, search);
-	return NULL;
+	if (rc == -1)
+		snprintf(err, errsize, "could not find file %s on path %s", path, search);
+	arena_release(&a);
+	return rc;
 }
 
 /* Reads the source named path in a profile into src. A file that cannot be
@@ -609,9 +671,14 @@ static int source_load(struct source *src, const char *path, const char *search,
 	memset(src, 0, sizeof(*src));
 	if (!(src->file = strdup(path)))
 		return -ENOMEM;
-	FILE *f = open_source(path, search, trim, err, sizeof(err));
-	if (!f)
+	FILE *f;
+	int rc = open_source(path, search, trim, &f, err, sizeof(err));
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
 		return (src->err = strdup(err)) ? 0 : -ENOMEM;
+	if (!f)		/* a directory: pprof reads no line of it */
+		return 0;
 	size_t cap = 0, len = 0;
 	char buf[65536];
 	size_t r;
