@@ -30,6 +30,6 @@ struct unit_test {
 /* Each test file defines a table ending with { NULL, NULL }. */
 extern const struct unit_test units_tests[], pprof_tests[], graph_tests[], collect_tests[],
 	tracker_tests[], symbolize_tests[], output_tests[], profile_tests[], filter_tests[],
-	leaks_tests[];
+	leaks_tests[], tabwriter_tests[];
 
 #endif
