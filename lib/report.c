@@ -774,6 +774,19 @@ static int source_get(struct source_cache *c, const char *file, const char *sear
 	return 0;
 }
 
+/* The source named file if it was read (or tried) before, else NULL. */
+static const struct source *source_find(const struct source_cache *c, const char *file)
+{
+	struct source_key k = { c, file };
+	for (uint64_t h = hash_bytes(file, strlen(file), 0);; h++) {
+		const uint64_t *v = hashmap_get(&c->index, h);
+		if (!v)
+			return NULL;
+		if (source_is(*v, &k))
+			return &c->src[*v];
+	}
+}
+
 static void source_cache_release(struct source_cache *c)
 {
 	for (size_t i = 0; i < c->n; i++)
@@ -888,14 +901,21 @@ static int print_routine(FILE *out, const struct report *r, const struct graph *
 	while (k < n_lines && lv[k].line < start)
 		k++;
 	const struct source *src;
-	int rc = source_get(sources, file, search, r->o->trim_path, &src);
-	if (rc < 0)
+	int rc = 0;
+	/* pprof reads no line of an empty range (a function whose start line
+	 * is past its sampled lines, which are in another file it includes):
+	 * it then says nothing of the file unless an earlier read failed */
+	if (start > end)
+		src = source_find(sources, file);
+	else if ((rc = source_get(sources, file, search, r->o->trim_path, &src)) < 0)
 		goto out;
 	fprintf(out, "ROUTINE ======================== %s in %s\n", name, file);
 	report_format_value(r, a, sizeof(a), flat_sum);
 	report_format_value(r, b, sizeof(b), cum_sum);
 	units_percentage(c, sizeof(c), cum_sum, r->total);
 	fprintf(out, "%10s %10s (flat, cum) %s of Total\n", a, b, c);
+	if (!src)
+		goto out;
 	if (src->err) {
 		fprintf(out, " Error: %s\n", src->err);
 		/* unlike pprof, still show the numbers of the lines with samples */

@@ -118,6 +118,32 @@ for o in -tagfocus=pprof::base=true -tagignore=pprof::base=true -tagfocus=base:t
 	test_expect_success "string tags: top $o" "compare_top '-nodecount=0 $o' $TRASH/based.pb.gz"
 done
 
+# a profile of several programs with string labels as memprof writes them
+# (program, exe) and numeric ones (pid, bytes), several values for a key
+cat > "$TRASH/labels.spec" <<'EOF'
+types alloc_objects/count alloc_space/bytes
+mapping /usr/bin/make
+sample 1 4096 ; main run_job spawn ; program=make ; exe=/usr/bin/make ; pid#100
+sample 2 8192 ; main parse expand ; program=make ; exe=/usr/bin/make ; pid#100
+sample 3 1000 ; main compile cc1_alloc ; program=cc1 ; exe=/usr/lib/gcc/cc1 ; pid#101 ; bytes#1000:bytes
+sample 4 65536 ; main link ld_alloc ; program=ld ; exe=/usr/bin/ld ; pid#102 ; bytes#65536
+sample 5 512 ; main compile cc1_alloc ; program=cc1 ; program=cc1plus ; exe=/usr/lib/gcc/cc1 ; pid#103
+sample 6 300 ; main hash ; program=Make%20Tool
+EOF
+/usr/bin/python3 $SRC/testdata/diff/craft.py "$TRASH/labels.pb" < "$TRASH/labels.spec"
+for o in -tagfocus=program=make -tagfocus=program=cc1 "-tagfocus=program=^cc1\$" \
+	 -tagignore=program=cc -tagfocus=exe=/usr/bin -tagfocus=program:make,exe:make \
+	 -tagfocus=program=ld,make -tagfocus=pid=100:101 -tagfocus=pid=101 -tagfocus=:100 \
+	 "-tagfocus=(?i)make.tool" -tagfocus=bytes=1kB: -tagfocus=bytes=1000B \
+	 "-tagfocus=program=\\bMake\\b" "-tagignore=exe=gcc -tagfocus=pid=100:102" \
+	 -tagfocus=1000B -tagshow=program -taghide=pid -tagfocus=program=cc1plus -tagfocus=prog \
+	 -tagfocus=program= "-tagignore=program=^cc1\$,^ld\$"; do
+	for si in 0 1; do
+		test_expect_success "labels: top -sample_index=$si $o" "
+			compare_top '-nodecount=0 -sample_index=$si $o' $TRASH/labels.pb"
+	done
+done
+
 # ---- Go's diff profiles and several profiles -----------------------------------
 
 for o in -focus=main -hide=runtime -lines -files -addresses "-show_from=main.main" \
@@ -266,7 +292,7 @@ FOCUS=("" "" "" main leaf runtime work site "(?i)MAIN" "^main\\." "\\bleaf" "\\d
 TAGS=("" "" "" "" bytes=1kB:64kB bytes=4kB: bytes=:1kB bytes=1000B 1kB: bytes=16B:2kB)
 sweep_one() {
 	local files si o="" re
-	case $((RANDOM % 10)) in
+	case $((RANDOM % 11)) in
 	0) files="$G/heap.pb.gz"; si=$(pick "" 0 1 2 3 alloc_space inuse_objects) ;;
 	1) files="$G/allocs.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	2) files="$G/cpu.pb.gz"; si=$(pick "" 0 1) ;;
@@ -279,6 +305,9 @@ sweep_one() {
 	8) files="$TRASH/known.pb.gz $TRASH/known3.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	9) files="$TRASH/based.pb.gz"; si=$(pick "" 0 1 2 3)
 	   o="$(pick "" -tagfocus=pprof::base=true -tagignore=pprof::base=true -tagfocus=base:t)" ;;
+	10) files="$TRASH/labels.pb"; si=$(pick "" 0 1)
+	   o="$(pick "" -tagfocus=program=make -tagignore=program=cc1 -tagfocus=exe=/usr/bin \
+		     -tagfocus=pid=101: -tagfocus=program:c,exe:gcc)" ;;
 	esac
 	[ -n "$si" ] && o="$o -sample_index=$si"
 	local x
