@@ -323,6 +323,18 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			break;
 		const char *name = a + (a[1] == '-' ? 2 : 1);
 		size_t len = strcspn(name, "=");
+		/* pprof's report flags are memprof's commands */
+		static const char *const reports[][2] = {
+			{ "top", "top" }, { "text", "top" }, { "list", "list" },
+			{ "traces", "traces" }, { "peek", "peek" }, { "tree", "tree" },
+			{ "tags", "tags" },
+		};
+		for (size_t k = 0; k < sizeof(reports) / sizeof(reports[0]); k++)
+			if (strlen(reports[k][0]) == len && !strncmp(name, reports[k][0], len)) {
+				error("%s: go tool pprof's option '-%.*s' is a report of its own: "
+				      "memprof %s", cmd, (int)len, name, reports[k][1]);
+				return usage(cmd, false), -1;
+			}
 		for (size_t k = 0; unsupported[k]; k++)
 			if (strlen(unsupported[k]) == len && !strncmp(name, unsupported[k], len)) {
 				error("%s: go tool pprof's option '-%.*s' is not supported by "

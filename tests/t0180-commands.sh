@@ -266,6 +266,18 @@ for cmd in traces tree tags; do
 		grep -q -- '-sample_index\\|--sample-index' out
 	"
 done
+# every crafted bad file: what top says (one line, exit 1), or a report
+for f in $SRC/testdata/bad/*.pb* $SRC/testdata/bad/random.bin $SRC/testdata/bad/text.txt \
+	 $SRC/testdata/bad/empty; do
+	test_expect_success "$(basename $f): the four commands fail or report as top does" "
+		trc=0 && $MEMPROF top $f > /dev/null 2> top.err || trc=\$?
+		for cmd in traces tree tags 'peek .'; do
+			rc=0 && $MEMPROF \$cmd $f > out 2> err || rc=\$?
+			test \$rc = \$trc || { echo \"\$cmd: \$rc, top: \$trc\"; cat err; exit 1; }
+			if [ \$rc != 0 ]; then test_one_line_error err '^memprof: ' && test_cmp top.err err; fi
+		done
+	"
+done
 test_expect_success "peek: a regex that does not compile, one line, exit 1" "
 	test_expect_code 1 $MEMPROF peek '(a)\\1' $G/heap.pb.gz > out 2> err &&
 	test_one_line_error err 'invalid regexp' && test ! -s out
@@ -282,6 +294,13 @@ test_expect_success "peek: not a profile, exit 1" "
 	echo 'not a profile' > text.pb &&
 	test_expect_code 1 $MEMPROF peek main text.pb 2> err && test_one_line_error err 'text.pb'
 "
+for flag in -traces -peek=main -tree -tags -list=main -top -text; do
+	test_expect_success "top $flag: pprof's report flag names memprof's command, exit 2" "
+		test_expect_code 2 $MEMPROF top $flag $G/heap.pb.gz 2> err &&
+		head -1 err > first &&
+		test_one_line_error first \"is a report of its own: memprof \\(traces\\|peek\\|tree\\|tags\\|list\\|top\\)\$\"
+	"
+done
 test_expect_success "traces: --folded is top's, refused" "
 	test_expect_code 2 $MEMPROF traces --folded $G/heap.pb.gz 2> err &&
 	head -1 err > first && test_one_line_error first 'unknown option'
