@@ -93,14 +93,15 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
 	$(Q)BUILD=$(BUILD) tests/run-tests
 
-# The filters' random sweep at length (t0160: top and list against go tool
-# pprof on random option combinations); SWEEP_N of them, SWEEP_SEED to
-# repeat a run. `make test` runs 100.
+# The random sweeps at length (t0160: top and list, t0180: traces, peek,
+# tree and tags, against go tool pprof on random option combinations);
+# SWEEP_N of each, SWEEP_SEED to repeat a run. `make test` runs 100.
 SWEEP_N ?= 3000
 sweep: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
-	$(Q)BUILD=$(BUILD) FILTER_SWEEP_N=$(SWEEP_N) $(if $(SWEEP_SEED),FILTER_SWEEP_SEED=$(SWEEP_SEED)) \
-		TESTS=t0160 tests/run-tests
+	$(Q)BUILD=$(BUILD) FILTER_SWEEP_N=$(SWEEP_N) CMDS_SWEEP_N=$(SWEEP_N) \
+		$(if $(SWEEP_SEED),FILTER_SWEEP_SEED=$(SWEEP_SEED) CMDS_SWEEP_SEED=$(SWEEP_SEED)) \
+		TESTS='t01[68]' tests/run-tests
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -121,7 +121,8 @@ static void append_text(struct tabwriter *tw, const char *text, size_t n)
 
 static void update_width(struct tabwriter *tw)
 {
-	tw->cell.width += (long)tabwriter_width(tw->buf + tw->pos, tw->len - tw->pos);
+	if (tw->len > tw->pos)	/* buf is NULL while there is no text */
+		tw->cell.width += (long)tabwriter_width(tw->buf + tw->pos, tw->len - tw->pos);
 	tw->pos = tw->len;
 }
 
@@ -154,6 +155,13 @@ static void write_padding(struct tabwriter *tw, long textw, long cellw)
 		fputc(tw->padchar, tw->out);
 }
 
+/* Writes buf[pos..pos+n): buf is NULL while there is no text */
+static void put(struct tabwriter *tw, size_t pos, size_t n)
+{
+	if (n)
+		fwrite(tw->buf + pos, 1, n, tw->out);
+}
+
 static size_t write_lines(struct tabwriter *tw, size_t pos, size_t line0, size_t line1)
 {
 	for (size_t i = line0; i < line1; i++) {
@@ -167,18 +175,18 @@ static size_t write_lines(struct tabwriter *tw, size_t pos, size_t line0, size_t
 				continue;
 			}
 			if (!tw->align_right) {
-				fwrite(tw->buf + pos, 1, c->size, tw->out);
+				put(tw, pos, c->size);
 				if (in_column)
 					write_padding(tw, c->width, tw->widths[j]);
 			} else {
 				if (in_column)
 					write_padding(tw, c->width, tw->widths[j]);
-				fwrite(tw->buf + pos, 1, c->size, tw->out);
+				put(tw, pos, c->size);
 			}
 			pos += c->size;
 		}
 		if (i + 1 == tw->n_lines) {	/* the open line: its text so far */
-			fwrite(tw->buf + pos, 1, tw->cell.size, tw->out);
+			put(tw, pos, tw->cell.size);
 			pos += tw->cell.size;
 		} else {
 			fputc('\n', tw->out);
