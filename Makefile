@@ -13,7 +13,7 @@ WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes 
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
 	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
-LIBS = -lprotobuf-c -lz -ldw -lelf -lpcre2-8 -lm -lstdc++
+LIBS = -lprotobuf-c -lz -ldw -lelf -liberty -lpcre2-8 -lm
 
 ifndef V
 Q = @
@@ -25,7 +25,7 @@ endif
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/report_tree.c lib/report_traces.c lib/report_tags.c \
 	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
-	lib/output.c lib/timeline.c lib/leaks.c
+	lib/output.c lib/timeline.c lib/leaks.c lib/shell.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/reports.c \
 	cmd/run.c cmd/convert.c \
 	cmd/output.c cmd/timeline.c cmd/leaks.c

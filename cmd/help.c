@@ -86,7 +86,20 @@ static const struct help helps[] = {
 	  "  --max-elements=N       refuse a profile with more than N strings, samples,\n"
 	  "                         mappings, locations, functions, lines and labels\n"
 	  "                         in all (default 4194304)\n"
-	  "  -h, --help             print this help\n" },
+	  "  --pid=N[,N...]         only the samples of these processes (the pid\n"
+	  "                         label of profiles of several processes)\n"
+	  "  --program=NAME[,...]   only the samples of these programs (the program\n"
+	  "                         label: an executable's base name, e.g. cc1)\n"
+	  "                         --pid and --program keep samples as pprof's\n"
+	  "                         -tagfocus=pid=N does, but totals and percentages\n"
+	  "                         are those of the selection\n"
+	  "  --full-names           C++ functions with parameters and template\n"
+	  "                         arguments (pprof -symbolize=demangle=full); by\n"
+	  "                         default, as pprof: std::vector::_M_realloc_insert\n"
+	  "  -h, --help             print this help\n"
+	  "\n"
+	  "A profile of several processes says in its File: line the program that\n"
+	  "allocated the most, and in a comment each program's share.\n" },
 	{ "list", "memprof list [options] [--base=BASE | --diff-base=BASE] REGEX FILE...",
 	  "Prints the source of each function whose name matches REGEX (RE2's\n"
 	  "syntax, as pprof's: (?i), \\d, \\b, \\Q...\\E), with the flat and\n"
@@ -108,6 +121,9 @@ static const struct help helps[] = {
 	  "  -tagfocus=, -tagignore=, -tagshow=, -taghide=, -noinlines,\n"
 	  "  -relative_percentages\n"
 	  "                         pprof's filters (see memprof help top)\n"
+	  "  --pid=N, --program=NAME, --full-names\n"
+	  "                         which processes, and C++ names (see memprof\n"
+	  "                         help top)\n"
 	  "  -h, --help             print this help\n" },
 	{ "traces", "memprof traces [options] [--base=BASE | --diff-base=BASE] FILE...",
 	  "Prints every sample of the pprof profile FILE with a stack, in the\n"
@@ -187,7 +203,7 @@ static const struct help helps[] = {
 	  "  -h, --help             print this help\n"
 	  "\n"
 	  "See docs/leaks.md for leak checks in CI.\n" },
-	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--] PROGRAM [ARGS...]",
+	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--split] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"
 	  "ends, writes a symbolized, gzip-compressed pprof heap profile.\n"
 	  "\n"
@@ -198,7 +214,10 @@ static const struct help helps[] = {
 	  "                     every allocation); takes 4096, 4k, 512KiB, 1M\n"
 	  "  --max-wait=DURATION  after PROGRAM exits, wait at most this long (500ms,\n"
 	  "                     30s, 5m) for the processes it left running\n"
-	  "  -q, --quiet        do not print the summary line\n"
+	  "  --split            one profile per process image that allocated, named\n"
+	  "                     memprof.PROGRAM.PID.pb.gz, in the directory -o names\n"
+	  "                     (default: the current one; made if missing)\n"
+	  "  -q, --quiet        do not print the summary line and hints\n"
 	  "  -v, --verbose      also print the CPU time of the program and of memprof\n"
 	  "  --fail-on-leak[=BYTES]\n"
 	  "                     after writing the profile, exit with status 23 if\n"
@@ -212,7 +231,13 @@ static const struct help helps[] = {
 	  "memprof waits for every process PROGRAM started, as strace -f does. The\n"
 	  "exit status is PROGRAM's; when a signal killed it, memprof ends by the\n"
 	  "same signal. With --fail-on-leak, a leak turns PROGRAM's status 0 into\n"
-	  "23 (and an unprofiled PROGRAM into 1); any other status is kept.\n" },
+	  "23 (and an unprofiled PROGRAM into 1); any other status is kept.\n"
+	  "\n"
+	  "Every sample carries the labels program (the executable's base name) and\n"
+	  "exe (its path); a profile of several processes also pid and cmdline (the\n"
+	  "command line, read from /proc when the process starts; missing for one\n"
+	  "that ended before memprof read it). The comment \"command:\" is quoted\n"
+	  "so that it can be pasted back into a shell.\n" },
 	{ "convert", "memprof convert [-o FILE] RECORDING",
 	  "Turns a recording written by the tracker in standalone mode\n"
 	  "(LD_PRELOAD=libmemprof.so MEMPROF_OUT=RECORDING program) into a pprof\n"

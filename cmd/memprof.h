@@ -49,6 +49,14 @@ int check_output(const char *out);
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
 		  bool recording, struct profile **keep);
 
+/* memprof run --split: a profile per process image that allocated, each
+ * built and written as write_profile does, to dir/memprof.PROG.PID.pb.gz
+ * (PROG.PID.INCARNATION when one pid ran one program twice). comments[0]
+ * is memprof's version, comments[1] the run's "command: " line. Returns 0,
+ * or -1 after printing the error (the others are written still). */
+int write_split_profiles(struct collector *c, const char *dir, const char *const *comments,
+			 bool quiet);
+
 /* The options of the reports (top, list, traces, peek, tree, tags), as
  * parsed from the command line. */
 struct report_args {
@@ -67,6 +75,10 @@ struct report_args {
 	size_t n_base;
 	bool diff_base;			/* they were given as --diff-base */
 	bool folded;			/* top --folded */
+	/* which processes (see report_args.c, "processes"): --pid=N,...
+	 * and --program=NAME,... as given; --full-names */
+	const char *pids, *programs;
+	bool full_names;
 	bool merge;			/* merge even one profile, as pprof
 					 * does (traces prints its samples) */
 	struct profile_label_units label_units;	/* before filtering */

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,27 +142,143 @@ static void describe_peak(char *buf, size_t size, const struct profile *p, size_
 	snprintf(buf, size, "%s %s%s%s", procs > 1 ? "highest peak" : "peak", b, who, when);
 }
 
-int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording, struct profile **keep)
+/* ---- hints: where users get stuck, one line each on stderr --------------- */
+
+struct hints {
+	bool empty, python, stripped;	/* said already */
+};
+
+/* The Debian package that installed path, from dpkg's file lists (as
+ * dpkg -S finds it, without running it); "" when none did. */
+static void package_of(const char *path, char *pkg, size_t size)
 {
-	if (keep)
-		*keep = NULL;
-	const char *ms = getenv("MEMPROF_PROGRESS_MS");
-	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
-	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr };
-	clock_gettime(CLOCK_MONOTONIC, &pr.start);
-	struct profile *p = collector_profile(c, &meta);
+	char alt[PATH_MAX + 8];
+	pkg[0] = '\0';
+	/* merged /usr: /lib/x is /usr/lib/x, and a list may name either */
+	if (!strncmp(path, "/usr/", 5))
+		snprintf(alt, sizeof(alt), "%s", path + 4);
+	else
+		snprintf(alt, sizeof(alt), "/usr%s", path);
+	DIR *d = opendir("/var/lib/dpkg/info");
+	struct dirent *e;
+	char line[PATH_MAX + 8];
+	while (d && !pkg[0] && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 6 || strcmp(e->d_name + n - 5, ".list") != 0)
+			continue;
+		char list[PATH_MAX];
+		snprintf(list, sizeof(list), "/var/lib/dpkg/info/%s", e->d_name);
+		FILE *f = fopen(list, "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (!strcmp(line, path) || !strcmp(line, alt)) {
+				/* "git.list", "libc6:amd64.list": the package's name */
+				snprintf(pkg, size, "%.*s", (int)(n - 5), e->d_name);
+				pkg[strcspn(pkg, ":")] = '\0';
+				break;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The file whose code without symbols is under the most allocated bytes
+ * (a location with no function: a [name] row), when that is at least a
+ * tenth of them: its debug symbols would name those functions. */
+static void hint_stripped(const struct profile *p, struct hints *h)
+{
+	int k = profile_sample_index(p, "alloc_space");
+	if (h->stripped || k < 0)
+		return;
+	double *under = calloc(p->n_mapping + 1, sizeof(*under)), total = 0;
+	bool *seen = calloc(p->n_mapping + 1, sizeof(*seen));
+	for (size_t i = 0; under && seen && i < p->n_sample; i++) {
+		const struct profile_sample *s = &p->sample[i];
+		total += (double)s->value[k];
+		memset(seen, 0, (p->n_mapping + 1) * sizeof(*seen));
+		for (size_t j = 0; j < s->n_location; j++) {
+			const struct profile_location *l = s->location[j];
+			if (l->n_line || !l->mapping || l->mapping->id > p->n_mapping ||
+			    seen[l->mapping->id])
+				continue;
+			seen[l->mapping->id] = true;
+			under[l->mapping->id] += (double)s->value[k];
+		}
+	}
+	size_t top = 0;
+	for (size_t i = 1; under && i <= p->n_mapping; i++)
+		if (under[i] > under[top])
+			top = i;
+	const struct profile_mapping *m = NULL;
+	for (size_t i = 0; top && i < p->n_mapping; i++)
+		if (p->mapping[i]->id == top)
+			m = p->mapping[i];
+	if (m && total > 0 && under[top] >= total / 10 && m->filename[0] == '/') {
+		char pkg[256], how[512] = "";
+		const char *id = m->build_id;
+		package_of(m->filename, pkg, sizeof(pkg));
+		if (pkg[0])
+			snprintf(how, sizeof(how), "apt-get install %s-dbgsym (from Debian's debug "
+				 "archive), or ", pkg);
+		error("hint: %.0f%% of the bytes were allocated under %s, which has no symbols "
+		      "(the [%s] rows): %sput its debug file at /usr/lib/debug/.build-id/%.2s/%s.debug "
+		      "(debuginfod-find debuginfo %s fetches it)", 100 * under[top] / total,
+		      m->filename, strrchr(m->filename, '/') + 1, how, *id ? id : "xx",
+		      strlen(id) > 2 ? id + 2 : "...", *id ? id : m->filename);
+		h->stripped = true;
+	}
+	free(under);
+	free(seen);
+}
+
+/* A profile with no sample, a Python program whose objects pymalloc hides,
+ * a stripped program: what to do about it. */
+static void give_hints(struct collector *c, const struct profile *p, bool recording,
+		       struct hints *h)
+{
+	if (!p->n_sample && collector_stats(c)->processes && !collector_bypassed(c) && !h->empty) {
+		char rate[32];
+		human_bytes(rate, sizeof(rate), p->period);
+		error("hint: no allocation was sampled: at --rate %s one is sampled every %s "
+		      "allocated on average; try a smaller --rate (--rate 1 records every one)",
+		      rate, rate);
+		h->empty = true;
+	}
+	const char *pm = getenv("PYTHONMALLOC");
+	struct collector_proc_info info;
+	for (size_t i = 0; !recording && !h->python && collector_proc_info(c, i, &info); i++) {
+		const char *base = strrchr(info.exe, '/');
+		base = base ? base + 1 : info.exe;
+		if (!strncmp(base, "python", 6) && strspn(base + 6, "0123456789.") == strlen(base + 6) &&
+		    info.allocs && (!pm || strncmp(pm, "malloc", 6) != 0)) {
+			error("hint: %s allocates small objects from its own arenas (pymalloc), which "
+			      "hide them: run with PYTHONMALLOC=malloc to see each object", base);
+			h->python = true;
+		}
+	}
+	hint_stripped(p, h);
+}
+
+/* Builds the profile meta says, writes it to out and prints the summary
+ * line (procs: how many processes it holds). Returns the profile (the
+ * caller frees it) or NULL after printing the error. */
+static struct profile *write_one(struct collector *c, const char *out,
+				 const struct collector_meta *meta, bool quiet, size_t procs)
+{
+	struct profile *p = collector_profile(c, meta);
 	if (!p) {
 		error("out of memory building the profile");
-		return -1;
+		return NULL;
 	}
 	int rc = pprof_write(p, out);
 	if (rc < 0) {
 		error("%s: %s", out, strerror(-rc));
 		profile_free(p);
-		return -1;
+		return NULL;
 	}
-	const struct collector_stats *st = collector_stats(c);
 	if (!quiet) {
 		int64_t tot[4] = { 0 };
 		for (size_t i = 0; i < p->n_sample; i++)
@@ -169,14 +287,19 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		char a[32], b[32], peak[160];
 		human_bytes(a, sizeof(a), tot[1]);
 		human_bytes(b, sizeof(b), tot[3]);
-		size_t procs = collector_distinct_pids(c);
 		describe_peak(peak, sizeof(peak), p, procs);
 		fprintf(stderr, "memprof: wrote %s: %zu samples, %s allocated in %lld blocks, "
 			"%s, %s in use at exit (%zu process%s)\n",
 			strcmp(out, "-") ? out : "the profile to stdout", p->n_sample, a,
 			(long long)tot[0], peak, b, procs, procs == 1 ? "" : "es");
 	}
-	/* warnings print even with --quiet */
+	return p;
+}
+
+/* Warnings print even with --quiet. */
+static void warn_all(struct collector *c, bool recording)
+{
+	const struct collector_stats *st = collector_stats(c);
 	if (st->deepbind)
 		error("warning: %s was dlopen'ed with RTLD_DEEPBIND%s: allocations made by "
 		      "code it binds are not seen", st->deepbind_name,
@@ -186,9 +309,94 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		      "id): its frames are left as addresses", st->stale_name,
 		      st->stale_files > 1 ? " (and others)" : "");
 	report_losses(c, recording);
+}
+
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		  bool recording, struct profile **keep)
+{
+	if (keep)
+		*keep = NULL;
+	const char *ms = getenv("MEMPROF_PROGRESS_MS");
+	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0 };
+	clock_gettime(CLOCK_MONOTONIC, &pr.start);
+	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c));
+	if (!p)
+		return -1;
+	struct hints h = { false, false, false };
+	if (!quiet)
+		give_hints(c, p, recording, &h);
+	warn_all(c, recording);
 	if (keep)
 		*keep = p;
 	else
 		profile_free(p);
 	return 0;
+}
+
+/* "memprof.cc1.1234.pb.gz" in dir for image i, with its incarnation when
+ * another image of that pid ran the same program (it exec'd itself). */
+static char *split_name(struct collector *c, const char *dir, size_t i,
+			const struct collector_proc_info *info)
+{
+	const char *base = strrchr(info->exe, '/');
+	base = base ? base + 1 : info->exe;
+	if (!*base)
+		base = "unknown";
+	bool twice = false;
+	struct collector_proc_info o;
+	for (size_t k = 0; collector_proc_info(c, k, &o); k++) {
+		const char *ob = strrchr(o.exe, '/');
+		twice |= k != i && o.pid == info->pid && !strcmp(ob ? ob + 1 : o.exe, base);
+	}
+	char *name = NULL, inc[24] = "";
+	if (twice)
+		snprintf(inc, sizeof(inc), ".%u", info->incarnation);
+	if (asprintf(&name, "%s%smemprof.%s.%u%s.pb.gz", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+		     base, info->pid, inc) < 0)
+		return NULL;
+	return name;
+}
+
+int write_split_profiles(struct collector *c, const char *dir, const char *const *comments,
+			 bool quiet)
+{
+	const char *ms = getenv("MEMPROF_PROGRESS_MS");
+	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
+	struct hints h = { false, false, false };
+	struct collector_proc_info info;
+	size_t written = 0;
+	int rc = 0;
+	for (size_t i = 0; collector_proc_info(c, i, &info); i++) {
+		if (!info.allocs)
+			continue;	/* nothing to show: no file */
+		char *name = split_name(c, dir, i, &info), *cmd = NULL;
+		if (!name || asprintf(&cmd, "command: %s", *info.cmdline ? info.cmdline
+									 : info.exe) < 0) {
+			error("out of memory");
+			free(name);
+			return -1;
+		}
+		/* the version, the image's own command line, then the run's */
+		const char *cm[8] = { comments && comments[0] ? comments[0] : "", cmd, NULL };
+		char *run = NULL;
+		if (comments && comments[0] && comments[1] && strcmp(comments[1] + 9, info.cmdline) &&
+		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
+			cm[2] = run;
+		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i };
+		clock_gettime(CLOCK_MONOTONIC, &pr.start);
+		struct profile *p = write_one(c, name, &meta, quiet, 1);
+		if (p && !quiet)
+			give_hints(c, p, false, &h);
+		rc |= p ? 0 : -1;
+		written += p != NULL;
+		profile_free(p);
+		free(name);
+		free(cmd);
+		free(run);
+	}
+	if (!written && !rc)
+		error("--split: no process allocated anything: no profile written");
+	warn_all(c, false);
+	return rc;
 }

@@ -14,8 +14,16 @@
 #include "lib/graph.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
+#include "lib/symbolize.h"
 #include "lib/units.h"
 #include "memprof.h"
+
+static int match(const char *arg, const char *name, const char *alt, bool needs_value,
+		 int argc, char **argv, int *i, const char **value, bool *bad);
+static int parse_process_option(const char *a, int argc, char **argv, int *i,
+				struct report_args *args, bool *bad);
+static int select_processes(struct profile *p, const char *path, const struct report_args *args);
+static int merge_same_mappings(struct profile **pp, const char *path);
 
 /* Matches "--name", "-name" (pprof spells flags with one dash) and
  * "--alt"/"-alt". On a match, *value gets the text after '=', or the next
@@ -270,6 +278,8 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			}
 			continue;
 		}
+		if (parse_process_option(a, argc, argv, &i, args, &bad))
+			continue;
 		if (match(a, "max-elements", "max_elements", true, argc, argv, &i, &v, &bad)) {
 			if (v && parse_elements(v, &args->limits.max_elements) < 0) {
 				error("invalid element count '%s' (a positive number)", v);
@@ -562,6 +572,10 @@ struct profile *report_args_load(const char *path, struct report_args *args)
 	}
 	if (args->n_base && subtract_bases(p, path, args) < 0)
 		goto out_fail;
+	if (!args->n_base && merge_same_mappings(&p, path) < 0)
+		goto out_fail;
+	if (select_processes(p, path, args) < 0)
+		goto out_fail;
 	int idx = profile_sample_index(p, args->sample_index);
 	if (idx < 0) {
 		char names[512] = "";
@@ -612,4 +626,191 @@ void report_args_release(struct report_args *args)
 	for (size_t i = 0; i < args->n_active_filters; i++)
 		free(args->active_filters[i]);
 	args->n_active_filters = 0;
+}
+
+/* ---- processes: --pid, --program, one [git] for two paths, C++ names ------ */
+
+/* memprof's options on which processes and names a report shows. Returns
+ * 1 when a is one of them (*bad set on a bad value), else 0. */
+static int parse_process_option(const char *a, int argc, char **argv, int *i,
+				struct report_args *args, bool *bad)
+{
+	const char *v = NULL;
+	if (match(a, "pid", NULL, true, argc, argv, i, &v, bad)) {
+		for (const char *c = v ? v : ""; *c && !*bad; c++)
+			if (!(*c >= '0' && *c <= '9') && *c != ',') {
+				error("invalid pid list '%s' (numbers separated by commas)", v);
+				*bad = true;
+			}
+		args->pids = v;
+		return 1;
+	}
+	if (match(a, "program", NULL, true, argc, argv, i, &v, bad)) {
+		args->programs = v;
+		return 1;
+	}
+	if (match(a, "full-names", "full_names", false, argc, argv, i, &v, bad)) {
+		args->full_names = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether item (len bytes) is one of the comma-separated list. */
+static bool in_list(const char *list, const char *item, size_t len)
+{
+	for (const char *c = list; *c;) {
+		const char *e = strchr(c, ',');
+		size_t n = e ? (size_t)(e - c) : strlen(c);
+		if (n == len && !strncmp(c, item, n))
+			return true;
+		c += n + (e != NULL);
+	}
+	return false;
+}
+
+/* The label key of sample s: its string value, or its number written in
+ * decimal into buf; NULL when s has none. */
+static const char *label_of(const struct profile_sample *s, const char *key, char *buf,
+			    size_t size)
+{
+	for (size_t i = 0; i < s->n_label; i++)
+		if (!strcmp(s->label[i].key, key)) {
+			if (*s->label[i].str)
+				return s->label[i].str;
+			snprintf(buf, size, "%lld", (long long)s->label[i].num);
+			return buf;
+		}
+	return NULL;
+}
+
+/* The values of label key that the samples carry, "a, b, c" (at most 10),
+ * to say what there is when a selection matched nothing. */
+static void label_values(const struct profile *p, const char *key, char *out, size_t size)
+{
+	char seen[10][64];
+	size_t n = 0, at = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < p->n_sample && at < size; i++) {
+		char buf[32];
+		const char *v = label_of(&p->sample[i], key, buf, sizeof(buf));
+		size_t k = 0;
+		while (v && k < n && strncmp(seen[k], v, sizeof(seen[k]) - 1) != 0)
+			k++;
+		if (!v || k < n)
+			continue;
+		if (n == 10) {
+			snprintf(out + at, size - at, ", ...");
+			break;
+		}
+		snprintf(seen[n++], sizeof(seen[0]), "%s", v);
+		at += (size_t)snprintf(out + at, size - at, "%s%s", at ? ", " : "", v);
+	}
+}
+
+/* Keeps the samples whose label key is in list (memprof's --pid and
+ * --program, as pprof's -tagfocus=key=value keeps them, without its
+ * "Active filters" lines). A profile of one process has no pid label:
+ * its timeline names the process. Returns 0, or -1 after an error. */
+static int keep_samples(struct profile *p, const char *path, const char *key, const char *option,
+			const char *list)
+{
+	bool any = false;
+	for (size_t i = 0; i < p->n_sample && !any; i++)
+		any = label_of(&p->sample[i], key, (char[32]){ 0 }, 32) != NULL;
+	if (!any && !strcmp(key, "pid") && p->timeline && p->timeline->n_series == 1) {
+		char pid[16];
+		int n = snprintf(pid, sizeof(pid), "%u", p->timeline->series[0].pid);
+		if (in_list(list, pid, (size_t)n))
+			return 0;	/* the one process */
+	}
+	if (!any) {
+		error("%s: %s: the samples carry no %s label%s", path, option, key,
+		      !strcmp(key, "pid") ? " (a profile of one process: its pid is in memprof "
+					    "timeline's output)" : "");
+		return -1;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < p->n_sample; i++) {
+		char buf[32];
+		const char *v = label_of(&p->sample[i], key, buf, sizeof(buf));
+		if (v && in_list(list, v, strlen(v)))
+			p->sample[kept++] = p->sample[i];
+	}
+	if (!kept) {
+		char values[512];
+		label_values(p, key, values, sizeof(values));
+		error("%s: no sample has %s %s (there are: %s)", path, key, list, values);
+		return -1;
+	}
+	p->n_sample = kept;
+	return 0;
+}
+
+/* pprof's key of a mapping in its merge (see profile_merge). */
+static bool same_mapping_key(const struct profile_mapping *a, const struct profile_mapping *b)
+{
+	uint64_t sa = a->memory_limit - a->memory_start, sb = b->memory_limit - b->memory_start;
+	sa += 0xfff - (sa + 0xfff) % 0x1000;
+	sb += 0xfff - (sb + 0xfff) % 0x1000;
+	return sa == sb && a->file_offset == b->file_offset &&
+	       !strcmp(*a->build_id ? a->build_id : a->filename,
+		       *b->build_id ? b->build_id : b->filename);
+}
+
+/* go tool pprof merges even one profile: mappings with one key become one
+ * (one [git] row for /usr/bin/git and /usr/lib/git-core/git, a hard link).
+ * Only a profile with such mappings under two names is merged here: for
+ * the others the merge changes nothing that the reports show. */
+static int merge_same_mappings(struct profile **pp, const char *path)
+{
+	struct profile *p = *pp;
+	struct hashmap seen = HASHMAP_INIT;
+	bool twice = false;
+	for (size_t i = 0; i < p->n_mapping && !twice; i++) {
+		const struct profile_mapping *m = p->mapping[i];
+		const char *k = *m->build_id ? m->build_id : m->filename;
+		bool inserted;
+		uint64_t *slot = hashmap_put(&seen, hash_bytes(k, strlen(k), m->file_offset), &inserted);
+		if (!slot)
+			break;
+		if (!inserted) {	/* the same hash: compare with the ones before */
+			for (size_t j = 0; j < i && !twice; j++)
+				twice = same_mapping_key(p->mapping[j], m) &&
+					strcmp(p->mapping[j]->filename, m->filename) != 0;
+		}
+	}
+	hashmap_release(&seen);
+	if (!twice)
+		return 0;
+	struct profile *merged;
+	char msg[256];
+	const struct profile *one[1] = { p };
+	int rc = profile_merge(&merged, one, 1, msg, sizeof(msg));
+	if (rc < 0) {
+		error("%s: %s", path, rc == -EINVAL ? msg : strerror(-rc));
+		return -1;
+	}
+	profile_free(p);	/* and its timeline, which top and list do not show */
+	*pp = merged;
+	return 0;
+}
+
+/* What a report shows of the profile just read: pprof's names for C++
+ * functions that have only their linkage name (or full names with
+ * --full-names), the processes --pid and --program select. */
+static int select_processes(struct profile *p, const char *path, const struct report_args *args)
+{
+	int rc = symbolize_demangle_profile(p, args->full_names ? SYM_DEMANGLE_FULL
+							     : SYM_DEMANGLE_DEFAULT,
+					    args->full_names);
+	if (rc < 0) {
+		error("%s: %s", path, strerror(-rc));
+		return -1;
+	}
+	if (args->pids && keep_samples(p, path, "pid", "--pid", args->pids) < 0)
+		return -1;
+	if (args->programs && keep_samples(p, path, "program", "--program", args->programs) < 0)
+		return -1;
+	return 0;
 }

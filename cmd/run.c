@@ -27,6 +27,7 @@
 #include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
+#include "lib/shell.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
 #include "lib/tracker/records.h"
@@ -184,19 +185,16 @@ static char *default_output(const char *program, pid_t pid)
 	return s;
 }
 
+/* "command: ARGS", quoted so that it can be pasted back into a shell. */
 static char *join_args(char **argv)
 {
-	size_t n = 16;
-	for (char **a = argv; *a; a++)
-		n += strlen(*a) + 1;
-	char *s = malloc(n);
-	if (!s)
-		return NULL;
-	strcpy(s, "command:");
-	for (char **a = argv; *a; a++) {
-		strcat(s, " ");
-		strcat(s, *a);
-	}
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char *args = shell_join((const char *const *)argv, n), *s = NULL;
+	if (args && asprintf(&s, "command: %s", args) < 0)
+		s = NULL;
+	free(args);
 	return s;
 }
 
@@ -322,6 +320,35 @@ static void process_gone(struct session *s, size_t wi)
 	s->w[wi] = s->w[--s->n_w];
 }
 
+/* The command line of process image (pid, incarnation), read from /proc
+ * when its ring arrives (the image has just started: it is still the one
+ * that runs, and it has had little time to rewrite its arguments). Up to
+ * 16 KiB of it; nothing when the process is gone already. */
+static void note_cmdline(struct session *s, uint32_t pid, uint32_t incarnation)
+{
+	char path[64], buf[16384];
+	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	char *line = len ? shell_join_nul(buf, len) : NULL;
+	if (line && len == sizeof(buf)) {	/* cut short: say so */
+		char *more = NULL;
+		if (asprintf(&more, "%s ...", line) >= 0) {
+			free(line);
+			line = more;
+		}
+	}
+	if (line && collector_set_cmdline(s->c, pid, incarnation, line) < 0)
+		error("out of memory collecting records");
+	free(line);
+}
+
 /* A new ring: mapped, and watched through the pidfd that came with it (the
  * process's own: no pid can have been reused), or one opened now. */
 static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred)
@@ -334,6 +361,7 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 			close(pidfd);
 		return;	/* not accepted: the image gives up on it, and memprof says so */
 	}
+	note_cmdline(s, r.pid, r.incarnation);
 	/* the kernel's word on who sent it, not the ring's */
 	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);
@@ -678,6 +706,30 @@ static int64_t parse_duration(const char *v)
 	return (int64_t)(x * scale);
 }
 
+/* memprof run --split writes its profiles into dir (made if missing, as
+ * mkdir does it: the parent must exist). Checked before the program runs,
+ * as -o is. Returns 0, or -1 after printing the error. */
+static int prepare_split_dir(const char *dir, const char *prog)
+{
+	struct stat st;
+	if (!strcmp(dir, "-")) {
+		error("--split writes one file per process: -o must name a directory, not stdout");
+		return -1;
+	}
+	if (stat(dir, &st) < 0 && (errno != ENOENT || mkdir(dir, 0777) < 0 || stat(dir, &st) < 0)) {
+		error("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		error("%s: not a directory (--split writes one file per process into the "
+		      "directory -o names)", dir);
+		return -1;
+	}
+	char check[PATH_MAX];
+	snprintf(check, sizeof(check), "%s/memprof.%s.<pid>.pb.gz", dir, prog);
+	return check_output(check);
+}
+
 /* LD_PRELOAD splits on spaces and colons: a tracker at such a path is
  * reached through a symlink in a private directory instead. Returns the
  * path to preload (malloc'd) and, in *dir, the directory to remove later. */
@@ -718,7 +770,7 @@ int cmd_run(int argc, char **argv)
 	const char *out = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1;
 	uint64_t rate_bytes;
-	bool quiet = false, verbose = false, rate_given = false;
+	bool quiet = false, verbose = false, rate_given = false, split = false;
 	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -737,6 +789,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			verbose = true;
+			continue;
+		}
+		if (!strcmp(a, "--split")) {
+			split = true;
 			continue;
 		}
 		int taken = leak_args_parse("run", argc, argv, &i, &leak);
@@ -786,6 +842,11 @@ int cmd_run(int argc, char **argv)
 		return usage("run", false);
 	}
 	char **prog_argv = argv + i;
+	if (split && leak.fail) {
+		error("run: --split and --fail-on-leak cannot both be given (the gate reads one "
+		      "profile of the whole run)");
+		return usage("run", false);
+	}
 	if (!leak.fail && (leak.n_files || leak.no_defaults)) {
 		error("run: --suppressions and --no-default-suppressions need --fail-on-leak");
 		return usage("run", false);
@@ -827,7 +888,11 @@ int cmd_run(int argc, char **argv)
 	const char *base = strrchr(prog_argv[0], '/');
 	snprintf(def_check, sizeof(def_check), "memprof.%s.<pid>.pb.gz",
 		 base ? base + 1 : prog_argv[0]);
-	if (check_output(out ? out : def_check) < 0) {
+	if (split && prepare_split_dir(out ? out : ".", base ? base + 1 : prog_argv[0]) < 0) {
+		free(path);
+		return 1;
+	}
+	if (!split && check_output(out ? out : def_check) < 0) {
 		free(path);
 		return 1;
 	}
@@ -1003,8 +1068,9 @@ int cmd_run(int argc, char **argv)
 		char version[64];
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
-		if (write_profile(c, out ? out : def, comments, quiet, false,
-				  leak.fail ? &prof : NULL) < 0 && code == 0)
+		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
+			   : write_profile(c, out ? out : def, comments, quiet, false,
+					   leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
 		if (leak.fail && !empty && prof && code == 0)
 			code = leak_exit_status(prof, &leak, out ? out : def);

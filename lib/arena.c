@@ -65,11 +65,13 @@ char *arena_strndup(struct arena *a, const char *s, size_t len)
 	return d;
 }
 
-int array_grow(void *arrayp, size_t *cap, size_t n, size_t elem)
+int array_reserve(void *arrayp, size_t *cap, size_t n, size_t elem)
 {
-	if (n < *cap)
+	if (n <= *cap && *(void **)arrayp)
 		return 0;
 	size_t ncap = *cap ? *cap * 2 : 16;
+	if (ncap < n)
+		ncap = n;
 	if (ncap > SIZE_MAX / elem)
 		return -ENOMEM;
 	void *a = realloc(*(void **)arrayp, ncap * elem);
@@ -78,6 +80,11 @@ int array_grow(void *arrayp, size_t *cap, size_t n, size_t elem)
 	*(void **)arrayp = a;
 	*cap = ncap;
 	return 0;
+}
+
+int array_grow(void *arrayp, size_t *cap, size_t n, size_t elem)
+{
+	return array_reserve(arrayp, cap, n + 1, elem);
 }
 
 void arena_release(struct arena *a)

@@ -31,6 +31,10 @@ char *arena_strndup(struct arena *a, const char *s, size_t len);
  * (the array is unchanged then). */
 int array_grow(void *arrayp, size_t *cap, size_t n, size_t elem);
 
+/* Makes the malloc'd array *arrayp hold at least n elements (allocated
+ * even when n is 0), doubling when that is more. Returns 0 or -ENOMEM. */
+int array_reserve(void *arrayp, size_t *cap, size_t n, size_t elem);
+
 /* Frees every chunk; the arena can be used again afterwards. */
 void arena_release(struct arena *a);
 

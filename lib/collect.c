@@ -66,8 +66,9 @@ bool collector_proc_info(const struct collector *c, size_t i, struct collector_p
 	uint64_t lost = 0;
 	for (int k = 0; k < LOST_WHY_MAX; k++)
 		lost += p->lost[k];
-	*info = (struct collector_proc_info){ p->pid, p->exe, p->ended || p->exec_called, p->gone,
-					      lost, p->lost[LOST_COLLECTOR], p->bad_records };
+	*info = (struct collector_proc_info){ p->pid, p->incarnation, p->exe, p->cmdline, p->allocs,
+					      p->ended || p->exec_called, p->gone, lost,
+					      p->lost[LOST_COLLECTOR], p->bad_records };
 	return true;
 }
 
@@ -179,6 +180,18 @@ void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
 }
 
 static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incarnation);
+static const char *intern(struct collector *c, const char *s, size_t len);
+
+int collector_set_cmdline(struct collector *c, uint32_t pid, uint32_t incarnation,
+			  const char *cmdline)
+{
+	struct c_proc *p = get_proc(c, pid, incarnation);
+	const char *s = p ? hashmap_intern(&c->strings, &c->arena, cmdline, strlen(cmdline)) : NULL;
+	if (!s)
+		return -ENOMEM;
+	p->cmdline = s;
+	return 0;
+}
 
 void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation, int why,
 			uint64_t n)
@@ -213,6 +226,7 @@ static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incar
 	p->pid = pid;
 	p->incarnation = incarnation;
 	p->exe = "";
+	p->cmdline = "";
 	p->rate = 512 * 1024;
 	*slot = ++c->n_proc;
 	return p;
@@ -461,6 +475,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (b < 0)
 			return (int)b;
 		c->stats.allocs++;
+		c->proc[pi].allocs++;
 		bool inserted;
 		uint64_t *slot = hashmap_put(&c->proc[pi].live, r->u.alloc.addr, &inserted);
 		if (!slot)

@@ -79,10 +79,19 @@ bool collector_bypassed(const struct collector *c);
 /* How many processes (not images: an exec keeps the pid) sent anything. */
 size_t collector_distinct_pids(const struct collector *c);
 
-/* What became of each process image, for the report of lost data. */
+/* Process image (pid, incarnation) ran the command line cmdline (words
+ * quoted for a shell, see shell.h): memprof run reads it from /proc when
+ * the image first sends its ring. Copied; -ENOMEM. */
+int collector_set_cmdline(struct collector *c, uint32_t pid, uint32_t incarnation,
+			  const char *cmdline);
+
+/* What became of each process image: for the report of lost data, and for
+ * memprof run --split (a profile per image). */
 struct collector_proc_info {
-	uint32_t pid;
+	uint32_t pid, incarnation;
 	const char *exe;
+	const char *cmdline;	/* "" if unknown */
+	uint64_t allocs;	/* sampled allocations it made */
 	bool ended;		/* sent its END (or exec'd) */
 	bool gone;		/* memprof saw the process go */
 	uint64_t lost;		/* events its tracker could not record */
@@ -98,10 +107,21 @@ struct collector_meta {
 	 * done == total at the end); may be NULL. */
 	void (*progress)(size_t done, size_t total, void *data);
 	void *progress_data;
+	/* Only process image image_index (as collector_proc_info numbers
+	 * them) when one_image: memprof run --split. */
+	bool one_image;
+	size_t image_index;
 };
 
-/* Builds the heap profile of everything fed so far: symbolized, values
- * scaled by Go's formula. Returns NULL when out of memory. */
+/* Builds the heap profile of everything fed so far (or of one image, see
+ * collector_meta): symbolized, values scaled by Go's formula. Every sample
+ * carries the string labels program (the executable's base name) and exe
+ * (its path); when the profile holds several processes, also pid and
+ * cmdline. mapping[0] is the executable of the program that allocated the
+ * most bytes, and when there were several programs a comment says each
+ * one's share. Mappings of one file in several processes are one mapping
+ * (pprof's merge: same build id, or file when there is none, size and
+ * offset). Returns NULL when out of memory. */
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta);
 
 #endif

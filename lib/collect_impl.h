@@ -31,11 +31,13 @@ struct c_mapping {		/* becomes a pprof Mapping */
 struct c_proc {
 	uint32_t pid, incarnation, ppid;
 	const char *exe;
+	const char *cmdline;	/* quoted for a shell (shell.h); "" if unknown */
 	int64_t rate;
 	uint64_t start_ns, end_ns;	/* end_ns: END, exec, or when memprof saw it go */
 	bool started, ended, exec_called, gone, calls_seen;
 	uint64_t lost[LOST_WHY_MAX];
 	uint64_t bad_records;		/* records that could not be read */
+	uint64_t allocs;		/* sampled allocations received */
 	struct c_module *mod;
 	size_t n_mod, cap_mod;
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */

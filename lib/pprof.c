@@ -53,15 +53,97 @@ static bool is_elf(const uint8_t *d, size_t len)
 	return len >= 4 && memcmp(d, "\x7f" "ELF", 4) == 0;
 }
 
+/* Which kind of ELF file d is, from its header (64-bit or 32-bit, either
+ * byte order): "an ELF executable", "an ELF shared library", ... A
+ * position-independent executable is ET_DYN like a library; it has a
+ * program interpreter. */
+static const char *elf_kind(const uint8_t *d, size_t len)
+{
+	if (len < 20)
+		return "an ELF file";
+	bool le = d[5] != 2, is64 = d[4] == 2;
+	unsigned type = le ? d[16] | d[17] << 8 : d[17] | d[16] << 8;
+	switch (type) {
+	case 1:
+		return "an ELF object file";
+	case 2:
+		return "an ELF executable";
+	case 4:
+		return "a core dump";
+	case 3:
+		break;
+	default:
+		return "an ELF file";
+	}
+	/* ET_DYN: an executable when a program header is PT_INTERP */
+	uint64_t phoff = 0;
+	unsigned phentsize = 0, phnum = 0;
+	size_t need = is64 ? 64 : 52;
+	if (len < need)
+		return "an ELF shared library or executable";
+	for (int i = (is64 ? 8 : 4) - 1; i >= 0; i--)
+		phoff = phoff << 8 | d[(is64 ? 32 : 28) + (le ? i : (is64 ? 7 : 3) - i)];
+	const uint8_t *h = d + (is64 ? 54 : 42);
+	phentsize = le ? h[0] | h[1] << 8 : h[1] | h[0] << 8;
+	phnum = le ? h[2] | h[3] << 8 : h[3] | h[2] << 8;
+	for (unsigned i = 0; i < phnum && phentsize >= 4; i++) {
+		uint64_t at = phoff + (uint64_t)i * phentsize;
+		if (at > len || len - at < 4)
+			return "an ELF shared library or executable";
+		const uint8_t *ph = d + at;
+		uint32_t pt = le ? ph[0] | ph[1] << 8 | ph[2] << 16 | (uint32_t)ph[3] << 24
+				 : ph[3] | ph[2] << 8 | ph[1] << 16 | (uint32_t)ph[0] << 24;
+		if (pt == 3)	/* PT_INTERP */
+			return "an ELF executable";
+	}
+	return "an ELF shared library";
+}
+
 /* A failed parse of something that is mostly printable text gets a better
  * message than the wire error. */
 static bool looks_like_text(const uint8_t *d, size_t len)
 {
 	size_t n = len < 512 ? len : 512, printable = 0;
 	for (size_t i = 0; i < n; i++)
-		if ((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\n' || d[i] == '\t' || d[i] == '\r')
+		if ((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\n' || d[i] == '\t' || d[i] == '\r' ||
+		    d[i] >= 0x80)	/* UTF-8 */
 			printable++;
 	return n > 0 && printable == n;
+}
+
+static bool starts(const uint8_t *d, size_t len, const char *magic, size_t n)
+{
+	return len >= n && memcmp(d, magic, n) == 0;
+}
+
+/* What d looks like when it is a kind of file people mistake for a pprof
+ * profile ("an ELF executable", "a memprof recording (memprof convert
+ * makes a profile of it)"), or NULL. gzipped: d is what a gzip file held. */
+static const char *looks_like(const uint8_t *d, size_t len, bool gzipped)
+{
+	if (is_elf(d, len))
+		return elf_kind(d, len);
+	if (starts(d, len, "MPRFREC", 7))
+		return "a memprof recording (memprof convert makes a profile of it)";
+	if (starts(d, len, "PERFILE2", 8))
+		return "a perf.data file";
+	if (starts(d, len, "BZh", 3))
+		return "bzip2-compressed data";
+	if (starts(d, len, "\xfd" "7zXZ", 6))
+		return "xz-compressed data";
+	if (starts(d, len, "\x28\xb5\x2f\xfd", 4))
+		return "zstd-compressed data";
+	if (starts(d, len, "PK\x03\x04", 4))
+		return "a zip archive";
+	if (len >= 262 && !memcmp(d + 257, "ustar", 5))
+		return "a tar archive";
+	if (looks_like_text(d, len)) {
+		if (starts(d, len, "heap profile:", 13) || starts(d, len, "--- ", 4) ||
+		    starts(d, len, "goroutine profile:", 18))
+			return "a legacy text profile, which go tool pprof reads and memprof does not";
+		return gzipped ? "gzip-compressed text" : "text; pprof profiles are protobuf";
+	}
+	return NULL;
 }
 
 /* The elements of a profile counted against pprof_limits.max_elements:
@@ -95,12 +177,12 @@ static void say_what_it_is(const uint8_t *d, size_t len, bool gzipped, struct wi
 	struct pprof_error *err = wc->err;
 	if (wc->exceeded != PPROF_LIMIT_NONE)
 		return;
-	if (is_elf(d, len))
-		seterr(err, gzipped ? "is a gzip-compressed ELF file, not a profile"
-				    : "is an ELF file, not a profile");
-	else if (looks_like_text(d, len))
-		seterr(err, gzipped ? "is gzip-compressed text, not a profile"
-				    : "not a pprof profile (this is text, pprof files are protobuf)");
+	const char *what = looks_like(d, len, gzipped);
+	if (what && gzipped && (is_elf(d, len) || starts(d, len, "MPRFREC", 7)))
+		seterr(err, "not a pprof profile (looks like a gzip-compressed %s)",
+		       what + (what[1] == 'n' ? 3 : 2));	/* less its article */
+	else if (what)
+		seterr(err, "not a pprof profile (looks like %s)", what);
 }
 
 static int wire_progress(const uint8_t *p, size_t len, size_t *cursor, struct wire_check *wc);
@@ -697,8 +779,9 @@ struct profile *pprof_decode_limited(const void *data, size_t len,
 		seterr(err, "empty file");
 		goto out;
 	}
+	/* no protobuf starts with 0x7f; the others fail their wire check */
 	if (is_elf(raw, len)) {
-		seterr(err, "is an ELF file, not a profile");
+		seterr(err, "not a pprof profile (looks like %s)", elf_kind(raw, len));
 		goto out;
 	}
 	/* the part of the protobuf already checked while inflating */

@@ -487,23 +487,6 @@ struct merger {
 	int64_t *values;
 };
 
-/* Makes the malloc'd *arrayp (capacity *cap) hold at least n elements.
- * Returns 0 or -ENOMEM. */
-static int scratch(void *arrayp, size_t *cap, size_t n, size_t elem)
-{
-	if (n <= *cap && *(void **)arrayp)
-		return 0;
-	size_t ncap = n > 16 ? n : 16;
-	if (ncap > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *a = realloc(*(void **)arrayp, ncap * elem);
-	if (!a)
-		return -ENOMEM;
-	*(void **)arrayp = a;
-	*cap = ncap;
-	return 0;
-}
-
 /* -- mappings: same size (rounded up to 4 KiB), offset and build id or file */
 
 static uint64_t mapping_size(const struct profile_mapping *m)
@@ -684,7 +667,7 @@ static int map_location(struct merger *mg, const struct profile_location *src,
 	struct map_info mi;
 	if ((rc = map_mapping(mg, src->mapping ? src->mapping : mg->fake, &mi)) < 0)
 		return rc;
-	if ((rc = scratch(&mg->lines, &mg->cap_lines, src->n_line, sizeof(*mg->lines))) < 0)
+	if ((rc = array_reserve(&mg->lines, &mg->cap_lines, src->n_line, sizeof(*mg->lines))) < 0)
 		return rc;
 	struct location_want w = { out, mi.m, src->address + (uint64_t)mi.offset, src->is_folded,
 				   mg->lines, src->n_line };
@@ -779,8 +762,8 @@ static int map_sample(struct merger *mg, const struct profile_sample *s, const d
 	if (zero)
 		return 0;
 
-	if ((rc = scratch(&mg->locs, &mg->cap_locs, s->n_location, sizeof(*mg->locs))) < 0 ||
-	    (rc = scratch(&mg->labels, &mg->cap_labels, s->n_label, sizeof(*mg->labels))) < 0)
+	if ((rc = array_reserve(&mg->locs, &mg->cap_locs, s->n_location, sizeof(*mg->locs))) < 0 ||
+	    (rc = array_reserve(&mg->labels, &mg->cap_labels, s->n_label, sizeof(*mg->labels))) < 0)
 		return rc;
 	uint64_t h = hash_u64(s->n_location);
 	for (size_t i = 0; i < s->n_location; i++) {

@@ -9,6 +9,7 @@
  * dwfl_build_id_find_elf) open() whatever they find, so they are not used. */
 #include "symbolize.h"
 
+#include <ctype.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +25,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <libiberty/demangle.h>
+
 #include "arena.h"
 #include "hashmap.h"
-
-/* libstdc++'s demangler (memprof links libstdc++ for it alone). */
-extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+#include "profile.h"
 
 struct symfile {
 	const char *path;
@@ -323,37 +325,147 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 	return f;
 }
 
-/* Drops the parameter list (and trailing qualifiers) of a demangled C++
- * name, as pprof shows them: "ns::f<int>(int) const" -> "ns::f<int>". */
-static void drop_params(char *s)
+/* ---- names as pprof shows them --------------------------------------------
+ * pprof demangles with github.com/ianlancetaylor/demangle, a port of GNU
+ * libiberty's demangler: libiberty's output is the same. Without
+ * parameters (DMGL_PARAMS off) it stops after the name, as the port's
+ * NoParams does: no return type, no qualifiers, no clone suffix. Template
+ * arguments are then removed from the text; the port leaves them out
+ * while printing, which differs only for operator< and operator<<. */
+
+/* pprof's removeMatching: each outermost open..close pair removed with
+ * what it holds, left to right; at a close with no open it stops there,
+ * and an open never closed stays. */
+static void remove_matching(char *name, char open, char close)
 {
-	int angle = 0;
-	for (char *p = s; *p; p++) {
-		if (*p == '<')
-			angle++;
-		else if (*p == '>' && angle > 0)
-			angle--;
-		else if (*p == '(' && angle == 0) {
-			if (!strncmp(p, "(anonymous namespace)", 21)) {
-				p += 20;
-				continue;
-			}
-			if (p - s >= 8 && !strncmp(p - 8, "operator", 8) && p[1] == ')') {
-				p++;	/* operator() */
-				continue;
-			}
-			if (p != s) {
-				*p = '\0';
+	int nesting = 0;
+	ptrdiff_t first = 0;
+	for (ptrdiff_t cur = 0; name[cur]; cur++) {
+		if (name[cur] == open) {
+			if (++nesting == 1)
+				first = cur;
+		} else if (name[cur] == close) {
+			if (--nesting < 0)
 				return;
+			if (nesting == 0) {
+				memmove(name + first, name + cur + 1, strlen(name + cur + 1) + 1);
+				cur = first - 1;
 			}
 		}
 	}
 }
 
+/* The symbol of an operator name starting at p (after "operator"): its
+ * length, the longest that fits; 0 when none does (operator new, int). */
+static size_t operator_symbol(const char *p)
+{
+	static const char *const ops[] = {
+		"<<=", ">>=", "<=>", "->*", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "++",
+		"--", "->", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<", ">", "=", "+",
+		"-", "*", "/", "%", "^", "&", "|", "~", "!", ",",
+	};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strncmp(p, ops[i], strlen(ops[i])))
+			return strlen(ops[i]);
+	return 0;
+}
+
+/* Removes the template arguments of a name demangled without parameters,
+ * sparing the < and > of operator names (operator<, operator<<=,
+ * operator->). libiberty writes "operator< <int>": that space goes too. */
+static void drop_template_args(char *s)
+{
+	char *out = s;
+	int angle = 0;
+	for (char *p = s; *p;) {
+		if (!strncmp(p, "operator", 8) &&
+		    (p == s || (!isalnum((unsigned char)p[-1]) && p[-1] != '_')) &&
+		    !isalnum((unsigned char)p[8]) && p[8] != '_') {
+			size_t n = 8 + operator_symbol(p + 8);
+			if (angle == 0) {
+				memmove(out, p, n);
+				out += n;
+			}
+			p += n;
+			if (p[-1] == '<' && p[0] == ' ' && p[1] == '<')
+				p++;
+			continue;
+		}
+		if (*p == '<')
+			angle++;
+		else if (*p == '>' && angle > 0)
+			angle--;
+		else if (angle == 0)
+			*out++ = *p;
+		p++;
+	}
+	*out = '\0';
+}
+
+/* pprof's looksLikeDemangledCPlusPlus. */
+static bool looks_demangled(const char *name)
+{
+	return !strstr(name, ".<") && !strstr(name, "]).") &&
+	       (strpbrk(name, "<>[]") || strstr(name, "::"));
+}
+
+char *symbolize_demangle(const char *system_name, enum sym_demangle mode)
+{
+	int opts = mode == SYM_DEMANGLE_DEFAULT || mode == SYM_DEMANGLE_TEMPLATES
+			   ? DMGL_GNU_V3 : DMGL_GNU_V3 | DMGL_PARAMS | DMGL_ANSI;
+	char *d = NULL;
+	if (!strncmp(system_name, "_Z", 2)) {
+		char *name = strdup(system_name);
+		if (!name)
+			return NULL;
+		/* pprof's full mode ignores a clone suffix (.isra.0, .cold) */
+		char *dot = mode == SYM_DEMANGLE_FULL ? strchr(name, '.') : NULL;
+		if (dot)
+			*dot = '\0';
+		d = cplus_demangle_v3(name, opts);
+		free(name);
+	}
+	if (d) {
+		if (mode == SYM_DEMANGLE_DEFAULT)
+			drop_template_args(d);
+		return d;
+	}
+	char *name = strdup(system_name);
+	if (name && looks_demangled(name)) {
+		if (mode == SYM_DEMANGLE_DEFAULT || mode == SYM_DEMANGLE_TEMPLATES)
+			remove_matching(name, '(', ')');
+		if (mode == SYM_DEMANGLE_DEFAULT)
+			remove_matching(name, '<', '>');
+	}
+	return name;
+}
+
+int symbolize_demangle_profile(struct profile *p, enum sym_demangle mode, bool force)
+{
+	for (size_t i = 0; i < p->n_function; i++) {
+		struct profile_function *f = p->function[i];
+		if (force ? !*f->system_name : *f->name && strcmp(f->name, f->system_name) != 0)
+			continue;
+		/* most names (C's, Go's) come out as they are: no copy */
+		bool heuristic = mode == SYM_DEMANGLE_DEFAULT || mode == SYM_DEMANGLE_TEMPLATES;
+		if (strncmp(f->system_name, "_Z", 2) != 0 &&
+		    !(heuristic && looks_demangled(f->system_name))) {
+			f->name = f->system_name;
+			continue;
+		}
+		char *d = symbolize_demangle(f->system_name, mode);
+		const char *name = d ? profile_intern(p, d) : NULL;
+		free(d);
+		if (!name)
+			return -ENOMEM;
+		f->name = name;
+	}
+	return 0;
+}
+
+/* The name pprof would show for mangled, remembered. */
 static const char *demangle(struct symbolizer *s, const char *mangled)
 {
-	if (!mangled || strncmp(mangled, "_Z", 2) != 0)
-		return mangled;
 	const char *key = hashmap_intern(&s->strings, &s->arena, mangled, strlen(mangled));
 	bool inserted;
 	uint64_t *slot = key ? hashmap_put(&s->names, (uintptr_t)key, &inserted) : NULL;
@@ -361,16 +473,13 @@ static const char *demangle(struct symbolizer *s, const char *mangled)
 		return mangled;
 	if (!inserted)
 		return (const char *)(uintptr_t)*slot;
-	int status;
-	char *d = __cxa_demangle(mangled, NULL, NULL, &status);
-	char *shown = arena_strndup(&s->arena, d && status == 0 ? d : mangled,
-				    strlen(d && status == 0 ? d : mangled));
+	char *d = symbolize_demangle(mangled, SYM_DEMANGLE_DEFAULT);
+	const char *shown = d ? arena_strndup(&s->arena, d, strlen(d)) : NULL;
 	free(d);
 	if (!shown) {
 		hashmap_remove(&s->names, (uintptr_t)key);
 		return mangled;
 	}
-	drop_params(shown);
 	*slot = (uint64_t)(uintptr_t)shown;
 	return shown;
 }

@@ -4,12 +4,13 @@
 #ifndef MEMPROF_SYMBOLIZE_H
 #define MEMPROF_SYMBOLIZE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct symbolizer;
 
 struct sym_frame {
-	const char *name;		/* demangled, parameters dropped (else as linked) */
+	const char *name;		/* pprof's default name (see symbolize_demangle) */
 	const char *system_name;	/* the symbol as linked (mangled for C++) */
 	const char *file;		/* source file, "" if unknown */
 	int64_t line;			/* 0 if unknown */
@@ -37,5 +38,30 @@ const char *symbolizer_build_id(struct symbolizer *s, const char *path);
 /* Whether the file is a regular ELF file (and whether it has DWARF, in
  * itself or in a separate debug file). */
 int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf);
+
+/* How pprof names C++ functions (its -symbolize=demangle=MODE). */
+enum sym_demangle {
+	SYM_DEMANGLE_DEFAULT,	/* no parameters, no template arguments:
+				 * std::vector::_M_realloc_insert */
+	SYM_DEMANGLE_TEMPLATES,	/* no parameters: std::vector<int, ...>::... */
+	SYM_DEMANGLE_FULL,	/* everything but clone suffixes (.isra.0) */
+	SYM_DEMANGLE_NONE,	/* pprof's "none": in full, clone suffixes too */
+};
+
+/* pprof's name for a function linked as system_name (its symbolizer's
+ * demangleSingleFunction): a C++ or Rust mangled name demangled in mode;
+ * else, when the name looks like a demangled C++ name (it has :: or
+ * brackets and is not a Java or Go name), its parameters and template
+ * arguments removed as the mode says; else the name itself. Returns a
+ * malloc'd string, or NULL when out of memory. */
+char *symbolize_demangle(const char *system_name, enum sym_demangle mode);
+
+struct profile;
+
+/* pprof's demangling of a profile read from a file (symbolizer.Demangle):
+ * each function whose name is empty or equal to its system name gets
+ * symbolize_demangle's name; with force, every function with a system
+ * name does. Returns 0 or -ENOMEM. */
+int symbolize_demangle_profile(struct profile *p, enum sym_demangle mode, bool force);
 
 #endif

@@ -25,7 +25,7 @@ while read -r file pattern; do
 done <<'LIST'
 empty empty file
 random.bin malformed protobuf
-text.txt not a pprof profile (this is text
+text.txt not a pprof profile (looks like a legacy text profile
 truncated.pb.gz truncated gzip data
 corrupt.pb.gz corrupt gzip data
 truncated.pb truncated protobuf: Profile.string_table claims 6 bytes

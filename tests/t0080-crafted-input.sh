@@ -153,26 +153,29 @@ test_expect_success "limits: bad values are usage errors; help and man pages nam
 # ---- 13: files that are not profiles say what they are ------------------
 
 test_expect_success "an ELF file, plain or gzip-compressed" '
-	expect_error err "^memprof: $BUILD/memprof: is an ELF file, not a profile\$" \
+	expect_error err "^memprof: $BUILD/memprof: not a pprof profile (looks like an ELF executable)\$" \
 		$MEMPROF top $BUILD/memprof &&
-	expect_error err "^memprof: $BUILD/memprof: is an ELF file, not a profile\$" \
+	expect_error err "^memprof: $BUILD/memprof: not a pprof profile (looks like an ELF executable)\$" \
 		$MEMPROF list main $BUILD/memprof &&
 	gzip -c < $BUILD/memprof > elf.gz &&
-	expect_error err "^memprof: elf.gz: is a gzip-compressed ELF file, not a profile\$" \
+	expect_error err "^memprof: elf.gz: not a pprof profile (looks like a gzip-compressed ELF executable)\$" \
 		$MEMPROF top elf.gz
 '
 
 test_expect_success "gzip-compressed text" '
 	$CRAFT gzip-text heap.txt.gz &&
-	expect_error err "^memprof: heap.txt.gz: is gzip-compressed text, not a profile\$" \
+	expect_error err "^memprof: heap.txt.gz: not a pprof profile (looks like a legacy text profile, which go tool pprof reads and memprof does not)\$" \
 		$MEMPROF top heap.txt.gz &&
 	seq 1 200000 | gzip -c > seq.gz &&
-	expect_error err "^memprof: seq.gz: is gzip-compressed text, not a profile\$" \
+	expect_error err "^memprof: seq.gz: not a pprof profile (looks like gzip-compressed text)\$" \
 		$MEMPROF list main seq.gz
 '
 
 test_expect_success "plain text keeps its message" '
-	expect_error err "^memprof: $B/text.txt: not a pprof profile (this is text, pprof files are protobuf)\$" \
-		$MEMPROF top $B/text.txt
+	expect_error err "^memprof: $B/text.txt: not a pprof profile (looks like a legacy text profile, which go tool pprof reads and memprof does not)\$" \
+		$MEMPROF top $B/text.txt &&
+	echo "hello, world" > hello.txt &&
+	expect_error err "^memprof: hello.txt: not a pprof profile (looks like text; pprof profiles are protobuf)\$" \
+		$MEMPROF top hello.txt
 '
 test_done

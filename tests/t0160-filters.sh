@@ -190,7 +190,9 @@ for f in $OWN; do
 		 -lines -files -filefunctions -addresses -noinlines "-addresses -noinlines" \
 		 "-lines -noinlines" -tagfocus=bytes=1000B -tagfocus=bytes=1kB: \
 		 -tagignore=bytes=:2kB -tagfocus=pid=$pid -tagignore=pid=$pid -tagfocus=$pid \
-		 -tagfocus=pid: -tagshow=pid "-focus=^\$" "-trim=false" "-edgefraction=0.5"; do
+		 -tagfocus=pid: -tagshow=pid "-focus=^\$" "-trim=false" "-edgefraction=0.5" \
+		 -tagfocus=program=procs -tagignore=program=procs "-tagfocus=exe=/procs\$" \
+		 "-tagfocus=cmdline=leaf" -tagfocus=program:procs,pid -taghide=cmdline; do
 		for si in alloc_space alloc_objects inuse_space; do
 			test_expect_success "$name top -sample_index=$si $o" "
 				compare_top '-nodecount=0 -sample_index=$si $o' $f"
@@ -299,7 +301,8 @@ sweep_one() {
 	3) files="$D/after.pb.gz"; si=$(pick "" 0 1 2 3)
 	   o="$(pick "" -base=$D/before.pb.gz -diff_base=$D/before.pb.gz)" ;;
 	4) files="$G/heap.pb.gz $G/allocs.pb.gz"; si=$(pick "" 0 1 2 3) ;;
-	5) files="$TRASH/procs.pb.gz"; si=$(pick "" 0 1 2 3) ;;
+	5) files="$TRASH/procs.pb.gz"; si=$(pick "" 0 1 2 3)
+	   o="$(pick "" "" -tagfocus=program=procs -tagignore=cmdline=leaf -tagfocus=pid:)" ;;
 	6) files="$TRASH/cxx.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	7) files="$TRASH/cxxd.pb.gz"; si=$(pick "" 0 1 2 3) ;;
 	8) files="$TRASH/known.pb.gz $TRASH/known3.pb.gz"; si=$(pick "" 0 1 2 3) ;;

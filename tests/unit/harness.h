@@ -29,7 +29,7 @@ struct unit_test {
 
 /* Each test file defines a table ending with { NULL, NULL }. */
 extern const struct unit_test units_tests[], pprof_tests[], graph_tests[], collect_tests[],
-	tracker_tests[], symbolize_tests[], output_tests[], profile_tests[], filter_tests[],
-	leaks_tests[], tabwriter_tests[];
+	tracker_tests[], symbolize_tests[], output_tests[], profile_tests[], leaks_tests[],
+	filter_tests[], tabwriter_tests[];
 
 #endif

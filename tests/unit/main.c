@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 		return roundtrip(argv[2], argv[3]);
 	const struct unit_test *tables[] = { units_tests, pprof_tests, graph_tests, collect_tests,
 					     tracker_tests, symbolize_tests, output_tests,
-					     profile_tests, filter_tests, leaks_tests,
+					     profile_tests, leaks_tests, filter_tests,
 					     tabwriter_tests };
 	int failed = 0, passed = 0;
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)

@@ -189,7 +189,7 @@ static void test_errors(void)
 	expect_error("\x32\x00\x12\x00\x0a\x00", 6, "sample[0] has 0 values for 1 sample types");
 	expect_error("\x32\x00\x1a\x00", 4, "mapping[0] has id 0");
 	expect_error("\x32\x00\x12\x03\x0a\x01\x07", 7, "location id 7");
-	expect_error("hello, world\n", 13, "this is text");
+	expect_error("hello, world\n", 13, "looks like text");
 }
 
 /* Every prefix and every single-bit flip of a valid profile decodes or fails

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lib/shell.h"
 #include "lib/symbolize.h"
 
 #define FIXTURE SRCDIR "/testdata/fixtures/inline20.c"
@@ -342,7 +343,67 @@ static void test_build_id_dir(void)
 	symbolizer_free(s);
 }
 
+/* pprof's names (Go 1.19's go tool pprof printed the "want" column for
+ * each system name, as name = system_name in a profile it read). */
+static void test_demangle_like_pprof(void)
+{
+	static const char *const cases[][2] = {
+		{ "_ZNSt6vectorIiSaIiEE17_M_realloc_insertIJRKiEEEvN9__gnu_cxx17__normal_iteratorIPiS1_EEDpOT_",
+		  "std::vector::_M_realloc_insert" },
+		{ "_ZZ4mainENKUliE_clEi", "main::{lambda(int)#1}::operator()" },
+		{ "_ZNSs4swapERSs", "std::string::swap" },
+		{ "_Z3fooi.isra.0", "foo" },
+		{ "_ZN4llvm4PBQPlsINS_11raw_ostreamEEERT_S4_RKNS0_6MatrixE", "llvm::PBQP::operator<<" },
+		{ "_ZN4llvm7remarksltINS0_14RemarkLocationEEEbRKNS_8OptionalIT_EES7_",
+		  "llvm::remarks::operator<" },
+		{ "main", "main" },
+		{ "ns::f<int>(int) const", "ns::f const" },
+		{ "a::b)c(d", "a::b)c(d" },		/* a close first: left alone */
+		{ "a::f(x)::g(y", "a::f::g(y" },	/* an open never closed stays */
+		{ "java.<init>", "java.<init>" },
+		{ "main.(*T[...]).M", "main.(*T[...]).M" },
+		{ "_Zbogus", "_Zbogus" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *d = symbolize_demangle(cases[i][0], SYM_DEMANGLE_DEFAULT);
+		CHECK_STR(d, cases[i][1]);
+		free(d);
+	}
+	char *full = symbolize_demangle("_Z3fooi.isra.0", SYM_DEMANGLE_FULL);
+	CHECK_STR(full, "foo(int)");
+	free(full);
+	char *none = symbolize_demangle("_Z3fooi.isra.0", SYM_DEMANGLE_NONE);
+	CHECK_STR(none, "foo(int) [clone .isra.0]");
+	free(none);
+	char *tpl = symbolize_demangle("_ZNSt6vectorIiSaIiEE9push_backERKi", SYM_DEMANGLE_TEMPLATES);
+	CHECK_STR(tpl, "std::vector<int, std::allocator<int> >::push_back");
+	free(tpl);
+}
+
+/* Command lines a shell reads back word for word. */
+static void test_shell_join(void)
+{
+	const char *argv[] = { "sh", "-c", "echo \"$HOME\"; ls", "", "it's", "a=b", "=x", "x\ty\n",
+			       "ok/path-1.2:3@4%5+6,7" };
+	char *s = shell_join(argv, sizeof(argv) / sizeof(argv[0]));
+	CHECK_STR(s, "sh -c 'echo \"$HOME\"; ls' '' 'it'\\''s' a=b '=x' $'x\\ty\\n' "
+		     "ok/path-1.2:3@4%5+6,7");
+	free(s);
+	char *n = shell_join_nul("ls\0-l\0a b\0", 10);
+	CHECK_STR(n, "ls -l 'a b'");
+	free(n);
+	char *cut = shell_join_nul("ls\0-l", 5);	/* no NUL at the end */
+	CHECK_STR(cut, "ls -l");
+	free(cut);
+	char *empty = shell_join_nul("", 0);
+	CHECK_STR(empty, "");
+	free(empty);
+}
+
 const struct unit_test symbolize_tests[] = {
+	{ "symbolize: C++ names as pprof shows them, in each demangling mode",
+	  test_demangle_like_pprof },
+	{ "shell: command lines quoted so that a shell reads the same words", test_shell_join },
 	{ "symbolize: an inline chain 20 deep comes whole, outer_fn last",
 	  test_inline_chain_deeper_than_16 },
 	{ "symbolize: FIFOs, devices, directories, dangling links, non-ELF: nothing, at once",
