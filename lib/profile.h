@@ -148,13 +148,15 @@ struct profile_label_units {
 		const char *key, *unit;	/* the profile's strings */
 	} *kv;
 	size_t n, cap;
+	struct hashmap index;	/* hash of the key, probed -> index in kv */
 };
 
 /* Fills u from p's samples (u is to be released either way). Returns 0 or
  * -ENOMEM. */
 int profile_label_units_init(struct profile_label_units *u, const struct profile *p);
 
-/* key's unit, or NULL when no numeric label has that key. */
+/* key's unit, or NULL when no numeric label has that key. O(1): a crafted
+ * profile may have as many keys as labels. */
 const char *profile_label_units_find(const struct profile_label_units *u, const char *key);
 
 void profile_label_units_release(struct profile_label_units *u);

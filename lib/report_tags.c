@@ -94,7 +94,7 @@ int report_tags(FILE *out, const struct profile *p, const struct report_options 
 {
 	struct report r;
 	struct tag_map m = { NULL, 0, 0, HASHMAP_INIT, ARENA_INIT };
-	struct profile_label_units own = { NULL, 0, 0 };
+	struct profile_label_units own = { NULL, 0, 0, HASHMAP_INIT };
 	const struct profile_label_units *units = o->label_units;
 	struct tabwriter *tw = NULL;
 	int rc = 0;

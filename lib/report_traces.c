@@ -122,7 +122,7 @@ int report_traces(FILE *out, const struct profile *p, const struct report_option
 	struct report r;
 	struct graph g;
 	struct label_lines ll;
-	struct profile_label_units own = { NULL, 0, 0 };
+	struct profile_label_units own = { NULL, 0, 0, HASHMAP_INIT };
 	const struct profile_label_units *units = o->label_units;
 	int rc;
 
