@@ -269,7 +269,8 @@ test_expect_success "files that are not profiles: what they look like" '
 	test_one_line_error e3 "(looks like an ELF object file)\$" &&
 	seq 1 1000 | gzip -c > seq.gz && test_expect_code 1 $MEMPROF top seq.gz 2> e4 &&
 	test_one_line_error e4 "(looks like gzip-compressed text)\$" &&
-	seq 1 1000 | xz -c > seq.xz 2>/dev/null && test_expect_code 1 $MEMPROF top seq.xz 2> e5 &&
+	{ printf "\3757zXZ\0\0" && seq 1 1000; } > seq.xz &&
+	test_expect_code 1 $MEMPROF top seq.xz 2> e5 &&
 	test_one_line_error e5 "(looks like xz-compressed data)\$"
 '
 
