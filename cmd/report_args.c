@@ -144,9 +144,8 @@ static const char *const unsupported[] = {
 	"seconds", "mean_delay", "mean", "divide_by", "normalize", "call_tree",
 	"compact_labels", "intel_syntax", "tagroot", "tagleaf", "drop_negative", "output",
 	"callgrind", "comments", "disasm", "dot", "eog", "evince", "gif", "gv", "kcachegrind",
-	"peek", "pdf", "png", "proto", "ps", "raw", "svg", "tags", "text", "top", "topproto",
-	"traces", "tree", "web", "weblist", "list", NULL,
-};
+	"pdf", "png", "proto", "ps", "raw", "svg", "topproto", "web", "weblist", NULL,
+};	/* pprof's -top, -list, -traces, ... are memprof's commands (below) */
 
 /* The string options: where each goes. */
 struct string_option {

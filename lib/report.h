@@ -12,12 +12,13 @@ struct profile_label_units;
 struct report_options {
 	int sample_index;		/* which value (see profile_sample_index) */
 	const char *unit;		/* output unit, "minimum" to choose */
-	int node_count;			/* top: rows to show, 0 for all */
-	bool cum_sort;			/* top: order by cum instead of flat */
-	double node_fraction;		/* top: drop nodes with cum under this share */
-	double edge_fraction;		/* top: calls under this share do not make a
-					 * node "(inline)" */
-	unsigned granularity;		/* top, folded: enum graph_granularity */
+	/* top and tree (peek is run with 0 for all three) */
+	int node_count;			/* nodes to show, 0 for all */
+	bool cum_sort;			/* order by cum instead of flat */
+	double node_fraction;		/* drop nodes with cum under this share */
+	double edge_fraction;		/* calls under this share are not shown
+					 * (tree) nor make a node "(inline)" (top) */
+	unsigned granularity;		/* all but list: enum graph_granularity */
 	bool noinlines;			/* a location's outermost frame only */
 	const char *source_path;	/* where to look for sources, NULL = cwd */
 	const char *trim_path;		/* prefixes to strip from file names */
