@@ -23,9 +23,11 @@ QUIET_GEN = @echo '   GEN    $@';
 endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
-	lib/graph.c lib/report.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
+	lib/graph.c lib/report.c lib/report_tree.c lib/report_traces.c lib/report_tags.c \
+	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
 	lib/output.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c
-CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/run.c cmd/convert.c \
+CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/reports.c \
+	cmd/run.c cmd/convert.c \
 	cmd/output.c cmd/timeline.c cmd/leaks.c cmd/report_html.c
 GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c
 
@@ -101,14 +103,15 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit $(BUILD)/synth-profile
 	$(Q)BUILD=$(BUILD) tests/run-tests
 
-# The filters' random sweep at length (t0160: top and list against go tool
-# pprof on random option combinations); SWEEP_N of them, SWEEP_SEED to
-# repeat a run. `make test` runs 100.
+# The random sweeps at length (t0160: top and list, t0180: traces, peek,
+# tree and tags, against go tool pprof on random option combinations);
+# SWEEP_N of each, SWEEP_SEED to repeat a run. `make test` runs 100.
 SWEEP_N ?= 3000
 sweep: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test-unit
-	$(Q)BUILD=$(BUILD) FILTER_SWEEP_N=$(SWEEP_N) $(if $(SWEEP_SEED),FILTER_SWEEP_SEED=$(SWEEP_SEED)) \
-		TESTS=t0160 tests/run-tests
+	$(Q)BUILD=$(BUILD) FILTER_SWEEP_N=$(SWEEP_N) CMDS_SWEEP_N=$(SWEEP_N) \
+		$(if $(SWEEP_SEED),FILTER_SWEEP_SEED=$(SWEEP_SEED) CMDS_SWEEP_SEED=$(SWEEP_SEED)) \
+		TESTS='t01[68]' tests/run-tests
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

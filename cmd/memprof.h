@@ -9,6 +9,7 @@
 
 #include "lib/filter.h"
 #include "lib/pprof.h"
+#include "lib/profile.h"
 #include "lib/report.h"
 
 #define MEMPROF_VERSION "0.1.0"
@@ -16,6 +17,10 @@
 int cmd_top(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_traces(int argc, char **argv);
+int cmd_peek(int argc, char **argv);
+int cmd_tree(int argc, char **argv);
+int cmd_tags(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
@@ -53,7 +58,8 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 int write_split_profiles(struct collector *c, const char *dir, const char *const *comments,
 			 bool quiet);
 
-/* The options top and list share, as parsed from the command line. */
+/* The options of the reports (top, list, traces, peek, tree, tags), as
+ * parsed from the command line. */
 struct report_args {
 	struct report_options opts;
 	struct pprof_limits limits;	/* --max-profile-size, --max-elements */
@@ -74,9 +80,13 @@ struct report_args {
 	 * and --program=NAME,... as given; --full-names */
 	const char *pids, *programs;
 	bool full_names;
+	bool merge;			/* merge even one profile, as pprof
+					 * does (traces prints its samples) */
+	struct profile_label_units label_units;	/* before filtering */
 };
 
-/* Parses argv[1..] into args. Recognises memprof's --long options and
+/* Parses argv[1..] into args, with cmd's defaults (pprof's -nodecount is
+ * 80 but for top; peek never trims). Recognises memprof's --long options and
  * pprof's spellings (-sample_index=, -inuse_space, -nodecount=, -cum,
  * -base=, -diff_base=, -focus=, -lines, -trim=false, ...), and the
  * reader's limits (--max-profile-size=, --max-elements=). The first

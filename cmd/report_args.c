@@ -1,4 +1,5 @@
-/* report_args.c - command-line options shared by top and list. */
+/* report_args.c - command-line options shared by the reports (top, list,
+ * traces, peek, tree, tags), and reading the profiles they name. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -143,9 +144,8 @@ static const char *const unsupported[] = {
 	"seconds", "mean_delay", "mean", "divide_by", "normalize", "call_tree",
 	"compact_labels", "intel_syntax", "tagroot", "tagleaf", "drop_negative", "output",
 	"callgrind", "comments", "disasm", "dot", "eog", "evince", "gif", "gv", "kcachegrind",
-	"peek", "pdf", "png", "proto", "ps", "raw", "svg", "tags", "text", "top", "topproto",
-	"traces", "tree", "web", "weblist", "list", NULL,
-};
+	"pdf", "png", "proto", "ps", "raw", "svg", "topproto", "web", "weblist", NULL,
+};	/* pprof's -top, -list, -traces, ... are memprof's commands (below) */
 
 /* The string options: where each goes. */
 struct string_option {
@@ -186,6 +186,10 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 	memset(args, 0, sizeof(*args));
 	args->opts = init;
 	args->limits = limits;
+	/* go tool pprof's -nodecount: all nodes for -top, 80 for the other
+	 * reports (memprof top keeps pprof's interactive 10) */
+	if (!is_top)
+		args->opts.node_count = 80;
 	if (!(args->positional = calloc((size_t)argc + 1, sizeof(*args->positional)))) {
 		error("out of memory");
 		return -1;
@@ -328,6 +332,18 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			break;
 		const char *name = a + (a[1] == '-' ? 2 : 1);
 		size_t len = strcspn(name, "=");
+		/* pprof's report flags are memprof's commands */
+		static const char *const reports[][2] = {
+			{ "top", "top" }, { "text", "top" }, { "list", "list" },
+			{ "traces", "traces" }, { "peek", "peek" }, { "tree", "tree" },
+			{ "tags", "tags" },
+		};
+		for (size_t k = 0; k < sizeof(reports) / sizeof(reports[0]); k++)
+			if (strlen(reports[k][0]) == len && !strncmp(name, reports[k][0], len)) {
+				error("%s: go tool pprof's option '-%.*s' is a report of its own: "
+				      "memprof %s", cmd, (int)len, name, reports[k][1]);
+				return usage(cmd, false), -1;
+			}
 		for (size_t k = 0; unsupported[k]; k++)
 			if (strlen(unsupported[k]) == len && !strncmp(name, unsupported[k], len)) {
 				error("%s: go tool pprof's option '-%.*s' is not supported by "
@@ -368,6 +384,8 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 			sample_index = legacy[k].sample_type;
 	}
 	args->sample_index = sample_index;
+	if (!strcmp(cmd, "peek"))	/* pprof's peek never trims */
+		trim = false;
 	if (!trim) {	/* pprof's -trim=false */
 		args->opts.node_count = 0;
 		args->opts.node_fraction = 0;
@@ -501,20 +519,53 @@ out:
 	return p;
 }
 
+/* Whether some value of p is negative: then samples with one stack and
+ * labels may cancel out, which only a merge shows. */
+static bool has_negative(const struct profile *p)
+{
+	for (size_t i = 0; i < p->n_sample; i++)
+		for (size_t t = 0; t < p->n_sample_type; t++)
+			if (p->sample[i].value[t] < 0)
+				return true;
+	return false;
+}
+
+/* p merged on its own, as pprof's fetch merges each profile it reads (p
+ * is freed); NULL after printing an error. */
+static struct profile *merge_one(struct profile *p, const char *path)
+{
+	struct profile *m = NULL;
+	char msg[512];
+	int rc = profile_merge_sources(&m, (const struct profile *const *)&p, 1, msg, sizeof(msg));
+	if (rc == -EINVAL)
+		error("%s: %s", path, msg);
+	else if (rc < 0)
+		error("%s: %s", path, strerror(-rc));
+	profile_free(p);
+	return m;
+}
+
 struct profile *report_args_load(const char *path, struct report_args *args)
 {
 	/* pprof merges even one profile: that puts the locations of one binary
-	 * mapped at two addresses (two processes) at the first one's. Only
-	 * -addresses shows it; other reports are spared the cost. */
-	bool merge = args->n_files > 1 || args->opts.granularity == GRAPH_ADDRESSES;
+	 * mapped at two addresses (two processes) at the first one's, adds up
+	 * the samples with one stack and labels and drops those left zero.
+	 * Only -addresses, traces and totals over values of both signs (+v and
+	 * -v for one stack count 0, not 2v) show it; other reports are spared
+	 * the cost. */
+	bool merge = args->n_files > 1 || args->opts.granularity == GRAPH_ADDRESSES ||
+		     args->merge;
 	struct profile *p = merge ? load_sources(args) : load(path, args);
 	char msg[512];
 	unsigned unmatched;
 	if (!p)
 		return NULL;
-	if (merge)
+	if (merge) {
 		path = args->files[0];
-	else if (add_stand_in_mapping(p) < 0) {
+	} else if (has_negative(p)) {
+		if (!(p = merge_one(p, path)))
+			return NULL;
+	} else if (add_stand_in_mapping(p) < 0) {
 		error("out of memory");
 		goto out_fail;
 	}
@@ -542,6 +593,12 @@ struct profile *report_args_load(const char *path, struct report_args *args)
 		args->opts.total = profile_total(p, idx);
 		args->opts.has_total = true;
 	}
+	/* pprof takes the units of numeric labels before filtering */
+	if (profile_label_units_init(&args->label_units, p) < 0) {
+		error("out of memory");
+		goto out_fail;
+	}
+	args->opts.label_units = &args->label_units;
 	int rc = profile_filter(p, &args->filters, &unmatched, msg, sizeof(msg));
 	if (rc < 0) {
 		error("%s: %s", path, msg);
@@ -558,6 +615,8 @@ out_fail:
 
 void report_args_release(struct report_args *args)
 {
+	profile_label_units_release(&args->label_units);
+	args->opts.label_units = NULL;
 	free(args->base);
 	args->base = NULL;
 	args->n_base = 0;

@@ -497,59 +497,6 @@ out_err:
 
 /* ---- tags ------------------------------------------------------------------ */
 
-static bool label_is_num(const struct profile_label *l)
-{
-	return !*l->str && (l->num != 0 || *l->num_unit);
-}
-
-struct label_units {
-	struct {
-		const char *key, *unit;
-	} *kv;
-	size_t n, cap;
-};
-
-static const char *units_find(const struct label_units *u, const char *key)
-{
-	for (size_t i = 0; i < u->n; i++)
-		if (u->kv[i].key == key || strcmp(u->kv[i].key, key) == 0)
-			return u->kv[i].unit;
-	return NULL;
-}
-
-/* pprof's NumLabelUnits: a numeric label key's unit is the first one its
- * labels give; without any, "bytes" for alignment and request, else the
- * key itself. */
-static int label_units_init(struct label_units *u, const struct profile *p)
-{
-	memset(u, 0, sizeof(*u));
-	for (size_t i = 0; i < p->n_sample; i++) {
-		const struct profile_sample *s = &p->sample[i];
-		for (size_t j = 0; j < s->n_label; j++) {
-			const struct profile_label *l = &s->label[j];
-			if (!label_is_num(l))
-				continue;
-			size_t k;
-			for (k = 0; k < u->n; k++)
-				if (u->kv[k].key == l->key || strcmp(u->kv[k].key, l->key) == 0)
-					break;
-			if (k == u->n) {
-				if (array_grow(&u->kv, &u->cap, u->n, sizeof(*u->kv)) < 0)
-					return -ENOMEM;
-				u->kv[u->n].key = l->key;
-				u->kv[u->n++].unit = "";
-			}
-			if (!*u->kv[k].unit)
-				u->kv[k].unit = l->num_unit;
-		}
-	}
-	for (size_t k = 0; k < u->n; k++)
-		if (!*u->kv[k].unit)
-			u->kv[k].unit = !strcmp(u->kv[k].key, "alignment") ||
-					!strcmp(u->kv[k].key, "request") ? "bytes" : u->kv[k].key;
-	return 0;
-}
-
 static bool in_range(const struct tag_filter *tf, int64_t v, const char *unit)
 {
 	const char *su;
@@ -560,14 +507,14 @@ static bool in_range(const struct tag_filter *tf, int64_t v, const char *unit)
 
 /* Returns 1 or 0, or a negative errno. */
 static int tag_matches(const struct tag_filter *tf, const struct profile_sample *s,
-		       const struct label_units *units)
+		       const struct profile_label_units *units)
 {
 	if (tf->numeric) {
 		for (size_t j = 0; j < s->n_label; j++) {
 			const struct profile_label *l = &s->label[j];
-			if (!label_is_num(l) || (tf->key && strcmp(l->key, tf->key) != 0))
+			if (!profile_label_is_num(l) || (tf->key && strcmp(l->key, tf->key) != 0))
 				continue;
-			const char *unit = units_find(units, l->key);
+			const char *unit = profile_label_units_find(units, l->key);
 			if (in_range(tf, l->num, unit ? unit : l->key))
 				return 1;
 		}
@@ -615,8 +562,8 @@ static int tag_matches(const struct tag_filter *tf, const struct profile_sample 
 }
 
 /* pprof's FilterSamplesByTag. */
-static int filter_by_tag(struct filter *flt, struct profile *p, const struct label_units *units,
-			 unsigned *unmatched)
+static int filter_by_tag(struct filter *flt, struct profile *p,
+			 const struct profile_label_units *units, unsigned *unmatched)
 {
 	bool fm = false, im = false;
 	size_t kept = 0;
@@ -648,7 +595,7 @@ static int filter_tags_by_name(struct filter *flt, struct profile *p, unsigned *
 		size_t n = 0;
 		for (size_t j = 0; j < s->n_label; j++) {
 			const struct profile_label *l = &s->label[j];
-			if (!*l->str && !label_is_num(l))
+			if (!*l->str && !profile_label_is_num(l))
 				continue;	/* not a label to pprof */
 			int show = 1, hide = 0;
 			if (flt->tagshow && (show = regex_match(flt->tagshow, l->key)) < 0)
@@ -756,12 +703,12 @@ static int prune_from(struct cached_regex *c, struct profile *p)
 int filter_apply(struct filter *flt, struct profile *p, unsigned *unmatched, char *msg,
 		 size_t msg_size)
 {
-	struct label_units units = { NULL, 0, 0 };
+	struct profile_label_units units = { NULL, 0, 0, HASHMAP_INIT };
 	int rc = 0;
 
 	*unmatched = 0;
 	if ((flt->tagfocus && flt->tagfocus->numeric) || (flt->tagignore && flt->tagignore->numeric))
-		rc = label_units_init(&units, p);
+		rc = profile_label_units_init(&units, p);
 	if (rc == 0)
 		rc = filter_by_name(flt, p, unmatched);
 	if (rc == 0 && flt->show_from.re)
@@ -772,7 +719,7 @@ int filter_apply(struct filter *flt, struct profile *p, unsigned *unmatched, cha
 		rc = filter_tags_by_name(flt, p, unmatched);
 	if (rc == 0 && flt->prune_from.re)
 		rc = prune_from(&flt->prune_from, p);
-	free(units.kv);
+	profile_label_units_release(&units);
 	if (rc == -E2BIG)
 		snprintf(msg, msg_size, "a regexp took too long to match (PCRE2's backtracking "
 			 "limit): simplify it");

@@ -194,6 +194,78 @@ int64_t profile_total(const struct profile *p, int idx)
 	return diff_total > 0 ? diff_total : total;
 }
 
+bool profile_label_is_num(const struct profile_label *l)
+{
+	return !*l->str && (l->num != 0 || *l->num_unit);
+}
+
+struct unit_want {
+	const struct profile_label_units *u;
+	const char *key;
+};
+
+static bool same_unit_key(uint64_t value, const void *ctx)
+{
+	const struct unit_want *w = ctx;
+	const char *k = w->u->kv[value].key;
+	return k == w->key || strcmp(k, w->key) == 0;
+}
+
+const char *profile_label_units_find(const struct profile_label_units *u, const char *key)
+{
+	struct unit_want w = { u, key };
+	for (uint64_t h = hash_bytes(key, strlen(key), 0);; h++) {
+		const uint64_t *v = hashmap_get(&u->index, h);
+		if (!v)
+			return NULL;
+		if (same_unit_key(*v, &w))
+			return u->kv[*v].unit;
+	}
+}
+
+int profile_label_units_init(struct profile_label_units *u, const struct profile *p)
+{
+	memset(u, 0, sizeof(*u));
+	for (size_t i = 0; i < p->n_sample; i++) {
+		const struct profile_sample *s = &p->sample[i];
+		for (size_t j = 0; j < s->n_label; j++) {
+			const struct profile_label *l = &s->label[j];
+			if (!profile_label_is_num(l))
+				continue;
+			struct unit_want w = { u, l->key };
+			bool inserted;
+			uint64_t key;
+			uint64_t *slot = hashmap_probe(&u->index, hash_bytes(l->key, strlen(l->key), 0),
+						       same_unit_key, &w, &inserted, &key);
+			if (!slot)
+				return -ENOMEM;
+			if (inserted) {
+				if (array_grow(&u->kv, &u->cap, u->n, sizeof(*u->kv)) < 0) {
+					hashmap_remove(&u->index, key);
+					return -ENOMEM;
+				}
+				u->kv[u->n] = (struct profile_label_unit){ l->key, "" };
+				*slot = u->n++;
+			}
+			struct profile_label_unit *kv = &u->kv[*slot];
+			if (!*kv->unit)
+				kv->unit = l->num_unit;
+		}
+	}
+	for (size_t k = 0; k < u->n; k++)
+		if (!*u->kv[k].unit)
+			u->kv[k].unit = !strcmp(u->kv[k].key, "alignment") ||
+					!strcmp(u->kv[k].key, "request") ? "bytes" : u->kv[k].key;
+	return 0;
+}
+
+void profile_label_units_release(struct profile_label_units *u)
+{
+	free(u->kv);
+	hashmap_release(&u->index);
+	memset(u, 0, sizeof(*u));
+}
+
 /* pprof's ScaleN for one sample: each value whose ratio is not 1 becomes
  * round(v * ratio); returns whether any of those is non-zero (the others do
  * not count: pprof's rule for dropping a sample). */

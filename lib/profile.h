@@ -136,6 +136,31 @@ bool profile_sample_is_diff_base(const struct profile_sample *s);
  * those samples only (so that percentages are of the base). */
 int64_t profile_total(const struct profile *p, int idx);
 
+/* Whether l is a numeric label (pprof's NumLabel): no string value, and a
+ * number or a unit. */
+bool profile_label_is_num(const struct profile_label *l);
+
+/* pprof's NumLabelUnits: the unit of each numeric label key, the first one
+ * its labels give; without any, "bytes" for alignment and request, else the
+ * key itself. */
+struct profile_label_units {
+	struct profile_label_unit {
+		const char *key, *unit;	/* the profile's strings */
+	} *kv;
+	size_t n, cap;
+	struct hashmap index;	/* hash of the key, probed -> index in kv */
+};
+
+/* Fills u from p's samples (u is to be released either way). Returns 0 or
+ * -ENOMEM. */
+int profile_label_units_init(struct profile_label_units *u, const struct profile *p);
+
+/* key's unit, or NULL when no numeric label has that key. O(1): a crafted
+ * profile may have as many keys as labels. */
+const char *profile_label_units_find(const struct profile_label_units *u, const char *key);
+
+void profile_label_units_release(struct profile_label_units *u);
+
 /* pprof's Profile.Scale: multiplies every value by ratio (rounded half away
  * from zero) and drops the samples left all zero. */
 void profile_scale(struct profile *p, double ratio);

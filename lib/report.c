@@ -1,7 +1,9 @@
 /* report.c - pprof's top and list reports, line for line as go tool pprof
- * prints them (google/pprof internal/report: printText, printSource). */
+ * prints them (google/pprof internal/report: printText, printSource), and
+ * what all the text reports share (report_impl.h). */
 #include "report.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,22 +18,15 @@
 #include "graph.h"
 #include "profile.h"
 #include "regex.h"
+#include "report_impl.h"
 #include "units.h"
 
-struct report {
-	const struct profile *p;
-	const struct report_options *o;
-	const char *sample_unit;
-	const char *output_unit;
-	int64_t total;
-};
-
-static void format_value(const struct report *r, char *buf, size_t size, int64_t v)
+void report_format_value(const struct report *r, char *buf, size_t size, int64_t v)
 {
 	units_label(buf, size, v, r->sample_unit, r->output_unit);
 }
 
-static void report_init(struct report *r, const struct profile *p, const struct report_options *o)
+void report_init(struct report *r, const struct profile *p, const struct report_options *o)
 {
 	r->p = p;
 	r->o = o;
@@ -65,8 +60,7 @@ static void format_time(char *buf, size_t size, int64_t nanos)
 		 tm.tm_zone ? tm.tm_zone : "UTC");
 }
 
-/* pprof's ProfileLabels: File, Build ID, comments, Type, Time, Duration. */
-static void print_profile_labels(FILE *out, const struct report *r)
+void report_print_profile_labels(FILE *out, const struct report *r)
 {
 	const struct profile *p = r->p;
 	char a[64], b[64];
@@ -93,12 +87,17 @@ static void print_profile_labels(FILE *out, const struct report *r)
 			units_percentage(b, sizeof(b), (int64_t)tn, p->duration_nanos);
 			snprintf(ratio, sizeof(ratio), "(%s)", b);
 		}
-		format_value(r, b, sizeof(b), r->total);
+		report_format_value(r, b, sizeof(b), r->total);
 		fprintf(out, "Duration: %s, Total samples = %s %s\n", a, b, ratio);
 	}
 }
 
-/* ---- top ----------------------------------------------------------------- */
+unsigned report_graph_mode(const struct report_options *o, unsigned granularity)
+{
+	return granularity | (o->noinlines ? GRAPH_NOINLINES : 0);
+}
+
+/* ---- the trimmed graph (top, tree, peek) ------------------------------------ */
 
 static int cmp_i64_desc(int64_t a, int64_t b)
 {
@@ -144,11 +143,12 @@ static int compare_nodes(const void *pa, const void *pb)
 	return compare_info(a, b);
 }
 
-static void sort_nodes(const struct graph *g, uint32_t *ids, size_t n, bool cum)
+void report_sort_nodes(const struct graph *g, uint32_t *ids, size_t n, bool cum)
 {
 	sort_graph = g;
 	sort_cum = cum;
-	qsort(ids, n, sizeof(*ids), compare_nodes);
+	if (n)
+		qsort(ids, n, sizeof(*ids), compare_nodes);
 }
 
 /* Nodes with a value: pprof's graph leaves out nodes whose flat and cum are
@@ -189,77 +189,88 @@ static void select_output_unit(struct report *r, const struct graph *g, const ui
 	r->output_unit = *unit ? unit : r->sample_unit;
 }
 
-struct list_ctx {
-	const struct report_options *o;
-};
-
-static const char *list_filename(struct arena *a, const char *name, void *data);
-
-/* The graph's mode for the options' granularity. */
-static unsigned graph_mode(const struct report_options *o, unsigned granularity)
+int report_graph_build(struct report_graph *rg, struct report *r)
 {
-	return granularity | (o->noinlines ? GRAPH_NOINLINES : 0);
-}
-
-int report_top(FILE *out, const struct profile *p, const struct report_options *o)
-{
-	struct report r;
-	struct graph g;
-	struct list_ctx lc = { o };
-	uint32_t *ids = NULL;
-	bool *kept = NULL;
+	const struct profile *p = r->p;
+	const struct report_options *o = r->o;
+	struct graph *g = &rg->g;
 	int rc;
 
-	report_init(&r, p, o);
+	memset(rg, 0, sizeof(*rg));
 	/* pprof trims every file name (-trim_path, -source_path) first */
-	if ((rc = graph_init(&g, p, graph_mode(o, o->granularity),
-			     o->granularity == GRAPH_FUNCTIONS ? NULL : list_filename, &lc)) < 0)
+	if ((rc = graph_init(g, p, report_graph_mode(o, o->granularity),
+			     o->granularity == GRAPH_FUNCTIONS ? NULL : report_trim_filename,
+			     (void *)o)) < 0)
 		return rc;
-	rc = -ENOMEM;
-	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
-	kept = calloc(g.n_node ? g.n_node : 1, sizeof(*kept));
-	if (!ids || !kept)
-		goto out;
+	rg->ids = malloc((g->n_node ? g->n_node : 1) * sizeof(*rg->ids));
+	rg->kept = calloc(g->n_node ? g->n_node : 1, sizeof(*rg->kept));
+	if (!rg->ids || !rg->kept)
+		return -ENOMEM;
 
 	/* pass 1: the full graph decides which nodes are too small to show */
-	if ((rc = graph_accumulate(&g, p, o->sample_index, NULL, false)) < 0)
-		goto out;
-	size_t n = live_nodes(&g, ids);
+	if ((rc = graph_accumulate(g, p, o->sample_index, NULL, false)) < 0)
+		return rc;
+	size_t n = live_nodes(g, rg->ids);
 	int64_t flat_total = 0;
 	for (size_t i = 0; i < n; i++)
-		flat_total += g.node[ids[i]].flat;
+		flat_total += g->node[rg->ids[i]].flat;
 	int64_t node_cutoff = llabs((int64_t)((double)flat_total * o->node_fraction));
-	int64_t edge_cutoff = llabs((int64_t)((double)flat_total * o->edge_fraction));
-	size_t dropped = 0;
+	rg->edge_cutoff = llabs((int64_t)((double)flat_total * o->edge_fraction));
 	for (size_t i = 0; i < n; i++) {
-		if (llabs(g.node[ids[i]].cum) < node_cutoff)
-			dropped++;
+		if (llabs(g->node[rg->ids[i]].cum) < node_cutoff)
+			rg->dropped++;
 		else
-			kept[ids[i]] = true;
+			rg->kept[rg->ids[i]] = true;
 	}
 
-	/* pass 2: rebuild from the kept nodes (calls through dropped ones join up) */
-	if ((rc = graph_accumulate(&g, p, o->sample_index, kept, true)) < 0)
-		goto out;
-	n = live_nodes(&g, ids);
-	size_t orig_count = n;
-	sort_nodes(&g, ids, n, o->cum_sort);
+	/* pass 2: with nodes dropped, rebuild from the kept ones (calls through
+	 * dropped ones join up); else the full graph stays, with its edges */
+	if ((rc = graph_accumulate(g, p, o->sample_index, rg->dropped ? rg->kept : NULL,
+				   true)) < 0)
+		return rc;
+	n = live_nodes(g, rg->ids);
+	rg->orig_count = n;
+	report_sort_nodes(g, rg->ids, n, o->cum_sort);
 
 	/* pass 3: keep the top node_count */
 	if (o->node_count > 0 && (size_t)o->node_count < n) {
-		memset(kept, 0, g.n_node * sizeof(*kept));
+		memset(rg->kept, 0, g->n_node * sizeof(*rg->kept));
 		for (size_t i = 0; i < (size_t)o->node_count; i++)
-			kept[ids[i]] = true;
-		if ((rc = graph_accumulate(&g, p, o->sample_index, kept, true)) < 0)
-			goto out;
-		n = live_nodes(&g, ids);
-		sort_nodes(&g, ids, n, o->cum_sort);
+			rg->kept[rg->ids[i]] = true;
+		if ((rc = graph_accumulate(g, p, o->sample_index, rg->kept, true)) < 0)
+			return rc;
+		n = live_nodes(g, rg->ids);
+		report_sort_nodes(g, rg->ids, n, o->cum_sort);
 	}
-	graph_mark_inline(&g, edge_cutoff);
-	select_output_unit(&r, &g, ids, n);
+	rg->n = n;
+	/* what TrimLowFrequencyEdges looks at: the edges into listed nodes */
+	memset(rg->kept, 0, g->n_node * sizeof(*rg->kept));
+	for (size_t i = 0; i < n; i++)
+		rg->kept[rg->ids[i]] = true;
+	graph_mark_inline(g, rg->edge_cutoff);
+	select_output_unit(r, g, rg->ids, n);
+	return 0;
+}
 
+bool report_graph_edge_kept(const struct report_graph *rg, const struct graph_edge *e)
+{
+	return !rg->kept[e->dst] || llabs(e->weight) >= rg->edge_cutoff;
+}
+
+void report_graph_release(struct report_graph *rg)
+{
+	free(rg->ids);
+	free(rg->kept);
+	graph_release(&rg->g);
+	memset(rg, 0, sizeof(*rg));
+}
+
+void report_print_header(FILE *out, const struct report *r, const struct report_graph *rg)
+{
+	const struct report_options *o = r->o;
 	char a[64], b[64], c[64];
-	print_profile_labels(out, &r);
+
+	report_print_profile_labels(out, r);
 	if (o->n_active_filters) {
 		fprintf(out, "Active filters:\n");
 		for (size_t i = 0; i < o->n_active_filters; i++) {
@@ -271,30 +282,45 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 		}
 	}
 	int64_t flat_sum = 0;
-	for (size_t i = 0; i < n; i++)
-		flat_sum += g.node[ids[i]].flat;
-	format_value(&r, a, sizeof(a), flat_sum);
-	units_percentage(b, sizeof(b), flat_sum, r.total);
-	format_value(&r, c, sizeof(c), r.total);
+	for (size_t i = 0; i < rg->n; i++)
+		flat_sum += rg->g.node[rg->ids[i]].flat;
+	report_format_value(r, a, sizeof(a), flat_sum);
+	units_percentage(b, sizeof(b), flat_sum, r->total);
+	report_format_value(r, c, sizeof(c), r->total);
 	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n", a, b + strspn(b, " "), c);
-	if (r.total != 0) {
-		if (dropped > 0) {
-			format_value(&r, a, sizeof(a),
-				     llabs((int64_t)((double)r.total * o->node_fraction)));
-			fprintf(out, "Dropped %zu node%s (cum <= %s)\n", dropped,
-				dropped > 1 ? "s" : "", a);
+	if (r->total != 0) {
+		if (rg->dropped > 0) {
+			report_format_value(r, a, sizeof(a),
+					    llabs((int64_t)((double)r->total * o->node_fraction)));
+			fprintf(out, "Dropped %zu node%s (cum <= %s)\n", rg->dropped,
+				rg->dropped > 1 ? "s" : "", a);
 		}
-		if (n > 0 && n < orig_count)
-			fprintf(out, "Showing top %zu nodes out of %zu\n", n, orig_count);
+		if (rg->n > 0 && rg->n < rg->orig_count)
+			fprintf(out, "Showing top %zu nodes out of %zu\n", rg->n, rg->orig_count);
 	}
+}
+
+/* ---- top ----------------------------------------------------------------- */
+
+int report_top(FILE *out, const struct profile *p, const struct report_options *o)
+{
+	struct report r;
+	struct report_graph rg;
+	int rc;
+
+	report_init(&r, p, o);
+	if ((rc = report_graph_build(&rg, &r)) < 0)
+		goto out;
+	const struct graph *g = &rg.g;
+	report_print_header(out, &r, &rg);
 	fprintf(out, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum", "cum");
 	int64_t sum = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct graph_node *node = &g.node[ids[i]];
-		char fp[16], sp[16], cp[16];
+	for (size_t i = 0; i < rg.n; i++) {
+		const struct graph_node *node = &g->node[rg.ids[i]];
+		char a[64], c[64], fp[16], sp[16], cp[16];
 		sum += node->flat;
-		format_value(&r, a, sizeof(a), node->flat);
-		format_value(&r, c, sizeof(c), node->cum);
+		report_format_value(&r, a, sizeof(a), node->flat);
+		report_format_value(&r, c, sizeof(c), node->cum);
 		units_percentage(fp, sizeof(fp), node->flat, r.total);
 		units_percentage(sp, sizeof(sp), sum, r.total);
 		units_percentage(cp, sizeof(cp), node->cum, r.total);
@@ -304,9 +330,7 @@ int report_top(FILE *out, const struct profile *p, const struct report_options *
 	}
 	rc = 0;
 out:
-	free(ids);
-	free(kept);
-	graph_release(&g);
+	report_graph_release(&rg);
 	return rc;
 }
 
@@ -400,7 +424,7 @@ int report_folded(FILE *out, const struct profile *p, const struct report_option
 
 	/* the graph names the frames as top does (as pprof's -traces, without
 	 * trimming file names) */
-	if ((rc = graph_init(&g, p, graph_mode(o, o->granularity), NULL, NULL)) < 0)
+	if ((rc = graph_init(&g, p, report_graph_mode(o, o->granularity), NULL, NULL)) < 0)
 		return rc;
 	for (size_t si = 0; si < p->n_sample; si++) {
 		const struct profile_sample *s = &p->sample[si];
@@ -436,57 +460,76 @@ out:
 
 /* ---- list ----------------------------------------------------------------- */
 
+/* Go's filepath.Base of s[0..n) into out: "." for "", "/" for slashes
+ * only, else the last element without trailing slashes. */
+static void go_base(const char *s, size_t n, char *out, size_t size)
+{
+	while (n > 0 && s[n - 1] == '/')
+		n--;
+	size_t i = n;
+	while (i > 0 && s[i - 1] != '/')
+		i--;
+	if (n == 0)
+		snprintf(out, size, "%s", s[0] == '/' ? "/" : ".");
+	else
+		snprintf(out, size, "%.*s", (int)(n - i), s + i);
+}
+
+/* The next entry of a ':'-separated list (Go's filepath.SplitList: none in
+ * "", empty ones kept). Returns false at the end; *len gets the entry's. */
+static bool list_next(const char **at, const char **entry, size_t *len)
+{
+	const char *s = *at;
+	if (!s)
+		return false;
+	const char *e = strchr(s, ':');
+	*entry = s;
+	*len = e ? (size_t)(e - s) : strlen(s);
+	*at = e ? e + 1 : NULL;
+	return true;
+}
+
 /* pprof's trimPath: without configured prefixes, strip everything up to the
  * base name of a search path directory found inside the file name; then
  * strip configured prefixes and /proc/self/cwd. Returns a pointer into path. */
 static const char *trim_path(const char *path, const char *trim, const char *search)
 {
+	const char *at, *e;
+	size_t n;
 	if (!trim || !*trim) {
-		const char *s = search ? search : "";
-		while (*s) {
-			const char *e = strchr(s, ':');
-			size_t n = e ? (size_t)(e - s) : strlen(s);
-			char dir[PATH_MAX], want[PATH_MAX + 2];
-			if (n > 0 && n < sizeof(dir)) {
-				memcpy(dir, s, n);
-				dir[n] = '\0';
-				while (n > 1 && dir[n - 1] == '/')
-					dir[--n] = '\0';
-				snprintf(want, sizeof(want), "/%s/", base_name(dir));
-				const char *found = strstr(path, want);
-				if (found && strcmp(want, "//") != 0)
-					return found + strlen(want);
-			}
-			s += n;
-			if (*s == ':')
-				s++;
+		for (at = search && *search ? search : NULL; list_next(&at, &e, &n);) {
+			char want[PATH_MAX + 2], base[PATH_MAX];
+			if (n >= sizeof(base))
+				continue;
+			go_base(e, n, base, sizeof(base));
+			snprintf(want, sizeof(want), "/%s/", base);
+			const char *found = strstr(path, want);
+			if (found)
+				return found + strlen(want);
 		}
 	}
-	const char *t = trim ? trim : "";
-	for (;;) {
-		const char *e = strchr(t, ':');
-		size_t n = e ? (size_t)(e - t) : strlen(t);
-		if (n > 0) {
-			bool slash = t[n - 1] == '/';
-			if (strncmp(path, t, n) == 0 && (slash || path[n] == '/'))
-				return path + n + (slash ? 0 : 1);
+	static const char *const fixed[] = { "/proc/self/cwd/./", "/proc/self/cwd/" };
+	at = trim && *trim ? trim : NULL;
+	for (size_t k = 0;;) {
+		if (!list_next(&at, &e, &n)) {
+			if (k == 2)
+				break;
+			e = fixed[k++];
+			n = strlen(e);
 		}
-		if (!e)
-			break;
-		t = e + 1;
+		/* HasPrefix(path, entry + "/" unless it ends in one) */
+		bool slash = n > 0 && e[n - 1] == '/';
+		if (strncmp(path, e, n) == 0 && (slash || path[n] == '/'))
+			return path + n + (slash ? 0 : 1);
 	}
-	if (strncmp(path, "/proc/self/cwd/./", 17) == 0)
-		return path + 17;
-	if (strncmp(path, "/proc/self/cwd/", 15) == 0)
-		return path + 15;
 	return path;
 }
 
-static const char *list_filename(struct arena *a, const char *name, void *data)
+const char *report_trim_filename(struct arena *a, const char *name, void *data)
 {
-	const struct list_ctx *lc = data;
+	const struct report_options *o = data;
 	(void)a;
-	return trim_path(name, lc->o->trim_path, lc->o->source_path);
+	return trim_path(name, o->trim_path, o->source_path);
 }
 
 /* A source file read into lines; lines[i] is line i+1 without its newline. */
@@ -507,74 +550,116 @@ struct source_cache {
 	struct hashmap index;	/* hash of the file name, probed -> index in src */
 };
 
-/* Opens path for reading if it is a regular file, else fails with errno
- * EINVAL. A FIFO or a device named in a profile must not block list, nor
- * be opened at all (opening a tape rewinds it): the type is checked with
- * stat first, and again after a non-blocking open in case the file was
- * replaced in between. */
-static FILE *open_regular(const char *path)
+/* Opens path for reading as Go's os.Open does for pprof: a regular file,
+ * or a directory, which pprof then lists as an empty file (*f stays NULL).
+ * A FIFO or a device named in a profile must not block list, nor be opened
+ * at all (opening a tape rewinds it): unlike pprof, it is refused (errno
+ * EINVAL), checked with stat first and again after a non-blocking open in
+ * case the file was replaced in between. Returns 0, or -1 with errno set. */
+static int open_source_file(const char *path, FILE **f)
 {
 	struct stat st;
+	*f = NULL;
 	if (stat(path, &st) < 0)
-		return NULL;
+		return -1;
+	if (S_ISDIR(st.st_mode))
+		return 0;
 	if (!S_ISREG(st.st_mode)) {
 		errno = EINVAL;
-		return NULL;
+		return -1;
 	}
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return NULL;
+		return -1;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		errno = EINVAL;
-		return NULL;
+		return -1;
 	}
-	FILE *f = fdopen(fd, "r");
-	if (!f)
+	if (!(*f = fdopen(fd, "r"))) {
 		close(fd);
-	return f;
+		return -1;
+	}
+	return 0;
 }
 
-static FILE *open_source(const char *path, const char *search, const char *trim, char *err,
-			 size_t errsize)
+/* Go's filepath.Join(dir, path) (dir may be empty) and filepath.Dir(dir),
+ * both cleaned, into the arena; NULL when out of memory. */
+static const char *go_join(struct arena *a, const char *dir, const char *path)
 {
+	if (!*dir)
+		return *path ? path_clean(a, path) : "";
+	size_t n = strlen(dir) + strlen(path) + 2;
+	char *s = arena_alloc(a, n);
+	if (!s)
+		return NULL;
+	snprintf(s, n, "%s%s%s", dir, *path ? "/" : "", path);
+	return path_clean(a, s);
+}
+
+static const char *go_dir(struct arena *a, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) + 1 : 0;
+	char *s = arena_alloc(a, n + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, path, n);
+	s[n] = '\0';
+	return path_clean(a, s);
+}
+
+/* pprof's openSourceFile: the trimmed name if it is absolute, else the
+ * name under each search path entry and each of its parents (a relative
+ * entry's up to "."). Returns 0 with *f (NULL for a directory), -1 with
+ * the reason in err, or -ENOMEM. */
+static int open_source(const char *path, const char *search, const char *trim, FILE **f,
+		       char *err, size_t errsize)
+{
+	struct arena a = ARENA_INIT;
+	int rc = -1;
+
 	path = trim_path(path, trim, search);
 	if (path[0] == '/') {
-		FILE *f = open_regular(path);
-		if (!f)
-			snprintf(err, errsize, "open %s: %s", path,
-				 errno == EINVAL ? "not a regular file" : strerror(errno));
-		return f;
+		if (open_source_file(path, f) == 0)
+			return 0;
+		/* Go's error text: strerror's, lower-cased as Go's syscall has it */
+		char why[128];
+		snprintf(why, sizeof(why), "%s",
+			 errno == EINVAL ? "not a regular file" : strerror(errno));
+		why[0] = (char)tolower((unsigned char)why[0]);
+		snprintf(err, errsize, "open %s: %s", path, why);
+		return -1;
 	}
-	const char *s = search;
-	while (*s) {
-		const char *e = strchr(s, ':');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		char dir[PATH_MAX], file[PATH_MAX * 2];
-		if (n < sizeof(dir)) {
-			memcpy(dir, s, n);
-			dir[n] = '\0';
-			/* this directory and each of its parents */
-			for (;;) {
-				snprintf(file, sizeof(file), "%s/%s", dir, path);
-				FILE *f = open_regular(file);
-				if (f)
-					return f;
-				char *slash = strrchr(dir, '/');
-				if (!slash || (slash == dir && dir[1] == '\0'))
-					break;
-				if (slash == dir)
-					dir[1] = '\0';
-				else
-					*slash = '\0';
-			}
+	const char *at = *search ? search : NULL, *e;
+	size_t n;
+	while (rc < 0 && list_next(&at, &e, &n)) {
+		char *dir = arena_alloc(&a, n + 1);
+		if (!dir) {
+			rc = -ENOMEM;
+			break;
 		}
-		s += n;
-		if (*s == ':')
-			s++;
+		memcpy(dir, e, n);
+		dir[n] = '\0';
+		for (const char *d = dir;;) {
+			const char *file = go_join(&a, d, path), *parent;
+			if (!file || !(parent = go_dir(&a, d))) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (open_source_file(file, f) == 0) {
+				rc = 0;
+				break;
+			}
+			if (strcmp(parent, d) == 0)
+				break;
+			d = parent;
+		}
 	}
-	snprintf(err, errsize, "could not find file %s on path %s", path, search);
-	return NULL;
+	if (rc == -1)
+		snprintf(err, errsize, "could not find file %s on path %s", path, search);
+	arena_release(&a);
+	return rc;
 }
 
 /* Reads the source named path in a profile into src. A file that cannot be
@@ -586,9 +671,14 @@ static int source_load(struct source *src, const char *path, const char *search,
 	memset(src, 0, sizeof(*src));
 	if (!(src->file = strdup(path)))
 		return -ENOMEM;
-	FILE *f = open_source(path, search, trim, err, sizeof(err));
-	if (!f)
+	FILE *f;
+	int rc = open_source(path, search, trim, &f, err, sizeof(err));
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
 		return (src->err = strdup(err)) ? 0 : -ENOMEM;
+	if (!f)		/* a directory: pprof reads no line of it */
+		return 0;
 	size_t cap = 0, len = 0;
 	char buf[65536];
 	size_t r;
@@ -721,7 +811,7 @@ static void value_or_dot(const struct report *r, char *buf, size_t size, int64_t
 	if (v == 0)
 		snprintf(buf, size, ".");
 	else
-		format_value(r, buf, size, v);
+		report_format_value(r, buf, size, v);
 }
 
 /* a + b, clamped to int64_t's range (line numbers come from the profile) */
@@ -820,8 +910,8 @@ static int print_routine(FILE *out, const struct report *r, const struct graph *
 	else if ((rc = source_get(sources, file, search, r->o->trim_path, &src)) < 0)
 		goto out;
 	fprintf(out, "ROUTINE ======================== %s in %s\n", name, file);
-	format_value(r, a, sizeof(a), flat_sum);
-	format_value(r, b, sizeof(b), cum_sum);
+	report_format_value(r, a, sizeof(a), flat_sum);
+	report_format_value(r, b, sizeof(b), cum_sum);
 	units_percentage(c, sizeof(c), cum_sum, r->total);
 	fprintf(out, "%10s %10s (flat, cum) %s of Total\n", a, b, c);
 	if (!src)
@@ -870,15 +960,14 @@ static int list_selected(FILE *total_out, const struct profile *p, const struct 
 {
 	struct report r;
 	struct graph g;
-	struct list_ctx lc = { o };
 	struct source_cache sources = { NULL, 0, 0, HASHMAP_INIT };
 	uint32_t *ids = NULL;
 	char cwd[PATH_MAX];
 	int rc;
 
 	report_init(&r, p, o);
-	if ((rc = graph_init(&g, p, graph_mode(o, GRAPH_LINES) | GRAPH_OBJNAMES, list_filename,
-			     &lc)) < 0)
+	if ((rc = graph_init(&g, p, report_graph_mode(o, GRAPH_LINES) | GRAPH_OBJNAMES,
+			     report_trim_filename, (void *)o)) < 0)
 		return rc;
 	rc = -ENOMEM;
 	ids = malloc((g.n_node ? g.n_node : 1) * sizeof(*ids));
@@ -913,7 +1002,7 @@ static int list_selected(FILE *total_out, const struct profile *p, const struct 
 	}
 	char a[64];
 	if (total_out) {
-		format_value(&r, a, sizeof(a), r.total);
+		report_format_value(&r, a, sizeof(a), r.total);
 		fprintf(total_out, "Total: %s\n", a);
 	}
 	for (size_t i = 0; i < m;) {

@@ -1,4 +1,4 @@
-/* report.h - pprof's text reports: top and list. */
+/* report.h - pprof's text reports: top, list, tree, peek, traces and tags. */
 #ifndef MEMPROF_REPORT_H
 #define MEMPROF_REPORT_H
 
@@ -8,16 +8,18 @@
 #include <stdio.h>
 
 struct profile;
+struct profile_label_units;
 
 struct report_options {
 	int sample_index;		/* which value (see profile_sample_index) */
 	const char *unit;		/* output unit, "minimum" to choose */
-	int node_count;			/* top: rows to show, 0 for all */
-	bool cum_sort;			/* top: order by cum instead of flat */
-	double node_fraction;		/* top: drop nodes with cum under this share */
-	double edge_fraction;		/* top: calls under this share do not make a
-					 * node "(inline)" */
-	unsigned granularity;		/* top, folded: enum graph_granularity */
+	/* top and tree (peek is run with 0 for all three) */
+	int node_count;			/* nodes to show, 0 for all */
+	bool cum_sort;			/* order by cum instead of flat */
+	double node_fraction;		/* drop nodes with cum under this share */
+	double edge_fraction;		/* calls under this share are not shown
+					 * (tree) nor make a node "(inline)" (top) */
+	unsigned granularity;		/* all but list: enum graph_granularity */
 	bool noinlines;			/* a location's outermost frame only */
 	const char *source_path;	/* where to look for sources, NULL = cwd */
 	const char *trim_path;		/* prefixes to strip from file names */
@@ -25,9 +27,13 @@ struct report_options {
 	 * profile's own (profile_total): pprof takes it before filtering */
 	bool has_total;
 	int64_t total;
-	/* top: what pprof prints under "Active filters:" ("focus=main") */
+	/* top, tree, peek: what pprof prints under "Active filters:"
+	 * ("focus=main") */
 	char *const *active_filters;
 	size_t n_active_filters;
+	/* traces, tags: the units of numeric labels (pprof takes them before
+	 * filtering); NULL to take them from the profile reported */
+	const struct profile_label_units *label_units;
 };
 
 #define REPORT_OPTIONS_INIT { .unit = "minimum", .node_count = 10, .node_fraction = 0.005, \
@@ -60,5 +66,27 @@ int report_list(FILE *out, const struct profile *p, const char *regex,
  * value in the sample type prints nothing. Returns 0 or a negative errno. */
 int report_list_functions(FILE *const *outs, const struct profile *p, const char *const *names,
 			  size_t n, const struct report_options *o);
+
+/* Prints pprof's tree report for p to out: each node of the graph top
+ * shows (top's options; pprof's default -nodecount for tree is 80) with
+ * its callers above and its callees below. With regex (RE2's dialect),
+ * only the nodes whose names match: pprof's peek (which pprof runs without
+ * trimming: node_count and the fractions 0). Returns 0; -EINVAL when the
+ * regex does not compile or matches nothing (with a message in msg, and
+ * nothing printed); -ENOMEM. */
+int report_tree(FILE *out, const struct profile *p, const char *regex,
+		const struct report_options *o, char *msg, size_t msg_size);
+
+/* Prints pprof's traces report: every sample with a stack, in the
+ * profile's order, with its labels, its value at o->sample_index and its
+ * frames (leaf first, named as top names them at o->granularity, file
+ * names untrimmed). pprof prints the samples of its merged profile:
+ * give p merged (profile_merge). Returns 0 or -ENOMEM. */
+int report_traces(FILE *out, const struct profile *p, const struct report_options *o);
+
+/* Prints pprof's tags report: for each label key, the values seen with
+ * the sum of the samples' values for each, aligned as pprof aligns them
+ * (Go's text/tabwriter). Returns 0 or -ENOMEM. */
+int report_tags(FILE *out, const struct profile *p, const struct report_options *o);
 
 #endif

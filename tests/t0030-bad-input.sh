@@ -99,7 +99,7 @@ test_expect_success "a full stdout is an error, not silence" '
 test_expect_success "help: memprof help, --help, help CMD" '
 	$MEMPROF help > h1 && $MEMPROF --help > h2 && test_cmp h1 h2 &&
 	grep -q "^  top " h1 &&
-	for c in top list run convert; do
+	for c in top list traces peek tree tags run convert; do
 		$MEMPROF help $c > hc && grep -q "^usage: memprof $c" hc &&
 		$MEMPROF $c --help > hc2 2>&1 || true
 	done &&
@@ -107,7 +107,8 @@ test_expect_success "help: memprof help, --help, help CMD" '
 	test_expect_code 2 $MEMPROF help nosuch 2> err && grep -q "no help for" err
 '
 test_expect_success "every command has a man page" '
-	for c in memprof memprof-top memprof-list memprof-run memprof-convert; do
+	for c in memprof memprof-top memprof-list memprof-traces memprof-peek memprof-tree \
+		 memprof-tags memprof-run memprof-convert; do
 		test -s $SRC/docs/man/$c.1 &&
 		man -l $SRC/docs/man/$c.1 > /dev/null 2>&1 || grep -q "^\.TH" $SRC/docs/man/$c.1
 	done

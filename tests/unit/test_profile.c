@@ -251,11 +251,51 @@ static void test_scale_and_label(void)
 	profile_free(p);
 }
 
+/* pprof's NumLabelUnits: the first unit a key's labels give, else bytes for
+ * request and alignment, else the key; string labels have none. */
+static void test_label_units(void)
+{
+	struct profile *p = new_profile("bytes", 0x400000);
+	struct profile_location *leaf = location(p, "leaf", 0x10), *m = location(p, "main", 0x20);
+	struct {
+		const char *key, *str, *unit;
+		int64_t num;
+	} labels[] = {
+		{ "pid", "", "", 42 }, { "lat", "", "", 3 }, { "lat", "", "ms", 5 },
+		{ "lat", "", "s", 1 }, { "request", "", "", 64 }, { "alignment", "", "", 8 },
+		{ "name", "x", "", 0 }, { "zero", "", "", 0 },
+	};
+	size_t n = sizeof(labels) / sizeof(labels[0]);
+	struct profile_sample *s = profile_add_sample(p, 2, n);
+	s->location[0] = leaf;
+	s->location[1] = m;
+	for (size_t i = 0; i < n; i++) {
+		s->label[i].key = profile_intern(p, labels[i].key);
+		s->label[i].str = profile_intern(p, labels[i].str);
+		s->label[i].num_unit = profile_intern(p, labels[i].unit);
+		s->label[i].num = labels[i].num;
+	}
+	struct profile_label_units u;
+	CHECK(profile_label_units_init(&u, p) == 0);
+	CHECK_STR(profile_label_units_find(&u, "pid"), "pid");
+	CHECK_STR(profile_label_units_find(&u, "lat"), "ms");
+	CHECK_STR(profile_label_units_find(&u, "request"), "bytes");
+	CHECK_STR(profile_label_units_find(&u, "alignment"), "bytes");
+	CHECK(profile_label_units_find(&u, "name") == NULL);	/* a string label */
+	CHECK(profile_label_units_find(&u, "zero") == NULL);	/* neither kind */
+	CHECK(profile_label_units_find(&u, "nosuch") == NULL);
+	CHECK(profile_label_is_num(&s->label[0]) && !profile_label_is_num(&s->label[6]));
+	profile_label_units_release(&u);
+	CHECK(u.n == 0 && u.kv == NULL);
+	profile_free(p);
+}
+
 const struct unit_test profile_tests[] = {
 	{ "profile_merge adds up stacks and combines headers", test_merge },
 	{ "profile_merge keeps samples with other labels apart", test_merge_labels },
 	{ "profile_compatible: units of a kind, other kinds refused", test_compatible },
 	{ "profile_subtract: -base and -diff_base", test_subtract },
 	{ "profile_scale and profile_set_label", test_scale_and_label },
+	{ "profile_label_units: pprof's NumLabelUnits", test_label_units },
 	{ NULL, NULL },
 };
