@@ -320,35 +320,6 @@ static void process_gone(struct session *s, size_t wi)
 	s->w[wi] = s->w[--s->n_w];
 }
 
-/* The command line of process image (pid, incarnation), read from /proc
- * when its ring arrives (the image has just started: it is still the one
- * that runs, and it has had little time to rewrite its arguments). Up to
- * 16 KiB of it; nothing when the process is gone already. */
-static void note_cmdline(struct session *s, uint32_t pid, uint32_t incarnation)
-{
-	char path[64], buf[16384];
-	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	size_t len = 0;
-	ssize_t n;
-	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	char *line = len ? shell_join_nul(buf, len) : NULL;
-	if (line && len == sizeof(buf)) {	/* cut short: say so */
-		char *more = NULL;
-		if (asprintf(&more, "%s ...", line) >= 0) {
-			free(line);
-			line = more;
-		}
-	}
-	if (line && collector_set_cmdline(s->c, pid, incarnation, line) < 0)
-		error("out of memory collecting records");
-	free(line);
-}
-
 /* A new ring: mapped, and watched through the pidfd that came with it (the
  * process's own: no pid can have been reused), or one opened now. */
 static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred)
@@ -361,7 +332,6 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 			close(pidfd);
 		return;	/* not accepted: the image gives up on it, and memprof says so */
 	}
-	note_cmdline(s, r.pid, r.incarnation);
 	/* the kernel's word on who sent it, not the ring's */
 	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);

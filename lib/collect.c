@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "collect_impl.h"
+#include "shell.h"
 
 static struct c_point *point_at(struct c_proc *p, uint64_t g);
 
@@ -181,17 +182,6 @@ void collector_process_gone(struct collector *c, uint32_t pid, uint64_t time_ns)
 
 static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incarnation);
 static const char *intern(struct collector *c, const char *s, size_t len);
-
-int collector_set_cmdline(struct collector *c, uint32_t pid, uint32_t incarnation,
-			  const char *cmdline)
-{
-	struct c_proc *p = get_proc(c, pid, incarnation);
-	const char *s = p ? hashmap_intern(&c->strings, &c->arena, cmdline, strlen(cmdline)) : NULL;
-	if (!s)
-		return -ENOMEM;
-	p->cmdline = s;
-	return 0;
-}
 
 void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation, int why,
 			uint64_t n)
@@ -500,6 +490,19 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		p->ended = true;
 		p->calls_seen = r->u.end.calls_seen;
 		return 0;
+	case REC_CMDLINE: {
+		char *line = shell_join_nul(r->u.cmdline.words, r->u.cmdline.len);
+		char *cut = NULL;	/* the tracker sends MEMPROF_NAME_MAX bytes at most */
+		if (line && r->u.cmdline.len == MEMPROF_NAME_MAX && asprintf(&cut, "%s ...", line) >= 0) {
+			free(line);
+			line = cut;
+		}
+		if (!line)
+			return -ENOMEM;
+		p->cmdline = intern(c, line, strlen(line));
+		free(line);
+		return 0;
+	}
 	case REC_EXEC:
 		/* if the exec fails, the image goes on and ends later */
 		p->exec_called = true;

@@ -79,11 +79,6 @@ bool collector_bypassed(const struct collector *c);
 /* How many processes (not images: an exec keeps the pid) sent anything. */
 size_t collector_distinct_pids(const struct collector *c);
 
-/* Process image (pid, incarnation) ran the command line cmdline (words
- * quoted for a shell, see shell.h): memprof run reads it from /proc when
- * the image first sends its ring. Copied; -ENOMEM. */
-int collector_set_cmdline(struct collector *c, uint32_t pid, uint32_t incarnation,
-			  const char *cmdline);
 
 /* What became of each process image: for the report of lost data, and for
  * memprof run --split (a profile per image). */

@@ -1061,33 +1061,87 @@ out:
 
 /* ---- summary and timeline --------------------------------------------------- */
 
-static size_t count_processes(const struct profile *p, FILE *f)
+/* One process of a profile of several, from its samples' labels. */
+struct proc_row {
+	int64_t pid;
+	const char *program, *cmdline;
+	int64_t allocated;	/* alloc_space (or the first sample type) */
+};
+
+static int by_allocated(const void *a, const void *b)
+{
+	const struct proc_row *x = a, *y = b;
+	if (x->allocated != y->allocated)
+		return x->allocated < y->allocated ? 1 : -1;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* The processes (distinct pid labels) as a JSON array, most allocation
+ * first, at most 200 of them with their program and command line (the
+ * labels memprof run gives profiles of several processes). Returns how
+ * many there are, or -1 when out of memory. */
+static ssize_t write_processes(const struct profile *p, FILE *f)
 {
 	struct hashmap seen = HASHMAP_INIT;
-	size_t n = 0;
-	bool inserted;
-	fputs("[", f);
-	for (size_t i = 0; i < p->n_sample; i++)
-		for (size_t j = 0; j < p->sample[i].n_label; j++) {
-			const struct profile_label *l = &p->sample[i].label[j];
-			if (strcmp(l->key, "pid") != 0)
-				continue;
-			uint64_t key = *l->str ? hash_bytes(l->str, strlen(l->str), 3) : (uint64_t)l->num;
-			if (hashmap_put(&seen, key, &inserted) && inserted) {
-				if (n < 64) {	/* the first few, for the page to name */
-					if (n)
-						putc(',', f);
-					if (*l->str)
-						json_string(f, l->str);
-					else
-						json_i64(f, l->num);
-				}
-				n++;
-			}
+	struct proc_row *row = NULL;
+	size_t n = 0, cap = 0;
+	int t = profile_sample_index(p, "alloc_space");
+	if (t < 0 || strcmp(p->sample_type[t].type, "alloc_space") != 0)
+		t = 0;
+	for (size_t i = 0; i < p->n_sample; i++) {
+		const struct profile_sample *s = &p->sample[i];
+		const struct profile_label *pid = NULL;
+		const char *program = "", *cmdline = "";
+		for (size_t j = 0; j < s->n_label; j++) {
+			const struct profile_label *l = &s->label[j];
+			if (!strcmp(l->key, "pid"))
+				pid = l;
+			else if (!strcmp(l->key, "program"))
+				program = l->str;
+			else if (!strcmp(l->key, "cmdline"))
+				cmdline = l->str;
 		}
+		if (!pid)
+			continue;
+		bool inserted;
+		uint64_t *slot = hashmap_put(&seen, (uint64_t)pid->num, &inserted);
+		if (!slot || (inserted && array_grow(&row, &cap, n, sizeof(*row)) < 0)) {
+			free(row);
+			hashmap_release(&seen);
+			return -1;
+		}
+		if (inserted) {
+			*slot = n;
+			row[n++] = (struct proc_row){ pid->num, program, cmdline, 0 };
+		}
+		struct proc_row *r = &row[*slot];
+		if (!*r->cmdline)
+			r->cmdline = cmdline;
+		if (p->n_sample_type)
+			r->allocated += s->value[t];
+	}
+	if (n)
+		qsort(row, n, sizeof(*row), by_allocated);
+	fputs("[", f);
+	for (size_t i = 0; i < n && i < 200; i++) {
+		fputs(i ? ",{" : "{", f);
+		json_key(f, "pid");
+		json_i64(f, row[i].pid);
+		putc(',', f);
+		json_key(f, "program");
+		json_string(f, row[i].program);
+		putc(',', f);
+		json_key(f, "cmdline");
+		json_string(f, row[i].cmdline);
+		putc(',', f);
+		json_key(f, "allocated");
+		json_i64(f, row[i].allocated);
+		putc('}', f);
+	}
 	fputs("]", f);
+	free(row);
 	hashmap_release(&seen);
-	return n;
+	return (ssize_t)n;
 }
 
 static void write_types(FILE *f, const struct profile *q)
@@ -1139,7 +1193,8 @@ static void write_leaks(FILE *f, const struct builder *b)
 	leak_report_release(&r);
 }
 
-static void write_summary(FILE *f, const struct builder *b)
+/* Returns 0 or -ENOMEM. */
+static int write_summary(FILE *f, const struct builder *b)
 {
 	const struct profile *p = b->p;
 	fputs("{", f);
@@ -1166,11 +1221,13 @@ static void write_summary(FILE *f, const struct builder *b)
 	json_key(f, "duration_ns");
 	json_i64(f, p->duration_nanos);
 	fputs(",", f);
-	json_key(f, "pids");
-	size_t np = count_processes(p, f);
+	json_key(f, "procs");
+	ssize_t np = write_processes(p, f);
+	if (np < 0)
+		return -ENOMEM;
 	fputs(",", f);
 	json_key(f, "processes");
-	fprintf(f, "%zu,", np);
+	fprintf(f, "%zd,", np);
 	json_key(f, "period");
 	json_i64(f, p->period);
 	fputs(",", f);
@@ -1188,6 +1245,7 @@ static void write_summary(FILE *f, const struct builder *b)
 	json_key(f, "leaks");
 	write_leaks(f, b);
 	putc('}', f);
+	return 0;
 }
 
 static void write_timeline(FILE *f, const struct timeline *tl)
@@ -1381,7 +1439,8 @@ static int write_page_data(FILE *f, struct builder *b, struct html_report_stats 
 	write_i64_array(f, b->p_total, b->nt, 1);
 	fputs(",", f);
 	json_key(f, "summary");
-	write_summary(f, b);
+	if ((rc = write_summary(f, b)) < 0)
+		goto out;
 	fputs(",", f);
 	json_key(f, "base");
 	if (b->has_base) {

@@ -363,9 +363,9 @@ test_expect_success "a recording cut by 5 bytes: the whole batches convert, with
 '
 
 test_expect_success "standalone with stdout closed: the program's writes fail as plain, none reach the recording" '
-	sh -c "echo out-text" >&- 2> plain.err; echo "rc=$?" > plain.rc
+	sh -c "x=text; echo out-\$x" >&- 2> plain.err; echo "rc=$?" > plain.rc
 	env LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=so.rec MEMPROF_RATE=1 \
-		sh -c "echo out-text" >&- 2> prof.err; echo "rc=$?" > prof.rc
+		sh -c "x=text; echo out-\$x" >&- 2> prof.err; echo "rc=$?" > prof.rc
 	test_cmp plain.rc prof.rc && test_cmp plain.err prof.err &&
 	! grep -q -a out-text so.rec &&
 	$MEMPROF convert so.rec 2> err && go tool pprof -top so.rec.pb.gz > /dev/null 2>&1

@@ -94,6 +94,17 @@ else
 		grep -q "ROUTINE ======================== site_large in .*known.c" known.dom
 	'
 
+	test_expect_success "in Chromium: a run of several programs lists each with its command line" '
+		$MEMPROF run -q --rate 1 -o procs.pb.gz -- sh -c "./known 1 > /dev/null; ./known 2 > /dev/null" &&
+		$MEMPROF report -q -o procs.html procs.pb.gz && dom procs.html procs.dom &&
+		grep -o "<table class=\"procs\".*</table>" procs.dom | sed "s/<tr>/\n<tr>/g" > rows &&
+		cat rows &&
+		grep -q "<td>known</td><td class=\"num\">[0-9.]*MB</td><td class=\"cmd\">./known 2</td>" rows &&
+		grep -q "<td>known</td><td class=\"num\">[0-9.]*MB</td><td class=\"cmd\">./known 1</td>" rows &&
+		test "$(grep -c "<td class=\"num\">[0-9]*</td>" rows)" -ge 2 &&
+		grep -q "id=\"sum-processes\"" procs.dom
+	'
+
 	test_expect_success "in Chromium: the view in the fragment: type, search share, zoom, function" '
 		dom "known.html#type=alloc_objects&search=^site_&zoom=main&fn=site_calloc" view.dom &&
 		grep -q "id=\"match\" data-value=\"2320\">Matched: 2320 of [0-9]* (" view.dom &&

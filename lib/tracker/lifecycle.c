@@ -83,6 +83,33 @@ static void emit_start(uint32_t ppid, uint32_t forked_from)
 	stream_commit((size_t)(p - r));
 }
 
+/* main()'s arguments, as glibc passes them to constructors: the same in a
+ * forked child (its copy of the memory) */
+static int saved_argc;
+static char **saved_argv;
+
+static void emit_cmdline(void)
+{
+	uint8_t *r = stream_reserve(1 + 2 + MEMPROF_NAME_MAX), *p = r;
+	if (!r)
+		return;
+	p = rec_u8(p, REC_CMDLINE);
+	uint8_t *len = p;
+	p += 2;
+	size_t n = 0;
+	for (int i = 0; i < saved_argc && saved_argv && saved_argv[i]; i++) {
+		size_t k = strlen(saved_argv[i]) + 1;
+		if (k > MEMPROF_NAME_MAX - n)
+			k = MEMPROF_NAME_MAX - n;
+		memcpy(p + n, saved_argv[i], k);
+		n += k;
+		if (n == MEMPROF_NAME_MAX)
+			break;
+	}
+	rec_u16(len, (uint16_t)n);
+	stream_commit(1 + 2 + n);
+}
+
 static void emit_time(uint8_t type)
 {
 	uint8_t r[1 + 8 + 1], *p = r;
@@ -133,6 +160,7 @@ static void atfork_child(void)
 			set_state(TRACKER_OFF);	/* memprof is gone, or refused us: it reports the parent's */
 		} else {
 			emit_start(parent, parent_incarnation);
+			emit_cmdline();
 			stream_flush();
 		}
 	}
@@ -293,8 +321,12 @@ static int open_output(void)
 	return -1;
 }
 
-__attribute__((constructor)) static void tracker_init(void)
+/* glibc calls constructors with main()'s arguments */
+__attribute__((constructor)) static void tracker_init(int argc, char **argv, char **envp)
 {
+	(void)envp;
+	saved_argc = argc;
+	saved_argv = argv;
 	originals_resolve();
 	int saved = errno;
 	ts.busy = 1;
@@ -329,6 +361,7 @@ __attribute__((constructor)) static void tracker_init(void)
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	if (enter()) {
 		emit_start((uint32_t)getppid(), 0);
+		emit_cmdline();
 		modules_send();
 		stream_flush();
 		leave();

@@ -72,6 +72,9 @@ enum memprof_record_type {
 	REC_DEEPBIND = 9,
 	/* u64 time_ns: the image calls exec; it goes on if that fails */
 	REC_EXEC = 10,
+	/* name words: the image's command line as its main() got it, the words
+	 * NUL-terminated, cut at MEMPROF_NAME_MAX bytes; after REC_START */
+	REC_CMDLINE = 11,
 };
 
 enum rec_lost {
@@ -198,6 +201,7 @@ struct rec {
 		struct { uint32_t n; uint8_t why; } lost;
 		struct { const char *name; uint16_t len; } deepbind;
 		struct { uint64_t time_ns; } exec;
+		struct { const char *words; uint16_t len; } cmdline;
 	} u;
 };
 
@@ -314,6 +318,9 @@ static inline bool rec_next(struct rec_reader *r, struct rec *out)
 		break;
 	case REC_EXEC:
 		out->u.exec.time_ns = rec_get_u64(r);
+		break;
+	case REC_CMDLINE:
+		out->u.cmdline.words = rec_get_name(r, &out->u.cmdline.len);
 		break;
 	default:
 		r->bad = true;

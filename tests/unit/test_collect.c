@@ -205,6 +205,9 @@ static void test_record_roundtrip(void)
 	p = rec_u8(p, LOST_NO_MEMORY);
 	p = rec_u8(p, REC_EXEC);
 	p = rec_u64(p, 5);
+	p = rec_u8(p, REC_CMDLINE);
+	p = rec_u16(p, 8);
+	p = rec_put(p, "ls\0-l\0a\0", 8);
 	p = rec_u8(p, REC_END);
 	p = rec_u64(p, 6);
 	p = rec_u8(p, 1);
@@ -228,6 +231,8 @@ static void test_record_roundtrip(void)
 	CHECK(rec_next(&r, &x) && x.type == REC_LOST && x.u.lost.n == 9 &&
 	      x.u.lost.why == LOST_NO_MEMORY);
 	CHECK(rec_next(&r, &x) && x.type == REC_EXEC && x.u.exec.time_ns == 5);
+	CHECK(rec_next(&r, &x) && x.type == REC_CMDLINE && x.u.cmdline.len == 8 &&
+	      !memcmp(x.u.cmdline.words, "ls\0-l\0a\0", 8));
 	CHECK(rec_next(&r, &x) && x.type == REC_END && x.u.end.time_ns == 6 && x.u.end.calls_seen);
 	CHECK(!rec_next(&r, &x) && !r.bad);
 
@@ -239,8 +244,8 @@ static void test_record_roundtrip(void)
 		while (rec_next(&c, &x))
 			n++;
 		CHECK(c.p <= b + cut);
-		CHECK(n <= 8);
-		if (n == 8)
+		CHECK(n <= 9);
+		if (n == 9)
 			whole++;
 	}
 	CHECK(whole == 0);
