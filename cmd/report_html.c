@@ -208,9 +208,12 @@ int cmd_report(int argc, char **argv)
 		goto out;
 	o.sample_index = args.opts.sample_index;
 	if (base_path) {
-		struct report_args bargs = args;
-		bargs.sample_index = NULL;
-		if (!(base = report_args_load(base_path, &bargs)))
+		struct report_args bargs;	/* the base: the same limits, nothing else */
+		memset(&bargs, 0, sizeof(bargs));
+		bargs.limits = args.limits;
+		base = report_args_load(base_path, &bargs);
+		report_args_release(&bargs);
+		if (!base)
 			goto out;
 	}
 
@@ -265,6 +268,7 @@ int cmd_report(int argc, char **argv)
 out:
 	profile_free(p);
 	profile_free(base);
+	report_args_release(&args);
 	leak_suppressions_free(supp);
 	free(page);
 	free(def);
