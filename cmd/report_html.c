@@ -207,6 +207,9 @@ int cmd_report(int argc, char **argv)
 	if (!(p = report_args_load(in, &args)))
 		goto out;
 	o.sample_index = args.opts.sample_index;
+	if (p->timeline_error)
+		error("warning: %s: its timeline is malformed (%s): the page has none", in,
+		      p->timeline_error);
 	if (base_path) {
 		struct report_args bargs;	/* the base: the same limits, nothing else */
 		memset(&bargs, 0, sizeof(bargs));

@@ -55,6 +55,11 @@ int cmd_timeline(int argc, char **argv)
 		return 1;
 	}
 	const struct timeline *t = p->timeline;
+	if (!t && p->timeline_error) {
+		error("%s: its timeline is malformed (%s) and was left out", in, p->timeline_error);
+		profile_free(p);
+		return 1;
+	}
 	if (!t) {
 		error("%s has no timeline (memprof run keeps one; Go's profiles, converted "
 		      "recordings and pprof's rewrites have none)", in);

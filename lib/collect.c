@@ -386,6 +386,8 @@ static __attribute__((noinline)) void mark_dirty(struct collector *c, struct c_p
 	p->interval_max = p->inuse;
 	if (!c->now_ns)
 		return;
+	/* intervals it was idle in hold the heap as it stood, before this change */
+	point_at(p, c->grid_now);
 	if (array_grow(&c->dirty, &c->cap_dirty, c->n_dirty, sizeof(*c->dirty)) < 0)
 		p->dirty = false;	/* the timeline stops short */
 	else

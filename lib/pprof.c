@@ -730,11 +730,13 @@ out_nomem:
 	return -1;
 }
 
-/* memprof's heap over time, in a field pprof does not know. protobuf-c
- * keeps such a field with its length prefix. */
-static int decode_timeline(const PbProfile *pb, struct profile *p, struct pprof_error *err)
+/* memprof's heap over time, in a field pprof does not know (the last one,
+ * if a rewrite left several). protobuf-c keeps such a field with its
+ * length prefix. A malformed one is dropped, not the profile, which pprof
+ * reads all the same: p->timeline_error says why. */
+static void decode_timeline(const PbProfile *pb, struct profile *p)
 {
-	for (unsigned i = 0; i < pb->base.n_unknown_fields; i++) {
+	for (unsigned i = pb->base.n_unknown_fields; i-- > 0;) {
 		const ProtobufCMessageUnknownField *f = &pb->base.unknown_fields[i];
 		if (f->tag != TIMELINE_FIELD)
 			continue;
@@ -745,12 +747,11 @@ static int decode_timeline(const PbProfile *pb, struct profile *p, struct pprof_
 		    read_varint(f->data, f->len, &at, &n) == 0 && n == f->len - at)
 			why = timeline_decode(f->data + at, f->len - at, p);
 		if (why) {
-			seterr(err, "memprof's timeline (field %d) is malformed: %s", TIMELINE_FIELD,
-			       why);
-			return -1;
+			p->timeline = NULL;
+			p->timeline_error = why;
 		}
+		return;
 	}
-	return 0;
 }
 
 static const struct pprof_limits default_limits = PPROF_LIMITS_INIT;
@@ -831,10 +832,12 @@ struct profile *pprof_decode_limited(const void *data, size_t len,
 	dc.pb = pb;
 	dc.p = p;
 	dc.err = err;
-	if (decode_model(&dc) < 0 || decode_timeline(pb, p, err) < 0) {
+	if (decode_model(&dc) < 0) {
 		profile_free(p);
 		p = NULL;
 	}
+	if (p)
+		decode_timeline(pb, p);
 	perftools__profiles__profile__free_unpacked(pb, &alloc);
 	hashmap_release(&dc.mapping_ids);
 	hashmap_release(&dc.function_ids);

@@ -88,6 +88,7 @@ struct profile {
 	/* memprof's heap over time (lib/timeline.h), in the arena; NULL when
 	 * the profile has none (Go's profiles, recordings converted later) */
 	struct timeline *timeline;
+	const char *timeline_error;	/* why a malformed timeline was dropped, or NULL */
 
 	struct arena arena;
 	struct hashmap strings;		/* hash -> interned string, see profile_intern */

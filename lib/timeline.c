@@ -219,7 +219,7 @@ static const char *decode_series(struct cursor c, struct profile *p, struct time
 	}
 	if (n[0] != n[1] || n[0] != n[2])
 		return "a series's columns differ in length";
-	if (s->first > (uint64_t)1 << 40 || n[0] > (uint64_t)1 << 32)
+	if (s->first > TIMELINE_MAX_POINTS || n[0] > TIMELINE_MAX_POINTS - s->first)
 		return "a series lies outside its grid";
 	s->n = n[0];
 	return NULL;
@@ -258,6 +258,8 @@ const char *timeline_decode(const uint8_t *data, size_t len, struct profile *p)
 		}
 		if (!pass) {
 			n_series = k;
+			if (n_series > TIMELINE_MAX_SERIES)
+				return "it has too many series";
 			if (n_series && !(t->series = arena_calloc(&p->arena, n_series,
 								   sizeof(*t->series))))
 				return "out of memory";

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define TIMELINE_MAX_POINTS 2048
+/* the most series a profile's timeline may hold (processes that allocated;
+ * a reader refuses more: each costs memory out of proportion to its bytes) */
+#define TIMELINE_MAX_SERIES 65536
 
 struct timeline_series {
 	uint32_t pid;
@@ -47,7 +50,7 @@ int timeline_encode(const struct timeline *t, uint8_t **out, size_t *len);
 
 /* Reads the message of field TIMELINE_FIELD (data[0..len), without tag and
  * length) into p->timeline, allocated in p's arena. Returns NULL, or why
- * it is malformed. */
+ * it is malformed (then p->timeline is unchanged). */
 const char *timeline_decode(const uint8_t *data, size_t len, struct profile *p);
 
 #endif

@@ -409,6 +409,12 @@ static void test_timeline_grid(void)
 		CHECK(s->rss[k] == -1);
 	}
 	CHECK(most == (int64_t)peak && s->peak_bytes == (int64_t)peak);
+	/* the idle stretch holds the heap as it stood: 500 blocks of 64 bytes */
+	for (size_t k = 0; k < s->n; k++) {
+		uint64_t at = (s->first + k) * (uint64_t)t->interval_ns;
+		if (at > 5100 * ms && at + (uint64_t)t->interval_ns < 90000 * ms)
+			CHECK(s->inuse[k] == 500 * 64);
+	}
 	CHECK(s->peak_ns == (int64_t)peak_at);
 	CHECK(sum == (int64_t)allocated);
 
@@ -429,13 +435,22 @@ static void test_timeline_grid(void)
 		      !memcmp(r->allocated, s->allocated, s->n * sizeof(int64_t)) &&
 		      !memcmp(r->rss, s->rss, s->n * sizeof(int64_t)));
 	}
-	/* cut the timeline's message short: a clear error, not a crash */
+	/* cut the timeline's message short: the profile reads (as pprof reads
+	 * it), without the timeline, and says why */
 	uint8_t *raw;
 	size_t raw_len;
 	CHECK(pprof_encode(p, 0, &raw, &raw_len) == 0);
 	raw[raw_len - 1] = 0x80;	/* last packed varint never ends */
 	struct profile *bad = pprof_decode(raw, raw_len, &err);
-	CHECK(!bad && strstr(err.msg, "timeline"));
+	CHECK(bad && !bad->timeline && bad->timeline_error && bad->n_sample == p->n_sample);
+	profile_free(bad);
+	free(raw);
+	/* a series past the grid (a reader would draw first + n intervals) */
+	p->timeline->series[0].first = TIMELINE_MAX_POINTS;
+	CHECK(pprof_encode(p, 0, &raw, &raw_len) == 0);
+	bad = pprof_decode(raw, raw_len, &err);
+	CHECK(bad && !bad->timeline && bad->timeline_error &&
+	      strstr(bad->timeline_error, "outside its grid"));
 	profile_free(bad);
 	free(raw);
 	free(data);
