@@ -34,7 +34,10 @@ static const struct help helps[] = {
 	{ "top", "memprof top [options] [--base=BASE | --diff-base=BASE] FILE...",
 	  "Prints the nodes (functions) with the highest flat values in the pprof\n"
 	  "profile FILE (gzip-compressed or raw), as go tool pprof's top does.\n"
-	  "Several FILEs are merged first, as pprof merges them.\n"
+	  "Several FILEs are merged first, as pprof merges them. FILE (and BASE)\n"
+	  "may be a URL, fetched as pprof fetches it: http://HOST:PORT/PATH, or\n"
+	  "HOST:PORT/PATH; HOST:PORT alone is pprof's /debug/pprof/profile (Go's\n"
+	  "CPU profile: name /debug/pprof/heap for the heap). Plain HTTP only.\n"
 	  "\n"
 	  "Options:\n"
 	  "  --sample-index=NAME|N  value to report (default: the profile's default\n"
@@ -87,6 +90,10 @@ static const struct help helps[] = {
 	  "  --max-elements=N       refuse a profile with more than N strings, samples,\n"
 	  "                         mappings, locations, functions, lines and labels\n"
 	  "                         in all (default 4194304)\n"
+	  "  --seconds=N            for a URL: ask for N seconds of profile\n"
+	  "                         (?seconds=N, as pprof -seconds)\n"
+	  "  --timeout=SECONDS      for a URL: give up after SECONDS (default 60, or\n"
+	  "                         1.5 times the seconds asked for)\n"
 	  "  --pid=N[,N...]         only the samples of these processes (the pid\n"
 	  "                         label of profiles of several processes)\n"
 	  "  --program=NAME[,...]   only the samples of these programs (the program\n"
@@ -118,6 +125,8 @@ static const struct help helps[] = {
 	  "                         -diff_base do (see memprof help top)\n"
 	  "  --max-profile-size=BYTES, --max-elements=N\n"
 	  "                         limits on the profile (see memprof help top)\n"
+	  "  --seconds=N, --timeout=SECONDS\n"
+	  "                         for a FILE that is a URL (see memprof help top)\n"
 	  "  -focus=REGEX, -ignore=, -hide=, -show=, -show_from=, -prune_from=,\n"
 	  "  -tagfocus=, -tagignore=, -tagshow=, -taghide=, -noinlines,\n"
 	  "  -relative_percentages\n"
@@ -138,7 +147,8 @@ static const struct help helps[] = {
 	  "-tagfocus=, -tagignore=, -tagshow=, -taghide=), the granularities\n"
 	  "(-lines, -files, -filefunctions, -addresses, -noinlines), --base=,\n"
 	  "--diff-base=, -relative_percentages, --max-profile-size=,\n"
-	  "--max-elements=; -h, --help prints this help.\n" },
+	  "--max-elements=, --seconds=, --timeout= (FILE may be a URL);\n"
+	  "-h, --help prints this help.\n" },
 	{ "peek", "memprof peek [options] [--base=BASE | --diff-base=BASE] REGEX FILE...",
 	  "Prints each node (function) whose name matches REGEX (RE2's syntax, as\n"
 	  "pprof's), with its callers above and its callees below and the share of\n"
@@ -149,8 +159,8 @@ static const struct help helps[] = {
 	  "\n"
 	  "Options: top's (see memprof help top): --sample-index=, --unit=, --cum,\n"
 	  "the filters, the granularities, --base=, --diff-base=,\n"
-	  "-relative_percentages, --max-profile-size=, --max-elements=;\n"
-	  "-h, --help prints this help.\n" },
+	  "-relative_percentages, --max-profile-size=, --max-elements=,\n"
+	  "--seconds=, --timeout= (FILE may be a URL); -h, --help prints this help.\n" },
 	{ "tree", "memprof tree [options] [--base=BASE | --diff-base=BASE] FILE...",
 	  "Prints the call graph of the pprof profile FILE as text, as go tool\n"
 	  "pprof -tree does: top's nodes in top's order, each with its callers\n"
@@ -165,7 +175,8 @@ static const struct help helps[] = {
 	  "  -trim=false            none of these three\n"
 	  "and --sample-index=, --unit=, --cum, the filters, the granularities,\n"
 	  "--base=, --diff-base=, -relative_percentages, --max-profile-size=,\n"
-	  "--max-elements=; -h, --help prints this help.\n" },
+	  "--max-elements=, --seconds=, --timeout= (FILE may be a URL);\n"
+	  "-h, --help prints this help.\n" },
 	{ "tags", "memprof tags [options] [--base=BASE | --diff-base=BASE] FILE...",
 	  "Prints each label key of the pprof profile FILE with the values it takes\n"
 	  "and the sum of the samples' values for each, largest first, as go tool\n"
@@ -174,8 +185,8 @@ static const struct help helps[] = {
 	  "\n"
 	  "Options: top's (see memprof help top): --sample-index=, --unit= (which\n"
 	  "also scales numeric labels), the filters, --base=, --diff-base=,\n"
-	  "-relative_percentages, --max-profile-size=, --max-elements=;\n"
-	  "-h, --help prints this help.\n" },
+	  "-relative_percentages, --max-profile-size=, --max-elements=,\n"
+	  "--seconds=, --timeout= (FILE may be a URL); -h, --help prints this help.\n" },
 	{ "leaks", "memprof leaks [--suppressions=FILE]... [--no-default-suppressions] [--fail-on-leak[=BYTES]] FILE",
 	  "Prints each stack of the heap profile FILE with blocks still in use at\n"
 	  "exit, largest first, as LeakSanitizer prints leaks: bytes, objects, and\n"
@@ -201,6 +212,8 @@ static const struct help helps[] = {
 	  "  --fail-on-leak[=BYTES] exit with status 23 when more than BYTES\n"
 	  "                         (default 0; 10k, 1MiB...) are in use at exit\n"
 	  "                         after suppressions\n"
+	  "  --seconds=N, --timeout=SECONDS\n"
+	  "                         for a FILE that is a URL (see memprof help top)\n"
 	  "  -h, --help             print this help\n"
 	  "\n"
 	  "See docs/leaks.md for leak checks in CI.\n" },
@@ -230,6 +243,10 @@ static const struct help helps[] = {
 	  "                         where the sources are (see memprof help list)\n"
 	  "  --max-profile-size=BYTES, --max-elements=N\n"
 	  "                         limits on the profiles (see memprof help top)\n"
+	  "  --seconds=N, --timeout=SECONDS\n"
+	  "                         for a PROFILE that is a URL (see memprof help\n"
+	  "                         top); its page is written here, named after the\n"
+	  "                         URL's last path segment (heap.html)\n"
 	  "  -q, --quiet            do not print what was written\n"
 	  "  -h, --help             print this help\n" },
 	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--split] [--] PROGRAM [ARGS...]",
@@ -283,7 +300,9 @@ static const struct help helps[] = {
 	  "by pprof have no timeline.\n"
 	  "\n"
 	  "Options:\n"
-	  "  --pid=PID  only this process\n" },
+	  "  --pid=PID  only this process\n"
+	  "  --seconds=N, --timeout=SECONDS\n"
+	  "             for a FILE that is a URL (see memprof help top)\n" },
 	{ "help", "memprof help [COMMAND]", "Prints help for memprof or for COMMAND.\n" },
 	{ "version", "memprof version", "Prints memprof's version.\n" },
 };

@@ -139,6 +139,7 @@ int leak_gate(const struct profile *p, const struct leak_suppressions *s, uint64
 int cmd_leaks(int argc, char **argv)
 {
 	struct leak_args la = { 0 };
+	struct fetch_options fo = { 0, 0 };
 	const char *path = NULL;
 	bool print_defaults = false, only_args = false;
 	int rc = 2;
@@ -162,7 +163,9 @@ int cmd_leaks(int argc, char **argv)
 			print_defaults = true;
 			continue;
 		}
-		int r = leak_args_parse("leaks", argc, argv, &i, &la);
+		int r = fetch_args_parse("leaks", argc, argv, &i, &fo);
+		if (r == 0)
+			r = leak_args_parse("leaks", argc, argv, &i, &la);
 		if (r < 0)
 			goto out_usage;
 		if (r == 0) {
@@ -184,7 +187,7 @@ int cmd_leaks(int argc, char **argv)
 		goto out;
 	}
 	struct pprof_error err;
-	struct profile *p = pprof_read(path, &err);
+	struct profile *p = fetch_profile(path, &fo, NULL, NULL, &err);
 	if (!p) {
 		error("%s: %s", path, err.msg);
 		rc = 1;

@@ -58,11 +58,40 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 int write_split_profiles(struct collector *c, const char *dir, const char *const *comments,
 			 bool quiet);
 
+/* How a profile named by a URL is fetched (cmd/fetch.c): pprof's -seconds
+ * and -timeout, 0 when not given. */
+struct fetch_options {
+	int seconds;			/* --seconds=N: ?seconds=N in the URL */
+	int timeout;			/* --timeout=N: give up after N seconds */
+};
+
+/* Takes argv[*i] if it is --seconds or --timeout (also -seconds=N,
+ * -timeout N, as pprof spells them), moving *i past a separate value.
+ * Returns 1 when taken, 0 when not one of them, -1 after printing the
+ * error. */
+int fetch_args_parse(const char *cmd, int argc, char **argv, int *i, struct fetch_options *fo);
+
+/* Whether source is a URL by go tool pprof's rules (see http_url_adjust):
+ * http://HOST:PORT/PATH, HOST:PORT/PATH or HOST:PORT. */
+bool fetch_is_url(const char *source);
+
+/* Reads the profile source names: a file (pprof_read_limited), or a URL
+ * by go tool pprof's rules, fetched over HTTP after printing pprof's
+ * "Fetching profile over HTTP from URL" line on stderr (fo may be NULL:
+ * the defaults). The body is bounded by limits->max_size (NULL: the
+ * defaults). Returns a profile the caller frees with profile_free, or
+ * NULL with err filled in (one line naming neither source nor URL) and
+ * *exceeded (when not NULL) set as pprof_read_limited sets it. */
+struct profile *fetch_profile(const char *source, const struct fetch_options *fo,
+			      const struct pprof_limits *limits, enum pprof_limit *exceeded,
+			      struct pprof_error *err);
+
 /* The options of the reports (top, list, traces, peek, tree, tags), as
  * parsed from the command line. */
 struct report_args {
 	struct report_options opts;
 	struct pprof_limits limits;	/* --max-profile-size, --max-elements */
+	struct fetch_options fetch;	/* --seconds, --timeout (URLs) */
 	const char *sample_index;	/* as given, resolved once the file is read */
 	const char **positional;	/* the arguments that are not options */
 	int n_positional;

@@ -140,8 +140,8 @@ static const struct {
 
 /* go tool pprof options memprof does not have, named in the error. */
 static const char *const unsupported[] = {
-	"http", "no_browser", "tools", "symbolize", "buildid", "timeout", "add_comment",
-	"seconds", "mean_delay", "mean", "divide_by", "normalize", "call_tree",
+	"http", "no_browser", "tools", "symbolize", "buildid", "add_comment",
+	"mean_delay", "mean", "divide_by", "normalize", "call_tree",
 	"compact_labels", "intel_syntax", "tagroot", "tagleaf", "drop_negative", "output",
 	"callgrind", "comments", "disasm", "dot", "eog", "evince", "gif", "gv", "kcachegrind",
 	"pdf", "png", "proto", "ps", "raw", "svg", "topproto", "web", "weblist", NULL,
@@ -279,6 +279,11 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 		}
 		if (parse_process_option(a, argc, argv, &i, args, &bad))
 			continue;
+		int taken = fetch_args_parse(cmd, argc, argv, &i, &args->fetch);
+		if (taken < 0)
+			return usage(cmd, false), -1;
+		if (taken)
+			continue;
 		if (match(a, "max-elements", "max_elements", true, argc, argv, &i, &v, &bad)) {
 			if (v && parse_elements(v, &args->limits.max_elements) < 0) {
 				error("invalid element count '%s' (a positive number)", v);
@@ -415,12 +420,13 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 	return 0;
 }
 
-/* Reads one profile; prints the error naming path and returns NULL. */
+/* Reads one profile, a file or a URL; prints the error naming path and
+ * returns NULL. */
 static struct profile *load(const char *path, struct report_args *args)
 {
 	struct pprof_error err;
 	enum pprof_limit exceeded;
-	struct profile *p = pprof_read_limited(path, &args->limits, &exceeded, &err);
+	struct profile *p = fetch_profile(path, &args->fetch, &args->limits, &exceeded, &err);
 	if (!p) {
 		if (exceeded == PPROF_LIMIT_SIZE)
 			error("%s: %s (raise the limit with --max-profile-size=BYTES)", path,

@@ -86,8 +86,32 @@ static char *default_output(const char *in)
 	return out;
 }
 
-static const char *base_name(const char *path)
+/* What a URL's page is named after: the last segment of its path, without
+ * the query ("heap" for http://HOST:PORT/debug/pprof/heap?gc=1), or
+ * "profile" for HOST:PORT alone (pprof's /debug/pprof/profile). */
+static void url_name(const char *url, char *buf, size_t size)
 {
+	size_t n = strcspn(url, "?#");
+	while (n && url[n - 1] == '/')
+		n--;
+	size_t start = n;
+	while (start && url[start - 1] != '/')
+		start--;
+	if (start == n || memchr(url + start, ':', n - start) || start < 3 ||
+	    !strncmp(url + start - 2, "//", 2))
+		snprintf(buf, size, "profile");
+	else
+		snprintf(buf, size, "%.*s", (int)(n - start), url + start);
+}
+
+/* The page's title for a profile: a file's base name, or a URL's name
+ * (url_name); in buf when not in path. */
+static const char *base_name(const char *path, char *buf, size_t size)
+{
+	if (fetch_is_url(path)) {
+		url_name(path, buf, size);
+		return buf;
+	}
 	const char *s = strrchr(path, '/');
 	return s && s[1] ? s + 1 : path;
 }
@@ -109,6 +133,7 @@ int cmd_report(int argc, char **argv)
 	args.limits = (struct pprof_limits)PPROF_LIMITS_INIT;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
+		int taken;
 		if (only_args || a[0] != '-' || !a[1]) {
 			if (in) {
 				error("report: unexpected argument '%s'", a);
@@ -171,6 +196,9 @@ int cmd_report(int argc, char **argv)
 					error("invalid number of listings '%s' (0 to 10000)", v);
 				return usage("report", false);
 			}
+		} else if ((taken = fetch_args_parse("report", argc, argv, &i, &args.fetch))) {
+			if (taken < 0)
+				return usage("report", false);
 		} else if (option(a, "max-profile-size", "max_profile_size", argc, argv, &i, &v)) {
 			uint64_t bytes;
 			if (!v || units_parse_bytes(v, PPROF_MAX_DECODED, &bytes) < 0) {
@@ -196,7 +224,9 @@ int cmd_report(int argc, char **argv)
 		return usage("report", false);
 	}
 	if (!out) {
-		if (!(out = def = default_output(in))) {
+		char name[256];
+		/* a URL's page is written here, named after the URL's path */
+		if (!(out = def = default_output(base_name(in, name, sizeof(name))))) {
 			error("out of memory");
 			return 1;
 		}
@@ -211,9 +241,10 @@ int cmd_report(int argc, char **argv)
 		error("warning: %s: its timeline is malformed (%s): the page has none", in,
 		      p->timeline_error);
 	if (base_path) {
-		struct report_args bargs;	/* the base: the same limits, nothing else */
+		struct report_args bargs;	/* the base: the same limits and fetching */
 		memset(&bargs, 0, sizeof(bargs));
 		bargs.limits = args.limits;
+		bargs.fetch = args.fetch;
 		base = report_args_load(base_path, &bargs);
 		report_args_release(&bargs);
 		if (!base)
@@ -222,10 +253,11 @@ int cmd_report(int argc, char **argv)
 
 	char version[64], msg[512], desc[256];
 	snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
-	o.title = base_name(in);
+	char title[256], base_title[256];
+	o.title = base_name(in, title, sizeof(title));
 	o.generator = version;
 	o.base = base;
-	o.base_title = base_path ? base_name(base_path) : NULL;
+	o.base_title = base_path ? base_name(base_path, base_title, sizeof(base_title)) : NULL;
 	o.diff_base = diff_base;
 	o.timeline = p->timeline;
 	o.leaks = true;
@@ -269,6 +301,7 @@ int cmd_report(int argc, char **argv)
 	}
 	code = 0;
 out:
+	profile_label_units_release(&args.label_units);
 	profile_free(p);
 	profile_free(base);
 	report_args_release(&args);

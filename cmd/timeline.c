@@ -26,11 +26,17 @@ static void print_series(const struct timeline *t, const struct timeline_series 
 int cmd_timeline(int argc, char **argv)
 {
 	const char *in = NULL;
+	struct fetch_options fo = { 0, 0 };
 	long pid = -1;
 	for (int i = 1; i < argc; i++) {
 		char *end;
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 			return usage("timeline", true);
+		int taken = fetch_args_parse("timeline", argc, argv, &i, &fo);
+		if (taken < 0)
+			return usage("timeline", false);
+		if (taken)
+			continue;
 		if (!strncmp(argv[i], "--pid=", 6)) {
 			pid = strtol(argv[i] + 6, &end, 10);
 			if (end == argv[i] + 6 || *end || pid < 0 || pid > UINT32_MAX) {
@@ -49,7 +55,7 @@ int cmd_timeline(int argc, char **argv)
 		return usage("timeline", false);
 	}
 	struct pprof_error err;
-	struct profile *p = pprof_read(in, &err);
+	struct profile *p = fetch_profile(in, &fo, NULL, NULL, &err);
 	if (!p) {
 		error("%s: %s", in, err.msg);
 		return 1;
