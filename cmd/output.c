@@ -380,7 +380,8 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		/* the version, the image's own command line, then the run's */
 		const char *cm[8] = { comments && comments[0] ? comments[0] : "", cmd, NULL };
 		char *run = NULL;
-		if (comments && comments[0] && comments[1] && strcmp(comments[1] + 9, info.cmdline) &&
+		if (comments && comments[0] && comments[1] && !strncmp(comments[1], "command: ", 9) &&
+		    strcmp(comments[1] + 9, info.cmdline) &&
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
 		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i };

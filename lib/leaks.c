@@ -347,9 +347,9 @@ int leaks_find(const struct profile *p, const struct leak_suppressions *s,
 		const struct profile_sample *first = &p->sample[order[i]];
 		struct leak_stack st = { first, 0, io >= 0 ? 0 : -1, order[i] };
 		for (; i < n && cmp_stack_locations(first, &p->sample[order[i]]) == 0; i++) {
-			st.bytes += p->sample[order[i]].value[ib];
+			st.bytes = profile_add_sat(st.bytes, p->sample[order[i]].value[ib]);
 			if (io >= 0)
-				st.objects += p->sample[order[i]].value[io];
+				st.objects = profile_add_sat(st.objects, p->sample[order[i]].value[io]);
 		}
 		if (st.bytes <= 0 && st.objects <= 0)
 			continue;	/* nothing in use (a diff's negative remainder) */
@@ -364,16 +364,16 @@ int leaks_find(const struct profile *p, const struct leak_suppressions *s,
 		}
 		if (sup >= 0) {
 			use[sup].stacks++;
-			use[sup].bytes += st.bytes;
-			use[sup].objects += st.objects > 0 ? st.objects : 0;
+			use[sup].bytes = profile_add_sat(use[sup].bytes, st.bytes);
+			use[sup].objects = profile_add_sat(use[sup].objects, st.objects > 0 ? st.objects : 0);
 			r->suppressed_stacks++;
-			r->suppressed_bytes += st.bytes;
-			r->suppressed_objects += st.objects > 0 ? st.objects : 0;
+			r->suppressed_bytes = profile_add_sat(r->suppressed_bytes, st.bytes);
+			r->suppressed_objects = profile_add_sat(r->suppressed_objects, st.objects > 0 ? st.objects : 0);
 			continue;
 		}
 		r->stack[r->n_stack++] = st;
-		r->bytes += st.bytes;
-		r->objects += st.objects > 0 ? st.objects : 0;
+		r->bytes = profile_add_sat(r->bytes, st.bytes);
+		r->objects = profile_add_sat(r->objects, st.objects > 0 ? st.objects : 0);
 	}
 	qsort(r->stack, r->n_stack, sizeof(*r->stack), cmp_largest);
 	for (size_t i = 0; i < n_supp; i++) {

@@ -94,6 +94,17 @@ struct profile {
 	struct hashmap strings;		/* hash -> interned string, see profile_intern */
 };
 
+/* a + b, held at INT64_MAX / INT64_MIN instead of overflowing: for totals
+ * that decide something (a leak gate), where a crafted profile must not
+ * wrap a huge sum round to a small one */
+static inline int64_t profile_add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 /* Returns an empty profile, or NULL when out of memory. */
 struct profile *profile_new(void);
 

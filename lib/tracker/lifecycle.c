@@ -83,10 +83,27 @@ static void emit_start(uint32_t ppid, uint32_t forked_from)
 	stream_commit((size_t)(p - r));
 }
 
-/* main()'s arguments, as glibc passes them to constructors: the same in a
- * forked child (its copy of the memory) */
-static int saved_argc;
-static char **saved_argv;
+/* main()'s arguments as glibc passes them to constructors, copied then:
+ * a program may rewrite or free its argv later (setproctitle), and a
+ * forked child sends the copy it inherits. NUL-separated words. */
+static char cmdline[MEMPROF_NAME_MAX];
+static size_t cmdline_len;
+
+static void save_cmdline(int argc, char **argv)
+{
+#ifdef __GLIBC__	/* other C libraries pass constructors nothing */
+	for (int i = 0; i < argc && argv && argv[i] && cmdline_len < sizeof(cmdline); i++) {
+		size_t k = strlen(argv[i]) + 1;
+		if (k > sizeof(cmdline) - cmdline_len)
+			k = sizeof(cmdline) - cmdline_len;
+		memcpy(cmdline + cmdline_len, argv[i], k);
+		cmdline_len += k;
+	}
+#else
+	(void)argc;
+	(void)argv;
+#endif
+}
 
 static void emit_cmdline(void)
 {
@@ -94,20 +111,9 @@ static void emit_cmdline(void)
 	if (!r)
 		return;
 	p = rec_u8(p, REC_CMDLINE);
-	uint8_t *len = p;
-	p += 2;
-	size_t n = 0;
-	for (int i = 0; i < saved_argc && saved_argv && saved_argv[i]; i++) {
-		size_t k = strlen(saved_argv[i]) + 1;
-		if (k > MEMPROF_NAME_MAX - n)
-			k = MEMPROF_NAME_MAX - n;
-		memcpy(p + n, saved_argv[i], k);
-		n += k;
-		if (n == MEMPROF_NAME_MAX)
-			break;
-	}
-	rec_u16(len, (uint16_t)n);
-	stream_commit(1 + 2 + n);
+	p = rec_u16(p, (uint16_t)cmdline_len);
+	p = rec_put(p, cmdline, cmdline_len);
+	stream_commit((size_t)(p - r));
 }
 
 static void emit_time(uint8_t type)
@@ -325,8 +331,7 @@ static int open_output(void)
 __attribute__((constructor)) static void tracker_init(int argc, char **argv, char **envp)
 {
 	(void)envp;
-	saved_argc = argc;
-	saved_argv = argv;
+	save_cmdline(argc, argv);
 	originals_resolve();
 	int saved = errno;
 	ts.busy = 1;
