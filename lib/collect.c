@@ -33,6 +33,7 @@ void collector_free(struct collector *c)
 	}
 	free(c->proc);
 	free(c->dirty);
+	sym_cache_free(c->symbols);
 	free(c->mapping);
 	free(c->frame);
 	free(c->stack);

@@ -85,6 +85,25 @@ struct c_bucket {		/* one pprof sample: a process, a stack, a size */
 	uint64_t peak_live;	/* blocks live at the peak, if stamp is that epoch */
 };
 
+/* One symbolizer answer (collect_profile.c). Processes that map the same file (every cc1 of a
+ * build) ask the same questions: each is answered once. */
+struct sym_memo {
+	const char *file, *build_id;	/* interned: compared by pointer */
+	uint64_t vaddr;
+	struct sym_frame *frames;	/* a copy; the strings are the symbolizer's */
+	int n;
+};
+
+/* What symbolizing has learnt, kept by the collector from one profile to
+ * the next (memprof run --split builds one per process image). */
+struct sym_cache {
+	struct symbolizer *sym;
+	struct sym_memo *memo;
+	size_t n_memo, cap_memo;
+	struct hashmap memo_index;	/* hash of (file, build id, vaddr) (+ probe) -> memo */
+};
+void sym_cache_free(struct sym_cache *sc);
+
 struct collector {
 	struct arena arena;
 	struct collector_stats stats;
@@ -108,6 +127,7 @@ struct collector {
 	uint64_t grid_start_ns, interval_ns;
 	uint64_t grid_now;	/* grid index of now_ns */
 	bool ticked;
+	struct sym_cache *symbols;	/* made by the first collector_profile */
 	uint32_t *dirty;	/* processes that changed in this interval */
 	size_t n_dirty, cap_dirty;
 };

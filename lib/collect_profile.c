@@ -17,13 +17,10 @@
 struct builder {
 	struct collector *c;
 	struct profile *p;
-	struct symbolizer *sym;
+	struct sym_cache *cache;		/* the collector's: kept between profiles */
 	struct profile_mapping **mapping;	/* per c_mapping, made on first use */
 	struct hashmap mapping_keys;		/* pprof's mapping key (+ probe) -> mapping */
 	bool *stale;				/* per c_mapping: the file changed since */
-	struct sym_memo *memo;			/* symbolizer answers, for every process */
-	size_t n_memo, cap_memo;
-	struct hashmap memo_index;		/* hash of (file, build id, vaddr) (+ probe) -> memo */
 	struct hashmap locations;		/* (mapping << 48 ^ pc) (+ probe) -> location */
 	struct hashmap functions;		/* hash of the fields (+ probe) -> function */
 	struct profile_location *truncated;	/* the root of stacks cut short */
@@ -53,14 +50,6 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-/* One symbolizer answer. Processes that map the same file (every cc1 of a
- * build) ask the same questions: each is answered once. */
-struct sym_memo {
-	const char *file, *build_id;	/* interned: compared by pointer */
-	uint64_t vaddr;
-	struct sym_frame *frames;	/* a copy; the strings are the symbolizer's */
-	int n;
-};
 
 struct memo_want {
 	const struct builder *b;
@@ -71,7 +60,7 @@ struct memo_want {
 static bool same_memo(uint64_t value, const void *ctx)
 {
 	const struct memo_want *w = ctx;
-	const struct sym_memo *m = &w->b->memo[value];
+	const struct sym_memo *m = &w->b->cache->memo[value];
 	return m->file == w->file && m->build_id == w->build_id && m->vaddr == w->vaddr;
 }
 
@@ -85,24 +74,24 @@ static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 	bool inserted;
 	uint64_t h = hash_u64((uint64_t)(uintptr_t)cm->file ^ (uint64_t)(uintptr_t)cm->build_id * 31 ^
 			      vaddr * 0x9e3779b97f4a7c15ULL);
-	uint64_t *slot = hashmap_probe(&b->memo_index, h, same_memo, &w, &inserted, &key);
+	uint64_t *slot = hashmap_probe(&b->cache->memo_index, h, same_memo, &w, &inserted, &key);
 	if (!slot)
 		return -ENOMEM;
 	if (!inserted) {
-		*frames = b->memo[*slot].frames;
-		return b->memo[*slot].n;
+		*frames = b->cache->memo[*slot].frames;
+		return b->cache->memo[*slot].n;
 	}
-	int n = symbolizer_lookup(b->sym, cm->file, vaddr, frames);
+	int n = symbolizer_lookup(b->cache->sym, cm->file, vaddr, frames);
 	struct sym_frame *copy = NULL;
-	if (n < 0 || array_grow(&b->memo, &b->cap_memo, b->n_memo, sizeof(*b->memo)) < 0 ||
+	if (n < 0 || array_grow(&b->cache->memo, &b->cache->cap_memo, b->cache->n_memo, sizeof(*b->cache->memo)) < 0 ||
 	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
-		hashmap_remove(&b->memo_index, key);
+		hashmap_remove(&b->cache->memo_index, key);
 		return -ENOMEM;
 	}
 	if (n > 0)
 		memcpy(copy, *frames, (size_t)n * sizeof(*copy));
-	b->memo[b->n_memo] = (struct sym_memo){ cm->file, cm->build_id, vaddr, copy, n };
-	*slot = b->n_memo++;
+	b->cache->memo[b->cache->n_memo] = (struct sym_memo){ cm->file, cm->build_id, vaddr, copy, n };
+	*slot = b->cache->n_memo++;
 	*frames = copy;
 	return n;
 }
@@ -139,7 +128,7 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 		return b->mapping[mi];
 	const struct c_mapping *cm = &b->c->mapping[mi];
 	/* the build id the process had loaded; the file's only if it sent none */
-	const char *on_disk = symbolizer_build_id(b->sym, cm->file);
+	const char *on_disk = symbolizer_build_id(b->cache->sym, cm->file);
 	const char *id = cm->build_id[0] ? cm->build_id : on_disk;
 	/* a file rebuilt or replaced since the process loaded it would name
 	 * the wrong functions: its frames stay addresses, and it is said */
@@ -493,6 +482,18 @@ out:
 	return rc;
 }
 
+void sym_cache_free(struct sym_cache *sc)
+{
+	if (!sc)
+		return;
+	symbolizer_free(sc->sym);
+	for (size_t i = 0; i < sc->n_memo; i++)
+		free(sc->memo[i].frames);
+	free(sc->memo);
+	hashmap_release(&sc->memo_index);
+	free(sc);
+}
+
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta)
 {
 	static const char *types[] = { "alloc_objects", "alloc_space", "inuse_objects",
@@ -505,7 +506,13 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.to_symbolize = c->n_frame;
 	b.sel = meta;
 	b.one_process = (meta && meta->one_image) || collector_distinct_pids(c) <= 1;
-	if (!(b.p = profile_new()) || !(b.sym = symbolizer_new()) ||
+	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
+	    !(c->symbols->sym = symbolizer_new())) {
+		free(c->symbols);
+		c->symbols = NULL;
+	}
+	b.cache = c->symbols;
+	if (!b.cache || !(b.p = profile_new()) ||
 	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))) ||
 	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))
 		goto out_fail;
@@ -556,16 +563,15 @@ out_fail:
 	profile_free(b.p);
 	b.p = NULL;
 out:
-	symbolizer_free(b.sym);
 	free(b.mapping);
 	free(b.stale);
-	for (size_t i = 0; i < b.n_memo; i++)
-		free(b.memo[i].frames);
-	free(b.memo);
-	hashmap_release(&b.memo_index);
 	hashmap_release(&b.locations);
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
 	free(b.programs_comment);
+	if (!one_image(&b)) {	/* only --split asks again: let go of the files */
+		sym_cache_free(c->symbols);
+		c->symbols = NULL;
+	}
 	return b.p;
 }
