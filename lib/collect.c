@@ -134,7 +134,7 @@ bool collector_tick(struct collector *c, uint64_t now_ns)
 		c->interval_ns = TIMELINE_FIRST_INTERVAL_NS;
 	}
 	if (now_ns < c->now_ns)
-		now_ns = c->now_ns;	/* the wall clock went back: time stands still */
+		now_ns = c->now_ns;	/* a clock that went back: time stands still */
 	c->now_ns = now_ns;
 	uint64_t g = (now_ns - c->grid_start_ns) / c->interval_ns;
 	if (g != c->grid_now)
