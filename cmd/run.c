@@ -151,15 +151,20 @@ static char *find_tracker(void)
 	return NULL;
 }
 
-static volatile sig_atomic_t child_pid, child_exited, stop_collecting;
+static volatile sig_atomic_t child_pid, child_exited, stop_collecting, snapshot_asked;
 
-/* Signals sent to memprof itself go on to the program. Those the terminal
+/* Signals sent to memprof itself go on to the program, but SIGUSR2, which
+ * asks memprof for a snapshot of the profile. Those the terminal
  * sends (Ctrl-C) reach the program directly, as it is in our process group.
  * Once the program has exited, a signal means: stop waiting for whatever
  * it left running, and write the profile. */
 static void forward_signal(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
+	if (sig == SIGUSR2) {	/* memprof's own: write a snapshot now */
+		snapshot_asked = 1;
+		return;
+	}
 	if (child_exited) {
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
 			stop_collecting = 1;
@@ -169,8 +174,9 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
 }
 
 /* The signals memprof passes on to the program (as timeout does): those a
- * user sends to end or poke a process. Kernel-sent ones (a terminal's
- * Ctrl-C, SIGWINCH) reach the program directly. */
+ * user sends to end or poke a process; SIGUSR2 is caught here only to take
+ * a snapshot. Kernel-sent ones (a terminal's Ctrl-C, SIGWINCH) reach the
+ * program directly. */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
 #define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
@@ -241,6 +247,12 @@ struct session {
 	 * monotonic one (a step of the wall clock does not squash the timeline) */
 	uint64_t start_ns, start_mono_ns;
 	uint64_t rss_read_ns;		/* when RSS was last read (monotonic) */
+	/* snapshots (SIGUSR2, --interval): BASE.N.pb.gz, the last `keep` kept */
+	char *snap_base;
+	unsigned snap_n, keep;
+	uint64_t interval_ns, next_snap_ns;	/* monotonic; interval 0: none */
+	const char *const *comments;
+	bool quiet;
 };
 
 static uint64_t wall_now(void)
@@ -532,6 +544,37 @@ static char *proc_names(const struct session *s, size_t max)
 	return out;
 }
 
+static char *snapshot_name(const struct session *s, unsigned n)
+{
+	char *name = NULL;
+	if (asprintf(&name, "%s.%u.pb.gz", s->snap_base, n) < 0)
+		return NULL;
+	return name;
+}
+
+/* The profile so far (cumulative, as Go's heap profile: in use means live
+ * now), as BASE.N.pb.gz; past --keep=K, the snapshot K before it goes. */
+static void snapshot(struct session *s)
+{
+	snapshot_asked = 0;
+	if (!s->snap_base) {
+		error("SIGUSR2: no snapshot with %s", "--split or -o -");
+		return;
+	}
+	char *name = snapshot_name(s, ++s->snap_n);
+	if (!name || write_profile(s->c, name, s->comments, s->quiet, false, NULL) < 0) {
+		if (!name)
+			error("out of memory writing a snapshot");
+		free(name);
+		return;
+	}
+	free(name);
+	if (s->keep && s->snap_n > s->keep && (name = snapshot_name(s, s->snap_n - s->keep))) {
+		unlink(name);
+		free(name);
+	}
+}
+
 /* Reads the program's rings until the program has exited and every
  * process still connected has too (as strace -f waits), or memprof was
  * told to stop (a signal after the program exited, or --max-wait).
@@ -582,6 +625,12 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 			for (size_t i = polled_w; i-- > 0;)
 				if (pfd[first_w + i].revents)
 					process_gone(s, i);
+		if (snapshot_asked ||
+		    (s->interval_ns && !exited && mono_now() >= s->next_snap_ns)) {
+			if (s->interval_ns)
+				s->next_snap_ns = mono_now() + s->interval_ns;
+			snapshot(s);
+		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = true;
 			child_exited = 1;
@@ -758,7 +807,8 @@ static void remove_preload_dir(char *dir)
 int cmd_run(int argc, char **argv)
 {
 	const char *out = NULL;
-	int64_t rate = 512 * 1024, max_wait_ms = -1;
+	int64_t rate = 512 * 1024, max_wait_ms = -1, interval_ms = 0;
+	unsigned keep = 0;
 	uint64_t rate_bytes;
 	bool quiet = false, verbose = false, rate_given = false, split = false;
 	struct leak_args leak = { 0 };
@@ -793,7 +843,8 @@ int cmd_run(int argc, char **argv)
 		bool is_out = !strcmp(a, "-o") || !strcmp(a, "--output");
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
 		bool is_wait = !strcmp(a, "--max-wait");
-		if (is_out || is_rate || is_wait) {
+		bool is_interval = !strcmp(a, "--interval"), is_keep = !strcmp(a, "--keep");
+		if (is_out || is_rate || is_wait || is_interval || is_keep) {
 			if (i + 1 >= argc) {
 				error("run: option '%s' needs a value", a);
 				return usage("run", false);
@@ -808,12 +859,31 @@ int cmd_run(int argc, char **argv)
 		} else if (!strncmp(a, "--max-wait=", 11)) {
 			is_wait = true;
 			v = a + 11;
+		} else if (!strncmp(a, "--interval=", 11)) {
+			is_interval = true;
+			v = a + 11;
+		} else if (!strncmp(a, "--keep=", 7)) {
+			is_keep = true;
+			v = a + 7;
 		} else {
 			error("run: unknown option '%s'", a);
 			return usage("run", false);
 		}
 		if (is_out) {
 			out = v;
+		} else if (is_interval) {
+			if ((interval_ms = parse_duration(v)) <= 0) {
+				error("run: invalid interval '%s' (e.g. 500ms, 30s, 5m)", v);
+				return usage("run", false);
+			}
+		} else if (is_keep) {
+			char *end;
+			long k = strtol(v, &end, 10);
+			if (end == v || *end || k < 1 || k > 1000000) {
+				error("run: --keep wants a number of snapshots (1 or more), not '%s'", v);
+				return usage("run", false);
+			}
+			keep = (unsigned)k;
 		} else if (is_wait) {
 			if ((max_wait_ms = parse_duration(v)) < 0) {
 				error("run: invalid duration '%s' (e.g. 500ms, 30s, 5m)", v);
@@ -832,6 +902,11 @@ int cmd_run(int argc, char **argv)
 		return usage("run", false);
 	}
 	char **prog_argv = argv + i;
+	if ((interval_ms || keep) && (split || (out && !strcmp(out, "-")))) {
+		error("run: snapshots (--interval, --keep) are numbered files: not with %s",
+		      split ? "--split" : "-o -");
+		return usage("run", false);
+	}
 	if (split && leak.fail) {
 		error("run: --split and --fail-on-leak cannot both be given (the gate reads one "
 		      "profile of the whole run)");
@@ -1028,7 +1103,27 @@ int cmd_run(int argc, char **argv)
 	s.start_ns = start_ns;
 	s.start_mono_ns = start_mono;
 	collector_tick(s.c, start_ns);	/* the timeline starts with the program */
+	/* snapshots: BASE.N.pb.gz, BASE the output without .pb.gz */
+	char *snap_cmdline = join_args(prog_argv);
+	char snap_version[64];
+	snprintf(snap_version, sizeof(snap_version), "memprof %s", MEMPROF_VERSION);
+	const char *snap_comments[] = { snap_version, snap_cmdline ? snap_cmdline : "", NULL };
+	if (!split && !(out && !strcmp(out, "-"))) {
+		char *base = out ? strdup(out) : default_output(prog_argv[0], pid);
+		size_t bl = base ? strlen(base) : 0;
+		if (bl > 6 && !strcmp(base + bl - 6, ".pb.gz"))
+			base[bl - 6] = '\0';
+		s.snap_base = base;
+	}
+	s.comments = snap_comments;
+	s.quiet = quiet;
+	s.keep = keep;
+	s.interval_ns = s.snap_base ? (uint64_t)interval_ms * 1000000u : 0;
+	s.next_snap_ns = mono_now() + s.interval_ns;
 	int status = collect(&s, pid, max_wait_ms);
+	free(s.snap_base);
+	s.snap_base = NULL;
+	free(snap_cmdline);
 	double collect_cpu = cpu_seconds(RUSAGE_SELF);
 	child_pid = 0;
 	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : wall_now());
