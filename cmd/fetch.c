@@ -8,19 +8,8 @@
 
 #include "lib/http_get.h"
 #include "lib/pprof.h"
+#include "lib/units.h"
 #include "memprof.h"
-
-/* A count of seconds, 0 to INT_MAX. */
-static int parse_seconds(const char *s, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < 0 || v > INT_MAX)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
 
 int fetch_args_parse(const char *cmd, int argc, char **argv, int *i, struct fetch_options *fo)
 {
@@ -41,10 +30,12 @@ int fetch_args_parse(const char *cmd, int argc, char **argv, int *i, struct fetc
 			}
 			v = argv[++*i];
 		}
-		if (parse_seconds(v, k ? &fo->timeout : &fo->seconds) < 0) {
+		uint64_t secs;
+		if (units_parse_count(v, 0, INT_MAX, &secs) < 0) {
 			error("%s: invalid number of seconds '%s' for '-%s'", cmd, v, names[k]);
 			return -1;
 		}
+		*(k ? &fo->timeout : &fo->seconds) = (int)secs;
 		return 1;
 	}
 	return 0;

@@ -90,29 +90,6 @@ static int parse_max_size(const char *s, size_t *out)
 	return 0;
 }
 
-/* A positive decimal count that fits in a size_t. */
-static int parse_elements(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || !isdigit((unsigned char)*s) || *end || v == 0 || v > SIZE_MAX)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
-static int parse_count(const char *s, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < 0 || v > INT_MAX)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 /* pprof's -nodefraction, -edgefraction: any finite number (only its size
  * counts). */
 static int parse_fraction(const char *s, double *out)
@@ -285,10 +262,13 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 		if (taken)
 			continue;
 		if (match(a, "max-elements", "max_elements", true, argc, argv, &i, &v, &bad)) {
-			if (v && parse_elements(v, &args->limits.max_elements) < 0) {
+			uint64_t n;
+			if (v && units_parse_count(v, 1, SIZE_MAX, &n) < 0) {
 				error("invalid element count '%s' (a positive number)", v);
 				return usage(cmd, false), -1;
 			}
+			if (v)
+				args->limits.max_elements = (size_t)n;
 			continue;
 		}
 		if (is_top && match(a, "folded", NULL, false, argc, argv, &i, &v, &bad)) {
@@ -300,10 +280,13 @@ int report_args_parse(const char *cmd, int argc, char **argv, struct report_args
 		 * use for them) */
 		{
 			if (match(a, "nodecount", "n", true, argc, argv, &i, &v, &bad)) {
-				if (v && parse_count(v, &args->opts.node_count) < 0) {
+				uint64_t n;
+				if (v && units_parse_count(v, 0, INT_MAX, &n) < 0) {
 					error("invalid node count '%s'", v);
 					return usage(cmd, false), -1;
 				}
+				if (v)
+					args->opts.node_count = (int)n;
 				continue;
 			}
 			bool edge = false;

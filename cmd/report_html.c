@@ -61,14 +61,12 @@ static int parse_fraction(const char *s, double *out)
 	return 0;
 }
 
-static int parse_count(const char *s, size_t min, size_t max, size_t *out)
+static int parse_size(const char *s, uint64_t min, uint64_t max, size_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || *end || errno || s[0] == '-' || v < min || v > max)
+	uint64_t n;
+	if (units_parse_count(s, min, max, &n) < 0)
 		return -1;
-	*out = (size_t)v;
+	*out = (size_t)n;
 	return 0;
 }
 
@@ -185,13 +183,13 @@ int cmd_report(int argc, char **argv)
 				return usage("report", false);
 			}
 		} else if (option(a, "max-frames", NULL, argc, argv, &i, &v)) {
-			if (!v || parse_count(v, 100, 10000000, &o.max_frames) < 0) {
+			if (!v || parse_size(v, 100, 10000000, &o.max_frames) < 0) {
 				if (v)
 					error("invalid frame count '%s' (100 to 10000000)", v);
 				return usage("report", false);
 			}
 		} else if (option(a, "lists", NULL, argc, argv, &i, &v)) {
-			if (!v || parse_count(v, 0, 10000, &o.list_functions) < 0) {
+			if (!v || parse_size(v, 0, 10000, &o.list_functions) < 0) {
 				if (v)
 					error("invalid number of listings '%s' (0 to 10000)", v);
 				return usage("report", false);
@@ -209,7 +207,7 @@ int cmd_report(int argc, char **argv)
 			}
 			args.limits.max_size = (size_t)bytes;
 		} else if (option(a, "max-elements", "max_elements", argc, argv, &i, &v)) {
-			if (!v || parse_count(v, 1, SIZE_MAX, &args.limits.max_elements) < 0) {
+			if (!v || parse_size(v, 1, SIZE_MAX, &args.limits.max_elements) < 0) {
 				if (v)
 					error("invalid element count '%s' (a positive number)", v);
 				return usage("report", false);

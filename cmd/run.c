@@ -877,9 +877,8 @@ int cmd_run(int argc, char **argv)
 				return usage("run", false);
 			}
 		} else if (is_keep) {
-			char *end;
-			long k = strtol(v, &end, 10);
-			if (end == v || *end || k < 1 || k > 1000000) {
+			uint64_t k;
+			if (units_parse_count(v, 1, 1000000, &k) < 0) {
 				error("run: --keep wants a number of snapshots (1 or more), not '%s'", v);
 				return usage("run", false);
 			}
@@ -1103,19 +1102,20 @@ int cmd_run(int argc, char **argv)
 	s.start_ns = start_ns;
 	s.start_mono_ns = start_mono;
 	collector_tick(s.c, start_ns);	/* the timeline starts with the program */
+	/* the profile's comments, for the snapshots and the end */
+	char *cmdline = join_args(prog_argv);
+	char version[64];
+	snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
+	const char *comments[] = { version, cmdline ? cmdline : "", NULL };
 	/* snapshots: BASE.N.pb.gz, BASE the output without .pb.gz */
-	char *snap_cmdline = join_args(prog_argv);
-	char snap_version[64];
-	snprintf(snap_version, sizeof(snap_version), "memprof %s", MEMPROF_VERSION);
-	const char *snap_comments[] = { snap_version, snap_cmdline ? snap_cmdline : "", NULL };
 	if (!split && !(out && !strcmp(out, "-"))) {
-		char *base = out ? strdup(out) : default_output(prog_argv[0], pid);
-		size_t bl = base ? strlen(base) : 0;
-		if (bl > 6 && !strcmp(base + bl - 6, ".pb.gz"))
-			base[bl - 6] = '\0';
-		s.snap_base = base;
+		char *snap = out ? strdup(out) : default_output(prog_argv[0], pid);
+		size_t n = snap ? strlen(snap) : 0;
+		if (n > 6 && !strcmp(snap + n - 6, ".pb.gz"))
+			snap[n - 6] = '\0';
+		s.snap_base = snap;
 	}
-	s.comments = snap_comments;
+	s.comments = comments;
 	s.quiet = quiet;
 	s.keep = keep;
 	s.interval_ns = s.snap_base ? (uint64_t)interval_ms * 1000000u : 0;
@@ -1123,7 +1123,6 @@ int cmd_run(int argc, char **argv)
 	int status = collect(&s, pid, max_wait_ms);
 	free(s.snap_base);
 	s.snap_base = NULL;
-	free(snap_cmdline);
 	double collect_cpu = cpu_seconds(RUSAGE_SELF);
 	child_pid = 0;
 	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : wall_now());
@@ -1151,10 +1150,6 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!empty || out) {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
-		char *cmdline = join_args(prog_argv);
-		char version[64];
-		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
-		const char *comments[] = { version, cmdline ? cmdline : "", NULL };
 		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
 			   : write_profile(c, out ? out : def, comments, quiet, false,
 					   leak.fail ? &prof : NULL)) < 0 && code == 0)
@@ -1168,8 +1163,8 @@ int cmd_run(int argc, char **argv)
 				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu);
 		}
 		free(def);
-		free(cmdline);
 	}
+	free(cmdline);
 	if (leak.fail && empty && code == 0) {
 		error("--fail-on-leak: %s was not profiled: no leak check", prog_argv[0]);
 		code = 1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/http_get.h"
+#include "lib/strbuf.h"
 
 /* go tool pprof's path for a URL without one (cmd/pprof's cpuProfileHandler) */
 #define GO_DEFAULT_PATH "/debug/pprof/profile"
@@ -25,43 +26,6 @@
 #define MAX_ERROR_BODY 4096	/* of a pprof handler's error text */
 
 /* ---- a growable string ------------------------------------------------------ */
-
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;		/* out of memory: s is incomplete */
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *t = realloc(b->s, cap);
-		if (!t) {
-			b->failed = true;
-			return;
-		}
-		b->s = t;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sbuf_puts(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
-static void sbuf_addc(struct sbuf *b, char c)
-{
-	sbuf_add(b, &c, 1);
-}
 
 /* ---- URLs as Go's net/url reads them ----------------------------------------- */
 
@@ -210,18 +174,18 @@ static int url_split(const char *s, struct url_parts *u)
 }
 
 /* Appends s[0..n) escaped as Go escapes a part of this kind. */
-static void add_escaped(struct sbuf *b, const char *s, size_t n, enum url_mode mode)
+static void add_escaped(struct strbuf *b, const char *s, size_t n, enum url_mode mode)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (mode == IN_QUERY && c == ' ')
-			sbuf_addc(b, '+');
+			strbuf_addc(b, '+');
 		else if (should_escape(c, mode)) {
 			char hex[4];
 			snprintf(hex, sizeof(hex), "%%%02X", c);
-			sbuf_add(b, hex, 3);
+			strbuf_add(b, hex, 3);
 		} else
-			sbuf_addc(b, (char)c);
+			strbuf_addc(b, (char)c);
 	}
 }
 
@@ -246,7 +210,7 @@ static int unescape(const char *s, size_t n, enum url_mode mode, char *out, size
 
 /* Go's URL.EscapedPath: the path as written when that is a valid
  * encoding, else the decoded path escaped again. */
-static void add_path(struct sbuf *b, const char *p, size_t n)
+static void add_path(struct strbuf *b, const char *p, size_t n)
 {
 	bool valid = true;
 	for (size_t i = 0; i < n && valid; i++) {
@@ -254,7 +218,7 @@ static void add_path(struct sbuf *b, const char *p, size_t n)
 		valid = strchr("!$&'()*+,;=:@[]%", c) || !should_escape(c, IN_PATH);
 	}
 	if (valid) {
-		sbuf_add(b, p, n);
+		strbuf_add(b, p, n);
 		return;
 	}
 	char *d = malloc(n + 1);
@@ -289,7 +253,7 @@ static int compare_query(const void *a, const void *b)
  * with seconds=SECONDS put in when seconds > 0 (Values.Set). *duration
  * gets seconds, else the query's first seconds= as Go's ParseInt reads it
  * (32 bits), else 0. */
-static void add_query(struct sbuf *b, const char *q, size_t n, int seconds, int *duration)
+static void add_query(struct strbuf *b, const char *q, size_t n, int seconds, int *duration)
 {
 	struct query_value *v = calloc(n / 2 + 2, sizeof(*v));
 	char *text = malloc(2 * n + 32);	/* the decoded keys and values */
@@ -350,9 +314,9 @@ static void add_query(struct sbuf *b, const char *q, size_t n, int seconds, int 
 				*duration = (int)s;
 		}
 		if (i)
-			sbuf_addc(b, '&');
+			strbuf_addc(b, '&');
 		add_escaped(b, v[i].key, v[i].key_len, IN_QUERY);
-		sbuf_addc(b, '=');
+		strbuf_addc(b, '=');
 		add_escaped(b, v[i].value, v[i].value_len, IN_QUERY);
 	}
 out:
@@ -364,7 +328,7 @@ int http_url_adjust(const char *source, int seconds, char **url, int *duration)
 {
 	struct url_parts u;
 	char *with_scheme = NULL;
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 	int rc = 0;
 
 	*url = NULL;
@@ -381,27 +345,27 @@ int http_url_adjust(const char *source, int seconds, char **url, int *duration)
 	if (!ok || !u.host_len)
 		goto out;
 	for (size_t i = 0; i < u.scheme_len; i++)
-		sbuf_addc(&b, (char)tolower((unsigned char)u.scheme[i]));
-	sbuf_puts(&b, "://");
+		strbuf_addc(&b, (char)tolower((unsigned char)u.scheme[i]));
+	strbuf_puts(&b, "://");
 	if (u.has_userinfo) {
-		sbuf_add(&b, u.userinfo, u.userinfo_len);
-		sbuf_addc(&b, '@');
+		strbuf_add(&b, u.userinfo, u.userinfo_len);
+		strbuf_addc(&b, '@');
 	}
-	sbuf_add(&b, u.host, u.host_len);
+	strbuf_add(&b, u.host, u.host_len);
 	if (u.path_len == 0 || (u.path_len == 1 && u.path[0] == '/'))
-		sbuf_puts(&b, GO_DEFAULT_PATH);
+		strbuf_puts(&b, GO_DEFAULT_PATH);
 	else
 		add_path(&b, u.path, u.path_len);
 	size_t before_query = b.len;
-	sbuf_addc(&b, '?');
+	strbuf_addc(&b, '?');
 	add_query(&b, u.query, u.query_len, seconds, duration);
 	if (b.len == before_query + 1 && !b.failed) {	/* no values */
 		if (!(u.has_query && !u.query_len))	/* Go's ForceQuery */
 			b.s[--b.len] = '\0';
 	}
 	if (u.has_fragment) {
-		sbuf_addc(&b, '#');
-		sbuf_add(&b, u.fragment, u.fragment_len);
+		strbuf_addc(&b, '#');
+		strbuf_add(&b, u.fragment, u.fragment_len);
 	}
 	if (b.failed) {
 		rc = -ENOMEM;
@@ -595,7 +559,7 @@ static int conn_line(struct conn *c, char *line, size_t size, const char *what)
 
 /* Appends up to n bytes of body (all of it until the end when n is
  * SIZE_MAX) to *body, keeping it within max. */
-static int conn_body(struct conn *c, size_t n, struct sbuf *body, size_t max)
+static int conn_body(struct conn *c, size_t n, struct strbuf *body, size_t max)
 {
 	while (n) {
 		int rc = conn_fill(c);
@@ -611,7 +575,7 @@ static int conn_body(struct conn *c, size_t n, struct sbuf *body, size_t max)
 			k = n;
 		if (body->len + k > max)
 			return fail(c, -EFBIG, "response larger than %zu bytes", max);
-		sbuf_add(body, c->buf + c->pos, k);
+		strbuf_add(body, c->buf + c->pos, k);
 		if (body->failed)
 			return fail(c, -ENOMEM, "out of memory reading the response");
 		c->pos += k;
@@ -623,7 +587,7 @@ static int conn_body(struct conn *c, size_t n, struct sbuf *body, size_t max)
 
 /* A chunked body (RFC 9112 7.1): sizes in hex, extensions and trailers
  * skipped. */
-static int conn_chunked(struct conn *c, struct sbuf *body, size_t max)
+static int conn_chunked(struct conn *c, struct strbuf *body, size_t max)
 {
 	char line[MAX_LINE];
 	for (;;) {
@@ -804,16 +768,16 @@ static int target_parse(const char *url, struct target *t, char *msg, size_t siz
 /* One GET of t. On 200: 0 and the body. On a redirect: 1 and the Location
  * in r->location. Otherwise an error (see http_get). */
 static int get_once(struct conn *c, const struct target *t, const struct http_get_options *o,
-		    struct sbuf *body, struct response *r)
+		    struct strbuf *body, struct response *r)
 {
-	struct sbuf req = { 0 };
+	struct strbuf req = { 0 };
 	int rc;
 
-	sbuf_puts(&req, "GET ");
-	sbuf_puts(&req, t->path_query);
-	sbuf_puts(&req, " HTTP/1.1\r\nHost: ");
-	sbuf_puts(&req, t->hostport);
-	sbuf_puts(&req, "\r\nUser-Agent: memprof\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+	strbuf_puts(&req, "GET ");
+	strbuf_puts(&req, t->path_query);
+	strbuf_puts(&req, " HTTP/1.1\r\nHost: ");
+	strbuf_puts(&req, t->hostport);
+	strbuf_puts(&req, "\r\nUser-Agent: memprof\r\nAccept: */*\r\nConnection: close\r\n\r\n");
 	if (req.failed)
 		return fail(c, -ENOMEM, "out of memory");
 	if ((rc = conn_open(c, t->host, t->port)) < 0 || (rc = conn_send(c, req.s, req.len)) < 0 ||
@@ -829,7 +793,7 @@ static int get_once(struct conn *c, const struct target *t, const struct http_ge
 			goto out;
 		/* Go's pprof handlers say what went wrong in the body, as pprof
 		 * shows it: its first line here */
-		struct sbuf text = { 0 };
+		struct strbuf text = { 0 };
 		size_t n = r->has_length && r->length < MAX_ERROR_BODY ? (size_t)r->length : SIZE_MAX;
 		int brc = r->chunked ? conn_chunked(c, &text, MAX_ERROR_BODY)
 				     : conn_body(c, n, &text, MAX_ERROR_BODY);
@@ -867,7 +831,7 @@ int http_get(const char *url, const struct http_get_options *opts, uint8_t **bod
 	     char *msg, size_t msg_size)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 	char *next = NULL;
 	struct target t = { 0 };
 	struct response r;

@@ -3,6 +3,7 @@
  * rewritten where PCRE2 would read the same text differently, then
  * compiled by PCRE2. */
 #include "regex.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,38 +22,8 @@ struct regex {
 };
 
 /* The rewritten pattern, grown as it is written. */
-struct out {
-	char *s;
-	size_t len, cap;
-	bool nomem;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->nomem)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = (o->len + n + 1) * 2;
-		char *p = realloc(o->s, cap);
-		if (!p) {
-			o->nomem = true;
-			return;
-		}
-		o->s = p;
-		o->cap = cap;
-	}
-	memcpy(o->s + o->len, s, n);
-	o->len += n;
-	o->s[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
 /* A code point as PCRE2 reads it literally anywhere, in a class or not. */
-static void put_rune(struct out *o, uint32_t c)
+static void put_rune(struct strbuf *o, uint32_t c)
 {
 	char buf[16];
 	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
@@ -61,7 +32,7 @@ static void put_rune(struct out *o, uint32_t c)
 		snprintf(buf, sizeof(buf), "\\%c", (char)c);	/* punctuation: literal */
 	else
 		snprintf(buf, sizeof(buf), "\\x{%x}", (unsigned)c);
-	puts_(o, buf);
+	strbuf_puts(o, buf);
 }
 
 struct parse {
@@ -69,7 +40,7 @@ struct parse {
 	const char *t;		/* what is left to read */
 	char *msg;
 	size_t msg_size;
-	struct out out;
+	struct strbuf out;
 	/* "(?i)" read but not yet written: Go lets a repetition after it
 	 * repeat what came before it, PCRE2 does not, so it is written after
 	 * that repetition */
@@ -201,13 +172,13 @@ static int perl_class(struct parse *p, bool in_class)
 		return 0;
 	switch (p->t[1]) {
 	case 'd': case 'D': case 'w': case 'W':
-		put(&p->out, p->t, 2);
+		strbuf_add(&p->out, p->t, 2);
 		break;
 	case 's':
-		puts_(&p->out, in_class ? "\\t\\n\\f\\r " : "[\\t\\n\\f\\r ]");
+		strbuf_puts(&p->out, in_class ? "\\t\\n\\f\\r " : "[\\t\\n\\f\\r ]");
 		break;
 	case 'S':
-		puts_(&p->out, in_class ? "\\x{0}-\\x{8}\\x{b}\\x{e}-\\x{1f}\\x{21}-\\x{10ffff}"
+		strbuf_puts(&p->out, in_class ? "\\x{0}-\\x{8}\\x{b}\\x{e}-\\x{1f}\\x{21}-\\x{10ffff}"
 					: "[^\\t\\n\\f\\r ]");
 		break;
 	default:
@@ -237,7 +208,7 @@ static int unicode_class(struct parse *p)
 		if (next_rune(p, &c) < 0)
 			return -1;
 	}
-	put(&p->out, start, (size_t)(p->t - start));
+	strbuf_add(&p->out, start, (size_t)(p->t - start));
 	return 1;
 }
 
@@ -261,7 +232,7 @@ static int posix_class(struct parse *p)
 	for (size_t i = 0; i < sizeof(posix_names) / sizeof(posix_names[0]); i++)
 		if ((size_t)(end - name) == strlen(posix_names[i]) &&
 		    strncmp(name, posix_names[i], (size_t)(end - name)) == 0) {
-			put(&p->out, p->t, (size_t)(end + 2 - p->t));
+			strbuf_add(&p->out, p->t, (size_t)(end + 2 - p->t));
 			p->t = end + 2;
 			return 1;
 		}
@@ -282,9 +253,9 @@ static int parse_class(struct parse *p)
 {
 	const char *start = p->t;
 	p->t++;
-	puts_(&p->out, "[");
+	strbuf_puts(&p->out, "[");
 	if (*p->t == '^') {
-		puts_(&p->out, "^");
+		strbuf_puts(&p->out, "^");
 		p->t++;
 	}
 	for (bool first = true; first || *p->t != ']'; first = false) {
@@ -312,12 +283,12 @@ static int parse_class(struct parse *p)
 		}
 		put_rune(&p->out, lo);
 		if (hi != lo) {
-			puts_(&p->out, "-");
+			strbuf_puts(&p->out, "-");
 			put_rune(&p->out, hi);
 		}
 	}
 	p->t++;
-	puts_(&p->out, "]");
+	strbuf_puts(&p->out, "]");
 	return 0;
 }
 
@@ -356,7 +327,7 @@ static int parse_repeat(const char *t, long *min, long *max, const char **after)
 
 static void flush_flags(struct parse *p)
 {
-	puts_(&p->out, p->pending);
+	strbuf_puts(&p->out, p->pending);
 	p->pending[0] = '\0';
 }
 
@@ -377,7 +348,7 @@ static int perl_flags(struct parse *p, bool *opens)
 					    (int)(end + 1 - start), start);
 		p->t = end + 1;
 		flush_flags(p);
-		puts_(&p->out, "(");	/* names do not matter to a match */
+		strbuf_puts(&p->out, "(");	/* names do not matter to a match */
 		*opens = true;
 		return 0;
 	}
@@ -413,9 +384,9 @@ static int perl_flags(struct parse *p, bool *opens)
 			flags[n] = '\0';
 			if (c == ':') {
 				flush_flags(p);
-				puts_(&p->out, "(?");
-				puts_(&p->out, flags);
-				puts_(&p->out, ":");
+				strbuf_puts(&p->out, "(?");
+				strbuf_puts(&p->out, flags);
+				strbuf_puts(&p->out, ":");
 			} else if (n) {
 				size_t at = strlen(p->pending);
 				if (at + n + 4 > sizeof(p->pending))
@@ -452,25 +423,25 @@ static int translate(struct parse *p)
 					break;
 				}
 			} else {
-				puts_(&p->out, "(");
+				strbuf_puts(&p->out, "(");
 				p->t++;
 			}
 			atom = false;
 			break;
 		case '|':
-			puts_(&p->out, "|");
+			strbuf_puts(&p->out, "|");
 			p->t++;
 			atom = false;
 			break;
 		case ')': case '.':
-			put(&p->out, p->t, 1);
+			strbuf_add(&p->out, p->t, 1);
 			p->t++;
 			atom = true;
 			break;
 		case '^': case '$':	/* PCRE2 repeats no bare assertion */
-			puts_(&p->out, "(?:");
-			put(&p->out, p->t, 1);
-			puts_(&p->out, ")");
+			strbuf_puts(&p->out, "(?:");
+			strbuf_add(&p->out, p->t, 1);
+			strbuf_puts(&p->out, ")");
 			p->t++;
 			atom = true;
 			break;
@@ -484,7 +455,7 @@ static int translate(struct parse *p)
 			const char *after = p->t + 1;
 			if (*p->t == '{') {
 				if (!parse_repeat(p->t, &min, &max, &after)) {
-					puts_(&p->out, "\\{");	/* a literal */
+					strbuf_puts(&p->out, "\\{");	/* a literal */
 					p->t++;
 					atom = true;
 					break;
@@ -501,7 +472,7 @@ static int translate(struct parse *p)
 			if (!atom)
 				return fail(p, "missing argument to repetition operator: `%.*s`",
 					    (int)(after - p->t), p->t);
-			put(&p->out, p->t, (size_t)(after - p->t));
+			strbuf_add(&p->out, p->t, (size_t)(after - p->t));
 			p->t = after;
 			repeat = true;
 			break;
@@ -509,9 +480,9 @@ static int translate(struct parse *p)
 		case '\\': {
 			char c = p->t[1];
 			if (c == 'A' || c == 'b' || c == 'B' || c == 'z') {
-				puts_(&p->out, "(?:");
-				put(&p->out, p->t, 2);
-				puts_(&p->out, ")");
+				strbuf_puts(&p->out, "(?:");
+				strbuf_add(&p->out, p->t, 2);
+				strbuf_puts(&p->out, ")");
 				p->t += 2;
 				atom = true;
 				break;
@@ -551,7 +522,7 @@ static int translate(struct parse *p)
 			break;
 		}
 		case '}':
-			puts_(&p->out, "\\}");
+			strbuf_puts(&p->out, "\\}");
 			p->t++;
 			atom = true;
 			break;
@@ -560,9 +531,9 @@ static int translate(struct parse *p)
 			if (next_rune(p, &ch) < 0)
 				return -1;
 			if (ch < 0x80)
-				put(&p->out, before, 1);
+				strbuf_add(&p->out, before, 1);
 			else
-				put(&p->out, before, (size_t)(p->t - before));
+				strbuf_add(&p->out, before, (size_t)(p->t - before));
 			atom = true;
 		}
 		}
@@ -579,8 +550,8 @@ struct regex *regex_compile(const char *pattern, char *msg, size_t msg_size)
 
 	if (translate(&p) < 0)
 		goto out;
-	puts_(&p.out, "");
-	if (p.out.nomem || !(re = calloc(1, sizeof(*re))) || !(re->pattern = strdup(pattern))) {
+	strbuf_puts(&p.out, "");
+	if (p.out.failed || !(re = calloc(1, sizeof(*re))) || !(re->pattern = strdup(pattern))) {
 		snprintf(msg, msg_size, "%s", strerror(ENOMEM));
 		goto out_free;
 	}

@@ -20,36 +20,11 @@
 
 #include "arena.h"
 #include "profile.h"
+#include "strbuf.h"
 
 /* ---- writing ------------------------------------------------------------- */
 
-struct buf {
-	uint8_t *d;
-	size_t n, cap;
-	bool failed;
-};
-
-static void put_bytes(struct buf *b, const void *p, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->cap - b->n < n) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap - b->n < n)
-			cap *= 2;
-		uint8_t *d = realloc(b->d, cap);
-		if (!d) {
-			b->failed = true;
-			return;
-		}
-		b->d = d;
-		b->cap = cap;
-	}
-	memcpy(b->d + b->n, p, n);
-	b->n += n;
-}
-
-static void put_varint(struct buf *b, uint64_t v)
+static void put_varint(struct strbuf *b, uint64_t v)
 {
 	uint8_t t[10];
 	size_t n = 0;
@@ -57,7 +32,7 @@ static void put_varint(struct buf *b, uint64_t v)
 		t[n++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
 		v >>= 7;
 	} while (v);
-	put_bytes(b, t, n);
+	strbuf_add(b, t, n);
 }
 
 static uint64_t zigzag(int64_t v)
@@ -65,45 +40,45 @@ static uint64_t zigzag(int64_t v)
 	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 }
 
-static void put_tag(struct buf *b, uint64_t field, unsigned wire_type)
+static void put_tag(struct strbuf *b, uint64_t field, unsigned wire_type)
 {
 	put_varint(b, field << 3 | wire_type);
 }
 
 /* A length-delimited field holding what put_inner writes. */
-static void put_message(struct buf *b, uint64_t field, const struct buf *inner)
+static void put_message(struct strbuf *b, uint64_t field, const struct strbuf *inner)
 {
 	if (inner->failed)
 		b->failed = true;
 	put_tag(b, field, 2);
-	put_varint(b, inner->n);
-	put_bytes(b, inner->d, inner->n);
+	put_varint(b, inner->len);
+	strbuf_add(b, inner->s, inner->len);
 }
 
-static void put_packed(struct buf *b, uint64_t field, const int64_t *v, size_t n)
+static void put_packed(struct strbuf *b, uint64_t field, const int64_t *v, size_t n)
 {
-	struct buf in = { 0 };
+	struct strbuf in = { 0 };
 	for (size_t i = 0; i < n; i++)
 		put_varint(&in, zigzag(v[i]));
 	put_message(b, field, &in);
-	free(in.d);
+	free(in.s);
 }
 
 int timeline_encode(const struct timeline *t, uint8_t **out, size_t *len)
 {
-	struct buf tl = { 0 }, all = { 0 };
+	struct strbuf tl = { 0 }, all = { 0 };
 	put_tag(&tl, 1, 0);
 	put_varint(&tl, zigzag(t->start_ns));
 	put_tag(&tl, 2, 0);
 	put_varint(&tl, zigzag(t->interval_ns));
 	for (size_t i = 0; i < t->n_series; i++) {
 		const struct timeline_series *s = &t->series[i];
-		struct buf sb = { 0 };
+		struct strbuf sb = { 0 };
 		put_tag(&sb, 1, 0);
 		put_varint(&sb, s->pid);
 		put_tag(&sb, 2, 2);
 		put_varint(&sb, strlen(s->exe));
-		put_bytes(&sb, s->exe, strlen(s->exe));
+		strbuf_add(&sb, s->exe, strlen(s->exe));
 		put_tag(&sb, 3, 0);
 		put_varint(&sb, s->first);
 		put_packed(&sb, 4, s->inuse, s->n);
@@ -114,16 +89,16 @@ int timeline_encode(const struct timeline *t, uint8_t **out, size_t *len)
 		put_tag(&sb, 8, 0);
 		put_varint(&sb, zigzag(s->peak_ns));
 		put_message(&tl, 3, &sb);
-		free(sb.d);
+		free(sb.s);
 	}
 	put_message(&all, TIMELINE_FIELD, &tl);
-	free(tl.d);
+	free(tl.s);
 	if (all.failed) {
-		free(all.d);
+		free(all.s);
 		return -ENOMEM;
 	}
-	*out = all.d;
-	*len = all.n;
+	*out = (uint8_t *)all.s;
+	*len = all.len;
 	return 0;
 }
 

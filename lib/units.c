@@ -189,3 +189,16 @@ int units_parse_bytes(const char *s, uint64_t max, uint64_t *out)
 	*out = (uint64_t)v << shift;
 	return 0;
 }
+
+int units_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

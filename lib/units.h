@@ -30,4 +30,8 @@ const char *units_canonical(const char *s);
  * -EINVAL. */
 int units_parse_bytes(const char *s, uint64_t max, uint64_t *out);
 
+/* A plain decimal count (digits only) in min..max. Returns 0 with *out
+ * set, or -EINVAL. */
+int units_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 #endif
