@@ -115,6 +115,8 @@ static bool get_varint(struct cursor *c, uint64_t *v)
 		if (c->p == c->end)
 			return false;
 		uint8_t byte = *c->p++;
+		if (shift == 63 && byte > 1)
+			return false;	/* more than 64 bits, as protobuf refuses */
 		*v |= (uint64_t)(byte & 0x7f) << shift;
 		if (!(byte & 0x80))
 			return true;
