@@ -24,7 +24,7 @@ endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/report_tree.c lib/report_traces.c lib/report_tags.c \
-	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
+	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/collect_extra.c lib/ring.c \
 	lib/output.c lib/strbuf.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c lib/http_get.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/reports.c \
 	cmd/run.c cmd/convert.c \
@@ -45,7 +45,7 @@ TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA)
 	-ftls-model=initial-exec
 TRACKER_SRCS = lib/tracker/hooks.c lib/tracker/sampler.c lib/tracker/tables.c \
 	lib/tracker/stream.c lib/tracker/modules.c lib/tracker/lifecycle.c \
-	lib/tracker/originals.c lib/tracker/stack_switch.S
+	lib/tracker/originals.c lib/tracker/mmap.c lib/tracker/pool.c lib/tracker/stack_switch.S
 TRACKER_OBJS = $(patsubst %,$(BUILD)/tracker/%.o,$(TRACKER_SRCS))
 $(BUILD)/tracker/%.o: %
 	@mkdir -p $(dir $@)
