@@ -278,11 +278,36 @@ static struct profile_location *truncated_location(struct builder *b)
 	return b->truncated = l;
 }
 
+static bool is_shim_line(const struct profile_line *l)
+{
+	return l->function && !strncmp(l->function->name, "memprof_", 8);
+}
+
+/* A custom allocator's block is reported from memprof.h's inline
+ * functions: its leaf is the allocator, not them. Returns l without their
+ * lines (a copy; l itself serves other stacks), NULL when out of memory. */
+static struct profile_location *without_shim(struct builder *b, struct profile_location *l)
+{
+	size_t k = 0;
+	while (k < l->n_line && is_shim_line(&l->line[k]))
+		k++;
+	if (!k || k == l->n_line)
+		return l;
+	struct profile_location *t = profile_add_location(b->p, b->p->n_location + 1, l->n_line - k);
+	if (!t)
+		return NULL;
+	t->mapping = l->mapping;
+	t->address = l->address;
+	memcpy(t->line, l->line + k, (l->n_line - k) * sizeof(*t->line));
+	return t;
+}
+
 /* A new sample of stack `stack` in process proc_i, with its locations and
- * labels (bytes = size; pool when not NULL); its values are left 0. NULL
- * when out of memory. */
+ * labels (bytes = size; pool when not NULL); its values are left 0. shim:
+ * memprof.h's functions are left out of the leaf. NULL when out of
+ * memory. */
 static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uint32_t stack,
-					 uint64_t size, const char *pool)
+					 uint64_t size, const char *pool, bool shim)
 {
 	const struct c_proc *proc = &b->c->proc[proc_i];
 	const struct c_stack *st = &b->c->stack[stack];
@@ -297,6 +322,8 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 		locs[n++] = l;
 	}
 	if (st->truncated && !(locs[n++] = truncated_location(b)))
+		return NULL;
+	if (shim && n && !(locs[0] = without_shim(b, locs[0])))
 		return NULL;
 	/* bytes, program, exe; and pid, cmdline when there are several */
 	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
@@ -330,7 +357,7 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 static int add_sample(struct builder *b, const struct c_bucket *bk)
 {
 	const struct c_proc *proc = &b->c->proc[bk->proc];
-	struct profile_sample *s = new_sample(b, bk->proc, bk->stack, bk->size, NULL);
+	struct profile_sample *s = new_sample(b, bk->proc, bk->stack, bk->size, NULL, false);
 	if (!s)
 		return -ENOMEM;
 	double scale = heap_scale(bk->size, proc->rate);
@@ -350,7 +377,7 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 static int add_extra_sample(struct builder *b, const struct x_bucket *xb, size_t at)
 {
 	const struct c_proc *proc = &b->c->proc[xb->proc];
-	struct profile_sample *s = new_sample(b, xb->proc, xb->stack, xb->size, xb->pool);
+	struct profile_sample *s = new_sample(b, xb->proc, xb->stack, xb->size, xb->pool, xb->kind == 1);
 	if (!s)
 		return -ENOMEM;
 	double scale = heap_scale(xb->size, proc->rate);

@@ -1,0 +1,96 @@
+#!/bin/bash
+# include/memprof.h: a pool allocator reports its blocks (testdata/fixtures/
+# pool.c); memprof run profiles them in the pool_* sample types, exact at
+# --rate 1, labelled by pool, never in the heap types (the arenas are
+# there); bad reports are counted and said, never a crash; without memprof
+# the program neither links nor behaves differently.
+. "$(dirname "$0")/test-lib.sh"
+F=$SRC/testdata/fixtures
+CC=${CC:-cc}
+cd "$TRASH"
+$CC -g -O2 -Wall -Wextra -Werror -I"$SRC/include" -o pool $F/pool.c &&
+$CC -g -O2 -Wall -Wextra -Werror -DMEMPROF_DISABLE -I"$SRC/include" -o pool-off $F/pool.c ||
+	{ echo "FAIL $T: cannot build fixtures"; exit 1; }
+cd - > /dev/null
+
+# cum FILE TYPE: "function value" of the fixture's functions (cum, so that
+# the pool's inline pool_get counts for its caller)
+cum() {
+	go tool pprof -top -cum -nodefraction=0 -unit=B -sample_index=$2 "$1" 2>/dev/null |
+		awk '$NF ~ /^(parse_tokens|build_tree|grow_buffers|double_report|scratch_work|make_pool)$/ {
+			v = $4; sub(/B$/, "", v); print $NF, v }' | sort
+}
+
+test_expect_success "--rate 1: every block counted exactly, by the function that asked the pool" '
+	$MEMPROF run --rate 1 -o p.pb.gz ./pool > out 2> err &&
+	test "$(cat out)" = "pool used 17424 bytes" &&
+	cum p.pb.gz pool_alloc_objects > got &&
+	printf "%s\n" "build_tree 50" "double_report 2" "grow_buffers 20" "parse_tokens 1000" \
+		"scratch_work 100" > want && test_cmp want got &&
+	cum p.pb.gz pool_alloc_space > got &&
+	printf "%s\n" "build_tree 12800" "double_report 96" "grow_buffers 1920" \
+		"parse_tokens 32000" "scratch_work 1600" > want && test_cmp want got &&
+	cum p.pb.gz pool_inuse_objects | grep -v " 0\$" > got &&
+	printf "%s\n" "build_tree 50" "double_report 1" "grow_buffers 10" "parse_tokens 100" > want &&
+	test_cmp want got &&
+	cum p.pb.gz pool_inuse_space | grep -v " 0\$" > got &&
+	printf "%s\n" "build_tree 12800" "double_report 48" "grow_buffers 1280" "parse_tokens 3200" > want &&
+	test_cmp want got
+'
+
+test_expect_success "the leaf is the pool allocator, not memprof.h" '
+	go tool pprof -top -sample_index=pool_alloc_objects p.pb.gz 2>/dev/null > top &&
+	grep -E "^ +1161 .* pool_get \(inline\)\$" top &&
+	! grep -q memprof_ top
+'
+
+test_expect_success "blocks carry their pool name" '
+	go tool pprof -tags -sample_index=pool_alloc_objects p.pb.gz 2>/dev/null > tags &&
+	grep -E "^ +1072(\.0)? \( *91\.47%\): small\$" tags &&
+	grep -E "^ +100(\.0)? \( *8\.53%\): scratch\$" tags
+'
+
+test_expect_success "no byte twice: the heap types hold the arenas, not the blocks" '
+	cum p.pb.gz alloc_space > got &&
+	echo "make_pool 1115184" > want &&
+	test_cmp want got
+'
+
+test_expect_success "bad reports are counted and said in one line" '
+	grep -x "memprof: warning: memprof.h reports that do not add up (counted, then ignored): 3 memprof_free of blocks never reported, 1 blocks reported twice, 1 memprof_pool_destroy of no pool" err
+'
+
+test_expect_success "memprof top -sample_index=pool_inuse_space prints what go tool pprof prints" '
+	$MEMPROF top -sample_index=pool_inuse_space p.pb.gz > ours &&
+	go tool pprof -top -sample_index=pool_inuse_space p.pb.gz > theirs 2>/dev/null &&
+	test_cmp theirs ours
+'
+
+test_expect_success "the profile has the heap types, then the pool ones (no mmap ones)" '
+	go tool pprof -raw p.pb.gz 2>/dev/null | sed -n "/^Samples:/{n;p;q}" > types &&
+	echo "alloc_objects/count alloc_space/bytes[dflt] inuse_objects/count inuse_space/bytes peak_objects/count peak_space/bytes pool_alloc_objects/count pool_alloc_space/bytes pool_inuse_objects/count pool_inuse_space/bytes" > want &&
+	test_cmp want types
+'
+
+test_expect_success "default rate: runs, sampled pool blocks only, same output" '
+	$MEMPROF run -q -o s.pb.gz ./pool > out &&
+	test "$(cat out)" = "pool used 17424 bytes"
+'
+
+test_expect_success "without memprof: no link to it, same output; MEMPROF_DISABLE compiles it away" '
+	! readelf -d pool | grep -i memprof &&
+	test "$(./pool)" = "pool used 17424 bytes" &&
+	test "$(./pool-off)" = "pool used 17424 bytes" &&
+	$MEMPROF run -q --rate 1 -o off.pb.gz ./pool-off > out &&
+	go tool pprof -raw off.pb.gz 2>/dev/null | sed -n "/^Samples:/{n;p;q}" | grep -v pool_
+'
+
+test_expect_success "the header compiles as C99, C11 and C++ with strict warnings" '
+	printf "#include <memprof.h>\nint main(void) { memprof_alloc(0, 1); memprof_free(0); return 0; }\n" > h.c &&
+	for std in c99 c11; do
+		$CC -std=$std -Wall -Wextra -Wpedantic -Werror -I"$SRC/include" -c -o h.o h.c || exit 1
+	done &&
+	cp h.c h.cpp && g++ -Wall -Wextra -Werror -I"$SRC/include" -c -o h.o h.cpp
+'
+
+test_done
