@@ -38,6 +38,13 @@ UNIT_OBJS = $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
 all: $(BUILD)/memprof $(BUILD)/libmemprof.so
 
+# The pkg-config file of include/memprof.h, written by make install for
+# its PREFIX (header only: no library to link).
+MEMPROF_VERSION = $(shell sed -n 's/^\#define MEMPROF_VERSION "\(.*\)"/\1/p' cmd/memprof.h)
+PC_LINES = 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: memprof' \
+	'Description: Report the blocks of a custom allocator to the memprof heap profiler' \
+	'Version: $(MEMPROF_VERSION)' 'Cflags: -I$${includedir}'
+
 # The tracker links only what it needs; its symbols are hidden except the
 # interposed functions.
 TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA) -g,$(CFLAGS)) \
@@ -156,10 +163,13 @@ bench: all
 # PREFIX; an install finds its tracker relative to itself wherever it is).
 install: all
 	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/lib/memprof" \
-		"$(DESTDIR)$(PREFIX)/share/man/man1"
+		"$(DESTDIR)$(PREFIX)/share/man/man1" "$(DESTDIR)$(PREFIX)/include" \
+		"$(DESTDIR)$(PREFIX)/lib/pkgconfig"
 	install -m 755 $(BUILD)/memprof "$(DESTDIR)$(PREFIX)/bin/memprof"
 	install -m 755 $(BUILD)/libmemprof.so "$(DESTDIR)$(PREFIX)/lib/memprof/libmemprof.so"
 	install -m 644 docs/man/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
+	install -m 644 include/memprof.h "$(DESTDIR)$(PREFIX)/include/memprof.h"
+	printf '%s\n' $(PC_LINES) > "$(DESTDIR)$(PREFIX)/lib/pkgconfig/memprof.pc"
 
 clean:
 	rm -rf $(BUILD) build-asan

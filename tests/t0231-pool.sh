@@ -93,4 +93,18 @@ test_expect_success "the header compiles as C99, C11 and C++ with strict warning
 	cp h.c h.cpp && g++ -Wall -Wextra -Werror -I"$SRC/include" -c -o h.o h.cpp
 '
 
+test_expect_success "make install: the header and a pkg-config file a program builds with" '
+	command -v pkg-config > /dev/null || { echo "no pkg-config: skipped"; exit 0; }
+	make -s -C "$SRC" --no-print-directory BUILD="$BUILD" DESTDIR="$TRASH/root" \
+		PREFIX=/opt/mp install > /dev/null &&
+	test -f root/opt/mp/include/memprof.h &&
+	grep -x "prefix=/opt/mp" root/opt/mp/lib/pkgconfig/memprof.pc &&
+	flags=$(PKG_CONFIG_PATH=$TRASH/root/opt/mp/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$TRASH/root \
+		pkg-config --cflags --libs memprof) &&
+	test $flags = "-I$TRASH/root/opt/mp/include" &&
+	$CC -O2 $flags -o pool2 "$SRC/testdata/fixtures/pool.c" &&
+	$MEMPROF run -q --rate 1 -o i.pb.gz ./pool2 > out 2> /dev/null &&
+	cum i.pb.gz pool_alloc_objects | grep -x "parse_tokens 1000"
+'
+
 test_done
