@@ -323,8 +323,16 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 	}
 	if (st->truncated && !(locs[n++] = truncated_location(b)))
 		return NULL;
-	if (shim && n && !(locs[0] = without_shim(b, locs[0])))
-		return NULL;
+	if (shim && n) {
+		size_t skip = 0;	/* whole frames of the shim (an -O0 build) */
+		while (skip + 1 < n && locs[skip]->n_line &&
+		       is_shim_line(&locs[skip]->line[locs[skip]->n_line - 1]))
+			skip++;
+		memmove(locs, locs + skip, (n - skip) * sizeof(*locs));
+		n -= skip;
+		if (!(locs[0] = without_shim(b, locs[0])))
+			return NULL;
+	}
 	/* bytes, program, exe; and pid, cmdline when there are several */
 	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
 	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd + (pool != NULL);

@@ -44,6 +44,14 @@ test_expect_success "the leaf is the pool allocator, not memprof.h" '
 	! grep -q memprof_ top
 '
 
+test_expect_success "-O0 too: the header's functions are frames then, and left out" '
+	$CC -g -O0 -I"$SRC/include" -o pool0 "$SRC/testdata/fixtures/pool.c" &&
+	$MEMPROF run -q --rate 1 -o p0.pb.gz ./pool0 > out 2> /dev/null &&
+	go tool pprof -top -sample_index=pool_alloc_objects p0.pb.gz 2>/dev/null > top0 &&
+	grep -E "^ +1161 .* pool_get\$" top0 &&
+	! grep -q memprof_ top0
+'
+
 test_expect_success "blocks carry their pool name" '
 	go tool pprof -tags -sample_index=pool_alloc_objects p.pb.gz 2>/dev/null > tags &&
 	grep -E "^ +1072(\.0)? \( *91\.47%\): small\$" tags &&
@@ -102,7 +110,7 @@ test_expect_success "make install: the header and a pkg-config file a program bu
 	flags=$(PKG_CONFIG_PATH=$TRASH/root/opt/mp/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$TRASH/root \
 		pkg-config --cflags --libs memprof) &&
 	test $flags = "-I$TRASH/root/opt/mp/include" &&
-	$CC -O2 $flags -o pool2 "$SRC/testdata/fixtures/pool.c" &&
+	$CC -g -O2 $flags -o pool2 "$SRC/testdata/fixtures/pool.c" &&
 	$MEMPROF run -q --rate 1 -o i.pb.gz ./pool2 > out 2> /dev/null &&
 	cum i.pb.gz pool_alloc_objects | grep -x "parse_tokens 1000"
 '
