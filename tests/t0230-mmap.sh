@@ -139,7 +139,7 @@ test_expect_success "python3 with --mmap: same output and status; its arenas and
 	python3 py.py > plain.out 2>&1 || rc1=$?
 	$MEMPROF run -q --mmap -o py.pb.gz python3 py.py > prof.out 2> prof.err || rc2=$?
 	test_cmp plain.out prof.out && test "$rc1" = 3 && test "$rc2" = 3 &&
-	go tool pprof -top -sample_index=mmap_alloc_space py.pb.gz 2>/dev/null > top &&
+	go tool pprof -top -unit=MB -sample_index=mmap_alloc_space py.pb.gz 2>/dev/null > top &&
 	grep -E " _PyObject_ArenaMmap\$" top &&
 	grep -E "^ +8MB .* new_mmap_object\$" top
 '

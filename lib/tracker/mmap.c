@@ -19,6 +19,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@
 #include "sampler.h"
 #include "stream.h"
 #include "tracker.h"
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4	/* Linux 5.7; older headers lack it */
+#endif
 
 static struct {
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
@@ -321,9 +326,12 @@ EXPORT void *mremap(void *old, size_t old_len, size_t len, int flags, ...)
 	int e = errno;
 	if (p != MAP_FAILED && stream_ok()) {
 		uintptr_t lo = (uintptr_t)old, gone[1][2];
-		if (n_resv)
+		/* MREMAP_DONTUNMAP leaves the old range mapped (and empty):
+		 * it still counts, as after madvise(MADV_DONTNEED) */
+		bool keeps_old = flags & MREMAP_DONTUNMAP;
+		if (n_resv && !keeps_old)
 			resv_take(lo, page_end(lo, old_len), gone, 0);
-		if (sampled_any && old_len)
+		if (sampled_any && old_len && !keeps_old)
 			emit_unmap(lo, page_end(lo, old_len));
 		if (len) {
 			uint32_t stack = 0;
@@ -400,6 +408,12 @@ EXPORT int brk(void *addr)
 	return rc;
 }
 
+/* A forked child draws afresh: its samples are not its parent's. */
+static void mmap_fork_child(void)
+{
+	map_rng = 0;
+}
+
 /* Before main, where dlsym is safe (not inside some allocator's lock):
  * until then the hooks call the kernel directly. */
 __attribute__((constructor)) static void mmap_init(void)
@@ -418,6 +432,7 @@ __attribute__((constructor)) static void mmap_init(void)
 		originals_resolve();
 		if (real.malloc)
 			dl_iterate_phdr(find_allocator, (void *)(uintptr_t)real.malloc);
+		pthread_atfork(NULL, NULL, mmap_fork_child);
 		mmap_on = true;
 	}
 	errno = saved;

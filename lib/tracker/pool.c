@@ -2,6 +2,7 @@
  * pool or arena reports, sampled by bytes as malloc's are (a countdown of
  * their own), sent as REC_POOL_* records. The tracker exports one table,
  * memprof_api_v1, that the header's inline shim looks up with dlsym. */
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -131,6 +132,17 @@ static void pool_destroy(void *p)
 		stream_commit(REC_FREE_LEN);
 	}
 	leave();
+}
+
+/* A forked child draws afresh: its samples are not its parent's. */
+static void pool_fork_child(void)
+{
+	pool_rng = 0;
+}
+
+__attribute__((constructor)) static void pool_init(void)
+{
+	pthread_atfork(NULL, NULL, pool_fork_child);
 }
 
 EXPORT const struct memprof_api memprof_api_v1 = {
