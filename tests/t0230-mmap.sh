@@ -53,6 +53,10 @@ map_fixed_over mmap_alloc_objects 1
 map_fixed_over mmap_alloc_space 4096
 map_fixed_over mmap_inuse_objects 1
 map_fixed_over mmap_inuse_space 4096
+map_in_thread mmap_alloc_objects 2000
+map_in_thread mmap_alloc_space 16384000
+map_in_thread mmap_inuse_objects 1000
+map_in_thread mmap_inuse_space 8192000
 map_partial mmap_alloc_objects 1
 map_partial mmap_alloc_space 32768
 map_partial mmap_inuse_objects 1
@@ -63,14 +67,14 @@ map_remap mmap_inuse_objects 1
 map_remap mmap_inuse_space 262144
 EOF
 
-test_expect_success "--rate 1: every mapping counted exactly, reservations and file mappings not" '
+test_expect_success "--rate 1: every mapping counted exactly (4 threads too), reservations and file mappings not" '
 	[ "$(getconf PAGESIZE)" = 4096 ] || { echo "the table assumes 4 KiB pages"; exit 0; }
 	$MEMPROF run -q --mmap --rate 1 -o m.pb.gz ./maps > out &&
 	test "$(cat out)" = "maps done" &&
 	table m.pb.gz > got &&
 	test_cmp want got &&
-	test "$(total m.pb.gz mmap_alloc_space)" = 6680576 &&
-	test "$(total m.pb.gz mmap_inuse_space)" = 5550080
+	test "$(total m.pb.gz mmap_alloc_space)" = $((6680576 + 16384000)) &&
+	test "$(total m.pb.gz mmap_inuse_space)" = $((5550080 + 8192000))
 '
 
 test_expect_success "glibc maps malloc(16 MiB) itself: heap types only" '
@@ -85,7 +89,7 @@ test_expect_success "the profile has the six heap types, then the four mmap ones
 '
 
 test_expect_success "memprof top -sample_index=mmap_inuse_space prints what go tool pprof prints" '
-	$MEMPROF top -sample_index=mmap_inuse_space m.pb.gz > ours &&
+	$MEMPROF top -nodecount=0 -sample_index=mmap_inuse_space m.pb.gz > ours &&
 	go tool pprof -top -sample_index=mmap_inuse_space m.pb.gz > theirs 2>/dev/null &&
 	test_cmp theirs ours &&
 	grep -q "^Type: mmap_inuse_space\$" ours
@@ -111,7 +115,7 @@ for alloc in jemalloc.so.2 tcmalloc_minimal.so.4 mimalloc.so.2; do
 		test \"\$(cat out)\" = 'maps done' &&
 		table a.pb.gz > got &&
 		test_cmp want got &&
-		test \"\$(total a.pb.gz mmap_alloc_space)\" = 6680576 &&
+		test \"\$(total a.pb.gz mmap_alloc_space)\" = $((6680576 + 16384000)) &&
 		go tool pprof -top -sample_index=alloc_space -unit=B a.pb.gz 2>/dev/null |
 			grep -E '^ *16777216B .* malloc_big\$'
 	"
