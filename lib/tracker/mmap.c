@@ -119,7 +119,8 @@ static void resv_add(uintptr_t lo, uintptr_t hi)
 }
 
 /* Takes [lo, hi) out of the table; the parts that were reserved go to
- * out[] (at most max of them), their number is returned. */
+ * out[] (at most max of them; out may be NULL when max is 0), their number
+ * is returned. */
 static int resv_take(uintptr_t lo, uintptr_t hi, uintptr_t (*out)[2], int max)
 {
 	int n = 0;
@@ -230,9 +231,8 @@ static void mapped(uintptr_t lo, uintptr_t hi, int prot, bool anon, bool fixed)
 	}
 	if (stream_ok()) {
 		uint32_t stack = 0;
-		uintptr_t gone[1][2];
 		if (resv_in_range)
-			resv_take(lo, hi, gone, 0);
+			resv_take(lo, hi, NULL, 0);
 		if (replace)
 			emit_unmap(lo, hi);
 		if (anon && prot == PROT_NONE)
@@ -253,9 +253,8 @@ static void unmapping(uintptr_t lo, uintptr_t hi)
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
-	uintptr_t gone[1][2];
 	if (has_resv)
-		resv_take(lo, hi, gone, 0);
+		resv_take(lo, hi, NULL, 0);
 	if (sampled_any && stream_ok())
 		emit_unmap(lo, hi);
 	leave();
@@ -325,12 +324,12 @@ EXPORT void *mremap(void *old, size_t old_len, size_t len, int flags, ...)
 	void *p = real_mremap(old, old_len, len, flags, want);
 	int e = errno;
 	if (p != MAP_FAILED && stream_ok()) {
-		uintptr_t lo = (uintptr_t)old, gone[1][2];
+		uintptr_t lo = (uintptr_t)old;
 		/* MREMAP_DONTUNMAP leaves the old range mapped (and empty):
 		 * it still counts, as after madvise(MADV_DONTNEED) */
 		bool keeps_old = flags & MREMAP_DONTUNMAP;
 		if (n_resv && !keeps_old)
-			resv_take(lo, page_end(lo, old_len), gone, 0);
+			resv_take(lo, page_end(lo, old_len), NULL, 0);
 		if (sampled_any && old_len && !keeps_old)
 			emit_unmap(lo, page_end(lo, old_len));
 		if (len) {
