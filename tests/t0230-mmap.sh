@@ -103,6 +103,21 @@ test_expect_success "without --mmap: six types, no mapping (MEMPROF_MMAP in the 
 	test_cmp want_types types
 '
 
+test_expect_success "standalone (MEMPROF_OUT, MEMPROF_MMAP=1): memprof convert gives the same table" '
+	[ "$(getconf PAGESIZE)" = 4096 ] || exit 0
+	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=$TRASH/maps.rec MEMPROF_RATE=1 MEMPROF_MMAP=1 \
+		./maps > out &&
+	$MEMPROF convert -o rec.pb.gz maps.rec 2> /dev/null &&
+	table rec.pb.gz > got &&
+	test_cmp want got
+'
+
+test_expect_success "the seed recording of mapping records converts (a hole, a reservation, mremap, sbrk)" '
+	$MEMPROF convert -o seed.pb.gz "$SRC/testdata/recordings/mmap-records.bin" 2> /dev/null &&
+	test "$(total seed.pb.gz mmap_alloc_space)" = $((3 * 65536 + 131072 + 4096)) &&
+	test "$(total seed.pb.gz mmap_inuse_space)" = $((57344 + 131072 + 4096))
+'
+
 for alloc in jemalloc.so.2 tcmalloc_minimal.so.4 mimalloc.so.2; do
 	lib=$LIBDIR/lib$alloc
 	if [ ! -e "$lib" ]; then
