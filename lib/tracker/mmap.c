@@ -287,7 +287,9 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
  * given it, and its sample must not be taken for this range's. */
 EXPORT int munmap(void *addr, size_t len)
 {
-	if (unlikely(mmap_on) && len && watching((uintptr_t)__builtin_return_address(0)))
+	/* an address off a page boundary fails (EINVAL): nothing to report */
+	if (unlikely(mmap_on) && len && !((uintptr_t)addr & page_mask) &&
+	    watching((uintptr_t)__builtin_return_address(0)))
 		unmapping((uintptr_t)addr, page_end((uintptr_t)addr, len));
 	if (likely(next.munmap))
 		return next.munmap(addr, len);
