@@ -163,4 +163,17 @@ test_expect_success "python3 with --mmap: same output and status; its arenas and
 	grep -E "^ +8MB .* new_mmap_object\$" top
 '
 
+test_expect_success "gcc with --mmap: the same object file and status; cc1's GC heap counted" '
+	command -v gcc > /dev/null || exit 0
+	printf "int twice(int x) { return 2 * x; }\n" > t.c &&
+	gcc -O2 -c -o plain.o t.c &&
+	$MEMPROF run -q --mmap -o gcc.pb.gz gcc -O2 -c -o prof.o t.c &&
+	cmp plain.o prof.o &&
+	test_expect_code 1 gcc -c missing.c 2> plain.err &&
+	test_expect_code 1 $MEMPROF run -q --mmap -o gcc2.pb.gz gcc -c missing.c 2> prof.err &&
+	test_cmp plain.err prof.err &&
+	go tool pprof -tags -sample_index=mmap_alloc_space gcc.pb.gz 2>/dev/null > tags &&
+	grep -E "^ +[0-9.]+[kMG]?B \( *[0-9.]+%\): cc1\$" tags
+'
+
 test_done
