@@ -126,7 +126,8 @@ for alloc in jemalloc.so.2 tcmalloc_minimal.so.4 mimalloc.so.2; do
 	fi
 	test_expect_success "$alloc preloaded: its own mappings left out, the program's exact" "
 		[ \"\$(getconf PAGESIZE)\" = 4096 ] || exit 0
-		LD_PRELOAD=$lib \$MEMPROF run -q --mmap --rate 1 -o a.pb.gz ./maps > out &&
+		\$MEMPROF run -q --mmap --rate 1 -o a.pb.gz \\
+			sh -c 'LD_PRELOAD=\$LD_PRELOAD:$lib exec ./maps' > out &&
 		test \"\$(cat out)\" = 'maps done' &&
 		table a.pb.gz > got &&
 		test_cmp want got &&
@@ -135,6 +136,19 @@ for alloc in jemalloc.so.2 tcmalloc_minimal.so.4 mimalloc.so.2; do
 			grep -E '^ *16777216B .* malloc_big\$'
 	"
 done
+
+if [ -e "$LIBDIR/libjemalloc.so" ]; then
+	test_expect_success "jemalloc linked into the program: its own mappings left out" '
+		[ "$(getconf PAGESIZE)" = 4096 ] || exit 0
+		$CC -g -O2 -pthread -o maps-je "$F/maps.c" -ljemalloc &&
+		$MEMPROF run -q --mmap --rate 1 -o je.pb.gz ./maps-je > out &&
+		table je.pb.gz > got &&
+		test_cmp want got &&
+		test "$(total je.pb.gz mmap_alloc_space)" = $((6680576 + 16384000))
+	'
+else
+	test_skip "jemalloc linked" "no $LIBDIR/libjemalloc.so (libjemalloc-dev)"
+fi
 
 test_expect_success "default rate: 400 more 1 MiB mappings estimated within 15%" '
 	$MEMPROF run -q --mmap -o s.pb.gz ./maps 400 > out &&
