@@ -53,6 +53,9 @@
 extern "C" {
 #endif
 
+/* __inline__: C89 code includes this header too */
+#define MEMPROF__INLINE static __inline__
+
 /* What libmemprof.so exports as memprof_api_v1. Fields are only ever
  * added at the end; size says how many there are. */
 struct memprof_api {
@@ -67,18 +70,18 @@ struct memprof_api {
 
 #ifdef MEMPROF_DISABLE
 
-static inline void memprof_init(void) {}
-static inline void memprof_alloc(void *ptr, size_t size) { (void)ptr; (void)size; }
-static inline void memprof_free(void *ptr) { (void)ptr; }
-static inline void memprof_realloc(void *old, void *ptr, size_t size)
+MEMPROF__INLINE void memprof_init(void) {}
+MEMPROF__INLINE void memprof_alloc(void *ptr, size_t size) { (void)ptr; (void)size; }
+MEMPROF__INLINE void memprof_free(void *ptr) { (void)ptr; }
+MEMPROF__INLINE void memprof_realloc(void *old, void *ptr, size_t size)
 {
 	(void)old; (void)ptr; (void)size;
 }
-static inline void memprof_pool_create(void *ptr, size_t size, const char *name)
+MEMPROF__INLINE void memprof_pool_create(void *ptr, size_t size, const char *name)
 {
 	(void)ptr; (void)size; (void)name;
 }
-static inline void memprof_pool_destroy(void *ptr) { (void)ptr; }
+MEMPROF__INLINE void memprof_pool_destroy(void *ptr) { (void)ptr; }
 
 #else
 
@@ -89,7 +92,7 @@ static const struct memprof_api *memprof__api __attribute__((unused)) =
 
 /* Looks the tracker up (once). NULL while it does, so that an allocator
  * that dlsym calls back into does not recurse. */
-static inline const struct memprof_api *memprof__lookup(void)
+MEMPROF__INLINE const struct memprof_api *memprof__lookup(void)
 {
 	const struct memprof_api *a;
 	__atomic_store_n(&memprof__api, (const struct memprof_api *)0, __ATOMIC_RELAXED);
@@ -101,7 +104,7 @@ static inline const struct memprof_api *memprof__lookup(void)
 }
 
 /* The tracker's table, or NULL. */
-static inline const struct memprof_api *memprof__get(void)
+MEMPROF__INLINE const struct memprof_api *memprof__get(void)
 {
 	const struct memprof_api *a = __atomic_load_n(&memprof__api, __ATOMIC_RELAXED);
 	if (a == (const struct memprof_api *)1)
@@ -155,20 +158,20 @@ MEMPROF__COLD void memprof__pool_destroy(void *ptr)
 
 /* Looks memprof up now, so that no call of this translation unit is
  * skipped while another thread does it. Optional. */
-static inline void memprof_init(void)
+MEMPROF__INLINE void memprof_init(void)
 {
 	(void)memprof__get();
 }
 
 /* ptr is a block of size bytes, just handed out. */
-static inline void memprof_alloc(void *ptr, size_t size)
+MEMPROF__INLINE void memprof_alloc(void *ptr, size_t size)
 {
 	if (MEMPROF__ON())
 		memprof__alloc(ptr, size);
 }
 
 /* The block at ptr is given back. */
-static inline void memprof_free(void *ptr)
+MEMPROF__INLINE void memprof_free(void *ptr)
 {
 	if (MEMPROF__ON())
 		memprof__free(ptr);
@@ -176,21 +179,21 @@ static inline void memprof_free(void *ptr)
 
 /* The block at old is now at ptr (perhaps the same) and has size bytes:
  * memprof_free(old) then memprof_alloc(ptr, size), as realloc is counted. */
-static inline void memprof_realloc(void *old, void *ptr, size_t size)
+MEMPROF__INLINE void memprof_realloc(void *old, void *ptr, size_t size)
 {
 	if (MEMPROF__ON())
 		memprof__realloc(old, ptr, size);
 }
 
 /* [ptr, ptr + size) is an arena whose blocks belong to the pool `name`. */
-static inline void memprof_pool_create(void *ptr, size_t size, const char *name)
+MEMPROF__INLINE void memprof_pool_create(void *ptr, size_t size, const char *name)
 {
 	if (MEMPROF__ON())
 		memprof__pool_create(ptr, size, name);
 }
 
 /* The arena created at ptr is gone, with every block still live in it. */
-static inline void memprof_pool_destroy(void *ptr)
+MEMPROF__INLINE void memprof_pool_destroy(void *ptr)
 {
 	if (MEMPROF__ON())
 		memprof__pool_destroy(ptr);

@@ -93,9 +93,9 @@ test_expect_success "without memprof: no link to it, same output; MEMPROF_DISABL
 	go tool pprof -raw off.pb.gz 2>/dev/null | sed -n "/^Samples:/{n;p;q}" | grep -v pool_
 '
 
-test_expect_success "the header compiles as C99, C11 and C++ with strict warnings" '
+test_expect_success "the header compiles as C89, C99, C11 and C++ with strict warnings" '
 	printf "#include <memprof.h>\nint main(void) { memprof_alloc(0, 1); memprof_free(0); return 0; }\n" > h.c &&
-	for std in c99 c11; do
+	for std in c89 c99 c11; do
 		$CC -std=$std -Wall -Wextra -Wpedantic -Werror -I"$SRC/include" -c -o h.o h.c || exit 1
 	done &&
 	cp h.c h.cpp && g++ -Wall -Wextra -Werror -I"$SRC/include" -c -o h.o h.cpp
