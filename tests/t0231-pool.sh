@@ -17,7 +17,7 @@ cd - > /dev/null
 # the pool's inline pool_get counts for its caller)
 cum() {
 	go tool pprof -top -cum -nodefraction=0 -unit=B -sample_index=$2 "$1" 2>/dev/null |
-		awk '$NF ~ /^(parse_tokens|build_tree|grow_buffers|double_report|scratch_work|make_pool)$/ {
+		awk '$NF ~ /^(parse_tokens|build_tree|grow_buffers|double_report|scratch_work|make_pool|churn)$/ {
 			v = $4; sub(/B$/, "", v); print $NF, v }' | sort
 }
 
@@ -80,9 +80,14 @@ test_expect_success "the profile has the heap types, then the pool ones (no mmap
 	test_cmp want types
 '
 
-test_expect_success "default rate: runs, sampled pool blocks only, same output" '
-	$MEMPROF run -q -o s.pb.gz ./pool > out &&
-	test "$(cat out)" = "pool used 17424 bytes"
+test_expect_success "--rate 4096: 6.4 MB of churn estimated within 15%, every sampled free matched" '
+	$MEMPROF run -q --rate 4096 -o s.pb.gz ./pool 200 > out 2> err &&
+	test "$(cat out)" = "pool used 17424 bytes" &&
+	v=$(cum s.pb.gz pool_alloc_space | awk "\$1 == \"churn\" { print \$2 }") &&
+	echo "churn: $v" &&
+	test "$v" -gt $((6400000 * 85 / 100)) && test "$v" -lt $((6400000 * 115 / 100)) &&
+	! cum s.pb.gz pool_inuse_objects | grep churn &&
+	grep -q ": 0 memprof_free of blocks never reported, 0 blocks reported twice, 1 memprof_pool_destroy of no pool\$" err
 '
 
 test_expect_success "without memprof: no link to it, same output; MEMPROF_DISABLE compiles it away" '
