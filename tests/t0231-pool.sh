@@ -90,6 +90,17 @@ test_expect_success "--rate 4096: 6.4 MB of churn estimated within 15%, every sa
 	grep -q ": 0 memprof_free of blocks never reported, 0 blocks reported twice, 1 memprof_pool_destroy of no pool\$" err
 '
 
+test_expect_success "--rate 64: pools destroyed with sampled blocks live leave nothing behind" '
+	$MEMPROF run -q --rate 64 -o r.pb.gz ./pool 0 300 > out 2> err &&
+	test "$(cat out)" = "pool used 17424 bytes" &&
+	! cum r.pb.gz pool_inuse_objects | grep requests &&
+	v=$(go tool pprof -top -cum -nodefraction=0 -sample_index=pool_alloc_objects r.pb.gz 2>/dev/null |
+		awk "\$NF == \"requests\" { print \$4 }") &&
+	echo "requests: $v of 30000" &&
+	test "$v" -gt 25500 && test "$v" -lt 34500 &&
+	grep -q ": 0 memprof_free of blocks never reported, 0 blocks reported twice, 1 memprof_pool_destroy of no pool\$" err
+'
+
 test_expect_success "without memprof: no link to it, same output; MEMPROF_DISABLE compiles it away" '
 	! readelf -d pool | grep -i memprof &&
 	test "$(./pool)" = "pool used 17424 bytes" &&
