@@ -185,12 +185,10 @@ static void emit_unmap(uintptr_t lo, uintptr_t hi)
 	stream_commit(REC_MUNMAP_LEN);
 }
 
-/* Samples [lo, hi) (newly accessible) with the caller's stack; *stack
- * caches the id between the pieces of one call. */
-static void sample_locked(uintptr_t lo, uintptr_t hi, uint32_t *stack)
+/* Records [lo, hi) (newly accessible, sampled) with the caller's stack;
+ * *stack caches the id between the pieces of one call. */
+static void record_locked(uintptr_t lo, uintptr_t hi, uint32_t *stack)
 {
-	if (!map_expired(hi - lo))
-		return;
 	if (!*stack && !(*stack = sampler_stack_locked())) {
 		stream_count_lost(LOST_NO_MEMORY);
 		return;
@@ -218,12 +216,15 @@ static inline uintptr_t page_end(uintptr_t p, size_t len)
 }
 
 /* [lo, hi) is mapped now (prot, flags as mmap's); replaced what was there
- * when fixed. Saves and restores errno (enter/leave). */
+ * when fixed. The lock is taken only when there is something to do: the
+ * countdown is the thread's own. Saves and restores errno (enter/leave). */
 static void mapped(uintptr_t lo, uintptr_t hi, int prot, bool anon, bool fixed)
 {
 	bool resv_in_range = fixed && __atomic_load_n(&n_resv, __ATOMIC_RELAXED);
 	bool replace = fixed && __atomic_load_n(&sampled_any, __ATOMIC_RELAXED);
-	if (!anon && !replace && !resv_in_range)
+	bool reserve = anon && prot == PROT_NONE;
+	bool sample = anon && !reserve && map_expired(hi - lo);
+	if (!sample && !reserve && !replace && !resv_in_range)
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
@@ -235,10 +236,10 @@ static void mapped(uintptr_t lo, uintptr_t hi, int prot, bool anon, bool fixed)
 			resv_take(lo, hi, NULL, 0);
 		if (replace)
 			emit_unmap(lo, hi);
-		if (anon && prot == PROT_NONE)
+		if (reserve)
 			resv_add(lo, hi);
-		else if (anon)
-			sample_locked(lo, hi, &stack);
+		else if (sample)
+			record_locked(lo, hi, &stack);
 	}
 	leave();
 }
@@ -334,10 +335,10 @@ EXPORT void *mremap(void *old, size_t old_len, size_t len, int flags, ...)
 			resv_take(lo, page_end(lo, old_len), NULL, 0);
 		if (sampled_any && old_len && !keeps_old)
 			emit_unmap(lo, page_end(lo, old_len));
-		if (len) {
-			uint32_t stack = 0;
-			sample_locked((uintptr_t)p, page_end((uintptr_t)p, len), &stack);
-		}
+		uintptr_t end = page_end((uintptr_t)p, len);
+		uint32_t stack = 0;
+		if (len && map_expired(end - (uintptr_t)p))
+			record_locked((uintptr_t)p, end, &stack);
 	}
 	leave();
 	errno = e;
@@ -361,7 +362,8 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 	int n = resv_take(lo, page_end(lo, len), part, 16);
 	uint32_t stack = 0;
 	for (int i = 0; i < n && stream_ok(); i++)
-		sample_locked(part[i][0], part[i][1], &stack);
+		if (map_expired(part[i][1] - part[i][0]))
+			record_locked(part[i][0], part[i][1], &stack);
 	leave();
 	return rc;
 }
