@@ -32,7 +32,15 @@ void symbolizer_free(struct symbolizer *s);
 int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		      const struct sym_frame **frames);
 
-/* The file's GNU build id in hex, "" if it has none or cannot be read. */
+/* Directories to look in for debug files, before /usr/lib/debug, as it is
+ * laid out (DIR/.build-id/xx/yyyy.debug, DIR/<the file's directory>/<its
+ * debuglink>): NULL-terminated, the caller's, kept until symbolizer_free.
+ * And, where DEBUGINFOD_URLS is set and libdebuginfod can be loaded, the
+ * debuginfod servers, asked by build id after every local place. */
+void symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs);
+
+/* The file's GNU build id in hex, read from its notes (no debug section is
+ * read), "" if it has none or cannot be read. */
 const char *symbolizer_build_id(struct symbolizer *s, const char *path);
 
 /* Whether the file is a regular ELF file (and whether it has DWARF, in
