@@ -263,9 +263,41 @@ static bool same_bucket(uint64_t value, const void *ctx)
 	return b->proc == w->b.proc && b->stack == w->b.stack && b->size == w->b.size;
 }
 
+/* Go's size classes (runtime/sizeclasses.go), 8 bytes to 32 KiB. */
+static const uint32_t go_classes[] = {
+	8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280,
+	1408, 1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528,
+	6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072,
+	20480, 21760, 24576, 27264, 28672, 32768,
+};
+
+uint64_t size_class(uint64_t size)
+{
+	if (size == 0)
+		return 0;
+	if (size <= 32768) {
+		size_t lo = 0, hi = sizeof(go_classes) / sizeof(go_classes[0]) - 1;
+		while (lo < hi) {	/* the first class >= size */
+			size_t mid = (lo + hi) / 2;
+			if (go_classes[mid] < size)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return go_classes[lo];
+	}
+	if (size > (1ULL << 36))
+		return size;
+	/* (2^k, 2^(k+1)] in 8 steps of 2^(k-3) */
+	int k = 63 - __builtin_clzll(size - 1);
+	uint64_t step = 1ULL << (k - 3);
+	return (size + step - 1) & ~(step - 1);
+}
+
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	struct bucket_want w = { c, { proc, stack, size, 0, 0, 0, 0, 0 } };
+	struct bucket_want w = { c, { .proc = proc, .stack = stack, .size = size } };
 	uint64_t key;
 	bool inserted;
 	uint64_t *slot = hashmap_probe(&c->bucket_index,
@@ -275,11 +307,12 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 		return -ENOMEM;
 	if (!inserted)
 		return (int64_t)*slot;
-	if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
+	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
+	if (c->n_bucket >= UINT32_MAX ||
+	    array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
 		hashmap_remove(&c->bucket_index, key);
 		return -ENOMEM;
 	}
-	w.b.scaled = (double)size * heap_scale(size, c->proc[proc].rate);
 	w.b.stamp = c->proc[proc].epoch;	/* none live at the last peak */
 	c->bucket[c->n_bucket] = w.b;
 	*slot = c->n_bucket;
@@ -395,22 +428,30 @@ static __attribute__((noinline)) void mark_dirty(struct collector *c, struct c_p
 		c->dirty[c->n_dirty++] = (uint32_t)(p - c->proc);
 }
 
-/* One more (delta 1) or one fewer (-1) live block in bucket b of process
- * p, and what it does to the heap in use, its peak and the timeline. The
- * peak costs O(1): a new highest only moves the epoch on; a bucket keeps
- * the count it had at the last peak when it first changes after it. */
-static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b, int delta)
+/* One more (delta 1) or one fewer (-1) live block of size bytes in bucket
+ * b of process p, and what it does to the heap in use, its peak and the
+ * timeline. The peak costs O(1): a new highest only moves the epoch on; a
+ * bucket keeps what it had at the last peak when it first changes after
+ * it. */
+static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b,
+				 int delta, uint64_t size)
 {
 	if (b->stamp != p->epoch) {
-		b->peak_live = b->allocs - b->frees;
+		b->peak_n = b->live_n;
+		b->peak_b = b->live_b;
 		b->stamp = p->epoch;
 	}
 	if (!p->dirty)
 		mark_dirty(c, p);
+	double n = heap_scale(size, p->rate), bytes = (double)size * n;
 	if (delta > 0) {
 		b->allocs++;
-		p->inuse += b->scaled;
-		p->interval_allocated += b->scaled;
+		b->alloc_n += n;
+		b->alloc_b += bytes;
+		b->live_n += n;
+		b->live_b += bytes;
+		p->inuse += bytes;
+		p->interval_allocated += bytes;
 		if (p->inuse > p->peak) {
 			p->peak = p->inuse;
 			p->epoch++;
@@ -420,8 +461,18 @@ static inline void bucket_change(struct collector *c, struct c_proc *p, struct c
 			p->interval_max = p->inuse;
 	} else {
 		b->frees++;
-		p->inuse -= b->scaled;	/* at a sampled rate, may round below 0 */
+		b->live_n -= n;
+		b->live_b -= bytes;
+		if (b->frees == b->allocs)	/* no rounding left behind */
+			b->live_n = b->live_b = 0;
+		p->inuse -= bytes;	/* at a sampled rate, may round below 0 */
 	}
+}
+
+/* The size of a live block from its entry in the live table (LIVE_VALUE). */
+static inline uint64_t live_size(const struct collector *c, uint64_t value)
+{
+	return c->bucket[(uint32_t)value].size - (value >> 32);
 }
 
 /* Applies one decoded record to image pi. Returns 0, -EINVAL, -ENOMEM. */
@@ -464,7 +515,8 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		uint32_t id = r->u.alloc.stack;
 		if (id == 0 || id > p->n_stack_ix || p->stack_ix[id - 1] == NO_STACK)
 			return -EINVAL;
-		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], r->u.alloc.size);
+		uint64_t size = r->u.alloc.size, class = size_class(size);
+		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], class);
 		if (b < 0)
 			return (int)b;
 		c->stats.allocs++;
@@ -474,9 +526,10 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (!slot)
 			return -ENOMEM;
 		if (!inserted)	/* freed without our knowing: the old block is gone */
-			bucket_change(c, &c->proc[pi], &c->bucket[*slot], -1);
-		*slot = (uint64_t)b;
-		bucket_change(c, &c->proc[pi], &c->bucket[b], 1);
+			bucket_change(c, &c->proc[pi], &c->bucket[(uint32_t)*slot], -1,
+				      live_size(c, *slot));
+		*slot = LIVE_VALUE(b, size, class);
+		bucket_change(c, &c->proc[pi], &c->bucket[b], 1, size);
 		return 0;
 	}
 	case REC_FREE: {
@@ -485,7 +538,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (!hashmap_take(&p->live, r->u.free.addr, &b))
 			c->stats.unknown_frees++;
 		else
-			bucket_change(c, p, &c->bucket[b], -1);
+			bucket_change(c, p, &c->bucket[(uint32_t)b], -1, live_size(c, b));
 		return 0;
 	}
 	case REC_END:

@@ -21,6 +21,8 @@ struct collector_stats {
 	uint64_t truncated_stacks;	/* stacks deeper than the tracker keeps */
 	uint64_t deepbind;		/* libraries dlopen'ed with RTLD_DEEPBIND */
 	const char *deepbind_name;	/* the first of them */
+	uint64_t symbolized;		/* addresses asked of the symbolizer: each (build id,
+					 * address) once, whatever the processes and profiles */
 	uint64_t stale_files;		/* files whose build id changed since they were loaded */
 	const char *stale_name;		/* the first of them */
 };

@@ -76,19 +76,33 @@ struct c_stack {
 	bool truncated;		/* deeper than the tracker unwinds */
 };
 
-struct c_bucket {		/* one pprof sample: a process, a stack, a size */
+/* One pprof sample: a process, a stack, a size class (size_class()).
+ * Blocks of many sizes share a bucket, so the estimates are summed block
+ * by block as they come, each sampled block standing for heap_scale(its
+ * size) blocks (Go's formula, unbiased per block); at --rate 1 they are
+ * exact counts. A bucket costs the same whatever sizes it holds. */
+struct c_bucket {
 	uint32_t proc, stack;
-	uint64_t size;
-	uint64_t allocs, frees;
-	double scaled;		/* the bytes one sampled block stands for */
+	uint64_t size;		/* the size class: the bytes label */
+	uint64_t allocs, frees;	/* sampled blocks, as received */
+	double alloc_n, alloc_b;	/* estimated blocks and bytes allocated */
+	double live_n, live_b;	/* estimated blocks and bytes live now */
 	uint64_t stamp;		/* the process's epoch when it last changed */
-	uint64_t peak_live;	/* blocks live at the peak, if stamp is that epoch */
+	double peak_n, peak_b;	/* live at the peak, if stamp is that epoch */
 };
+
+/* The size class of a block of size bytes: Go's classes up to 32 KiB
+ * (runtime/sizeclasses.go: at most 12.5% above the size), then 8 classes
+ * per power of two; sizes above 64 GiB are their own class. The live
+ * table keeps class - size beside the bucket index (LIVE_VALUE), so the
+ * class is never more than 2^32 - 1 above the size. */
+uint64_t size_class(uint64_t size);
+#define LIVE_VALUE(bucket, size, class) ((uint64_t)(bucket) | ((class) - (size)) << 32)
 
 /* One symbolizer answer (collect_profile.c). Processes that map the same file (every cc1 of a
  * build) ask the same questions: each is answered once. */
 struct sym_memo {
-	const char *file, *build_id;	/* interned: compared by pointer */
+	const char *key;	/* interned build id, or file if none: compared by pointer */
 	uint64_t vaddr;
 	struct sym_frame *frames;	/* a copy; the strings are the symbolizer's */
 	int n;
@@ -100,7 +114,7 @@ struct sym_cache {
 	struct symbolizer *sym;
 	struct sym_memo *memo;
 	size_t n_memo, cap_memo;
-	struct hashmap memo_index;	/* hash of (file, build id, vaddr) (+ probe) -> memo */
+	struct hashmap memo_index;	/* hash of (build id or file, vaddr) (+ probe) -> memo */
 };
 void sym_cache_free(struct sym_cache *sc);
 
@@ -149,10 +163,14 @@ static inline double heap_scale(uint64_t size, int64_t rate)
 	return 1 / (1 - exp(-(double)size / (double)rate));
 }
 
-/* Blocks of bucket b live at the peak of its process. */
-static inline uint64_t bucket_peak_live(const struct collector *c, const struct c_bucket *b)
+/* The estimated blocks (*n) and bytes (*bytes) of bucket b live at the
+ * peak of its process. */
+static inline void bucket_peak(const struct collector *c, const struct c_bucket *b, double *n,
+			       double *bytes)
 {
-	return b->stamp == c->proc[b->proc].epoch ? b->peak_live : b->allocs - b->frees;
+	bool then = b->stamp == c->proc[b->proc].epoch;
+	*n = then ? b->peak_n : b->live_n;
+	*bytes = then ? b->peak_b : b->live_b;
 }
 
 #endif

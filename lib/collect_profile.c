@@ -51,9 +51,13 @@ static const char *base_name(const char *path)
 }
 
 
+/* The symbolizer's answers are keyed by (build id, address in the file):
+ * the same code mapped by many processes, or reached by two paths (a hard
+ * link), is symbolized once. A file without a build id is keyed by its
+ * path instead. */
 struct memo_want {
 	const struct builder *b;
-	const char *file, *build_id;
+	const char *key;	/* interned build id, or the file when it has none */
 	uint64_t vaddr;
 };
 
@@ -61,19 +65,19 @@ static bool same_memo(uint64_t value, const void *ctx)
 {
 	const struct memo_want *w = ctx;
 	const struct sym_memo *m = &w->b->cache->memo[value];
-	return m->file == w->file && m->build_id == w->build_id && m->vaddr == w->vaddr;
+	return m->key == w->key && m->vaddr == w->vaddr;
 }
 
-/* symbolizer_lookup, remembered. Returns the number of frames (*frames
- * valid until the builder is released) or -ENOMEM. */
+/* symbolizer_lookup, remembered (from one profile to the next too).
+ * Returns the number of frames (*frames valid until the collector is
+ * freed) or -ENOMEM. */
 static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 		  const struct sym_frame **frames)
 {
-	struct memo_want w = { b, cm->file, cm->build_id, vaddr };
+	struct memo_want w = { b, *cm->build_id ? cm->build_id : cm->file, vaddr };
 	uint64_t key;
 	bool inserted;
-	uint64_t h = hash_u64((uint64_t)(uintptr_t)cm->file ^ (uint64_t)(uintptr_t)cm->build_id * 31 ^
-			      vaddr * 0x9e3779b97f4a7c15ULL);
+	uint64_t h = hash_u64((uint64_t)(uintptr_t)w.key ^ vaddr * 0x9e3779b97f4a7c15ULL);
 	uint64_t *slot = hashmap_probe(&b->cache->memo_index, h, same_memo, &w, &inserted, &key);
 	if (!slot)
 		return -ENOMEM;
@@ -82,6 +86,7 @@ static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 		return b->cache->memo[*slot].n;
 	}
 	int n = symbolizer_lookup(b->cache->sym, cm->file, vaddr, frames);
+	b->c->stats.symbolized++;
 	struct sym_frame *copy = NULL;
 	if (n < 0 || array_grow(&b->cache->memo, &b->cache->cap_memo, b->cache->n_memo, sizeof(*b->cache->memo)) < 0 ||
 	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
@@ -90,7 +95,7 @@ static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 	}
 	if (n > 0)
 		memcpy(copy, *frames, (size_t)n * sizeof(*copy));
-	b->cache->memo[b->cache->n_memo] = (struct sym_memo){ cm->file, cm->build_id, vaddr, copy, n };
+	b->cache->memo[b->cache->n_memo] = (struct sym_memo){ w.key, vaddr, copy, n };
 	*slot = b->cache->n_memo++;
 	*frames = copy;
 	return n;
@@ -301,15 +306,15 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	if (!s)
 		return -ENOMEM;
 	memcpy(s->location, locs, n * sizeof(*locs));
-	double scale = heap_scale(bk->size, proc->rate);
-	uint64_t inuse = bk->allocs > bk->frees ? bk->allocs - bk->frees : 0;
-	s->value[0] = llround((double)bk->allocs * scale);
-	s->value[1] = llround((double)bk->allocs * (double)bk->size * scale);
-	s->value[2] = llround((double)inuse * scale);
-	s->value[3] = llround((double)inuse * (double)bk->size * scale);
-	uint64_t peak = bucket_peak_live(b->c, bk);
-	s->value[4] = llround((double)peak * scale);
-	s->value[5] = llround((double)peak * (double)bk->size * scale);
+	bool live = bk->allocs > bk->frees;
+	double peak_n, peak_b;
+	bucket_peak(b->c, bk, &peak_n, &peak_b);
+	s->value[0] = llround(bk->alloc_n);
+	s->value[1] = llround(bk->alloc_b);
+	s->value[2] = live ? llround(bk->live_n) : 0;
+	s->value[3] = live ? llround(bk->live_b) : 0;
+	s->value[4] = llround(peak_n);
+	s->value[5] = llround(peak_b);
 	struct profile_label *l = s->label;
 	*l++ = (struct profile_label){ profile_intern(b->p, "bytes"), "", (int64_t)bk->size, "" };
 	if (!b->one_process)
@@ -431,7 +436,7 @@ static int programs(struct builder *b)
 	for (size_t i = 0; i < c->n_bucket; i++) {
 		const struct c_bucket *bk = &c->bucket[i];
 		if (bk->allocs && selected(b, bk->proc))
-			bytes[bk->proc] += (double)llround((double)bk->allocs * bk->scaled);
+			bytes[bk->proc] += (double)llround(bk->alloc_b);
 	}
 	size_t n = 0;
 	for (size_t i = 0; i < c->n_proc; i++)
@@ -569,9 +574,8 @@ out:
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
 	free(b.programs_comment);
-	if (!one_image(&b)) {	/* only --split asks again: let go of the files */
-		sym_cache_free(c->symbols);
-		c->symbols = NULL;
-	}
+	/* the symbolizer's files and answers stay for the next profile (a
+	 * snapshot, --split's next image, an endpoint asked again): a profile
+	 * of the same stacks costs no symbolizing; collector_free lets go */
 	return b.p;
 }
