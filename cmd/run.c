@@ -811,6 +811,7 @@ int cmd_run(int argc, char **argv)
 	unsigned keep = 0;
 	uint64_t rate_bytes;
 	bool quiet = false, verbose = false, rate_given = false, split = false;
+	bool no_symbolize = false;
 	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -833,6 +834,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "--split")) {
 			split = true;
+			continue;
+		}
+		if (!strcmp(a, "--no-symbolize")) {
+			no_symbolize = true;
 			continue;
 		}
 		int taken = leak_args_parse("run", argc, argv, &i, &leak);
@@ -1092,6 +1097,8 @@ int cmd_run(int argc, char **argv)
 
 	s.sock = sv[0];
 	s.c = collector_new();
+	if (s.c && no_symbolize)
+		collector_set_symbolize(s.c, false);
 	if (!s.c) {
 		error("out of memory");
 		waitpid(pid, NULL, 0);

@@ -45,6 +45,11 @@ void collector_free(struct collector *c)
 	free(c);
 }
 
+void collector_set_symbolize(struct collector *c, bool on)
+{
+	c->no_symbolize = !on;
+}
+
 const struct collector_stats *collector_stats(const struct collector *c)
 {
 	return &c->stats;

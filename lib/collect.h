@@ -72,6 +72,12 @@ bool collector_tick(struct collector *c, uint64_t now_ns);
 /* The resident set size of process pid now (bytes), for the timeline. */
 void collector_note_rss(struct collector *c, uint32_t pid, int64_t rss);
 
+/* Whether profiles are symbolized (the default). Off, they hold build ids
+ * and addresses only (mappings with their build ids, locations with their
+ * addresses, no functions, has_functions false) for `memprof symbolize`
+ * to fill in where the debug files are. */
+void collector_set_symbolize(struct collector *c, bool on);
+
 const struct collector_stats *collector_stats(const struct collector *c);
 
 /* True when processes started but no allocation of theirs ever reached the

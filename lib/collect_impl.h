@@ -142,6 +142,7 @@ struct collector {
 	uint64_t grid_now;	/* grid index of now_ns */
 	bool ticked;
 	struct sym_cache *symbols;	/* made by the first collector_profile */
+	bool no_symbolize;		/* collector_set_symbolize */
 	uint32_t *dirty;	/* processes that changed in this interval */
 	size_t n_dirty, cap_dirty;
 };

@@ -162,7 +162,8 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	m->file_offset = cm->offset;
 	/* fully symbolized here (or not to be): pprof must not try again, with
 	 * a file that may not be the one that ran */
-	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames = true;
+	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames =
+		!b->c->no_symbolize;
 	*slot = (uint64_t)(uintptr_t)m;
 	return b->mapping[mi] = m;
 }
@@ -243,7 +244,8 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 	const struct sym_frame *frames = NULL;
 	int n = 0;
 	struct profile_location *l = NULL;
-	if (cm && !b->stale[fr->mapping] && (n = lookup(b, cm, fr->pc - 1 - cm->bias, &frames)) < 0)
+	if (cm && !b->stale[fr->mapping] && !b->c->no_symbolize &&
+	    (n = lookup(b, cm, fr->pc - 1 - cm->bias, &frames)) < 0)
 		goto fail;
 	progress(b);
 	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))

@@ -10,12 +10,14 @@
 #include "symbolize.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +45,7 @@ struct symbol {
 };
 
 struct symfile {
+	struct symbolizer *s;
 	const char *path;
 	bool opened;			/* open_module was called */
 	bool regular;			/* a regular ELF file (build id read) */
@@ -68,12 +71,34 @@ struct symbolizer {
 	struct sym_frame *frames;	/* symbolizer_lookup's answer */
 	size_t frames_cap;
 	const char *const *debug_dirs;	/* symbolizer_set_debug_dirs */
+	bool use_debuginfod;		/* symbolizer_set_debuginfod */
+	void (*warn)(const char *msg, void *data);	/* symbolizer_set_warn */
+	void *warn_data;
+	struct hashmap resolved;	/* interned "build id\0path" -> resolved path or 0 */
+	void *debuginfod;	/* the client, when DEBUGINFOD_URLS is set */
+	bool debuginfod_tried;
 };
+
+/* One message for the caller (symbolizer_set_warn), if it wants them. */
+static void say(struct symbolizer *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	if (!s->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->warn(msg, s->warn_data);
+}
 
 /* Where distributions install separate debug files (libdwfl's default
  * path, less the module's own directory and its .debug, which
  * find_debuginfo tries itself). */
 #define DEBUG_DIR "/usr/lib/debug"
+
+static int debuginfod_find(struct symbolizer *s, const char *hex, char **path);
+static void close_debuginfod(struct symbolizer *s);
 
 /* Opens path read-only if it is a regular file that starts like an ELF
  * file. Returns the fd (st filled in), -ENOENT when there is nothing
@@ -130,6 +155,7 @@ static bool has_crc(int fd, uint32_t crc)
  * there is none, this CRC (0: any file will do). */
 struct debug_want {
 	const struct symfile *f;	/* the module, which is never the answer */
+	struct symbolizer *s;
 	const void *build_id;
 	size_t build_id_len;
 	uint32_t crc;
@@ -173,21 +199,39 @@ static int try_debug_path(struct debug_want *w, const char *prefix, const char *
 	return fd;
 }
 
-/* DEBUG_DIR/.build-id/xx/yyyy.debug for the build id of w (2 to 64
- * bytes; libdwfl takes no longer ones either). */
+/* The build id's path under a .build-id directory: "xx/yyyy" (hex) in
+ * out (2 * 64 + 2 bytes). False when the id is not 2 to 64 bytes long
+ * (libdwfl takes no longer ones either). */
+static bool build_id_path(const unsigned char *id, size_t len, char *out)
+{
+	size_t h = 0;
+	if (len < 2 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		h += (size_t)sprintf(out + h, "%02x", id[i]);
+		if (i == 0)
+			out[h++] = '/';
+	}
+	out[h] = '\0';
+	return true;
+}
+
+/* DIR/.build-id/xx/yyyy.debug for the build id of w, in each directory
+ * of symbolizer_set_debug_dirs, then DEBUG_DIR. */
 static int try_build_id_path(struct debug_want *w, char **name_out)
 {
 	char hex[2 * 64 + 2];
-	const unsigned char *id = w->build_id;
-	size_t h = 0;
-	if (w->build_id_len < 2 || w->build_id_len > 64)
+	if (!build_id_path(w->build_id, w->build_id_len, hex))
 		return -1;
-	for (size_t i = 0; i < w->build_id_len; i++) {
-		h += (size_t)sprintf(hex + h, "%02x", id[i]);
-		if (i == 0)
-			hex[h++] = '/';
+	for (const char *const *d = w->s->debug_dirs; d && *d; d++) {
+		char *prefix;
+		if (asprintf(&prefix, "%s/.build-id/", *d) < 0)
+			return -1;
+		int fd = try_debug_path(w, prefix, hex, ".debug", name_out);
+		free(prefix);
+		if (fd >= 0)
+			return fd;
 	}
-	hex[h] = '\0';
 	return try_debug_path(w, DEBUG_DIR "/.build-id/", hex, ".debug", name_out);
 }
 
@@ -207,6 +251,8 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 {
 	struct debug_want w = { .f = *userdata };
 	const unsigned char *bits;
+	if (w.f)
+		w.s = w.f->s;
 	GElf_Addr vaddr;
 	int fd = -1;
 	if (!w.f)
@@ -244,10 +290,61 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	}
 out:
 	free(real);
+	if (fd < 0 && !alt && w.build_id_len >= 2 && w.build_id_len <= 64 && w.s->use_debuginfod) {
+		char hex[2 * 64 + 1];
+		for (size_t i = 0; i < w.build_id_len; i++)
+			sprintf(hex + 2 * i, "%02x", ((const unsigned char *)w.build_id)[i]);
+		fd = debuginfod_find(w.s, hex, name_out);
+	}
 	/* libdw looks for an alt file it was not given itself, with open() */
 	if (alt && fd < 0 && w.refused)
 		((struct symfile *)*userdata)->alt_refused = true;
 	return fd;
+}
+
+/* ---- debuginfod ----------------------------------------------------------
+ * libdebuginfod (Debian's libdebuginfod1, which libdw itself loads the same
+ * way) is loaded when first needed, only where symbolizer_set_debuginfod
+ * allowed it and DEBUGINFOD_URLS names servers: memprof run stays offline.
+ * Its functions are declared here to need no -dev package to build. */
+typedef void *(*debuginfod_begin_fn)(void);
+typedef int (*debuginfod_find_fn)(void *client, const unsigned char *build_id, int len,
+				  char **path);
+typedef void (*debuginfod_end_fn)(void *client);
+static debuginfod_find_fn debuginfod_find_debuginfo_p;
+static debuginfod_end_fn debuginfod_end_p;
+
+static void close_debuginfod(struct symbolizer *s)
+{
+	if (s->debuginfod && debuginfod_end_p)
+		debuginfod_end_p(s->debuginfod);
+	s->debuginfod = NULL;
+}
+
+/* Asks the debuginfod servers for the debug file of the build id (hex).
+ * Returns its fd (the caller's) and its malloc'd path, or -1. */
+static int debuginfod_find(struct symbolizer *s, const char *hex, char **path)
+{
+	if (!s->use_debuginfod)
+		return -1;
+	if (!s->debuginfod_tried) {
+		s->debuginfod_tried = true;
+		const char *urls = getenv("DEBUGINFOD_URLS");
+		void *lib = urls && *urls ? dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_LOCAL) : NULL;
+		debuginfod_begin_fn begin = lib ? (debuginfod_begin_fn)dlsym(lib, "debuginfod_begin") : NULL;
+		debuginfod_find_debuginfo_p = lib ? (debuginfod_find_fn)dlsym(lib, "debuginfod_find_debuginfo") : NULL;
+		debuginfod_end_p = lib ? (debuginfod_end_fn)dlsym(lib, "debuginfod_end") : NULL;
+		if (begin && debuginfod_find_debuginfo_p && debuginfod_end_p)
+			s->debuginfod = begin();
+		if (urls && *urls && !s->debuginfod)
+			say(s, "DEBUGINFOD_URLS is set, but libdebuginfod.so.1 could not be loaded "
+			       "(apt-get install libdebuginfod1): debuginfod not asked");
+	}
+	if (!s->debuginfod)
+		return -1;
+	/* length 0: the id is given in hex */
+	int fd = debuginfod_find_debuginfo_p(s->debuginfod, (const unsigned char *)hex, 0, path);
+	return fd >= 0 ? fd : -1;
 }
 
 /* Every ELF file is reported by get_file, open: nothing to find. */
@@ -265,12 +362,25 @@ static const Dwfl_Callbacks callbacks = {
 
 struct symbolizer *symbolizer_new(void)
 {
+	elf_version(EV_CURRENT);	/* libelf before any elf_begin (libdwfl's dwfl_begin does it too) */
 	return calloc(1, sizeof(struct symbolizer));
 }
 
 void symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs)
 {
 	s->debug_dirs = dirs;
+}
+
+void symbolizer_set_debuginfod(struct symbolizer *s, bool use)
+{
+	s->use_debuginfod = use;
+}
+
+void symbolizer_set_warn(struct symbolizer *s, void (*warn)(const char *msg, void *data),
+			 void *data)
+{
+	s->warn = warn;
+	s->warn_data = data;
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -285,6 +395,8 @@ void symbolizer_free(struct symbolizer *s)
 			free(f->syms);
 		}
 	free(s->frames);
+	close_debuginfod(s);
+	hashmap_release(&s->resolved);
 	hashmap_release(&s->strings);
 	hashmap_release(&s->files);
 	hashmap_release(&s->names);
@@ -331,6 +443,7 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 		return NULL;
 	}
 	*slot = (uint64_t)(uintptr_t)f;
+	f->s = s;
 	f->path = path;
 	f->build_id = "";
 	if (path[0] != '/')
@@ -770,4 +883,125 @@ int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf)
 		open_module(s, f);
 	*has_dwarf = f && f->has_dwarf;
 	return f && f->mod;
+}
+
+/* Whether the file at path has build id want (hex): "" wants any file.
+ * A file there with another build id is refused, and said. */
+static bool file_matches(struct symbolizer *s, const char *path, const char *want)
+{
+	struct symfile *f = get_file(s, path);
+	if (!f || !f->regular)
+		return false;
+	if (!*want || !strcmp(f->build_id, want))
+		return true;
+	say(s, "%s: build id %s, not the profile's %s: not used", path,
+	    *f->build_id ? f->build_id : "(none)", want);
+	return false;
+}
+
+static const char *try_resolved(struct symbolizer *s, const char *want, const char *fmt, ...)
+{
+	char *path;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&path, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	/* absolute: the symbolizer takes relative names for [vdso] and friends */
+	char *real = realpath(path, NULL);
+	const char *r = real && file_matches(s, real, want)
+				? hashmap_intern(&s->strings, &s->arena, real, strlen(real)) : NULL;
+	free(real);
+	free(path);
+	return r;
+}
+
+static const char *resolve(struct symbolizer *s, const char *path, const char *want)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char rel[2 * 64 + 2] = "";
+	size_t idlen = strlen(want);
+	if (idlen >= 4 && idlen <= 128 && idlen % 2 == 0)
+		snprintf(rel, sizeof(rel), "%.2s/%s", want, want + 2);
+	const char *r;
+	struct stat st;
+	/* the directories the user named first: the mapped file may be here,
+	 * stripped, with its debug file there by name only */
+	for (const char *const *d = s->debug_dirs; d && *d; d++) {
+		if (*rel && ((r = try_resolved(s, want, "%s/.build-id/%s.debug", *d, rel)) ||
+			     (r = try_resolved(s, want, "%s/.build-id/%s", *d, rel))))
+			return r;
+		if (*base && ((r = try_resolved(s, want, "%s/%s.debug", *d, base)) ||
+			      (r = try_resolved(s, want, "%s/%s", *d, base))))
+			return r;
+	}
+	if (path[0] == '/' && stat(path, &st) == 0 && file_matches(s, path, want))
+		return hashmap_intern(&s->strings, &s->arena, path, strlen(path));
+	if (*rel && (r = try_resolved(s, want, DEBUG_DIR "/.build-id/%s.debug", rel)))
+		return r;
+	char *got = NULL;
+	int fd = *want ? debuginfod_find(s, want, &got) : -1;
+	if (fd >= 0) {
+		close(fd);
+		r = file_matches(s, got, want) ? hashmap_intern(&s->strings, &s->arena, got, strlen(got))
+					       : NULL;
+		free(got);
+		return r;
+	}
+	return NULL;
+}
+
+const char *symbolizer_resolve(struct symbolizer *s, const char *path, const char *build_id)
+{
+	/* remembered: every location of a mapping asks */
+	size_t lp = strlen(path), lb = strlen(build_id);
+	char *key = malloc(lp + lb + 2);
+	if (!key)
+		return NULL;
+	memcpy(key, build_id, lb + 1);
+	memcpy(key + lb + 1, path, lp + 1);
+	const char *k = hashmap_intern(&s->strings, &s->arena, key, lp + lb + 1);
+	free(key);
+	bool inserted;
+	uint64_t *slot = k ? hashmap_put(&s->resolved, (uintptr_t)k, &inserted) : NULL;
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (const char *)(uintptr_t)*slot;
+	const char *r = resolve(s, path, build_id);	/* touches no s->resolved */
+	*slot = (uint64_t)(uintptr_t)r;
+	return r;
+}
+
+int symbolizer_file_vaddr(struct symbolizer *s, const char *path, uint64_t offset,
+			  uint64_t *vaddr)
+{
+	struct stat st;
+	int fd = open_elf(path, &st);
+	if (fd < 0)
+		return fd;
+	(void)s;
+	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	size_t n = 0;
+	int rc = -ENOENT;
+	if (e && elf_getphdrnum(e, &n) == 0) {
+		/* the loadable segment that holds offset; else the first
+		 * executable one (a debug file may keep phdrs whose offsets
+		 * no longer mean anything: objcopy --only-keep-debug) */
+		for (int pass = 0; pass < 2 && rc < 0; pass++)
+			for (size_t i = 0; i < n && rc < 0; i++) {
+				GElf_Phdr ph;
+				if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+					continue;
+				if (pass == 0 ? offset >= ph.p_offset && offset < ph.p_offset + ph.p_filesz
+					      : (ph.p_flags & PF_X) != 0) {
+					*vaddr = ph.p_vaddr + (pass == 0 ? offset - ph.p_offset : 0);
+					rc = 0;
+				}
+			}
+	}
+	elf_end(e);
+	close(fd);
+	return rc;
 }

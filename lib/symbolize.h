@@ -39,6 +39,30 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
  * debuginfod servers, asked by build id after every local place. */
 void symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs);
 
+/* Lets the symbolizer ask debuginfod servers (DEBUGINFOD_URLS) for debug
+ * files it does not find locally (off by default: memprof run stays
+ * offline). */
+void symbolizer_set_debuginfod(struct symbolizer *s, bool use);
+
+/* Where the symbolizer says why it refused a file (a build id that is not
+ * the one wanted) or a service: one line, no trailing period. */
+void symbolizer_set_warn(struct symbolizer *s, void (*warn)(const char *msg, void *data),
+			 void *data);
+
+/* The file to symbolize code of path, build id build_id (hex; "" when
+ * unknown: any file will do), in: in each debug directory,
+ * .build-id/xx/yyyy.debug, .build-id/xx/yyyy, then the file's base name
+ * with .debug and without; path itself when it is there with that build
+ * id; /usr/lib/debug/.build-id/xx/yyyy.debug; debuginfod if allowed. A
+ * candidate with another build id is refused (and said). Returns a path
+ * the symbolizer owns, or NULL when there is none. */
+const char *symbolizer_resolve(struct symbolizer *s, const char *path, const char *build_id);
+
+/* The ELF virtual address at file offset offset of the file at path (its
+ * loadable segment holding it). Returns 0, or a negative errno. */
+int symbolizer_file_vaddr(struct symbolizer *s, const char *path, uint64_t offset,
+			  uint64_t *vaddr);
+
 /* The file's GNU build id in hex, read from its notes (no debug section is
  * read), "" if it has none or cannot be read. */
 const char *symbolizer_build_id(struct symbolizer *s, const char *path);
