@@ -73,6 +73,7 @@ struct target {
 	const char *file;	/* NULL: none found */
 	uint64_t vaddr_at_start;
 	bool done;
+	bool named;		/* an address of it was symbolized */
 };
 
 static int symbolize(struct profile *p, struct symbolizer *s, size_t *n_done, size_t *n_todo)
@@ -124,11 +125,13 @@ static int symbolize(struct profile *p, struct symbolizer *s, size_t *n_done, si
 		}
 		l->line = lines;
 		l->n_line = (size_t)n;
+		tg->named = true;
 		(*n_done)++;
 	}
-	/* mappings whose file was found are symbolized now: pprof need not try */
+	/* mappings symbolized now: pprof need not try (one whose file had no
+	 * symbols stays as it was, for a later try with its debug file) */
 	for (size_t i = 0; i < p->n_mapping; i++)
-		if (t[i].file)
+		if (t[i].named)
 			p->mapping[i]->has_functions = p->mapping[i]->has_filenames =
 				p->mapping[i]->has_line_numbers = p->mapping[i]->has_inline_frames = true;
 	for (size_t i = 0; i < p->n_sample; i++) {
@@ -227,7 +230,7 @@ int cmd_symbolize(int argc, char **argv)
 			for (size_t k = 0; k < p->n_location && !used; k++)
 				used = p->location[k]->mapping == m && !p->location[k]->n_line;
 			if (used)
-				error("no file for %s (build id %s): put it or its debug file in a "
+				error("no symbols for %s (build id %s): put it or its debug file in a "
 				      "--debug-dir (as DIR/.build-id/xx/yyyy.debug or by its name), "
 				      "or set DEBUGINFOD_URLS", m->filename, *m->build_id ? m->build_id : "none");
 		}
