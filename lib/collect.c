@@ -27,6 +27,9 @@ void collector_free(struct collector *c)
 		return;
 	for (size_t i = 0; i < c->n_proc; i++) {
 		free(c->proc[i].mod);
+		for (size_t k = 0; k < c->proc[i].n_old_maps; k++)
+			free(c->proc[i].old_maps[k].mod);
+		free(c->proc[i].old_maps);
 		free(c->proc[i].stack_ix);
 		free(c->proc[i].points);
 		hashmap_release(&c->proc[i].live);
@@ -35,11 +38,10 @@ void collector_free(struct collector *c)
 	free(c->dirty);
 	sym_cache_free(c->symbols);
 	free(c->mapping);
-	free(c->frame);
+	free(c->pc);
 	free(c->stack);
 	free(c->bucket);
 	hashmap_release(&c->proc_index);
-	hashmap_release(&c->bucket_index);
 	hashmap_release(&c->strings);
 	arena_release(&c->arena);
 	free(c);
@@ -248,26 +250,6 @@ static uint32_t add_mapping(struct collector *c, uint32_t proc, const char *file
 	return (uint32_t)c->n_mapping++;
 }
 
-static uint32_t find_module(const struct c_proc *p, uint64_t pc)
-{
-	for (size_t i = 0; i < p->n_mod; i++)
-		if (pc >= p->mod[i].start && pc < p->mod[i].end)
-			return p->mod[i].mapping;
-	return NO_MAPPING;
-}
-
-struct bucket_want {
-	const struct collector *c;
-	struct c_bucket b;
-};
-
-static bool same_bucket(uint64_t value, const void *ctx)
-{
-	const struct bucket_want *w = ctx;
-	const struct c_bucket *b = &w->c->bucket[value];
-	return b->proc == w->b.proc && b->stack == w->b.stack && b->size == w->b.size;
-}
-
 /* Go's size classes (runtime/sizeclasses.go), 8 bytes to 32 KiB. */
 static const uint32_t go_classes[] = {
 	8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
@@ -277,21 +259,39 @@ static const uint32_t go_classes[] = {
 	20480, 21760, 24576, 27264, 28672, 32768,
 };
 
+/* Go's lookup tables (size_to_class8, size_to_class128): the index of
+ * the class of sizes up to 1024 by 8-byte steps, and up to 32768 by 128. */
+static uint8_t class8[1024 / 8 + 1], class128[(32768 - 1024) / 128 + 1];
+
+static bool class_tables;
+
+static void size_class_init(void)
+{
+	if (class_tables)
+		return;
+	class_tables = true;
+	size_t k = 0;
+	for (size_t i = 0; i < sizeof(class8); i++) {
+		while (go_classes[k] < i * 8)
+			k++;
+		class8[i] = (uint8_t)k;
+	}
+	for (size_t i = 0; i < sizeof(class128); i++) {
+		while (go_classes[k] < 1024 + i * 128)
+			k++;
+		class128[i] = (uint8_t)k;
+	}
+}
+
 uint64_t size_class(uint64_t size)
 {
 	if (size == 0)
 		return 0;
-	if (size <= 32768) {
-		size_t lo = 0, hi = sizeof(go_classes) / sizeof(go_classes[0]) - 1;
-		while (lo < hi) {	/* the first class >= size */
-			size_t mid = (lo + hi) / 2;
-			if (go_classes[mid] < size)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		return go_classes[lo];
-	}
+	size_class_init();
+	if (size <= 1024)
+		return go_classes[class8[(size + 7) / 8]];
+	if (size <= 32768)
+		return go_classes[class128[(size - 1024 + 127) / 128]];
 	if (size > (1ULL << 36))
 		return size;
 	/* (2^k, 2^(k+1)] in 8 steps of 2^(k-3) */
@@ -300,28 +300,51 @@ uint64_t size_class(uint64_t size)
 	return (size + step - 1) & ~(step - 1);
 }
 
+/* The bucket of (stack, size class) (the stack's process's), made on first
+ * use. A stack's buckets are a list, the one used last first: a site
+ * allocates in few classes, mostly the same one again (a list of a few
+ * hundred at most: there are no more classes), and no index is kept. */
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	struct bucket_want w = { c, { .proc = proc, .stack = stack, .size = size } };
-	uint64_t key;
-	bool inserted;
-	uint64_t *slot = hashmap_probe(&c->bucket_index,
-				       ((uint64_t)proc << 32 | stack) ^ size * 0x9e3779b97f4a7c15ULL,
-				       same_bucket, &w, &inserted, &key);
-	if (!slot)
-		return -ENOMEM;
-	if (!inserted)
-		return (int64_t)*slot;
-	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
-	if (c->n_bucket >= UINT32_MAX ||
-	    array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
-		hashmap_remove(&c->bucket_index, key);
-		return -ENOMEM;
+	struct c_stack *st = &c->stack[stack];
+	uint32_t *link = &st->buckets;
+	for (uint32_t i = *link; i != NO_BUCKET; link = &c->bucket[i].next, i = *link) {
+		if (c->bucket[i].size != size)
+			continue;
+		if (link != &st->buckets) {	/* to the front */
+			*link = c->bucket[i].next;
+			c->bucket[i].next = st->buckets;
+			st->buckets = i;
+		}
+		return i;
 	}
-	w.b.stamp = c->proc[proc].epoch;	/* none live at the last peak */
-	c->bucket[c->n_bucket] = w.b;
-	*slot = c->n_bucket;
+	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
+	if (c->n_bucket >= NO_BUCKET ||
+	    (c->n_bucket >= c->cap_bucket &&
+	     array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0))
+		return -ENOMEM;
+	c->bucket[c->n_bucket] = (struct c_bucket){ .proc = proc, .stack = stack,
+						    .next = st->buckets, .size = size,
+						    /* none live at the last peak */
+						    .stamp = c->proc[proc].epoch };
+	st->buckets = (uint32_t)c->n_bucket;
 	return (int64_t)c->n_bucket++;
+}
+
+/* Empties p's module map for a new one: a map stacks came in stays theirs
+ * (c_modmap); one none did is reused. 0 or -ENOMEM. */
+static int new_map(struct c_proc *p)
+{
+	if (p->map_used) {
+		if (array_grow(&p->old_maps, &p->cap_old_maps, p->n_old_maps, sizeof(*p->old_maps)) < 0)
+			return -ENOMEM;
+		p->old_maps[p->n_old_maps++] = (struct c_modmap){ p->mod, p->n_mod };
+		p->mod = NULL;
+		p->cap_mod = 0;
+		p->map_used = false;
+	}
+	p->n_mod = 0;
+	return 0;
 }
 
 /* A forked child starts with its parent's module map. */
@@ -332,7 +355,8 @@ static int copy_modules(struct collector *c, uint32_t pi, uint32_t ppid, uint32_
 		return 0;
 	const struct c_proc *parent = &c->proc[*slot - 1];
 	struct c_proc *p = &c->proc[pi];
-	p->n_mod = 0;
+	if (new_map(p) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < parent->n_mod; i++) {
 		if (array_grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
 			return -ENOMEM;
@@ -367,18 +391,20 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 			return -ENOMEM;
 		p->stack_ix[p->n_stack_ix++] = NO_STACK;
 	}
-	if (array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0 ||
-	    array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix, sizeof(*p->stack_ix)) < 0)
+	/* the calls only when full: this runs for every stack */
+	if ((c->n_stack >= c->cap_stack &&
+	     array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0) ||
+	    (p->n_stack_ix >= p->cap_stack_ix &&
+	     array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix, sizeof(*p->stack_ix)) < 0) ||
+	    (c->n_pc + n > c->cap_pc &&
+	     array_reserve(&c->pc, &c->cap_pc, c->n_pc + n, sizeof(*c->pc)) < 0))
 		return -ENOMEM;
-	while (c->n_frame + n > c->cap_frame)
-		if (array_grow(&c->frame, &c->cap_frame, c->cap_frame, sizeof(*c->frame)) < 0)
-			return -ENOMEM;
-	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, n, r->u.stack.truncated };
-	for (uint16_t i = 0; i < n; i++) {
-		uint64_t pc = rec_pc(r, i);
-		/* the module is looked up now: a later dlclose may reuse the range */
-		c->frame[c->n_frame++] = (struct c_frame){ find_module(p, pc - 1), pc };
-	}
+	uint32_t pi = (uint32_t)(p - c->proc);
+	c->stack[c->n_stack] = (struct c_stack){ c->n_pc, pi, (uint32_t)p->n_old_maps, n,
+						 r->u.stack.truncated, NO_BUCKET };
+	memcpy(c->pc + c->n_pc, r->u.stack.pcs, 8 * (size_t)n);	/* rec_pc's layout */
+	c->n_pc += n;
+	p->map_used = true;
 	c->stats.truncated_stacks += r->u.stack.truncated;
 	p->stack_ix[p->n_stack_ix++] = (uint32_t)c->n_stack++;
 	return 0;
@@ -501,8 +527,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		}
 		return 0;
 	case REC_MODULES_RESET:
-		p->n_mod = 0;
-		return 0;
+		return new_map(p);
 	case REC_MODULE: {
 		const char *file = intern(c, r->u.module.file, r->u.module.file_len);
 		const char *id = hex_build_id(c, r->u.module.build_id, r->u.module.build_id_len);

@@ -39,7 +39,10 @@ struct c_proc {
 	uint64_t bad_records;		/* records that could not be read */
 	uint64_t allocs;		/* sampled allocations received */
 	struct c_module *mod;
-	size_t n_mod, cap_mod;
+	size_t n_mod, cap_mod;	/* the current module map */
+	bool map_used;		/* a stack came since it was sent */
+	struct c_modmap *old_maps;	/* maps stacks came in before (see c_modmap) */
+	size_t n_old_maps, cap_old_maps;
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
 	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
 	struct hashmap live;	/* block address -> bucket index */
@@ -65,24 +68,33 @@ struct c_point {		/* one grid interval of a process's timeline */
 	int64_t rss;		/* the highest RSS seen in it; -1: unknown */
 };
 
-struct c_frame {
-	uint32_t mapping;	/* NO_MAPPING when the pc was in no known module */
-	uint64_t pc;
+/* A module map of a process: its executable segments when a stack came.
+ * The tracker resends the whole map when objects come or go; a map that
+ * stacks were read against is kept (c_proc.old_maps), so that their pcs
+ * are resolved, when a profile is built, in the map they ran in (a later
+ * dlclose may put another object at the same addresses). */
+struct c_modmap {
+	struct c_module *mod;
+	size_t n_mod;
 };
 
+/* A stack: its return addresses, leaf first, as the tracker sent them
+ * (collector.pc[first..first+n)), resolved to modules only when a profile
+ * is built: feeding a stack is one copy. */
 struct c_stack {
-	size_t first;		/* index into collector.frame */
-	uint32_t n;
+	size_t first;		/* index into collector.pc */
+	uint32_t proc;		/* the process image that sent it */
+	uint32_t map;		/* its module map: proc's old_maps[map], or the
+				 * current one when map == n_old_maps */
+	uint16_t n;
 	bool truncated;		/* deeper than the tracker unwinds */
+	uint32_t buckets;	/* its first bucket (c_bucket.next), NO_BUCKET: none */
 };
+#define NO_BUCKET UINT32_MAX
 
-/* One pprof sample: a process, a stack, a size class (size_class()).
- * Blocks of many sizes share a bucket, so the estimates are summed block
- * by block as they come, each sampled block standing for heap_scale(its
- * size) blocks (Go's formula, unbiased per block); at --rate 1 they are
- * exact counts. A bucket costs the same whatever sizes it holds. */
 struct c_bucket {
 	uint32_t proc, stack;
+	uint32_t next;		/* the stack's next bucket (its list, most recent first) */
 	uint64_t size;		/* the size class: the bytes label */
 	uint64_t allocs, frees;	/* sampled blocks, as received */
 	double alloc_n, alloc_b;	/* estimated blocks and bytes allocated */
@@ -126,13 +138,12 @@ struct collector {
 	size_t n_proc, cap_proc;
 	struct c_mapping *mapping;
 	size_t n_mapping, cap_mapping;
-	struct c_frame *frame;
-	size_t n_frame, cap_frame;
+	uint64_t *pc;		/* the stacks' return addresses (see c_stack) */
+	size_t n_pc, cap_pc;
 	struct c_stack *stack;
 	size_t n_stack, cap_stack;
 	struct c_bucket *bucket;
 	size_t n_bucket, cap_bucket;
-	struct hashmap bucket_index;	/* hash of (proc, stack, size) (+ probe) -> index */
 	struct hashmap strings;		/* interned names */
 	int root;			/* first process that started, -1 before */
 	uint64_t span_start_ns, span_end_ns;	/* the run as memprof saw it; 0: unknown */
@@ -153,6 +164,15 @@ void flush_intervals(struct collector *c);
 
 /* The timeline's first interval: 10 ms, doubling as the run grows. */
 #define TIMELINE_FIRST_INTERVAL_NS 10000000u
+
+/* The module map stack st was read against. */
+static inline struct c_modmap stack_modmap(const struct collector *c, const struct c_stack *st)
+{
+	const struct c_proc *p = &c->proc[st->proc];
+	if (st->map < p->n_old_maps)
+		return p->old_maps[st->map];
+	return (struct c_modmap){ p->mod, p->n_mod };
+}
 
 /* Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of
  * size s is sampled with probability 1 - exp(-s/rate), so each sampled one

@@ -26,6 +26,7 @@ struct builder {
 	struct profile_location *truncated;	/* the root of stacks cut short */
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
+	size_t last_mod;			/* see find_module */
 	const struct collector_meta *meta;
 	/* no pid labels: the profiles of two runs then line up sample by
 	 * sample, and -base/-diff_base cancel what did not change */
@@ -222,16 +223,32 @@ static bool same_location(uint64_t value, const void *ctx)
 	return l->mapping == w->m && l->address == w->address;
 }
 
-static struct profile_location *get_location(struct builder *b, const struct c_frame *fr)
+/* The mapping of pc in map mm, NO_MAPPING if none. The frames of a stack
+ * are mostly in one module: the one found last is tried first. */
+static uint32_t find_module(struct builder *b, struct c_modmap mm, uint64_t pc)
+{
+	if (b->last_mod < mm.n_mod && pc >= mm.mod[b->last_mod].start &&
+	    pc < mm.mod[b->last_mod].end)
+		return mm.mod[b->last_mod].mapping;
+	for (size_t i = 0; i < mm.n_mod; i++)
+		if (pc >= mm.mod[i].start && pc < mm.mod[i].end) {
+			b->last_mod = i;
+			return mm.mod[i].mapping;
+		}
+	return NO_MAPPING;
+}
+
+static struct profile_location *get_location(struct builder *b, struct c_modmap mm, uint64_t pc)
 {
 	struct profile_mapping *m = NULL;
 	const struct c_mapping *cm = NULL;
-	if (fr->mapping != NO_MAPPING) {
-		if (!(m = get_mapping(b, fr->mapping)))
+	uint32_t mi = find_module(b, mm, pc - 1);
+	if (mi != NO_MAPPING) {
+		if (!(m = get_mapping(b, mi)))
 			return NULL;
-		cm = &b->c->mapping[fr->mapping];
+		cm = &b->c->mapping[mi];
 	}
-	struct location_want w = { m, cm ? fr->pc - 1 - cm->start + m->memory_start : fr->pc - 1 };
+	struct location_want w = { m, cm ? pc - 1 - cm->start + m->memory_start : pc - 1 };
 	uint64_t key;
 	bool inserted;
 	uint64_t *slot = hashmap_probe(&b->locations,
@@ -244,8 +261,8 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 	const struct sym_frame *frames = NULL;
 	int n = 0;
 	struct profile_location *l = NULL;
-	if (cm && !b->stale[fr->mapping] && !b->c->no_symbolize &&
-	    (n = lookup(b, cm, fr->pc - 1 - cm->bias, &frames)) < 0)
+	if (cm && !b->stale[mi] && !b->c->no_symbolize &&
+	    (n = lookup(b, cm, pc - 1 - cm->bias, &frames)) < 0)
 		goto fail;
 	progress(b);
 	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
@@ -291,8 +308,9 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	const struct c_stack *st = &b->c->stack[bk->stack];
 	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
+	struct c_modmap mm = stack_modmap(b->c, st);
 	for (uint32_t i = 0; i < st->n; i++) {
-		struct profile_location *l = get_location(b, &b->c->frame[st->first + i]);
+		struct profile_location *l = get_location(b, mm, b->c->pc[st->first + i]);
 		if (!l)
 			return -ENOMEM;
 		if (n == 0 && is_allocator_frame(l) && i + 1 < st->n)
@@ -510,7 +528,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.c = c;
 	c->stats.stale_files = 0;
 	b.meta = meta;
-	b.to_symbolize = c->n_frame;
+	b.to_symbolize = c->n_pc;
 	b.sel = meta;
 	b.one_process = (meta && meta->one_image) || collector_distinct_pids(c) <= 1;
 	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
@@ -576,8 +594,12 @@ out:
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
 	free(b.programs_comment);
-	/* the symbolizer's files and answers stay for the next profile (a
-	 * snapshot, --split's next image, an endpoint asked again): a profile
-	 * of the same stacks costs no symbolizing; collector_free lets go */
+	/* The answers stay for the next profile (a snapshot, --split's next
+	 * image, an endpoint asked again): a profile of the same stacks costs
+	 * no symbolizing. The files stay open only for --split's next image:
+	 * otherwise their descriptors go now, before the profile is written
+	 * (a program run under a low RLIMIT_NOFILE leaves memprof a few). */
+	if (c->symbols && !one_image(&b))
+		symbolizer_close_files(c->symbols->sym);
 	return b.p;
 }

@@ -383,6 +383,24 @@ void symbolizer_set_warn(struct symbolizer *s, void (*warn)(const char *msg, voi
 	s->warn_data = data;
 }
 
+void symbolizer_close_files(struct symbolizer *s)
+{
+	for (size_t i = 0; s && s->files.entries && i <= s->files.mask; i++)
+		if (s->files.entries[i].used) {
+			struct symfile *f = (void *)(uintptr_t)s->files.entries[i].value;
+			if (f->dwfl)
+				dwfl_end(f->dwfl);
+			free(f->syms);	/* its names are libdw's */
+			f->dwfl = NULL;
+			f->mod = NULL;
+			f->syms = NULL;
+			f->n_syms = 0;
+			f->syms_loaded = false;
+			f->opened = false;
+			f->has_dwarf = f->alt_refused = false;
+		}
+}
+
 void symbolizer_free(struct symbolizer *s)
 {
 	if (!s)

@@ -21,6 +21,11 @@ struct sym_frame {
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 
+/* Lets go of the files the symbolizer holds open (libdw's handles, their
+ * descriptors and mappings); what it answered stays valid, and a later
+ * lookup opens a file again. */
+void symbolizer_close_files(struct symbolizer *s);
+
 /* Resolves vaddr (an ELF virtual address, not a runtime one) in the file at
  * path into frames: the whole inline chain, however deep, innermost
  * inlined frame first, the function it is all inlined into last. Sets
