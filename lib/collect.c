@@ -402,7 +402,8 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	uint32_t pi = (uint32_t)(p - c->proc);
 	c->stack[c->n_stack] = (struct c_stack){ c->n_pc, pi, (uint32_t)p->n_old_maps, n,
 						 r->u.stack.truncated, NO_BUCKET };
-	memcpy(c->pc + c->n_pc, r->u.stack.pcs, 8 * (size_t)n);	/* rec_pc's layout */
+	if (n)	/* an empty stack may come before any pc array exists */
+		memcpy(c->pc + c->n_pc, r->u.stack.pcs, 8 * (size_t)n);	/* rec_pc's layout */
 	c->n_pc += n;
 	p->map_used = true;
 	c->stats.truncated_stacks += r->u.stack.truncated;

@@ -614,7 +614,28 @@ static void test_symbols_kept(void)
 	collector_free(c);
 }
 
+/* A stack of no frames as the very first (the fuzzer's find: nothing to
+ * copy, no pc array yet); its allocation is the profile's one sample. */
+static void test_empty_stack_first(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	u8(&bt, REC_STACK);
+	u32(&bt, 1);
+	u8(&bt, 0);
+	bt.n = (size_t)(rec_u16(bt.b + bt.n, 0) - bt.b);
+	alloc(&bt, 0x1000, 10, 1);
+	CHECK(feed(c, &bt) == 0);
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p && p->n_sample == 1 && p->sample[0].n_location == 0);
+	profile_free(p);
+	collector_free(c);
+}
+
 const struct unit_test collect_tests[] = {
+	{ "collect: an empty stack first", test_empty_stack_first },
 	{ "collect: size classes are Go's, then 8 a power of two, and bounded", test_size_class },
 	{ "collect: 200,000 sizes at one site: a sample per class, exact totals",
 	  test_size_classes_exact },
