@@ -59,6 +59,7 @@ struct symfile {
 	struct symbol *syms;		/* made on the first lookup */
 	size_t n_syms;
 	bool syms_loaded;
+	struct hashmap cus;		/* CU DIE offset -> struct cu_scopes * (see cu_scopes) */
 };
 
 /* Strings are interned (hashmap_intern), so the maps below are keyed by
@@ -98,6 +99,7 @@ static void say(struct symbolizer *s, const char *fmt, ...)
 #define DEBUG_DIR "/usr/lib/debug"
 
 static int debuginfod_find(struct symbolizer *s, const char *hex, char **path);
+static void free_cus(struct symfile *f);
 static void close_debuginfod(struct symbolizer *s);
 
 /* Opens path read-only if it is a regular file that starts like an ELF
@@ -391,6 +393,7 @@ void symbolizer_close_files(struct symbolizer *s)
 			if (f->dwfl)
 				dwfl_end(f->dwfl);
 			free(f->syms);	/* its names are libdw's */
+			free_cus(f);
 			f->dwfl = NULL;
 			f->mod = NULL;
 			f->syms = NULL;
@@ -411,6 +414,7 @@ void symbolizer_free(struct symbolizer *s)
 			if (f->dwfl)
 				dwfl_end(f->dwfl);
 			free(f->syms);
+			free_cus(f);
 		}
 	free(s->frames);
 	close_debuginfod(s);
@@ -806,6 +810,164 @@ static int frame_room(struct symbolizer *s, int n)
 	return array_grow(&s->frames, &s->frames_cap, (size_t)n, sizeof(*s->frames));
 }
 
+/* ---- scopes: which functions (inlined or not) hold an address ----------
+ * libdw's dwarf_getscopes walks the CU's DIE tree from its top for every
+ * address (and dwarf_getscopes_die again for an inlined one): ~5 million
+ * instructions a location in a CU as big as CPython's ceval.c. Instead
+ * each CU is walked once, its functions and inlined instances put in a
+ * table sorted by address, and each address is a binary search. */
+struct scope {
+	uint64_t lo, hi;	/* one of its ranges: [lo, hi) */
+	Dwarf_Die die;
+	int32_t parent;		/* the scope it is in (walk order index), -1: none */
+	uint16_t depth;
+	bool subprogram;	/* else an inlined instance */
+};
+
+struct scope_ix {		/* cu_scopes.sorted: by lo, the deeper later at one lo */
+	uint64_t lo, hi, max_hi;	/* max_hi: the highest hi of this one and those before */
+	uint32_t scope;
+	uint16_t depth;
+};
+
+struct cu_scopes {
+	struct scope *v;	/* in walk order (parents first) */
+	size_t n, cap;
+	struct scope_ix *sorted;
+	bool failed;
+};
+
+static void free_cus(struct symfile *f)
+{
+	for (size_t i = 0; f->cus.entries && i <= f->cus.mask; i++)
+		if (f->cus.entries[i].used) {
+			struct cu_scopes *cs = (void *)(uintptr_t)f->cus.entries[i].value;
+			free(cs->v);
+			free(cs->sorted);
+			free(cs);
+		}
+	hashmap_release(&f->cus);
+}
+
+#define SCOPE_MAX_DEPTH 256	/* deeper DIE trees (crafted files) are cut there */
+
+static void walk_scopes(struct cu_scopes *cs, Dwarf_Die *die, int32_t parent, int depth)
+{
+	Dwarf_Die child;
+	if (depth >= SCOPE_MAX_DEPTH || dwarf_child(die, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+		int32_t me = -1;
+		bool descend = tag == DW_TAG_lexical_block || tag == DW_TAG_namespace ||
+			       tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+			       tag == DW_TAG_union_type || tag == DW_TAG_module;
+		if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+			Dwarf_Addr base, start, end;
+			ptrdiff_t off = 0;
+			while ((off = dwarf_ranges(&child, off, &base, &start, &end)) > 0) {
+				if (end <= start)
+					continue;
+				if (array_grow(&cs->v, &cs->cap, cs->n, sizeof(*cs->v)) < 0) {
+					cs->failed = true;
+					return;
+				}
+				if (me < 0)
+					me = (int32_t)cs->n;
+				cs->v[cs->n++] = (struct scope){ start, end, child, parent, (uint16_t)depth,
+								 tag == DW_TAG_subprogram };
+			}
+			descend = me >= 0;	/* no code: nothing inside has any */
+		}
+		if (descend)
+			walk_scopes(cs, &child, me >= 0 ? me : parent, depth + 1);
+		if (cs->failed)
+			return;
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int by_lo(const void *x, const void *y)
+{
+	const struct scope_ix *a = x, *b = y;
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return (int)a->depth - (int)b->depth;
+}
+
+/* The scope table of the CU cudie, made on first use; NULL when out of
+ * memory (the caller then asks libdw as before). */
+static struct cu_scopes *cu_scopes(struct symfile *f, Dwarf_Die *cudie)
+{
+	bool inserted;
+	uint64_t *slot = hashmap_put(&f->cus, dwarf_dieoffset(cudie), &inserted);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (struct cu_scopes *)(uintptr_t)*slot;
+	struct cu_scopes *cs = calloc(1, sizeof(*cs));
+	if (cs)
+		walk_scopes(cs, cudie, -1, 0);
+	if (cs && !cs->failed && !(cs->sorted = malloc((cs->n ? cs->n : 1) * sizeof(*cs->sorted))))
+		cs->failed = true;
+	if (!cs || cs->failed) {
+		if (cs)
+			free(cs->v);
+		free(cs);
+		hashmap_remove(&f->cus, dwarf_dieoffset(cudie));
+		return NULL;
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		cs->sorted[i] = (struct scope_ix){ cs->v[i].lo, cs->v[i].hi, 0, (uint32_t)i,
+						   cs->v[i].depth };
+	qsort(cs->sorted, cs->n, sizeof(*cs->sorted), by_lo);
+	uint64_t max_hi = 0;
+	for (size_t i = 0; i < cs->n; i++) {
+		max_hi = cs->sorted[i].hi > max_hi ? cs->sorted[i].hi : max_hi;
+		cs->sorted[i].max_hi = max_hi;
+	}
+	*slot = (uint64_t)(uintptr_t)cs;
+	return cs;
+}
+
+/* The functions that hold addr in the CU cudie, innermost first: the
+ * innermost inlined instance (or function), then the scopes it was
+ * inlined into, up to the function that is not inlined. Sets *out to a
+ * malloc'd array; returns how many, or -1 when the table could not be
+ * made. */
+static int find_scopes(struct symfile *f, Dwarf_Die *cudie, uint64_t addr, Dwarf_Die **out)
+{
+	struct cu_scopes *cs = cu_scopes(f, cudie);
+	*out = NULL;
+	if (!cs)
+		return -1;
+	size_t lo = 0, hi = cs->n;
+	while (lo < hi) {	/* the first scope starting above addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (cs->sorted[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const struct scope_ix *best = NULL;
+	for (size_t i = lo; i-- > 0 && cs->sorted[i].max_hi > addr;)
+		if (cs->sorted[i].hi > addr && (!best || cs->sorted[i].depth > best->depth))
+			best = &cs->sorted[i];
+	if (!best)
+		return 0;
+	int n = 0;
+	for (int32_t k = (int32_t)best->scope; k >= 0; k = cs->v[k].parent) {
+		n++;
+		if (cs->v[k].subprogram)
+			break;
+	}
+	if (!(*out = malloc((size_t)n * sizeof(**out))))
+		return -1;
+	int i = 0;
+	for (int32_t k = (int32_t)best->scope; i < n; k = cs->v[k].parent)
+		(*out)[i++] = cs->v[k].die;
+	return n;
+}
+
 int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		      const struct sym_frame **frames)
 {
@@ -828,10 +990,13 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie = f->has_dwarf ? dwfl_module_addrdie(f->mod, vaddr, &bias) : NULL;
 	Dwarf_Die *scopes = NULL;
-	int nscopes = cudie ? dwarf_getscopes(cudie, vaddr - bias, &scopes) : 0;
+	int nscopes = cudie ? find_scopes(f, cudie, vaddr - bias, &scopes) : 0;
+	if (nscopes < 0)	/* out of memory for the table: libdw's own walk */
+		nscopes = dwarf_getscopes(cudie, vaddr - bias, &scopes);
 	/* dwarf_getscopes continues an inlined instance into its abstract
 	 * definition; dwarf_getscopes_die on the innermost instance gives the
-	 * chain of scopes it was inlined into, which is what the frames are. */
+	 * chain of scopes it was inlined into, which is what the frames are
+	 * (find_scopes' answer already is). */
 	for (int i = 0; i < nscopes; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		if (tag == DW_TAG_subprogram)
