@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "collect_impl.h"
 #include "profile.h"
@@ -596,10 +597,13 @@ out:
 	free(b.programs_comment);
 	/* The answers stay for the next profile (a snapshot, --split's next
 	 * image, an endpoint asked again): a profile of the same stacks costs
-	 * no symbolizing. The files stay open only for --split's next image:
-	 * otherwise their descriptors go now, before the profile is written
-	 * (a program run under a low RLIMIT_NOFILE leaves memprof a few). */
-	if (c->symbols && !one_image(&b))
+	 * no symbolizing. The files stay open too (new addresses in the next
+	 * profile are then cheap), unless their descriptors could be missed:
+	 * a low RLIMIT_NOFILE (a program run under ulimit -n 5 leaves memprof
+	 * a few, and the profile is written after this), or many files. */
+	struct rlimit rl;
+	if (c->symbols && (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024 ||
+			   symbolizer_open_files(c->symbols->sym) > 128))
 		symbolizer_close_files(c->symbols->sym);
 	return b.p;
 }

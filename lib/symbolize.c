@@ -385,6 +385,15 @@ void symbolizer_set_warn(struct symbolizer *s, void (*warn)(const char *msg, voi
 	s->warn_data = data;
 }
 
+size_t symbolizer_open_files(const struct symbolizer *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; s && s->files.entries && i <= s->files.mask; i++)
+		if (s->files.entries[i].used)
+			n += ((struct symfile *)(uintptr_t)s->files.entries[i].value)->dwfl != NULL;
+	return n;
+}
+
 void symbolizer_close_files(struct symbolizer *s)
 {
 	for (size_t i = 0; s && s->files.entries && i <= s->files.mask; i++)

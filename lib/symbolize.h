@@ -5,6 +5,7 @@
 #define MEMPROF_SYMBOLIZE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct symbolizer;
@@ -25,6 +26,10 @@ void symbolizer_free(struct symbolizer *s);
  * descriptors and mappings); what it answered stays valid, and a later
  * lookup opens a file again. */
 void symbolizer_close_files(struct symbolizer *s);
+
+/* How many files the symbolizer holds open (each one or two descriptors:
+ * the file, its debug file). */
+size_t symbolizer_open_files(const struct symbolizer *s);
 
 /* Resolves vaddr (an ELF virtual address, not a runtime one) in the file at
  * path into frames: the whole inline chain, however deep, innermost
