@@ -201,8 +201,10 @@ static void hint_stripped(const struct profile *p, struct hints *h)
 		memset(seen, 0, (p->n_mapping + 1) * sizeof(*seen));
 		for (size_t j = 0; j < s->n_location; j++) {
 			const struct profile_location *l = s->location[j];
-			if (l->n_line || !l->mapping || l->mapping->id > p->n_mapping ||
-			    seen[l->mapping->id])
+			/* a mapping left unsymbolized on purpose (run
+			 * --no-symbolize) says it has no functions */
+			if (l->n_line || !l->mapping || !l->mapping->has_functions ||
+			    l->mapping->id > p->n_mapping || seen[l->mapping->id])
 				continue;
 			seen[l->mapping->id] = true;
 			under[l->mapping->id] += (double)s->value[k];

@@ -21,7 +21,7 @@ ID=$(readelf -n full/prog | sed -n 's/.*Build ID: //p')
 OTHER=$(readelf -n other | sed -n 's/.*Build ID: //p')
 [ -n "$ID" ] && [ "$ID" != "$OTHER" ] || { echo "FAIL $T: no build ids"; exit 1; }
 (cd full && $MEMPROF run -q --rate 1 -o ../ref.pb.gz ./prog > /dev/null) &&
-(cd host && $MEMPROF run -q --rate 1 --no-symbolize -o ../raw.pb.gz ./prog > /dev/null) ||
+(cd host && $MEMPROF run --rate 1 --no-symbolize -o ../raw.pb.gz ./prog > /dev/null 2> ../raw.err) ||
 	{ echo "FAIL $T: cannot profile the fixtures"; exit 1; }
 cd - > /dev/null
 
@@ -43,7 +43,9 @@ test_expect_success "--no-symbolize: build ids and addresses, no functions; ppro
 	grep -q "0x[0-9a-f]* M=1" locs &&
 	! grep -q -E "outer_fn|main|level" locs &&
 	$MEMPROF top raw.pb.gz > top.out &&
-	grep -q "\[prog\]" top.out
+	grep -q "\[prog\]" top.out &&
+	grep -q "wrote ../raw.pb.gz" raw.err &&
+	! grep -q "hint:.*no symbols" raw.err
 '
 
 test_expect_success "a .build-id tree in --debug-dir: the same reports as symbolized at run time" '
