@@ -21,10 +21,6 @@ static void say(const char *msg, void *data)
 	error("%s", msg);
 }
 
-struct fn_want {
-	const struct sym_frame *f;
-};
-
 static bool same_function(uint64_t value, const void *ctx)
 {
 	const struct profile_function *fn = (const void *)(uintptr_t)value;
@@ -100,7 +96,7 @@ static int symbolize(struct profile *p, struct symbolizer *s, size_t *n_done, si
 			tg->done = true;
 			tg->file = symbolizer_resolve(s, m->filename, m->build_id);
 			uint64_t v;
-			if (tg->file && symbolizer_file_vaddr(s, tg->file, m->file_offset, &v) == 0)
+			if (tg->file && symbolizer_file_vaddr(tg->file, m->file_offset, &v) == 0)
 				tg->vaddr_at_start = v;
 			else
 				tg->file = NULL;

@@ -99,6 +99,7 @@ static void say(struct symbolizer *s, const char *fmt, ...)
 #define DEBUG_DIR "/usr/lib/debug"
 
 static int debuginfod_find(struct symbolizer *s, const char *hex, char **path);
+static const char *copy(struct symbolizer *s, const char *str);
 static void free_cus(struct symfile *f);
 static void close_debuginfod(struct symbolizer *s);
 
@@ -435,12 +436,6 @@ void symbolizer_free(struct symbolizer *s)
 	free(s);
 }
 
-static const char *copy_str(struct symbolizer *s, const char *str)
-{
-	const char *c = arena_strndup(&s->arena, str, strlen(str));
-	return c ? c : "";
-}
-
 /* The GNU build id of the ELF file open at fd, in hex (2 * 64 + 1
  * bytes), from its PT_NOTE segments (or SHT_NOTE sections): reading the
  * notes touches neither the symbol tables nor compressed debug sections.
@@ -488,7 +483,7 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 	f->ino = st.st_ino;
 	char hex[2 * 64 + 1];
 	if (note_build_id(fd, hex))
-		f->build_id = copy_str(s, hex);
+		f->build_id = copy(s, hex);
 	close(fd);
 	return f;
 }
@@ -496,9 +491,8 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 /* Reports f to libdw (its own Dwfl) and loads its DWARF, or finds its
  * debug file: the dear part, done once and only for files symbolized in.
  * The file is opened again (the same one: its device and inode). */
-static void open_module(struct symbolizer *s, struct symfile *f)
+static void open_module(struct symfile *f)
 {
-	(void)s;
 	if (f->opened)
 		return;
 	f->opened = true;
@@ -983,7 +977,7 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 	*frames = s->frames;
 	struct symfile *f = get_file(s, path);
 	if (f)
-		open_module(s, f);
+		open_module(f);
 	if (!f || !f->mod)
 		return 0;
 
@@ -1072,7 +1066,7 @@ int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf)
 {
 	struct symfile *f = get_file(s, path);
 	if (f)
-		open_module(s, f);
+		open_module(f);
 	*has_dwarf = f && f->has_dwarf;
 	return f && f->mod;
 }
@@ -1166,14 +1160,12 @@ const char *symbolizer_resolve(struct symbolizer *s, const char *path, const cha
 	return r;
 }
 
-int symbolizer_file_vaddr(struct symbolizer *s, const char *path, uint64_t offset,
-			  uint64_t *vaddr)
+int symbolizer_file_vaddr(const char *path, uint64_t offset, uint64_t *vaddr)
 {
 	struct stat st;
 	int fd = open_elf(path, &st);
 	if (fd < 0)
 		return fd;
-	(void)s;
 	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	size_t n = 0;
 	int rc = -ENOENT;

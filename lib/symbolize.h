@@ -70,8 +70,7 @@ const char *symbolizer_resolve(struct symbolizer *s, const char *path, const cha
 
 /* The ELF virtual address at file offset offset of the file at path (its
  * loadable segment holding it). Returns 0, or a negative errno. */
-int symbolizer_file_vaddr(struct symbolizer *s, const char *path, uint64_t offset,
-			  uint64_t *vaddr);
+int symbolizer_file_vaddr(const char *path, uint64_t offset, uint64_t *vaddr);
 
 /* The file's GNU build id in hex, read from its notes (no debug section is
  * read), "" if it has none or cannot be read. */
