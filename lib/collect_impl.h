@@ -45,7 +45,7 @@ struct c_proc {
 	size_t n_old_maps, cap_old_maps;
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
 	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
-	struct hashmap live;	/* block address -> bucket index */
+	struct hashmap live;	/* block address -> LIVE_VALUE(bucket, size, class) */
 	/* The heap in use, estimated as inuse_space is (the sum of the live
 	 * sampled blocks, scaled), and its highest value so far. Each new
 	 * highest starts a new epoch: a bucket stamped with an older epoch
@@ -104,8 +104,9 @@ struct c_bucket {
 };
 
 /* The size class of a block of size bytes: Go's classes up to 32 KiB
- * (runtime/sizeclasses.go: at most 12.5% above the size), then 8 classes
- * per power of two; sizes above 64 GiB are their own class. The live
+ * (runtime/sizeclasses.go: up to ~19% above the size, 4097 -> 4864), then
+ * 8 classes per power of two (at most 12.5% above); sizes above 64 GiB are
+ * their own class. The live
  * table keeps class - size beside the bucket index (LIVE_VALUE), so the
  * class is never more than 2^32 - 1 above the size. */
 uint64_t size_class(uint64_t size);
