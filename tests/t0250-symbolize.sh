@@ -8,6 +8,9 @@
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
 CC=${CC:-cc}
+# no network: debuginfod only where a test sets it (libdebuginfod-common
+# may set it in login shells)
+export DEBUGINFOD_URLS=
 cd "$TRASH"
 # full/prog: as built (-g); host/prog: the same, stripped of everything
 # (same build id); other.debug: the debug file of another build
