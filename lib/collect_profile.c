@@ -28,12 +28,22 @@ struct builder {
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
 	size_t last_mod;			/* see find_module */
+	struct loc_cache {			/* see get_location */
+		uint64_t pc;
+		const struct c_module *map;
+		struct profile_location *l;
+	} *loc_cache;				/* LOC_CACHE of them */
 	const struct collector_meta *meta;
 	/* no pid labels: the profiles of two runs then line up sample by
 	 * sample, and -base/-diff_base cancel what did not change */
 	bool one_process;
 	const struct collector_meta *sel;	/* one image only, when sel->one_image */
 	char *programs_comment;			/* "3 programs: ...", or NULL */
+	/* the labels' strings, interned in the profile once, not per sample */
+	const char *k_bytes, *k_pid, *k_program, *k_exe, *k_cmdline;
+	struct proc_labels {
+		const char *program, *exe, *cmdline;	/* NULL until first used */
+	} *labels;				/* per process image */
 };
 
 static bool one_image(const struct builder *b)
@@ -239,7 +249,24 @@ static uint32_t find_module(struct builder *b, struct c_modmap mm, uint64_t pc)
 	return NO_MAPPING;
 }
 
+static struct profile_location *find_location(struct builder *b, struct c_modmap mm, uint64_t pc);
+#define LOC_CACHE 1024
+
+/* The location of return address pc in module map mm. Every frame of
+ * every sample comes here: a small cache by (pc, map) in front of the
+ * hash map, as stacks share most of their frames. */
 static struct profile_location *get_location(struct builder *b, struct c_modmap mm, uint64_t pc)
+{
+	struct loc_cache *lc = &b->loc_cache[hash_u64(pc) % LOC_CACHE];
+	if (lc->l && lc->pc == pc && lc->map == mm.mod)
+		return lc->l;
+	struct profile_location *l = find_location(b, mm, pc);
+	if (l)
+		*lc = (struct loc_cache){ pc, mm.mod, l };
+	return l;
+}
+
+static struct profile_location *find_location(struct builder *b, struct c_modmap mm, uint64_t pc)
 {
 	struct profile_mapping *m = NULL;
 	const struct c_mapping *cm = NULL;
@@ -336,19 +363,21 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	s->value[3] = live ? llround(bk->live_b) : 0;
 	s->value[4] = llround(peak_n);
 	s->value[5] = llround(peak_b);
+	struct proc_labels *pl = &b->labels[bk->proc];
+	if (!pl->program && (!(pl->program = profile_intern(b->p, base_name(proc->exe))) ||
+			     !(pl->exe = profile_intern(b->p, proc->exe)) ||
+			     !(pl->cmdline = profile_intern(b->p, proc->cmdline))))
+		return -ENOMEM;
 	struct profile_label *l = s->label;
-	*l++ = (struct profile_label){ profile_intern(b->p, "bytes"), "", (int64_t)bk->size, "" };
+	*l++ = (struct profile_label){ b->k_bytes, "", (int64_t)bk->size, "" };
 	if (!b->one_process)
-		*l++ = (struct profile_label){ profile_intern(b->p, "pid"), "", proc->pid, "" };
+		*l++ = (struct profile_label){ b->k_pid, "", proc->pid, "" };
 	if (named) {
-		*l++ = (struct profile_label){ profile_intern(b->p, "program"),
-					       profile_intern(b->p, base_name(proc->exe)), 0, "" };
-		*l++ = (struct profile_label){ profile_intern(b->p, "exe"),
-					       profile_intern(b->p, proc->exe), 0, "" };
+		*l++ = (struct profile_label){ b->k_program, pl->program, 0, "" };
+		*l++ = (struct profile_label){ b->k_exe, pl->exe, 0, "" };
 	}
 	if (with_cmd)
-		*l++ = (struct profile_label){ profile_intern(b->p, "cmdline"),
-					       profile_intern(b->p, proc->cmdline), 0, "" };
+		*l++ = (struct profile_label){ b->k_cmdline, pl->cmdline, 0, "" };
 	for (size_t i = 0; i < n_label; i++)
 		if (!s->label[i].key || !s->label[i].str)
 			return -ENOMEM;
@@ -539,6 +568,12 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	}
 	b.cache = c->symbols;
 	if (!b.cache || !(b.p = profile_new()) ||
+	    !(b.labels = calloc(c->n_proc + 1, sizeof(*b.labels))) ||
+	    !(b.loc_cache = calloc(LOC_CACHE, sizeof(*b.loc_cache))) ||
+	    !(b.k_bytes = profile_intern(b.p, "bytes")) || !(b.k_pid = profile_intern(b.p, "pid")) ||
+	    !(b.k_program = profile_intern(b.p, "program")) ||
+	    !(b.k_exe = profile_intern(b.p, "exe")) ||
+	    !(b.k_cmdline = profile_intern(b.p, "cmdline")) ||
 	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))) ||
 	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))
 		goto out_fail;
@@ -589,6 +624,8 @@ out_fail:
 	profile_free(b.p);
 	b.p = NULL;
 out:
+	free(b.labels);
+	free(b.loc_cache);
 	free(b.mapping);
 	free(b.stale);
 	hashmap_release(&b.locations);
