@@ -275,6 +275,11 @@ static struct profile *write_one(struct collector *c, const char *out,
 		error("out of memory building the profile");
 		return NULL;
 	}
+	/* symbolized: libdw's files and inflated sections go before the
+	 * profile is encoded, memprof's high-water mark (--split's next
+	 * image still wants them) */
+	if (!meta->one_image)
+		collector_close_files(c);
 	int rc = pprof_write(p, out);
 	if (rc < 0) {
 		error("%s: %s", out, strerror(-rc));

@@ -127,4 +127,11 @@ struct collector_meta {
  * offset). Returns NULL when out of memory. */
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta);
 
+/* Lets go of the symbolizer's open files (libdw's handles, the debug
+ * sections it inflated: ~10 MB for libc's); what it answered stays, so a
+ * later profile of the same stacks still costs no symbolizing. For a
+ * caller about to encode a big profile (memprof run writing one), not for
+ * one that profiles again every few seconds with new stacks. */
+void collector_close_files(struct collector *c);
+
 #endif

@@ -537,6 +537,12 @@ out:
 	return rc;
 }
 
+void collector_close_files(struct collector *c)
+{
+	if (c->symbols)
+		symbolizer_close_files(c->symbols->sym);
+}
+
 void sym_cache_free(struct sym_cache *sc)
 {
 	if (!sc)
