@@ -916,6 +916,11 @@ int cmd_run(int argc, char **argv)
 		      "profile of the whole run)");
 		return usage("run", false);
 	}
+	if (no_symbolize && leak.fail) {
+		error("run: --no-symbolize and --fail-on-leak cannot both be given (the gate's "
+		      "suppressions match function names)");
+		return usage("run", false);
+	}
 	if (!leak.fail && (leak.n_files || leak.no_defaults)) {
 		error("run: --suppressions and --no-default-suppressions need --fail-on-leak");
 		return usage("run", false);

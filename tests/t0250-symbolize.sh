@@ -116,7 +116,9 @@ test_expect_success "bad input: one line, non-zero status" '
 	test_one_line_error err "junk.pb.gz" &&
 	test_cmp junk.pb.gz - <<< junk &&
 	test_expect_code 2 $MEMPROF symbolize 2> err &&
-	test_expect_code 2 $MEMPROF symbolize --bogus raw.pb.gz 2> err
+	test_expect_code 2 $MEMPROF symbolize --bogus raw.pb.gz 2> err &&
+	test_expect_code 2 $MEMPROF run --no-symbolize --fail-on-leak true 2> err &&
+	grep -q "cannot both be given" err
 '
 
 echo "# $T: $test_passed passed, $test_failed failed"
