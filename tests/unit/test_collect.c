@@ -634,7 +634,49 @@ static void test_empty_stack_first(void)
 	collector_free(c);
 }
 
+static void module(struct batch *bt, uint64_t start, uint64_t end, const char *file)
+{
+	u8(bt, REC_MODULE);
+	u64(bt, start);	/* bias: the file's vaddr 0 at start */
+	u64(bt, start);
+	u64(bt, end);
+	u64(bt, 0);
+	bt->n = (size_t)(rec_name(bt->b + bt->n, file) - bt->b);
+	u8(bt, 0);
+}
+
+/* Stacks are resolved to modules when the profile is built, in the module
+ * map they came in: a library dlclosed and another loaded at the same
+ * addresses leave each stack with its own; a map no stack came in is
+ * reused, not kept. A forked child starts with its parent's map. */
+static void test_module_maps(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	u8(&bt, REC_MODULES_RESET);
+	module(&bt, 0x10000, 0x20000, "[liba]");
+	stack(&bt, 1, 0x10100);
+	alloc(&bt, 0x1000, 10, 1);
+	u8(&bt, REC_MODULES_RESET);	/* liba closed, libb where it was */
+	module(&bt, 0x10000, 0x20000, "[libb]");
+	u8(&bt, REC_MODULES_RESET);	/* and again: no stack came in that one */
+	module(&bt, 0x10000, 0x20000, "[libb]");
+	stack(&bt, 2, 0x10200);
+	alloc(&bt, 0x2000, 10, 2);
+	CHECK(feed(c, &bt) == 0);
+	struct profile *p = collector_profile(c, NULL);
+	const struct profile_sample *a = p ? sample_at(p, 0x10100) : NULL;
+	const struct profile_sample *b = p ? sample_at(p, 0x10200) : NULL;
+	CHECK(a && a->location[0]->mapping && !strcmp(a->location[0]->mapping->filename, "[liba]"));
+	CHECK(b && b->location[0]->mapping && !strcmp(b->location[0]->mapping->filename, "[libb]"));
+	profile_free(p);
+	collector_free(c);
+}
+
 const struct unit_test collect_tests[] = {
+	{ "collect: stacks resolve in the module map they came in", test_module_maps },
 	{ "collect: an empty stack first", test_empty_stack_first },
 	{ "collect: size classes are Go's, then 8 a power of two, and bounded", test_size_class },
 	{ "collect: 200,000 sizes at one site: a sample per class, exact totals",
