@@ -30,6 +30,8 @@ void collector_free(struct collector *c)
 		for (size_t k = 0; k < c->proc[i].n_old_maps; k++)
 			free(c->proc[i].old_maps[k].mod);
 		free(c->proc[i].old_maps);
+		free(c->proc[i].map_alias);
+		hashmap_release(&c->proc[i].old_map_index);
 		free(c->proc[i].stack_ix);
 		free(c->proc[i].points);
 		hashmap_release(&c->proc[i].live);
@@ -333,14 +335,54 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 
 /* Empties p's module map for a new one: a map stacks came in stays theirs
  * (c_modmap); one none did is reused. 0 or -ENOMEM. */
+struct map_want {
+	const struct c_proc *p;
+};
+
+/* Field by field: struct c_module has padding. */
+static bool same_map(uint64_t value, const void *ctx)
+{
+	const struct c_proc *p = ((const struct map_want *)ctx)->p;
+	const struct c_modmap *m = &p->old_maps[value];
+	if (m->n_mod != p->n_mod)
+		return false;
+	for (size_t i = 0; i < p->n_mod; i++)
+		if (m->mod[i].start != p->mod[i].start || m->mod[i].end != p->mod[i].end ||
+		    m->mod[i].mapping != p->mod[i].mapping)
+			return false;
+	return true;
+}
+
+static uint64_t map_hash(const struct c_proc *p)
+{
+	uint64_t h = p->n_mod;
+	for (size_t i = 0; i < p->n_mod; i++)
+		h = hash_u64(h ^ p->mod[i].start ^ p->mod[i].end * 31 ^ (uint64_t)p->mod[i].mapping << 40);
+	return h;
+}
+
 static int new_map(struct c_proc *p)
 {
 	if (p->map_used) {
-		if (array_grow(&p->old_maps, &p->cap_old_maps, p->n_old_maps, sizeof(*p->old_maps)) < 0)
+		/* its id now names it among the old maps: an identical one if
+		 * there is one, else itself */
+		struct map_want w = { p };
+		uint64_t key;
+		bool inserted;
+		uint64_t h = map_hash(p);
+		if (array_grow(&p->map_alias, &p->cap_map_ids, p->n_map_ids, sizeof(*p->map_alias)) < 0 ||
+		    array_grow(&p->old_maps, &p->cap_old_maps, p->n_old_maps, sizeof(*p->old_maps)) < 0)
 			return -ENOMEM;
-		p->old_maps[p->n_old_maps++] = (struct c_modmap){ p->mod, p->n_mod };
-		p->mod = NULL;
-		p->cap_mod = 0;
+		uint64_t *slot = hashmap_probe(&p->old_map_index, h, same_map, &w, &inserted, &key);
+		if (!slot)
+			return -ENOMEM;
+		if (inserted) {
+			*slot = p->n_old_maps;
+			p->old_maps[p->n_old_maps++] = (struct c_modmap){ p->mod, p->n_mod };
+			p->mod = NULL;
+			p->cap_mod = 0;
+		}
+		p->map_alias[p->n_map_ids++] = (uint32_t)*slot;
 		p->map_used = false;
 	}
 	p->n_mod = 0;
@@ -400,7 +442,7 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	     array_reserve(&c->pc, &c->cap_pc, c->n_pc + n, sizeof(*c->pc)) < 0))
 		return -ENOMEM;
 	uint32_t pi = (uint32_t)(p - c->proc);
-	c->stack[c->n_stack] = (struct c_stack){ c->n_pc, pi, (uint32_t)p->n_old_maps, n,
+	c->stack[c->n_stack] = (struct c_stack){ c->n_pc, pi, (uint32_t)p->n_map_ids, n,
 						 r->u.stack.truncated, NO_BUCKET };
 	if (n)	/* an empty stack may come before any pc array exists */
 		memcpy(c->pc + c->n_pc, r->u.stack.pcs, 8 * (size_t)n);	/* rec_pc's layout */

@@ -41,8 +41,15 @@ struct c_proc {
 	struct c_module *mod;
 	size_t n_mod, cap_mod;	/* the current module map */
 	bool map_used;		/* a stack came since it was sent */
-	struct c_modmap *old_maps;	/* maps stacks came in before (see c_modmap) */
+	/* Maps stacks came in before (see c_modmap): a stack's map id is
+	 * map_alias[id] in old_maps, or the current map when id ==
+	 * n_map_ids. Identical maps are kept once (a plugin loaded and
+	 * closed again and again gives two maps, not thousands). */
+	struct c_modmap *old_maps;
 	size_t n_old_maps, cap_old_maps;
+	uint32_t *map_alias;
+	size_t n_map_ids, cap_map_ids;
+	struct hashmap old_map_index;	/* hash of a map's modules (+ probe) -> old_maps index */
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
 	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
 	struct hashmap live;	/* block address -> LIVE_VALUE(bucket, size, class) */
@@ -84,8 +91,7 @@ struct c_modmap {
 struct c_stack {
 	size_t first;		/* index into collector.pc */
 	uint32_t proc;		/* the process image that sent it */
-	uint32_t map;		/* its module map: proc's old_maps[map], or the
-				 * current one when map == n_old_maps */
+	uint32_t map;		/* its module map's id (see c_proc.map_alias) */
 	uint16_t n;
 	bool truncated;		/* deeper than the tracker unwinds */
 	uint32_t buckets;	/* its first bucket (c_bucket.next), NO_BUCKET: none */
@@ -170,8 +176,8 @@ void flush_intervals(struct collector *c);
 static inline struct c_modmap stack_modmap(const struct collector *c, const struct c_stack *st)
 {
 	const struct c_proc *p = &c->proc[st->proc];
-	if (st->map < p->n_old_maps)
-		return p->old_maps[st->map];
+	if (st->map < p->n_map_ids)
+		return p->old_maps[p->map_alias[st->map]];
 	return (struct c_modmap){ p->mod, p->n_mod };
 }
 

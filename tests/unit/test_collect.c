@@ -673,6 +673,34 @@ static void test_module_maps(void)
 	CHECK(b && b->location[0]->mapping && !strcmp(b->location[0]->mapping->filename, "[libb]"));
 	profile_free(p);
 	collector_free(c);
+
+	/* a plugin opened and closed 1000 times, a new stack each time: its
+	 * two maps are kept once each, and every stack still resolves */
+	c = collector_new();
+	begin(&bt);
+	start(&bt);
+	CHECK(feed(c, &bt) == 0);
+	for (uint32_t i = 0; i < 1000; i++) {
+		begin(&bt);
+		u8(&bt, REC_MODULES_RESET);
+		module(&bt, 0x10000, 0x20000, "[main]");
+		if (i % 2 == 0)
+			module(&bt, 0x30000, 0x40000, "[plugin]");
+		stack(&bt, i + 1, i % 2 == 0 ? 0x30000 + 16 + i : 0x10000 + 16 + i);
+		alloc(&bt, 0x100000 + i * 16, 10, i + 1);
+		CHECK(feed(c, &bt) == 0);
+	}
+	p = collector_profile(c, NULL);
+	size_t in_plugin = 0, in_main = 0;
+	for (size_t i = 0; p && i < p->n_sample; i++) {
+		const struct profile_mapping *m = p->sample[i].location[0]->mapping;
+		in_plugin += m && !strcmp(m->filename, "[plugin]");
+		in_main += m && !strcmp(m->filename, "[main]");
+	}
+	CHECK(in_plugin == 500 && in_main == 500);
+	CHECK(c->proc[0].n_old_maps <= 2);
+	profile_free(p);
+	collector_free(c);
 }
 
 const struct unit_test collect_tests[] = {
