@@ -26,6 +26,7 @@ static const struct help helps[] = {
 	  "  leaks    print the stacks still in use at exit, as LeakSanitizer does\n"
 	  "  report   write a profile as one self-contained HTML page\n"
 	  "  convert  turn a standalone recording (MEMPROF_OUT) into a profile\n"
+	  "  symbolize fill in the functions of a profile written with --no-symbolize\n"
 	  "  timeline print the heap over time that memprof run kept in a profile\n"
 	  "  help     print help for a command\n"
 	  "  version  print memprof's version\n"
@@ -181,7 +182,9 @@ static const struct help helps[] = {
 	  "Prints each label key of the pprof profile FILE with the values it takes\n"
 	  "and the sum of the samples' values for each, largest first, as go tool\n"
 	  "pprof -tags does. memprof's bytes label gives a histogram of allocation\n"
-	  "sizes; pid, one of the processes.\n"
+	  "sizes by size class (Go's classes, then 8 a power of two above 32kB: a\n"
+	  "sample's label is the smallest class that holds its blocks); pid, one of\n"
+	  "the processes.\n"
 	  "\n"
 	  "Options: top's (see memprof help top): --sample-index=, --unit= (which\n"
 	  "also scales numeric labels), the filters, --base=, --diff-base=,\n"
@@ -249,7 +252,7 @@ static const struct help helps[] = {
 	  "                         URL's last path segment (heap.html)\n"
 	  "  -q, --quiet            do not print what was written\n"
 	  "  -h, --help             print this help\n" },
-	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--mmap] [--split] [--] PROGRAM [ARGS...]",
+	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--mmap] [--split] [--no-symbolize] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"
 	  "ends, writes a symbolized, gzip-compressed pprof heap profile.\n"
 	  "\n"
@@ -274,6 +277,8 @@ static const struct help helps[] = {
 	  "  --split            one profile per process image that allocated, named\n"
 	  "                     memprof.PROGRAM.PID.pb.gz, in the directory -o names\n"
 	  "                     (default: the current one; made if missing)\n"
+	  "  --no-symbolize     write build ids and addresses only, for memprof\n"
+	  "                     symbolize to fill in where the debug files are\n"
 	  "  -q, --quiet        do not print the summary line and hints\n"
 	  "  -v, --verbose      also print the CPU time of the program and of memprof\n"
 	  "  --fail-on-leak[=BYTES]\n"
@@ -299,6 +304,26 @@ static const struct help helps[] = {
 	  "Turns a recording written by the tracker in standalone mode\n"
 	  "(LD_PRELOAD=libmemprof.so MEMPROF_OUT=RECORDING program) into a pprof\n"
 	  "profile (default FILE: RECORDING.pb.gz).\n" },
+	{ "symbolize", "memprof symbolize [-o OUT] [--debug-dir=DIR]... [-q] FILE",
+	  "Fills in the functions, source files, lines and inline frames of a\n"
+	  "profile written by memprof run --no-symbolize (or of any pprof profile\n"
+	  "whose mappings say they have no functions), from the files on this\n"
+	  "machine, and writes it to OUT (default: FILE itself, replaced). For each\n"
+	  "mapping, the file is looked for by the build id the profile recorded:\n"
+	  "in each DIR, DIR/.build-id/xx/yyyy.debug, DIR/.build-id/xx/yyyy,\n"
+	  "DIR/NAME.debug and DIR/NAME (NAME: the mapped file's base name); then\n"
+	  "the mapped file itself, when it is here with that build id (its debug\n"
+	  "file then found as memprof run finds it: by build id in each DIR and\n"
+	  "/usr/lib/debug, .gnu_debuglink); then\n"
+	  "/usr/lib/debug/.build-id/xx/yyyy.debug; then the debuginfod servers\n"
+	  "that DEBUGINFOD_URLS names (libdebuginfod1), if it is set. A file whose\n"
+	  "build id is not the profile's is never used: memprof says so.\n"
+	  "\n"
+	  "Options:\n"
+	  "  -o, --output=OUT   the profile to write (default: FILE)\n"
+	  "  --debug-dir=DIR    where to look for files and debug files (repeatable;\n"
+	  "                     MEMPROF_DEBUG_DIRS adds more, colon-separated)\n"
+	  "  -q, --quiet        do not print the summary and missing files\n" },
 	{ "timeline", "memprof timeline [--pid=PID] FILE",
 	  "Prints the heap over time that memprof run keeps in the profiles it\n"
 	  "writes, as tab-separated columns: the interval's start (seconds since\n"

@@ -21,6 +21,7 @@ static const struct cmd {
 	{ "leaks", cmd_leaks },
 	{ "report", cmd_report },
 	{ "convert", cmd_convert },
+	{ "symbolize", cmd_symbolize },
 	{ "timeline", cmd_timeline },
 	{ "help", cmd_help },
 	{ "version", cmd_version },

@@ -201,8 +201,10 @@ static void hint_stripped(const struct profile *p, struct hints *h)
 		memset(seen, 0, (p->n_mapping + 1) * sizeof(*seen));
 		for (size_t j = 0; j < s->n_location; j++) {
 			const struct profile_location *l = s->location[j];
-			if (l->n_line || !l->mapping || l->mapping->id > p->n_mapping ||
-			    seen[l->mapping->id])
+			/* a mapping left unsymbolized on purpose (run
+			 * --no-symbolize) says it has no functions */
+			if (l->n_line || !l->mapping || !l->mapping->has_functions ||
+			    l->mapping->id > p->n_mapping || seen[l->mapping->id])
 				continue;
 			seen[l->mapping->id] = true;
 			under[l->mapping->id] += (double)s->value[k];
@@ -273,6 +275,11 @@ static struct profile *write_one(struct collector *c, const char *out,
 		error("out of memory building the profile");
 		return NULL;
 	}
+	/* symbolized: libdw's files and inflated sections go before the
+	 * profile is encoded, memprof's high-water mark (--split's next
+	 * image still wants them) */
+	if (!meta->one_image)
+		collector_close_files(c);
 	int rc = pprof_write(p, out);
 	if (rc < 0) {
 		error("%s: %s", out, strerror(-rc));

@@ -811,6 +811,7 @@ int cmd_run(int argc, char **argv)
 	unsigned keep = 0;
 	uint64_t rate_bytes;
 	bool quiet = false, verbose = false, rate_given = false, split = false, track_mmap = false;
+	bool no_symbolize = false;
 	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -837,6 +838,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "--mmap")) {
 			track_mmap = true;
+			continue;
+		}
+		if (!strcmp(a, "--no-symbolize")) {
+			no_symbolize = true;
 			continue;
 		}
 		int taken = leak_args_parse("run", argc, argv, &i, &leak);
@@ -913,6 +918,11 @@ int cmd_run(int argc, char **argv)
 	if (split && leak.fail) {
 		error("run: --split and --fail-on-leak cannot both be given (the gate reads one "
 		      "profile of the whole run)");
+		return usage("run", false);
+	}
+	if (no_symbolize && leak.fail) {
+		error("run: --no-symbolize and --fail-on-leak cannot both be given (the gate's "
+		      "suppressions match function names)");
 		return usage("run", false);
 	}
 	if (!leak.fail && (leak.n_files || leak.no_defaults)) {
@@ -1102,6 +1112,8 @@ int cmd_run(int argc, char **argv)
 	s.c = collector_new();
 	if (s.c && track_mmap)
 		collector_want_mmap(s.c);
+	if (s.c && no_symbolize)
+		collector_set_symbolize(s.c, false);
 	if (!s.c) {
 		error("out of memory");
 		waitpid(pid, NULL, 0);

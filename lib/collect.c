@@ -27,6 +27,11 @@ void collector_free(struct collector *c)
 		return;
 	for (size_t i = 0; i < c->n_proc; i++) {
 		free(c->proc[i].mod);
+		for (size_t k = 0; k < c->proc[i].n_old_maps; k++)
+			free(c->proc[i].old_maps[k].mod);
+		free(c->proc[i].old_maps);
+		free(c->proc[i].map_alias);
+		hashmap_release(&c->proc[i].old_map_index);
 		free(c->proc[i].stack_ix);
 		free(c->proc[i].points);
 		hashmap_release(&c->proc[i].live);
@@ -36,14 +41,18 @@ void collector_free(struct collector *c)
 	free(c->dirty);
 	sym_cache_free(c->symbols);
 	free(c->mapping);
-	free(c->frame);
+	free(c->pc);
 	free(c->stack);
 	free(c->bucket);
 	hashmap_release(&c->proc_index);
-	hashmap_release(&c->bucket_index);
 	hashmap_release(&c->strings);
 	arena_release(&c->arena);
 	free(c);
+}
+
+void collector_set_symbolize(struct collector *c, bool on)
+{
+	c->no_symbolize = !on;
 }
 
 const struct collector_stats *collector_stats(const struct collector *c)
@@ -249,47 +258,141 @@ static uint32_t add_mapping(struct collector *c, uint32_t proc, const char *file
 	return (uint32_t)c->n_mapping++;
 }
 
-static uint32_t find_module(const struct c_proc *p, uint64_t pc)
-{
-	for (size_t i = 0; i < p->n_mod; i++)
-		if (pc >= p->mod[i].start && pc < p->mod[i].end)
-			return p->mod[i].mapping;
-	return NO_MAPPING;
-}
-
-struct bucket_want {
-	const struct collector *c;
-	struct c_bucket b;
+/* Go's size classes (runtime/sizeclasses.go), 8 bytes to 32 KiB. */
+static const uint32_t go_classes[] = {
+	8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280,
+	1408, 1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528,
+	6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072,
+	20480, 21760, 24576, 27264, 28672, 32768,
 };
 
-static bool same_bucket(uint64_t value, const void *ctx)
+/* Go's lookup tables (size_to_class8, size_to_class128): the index of
+ * the class of sizes up to 1024 by 8-byte steps, and up to 32768 by 128. */
+static uint8_t class8[1024 / 8 + 1], class128[(32768 - 1024) / 128 + 1];
+
+static bool class_tables;
+
+static void size_class_init(void)
 {
-	const struct bucket_want *w = ctx;
-	const struct c_bucket *b = &w->c->bucket[value];
-	return b->proc == w->b.proc && b->stack == w->b.stack && b->size == w->b.size;
+	if (class_tables)
+		return;
+	class_tables = true;
+	size_t k = 0;
+	for (size_t i = 0; i < sizeof(class8); i++) {
+		while (go_classes[k] < i * 8)
+			k++;
+		class8[i] = (uint8_t)k;
+	}
+	for (size_t i = 0; i < sizeof(class128); i++) {
+		while (go_classes[k] < 1024 + i * 128)
+			k++;
+		class128[i] = (uint8_t)k;
+	}
 }
 
+uint64_t size_class(uint64_t size)
+{
+	if (size == 0)
+		return 0;
+	size_class_init();
+	if (size <= 1024)
+		return go_classes[class8[(size + 7) / 8]];
+	if (size <= 32768)
+		return go_classes[class128[(size - 1024 + 127) / 128]];
+	if (size > (1ULL << 36))
+		return size;
+	/* (2^k, 2^(k+1)] in 8 steps of 2^(k-3) */
+	int k = 63 - __builtin_clzll(size - 1);
+	uint64_t step = 1ULL << (k - 3);
+	return (size + step - 1) & ~(step - 1);
+}
+
+/* The bucket of (stack, size class) (the stack's process's), made on first
+ * use. A stack's buckets are a list, the one used last first: a site
+ * allocates in few classes, mostly the same one again (a list of a few
+ * hundred at most: there are no more classes), and no index is kept. */
 static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
 {
-	struct bucket_want w = { c, { proc, stack, size, 0, 0, 0, 0, 0 } };
-	uint64_t key;
-	bool inserted;
-	uint64_t *slot = hashmap_probe(&c->bucket_index,
-				       ((uint64_t)proc << 32 | stack) ^ size * 0x9e3779b97f4a7c15ULL,
-				       same_bucket, &w, &inserted, &key);
-	if (!slot)
-		return -ENOMEM;
-	if (!inserted)
-		return (int64_t)*slot;
-	if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0) {
-		hashmap_remove(&c->bucket_index, key);
-		return -ENOMEM;
+	struct c_stack *st = &c->stack[stack];
+	uint32_t *link = &st->buckets;
+	for (uint32_t i = *link; i != NO_BUCKET; link = &c->bucket[i].next, i = *link) {
+		if (c->bucket[i].size != size)
+			continue;
+		if (link != &st->buckets) {	/* to the front */
+			*link = c->bucket[i].next;
+			c->bucket[i].next = st->buckets;
+			st->buckets = i;
+		}
+		return i;
 	}
-	w.b.scaled = (double)size * heap_scale(size, c->proc[proc].rate);
-	w.b.stamp = c->proc[proc].epoch;	/* none live at the last peak */
-	c->bucket[c->n_bucket] = w.b;
-	*slot = c->n_bucket;
+	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
+	if (c->n_bucket >= NO_BUCKET ||
+	    (c->n_bucket >= c->cap_bucket &&
+	     array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0))
+		return -ENOMEM;
+	c->bucket[c->n_bucket] = (struct c_bucket){ .proc = proc, .stack = stack,
+						    .next = st->buckets, .size = size,
+						    /* none live at the last peak */
+						    .stamp = c->proc[proc].epoch };
+	st->buckets = (uint32_t)c->n_bucket;
 	return (int64_t)c->n_bucket++;
+}
+
+/* Empties p's module map for a new one: a map stacks came in stays theirs
+ * (c_modmap); one none did is reused. 0 or -ENOMEM. */
+struct map_want {
+	const struct c_proc *p;
+};
+
+/* Field by field: struct c_module has padding. */
+static bool same_map(uint64_t value, const void *ctx)
+{
+	const struct c_proc *p = ((const struct map_want *)ctx)->p;
+	const struct c_modmap *m = &p->old_maps[value];
+	if (m->n_mod != p->n_mod)
+		return false;
+	for (size_t i = 0; i < p->n_mod; i++)
+		if (m->mod[i].start != p->mod[i].start || m->mod[i].end != p->mod[i].end ||
+		    m->mod[i].mapping != p->mod[i].mapping)
+			return false;
+	return true;
+}
+
+static uint64_t map_hash(const struct c_proc *p)
+{
+	uint64_t h = p->n_mod;
+	for (size_t i = 0; i < p->n_mod; i++)
+		h = hash_u64(h ^ p->mod[i].start ^ p->mod[i].end * 31 ^ (uint64_t)p->mod[i].mapping << 40);
+	return h;
+}
+
+static int new_map(struct c_proc *p)
+{
+	if (p->map_used) {
+		/* its id now names it among the old maps: an identical one if
+		 * there is one, else itself */
+		struct map_want w = { p };
+		uint64_t key;
+		bool inserted;
+		uint64_t h = map_hash(p);
+		if (array_grow(&p->map_alias, &p->cap_map_ids, p->n_map_ids, sizeof(*p->map_alias)) < 0 ||
+		    array_grow(&p->old_maps, &p->cap_old_maps, p->n_old_maps, sizeof(*p->old_maps)) < 0)
+			return -ENOMEM;
+		uint64_t *slot = hashmap_probe(&p->old_map_index, h, same_map, &w, &inserted, &key);
+		if (!slot)
+			return -ENOMEM;
+		if (inserted) {
+			*slot = p->n_old_maps;
+			p->old_maps[p->n_old_maps++] = (struct c_modmap){ p->mod, p->n_mod };
+			p->mod = NULL;
+			p->cap_mod = 0;
+		}
+		p->map_alias[p->n_map_ids++] = (uint32_t)*slot;
+		p->map_used = false;
+	}
+	p->n_mod = 0;
+	return 0;
 }
 
 /* A forked child starts with its parent's module map. */
@@ -300,7 +403,8 @@ static int copy_modules(struct collector *c, uint32_t pi, uint32_t ppid, uint32_
 		return 0;
 	const struct c_proc *parent = &c->proc[*slot - 1];
 	struct c_proc *p = &c->proc[pi];
-	p->n_mod = 0;
+	if (new_map(p) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < parent->n_mod; i++) {
 		if (array_grow(&p->mod, &p->cap_mod, p->n_mod, sizeof(*p->mod)) < 0)
 			return -ENOMEM;
@@ -335,18 +439,21 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 			return -ENOMEM;
 		p->stack_ix[p->n_stack_ix++] = NO_STACK;
 	}
-	if (array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0 ||
-	    array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix, sizeof(*p->stack_ix)) < 0)
+	/* the calls only when full: this runs for every stack */
+	if ((c->n_stack >= c->cap_stack &&
+	     array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0) ||
+	    (p->n_stack_ix >= p->cap_stack_ix &&
+	     array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix, sizeof(*p->stack_ix)) < 0) ||
+	    (c->n_pc + n > c->cap_pc &&
+	     array_reserve(&c->pc, &c->cap_pc, c->n_pc + n, sizeof(*c->pc)) < 0))
 		return -ENOMEM;
-	while (c->n_frame + n > c->cap_frame)
-		if (array_grow(&c->frame, &c->cap_frame, c->cap_frame, sizeof(*c->frame)) < 0)
-			return -ENOMEM;
-	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, n, r->u.stack.truncated };
-	for (uint16_t i = 0; i < n; i++) {
-		uint64_t pc = rec_pc(r, i);
-		/* the module is looked up now: a later dlclose may reuse the range */
-		c->frame[c->n_frame++] = (struct c_frame){ find_module(p, pc - 1), pc };
-	}
+	uint32_t pi = (uint32_t)(p - c->proc);
+	c->stack[c->n_stack] = (struct c_stack){ c->n_pc, pi, (uint32_t)p->n_map_ids, n,
+						 r->u.stack.truncated, NO_BUCKET };
+	if (n)	/* an empty stack may come before any pc array exists */
+		memcpy(c->pc + c->n_pc, r->u.stack.pcs, 8 * (size_t)n);	/* rec_pc's layout */
+	c->n_pc += n;
+	p->map_used = true;
 	c->stats.truncated_stacks += r->u.stack.truncated;
 	p->stack_ix[p->n_stack_ix++] = (uint32_t)c->n_stack++;
 	return 0;
@@ -401,22 +508,30 @@ static __attribute__((noinline)) void mark_dirty(struct collector *c, struct c_p
 		c->dirty[c->n_dirty++] = (uint32_t)(p - c->proc);
 }
 
-/* One more (delta 1) or one fewer (-1) live block in bucket b of process
- * p, and what it does to the heap in use, its peak and the timeline. The
- * peak costs O(1): a new highest only moves the epoch on; a bucket keeps
- * the count it had at the last peak when it first changes after it. */
-static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b, int delta)
+/* One more (delta 1) or one fewer (-1) live block of size bytes in bucket
+ * b of process p, and what it does to the heap in use, its peak and the
+ * timeline. The peak costs O(1): a new highest only moves the epoch on; a
+ * bucket keeps what it had at the last peak when it first changes after
+ * it. */
+static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b,
+				 int delta, uint64_t size)
 {
 	if (b->stamp != p->epoch) {
-		b->peak_live = b->allocs - b->frees;
+		b->peak_n = b->live_n;
+		b->peak_b = b->live_b;
 		b->stamp = p->epoch;
 	}
 	if (!p->dirty)
 		mark_dirty(c, p);
+	double n = heap_scale(size, p->rate), bytes = (double)size * n;
 	if (delta > 0) {
 		b->allocs++;
-		p->inuse += b->scaled;
-		p->interval_allocated += b->scaled;
+		b->alloc_n += n;
+		b->alloc_b += bytes;
+		b->live_n += n;
+		b->live_b += bytes;
+		p->inuse += bytes;
+		p->interval_allocated += bytes;
 		if (p->inuse > p->peak) {
 			p->peak = p->inuse;
 			p->epoch++;
@@ -426,8 +541,18 @@ static inline void bucket_change(struct collector *c, struct c_proc *p, struct c
 			p->interval_max = p->inuse;
 	} else {
 		b->frees++;
-		p->inuse -= b->scaled;	/* at a sampled rate, may round below 0 */
+		b->live_n -= n;
+		b->live_b -= bytes;
+		if (b->frees == b->allocs)	/* no rounding left behind */
+			b->live_n = b->live_b = 0;
+		p->inuse -= bytes;	/* at a sampled rate, may round below 0 */
 	}
+}
+
+/* The size of a live block from its entry in the live table (LIVE_VALUE). */
+static inline uint64_t live_size(const struct collector *c, uint64_t value)
+{
+	return c->bucket[(uint32_t)value].size - (value >> 32);
 }
 
 /* Applies one decoded record to image pi. Returns 0, -EINVAL, -ENOMEM. */
@@ -451,8 +576,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		}
 		return 0;
 	case REC_MODULES_RESET:
-		p->n_mod = 0;
-		return 0;
+		return new_map(p);
 	case REC_MODULE: {
 		const char *file = intern(c, r->u.module.file, r->u.module.file_len);
 		const char *id = hex_build_id(c, r->u.module.build_id, r->u.module.build_id_len);
@@ -470,7 +594,8 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		uint32_t id = r->u.alloc.stack;
 		if (id == 0 || id > p->n_stack_ix || p->stack_ix[id - 1] == NO_STACK)
 			return -EINVAL;
-		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], r->u.alloc.size);
+		uint64_t size = r->u.alloc.size, class = size_class(size);
+		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], class);
 		if (b < 0)
 			return (int)b;
 		c->stats.allocs++;
@@ -480,9 +605,10 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (!slot)
 			return -ENOMEM;
 		if (!inserted)	/* freed without our knowing: the old block is gone */
-			bucket_change(c, &c->proc[pi], &c->bucket[*slot], -1);
-		*slot = (uint64_t)b;
-		bucket_change(c, &c->proc[pi], &c->bucket[b], 1);
+			bucket_change(c, &c->proc[pi], &c->bucket[(uint32_t)*slot], -1,
+				      live_size(c, *slot));
+		*slot = LIVE_VALUE(b, size, class);
+		bucket_change(c, &c->proc[pi], &c->bucket[b], 1, size);
 		return 0;
 	}
 	case REC_FREE: {
@@ -491,7 +617,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		if (!hashmap_take(&p->live, r->u.free.addr, &b))
 			c->stats.unknown_frees++;
 		else
-			bucket_change(c, p, &c->bucket[b], -1);
+			bucket_change(c, p, &c->bucket[(uint32_t)b], -1, live_size(c, b));
 		return 0;
 	}
 	case REC_END:

@@ -21,6 +21,8 @@ struct collector_stats {
 	uint64_t truncated_stacks;	/* stacks deeper than the tracker keeps */
 	uint64_t deepbind;		/* libraries dlopen'ed with RTLD_DEEPBIND */
 	const char *deepbind_name;	/* the first of them */
+	uint64_t symbolized;		/* addresses asked of the symbolizer: each (build id,
+					 * address) once, whatever the processes and profiles */
 	uint64_t stale_files;		/* files whose build id changed since they were loaded */
 	const char *stale_name;		/* the first of them */
 	uint64_t mmaps;			/* sampled mappings received (--mmap) */
@@ -79,6 +81,12 @@ bool collector_tick(struct collector *c, uint64_t now_ns);
 /* The resident set size of process pid now (bytes), for the timeline. */
 void collector_note_rss(struct collector *c, uint32_t pid, int64_t rss);
 
+/* Whether profiles are symbolized (the default). Off, they hold build ids
+ * and addresses only (mappings with their build ids, locations with their
+ * addresses, no functions, has_functions false) for `memprof symbolize`
+ * to fill in where the debug files are. */
+void collector_set_symbolize(struct collector *c, bool on);
+
 const struct collector_stats *collector_stats(const struct collector *c);
 
 /* True when processes started but no allocation of theirs ever reached the
@@ -127,5 +135,12 @@ struct collector_meta {
  * (pprof's merge: same build id, or file when there is none, size and
  * offset). Returns NULL when out of memory. */
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta);
+
+/* Lets go of the symbolizer's open files (libdw's handles, the debug
+ * sections it inflated: ~10 MB for libc's); what it answered stays, so a
+ * later profile of the same stacks still costs no symbolizing. For a
+ * caller about to encode a big profile (memprof run writing one), not for
+ * one that profiles again every few seconds with new stacks. */
+void collector_close_files(struct collector *c);
 
 #endif

@@ -39,10 +39,20 @@ struct c_proc {
 	uint64_t bad_records;		/* records that could not be read */
 	uint64_t allocs;		/* sampled allocations received */
 	struct c_module *mod;
-	size_t n_mod, cap_mod;
+	size_t n_mod, cap_mod;	/* the current module map */
+	bool map_used;		/* a stack came since it was sent */
+	/* Maps stacks came in before (see c_modmap): a stack's map id is
+	 * map_alias[id] in old_maps, or the current map when id ==
+	 * n_map_ids. Identical maps are kept once (a plugin loaded and
+	 * closed again and again gives two maps, not thousands). */
+	struct c_modmap *old_maps;
+	size_t n_old_maps, cap_old_maps;
+	uint32_t *map_alias;
+	size_t n_map_ids, cap_map_ids;
+	struct hashmap old_map_index;	/* hash of a map's modules (+ probe) -> old_maps index */
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
 	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
-	struct hashmap live;	/* block address -> bucket index */
+	struct hashmap live;	/* block address -> LIVE_VALUE(bucket, size, class) */
 	/* The heap in use, estimated as inuse_space is (the sum of the live
 	 * sampled blocks, scaled), and its highest value so far. Each new
 	 * highest starts a new epoch: a bucket stamped with an older epoch
@@ -65,25 +75,48 @@ struct c_point {		/* one grid interval of a process's timeline */
 	int64_t rss;		/* the highest RSS seen in it; -1: unknown */
 };
 
-struct c_frame {
-	uint32_t mapping;	/* NO_MAPPING when the pc was in no known module */
-	uint64_t pc;
+/* A module map of a process: its executable segments when a stack came.
+ * The tracker resends the whole map when objects come or go; a map that
+ * stacks were read against is kept (c_proc.old_maps), so that their pcs
+ * are resolved, when a profile is built, in the map they ran in (a later
+ * dlclose may put another object at the same addresses). */
+struct c_modmap {
+	struct c_module *mod;
+	size_t n_mod;
 };
 
+/* A stack: its return addresses, leaf first, as the tracker sent them
+ * (collector.pc[first..first+n)), resolved to modules only when a profile
+ * is built: feeding a stack is one copy. */
 struct c_stack {
-	size_t first;		/* index into collector.frame */
-	uint32_t n;
+	size_t first;		/* index into collector.pc */
+	uint32_t proc;		/* the process image that sent it */
+	uint32_t map;		/* its module map's id (see c_proc.map_alias) */
+	uint16_t n;
 	bool truncated;		/* deeper than the tracker unwinds */
+	uint32_t buckets;	/* its first bucket (c_bucket.next), NO_BUCKET: none */
+};
+#define NO_BUCKET UINT32_MAX
+
+struct c_bucket {
+	uint32_t proc, stack;
+	uint32_t next;		/* the stack's next bucket (its list, most recent first) */
+	uint64_t size;		/* the size class: the bytes label */
+	uint64_t allocs, frees;	/* sampled blocks, as received */
+	double alloc_n, alloc_b;	/* estimated blocks and bytes allocated */
+	double live_n, live_b;	/* estimated blocks and bytes live now */
+	uint64_t stamp;		/* the process's epoch when it last changed */
+	double peak_n, peak_b;	/* live at the peak, if stamp is that epoch */
 };
 
-struct c_bucket {		/* one pprof sample: a process, a stack, a size */
-	uint32_t proc, stack;
-	uint64_t size;
-	uint64_t allocs, frees;
-	double scaled;		/* the bytes one sampled block stands for */
-	uint64_t stamp;		/* the process's epoch when it last changed */
-	uint64_t peak_live;	/* blocks live at the peak, if stamp is that epoch */
-};
+/* The size class of a block of size bytes: Go's classes up to 32 KiB
+ * (runtime/sizeclasses.go: up to ~19% above the size, 4097 -> 4864), then
+ * 8 classes per power of two (at most 12.5% above); sizes above 64 GiB are
+ * their own class. The live
+ * table keeps class - size beside the bucket index (LIVE_VALUE), so the
+ * class is never more than 2^32 - 1 above the size. */
+uint64_t size_class(uint64_t size);
+#define LIVE_VALUE(bucket, size, class) ((uint64_t)(bucket) | ((class) - (size)) << 32)
 
 /* A sample of memory that is not malloc's (collect_extra.c): an anonymous
  * mapping (--mmap) or a custom allocator's block (memprof.h), per process,
@@ -108,7 +141,7 @@ const char *intern_name(struct collector *c, const char *s, size_t len);
 /* One symbolizer answer (collect_profile.c). Processes that map the same file (every cc1 of a
  * build) ask the same questions: each is answered once. */
 struct sym_memo {
-	const char *file, *build_id;	/* interned: compared by pointer */
+	const char *key;	/* interned build id, or file if none: compared by pointer */
 	uint64_t vaddr;
 	struct sym_frame *frames;	/* a copy; the strings are the symbolizer's */
 	int n;
@@ -120,7 +153,7 @@ struct sym_cache {
 	struct symbolizer *sym;
 	struct sym_memo *memo;
 	size_t n_memo, cap_memo;
-	struct hashmap memo_index;	/* hash of (file, build id, vaddr) (+ probe) -> memo */
+	struct hashmap memo_index;	/* hash of (build id or file, vaddr) (+ probe) -> memo */
 };
 void sym_cache_free(struct sym_cache *sc);
 
@@ -132,13 +165,12 @@ struct collector {
 	size_t n_proc, cap_proc;
 	struct c_mapping *mapping;
 	size_t n_mapping, cap_mapping;
-	struct c_frame *frame;
-	size_t n_frame, cap_frame;
+	uint64_t *pc;		/* the stacks' return addresses (see c_stack) */
+	size_t n_pc, cap_pc;
 	struct c_stack *stack;
 	size_t n_stack, cap_stack;
 	struct c_bucket *bucket;
 	size_t n_bucket, cap_bucket;
-	struct hashmap bucket_index;	/* hash of (proc, stack, size) (+ probe) -> index */
 	struct hashmap strings;		/* interned names */
 	int root;			/* first process that started, -1 before */
 	uint64_t span_start_ns, span_end_ns;	/* the run as memprof saw it; 0: unknown */
@@ -148,6 +180,7 @@ struct collector {
 	uint64_t grid_now;	/* grid index of now_ns */
 	bool ticked;
 	struct sym_cache *symbols;	/* made by the first collector_profile */
+	bool no_symbolize;		/* collector_set_symbolize */
 	uint32_t *dirty;	/* processes that changed in this interval */
 	size_t n_dirty, cap_dirty;
 	struct c_extra *extra;	/* mappings and pools (collect_extra.c); NULL: none yet */
@@ -161,6 +194,15 @@ void flush_intervals(struct collector *c);
 /* The timeline's first interval: 10 ms, doubling as the run grows. */
 #define TIMELINE_FIRST_INTERVAL_NS 10000000u
 
+/* The module map stack st was read against. */
+static inline struct c_modmap stack_modmap(const struct collector *c, const struct c_stack *st)
+{
+	const struct c_proc *p = &c->proc[st->proc];
+	if (st->map < p->n_map_ids)
+		return p->old_maps[p->map_alias[st->map]];
+	return (struct c_modmap){ p->mod, p->n_mod };
+}
+
 /* Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of
  * size s is sampled with probability 1 - exp(-s/rate), so each sampled one
  * stands for 1 / (1 - exp(-s/rate)) blocks. */
@@ -171,10 +213,14 @@ static inline double heap_scale(uint64_t size, int64_t rate)
 	return 1 / (1 - exp(-(double)size / (double)rate));
 }
 
-/* Blocks of bucket b live at the peak of its process. */
-static inline uint64_t bucket_peak_live(const struct collector *c, const struct c_bucket *b)
+/* The estimated blocks (*n) and bytes (*bytes) of bucket b live at the
+ * peak of its process. */
+static inline void bucket_peak(const struct collector *c, const struct c_bucket *b, double *n,
+			       double *bytes)
 {
-	return b->stamp == c->proc[b->proc].epoch ? b->peak_live : b->allocs - b->frees;
+	bool then = b->stamp == c->proc[b->proc].epoch;
+	*n = then ? b->peak_n : b->live_n;
+	*bytes = then ? b->peak_b : b->live_b;
 }
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "collect_impl.h"
 #include "profile.h"
@@ -26,12 +27,23 @@ struct builder {
 	struct profile_location *truncated;	/* the root of stacks cut short */
 	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
+	size_t last_mod;			/* see find_module */
+	struct loc_cache {			/* see get_location */
+		uint64_t pc;
+		const struct c_module *map;
+		struct profile_location *l;
+	} *loc_cache;				/* LOC_CACHE of them */
 	const struct collector_meta *meta;
 	/* no pid labels: the profiles of two runs then line up sample by
 	 * sample, and -base/-diff_base cancel what did not change */
 	bool one_process;
 	const struct collector_meta *sel;	/* one image only, when sel->one_image */
 	char *programs_comment;			/* "3 programs: ...", or NULL */
+	/* the labels' strings, interned in the profile once, not per sample */
+	const char *k_bytes, *k_pid, *k_program, *k_exe, *k_cmdline;
+	struct proc_labels {
+		const char *program, *exe, *cmdline;	/* NULL until first used */
+	} *labels;				/* per process image */
 };
 
 static bool one_image(const struct builder *b)
@@ -51,9 +63,13 @@ static const char *base_name(const char *path)
 }
 
 
+/* The symbolizer's answers are keyed by (build id, address in the file):
+ * the same code mapped by many processes, or reached by two paths (a hard
+ * link), is symbolized once. A file without a build id is keyed by its
+ * path instead. */
 struct memo_want {
 	const struct builder *b;
-	const char *file, *build_id;
+	const char *key;	/* interned build id, or the file when it has none */
 	uint64_t vaddr;
 };
 
@@ -61,19 +77,19 @@ static bool same_memo(uint64_t value, const void *ctx)
 {
 	const struct memo_want *w = ctx;
 	const struct sym_memo *m = &w->b->cache->memo[value];
-	return m->file == w->file && m->build_id == w->build_id && m->vaddr == w->vaddr;
+	return m->key == w->key && m->vaddr == w->vaddr;
 }
 
-/* symbolizer_lookup, remembered. Returns the number of frames (*frames
- * valid until the builder is released) or -ENOMEM. */
+/* symbolizer_lookup, remembered (from one profile to the next too).
+ * Returns the number of frames (*frames valid until the collector is
+ * freed) or -ENOMEM. */
 static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 		  const struct sym_frame **frames)
 {
-	struct memo_want w = { b, cm->file, cm->build_id, vaddr };
+	struct memo_want w = { b, *cm->build_id ? cm->build_id : cm->file, vaddr };
 	uint64_t key;
 	bool inserted;
-	uint64_t h = hash_u64((uint64_t)(uintptr_t)cm->file ^ (uint64_t)(uintptr_t)cm->build_id * 31 ^
-			      vaddr * 0x9e3779b97f4a7c15ULL);
+	uint64_t h = hash_u64((uint64_t)(uintptr_t)w.key ^ vaddr * 0x9e3779b97f4a7c15ULL);
 	uint64_t *slot = hashmap_probe(&b->cache->memo_index, h, same_memo, &w, &inserted, &key);
 	if (!slot)
 		return -ENOMEM;
@@ -82,6 +98,7 @@ static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 		return b->cache->memo[*slot].n;
 	}
 	int n = symbolizer_lookup(b->cache->sym, cm->file, vaddr, frames);
+	b->c->stats.symbolized++;
 	struct sym_frame *copy = NULL;
 	if (n < 0 || array_grow(&b->cache->memo, &b->cache->cap_memo, b->cache->n_memo, sizeof(*b->cache->memo)) < 0 ||
 	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
@@ -90,7 +107,7 @@ static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
 	}
 	if (n > 0)
 		memcpy(copy, *frames, (size_t)n * sizeof(*copy));
-	b->cache->memo[b->cache->n_memo] = (struct sym_memo){ cm->file, cm->build_id, vaddr, copy, n };
+	b->cache->memo[b->cache->n_memo] = (struct sym_memo){ w.key, vaddr, copy, n };
 	*slot = b->cache->n_memo++;
 	*frames = copy;
 	return n;
@@ -157,7 +174,8 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	m->file_offset = cm->offset;
 	/* fully symbolized here (or not to be): pprof must not try again, with
 	 * a file that may not be the one that ran */
-	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames = true;
+	m->has_functions = m->has_filenames = m->has_line_numbers = m->has_inline_frames =
+		!b->c->no_symbolize;
 	*slot = (uint64_t)(uintptr_t)m;
 	return b->mapping[mi] = m;
 }
@@ -216,16 +234,49 @@ static bool same_location(uint64_t value, const void *ctx)
 	return l->mapping == w->m && l->address == w->address;
 }
 
-static struct profile_location *get_location(struct builder *b, const struct c_frame *fr)
+/* The mapping of pc in map mm, NO_MAPPING if none. The frames of a stack
+ * are mostly in one module: the one found last is tried first. */
+static uint32_t find_module(struct builder *b, struct c_modmap mm, uint64_t pc)
+{
+	if (b->last_mod < mm.n_mod && pc >= mm.mod[b->last_mod].start &&
+	    pc < mm.mod[b->last_mod].end)
+		return mm.mod[b->last_mod].mapping;
+	for (size_t i = 0; i < mm.n_mod; i++)
+		if (pc >= mm.mod[i].start && pc < mm.mod[i].end) {
+			b->last_mod = i;
+			return mm.mod[i].mapping;
+		}
+	return NO_MAPPING;
+}
+
+static struct profile_location *find_location(struct builder *b, struct c_modmap mm, uint64_t pc);
+#define LOC_CACHE 1024
+
+/* The location of return address pc in module map mm. Every frame of
+ * every sample comes here: a small cache by (pc, map) in front of the
+ * hash map, as stacks share most of their frames. */
+static struct profile_location *get_location(struct builder *b, struct c_modmap mm, uint64_t pc)
+{
+	struct loc_cache *lc = &b->loc_cache[hash_u64(pc) % LOC_CACHE];
+	if (lc->l && lc->pc == pc && lc->map == mm.mod)
+		return lc->l;
+	struct profile_location *l = find_location(b, mm, pc);
+	if (l)
+		*lc = (struct loc_cache){ pc, mm.mod, l };
+	return l;
+}
+
+static struct profile_location *find_location(struct builder *b, struct c_modmap mm, uint64_t pc)
 {
 	struct profile_mapping *m = NULL;
 	const struct c_mapping *cm = NULL;
-	if (fr->mapping != NO_MAPPING) {
-		if (!(m = get_mapping(b, fr->mapping)))
+	uint32_t mi = find_module(b, mm, pc - 1);
+	if (mi != NO_MAPPING) {
+		if (!(m = get_mapping(b, mi)))
 			return NULL;
-		cm = &b->c->mapping[fr->mapping];
+		cm = &b->c->mapping[mi];
 	}
-	struct location_want w = { m, cm ? fr->pc - 1 - cm->start + m->memory_start : fr->pc - 1 };
+	struct location_want w = { m, cm ? pc - 1 - cm->start + m->memory_start : pc - 1 };
 	uint64_t key;
 	bool inserted;
 	uint64_t *slot = hashmap_probe(&b->locations,
@@ -238,7 +289,8 @@ static struct profile_location *get_location(struct builder *b, const struct c_f
 	const struct sym_frame *frames = NULL;
 	int n = 0;
 	struct profile_location *l = NULL;
-	if (cm && !b->stale[fr->mapping] && (n = lookup(b, cm, fr->pc - 1 - cm->bias, &frames)) < 0)
+	if (cm && !b->stale[mi] && !b->c->no_symbolize &&
+	    (n = lookup(b, cm, pc - 1 - cm->bias, &frames)) < 0)
 		goto fail;
 	progress(b);
 	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
@@ -313,8 +365,9 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 	const struct c_stack *st = &b->c->stack[stack];
 	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
+	struct c_modmap mm = stack_modmap(b->c, st);
 	for (uint32_t i = 0; i < st->n; i++) {
-		struct profile_location *l = get_location(b, &b->c->frame[st->first + i]);
+		struct profile_location *l = get_location(b, mm, b->c->pc[st->first + i]);
 		if (!l)
 			return NULL;
 		if (n == 0 && is_allocator_frame(l) && i + 1 < st->n)
@@ -340,19 +393,21 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 	if (!s)
 		return NULL;
 	memcpy(s->location, locs, n * sizeof(*locs));
+	struct proc_labels *pl = &b->labels[proc_i];
+	if (!pl->program && (!(pl->program = profile_intern(b->p, base_name(proc->exe))) ||
+			     !(pl->exe = profile_intern(b->p, proc->exe)) ||
+			     !(pl->cmdline = profile_intern(b->p, proc->cmdline))))
+		return NULL;
 	struct profile_label *l = s->label;
-	*l++ = (struct profile_label){ profile_intern(b->p, "bytes"), "", (int64_t)size, "" };
+	*l++ = (struct profile_label){ b->k_bytes, "", (int64_t)size, "" };
 	if (!b->one_process)
-		*l++ = (struct profile_label){ profile_intern(b->p, "pid"), "", proc->pid, "" };
+		*l++ = (struct profile_label){ b->k_pid, "", proc->pid, "" };
 	if (named) {
-		*l++ = (struct profile_label){ profile_intern(b->p, "program"),
-					       profile_intern(b->p, base_name(proc->exe)), 0, "" };
-		*l++ = (struct profile_label){ profile_intern(b->p, "exe"),
-					       profile_intern(b->p, proc->exe), 0, "" };
+		*l++ = (struct profile_label){ b->k_program, pl->program, 0, "" };
+		*l++ = (struct profile_label){ b->k_exe, pl->exe, 0, "" };
 	}
 	if (with_cmd)
-		*l++ = (struct profile_label){ profile_intern(b->p, "cmdline"),
-					       profile_intern(b->p, proc->cmdline), 0, "" };
+		*l++ = (struct profile_label){ b->k_cmdline, pl->cmdline, 0, "" };
 	if (pool)
 		*l++ = (struct profile_label){ profile_intern(b->p, "pool"),
 					       profile_intern(b->p, pool), 0, "" };
@@ -364,19 +419,18 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 
 static int add_sample(struct builder *b, const struct c_bucket *bk)
 {
-	const struct c_proc *proc = &b->c->proc[bk->proc];
 	struct profile_sample *s = new_sample(b, bk->proc, bk->stack, bk->size, NULL, false);
 	if (!s)
 		return -ENOMEM;
-	double scale = heap_scale(bk->size, proc->rate);
-	uint64_t inuse = bk->allocs > bk->frees ? bk->allocs - bk->frees : 0;
-	s->value[0] = llround((double)bk->allocs * scale);
-	s->value[1] = llround((double)bk->allocs * (double)bk->size * scale);
-	s->value[2] = llround((double)inuse * scale);
-	s->value[3] = llround((double)inuse * (double)bk->size * scale);
-	uint64_t peak = bucket_peak_live(b->c, bk);
-	s->value[4] = llround((double)peak * scale);
-	s->value[5] = llround((double)peak * (double)bk->size * scale);
+	bool live = bk->allocs > bk->frees;
+	double peak_n, peak_b;
+	bucket_peak(b->c, bk, &peak_n, &peak_b);
+	s->value[0] = llround(bk->alloc_n);
+	s->value[1] = llround(bk->alloc_b);
+	s->value[2] = live ? llround(bk->live_n) : 0;
+	s->value[3] = live ? llround(bk->live_b) : 0;
+	s->value[4] = llround(peak_n);
+	s->value[5] = llround(peak_b);
 	return 0;
 }
 
@@ -499,7 +553,7 @@ static int programs(struct builder *b)
 	for (size_t i = 0; i < c->n_bucket; i++) {
 		const struct c_bucket *bk = &c->bucket[i];
 		if (bk->allocs && selected(b, bk->proc))
-			bytes[bk->proc] += (double)llround((double)bk->allocs * bk->scaled);
+			bytes[bk->proc] += (double)llround(bk->alloc_b);
 	}
 	size_t n = 0;
 	for (size_t i = 0; i < c->n_proc; i++)
@@ -550,6 +604,12 @@ out:
 	return rc;
 }
 
+void collector_close_files(struct collector *c)
+{
+	if (c->symbols)
+		symbolizer_close_files(c->symbols->sym);
+}
+
 void sym_cache_free(struct sym_cache *sc)
 {
 	if (!sc)
@@ -597,7 +657,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.c = c;
 	c->stats.stale_files = 0;
 	b.meta = meta;
-	b.to_symbolize = c->n_frame;
+	b.to_symbolize = c->n_pc;
 	b.sel = meta;
 	b.one_process = (meta && meta->one_image) || collector_distinct_pids(c) <= 1;
 	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
@@ -607,6 +667,12 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	}
 	b.cache = c->symbols;
 	if (!b.cache || !(b.p = profile_new()) ||
+	    !(b.labels = calloc(c->n_proc + 1, sizeof(*b.labels))) ||
+	    !(b.loc_cache = calloc(LOC_CACHE, sizeof(*b.loc_cache))) ||
+	    !(b.k_bytes = profile_intern(b.p, "bytes")) || !(b.k_pid = profile_intern(b.p, "pid")) ||
+	    !(b.k_program = profile_intern(b.p, "program")) ||
+	    !(b.k_exe = profile_intern(b.p, "exe")) ||
+	    !(b.k_cmdline = profile_intern(b.p, "cmdline")) ||
 	    !(b.mapping = calloc(c->n_mapping + 1, sizeof(*b.mapping))) ||
 	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))
 		goto out_fail;
@@ -663,15 +729,23 @@ out_fail:
 	profile_free(b.p);
 	b.p = NULL;
 out:
+	free(b.labels);
+	free(b.loc_cache);
 	free(b.mapping);
 	free(b.stale);
 	hashmap_release(&b.locations);
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
 	free(b.programs_comment);
-	if (!one_image(&b)) {	/* only --split asks again: let go of the files */
-		sym_cache_free(c->symbols);
-		c->symbols = NULL;
-	}
+	/* The answers stay for the next profile (a snapshot, --split's next
+	 * image, an endpoint asked again): a profile of the same stacks costs
+	 * no symbolizing. The files stay open too (new addresses in the next
+	 * profile are then cheap), unless their descriptors could be missed:
+	 * a low RLIMIT_NOFILE (a program run under ulimit -n 5 leaves memprof
+	 * a few, and the profile is written after this), or many files. */
+	struct rlimit rl;
+	if (c->symbols && (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024 ||
+			   symbolizer_open_files(c->symbols->sym) > 128))
+		symbolizer_close_files(c->symbols->sym);
 	return b.p;
 }

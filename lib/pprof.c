@@ -940,10 +940,16 @@ struct strtab {
 	char **s;
 	size_t n, cap;
 	bool failed;
+	/* the index of a string by its address: samples' labels ask for the
+	 * same few strings (interned by the profile) again and again */
+	struct { const char *s; int64_t index; } recent[64];
 };
 
 static int64_t strtab_add(struct strtab *t, const char *s)
 {
+	size_t r = (size_t)(((uintptr_t)s >> 4) ^ ((uintptr_t)s >> 10)) % 64;
+	if (t->recent[r].s == s)
+		return t->recent[r].index;
 	const char *key = hashmap_intern(&t->strings, &t->arena, s, strlen(s));
 	bool inserted;
 	uint64_t *slot = key ? hashmap_put(&t->index, (uintptr_t)key, &inserted) : NULL;
@@ -955,6 +961,8 @@ static int64_t strtab_add(struct strtab *t, const char *s)
 		t->s[t->n] = (char *)key;	/* protobuf-c takes char *, never writes */
 		*slot = t->n++;
 	}
+	t->recent[r].s = s;
+	t->recent[r].index = (int64_t)*slot;
 	return (int64_t)*slot;
 }
 
@@ -964,6 +972,44 @@ static void strtab_release(struct strtab *t)
 	hashmap_release(&t->strings);
 	hashmap_release(&t->index);
 	arena_release(&t->arena);
+}
+
+static size_t varint_len(size_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Packs sample i of p into out (NULL: only its size) with the scratch
+ * arrays given (room for the longest sample); its strings are in st.
+ * Returns its packed size. */
+static size_t pack_sample(struct strtab *st, const struct profile *p, size_t i, uint64_t *locs,
+			  PbLabel **label_ptrs, PbLabel *labels, uint8_t *out)
+{
+	const struct profile_sample *s = &p->sample[i];
+	PbSample ps = PERFTOOLS__PROFILES__SAMPLE__INIT;
+	ps.n_location_id = s->n_location;
+	ps.location_id = locs;
+	ps.n_value = p->n_sample_type;
+	ps.value = s->value;
+	ps.n_label = s->n_label;
+	ps.label = label_ptrs;
+	for (size_t j = 0; j < s->n_location; j++)
+		locs[j] = s->location[j]->id;
+	for (size_t j = 0; j < s->n_label; j++) {
+		perftools__profiles__label__init(&labels[j]);
+		labels[j].key = strtab_add(st, s->label[j].key);
+		labels[j].str = strtab_add(st, s->label[j].str);
+		labels[j].num = s->label[j].num;
+		labels[j].num_unit = strtab_add(st, s->label[j].num_unit);
+		label_ptrs[j] = &labels[j];
+	}
+	return out ? perftools__profiles__sample__pack(&ps, out)
+		   : perftools__profiles__sample__get_packed_size(&ps);
 }
 
 int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_len)
@@ -989,36 +1035,26 @@ int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_l
 		pb.sample_type[i] = &vts[i];
 	}
 
-	pb.n_sample = p->n_sample;
-	pb.sample = NEWARRAY(p->n_sample, PbSample *);
-	PbSample *ss = NEWARRAY(p->n_sample, PbSample);
-	if (!pb.sample || !ss)
-		goto out;
+	/* Samples are packed one at a time after the rest (protobuf's fields
+	 * come in any order; pprof's reader and ours take them so): building
+	 * every sample's message first cost ~500 bytes a sample. Their
+	 * strings go into the table first. */
+	size_t max_loc = 0, max_label = 0;
 	for (size_t i = 0; i < p->n_sample; i++) {
 		const struct profile_sample *s = &p->sample[i];
-		PbSample *ps = &ss[i];
-		perftools__profiles__sample__init(ps);
-		ps->n_location_id = s->n_location;
-		ps->location_id = NEWARRAY(s->n_location, uint64_t);
-		ps->n_value = p->n_sample_type;
-		ps->value = s->value;
-		ps->n_label = s->n_label;
-		ps->label = NEWARRAY(s->n_label, PbLabel *);
-		PbLabel *ls = NEWARRAY(s->n_label, PbLabel);
-		if (!ps->location_id || !ps->label || !ls)
-			goto out;
-		for (size_t j = 0; j < s->n_location; j++)
-			ps->location_id[j] = s->location[j]->id;
+		max_loc = s->n_location > max_loc ? s->n_location : max_loc;
+		max_label = s->n_label > max_label ? s->n_label : max_label;
 		for (size_t j = 0; j < s->n_label; j++) {
-			perftools__profiles__label__init(&ls[j]);
-			ls[j].key = strtab_add(&st, s->label[j].key);
-			ls[j].str = strtab_add(&st, s->label[j].str);
-			ls[j].num = s->label[j].num;
-			ls[j].num_unit = strtab_add(&st, s->label[j].num_unit);
-			ps->label[j] = &ls[j];
+			strtab_add(&st, s->label[j].key);
+			strtab_add(&st, s->label[j].str);
+			strtab_add(&st, s->label[j].num_unit);
 		}
-		pb.sample[i] = ps;
 	}
+	uint64_t *sample_locs = NEWARRAY(max_loc, uint64_t);
+	PbLabel **sample_label_ptrs = NEWARRAY(max_label, PbLabel *);
+	PbLabel *sample_labels = NEWARRAY(max_label, PbLabel);
+	if (!sample_locs || !sample_label_ptrs || !sample_labels)
+		goto out;
 
 	pb.n_mapping = p->n_mapping;
 	pb.mapping = NEWARRAY(p->n_mapping, PbMapping *);
@@ -1114,12 +1150,26 @@ int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_l
 	size_t tl_len = 0;
 	if (p->timeline && timeline_encode(p->timeline, &tl, &tl_len) < 0)
 		goto out;
-	size_t len = perftools__profiles__profile__get_packed_size(&pb);
-	if (!(buf = malloc(len + tl_len + 1))) {
+	size_t len = perftools__profiles__profile__get_packed_size(&pb), samples_len = 0;
+	for (size_t i = 0; i < p->n_sample; i++) {
+		size_t n = pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels, NULL);
+		samples_len += 1 + varint_len(n) + n;
+	}
+	if (!(buf = malloc(len + samples_len + tl_len + 1))) {
 		free(tl);
 		goto out;
 	}
 	perftools__profiles__profile__pack(&pb, buf);
+	for (size_t i = 0; i < p->n_sample; i++) {
+		size_t n = pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels, NULL);
+		buf[len++] = 2 << 3 | 2;	/* Profile.sample, length-delimited */
+		for (size_t v = n; ; v >>= 7) {
+			buf[len++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+			if (v < 0x80)
+				break;
+		}
+		len += pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels, buf + len);
+	}
 	if (tl_len)	/* a field of its own, after pprof's (see timeline.c) */
 		memcpy(buf + len, tl, tl_len);
 	len += tl_len;

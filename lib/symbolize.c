@@ -10,12 +10,14 @@
 #include "symbolize.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,8 +33,22 @@
 #include "hashmap.h"
 #include "profile.h"
 
+/* One entry of a module's symbol table, sorted by address (see
+ * load_symbols): libdw's dwfl_module_addrinfo walks every symbol of the
+ * module on each call when the address is in none (stripped programs),
+ * which made symbolizing a build's cc1 cost ~0.85 ms a location. */
+struct symbol {
+	uint64_t start, end;		/* end == start: no size */
+	uint64_t max_end;		/* the highest end of this one and those before */
+	const char *name;		/* libdw's (valid while the Dwfl lives) */
+	int rank;			/* binding: global 2, weak 1, local 0 */
+};
+
 struct symfile {
+	struct symbolizer *s;
 	const char *path;
+	bool opened;			/* open_module was called */
+	bool regular;			/* a regular ELF file (build id read) */
 	Dwfl *dwfl;
 	Dwfl_Module *mod;		/* NULL: not a readable ELF file */
 	bool has_dwarf;
@@ -40,6 +56,10 @@ struct symfile {
 	dev_t dev;			/* the file itself, never its own debug file */
 	ino_t ino;
 	const char *build_id;
+	struct symbol *syms;		/* made on the first lookup */
+	size_t n_syms;
+	bool syms_loaded;
+	struct hashmap cus;		/* CU DIE offset -> struct cu_scopes * (see cu_scopes) */
 };
 
 /* Strings are interned (hashmap_intern), so the maps below are keyed by
@@ -51,12 +71,37 @@ struct symbolizer {
 	struct hashmap names;	/* interned mangled name -> shown name */
 	struct sym_frame *frames;	/* symbolizer_lookup's answer */
 	size_t frames_cap;
+	const char *const *debug_dirs;	/* symbolizer_set_debug_dirs */
+	bool use_debuginfod;		/* symbolizer_set_debuginfod */
+	void (*warn)(const char *msg, void *data);	/* symbolizer_set_warn */
+	void *warn_data;
+	struct hashmap resolved;	/* interned "build id\0path" -> resolved path or 0 */
+	void *debuginfod;	/* the client, when DEBUGINFOD_URLS is set */
+	bool debuginfod_tried;
 };
+
+/* One message for the caller (symbolizer_set_warn), if it wants them. */
+static void say(struct symbolizer *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	if (!s->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->warn(msg, s->warn_data);
+}
 
 /* Where distributions install separate debug files (libdwfl's default
  * path, less the module's own directory and its .debug, which
  * find_debuginfo tries itself). */
 #define DEBUG_DIR "/usr/lib/debug"
+
+static int debuginfod_find(struct symbolizer *s, const char *hex, char **path);
+static const char *copy(struct symbolizer *s, const char *str);
+static void free_cus(struct symfile *f);
+static void close_debuginfod(struct symbolizer *s);
 
 /* Opens path read-only if it is a regular file that starts like an ELF
  * file. Returns the fd (st filled in), -ENOENT when there is nothing
@@ -113,6 +158,7 @@ static bool has_crc(int fd, uint32_t crc)
  * there is none, this CRC (0: any file will do). */
 struct debug_want {
 	const struct symfile *f;	/* the module, which is never the answer */
+	struct symbolizer *s;
 	const void *build_id;
 	size_t build_id_len;
 	uint32_t crc;
@@ -156,21 +202,39 @@ static int try_debug_path(struct debug_want *w, const char *prefix, const char *
 	return fd;
 }
 
-/* DEBUG_DIR/.build-id/xx/yyyy.debug for the build id of w (2 to 64
- * bytes; libdwfl takes no longer ones either). */
+/* The build id's path under a .build-id directory: "xx/yyyy" (hex) in
+ * out (2 * 64 + 2 bytes). False when the id is not 2 to 64 bytes long
+ * (libdwfl takes no longer ones either). */
+static bool build_id_path(const unsigned char *id, size_t len, char *out)
+{
+	size_t h = 0;
+	if (len < 2 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		h += (size_t)sprintf(out + h, "%02x", id[i]);
+		if (i == 0)
+			out[h++] = '/';
+	}
+	out[h] = '\0';
+	return true;
+}
+
+/* DIR/.build-id/xx/yyyy.debug for the build id of w, in each directory
+ * of symbolizer_set_debug_dirs, then DEBUG_DIR. */
 static int try_build_id_path(struct debug_want *w, char **name_out)
 {
 	char hex[2 * 64 + 2];
-	const unsigned char *id = w->build_id;
-	size_t h = 0;
-	if (w->build_id_len < 2 || w->build_id_len > 64)
+	if (!build_id_path(w->build_id, w->build_id_len, hex))
 		return -1;
-	for (size_t i = 0; i < w->build_id_len; i++) {
-		h += (size_t)sprintf(hex + h, "%02x", id[i]);
-		if (i == 0)
-			hex[h++] = '/';
+	for (const char *const *d = w->s->debug_dirs; d && *d; d++) {
+		char *prefix;
+		if (asprintf(&prefix, "%s/.build-id/", *d) < 0)
+			return -1;
+		int fd = try_debug_path(w, prefix, hex, ".debug", name_out);
+		free(prefix);
+		if (fd >= 0)
+			return fd;
 	}
-	hex[h] = '\0';
 	return try_debug_path(w, DEBUG_DIR "/.build-id/", hex, ".debug", name_out);
 }
 
@@ -190,6 +254,8 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 {
 	struct debug_want w = { .f = *userdata };
 	const unsigned char *bits;
+	if (w.f)
+		w.s = w.f->s;
 	GElf_Addr vaddr;
 	int fd = -1;
 	if (!w.f)
@@ -227,10 +293,61 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	}
 out:
 	free(real);
+	if (fd < 0 && !alt && w.build_id_len >= 2 && w.build_id_len <= 64 && w.s->use_debuginfod) {
+		char hex[2 * 64 + 1];
+		for (size_t i = 0; i < w.build_id_len; i++)
+			sprintf(hex + 2 * i, "%02x", ((const unsigned char *)w.build_id)[i]);
+		fd = debuginfod_find(w.s, hex, name_out);
+	}
 	/* libdw looks for an alt file it was not given itself, with open() */
 	if (alt && fd < 0 && w.refused)
 		((struct symfile *)*userdata)->alt_refused = true;
 	return fd;
+}
+
+/* ---- debuginfod ----------------------------------------------------------
+ * libdebuginfod (Debian's libdebuginfod1, which libdw itself loads the same
+ * way) is loaded when first needed, only where symbolizer_set_debuginfod
+ * allowed it and DEBUGINFOD_URLS names servers: memprof run stays offline.
+ * Its functions are declared here to need no -dev package to build. */
+typedef void *(*debuginfod_begin_fn)(void);
+typedef int (*debuginfod_find_fn)(void *client, const unsigned char *build_id, int len,
+				  char **path);
+typedef void (*debuginfod_end_fn)(void *client);
+static debuginfod_find_fn debuginfod_find_debuginfo_p;
+static debuginfod_end_fn debuginfod_end_p;
+
+static void close_debuginfod(struct symbolizer *s)
+{
+	if (s->debuginfod && debuginfod_end_p)
+		debuginfod_end_p(s->debuginfod);
+	s->debuginfod = NULL;
+}
+
+/* Asks the debuginfod servers for the debug file of the build id (hex).
+ * Returns its fd (the caller's) and its malloc'd path, or -1. */
+static int debuginfod_find(struct symbolizer *s, const char *hex, char **path)
+{
+	if (!s->use_debuginfod)
+		return -1;
+	if (!s->debuginfod_tried) {
+		s->debuginfod_tried = true;
+		const char *urls = getenv("DEBUGINFOD_URLS");
+		void *lib = urls && *urls ? dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_LOCAL) : NULL;
+		debuginfod_begin_fn begin = lib ? (debuginfod_begin_fn)dlsym(lib, "debuginfod_begin") : NULL;
+		debuginfod_find_debuginfo_p = lib ? (debuginfod_find_fn)dlsym(lib, "debuginfod_find_debuginfo") : NULL;
+		debuginfod_end_p = lib ? (debuginfod_end_fn)dlsym(lib, "debuginfod_end") : NULL;
+		if (begin && debuginfod_find_debuginfo_p && debuginfod_end_p)
+			s->debuginfod = begin();
+		if (urls && *urls && !s->debuginfod)
+			say(s, "DEBUGINFOD_URLS is set, but libdebuginfod.so.1 could not be loaded "
+			       "(apt-get install libdebuginfod1): debuginfod not asked");
+	}
+	if (!s->debuginfod)
+		return -1;
+	/* length 0: the id is given in hex */
+	int fd = debuginfod_find_debuginfo_p(s->debuginfod, (const unsigned char *)hex, 0, path);
+	return fd >= 0 ? fd : -1;
 }
 
 /* Every ELF file is reported by get_file, open: nothing to find. */
@@ -248,7 +365,53 @@ static const Dwfl_Callbacks callbacks = {
 
 struct symbolizer *symbolizer_new(void)
 {
+	elf_version(EV_CURRENT);	/* libelf before any elf_begin (libdwfl's dwfl_begin does it too) */
 	return calloc(1, sizeof(struct symbolizer));
+}
+
+void symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs)
+{
+	s->debug_dirs = dirs;
+}
+
+void symbolizer_set_debuginfod(struct symbolizer *s, bool use)
+{
+	s->use_debuginfod = use;
+}
+
+void symbolizer_set_warn(struct symbolizer *s, void (*warn)(const char *msg, void *data),
+			 void *data)
+{
+	s->warn = warn;
+	s->warn_data = data;
+}
+
+size_t symbolizer_open_files(const struct symbolizer *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; s && s->files.entries && i <= s->files.mask; i++)
+		if (s->files.entries[i].used)
+			n += ((struct symfile *)(uintptr_t)s->files.entries[i].value)->dwfl != NULL;
+	return n;
+}
+
+void symbolizer_close_files(struct symbolizer *s)
+{
+	for (size_t i = 0; s && s->files.entries && i <= s->files.mask; i++)
+		if (s->files.entries[i].used) {
+			struct symfile *f = (void *)(uintptr_t)s->files.entries[i].value;
+			if (f->dwfl)
+				dwfl_end(f->dwfl);
+			free(f->syms);	/* its names are libdw's */
+			free_cus(f);
+			f->dwfl = NULL;
+			f->mod = NULL;
+			f->syms = NULL;
+			f->n_syms = 0;
+			f->syms_loaded = false;
+			f->opened = false;
+			f->has_dwarf = f->alt_refused = false;
+		}
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -260,8 +423,12 @@ void symbolizer_free(struct symbolizer *s)
 			struct symfile *f = (void *)(uintptr_t)s->files.entries[i].value;
 			if (f->dwfl)
 				dwfl_end(f->dwfl);
+			free(f->syms);
+			free_cus(f);
 		}
 	free(s->frames);
+	close_debuginfod(s);
+	hashmap_release(&s->resolved);
 	hashmap_release(&s->strings);
 	hashmap_release(&s->files);
 	hashmap_release(&s->names);
@@ -269,6 +436,24 @@ void symbolizer_free(struct symbolizer *s)
 	free(s);
 }
 
+/* The GNU build id of the ELF file open at fd, in hex (2 * 64 + 1
+ * bytes), from its PT_NOTE segments (or SHT_NOTE sections): reading the
+ * notes touches neither the symbol tables nor compressed debug sections.
+ * Returns whether there was one. */
+static bool note_build_id(int fd, char *hex)
+{
+	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	const void *id;
+	ssize_t n = e ? dwelf_elf_gnu_build_id(e, &id) : -1;
+	if (n > 0 && n <= 64)
+		for (ssize_t i = 0; i < n; i++)
+			sprintf(hex + 2 * i, "%02x", ((const unsigned char *)id)[i]);
+	elf_end(e);
+	return n > 0 && n <= 64;
+}
+
+/* The file at path, its build id read (cheaply, from its notes); libdw is
+ * not asked about it until it must symbolize in it (open_module). */
 static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 {
 	const char *path = hashmap_intern(&s->strings, &s->arena, path_in, strlen(path_in));
@@ -284,6 +469,7 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 		return NULL;
 	}
 	*slot = (uint64_t)(uintptr_t)f;
+	f->s = s;
 	f->path = path;
 	f->build_id = "";
 	if (path[0] != '/')
@@ -292,37 +478,134 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 	int fd = open_elf(path, &st);
 	if (fd < 0)
 		return f;
+	f->regular = true;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
-	if (!(f->dwfl = dwfl_begin(&callbacks))) {
-		close(fd);
-		return f;
+	char hex[2 * 64 + 1];
+	if (note_build_id(fd, hex))
+		f->build_id = copy(s, hex);
+	close(fd);
+	return f;
+}
+
+/* Reports f to libdw (its own Dwfl) and loads its DWARF, or finds its
+ * debug file: the dear part, done once and only for files symbolized in.
+ * The file is opened again (the same one: its device and inode). */
+static void open_module(struct symfile *f)
+{
+	if (f->opened)
+		return;
+	f->opened = true;
+	if (!f->regular)
+		return;
+	struct stat st;
+	int fd = open_elf(f->path, &st);
+	if (fd < 0)
+		return;
+	if (st.st_dev != f->dev || st.st_ino != f->ino || !(f->dwfl = dwfl_begin(&callbacks))) {
+		close(fd);	/* replaced since its build id was read */
+		return;
 	}
 	/* consumes fd on success only (it is an ELF file: libdwfl does not
 	 * swap it for a decompressed copy) */
-	f->mod = dwfl_report_elf(f->dwfl, path, path, fd, 0, false);
+	f->mod = dwfl_report_elf(f->dwfl, f->path, f->path, fd, 0, false);
 	dwfl_report_end(f->dwfl, NULL, NULL);
 	if (!f->mod) {
 		close(fd);
-		return f;
+		return;
 	}
 	void **userdata;
 	dwfl_module_info(f->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
 	*userdata = f;	/* for find_debuginfo */
 	Dwarf_Addr bias;
 	f->has_dwarf = dwfl_module_getdwarf(f->mod, &bias) != NULL && !f->alt_refused;
-	const unsigned char *bits;
-	GElf_Addr vaddr;
-	int n = dwfl_module_build_id(f->mod, &bits, &vaddr);
-	if (n > 0) {
-		char *hex = arena_alloc(&s->arena, (size_t)n * 2 + 1);
-		if (hex) {
-			for (int i = 0; i < n; i++)
-				sprintf(hex + 2 * i, "%02x", bits[i]);
-			f->build_id = hex;
-		}
+}
+
+static int by_start(const void *x, const void *y)
+{
+	const struct symbol *a = x, *b = y;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	/* at one address, the preferred last: the lookup takes the last */
+	if (a->rank != b->rank)
+		return a->rank - b->rank;
+	return (a->end > a->start) - (b->end > b->start);
+}
+
+/* The module's symbols that can hold code (what dwfl_module_addrinfo
+ * considers: not sections, files or TLS, defined), sorted by address.
+ * libdw gives the symbol table of the file, or of its debug file when the
+ * file is stripped, and the minidebuginfo's. */
+static void load_symbols(struct symfile *f)
+{
+	f->syms_loaded = true;
+	int n = dwfl_module_getsymtab(f->mod);
+	if (n <= 1)
+		return;
+	struct symbol *syms = malloc((size_t)n * sizeof(*syms));
+	if (!syms)
+		return;	/* no names from the symbol table, DWARF's still */
+	size_t k = 0;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(f->mod, i, &sym, &addr, &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (!name || !*name || shndx == SHN_UNDEF || type == STT_SECTION ||
+		    type == STT_FILE || type == STT_TLS)
+			continue;
+		int bind = GELF_ST_BIND(sym.st_info);
+		syms[k++] = (struct symbol){ addr, addr + sym.st_size, 0, name,
+					     bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0 };
 	}
-	return f;
+	qsort(syms, k, sizeof(*syms), by_start);
+	uint64_t max_end = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (syms[i].end > max_end)
+			max_end = syms[i].end;
+		syms[i].max_end = max_end;
+	}
+	f->syms = syms;
+	f->n_syms = k;
+}
+
+/* The name of the symbol that holds vaddr: of those whose range holds it,
+ * the one that starts closest below it (the global one of several at one
+ * address); else the closest symbol without a size below it, when no
+ * sized symbol ends between the two. NULL when none does. */
+static const char *symbol_at(struct symfile *f, uint64_t vaddr)
+{
+	if (!f->syms_loaded)
+		load_symbols(f);
+	size_t lo = 0, hi = f->n_syms;
+	while (lo < hi) {	/* the first symbol starting above vaddr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->syms[mid].start <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct symbol *sizeless = NULL;
+	for (size_t i = lo; i-- > 0 && f->syms[i].max_end > vaddr;) {
+		const struct symbol *y = &f->syms[i];
+		if (y->end > vaddr)
+			return y->name;
+	}
+	/* no sized symbol holds it: the nearest sizeless one below, unless
+	 * a sized one lies between */
+	for (size_t i = lo; i-- > 0;) {
+		const struct symbol *y = &f->syms[i];
+		if (y->end > y->start)
+			break;
+		if (!sizeless || y->start == sizeless->start)
+			sizeless = y;
+		else
+			break;
+	}
+	return sizeless ? sizeless->name : NULL;
 }
 
 /* ---- names as pprof shows them --------------------------------------------
@@ -530,18 +813,176 @@ static int frame_room(struct symbolizer *s, int n)
 	return array_grow(&s->frames, &s->frames_cap, (size_t)n, sizeof(*s->frames));
 }
 
+/* ---- scopes: which functions (inlined or not) hold an address ----------
+ * libdw's dwarf_getscopes walks the CU's DIE tree from its top for every
+ * address (and dwarf_getscopes_die again for an inlined one): ~5 million
+ * instructions a location in a CU as big as CPython's ceval.c. Instead
+ * each CU is walked once, its functions and inlined instances put in a
+ * table sorted by address, and each address is a binary search. */
+struct scope {
+	uint64_t lo, hi;	/* one of its ranges: [lo, hi) */
+	Dwarf_Die die;
+	int32_t parent;		/* the scope it is in (walk order index), -1: none */
+	uint16_t depth;
+	bool subprogram;	/* else an inlined instance */
+};
+
+struct scope_ix {		/* cu_scopes.sorted: by lo, the deeper later at one lo */
+	uint64_t lo, hi, max_hi;	/* max_hi: the highest hi of this one and those before */
+	uint32_t scope;
+	uint16_t depth;
+};
+
+struct cu_scopes {
+	struct scope *v;	/* in walk order (parents first) */
+	size_t n, cap;
+	struct scope_ix *sorted;
+	bool failed;
+};
+
+static void free_cus(struct symfile *f)
+{
+	for (size_t i = 0; f->cus.entries && i <= f->cus.mask; i++)
+		if (f->cus.entries[i].used) {
+			struct cu_scopes *cs = (void *)(uintptr_t)f->cus.entries[i].value;
+			free(cs->v);
+			free(cs->sorted);
+			free(cs);
+		}
+	hashmap_release(&f->cus);
+}
+
+#define SCOPE_MAX_DEPTH 256	/* deeper DIE trees (crafted files) are cut there */
+
+static void walk_scopes(struct cu_scopes *cs, Dwarf_Die *die, int32_t parent, int depth)
+{
+	Dwarf_Die child;
+	if (depth >= SCOPE_MAX_DEPTH || dwarf_child(die, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+		int32_t me = -1;
+		bool descend = tag == DW_TAG_lexical_block || tag == DW_TAG_namespace ||
+			       tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+			       tag == DW_TAG_union_type || tag == DW_TAG_module;
+		if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+			Dwarf_Addr base, start, end;
+			ptrdiff_t off = 0;
+			while ((off = dwarf_ranges(&child, off, &base, &start, &end)) > 0) {
+				if (end <= start)
+					continue;
+				if (array_grow(&cs->v, &cs->cap, cs->n, sizeof(*cs->v)) < 0) {
+					cs->failed = true;
+					return;
+				}
+				if (me < 0)
+					me = (int32_t)cs->n;
+				cs->v[cs->n++] = (struct scope){ start, end, child, parent, (uint16_t)depth,
+								 tag == DW_TAG_subprogram };
+			}
+			descend = me >= 0;	/* no code: nothing inside has any */
+		}
+		if (descend)
+			walk_scopes(cs, &child, me >= 0 ? me : parent, depth + 1);
+		if (cs->failed)
+			return;
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int by_lo(const void *x, const void *y)
+{
+	const struct scope_ix *a = x, *b = y;
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return (int)a->depth - (int)b->depth;
+}
+
+/* The scope table of the CU cudie, made on first use; NULL when out of
+ * memory (the caller then asks libdw as before). */
+static struct cu_scopes *cu_scopes(struct symfile *f, Dwarf_Die *cudie)
+{
+	bool inserted;
+	uint64_t *slot = hashmap_put(&f->cus, dwarf_dieoffset(cudie), &inserted);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (struct cu_scopes *)(uintptr_t)*slot;
+	struct cu_scopes *cs = calloc(1, sizeof(*cs));
+	if (cs)
+		walk_scopes(cs, cudie, -1, 0);
+	if (cs && !cs->failed && !(cs->sorted = malloc((cs->n ? cs->n : 1) * sizeof(*cs->sorted))))
+		cs->failed = true;
+	if (!cs || cs->failed) {
+		if (cs)
+			free(cs->v);
+		free(cs);
+		hashmap_remove(&f->cus, dwarf_dieoffset(cudie));
+		return NULL;
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		cs->sorted[i] = (struct scope_ix){ cs->v[i].lo, cs->v[i].hi, 0, (uint32_t)i,
+						   cs->v[i].depth };
+	qsort(cs->sorted, cs->n, sizeof(*cs->sorted), by_lo);
+	uint64_t max_hi = 0;
+	for (size_t i = 0; i < cs->n; i++) {
+		max_hi = cs->sorted[i].hi > max_hi ? cs->sorted[i].hi : max_hi;
+		cs->sorted[i].max_hi = max_hi;
+	}
+	*slot = (uint64_t)(uintptr_t)cs;
+	return cs;
+}
+
+/* The functions that hold addr in the CU cudie, innermost first: the
+ * innermost inlined instance (or function), then the scopes it was
+ * inlined into, up to the function that is not inlined. Sets *out to a
+ * malloc'd array; returns how many, or -1 when the table could not be
+ * made. */
+static int find_scopes(struct symfile *f, Dwarf_Die *cudie, uint64_t addr, Dwarf_Die **out)
+{
+	struct cu_scopes *cs = cu_scopes(f, cudie);
+	*out = NULL;
+	if (!cs)
+		return -1;
+	size_t lo = 0, hi = cs->n;
+	while (lo < hi) {	/* the first scope starting above addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (cs->sorted[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const struct scope_ix *best = NULL;
+	for (size_t i = lo; i-- > 0 && cs->sorted[i].max_hi > addr;)
+		if (cs->sorted[i].hi > addr && (!best || cs->sorted[i].depth > best->depth))
+			best = &cs->sorted[i];
+	if (!best)
+		return 0;
+	int n = 0;
+	for (int32_t k = (int32_t)best->scope; k >= 0; k = cs->v[k].parent) {
+		n++;
+		if (cs->v[k].subprogram)
+			break;
+	}
+	if (!(*out = malloc((size_t)n * sizeof(**out))))
+		return -1;
+	int i = 0;
+	for (int32_t k = (int32_t)best->scope; i < n; k = cs->v[k].parent)
+		(*out)[i++] = cs->v[k].die;
+	return n;
+}
+
 int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		      const struct sym_frame **frames)
 {
 	*frames = s->frames;
 	struct symfile *f = get_file(s, path);
+	if (f)
+		open_module(f);
 	if (!f || !f->mod)
 		return 0;
 
 	/* the symbol table: the fallback, and the name when DWARF has none */
-	GElf_Off off;
-	GElf_Sym sym;
-	const char *symname = dwfl_module_addrinfo(f->mod, vaddr, &off, &sym, NULL, NULL, NULL);
+	const char *symname = symbol_at(f, vaddr);
 	const char *file = NULL;
 	int line = 0;
 	Dwfl_Line *dl = f->has_dwarf ? dwfl_module_getsrc(f->mod, vaddr) : NULL;
@@ -552,10 +993,13 @@ int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie = f->has_dwarf ? dwfl_module_addrdie(f->mod, vaddr, &bias) : NULL;
 	Dwarf_Die *scopes = NULL;
-	int nscopes = cudie ? dwarf_getscopes(cudie, vaddr - bias, &scopes) : 0;
+	int nscopes = cudie ? find_scopes(f, cudie, vaddr - bias, &scopes) : 0;
+	if (nscopes < 0)	/* out of memory for the table: libdw's own walk */
+		nscopes = dwarf_getscopes(cudie, vaddr - bias, &scopes);
 	/* dwarf_getscopes continues an inlined instance into its abstract
 	 * definition; dwarf_getscopes_die on the innermost instance gives the
-	 * chain of scopes it was inlined into, which is what the frames are. */
+	 * chain of scopes it was inlined into, which is what the frames are
+	 * (find_scopes' answer already is). */
 	for (int i = 0; i < nscopes; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		if (tag == DW_TAG_subprogram)
@@ -621,6 +1065,127 @@ const char *symbolizer_build_id(struct symbolizer *s, const char *path)
 int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf)
 {
 	struct symfile *f = get_file(s, path);
+	if (f)
+		open_module(f);
 	*has_dwarf = f && f->has_dwarf;
 	return f && f->mod;
+}
+
+/* Whether the file at path has build id want (hex): "" wants any file.
+ * A file there with another build id is refused, and said. */
+static bool file_matches(struct symbolizer *s, const char *path, const char *want)
+{
+	struct symfile *f = get_file(s, path);
+	if (!f || !f->regular)
+		return false;
+	if (!*want || !strcmp(f->build_id, want))
+		return true;
+	say(s, "%s: build id %s, not the profile's %s: not used", path,
+	    *f->build_id ? f->build_id : "(none)", want);
+	return false;
+}
+
+static const char *try_resolved(struct symbolizer *s, const char *want, const char *fmt, ...)
+{
+	char *path;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&path, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	/* absolute: the symbolizer takes relative names for [vdso] and friends */
+	char *real = realpath(path, NULL);
+	const char *r = real && file_matches(s, real, want)
+				? hashmap_intern(&s->strings, &s->arena, real, strlen(real)) : NULL;
+	free(real);
+	free(path);
+	return r;
+}
+
+static const char *resolve(struct symbolizer *s, const char *path, const char *want)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char rel[2 * 64 + 2] = "";
+	size_t idlen = strlen(want);
+	if (idlen >= 4 && idlen <= 128 && idlen % 2 == 0)
+		snprintf(rel, sizeof(rel), "%.2s/%s", want, want + 2);
+	const char *r;
+	struct stat st;
+	/* the directories the user named first: the mapped file may be here,
+	 * stripped, with its debug file there by name only */
+	for (const char *const *d = s->debug_dirs; d && *d; d++) {
+		if (*rel && ((r = try_resolved(s, want, "%s/.build-id/%s.debug", *d, rel)) ||
+			     (r = try_resolved(s, want, "%s/.build-id/%s", *d, rel))))
+			return r;
+		if (*base && ((r = try_resolved(s, want, "%s/%s.debug", *d, base)) ||
+			      (r = try_resolved(s, want, "%s/%s", *d, base))))
+			return r;
+	}
+	if (path[0] == '/' && stat(path, &st) == 0 && file_matches(s, path, want))
+		return hashmap_intern(&s->strings, &s->arena, path, strlen(path));
+	if (*rel && (r = try_resolved(s, want, DEBUG_DIR "/.build-id/%s.debug", rel)))
+		return r;
+	char *got = NULL;
+	int fd = *want ? debuginfod_find(s, want, &got) : -1;
+	if (fd >= 0) {
+		close(fd);
+		r = file_matches(s, got, want) ? hashmap_intern(&s->strings, &s->arena, got, strlen(got))
+					       : NULL;
+		free(got);
+		return r;
+	}
+	return NULL;
+}
+
+const char *symbolizer_resolve(struct symbolizer *s, const char *path, const char *build_id)
+{
+	/* remembered: every location of a mapping asks */
+	size_t lp = strlen(path), lb = strlen(build_id);
+	char *key = malloc(lp + lb + 2);
+	if (!key)
+		return NULL;
+	memcpy(key, build_id, lb + 1);
+	memcpy(key + lb + 1, path, lp + 1);
+	const char *k = hashmap_intern(&s->strings, &s->arena, key, lp + lb + 1);
+	free(key);
+	bool inserted;
+	uint64_t *slot = k ? hashmap_put(&s->resolved, (uintptr_t)k, &inserted) : NULL;
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (const char *)(uintptr_t)*slot;
+	const char *r = resolve(s, path, build_id);	/* touches no s->resolved */
+	*slot = (uint64_t)(uintptr_t)r;
+	return r;
+}
+
+int symbolizer_file_vaddr(const char *path, uint64_t offset, uint64_t *vaddr)
+{
+	struct stat st;
+	int fd = open_elf(path, &st);
+	if (fd < 0)
+		return fd;
+	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	size_t n = 0;
+	int rc = -ENOENT;
+	if (e && elf_getphdrnum(e, &n) == 0) {
+		/* the loadable segment that holds offset; else the first
+		 * executable one (a debug file may keep phdrs whose offsets
+		 * no longer mean anything: objcopy --only-keep-debug) */
+		for (int pass = 0; pass < 2 && rc < 0; pass++)
+			for (size_t i = 0; i < n && rc < 0; i++) {
+				GElf_Phdr ph;
+				if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+					continue;
+				if (pass == 0 ? offset >= ph.p_offset && offset < ph.p_offset + ph.p_filesz
+					      : (ph.p_flags & PF_X) != 0) {
+					*vaddr = ph.p_vaddr + (pass == 0 ? offset - ph.p_offset : 0);
+					rc = 0;
+				}
+			}
+	}
+	elf_end(e);
+	close(fd);
+	return rc;
 }

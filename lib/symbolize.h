@@ -5,6 +5,7 @@
 #define MEMPROF_SYMBOLIZE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct symbolizer;
@@ -21,6 +22,15 @@ struct sym_frame {
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *s);
 
+/* Lets go of the files the symbolizer holds open (libdw's handles, their
+ * descriptors and mappings); what it answered stays valid, and a later
+ * lookup opens a file again. */
+void symbolizer_close_files(struct symbolizer *s);
+
+/* How many files the symbolizer holds open (each one or two descriptors:
+ * the file, its debug file). */
+size_t symbolizer_open_files(const struct symbolizer *s);
+
 /* Resolves vaddr (an ELF virtual address, not a runtime one) in the file at
  * path into frames: the whole inline chain, however deep, innermost
  * inlined frame first, the function it is all inlined into last. Sets
@@ -32,7 +42,38 @@ void symbolizer_free(struct symbolizer *s);
 int symbolizer_lookup(struct symbolizer *s, const char *path, uint64_t vaddr,
 		      const struct sym_frame **frames);
 
-/* The file's GNU build id in hex, "" if it has none or cannot be read. */
+/* Directories to look in for debug files, before /usr/lib/debug, as it is
+ * laid out (DIR/.build-id/xx/yyyy.debug, DIR/<the file's directory>/<its
+ * debuglink>): NULL-terminated, the caller's, kept until symbolizer_free.
+ * And, where DEBUGINFOD_URLS is set and libdebuginfod can be loaded, the
+ * debuginfod servers, asked by build id after every local place. */
+void symbolizer_set_debug_dirs(struct symbolizer *s, const char *const *dirs);
+
+/* Lets the symbolizer ask debuginfod servers (DEBUGINFOD_URLS) for debug
+ * files it does not find locally (off by default: memprof run stays
+ * offline). */
+void symbolizer_set_debuginfod(struct symbolizer *s, bool use);
+
+/* Where the symbolizer says why it refused a file (a build id that is not
+ * the one wanted) or a service: one line, no trailing period. */
+void symbolizer_set_warn(struct symbolizer *s, void (*warn)(const char *msg, void *data),
+			 void *data);
+
+/* The file to symbolize code of path, build id build_id (hex; "" when
+ * unknown: any file will do), in: in each debug directory,
+ * .build-id/xx/yyyy.debug, .build-id/xx/yyyy, then the file's base name
+ * with .debug and without; path itself when it is there with that build
+ * id; /usr/lib/debug/.build-id/xx/yyyy.debug; debuginfod if allowed. A
+ * candidate with another build id is refused (and said). Returns a path
+ * the symbolizer owns, or NULL when there is none. */
+const char *symbolizer_resolve(struct symbolizer *s, const char *path, const char *build_id);
+
+/* The ELF virtual address at file offset offset of the file at path (its
+ * loadable segment holding it). Returns 0, or a negative errno. */
+int symbolizer_file_vaddr(const char *path, uint64_t offset, uint64_t *vaddr);
+
+/* The file's GNU build id in hex, read from its notes (no debug section is
+ * read), "" if it has none or cannot be read. */
 const char *symbolizer_build_id(struct symbolizer *s, const char *path);
 
 /* Whether the file is a regular ELF file (and whether it has DWARF, in

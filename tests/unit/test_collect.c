@@ -1,5 +1,6 @@
 /* test_collect.c - the collector against hand-made record batches. */
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "harness.h"
 #include "lib/collect.h"
+#include "lib/collect_impl.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
 #include "lib/timeline.h"
@@ -459,7 +461,256 @@ static void test_timeline_grid(void)
 	collector_free(c);
 }
 
+static void start_rate(struct batch *bt, uint64_t rate)
+{
+	u8(bt, REC_START);
+	u8(bt, MEMPROF_VERSION_RECORDS);
+	u32(bt, 1);
+	u32(bt, 0);
+	u64(bt, rate);
+	u64(bt, 0);
+	bt->n = (size_t)(rec_name(bt->b + bt->n, "prog") - bt->b);
+}
+
+/* Size classes: Go's below 32 KiB, 8 a power of two above; never below
+ * the size, never more than 20% (Go: 4097 -> 4864) or 15 bytes above it, never more
+ * than 2^32 - 1 above it (the live table keeps the difference). */
+static void test_size_class(void)
+{
+	CHECK(size_class(0) == 0 && size_class(1) == 8 && size_class(8) == 8);
+	CHECK(size_class(9) == 16 && size_class(100) == 112 && size_class(1025) == 1152);
+	CHECK(size_class(32768) == 32768 && size_class(32769) == 36864);
+	CHECK(size_class(65536) == 65536 && size_class(65537) == 73728);
+	uint64_t prev = 0;
+	bool ok = true;
+	for (uint64_t s = 1; s < (1u << 22); s += s < 70000 ? 1 : 977) {
+		uint64_t k = size_class(s);
+		ok &= k >= s && k >= prev && (k - s < 16 || (k - s) * 5 <= s) && k - s < (1ULL << 32);
+		prev = k;
+	}
+	CHECK(ok);
+	for (int b = 20; b < 64; b++) {
+		uint64_t s = (1ULL << b) + 12345, k = size_class(s);
+		CHECK(k >= s && k - s < (1ULL << 32));
+	}
+}
+
+/* One call site, 200,000 distinct sizes: the profile has one sample per
+ * size class (not per size), and the totals are exact at --rate 1, also
+ * what is in use after every other block is freed (each block's own size
+ * comes off, not its class's). */
+static void test_size_classes_exact(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	stack(&bt, 1, 0xa000);
+	CHECK(feed(c, &bt) == 0);
+	uint64_t total = 0, live = 0, n_live = 0;
+	const uint64_t n = 200000;
+	for (uint64_t i = 0; i < n;) {
+		begin(&bt);
+		for (int k = 0; k < 100 && i < n; k++, i++) {
+			uint64_t size = 1 + i * 3;	/* 1 .. 600,000 bytes */
+			alloc(&bt, 0x100000 + i * 16, size, 1);
+			total += size;
+			if (i % 2) {
+				free_rec(&bt, 0x100000 + i * 16);
+			} else {
+				live += size;
+				n_live++;
+			}
+		}
+		CHECK(feed(c, &bt) == 0);
+	}
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p != NULL);
+	if (p) {
+		int64_t v[4] = { 0 };
+		bool classes = true;
+		for (size_t i = 0; i < p->n_sample; i++) {
+			for (int k = 0; k < 4; k++)
+				v[k] += p->sample[i].value[k];
+			int64_t label = p->sample[i].label[0].num;
+			classes &= label == (int64_t)size_class((uint64_t)label);
+		}
+		CHECK(p->n_sample < 120);
+		CHECK(classes);
+		CHECK(v[0] == (int64_t)n && v[1] == (int64_t)total);
+		CHECK(v[2] == (int64_t)n_live && v[3] == (int64_t)live);
+	}
+	profile_free(p);
+	collector_free(c);
+}
+
+/* At a sampled rate, each sampled block stands for heap_scale(its own
+ * size) blocks: the bucket's estimate is the sum of those, not its
+ * count times the scale of one size. */
+static void test_size_classes_scaled(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	const uint64_t rate = 4096;
+	begin(&bt);
+	start_rate(&bt, rate);
+	stack(&bt, 1, 0xa000);
+	double want_n = 0, want_b = 0;
+	for (uint64_t i = 0; i < 50; i++) {
+		uint64_t size = 897 + i * 2;	/* all in the 1024 class */
+		alloc(&bt, 0x100000 + i * 4096, size, 1);
+		double s = 1 / (1 - exp(-(double)size / (double)rate));
+		want_n += s;
+		want_b += s * (double)size;
+	}
+	CHECK(feed(c, &bt) == 0);
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p && p->n_sample == 1);
+	if (p && p->n_sample == 1) {
+		CHECK(p->sample[0].value[0] == llround(want_n));
+		CHECK(p->sample[0].value[1] == llround(want_b));
+		CHECK(p->sample[0].value[3] == llround(want_b));
+		CHECK(p->sample[0].label[0].num == 1024);
+	}
+	profile_free(p);
+	collector_free(c);
+}
+
+/* The symbolizer's answers outlive a profile: a second profile of the
+ * same stacks (an endpoint asked again) asks it nothing; a new stack asks
+ * only for its new address. The module is this test program itself. */
+static void test_symbols_kept(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	u8(&bt, REC_MODULE);
+	u64(&bt, 0);
+	u64(&bt, 0x1000);
+	u64(&bt, 0x100000);
+	u64(&bt, 0);
+	bt.n = (size_t)(rec_name(bt.b + bt.n, "/proc/self/exe") - bt.b);
+	u8(&bt, 0);
+	stack(&bt, 1, 0x2000);
+	stack(&bt, 2, 0x3000);
+	alloc(&bt, 0x100000, 10, 1);
+	alloc(&bt, 0x100100, 10, 2);
+	CHECK(feed(c, &bt) == 0);
+	const struct collector_stats *st = collector_stats(c);
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p && st->symbolized == 2);
+	profile_free(p);
+	p = collector_profile(c, NULL);
+	CHECK(p && st->symbolized == 2);
+	profile_free(p);
+	begin(&bt);
+	stack(&bt, 3, 0x4000);
+	alloc(&bt, 0x100200, 10, 3);
+	CHECK(feed(c, &bt) == 0);
+	p = collector_profile(c, NULL);
+	CHECK(p && st->symbolized == 3 && p->n_sample == 3);
+	profile_free(p);
+	collector_free(c);
+}
+
+/* A stack of no frames as the very first (the fuzzer's find: nothing to
+ * copy, no pc array yet); its allocation is the profile's one sample. */
+static void test_empty_stack_first(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	u8(&bt, REC_STACK);
+	u32(&bt, 1);
+	u8(&bt, 0);
+	bt.n = (size_t)(rec_u16(bt.b + bt.n, 0) - bt.b);
+	alloc(&bt, 0x1000, 10, 1);
+	CHECK(feed(c, &bt) == 0);
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p && p->n_sample == 1 && p->sample[0].n_location == 0);
+	profile_free(p);
+	collector_free(c);
+}
+
+static void module(struct batch *bt, uint64_t start, uint64_t end, const char *file)
+{
+	u8(bt, REC_MODULE);
+	u64(bt, start);	/* bias: the file's vaddr 0 at start */
+	u64(bt, start);
+	u64(bt, end);
+	u64(bt, 0);
+	bt->n = (size_t)(rec_name(bt->b + bt->n, file) - bt->b);
+	u8(bt, 0);
+}
+
+/* Stacks are resolved to modules when the profile is built, in the module
+ * map they came in: a library dlclosed and another loaded at the same
+ * addresses leave each stack with its own; a map no stack came in is
+ * reused, not kept. A forked child starts with its parent's map. */
+static void test_module_maps(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	u8(&bt, REC_MODULES_RESET);
+	module(&bt, 0x10000, 0x20000, "[liba]");
+	stack(&bt, 1, 0x10100);
+	alloc(&bt, 0x1000, 10, 1);
+	u8(&bt, REC_MODULES_RESET);	/* liba closed, libb where it was */
+	module(&bt, 0x10000, 0x20000, "[libb]");
+	u8(&bt, REC_MODULES_RESET);	/* and again: no stack came in that one */
+	module(&bt, 0x10000, 0x20000, "[libb]");
+	stack(&bt, 2, 0x10200);
+	alloc(&bt, 0x2000, 10, 2);
+	CHECK(feed(c, &bt) == 0);
+	struct profile *p = collector_profile(c, NULL);
+	const struct profile_sample *a = p ? sample_at(p, 0x10100) : NULL;
+	const struct profile_sample *b = p ? sample_at(p, 0x10200) : NULL;
+	CHECK(a && a->location[0]->mapping && !strcmp(a->location[0]->mapping->filename, "[liba]"));
+	CHECK(b && b->location[0]->mapping && !strcmp(b->location[0]->mapping->filename, "[libb]"));
+	profile_free(p);
+	collector_free(c);
+
+	/* a plugin opened and closed 1000 times, a new stack each time: its
+	 * two maps are kept once each, and every stack still resolves */
+	c = collector_new();
+	begin(&bt);
+	start(&bt);
+	CHECK(feed(c, &bt) == 0);
+	for (uint32_t i = 0; i < 1000; i++) {
+		begin(&bt);
+		u8(&bt, REC_MODULES_RESET);
+		module(&bt, 0x10000, 0x20000, "[main]");
+		if (i % 2 == 0)
+			module(&bt, 0x30000, 0x40000, "[plugin]");
+		stack(&bt, i + 1, i % 2 == 0 ? 0x30000 + 16 + i : 0x10000 + 16 + i);
+		alloc(&bt, 0x100000 + i * 16, 10, i + 1);
+		CHECK(feed(c, &bt) == 0);
+	}
+	p = collector_profile(c, NULL);
+	size_t in_plugin = 0, in_main = 0;
+	for (size_t i = 0; p && i < p->n_sample; i++) {
+		const struct profile_mapping *m = p->sample[i].location[0]->mapping;
+		in_plugin += m && !strcmp(m->filename, "[plugin]");
+		in_main += m && !strcmp(m->filename, "[main]");
+	}
+	CHECK(in_plugin == 500 && in_main == 500);
+	CHECK(c->proc[0].n_old_maps <= 2);
+	profile_free(p);
+	collector_free(c);
+}
+
 const struct unit_test collect_tests[] = {
+	{ "collect: stacks resolve in the module map they came in", test_module_maps },
+	{ "collect: an empty stack first", test_empty_stack_first },
+	{ "collect: size classes are Go's, then 8 a power of two, and bounded", test_size_class },
+	{ "collect: 200,000 sizes at one site: a sample per class, exact totals",
+	  test_size_classes_exact },
+	{ "collect: a size class sums each sampled block's own scale", test_size_classes_scaled },
+	{ "collect: symbols are kept from one profile to the next", test_symbols_kept },
 	{ "records: every type encodes and decodes; cut records stop the reader", test_record_roundtrip },
 	{ "collect: a recording cut short gives its whole batches and a warning",
 	  test_recording_cut_short },
