@@ -2,6 +2,7 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include "records.h"
 #include "stream.h"
 #include "tables.h"
+#include "unwind.h"
 
 #define TRACKER_STACK_SIZE (64 * 1024)
 
@@ -227,6 +229,114 @@ static void on_own_stack(void (*fn)(void *), void *arg)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* ---- checking the cached unwinder against libunwind ------------------------------ */
+
+/* MEMPROF_UNWIND_CHECK=1 (tests): every stack the cached unwinder walks is
+ * walked by libunwind too and the two compared; the counts go to stderr at
+ * the end of the image, or are appended to the file when the variable is
+ * an absolute path. Under the lock. */
+bool sampler_unwind_check;
+const char *sampler_unwind_check_file;
+static uint64_t check_compared, check_differed, check_libunwind;
+static uintptr_t check_raw[MEMPROF_MAX_FRAMES + 8];
+
+static size_t skip_self(const uintptr_t *pc, size_t n)
+{
+	size_t at = 0;
+	while (at < n && modules_is_self(pc[at]))
+		at++;
+	return at;
+}
+
+static char *put_hex(char *q, uint64_t v)
+{
+	char d[16];
+	int n = 0;
+	do {
+		d[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*q++ = d[--n];
+	return q;
+}
+
+static char *put_dec(char *q, uint64_t v)
+{
+	char d[20];
+	int n = 0;
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*q++ = d[--n];
+	return q;
+}
+
+/* The check's output: stderr, or the file named (opened for each line). */
+static void check_say(const char *line, size_t len)
+{
+	int fd = 2;
+	if (sampler_unwind_check_file)
+		fd = open(sampler_unwind_check_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	else if (fcntl(2, F_GETFD) < 0)
+		return;
+	if (fd < 0)
+		return;
+	if (write(fd, line, len) < 0) {
+		/* nothing more to do */
+	}
+	if (fd != 2)
+		close(fd);
+}
+
+static void say_stack(const char *what, const uintptr_t *pc, size_t n)
+{
+	char line[64 + 17 * 64], *q = line;
+	memcpy(q, what, strlen(what));
+	q += strlen(what);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		*q++ = ' ';
+		q = put_hex(q, pc[i]);
+	}
+	*q++ = '\n';
+	check_say(line, (size_t)(q - line));
+}
+
+static __attribute__((noinline)) void check_unwind(const uintptr_t *fast, int got)
+{
+	const int cap = (int)(sizeof(check_raw) / sizeof(check_raw[0]));
+	int lib = unw_backtrace((void **)check_raw, cap);
+	size_t a = skip_self(fast, (size_t)got), b = skip_self(check_raw, (size_t)lib);
+	size_t na = (size_t)got - a, nb = (size_t)lib - b;
+	check_compared++;
+	if (na == nb && !memcmp(fast + a, check_raw + b, na * sizeof(*fast)))
+		return;
+	if (check_differed++ < 5) {
+		say_stack("memprof: unwinder check: cached:   ", fast + a, na);
+		say_stack("memprof: unwinder check: libunwind:", check_raw + b, nb);
+	}
+}
+
+void sampler_unwind_check_report(void)
+{
+	if (!sampler_unwind_check)
+		return;
+	char line[160], *q = line;
+	const char *s = "memprof: unwinder check: ";
+	memcpy(q, s, strlen(s));
+	q += strlen(s);
+	q = put_dec(q, check_compared);
+	memcpy(q, " stacks compared, ", 18);
+	q = put_dec(q + 18, check_differed);
+	memcpy(q, " differed, ", 11);
+	q = put_dec(q + 11, check_libunwind);
+	memcpy(q, " left to libunwind\n", 19);
+	q += 19;
+	check_say(line, (size_t)(q - line));
+}
+
 struct trace_job {
 	int got;
 };
@@ -252,7 +362,14 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 			on_own_stack(recheck_modules, NULL);
 	}
 	if (likely(here)) {
-		got = unw_backtrace((void **)raw, cap);
+		/* the cached unwinder; libunwind where it cannot follow */
+		got = unwind_fast(raw, cap, ts.stack_hi);
+		if (unlikely(got < 0)) {
+			got = unw_backtrace((void **)raw, cap);
+			check_libunwind++;
+		} else if (unlikely(sampler_unwind_check)) {
+			check_unwind(raw, got);
+		}
 	} else {
 		struct trace_job j = { 0 };
 		on_own_stack(trace_on_own_stack, &j);

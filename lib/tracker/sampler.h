@@ -67,6 +67,12 @@ void sampler_note_thread_stack(void);
 /* Whether any allocation came through the tracker while it was on. */
 extern bool sampler_calls_seen;
 
+/* MEMPROF_UNWIND_CHECK: compare the cached unwinder with libunwind on
+ * every sample; the report goes to stderr at the end. */
+extern bool sampler_unwind_check;
+extern const char *sampler_unwind_check_file;	/* NULL: stderr */
+void sampler_unwind_check_report(void);
+
 /* A forked child draws afresh: its first sample is not its parent's. */
 void sampler_fork_child(void);
 
