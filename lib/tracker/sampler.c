@@ -347,12 +347,20 @@ static void trace_on_own_stack(void *arg)
 	j->got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
 }
 
+/* This thread's last walk, and the id of the stack it gave (memray's
+ * validated cache, see unwind.h): an allocation from where the last one
+ * was, with the same frames above it, is neither walked nor looked up. */
+static __thread struct unwind_memo memo;
+static __thread uint32_t memo_id, memo_stacks_gen;
+
 /* With the lock held. */
-static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size)
+static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size,
+								const struct unwind_regs *from)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
-	bool here = room_here();
+	bool here = room_here(), hit = false;
 	int got;
+	uint32_t id = 0;
 	if (unlikely(modules_stale())) {
 		/* an object went (dlclose): libunwind forgets its cached unwind
 		 * info, the map and the readable segments are made anew */
@@ -363,35 +371,42 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 	}
 	if (likely(here)) {
 		/* the cached unwinder; libunwind where it cannot follow */
-		got = unwind_fast(raw, cap, ts.stack_hi);
+		got = unwind_fast_memo(raw, cap, ts.stack_hi, from, &memo, &hit);
 		if (unlikely(got < 0)) {
 			got = unw_backtrace((void **)raw, cap);
 			check_libunwind++;
 		} else if (unlikely(sampler_unwind_check)) {
 			check_unwind(raw, got);
 		}
+		if (hit && memo_stacks_gen == stacks_generation)
+			id = memo_id;
 	} else {
 		struct trace_job j = { 0 };
 		on_own_stack(trace_on_own_stack, &j);
 		got = j.got;
 	}
-	size_t at = 0, n;
-	bool truncated = got == cap;
-	while (at < (size_t)got && modules_is_self(raw[at]))
-		at++;	/* our own frames: the leaf is the allocating function */
-	n = (size_t)got - at;
-	if (n > MEMPROF_MAX_FRAMES) {
-		n = MEMPROF_MAX_FRAMES;
-		truncated = true;
-	}
-	bool is_new;
-	uint32_t id = stacks_id(raw + at, n, &is_new);
-	if (id && is_new) {
-		struct new_stack ns = { id, truncated, raw + at, n };
-		if (here)
-			send_new_stack(&ns);
-		else
-			on_own_stack(send_new_stack, &ns);
+	if (!id) {
+		size_t at = 0, n;
+		bool truncated = got == cap;
+		while (at < (size_t)got && modules_is_self(raw[at]))
+			at++;	/* our own frames: the leaf is the allocating function */
+		n = (size_t)got - at;
+		if (n > MEMPROF_MAX_FRAMES) {
+			n = MEMPROF_MAX_FRAMES;
+			truncated = true;
+		}
+		bool is_new;
+		id = stacks_id(raw + at, n, &is_new);
+		if (id && is_new) {
+			struct new_stack ns = { id, truncated, raw + at, n };
+			if (here)
+				send_new_stack(&ns);
+			else
+				on_own_stack(send_new_stack, &ns);
+		}
+		/* for the memo, if this walk made it (else it is void anyway) */
+		memo_id = id;
+		memo_stacks_gen = stacks_generation;
 	}
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);
@@ -399,18 +414,24 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
-static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size)
+static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
+								const struct unwind_regs *from)
 {
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (tracking() && stream_ok())
-		record_locked(p, size);
+		record_locked(p, size, from);
 	leave();
 }
 
 void *sample_slow(void *p, size_t size)
+{
+	return sample_slow_from(p, size, NULL);
+}
+
+void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
 {
 	if (ts.busy)
 		return p;
@@ -429,7 +450,7 @@ void *sample_slow(void *p, size_t size)
 	if (fresh && (int64_t)size < ts.countdown)
 		ts.countdown -= (int64_t)size;
 	else if (p)
-		record_alloc(p, size);
+		record_alloc(p, size, from);
 	ts.busy = 0;
 	return p;
 }

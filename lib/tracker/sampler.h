@@ -39,6 +39,11 @@ expired:
  * p. Tail-call it: the unwinder then walks one frame of ours, not several. */
 void *sample_slow(void *p, size_t size);
 
+/* The same, unwinding from the frame `from` (the caller of an entry
+ * point, whose registers the entry's stub saved; see hooks.c). */
+struct unwind_regs;
+void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from);
+
 /* Before the real free of p, whose page the free filter marked: reports the
  * block if it was sampled. */
 void free_slow(void *p);

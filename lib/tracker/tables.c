@@ -239,8 +239,11 @@ uint32_t stacks_id(const uintptr_t *pc, size_t n, bool *is_new)
 	return stacks[i].id;
 }
 
+uint32_t stacks_generation = 1;
+
 void stacks_reset(void)
 {
+	stacks_generation++;
 	if (stacks)
 		memset(stacks, 0, (stacks_mask + 1) * sizeof(*stacks));
 	stacks_count = 0;

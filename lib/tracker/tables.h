@@ -66,6 +66,7 @@ void blocks_reset(void);
  * memory. */
 uint32_t stacks_id(const uintptr_t *pc, size_t n, bool *is_new);
 void stacks_reset(void);
+extern uint32_t stacks_generation;	/* changes when stacks_reset forgets the ids */
 
 uint64_t hash_frames(const uintptr_t *pc, size_t n);
 

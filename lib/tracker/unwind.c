@@ -15,7 +15,8 @@
 /* ---- the table of rules ------------------------------------------------------ */
 
 enum rule_kind {
-	RULE_FRAME = 1,		/* apply it */
+	RULE_RSP,		/* CFA = %rsp + cfa_off: apply it */
+	RULE_RBP,		/* CFA = %rbp + cfa_off: apply it */
 	RULE_LAST,		/* the return address is undefined: the outermost frame */
 	RULE_LIBUNWIND,		/* beyond this unwinder: the whole stack goes to libunwind */
 };
@@ -25,10 +26,10 @@ enum rule_kind {
 /* One return address's rule, 16 bytes. */
 struct rule {
 	uintptr_t ip;		/* 0: empty slot */
-	int32_t cfa_off;	/* CFA = (cfa_rbp ? %rbp : %rsp) + cfa_off */
+	int32_t cfa_off;	/* CFA = (kind == RULE_RBP ? %rbp : %rsp) + cfa_off */
 	int16_t rbp_off;	/* the caller's %rbp is at CFA + rbp_off, or RBP_SAME */
 	int8_t ra_off;		/* the return address is at CFA + ra_off */
-	uint8_t kind : 7, cfa_rbp : 1;
+	uint8_t kind;		/* enum rule_kind */
 };
 
 /* Direct-mapped: a collision replaces the older rule, which is read again
@@ -36,6 +37,7 @@ struct rule {
  * where rules land. */
 #define RULE_BITS 14
 static struct rule *rules;
+static uint32_t rules_gen = 1;	/* memos of older generations are void */
 
 static inline size_t rule_slot(uintptr_t ip)
 {
@@ -47,6 +49,8 @@ void unwind_flush(void)
 	/* private anonymous pages read back as zeros: every slot empty */
 	if (rules)
 		madvise(rules, sizeof(*rules) << RULE_BITS, MADV_DONTNEED);
+	if (++rules_gen == 0)
+		rules_gen = 1;
 }
 
 /* ---- reading .eh_frame ---------------------------------------------------------- */
@@ -451,7 +455,7 @@ static bool read_cie(const uint8_t *p, struct cie *cie)
 /* The rule for return address ip (the call is at ip - 1). */
 static struct rule make_rule(uintptr_t ip)
 {
-	struct rule r = { ip, 0, RBP_SAME, 0, RULE_LIBUNWIND, 0 };
+	struct rule r = { ip, 0, RBP_SAME, 0, RULE_LIBUNWIND };
 	uintptr_t pc = ip - 1;
 	const uint8_t *fde = find_fde(pc);
 	if (!fde)
@@ -493,8 +497,7 @@ static struct rule make_rule(uintptr_t ip)
 	    s.cfa_off < 8 || s.cfa_off > INT32_MAX || s.ra_off < INT8_MIN || s.ra_off >= 0 ||
 	    (s.rbp_how == HOW_OFFSET && (s.rbp_off <= RBP_SAME || s.rbp_off >= 0)))
 		return r;
-	r.kind = RULE_FRAME;
-	r.cfa_rbp = s.cfa_reg == REG_RBP;
+	r.kind = s.cfa_reg == REG_RBP ? RULE_RBP : RULE_RSP;
 	r.cfa_off = (int32_t)s.cfa_off;
 	r.ra_off = (int8_t)s.ra_off;
 	r.rbp_off = s.rbp_how == HOW_OFFSET ? (int16_t)s.rbp_off : RBP_SAME;
@@ -503,13 +506,8 @@ static struct rule make_rule(uintptr_t ip)
 
 /* ---- the walk ------------------------------------------------------------------ */
 
-struct regs {
-	uintptr_t ip, sp, bp;
-};
-
-/* Fills in its caller's registers as they are at the return address:
- * %rip (the return address), %rsp (after the return) and %rbp. */
-void memprof_unwind_regs(struct regs *r);
+/* Fills in its caller's registers as they are at the return address. */
+void memprof_unwind_regs(struct unwind_regs *r);
 __asm__(".text\n"
 	".p2align 4\n"
 	".globl memprof_unwind_regs\n"
@@ -524,19 +522,36 @@ __asm__(".text\n"
 	"\tret\n"
 	".size memprof_unwind_regs, .-memprof_unwind_regs\n");
 
-static const struct rule *rule_for(uintptr_t ip)
+/* A return address not in the table: its rule, read and kept. NULL when
+ * no object's unwind data covers it (not kept: code may be loaded there). */
+static __attribute__((noinline)) const struct rule *rule_miss(struct rule *slot, uintptr_t ip)
 {
-	struct rule *slot = &rules[rule_slot(ip)];
-	if (likely(slot->ip == ip))
-		return slot;
 	struct rule r = make_rule(ip);
 	if (r.kind == RULE_LIBUNWIND && !find_fde(ip - 1))
-		return NULL;	/* no unwind info: not kept (code may be loaded there) */
+		return NULL;
 	*slot = r;
 	return slot;
 }
 
-__attribute__((noinline)) int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi)
+/* Whether memo's walk would be repeated exactly from r: the same
+ * registers, and the same words where it read (all between r.sp and the
+ * stack's end, as they were then: mapped). */
+static inline bool memo_holds(const struct unwind_memo *m, const struct unwind_regs *r)
+{
+	if (m->gen != rules_gen || m->start.ip != r->ip || m->start.sp != r->sp ||
+	    (m->uses_bp && m->start.bp != r->bp))
+		return false;
+	for (uint32_t k = 0; k < m->n_reads; k++)
+		if (*(const uintptr_t *)m->at[k] != m->val[k])
+			return false;
+	return true;
+}
+
+/* This runs for every sampled allocation (all of them at --rate 1): a
+ * table lookup, two loads from the stack and a few checks a frame. */
+static inline __attribute__((always_inline)) int walk(uintptr_t *pc, int cap, uintptr_t stack_hi,
+						      const struct unwind_regs *from,
+						      struct unwind_memo *memo, bool *hit)
 {
 	if (unlikely(!rules)) {
 		void *t = mmap(NULL, sizeof(*rules) << RULE_BITS, PROT_READ | PROT_WRITE,
@@ -545,45 +560,109 @@ __attribute__((noinline)) int unwind_fast(uintptr_t *pc, int cap, uintptr_t stac
 			return -1;
 		rules = t;
 	}
-	struct regs r;
-	memprof_unwind_regs(&r);
-	/* everything read is between our own frame and the stack's end: mapped */
-	const uintptr_t lo = r.sp;
+	struct unwind_regs r;
+	if (from)
+		r = *from;
+	else
+		memprof_unwind_regs(&r);
+	if (memo && memo_holds(memo, &r)) {
+		for (uint32_t k = 0; k < memo->n; k++)
+			pc[k] = memo->pc[k];
+		*hit = true;
+		return (int)memo->n;
+	}
+	/* Everything read is between our own frame and the stack's end, all
+	 * mapped: an address a is readable when a - lo <= span. */
+	struct rule *const tab = rules;
+	const uintptr_t lo = r.sp, span = stack_hi - sizeof(uintptr_t) - lo;
 	uintptr_t ip = r.ip, sp = r.sp, bp = r.bp;
 	int n = 0;
-	while (n < cap) {
+	uint32_t nr = 0;
+	bool bp_first = true, uses_bp = false;	/* bp still the starting one; used */
+	if (memo)
+		memo->gen = 0;	/* void until this walk ends well */
+	if (stack_hi < lo + sizeof(uintptr_t))
+		return -1;
+	for (;;) {
 		pc[n++] = ip;
-		const struct rule *ru = rule_for(ip);
-		if (!ru || ru->kind == RULE_LIBUNWIND)
+		struct rule *slot = &tab[rule_slot(ip)];
+		const struct rule *ru = slot;
+		if (unlikely(slot->ip != ip) && !(ru = rule_miss(slot, ip)))
 			return -1;
-		if (ru->kind == RULE_LAST)
-			break;
-		uintptr_t cfa = (ru->cfa_rbp ? bp : sp) + (uintptr_t)(intptr_t)ru->cfa_off;
+		if (unlikely(ru->kind > RULE_RBP)) {
+			if (ru->kind == RULE_LAST)
+				break;
+			return -1;
+		}
+		uintptr_t cfa = (ru->kind == RULE_RBP ? bp : sp) + (uintptr_t)(intptr_t)ru->cfa_off;
 		uintptr_t ra_at = cfa + (uintptr_t)(intptr_t)ru->ra_off;
-		if (ra_at < lo || ra_at > stack_hi - sizeof(uintptr_t) || cfa <= sp)
+		if (unlikely(ra_at - lo > span || cfa <= sp))
 			return -1;
+		uses_bp |= bp_first && ru->kind == RULE_RBP;
 		ip = *(const uintptr_t *)ra_at;
+		if (memo && nr < UNWIND_MEMO_MAX) {
+			memo->at[nr] = ra_at;
+			memo->val[nr] = ip;
+		}
+		nr++;
 		if (ru->rbp_off != RBP_SAME) {
 			uintptr_t bp_at = cfa + (uintptr_t)(intptr_t)ru->rbp_off;
-			if (bp_at < lo || bp_at > stack_hi - sizeof(uintptr_t))
+			if (unlikely(bp_at - lo > span))
 				return -1;
 			bp = *(const uintptr_t *)bp_at;
+			bp_first = false;
+			if (memo && nr < UNWIND_MEMO_MAX) {
+				memo->at[nr] = bp_at;
+				memo->val[nr] = bp;
+			}
+			nr++;
 		}
 		sp = cfa;
-		if (!ip)
+		if (!ip || n == cap)
 			break;
+	}
+	if (memo && nr <= UNWIND_MEMO_MAX && n <= UNWIND_MEMO_MAX) {
+		memo->start = r;
+		memo->uses_bp = uses_bp;
+		memo->n_reads = nr;
+		memo->n = (uint32_t)n;
+		for (int k = 0; k < n; k++)
+			memo->pc[k] = pc[k];
+		memo->gen = rules_gen;
 	}
 	return n;
 }
 
+__attribute__((noinline)) int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi,
+					 const struct unwind_regs *from)
+{
+	return walk(pc, cap, stack_hi, from, NULL, NULL);
+}
+
+__attribute__((noinline)) int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi,
+					      const struct unwind_regs *from,
+					      struct unwind_memo *memo, bool *hit)
+{
+	return walk(pc, cap, stack_hi, from, memo, hit);
+}
+
 #else
 
-int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi)
+int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from)
 {
 	(void)pc;
 	(void)cap;
 	(void)stack_hi;
+	(void)from;
 	return -1;
+}
+
+int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from,
+		     struct unwind_memo *memo, bool *hit)
+{
+	(void)memo;
+	(void)hit;
+	return unwind_fast(pc, cap, stack_hi, from);
 }
 
 void unwind_flush(void)

@@ -16,12 +16,41 @@
 
 #pragma GCC visibility push(hidden)
 
+/* A frame's registers at a return address: %rip (the return address),
+ * %rsp (after the return) and %rbp. */
+struct unwind_regs {
+	uintptr_t ip, sp, bp;
+};
+
+/* What one walk read, to repeat it without walking (memray's validated
+ * stack cache, exact here): the same starting registers, the same rules
+ * and the same words at the same stack addresses can only give the same
+ * frames. The starting %rbp counts only if a CFA was computed from it
+ * (in -O2 code it is often just a register that holds anything). Per
+ * thread; small stacks only. */
+#define UNWIND_MEMO_MAX 24
+struct unwind_memo {
+	struct unwind_regs start;
+	uint32_t gen;		/* the rules' generation when made; 0: empty */
+	uint32_t n_reads, n;	/* words read, frames */
+	bool uses_bp;		/* the starting %rbp was used (else any will do) */
+	uintptr_t at[UNWIND_MEMO_MAX], val[UNWIND_MEMO_MAX];	/* address, word read there */
+	uintptr_t pc[UNWIND_MEMO_MAX];
+};
+
 /* Fills pc[0..cap) with the calling thread's stack, as unw_backtrace does
  * (the innermost first: a pc in unwind_fast itself, then return addresses;
- * stops after the outermost frame, whose return address is undefined).
- * stack_hi is the end of the thread's stack. Returns the number of frames,
- * or -1 when this stack needs libunwind. */
-int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi);
+ * stops after the outermost frame, whose return address is undefined), or
+ * from the frame `from` outwards when given (an entry point's caller, which
+ * saves walking the tracker's own frames). stack_hi is the end of the
+ * thread's stack. Returns the number of frames, or -1 when this stack needs
+ * libunwind. */
+int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from);
+
+/* unwind_fast, first trying memo (then *hit is set and no frame is walked),
+ * and leaving in memo what this walk read. */
+int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from,
+		     struct unwind_memo *memo, bool *hit);
 
 /* Forgets every rule: objects were unloaded (or loaded). */
 void unwind_flush(void);
