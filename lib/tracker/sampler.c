@@ -369,14 +369,22 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 		else
 			on_own_stack(recheck_modules, NULL);
 	}
+	const uintptr_t *frames = raw;
 	if (likely(here)) {
-		/* the cached unwinder; libunwind where it cannot follow */
-		got = unwind_fast_memo(raw, cap, ts.stack_hi, from, &memo, &hit);
+		/* the last walk again; else the cached unwinder; else libunwind */
+		if (from && unwind_memo_holds(&memo, from)) {
+			hit = true;
+			got = (int)memo.n;
+		} else {
+			got = unwind_fast_memo(raw, cap, ts.stack_hi, from, &memo, &hit);
+		}
+		if (hit)
+			frames = memo.pc;
 		if (unlikely(got < 0)) {
 			got = unw_backtrace((void **)raw, cap);
 			check_libunwind++;
 		} else if (unlikely(sampler_unwind_check)) {
-			check_unwind(raw, got);
+			check_unwind(frames, got);
 		}
 		if (hit && memo_stacks_gen == stacks_generation)
 			id = memo_id;
@@ -388,7 +396,7 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 	if (!id) {
 		size_t at = 0, n;
 		bool truncated = got == cap;
-		while (at < (size_t)got && modules_is_self(raw[at]))
+		while (at < (size_t)got && modules_is_self(frames[at]))
 			at++;	/* our own frames: the leaf is the allocating function */
 		n = (size_t)got - at;
 		if (n > MEMPROF_MAX_FRAMES) {
@@ -396,9 +404,9 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 			truncated = true;
 		}
 		bool is_new;
-		id = stacks_id(raw + at, n, &is_new);
+		id = stacks_id(frames + at, n, &is_new);
 		if (id && is_new) {
-			struct new_stack ns = { id, truncated, raw + at, n };
+			struct new_stack ns = { id, truncated, frames + at, n };
 			if (here)
 				send_new_stack(&ns);
 			else

@@ -37,7 +37,7 @@ struct rule {
  * where rules land. */
 #define RULE_BITS 14
 static struct rule *rules;
-static uint32_t rules_gen = 1;	/* memos of older generations are void */
+uint32_t unwind_rules_gen = 1;
 
 static inline size_t rule_slot(uintptr_t ip)
 {
@@ -49,8 +49,8 @@ void unwind_flush(void)
 	/* private anonymous pages read back as zeros: every slot empty */
 	if (rules)
 		madvise(rules, sizeof(*rules) << RULE_BITS, MADV_DONTNEED);
-	if (++rules_gen == 0)
-		rules_gen = 1;
+	if (++unwind_rules_gen == 0)
+		unwind_rules_gen = 1;
 }
 
 /* ---- reading .eh_frame ---------------------------------------------------------- */
@@ -533,20 +533,6 @@ static __attribute__((noinline)) const struct rule *rule_miss(struct rule *slot,
 	return slot;
 }
 
-/* Whether memo's walk would be repeated exactly from r: the same
- * registers, and the same words where it read (all between r.sp and the
- * stack's end, as they were then: mapped). */
-static inline bool memo_holds(const struct unwind_memo *m, const struct unwind_regs *r)
-{
-	if (m->gen != rules_gen || m->start.ip != r->ip || m->start.sp != r->sp ||
-	    (m->uses_bp && m->start.bp != r->bp))
-		return false;
-	for (uint32_t k = 0; k < m->n_reads; k++)
-		if (*(const uintptr_t *)m->at[k] != m->val[k])
-			return false;
-	return true;
-}
-
 /* This runs for every sampled allocation (all of them at --rate 1): a
  * table lookup, two loads from the stack and a few checks a frame. */
 static inline __attribute__((always_inline)) int walk(uintptr_t *pc, int cap, uintptr_t stack_hi,
@@ -565,9 +551,7 @@ static inline __attribute__((always_inline)) int walk(uintptr_t *pc, int cap, ui
 		r = *from;
 	else
 		memprof_unwind_regs(&r);
-	if (memo && memo_holds(memo, &r)) {
-		for (uint32_t k = 0; k < memo->n; k++)
-			pc[k] = memo->pc[k];
+	if (memo && !from && unwind_memo_holds(memo, &r)) {
 		*hit = true;
 		return (int)memo->n;
 	}
@@ -628,7 +612,7 @@ static inline __attribute__((always_inline)) int walk(uintptr_t *pc, int cap, ui
 		memo->n = (uint32_t)n;
 		for (int k = 0; k < n; k++)
 			memo->pc[k] = pc[k];
-		memo->gen = rules_gen;
+		memo->gen = unwind_rules_gen;
 	}
 	return n;
 }

@@ -47,10 +47,28 @@ struct unwind_memo {
  * libunwind. */
 int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from);
 
-/* unwind_fast, first trying memo (then *hit is set and no frame is walked),
- * and leaving in memo what this walk read. */
+/* unwind_fast, leaving in memo what this walk read. Without `from`, it
+ * first tries memo itself (then *hit is set, no frame is walked, and the
+ * frames are memo->pc[0..n)); with `from`, the caller has tried
+ * unwind_memo_holds already. */
 int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from,
 		     struct unwind_memo *memo, bool *hit);
+
+extern uint32_t unwind_rules_gen;	/* memos of older generations are void */
+
+/* Whether a walk from r would read what memo's did, so give its frames:
+ * the same registers, and the same words where it read (all between r->sp
+ * and the stack's end, as they were then: mapped). */
+static inline bool unwind_memo_holds(const struct unwind_memo *m, const struct unwind_regs *r)
+{
+	if (m->gen != unwind_rules_gen || m->start.ip != r->ip || m->start.sp != r->sp ||
+	    (m->uses_bp && m->start.bp != r->bp))
+		return false;
+	for (uint32_t k = 0; k < m->n_reads; k++)
+		if (*(const uintptr_t *)m->at[k] != m->val[k])
+			return false;
+	return true;
+}
 
 /* Forgets every rule: objects were unloaded (or loaded). */
 void unwind_flush(void);
