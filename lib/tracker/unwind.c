@@ -1,5 +1,5 @@
 /* unwind.c - the tracker's cached unwinder (see unwind.h). x86-64 only;
- * elsewhere unwind_fast always answers "use libunwind". */
+ * elsewhere it always answers "use libunwind". */
 #include "unwind.h"
 
 #include <elf.h>
@@ -617,12 +617,6 @@ static inline __attribute__((always_inline)) int walk(uintptr_t *pc, int cap, ui
 	return n;
 }
 
-__attribute__((noinline)) int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi,
-					 const struct unwind_regs *from)
-{
-	return walk(pc, cap, stack_hi, from, NULL, NULL);
-}
-
 __attribute__((noinline)) int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi,
 					      const struct unwind_regs *from,
 					      struct unwind_memo *memo, bool *hit)
@@ -632,21 +626,18 @@ __attribute__((noinline)) int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t
 
 #else
 
-int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from)
+uint32_t unwind_rules_gen = 1;
+
+int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from,
+		     struct unwind_memo *memo, bool *hit)
 {
 	(void)pc;
 	(void)cap;
 	(void)stack_hi;
 	(void)from;
-	return -1;
-}
-
-int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from,
-		     struct unwind_memo *memo, bool *hit)
-{
 	(void)memo;
 	(void)hit;
-	return unwind_fast(pc, cap, stack_hi, from);
+	return -1;
 }
 
 void unwind_flush(void)

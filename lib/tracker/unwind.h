@@ -39,18 +39,15 @@ struct unwind_memo {
 };
 
 /* Fills pc[0..cap) with the calling thread's stack, as unw_backtrace does
- * (the innermost first: a pc in unwind_fast itself, then return addresses;
- * stops after the outermost frame, whose return address is undefined), or
- * from the frame `from` outwards when given (an entry point's caller, which
- * saves walking the tracker's own frames). stack_hi is the end of the
- * thread's stack. Returns the number of frames, or -1 when this stack needs
- * libunwind. */
-int unwind_fast(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from);
-
-/* unwind_fast, leaving in memo what this walk read. Without `from`, it
- * first tries memo itself (then *hit is set, no frame is walked, and the
- * frames are memo->pc[0..n)); with `from`, the caller has tried
- * unwind_memo_holds already. */
+ * (the innermost first: a pc in the unwinder itself, then return
+ * addresses; stops after the outermost frame, whose return address is
+ * undefined), or from the frame `from` outwards when given (an entry
+ * point's caller, which saves walking the tracker's own frames). stack_hi
+ * is the end of the thread's stack. Leaves in memo what the walk read.
+ * Without `from`, it first tries memo itself: then *hit is set, no frame
+ * is walked and the frames are memo->pc[0..n); with `from`, the caller has
+ * tried unwind_memo_holds already. Returns the number of frames, or -1
+ * when this stack needs libunwind. */
 int unwind_fast_memo(uintptr_t *pc, int cap, uintptr_t stack_hi, const struct unwind_regs *from,
 		     struct unwind_memo *memo, bool *hit);
 
