@@ -304,14 +304,23 @@ static void say_stack(const char *what, const uintptr_t *pc, size_t n)
 	check_say(line, (size_t)(q - line));
 }
 
+/* Compares what is recorded: the frames after the tracker's own, at most
+ * MEMPROF_MAX_FRAMES of them, and whether the stack was cut (the cached
+ * unwinder may start below the tracker's frames, so its buffer fills with
+ * more of the program's). */
 static __attribute__((noinline)) void check_unwind(const uintptr_t *fast, int got)
 {
 	const int cap = (int)(sizeof(check_raw) / sizeof(check_raw[0]));
 	int lib = unw_backtrace((void **)check_raw, cap);
 	size_t a = skip_self(fast, (size_t)got), b = skip_self(check_raw, (size_t)lib);
 	size_t na = (size_t)got - a, nb = (size_t)lib - b;
+	bool cut_a = got == cap || na > MEMPROF_MAX_FRAMES, cut_b = lib == cap || nb > MEMPROF_MAX_FRAMES;
+	if (na > MEMPROF_MAX_FRAMES)
+		na = MEMPROF_MAX_FRAMES;
+	if (nb > MEMPROF_MAX_FRAMES)
+		nb = MEMPROF_MAX_FRAMES;
 	check_compared++;
-	if (na == nb && !memcmp(fast + a, check_raw + b, na * sizeof(*fast)))
+	if (na == nb && cut_a == cut_b && !memcmp(fast + a, check_raw + b, na * sizeof(*fast)))
 		return;
 	if (check_differed++ < 5) {
 		say_stack("memprof: unwinder check: cached:   ", fast + a, na);
