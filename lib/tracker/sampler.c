@@ -358,9 +358,40 @@ static void trace_on_own_stack(void *arg)
 
 /* This thread's last walk, and the id of the stack it gave (memray's
  * validated cache, see unwind.h): an allocation from where the last one
- * was, with the same frames above it, is neither walked nor looked up. */
+ * was, with the same frames above it, is neither walked nor looked up.
+ * The three walks before it are kept too, and tried when the last one
+ * does not hold (a program that allocates from a few places in turn).
+ * About 2.5 KiB of TLS a thread. */
 static __thread struct unwind_memo memo;
 static __thread uint32_t memo_id, memo_stacks_gen;
+#define OLD_MEMOS 3
+static __thread struct unwind_memo old_memos[OLD_MEMOS];
+static __thread uint32_t old_ids[OLD_MEMOS], old_stacks_gens[OLD_MEMOS];
+static __thread unsigned old_next;
+
+/* The older memo that holds for a walk from `from`, or -1. */
+static __attribute__((noinline)) int old_memo_holds(const struct unwind_regs *from)
+{
+	for (int k = 0; k < OLD_MEMOS; k++)
+		if (unwind_memo_holds(&old_memos[k], from))
+			return k;
+	return -1;
+}
+
+/* Before a walk replaces the last memo: keep it among the older ones,
+ * in place of one from the same place, else of the oldest. */
+static __attribute__((noinline)) void memo_keep(void)
+{
+	unsigned k;
+	for (k = 0; k < OLD_MEMOS; k++)
+		if (old_memos[k].start.ip == memo.start.ip && old_memos[k].start.sp == memo.start.sp)
+			break;
+	if (k == OLD_MEMOS)
+		k = old_next++ % OLD_MEMOS;
+	old_memos[k] = memo;
+	old_ids[k] = memo_id;
+	old_stacks_gens[k] = memo_stacks_gen;
+}
 
 /* With the lock held. */
 static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size,
@@ -379,24 +410,35 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 			on_own_stack(recheck_modules, NULL);
 	}
 	const uintptr_t *frames = raw;
+	int memo_old = -1;	/* the older memo that held */
 	if (likely(here)) {
 		/* the last walk again; else the cached unwinder; else libunwind */
+		int old = -1;
 		if (from && unwind_memo_holds(&memo, from)) {
 			hit = true;
-			got = (int)memo.n;
+		} else if (from && (old = old_memo_holds(from)) >= 0) {
+			hit = true;
 		} else {
+			if (memo.gen)
+				memo_keep();
 			got = unwind_fast_memo(raw, cap, ts.stack_hi, from, &memo, &hit);
 		}
-		if (hit)
-			frames = memo.pc;
+		const struct unwind_memo *hm = old >= 0 ? &old_memos[old] : &memo;
+		if (hit) {
+			got = (int)hm->n;
+			frames = hm->pc;
+		}
 		if (unlikely(got < 0)) {
 			got = unw_backtrace((void **)raw, cap);
 			check_libunwind++;
 		} else if (unlikely(sampler_unwind_check)) {
 			check_unwind(frames, got);
 		}
-		if (hit && memo_stacks_gen == stacks_generation)
+		if (hit && old < 0 && memo_stacks_gen == stacks_generation)
 			id = memo_id;
+		else if (hit && old >= 0 && old_stacks_gens[old] == stacks_generation)
+			id = old_ids[old];
+		memo_old = old;
 	} else {
 		struct trace_job j = { 0 };
 		on_own_stack(trace_on_own_stack, &j);
@@ -422,8 +464,13 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 				on_own_stack(send_new_stack, &ns);
 		}
 		/* for the memo, if this walk made it (else it is void anyway) */
-		memo_id = id;
-		memo_stacks_gen = stacks_generation;
+		if (memo_old >= 0) {
+			old_ids[memo_old] = id;
+			old_stacks_gens[memo_old] = stacks_generation;
+		} else {
+			memo_id = id;
+			memo_stacks_gen = stacks_generation;
+		}
 	}
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);
