@@ -11,3 +11,12 @@ callgrind_ir() {
 	valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
 		awk '/Collected :/ { print $NF }'
 }
+
+# callgrind_ir_env VAR=VALUE... CMD...: the same with VARs (LD_PRELOAD,
+# MEMPROF_*) set for CMD only. Set for valgrind itself, they would preload
+# the tracker into its launcher too, which creates the recording file
+# first: the program then often did not record at all.
+callgrind_ir_env() {
+	valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
+		env "$@" 2>&1 >/dev/null | awk '/Collected :/ { n = $NF } END { print n }'
+}

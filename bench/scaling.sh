@@ -20,7 +20,8 @@ traced() {	# traced RATE CMD...: ir under the tracker in standalone mode
 	local r=$1
 	shift
 	rm -f "$work/rec"
-	LD_PRELOAD=$BUILD/libmemprof.so MEMPROF_OUT=$work/rec MEMPROF_RATE=$r callgrind_ir "$@"
+	callgrind_ir_env LD_PRELOAD="$(realpath "$BUILD")/libmemprof.so" MEMPROF_OUT="$work/rec" \
+		MEMPROF_RATE="$r" "$@"
 }
 
 echo "== instructions against rate (churn, 1 thread, 1M malloc/free)"

@@ -20,6 +20,7 @@
 #include "sampler.h"
 #include "tables.h"
 #include "tracker.h"
+#include "unwind.h"
 
 static inline void *on_alloc(void *p, size_t size)
 {
@@ -28,10 +29,24 @@ static inline void *on_alloc(void *p, size_t size)
 	return p;
 }
 
+#if defined(__x86_64__)
+/* The slow path of malloc, entered through memprof_malloc_slow
+ * (stack_switch.S), which saves the program's registers as they are at
+ * malloc's return address: the unwinder starts in the program's frame
+ * instead of walking the tracker's own. */
+void *memprof_malloc_slow(size_t size);
+__attribute__((used)) void *memprof_malloc_slow_from(size_t size, const struct unwind_regs *from);
+void *memprof_malloc_slow_from(size_t size, const struct unwind_regs *from)
+{
+	return sample_slow_from(real.malloc(size), size, from);
+}
+#define malloc_slow memprof_malloc_slow
+#else
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
 	return sample_slow(real.malloc(size), size);
 }
+#endif
 
 /* This runs on every malloc: both calls are tail calls, the fast path has
  * no frame. */

@@ -202,6 +202,7 @@ void lifecycle_end(void)
 	    !enter())
 		return;
 	if (tracking()) {
+		sampler_unwind_check_report();
 		emit_time(REC_END);
 		stream_send_lost();
 		stream_flush_each(true);	/* destructors after ours: at once */
@@ -338,6 +339,9 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	const char *r = getenv("MEMPROF_RATE");
 	if (r && *r && (tracker_rate = parse_rate(r)) < 0)
 		tracker_rate = 512 * 1024;
+	r = getenv("MEMPROF_UNWIND_CHECK");
+	sampler_unwind_check = r && *r && *r != '0';
+	sampler_unwind_check_file = r && *r == '/' ? r : NULL;
 	my_pid = (uint32_t)getpid();
 	my_incarnation = new_incarnation();
 	stream_set_identity(my_pid, my_incarnation);

@@ -15,6 +15,7 @@
 
 #include "records.h"
 #include "stream.h"
+#include "unwind.h"
 
 static char exe_path[PATH_MAX];
 
@@ -189,6 +190,7 @@ bool modules_check(void)
 		return false;
 	/* unloaded code's unwind info must go; new code's is read on demand */
 	unw_flush_cache(unw_local_addr_space, 0, 0);
+	unwind_flush();
 	modules_send();
 	return true;
 }

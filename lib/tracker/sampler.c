@@ -2,6 +2,7 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include "records.h"
 #include "stream.h"
 #include "tables.h"
+#include "unwind.h"
 
 #define TRACKER_STACK_SIZE (64 * 1024)
 
@@ -227,6 +229,123 @@ static void on_own_stack(void (*fn)(void *), void *arg)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* ---- checking the cached unwinder against libunwind ------------------------------ */
+
+/* MEMPROF_UNWIND_CHECK=1 (tests): every stack the cached unwinder walks is
+ * walked by libunwind too and the two compared; the counts go to stderr at
+ * the end of the image, or are appended to the file when the variable is
+ * an absolute path. Under the lock. */
+bool sampler_unwind_check;
+const char *sampler_unwind_check_file;
+static uint64_t check_compared, check_differed, check_libunwind;
+static uintptr_t check_raw[MEMPROF_MAX_FRAMES + 8];
+
+static size_t skip_self(const uintptr_t *pc, size_t n)
+{
+	size_t at = 0;
+	while (at < n && modules_is_self(pc[at]))
+		at++;
+	return at;
+}
+
+static char *put_hex(char *q, uint64_t v)
+{
+	char d[16];
+	int n = 0;
+	do {
+		d[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*q++ = d[--n];
+	return q;
+}
+
+static char *put_dec(char *q, uint64_t v)
+{
+	char d[20];
+	int n = 0;
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*q++ = d[--n];
+	return q;
+}
+
+/* The check's output: stderr, or the file named (opened for each line). */
+static void check_say(const char *line, size_t len)
+{
+	int fd = 2;
+	if (sampler_unwind_check_file)
+		fd = open(sampler_unwind_check_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	else if (fcntl(2, F_GETFD) < 0)
+		return;
+	if (fd < 0)
+		return;
+	if (write(fd, line, len) < 0) {
+		/* nothing more to do */
+	}
+	if (fd != 2)
+		close(fd);
+}
+
+static void say_stack(const char *what, const uintptr_t *pc, size_t n)
+{
+	char line[64 + 17 * 64], *q = line;
+	memcpy(q, what, strlen(what));
+	q += strlen(what);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		*q++ = ' ';
+		q = put_hex(q, pc[i]);
+	}
+	*q++ = '\n';
+	check_say(line, (size_t)(q - line));
+}
+
+/* Compares what is recorded: the frames after the tracker's own, at most
+ * MEMPROF_MAX_FRAMES of them, and whether the stack was cut (the cached
+ * unwinder may start below the tracker's frames, so its buffer fills with
+ * more of the program's). */
+static __attribute__((noinline)) void check_unwind(const uintptr_t *fast, int got)
+{
+	const int cap = (int)(sizeof(check_raw) / sizeof(check_raw[0]));
+	int lib = unw_backtrace((void **)check_raw, cap);
+	size_t a = skip_self(fast, (size_t)got), b = skip_self(check_raw, (size_t)lib);
+	size_t na = (size_t)got - a, nb = (size_t)lib - b;
+	bool cut_a = got == cap || na > MEMPROF_MAX_FRAMES, cut_b = lib == cap || nb > MEMPROF_MAX_FRAMES;
+	if (na > MEMPROF_MAX_FRAMES)
+		na = MEMPROF_MAX_FRAMES;
+	if (nb > MEMPROF_MAX_FRAMES)
+		nb = MEMPROF_MAX_FRAMES;
+	check_compared++;
+	if (na == nb && cut_a == cut_b && !memcmp(fast + a, check_raw + b, na * sizeof(*fast)))
+		return;
+	if (check_differed++ < 5) {
+		say_stack("memprof: unwinder check: cached:   ", fast + a, na);
+		say_stack("memprof: unwinder check: libunwind:", check_raw + b, nb);
+	}
+}
+
+void sampler_unwind_check_report(void)
+{
+	if (!sampler_unwind_check)
+		return;
+	char line[160], *q = line;
+	const char *s = "memprof: unwinder check: ";
+	memcpy(q, s, strlen(s));
+	q += strlen(s);
+	q = put_dec(q, check_compared);
+	memcpy(q, " stacks compared, ", 18);
+	q = put_dec(q + 18, check_differed);
+	memcpy(q, " differed, ", 11);
+	q = put_dec(q + 11, check_libunwind);
+	memcpy(q, " left to libunwind\n", 19);
+	q += 19;
+	check_say(line, (size_t)(q - line));
+}
+
 struct trace_job {
 	int got;
 };
@@ -237,13 +356,52 @@ static void trace_on_own_stack(void *arg)
 	j->got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
 }
 
-/* With the lock held: the id of the calling stack (sent first when new),
- * 0 when the table is out of memory. */
-static inline __attribute__((always_inline)) uint32_t stack_locked(void)
+/* This thread's last walk, and the id of the stack it gave (memray's
+ * validated cache, see unwind.h): an allocation from where the last one
+ * was, with the same frames above it, is neither walked nor looked up.
+ * The three walks before it are kept too, and tried when the last one
+ * does not hold (a program that allocates from a few places in turn).
+ * About 2.5 KiB of TLS a thread. */
+static __thread struct unwind_memo memo;
+static __thread uint32_t memo_id, memo_stacks_gen;
+#define OLD_MEMOS 3
+static __thread struct unwind_memo old_memos[OLD_MEMOS];
+static __thread uint32_t old_ids[OLD_MEMOS], old_stacks_gens[OLD_MEMOS];
+static __thread unsigned old_next;
+
+/* The older memo that holds for a walk from `from`, or -1. */
+static __attribute__((noinline)) int old_memo_holds(const struct unwind_regs *from)
+{
+	for (int k = 0; k < OLD_MEMOS; k++)
+		if (unwind_memo_holds(&old_memos[k], from))
+			return k;
+	return -1;
+}
+
+/* Before a walk replaces the last memo: keep it among the older ones,
+ * in place of one from the same place, else of the oldest. */
+static __attribute__((noinline)) void memo_keep(void)
+{
+	unsigned k;
+	for (k = 0; k < OLD_MEMOS; k++)
+		if (old_memos[k].start.ip == memo.start.ip && old_memos[k].start.sp == memo.start.sp)
+			break;
+	if (k == OLD_MEMOS)
+		k = old_next++ % OLD_MEMOS;
+	old_memos[k] = memo;
+	old_ids[k] = memo_id;
+	old_stacks_gens[k] = memo_stacks_gen;
+}
+
+/* With the lock held: the id of the calling stack, walked from `from`
+ * (NULL: from here), sent first when new; 0 when the table is out of
+ * memory. */
+static inline __attribute__((always_inline)) uint32_t stack_locked(const struct unwind_regs *from)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
-	bool here = room_here();
+	bool here = room_here(), hit = false;
 	int got;
+	uint32_t id = 0;
 	if (unlikely(modules_stale())) {
 		/* an object went (dlclose): libunwind forgets its cached unwind
 		 * info, the map and the readable segments are made anew */
@@ -252,61 +410,106 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(void)
 		else
 			on_own_stack(recheck_modules, NULL);
 	}
+	const uintptr_t *frames = raw;
+	int memo_old = -1;	/* the older memo that held */
 	if (likely(here)) {
-		got = unw_backtrace((void **)raw, cap);
+		/* the last walk again; else the cached unwinder; else libunwind */
+		int old = -1;
+		if (from && unwind_memo_holds(&memo, from)) {
+			hit = true;
+		} else if (from && (old = old_memo_holds(from)) >= 0) {
+			hit = true;
+		} else {
+			if (memo.gen)
+				memo_keep();
+			got = unwind_fast_memo(raw, cap, ts.stack_hi, from, &memo, &hit);
+		}
+		const struct unwind_memo *hm = old >= 0 ? &old_memos[old] : &memo;
+		if (hit) {
+			got = (int)hm->n;
+			frames = hm->pc;
+		}
+		if (unlikely(got < 0)) {
+			got = unw_backtrace((void **)raw, cap);
+			check_libunwind++;
+		} else if (unlikely(sampler_unwind_check)) {
+			check_unwind(frames, got);
+		}
+		if (hit && old < 0 && memo_stacks_gen == stacks_generation)
+			id = memo_id;
+		else if (hit && old >= 0 && old_stacks_gens[old] == stacks_generation)
+			id = old_ids[old];
+		memo_old = old;
 	} else {
 		struct trace_job j = { 0 };
 		on_own_stack(trace_on_own_stack, &j);
 		got = j.got;
 	}
-	size_t at = 0, n;
-	bool truncated = got == cap;
-	while (at < (size_t)got && modules_is_self(raw[at]))
-		at++;	/* our own frames: the leaf is the allocating function */
-	n = (size_t)got - at;
-	if (n > MEMPROF_MAX_FRAMES) {
-		n = MEMPROF_MAX_FRAMES;
-		truncated = true;
-	}
-	bool is_new;
-	uint32_t id = stacks_id(raw + at, n, &is_new);
-	if (id && is_new) {
-		struct new_stack ns = { id, truncated, raw + at, n };
-		if (here)
-			send_new_stack(&ns);
-		else
-			on_own_stack(send_new_stack, &ns);
+	if (!id) {
+		size_t at = 0, n;
+		bool truncated = got == cap;
+		while (at < (size_t)got && modules_is_self(frames[at]))
+			at++;	/* our own frames: the leaf is the allocating function */
+		n = (size_t)got - at;
+		if (n > MEMPROF_MAX_FRAMES) {
+			n = MEMPROF_MAX_FRAMES;
+			truncated = true;
+		}
+		bool is_new;
+		id = stacks_id(frames + at, n, &is_new);
+		if (id && is_new) {
+			struct new_stack ns = { id, truncated, frames + at, n };
+			if (here)
+				send_new_stack(&ns);
+			else
+				on_own_stack(send_new_stack, &ns);
+		}
+		/* for the memo, if this walk made it (else it is void anyway) */
+		if (memo_old >= 0) {
+			old_ids[memo_old] = id;
+			old_stacks_gens[memo_old] = stacks_generation;
+		} else {
+			memo_id = id;
+			memo_stacks_gen = stacks_generation;
+		}
 	}
 	return id;
 }
 
 uint32_t sampler_stack_locked(void)
 {
-	return stack_locked();
+	return stack_locked(NULL);
 }
 
 /* With the lock held. */
-static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size)
+static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size,
+								const struct unwind_regs *from)
 {
-	uint32_t id = stack_locked();
+	uint32_t id = stack_locked(from);
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);
 	else
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
-static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size)
+static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
+								const struct unwind_regs *from)
 {
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (tracking() && stream_ok())
-		record_locked(p, size);
+		record_locked(p, size, from);
 	leave();
 }
 
 void *sample_slow(void *p, size_t size)
+{
+	return sample_slow_from(p, size, NULL);
+}
+
+void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
 {
 	if (ts.busy)
 		return p;
@@ -325,7 +528,7 @@ void *sample_slow(void *p, size_t size)
 	if (fresh && (int64_t)size < ts.countdown)
 		ts.countdown -= (int64_t)size;
 	else if (p)
-		record_alloc(p, size);
+		record_alloc(p, size, from);
 	ts.busy = 0;
 	return p;
 }

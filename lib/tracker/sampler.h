@@ -14,17 +14,35 @@
 #pragma GCC visibility push(hidden)
 
 /* This runs on every allocation: one subtraction and a branch. Says
- * whether this allocation must go through sample_slow. */
+ * whether this allocation must go through sample_slow. On x86-64 the
+ * subtraction is one instruction on the TLS slot that sets the flags the
+ * branch reads (gcc emits load, sub, store and test for the C). */
 static inline bool countdown_expired(size_t size)
 {
+#if defined(__x86_64__)
+	asm goto("subq %1, %0\n\tjle %l[expired]"
+		 : /* no outputs: gcc 12 drops the label's block when there are */
+		 : "m"(ts.countdown), "r"((int64_t)size)
+		 : "cc", "memory"
+		 : expired);
+	return false;
+expired:
+	return true;
+#else
 	ts.countdown -= (int64_t)size;
 	return unlikely(ts.countdown <= 0);
+#endif
 }
 
 /* The slow path of an allocation whose countdown ran out: draws the next
  * distance and records p (a block of size bytes) with its stack. Returns
  * p. Tail-call it: the unwinder then walks one frame of ours, not several. */
 void *sample_slow(void *p, size_t size);
+
+/* The same, unwinding from the frame `from` (the caller of an entry
+ * point, whose registers the entry's stub saved; see hooks.c). */
+struct unwind_regs;
+void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from);
 
 /* Before the real free of p, whose page the free filter marked: reports the
  * block if it was sampled. */
@@ -58,6 +76,12 @@ void sampler_note_thread_stack(void);
 
 /* Whether any allocation came through the tracker while it was on. */
 extern bool sampler_calls_seen;
+
+/* MEMPROF_UNWIND_CHECK: compare the cached unwinder with libunwind on
+ * every sample; the report goes to stderr at the end. */
+extern bool sampler_unwind_check;
+extern const char *sampler_unwind_check_file;	/* NULL: stderr */
+void sampler_unwind_check_report(void);
 
 /* A forked child draws afresh: its first sample is not its parent's. */
 void sampler_fork_child(void);

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-uint8_t page_samples[1 << FILTER_BITS];
+_Alignas(4096) uint8_t page_samples[1 << FILTER_BITS];
 
 static void filter_store(size_t i, uint8_t v)
 {
@@ -36,11 +36,17 @@ void filter_all(void)
 	memset(page_samples, UINT8_MAX, sizeof(page_samples));
 }
 
+/* Word by word: most of the map is untouched zeros. */
 void filter_reset(void)
 {
-	for (size_t i = 0; i < sizeof(page_samples); i++)
-		if (page_samples[i] != UINT8_MAX)
-			page_samples[i] = 0;
+	uint64_t *w = (uint64_t *)page_samples;
+	for (size_t i = 0; i < sizeof(page_samples) / sizeof(*w); i++) {
+		if (!w[i])
+			continue;
+		for (size_t j = i * sizeof(*w); j < (i + 1) * sizeof(*w); j++)
+			if (page_samples[j] != UINT8_MAX)
+				page_samples[j] = 0;
+	}
 }
 
 static void *map_zeroed(size_t size)
@@ -233,8 +239,11 @@ uint32_t stacks_id(const uintptr_t *pc, size_t n, bool *is_new)
 	return stacks[i].id;
 }
 
+uint32_t stacks_generation = 1;
+
 void stacks_reset(void)
 {
+	stacks_generation++;
 	if (stacks)
 		memset(stacks, 0, (stacks_mask + 1) * sizeof(*stacks));
 	stacks_count = 0;
