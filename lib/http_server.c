@@ -26,6 +26,8 @@
 
 #define LINGER_MS 1000		/* after the response, to read what the client still sends */
 #define LINGER_BYTES (4u << 20)	/* and at most this much of it */
+/* on the server's own answers, as Go's http.Error */
+#define NOSNIFF "X-Content-Type-Options: nosniff\r\n"
 
 struct route {
 	char *method;		/* NULL: GET and HEAD */
@@ -412,7 +414,7 @@ static void refuse(struct http_server *s, struct conn *c, int status, const char
 	c->req.server = s;
 	c->req.conn = c;
 	c->req.head = false;
-	http_respond_text(&c->req, status, "text/plain; charset=utf-8", NULL, text);
+	http_respond_text(&c->req, status, "text/plain; charset=utf-8", NOSNIFF, text);
 }
 
 /* ---- parsing -------------------------------------------------------------- */
@@ -593,21 +595,21 @@ static void handle(struct http_server *s, struct conn *c)
 				at += (size_t)snprintf(allow + at, sizeof(allow) - at, "%s%s", at ? ", " : "",
 						       rt->method ? rt->method : "GET, HEAD");
 		}
-		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n" NOSNIFF, allow);
 		s->stats.bad++;
 		http_respond_text(r, 405, "text/plain; charset=utf-8", hdr, "Method Not Allowed\n");
 		return;
 	}
 	if (!best) {
 		s->stats.bad++;
-		http_respond_text(r, 404, "text/plain; charset=utf-8", NULL, "404 page not found\n");
+		http_respond_text(r, 404, "text/plain; charset=utf-8", NOSNIFF, "404 page not found\n");
 		return;
 	}
 	c->state = HANDLING;
 	if (best->fn(r, best->data) != HTTP_PENDING && c->state == HANDLING) {
 		/* a handler that said done without answering: a bug, but the
 		 * client still gets an answer */
-		http_respond_text(r, 500, "text/plain; charset=utf-8", NULL, "no response\n");
+		http_respond_text(r, 500, "text/plain; charset=utf-8", NOSNIFF, "no response\n");
 	}
 }
 

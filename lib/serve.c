@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "pprof.h"
 #include "profile.h"
+#include "session.h"
 #include "strbuf.h"
 
 enum kind { HEAP, ALLOCS, PEAK, N_KIND };
@@ -61,6 +62,8 @@ struct serve {
 	size_t n_pend, cap_pend;
 	uint64_t wake_ns;	/* when a waiting request can be answered; 0: none */
 	uint64_t profiles, builds, build_ns, render_ns;
+	struct pollfd *pfd;	/* serve_session_begin's, until serve_session_end */
+	size_t n_pfd, cap_pfd;
 };
 
 static uint64_t mono_ns(void)
@@ -692,6 +695,42 @@ int serve_timeout_ms(const struct serve *s)
 	return t;
 }
 
+/* A session hook's: poll's answer for one of ours, into the pollfd that
+ * serve_session_begin filled (arg). */
+static void hook_ready(struct session *ss, int fd, short revents, void *arg)
+{
+	(void)ss;
+	(void)fd;
+	((struct pollfd *)arg)->revents = revents;
+}
+
+int serve_session_begin(struct serve *s, struct session *ss, int max_ms)
+{
+	s->n_pfd = 0;
+	size_t n = serve_npoll(s);
+	if (array_grow(&s->pfd, &s->cap_pfd, n, sizeof(*s->pfd)) < 0)
+		return -1;
+	serve_pollfds(s, s->pfd);
+	for (size_t i = 0; i < n; i++) {
+		if (session_add_hook(ss, s->pfd[i].fd, s->pfd[i].events, hook_ready, &s->pfd[i]) < 0) {
+			for (size_t k = 0; k < i; k++)
+				session_remove_hook(ss, s->pfd[k].fd);
+			return -1;
+		}
+	}
+	s->n_pfd = n;
+	int t = serve_timeout_ms(s);
+	return t < 0 || t > max_ms ? max_ms : t;
+}
+
+void serve_session_end(struct serve *s, struct session *ss)
+{
+	for (size_t i = 0; i < s->n_pfd; i++)
+		session_remove_hook(ss, s->pfd[i].fd);
+	serve_dispatch(s, s->n_pfd ? s->pfd : NULL, s->n_pfd);
+	s->n_pfd = 0;
+}
+
 void serve_close(struct serve *s)
 {
 	if (!s)
@@ -716,6 +755,7 @@ void serve_close(struct serve *s)
 	while (s->n_snaps)
 		unlist(s, s->n_snaps - 1);
 	http_server_close(s->http);
+	free(s->pfd);
 	free(s);
 }
 
