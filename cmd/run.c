@@ -252,7 +252,7 @@ static void snapshot(struct snapshots *sn, struct collector *c)
 		return;
 	}
 	char *name = snapshot_name(sn, ++sn->n);
-	if (!name || write_profile(c, name, sn->comments, sn->quiet, false, NULL) < 0) {
+	if (!name || write_profile(c, name, sn->comments, sn->quiet, false, true, NULL) < 0) {
 		if (!name)
 			error("out of memory writing a snapshot");
 		free(name);
@@ -289,7 +289,7 @@ static struct profile *source_profile(void *data, uint32_t pid, int *err)
 		*err = -ENOENT;
 		return NULL;
 	}
-	struct collector_meta meta = { rs->comments, NULL, NULL, false, 0 };
+	struct collector_meta meta = { rs->comments, NULL, NULL, false, 0, true };
 	/* the run so far: from its start to now, as the final profile
 	 * spans the whole run */
 	collector_set_span(rs->c, rs->start_ns,
@@ -905,7 +905,7 @@ int cmd_run(int argc, char **argv)
 	if (!empty || out) {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
 		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
-			   : write_profile(c, out ? out : def, comments, quiet, false,
+			   : write_profile(c, out ? out : def, comments, quiet, false, false,
 					   leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
 		if (leak.fail && !empty && prof && code == 0)

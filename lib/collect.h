@@ -111,6 +111,10 @@ struct collector_meta {
 	 * them) when one_image: memprof run --split. */
 	bool one_image;
 	size_t image_index;
+	/* Keep the symbolizer's files and answers for the next profile (the
+	 * HTTP endpoints ask again and again); the last profile leaves it
+	 * false, so that libdw's files are let go before writing. */
+	bool keep_symbols;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

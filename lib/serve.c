@@ -742,15 +742,14 @@ void serve_close(struct serve *s)
 	free(s->pend);
 	/* what is being written goes on being written: a moment for it */
 	for (int i = 0; i < 50 && http_server_stats(s->http)->open; i++) {
-		struct pollfd pfd[64];
 		size_t n = http_server_npoll(s->http);
-		if (n > 64)
+		if (array_grow(&s->pfd, &s->cap_pfd, n, sizeof(*s->pfd)) < 0)
 			break;
-		http_server_pollfds(s->http, pfd);
-		pfd[0].events = 0;	/* no new connections */
-		if (poll(pfd, n, 20) < 0)
+		http_server_pollfds(s->http, s->pfd);
+		s->pfd[0].events = 0;	/* no new connections */
+		if (poll(s->pfd, n, 20) < 0)
 			break;
-		http_server_dispatch(s->http, pfd, n);
+		http_server_dispatch(s->http, s->pfd, n);
 	}
 	while (s->n_snaps)
 		unlist(s, s->n_snaps - 1);

@@ -313,7 +313,7 @@ test_expect_success "more connections than allowed: a 503 for the one too many, 
 	cat > many.py <<-EOF &&
 	import socket, sys, time
 	port = int(sys.argv[1])
-	held = [socket.create_connection(("127.0.0.1", port)) for i in range(64)]
+	held = [socket.create_connection(("127.0.0.1", port)) for i in range(128)]
 	time.sleep(0.5)
 	s = socket.create_connection(("127.0.0.1", port))
 	s.sendall(b"GET /debug/pprof/heap HTTP/1.1\r\n\r\n")
@@ -373,6 +373,18 @@ test_expect_success "a bad address: one clear line" '
 	test_one_line_error e1 "not an address to listen on" &&
 	test_expect_code 1 '"$MEMPROF"' run --http=127.0.0.1:99999 -- true 2> e2 &&
 	test_one_line_error e2 "not an address"
+'
+
+test_expect_success "snapshots without HTTP: --interval names them memprof.PROGRAM.PID.N.pb.gz" '
+	mkdir names && cd names
+	(sleep 1; touch s) &
+	test_expect_code 3 '"$MEMPROF"' run -q --rate 1 --interval=200ms --keep=3 -- ../served r s > /dev/null &&
+	pid=$(cat r) && ls > files && cat files &&
+	grep -q "^memprof\.served\.$pid\.pb\.gz$" files &&
+	test "$(grep -c "^memprof\.served\.$pid\.[0-9]*\.pb\.gz$" files)" = 3 &&
+	last=$(sed -n "s/^memprof\.served\.$pid\.\([0-9]*\)\.pb\.gz$/\1/p" files | sort -n | tail -1) &&
+	go tool pprof -top -unit=B -sample_index=inuse_space memprof.served.$pid.$last.pb.gz 2>/dev/null |
+		awk "\$NF == \"hold\" { print \$1 }" > v && test "$(cat v)" = 4194304B
 '
 
 test_done
