@@ -7,7 +7,8 @@
 # program's operations per 30 s beside those of the same run without
 # --http and scrapes, and memprof's closing line (CPU per profile served,
 # snapshots built, the times the program waited for memprof). make bench
-# BENCH=serve (SERVE_SECONDS=60 for a short run). Not part of make test.
+# BENCH=serve (SERVE_SECONDS=60 for a short run; SERVE_PLAIN=0 skips the run
+# without --http). Not part of make test.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -58,6 +59,7 @@ go tool pprof -raw "$work/p.pb.gz" > /dev/null 2>&1 && echo "last scrape read by
 echo "requests: $n, failed: $fail"
 grep "^memprof: http://" "$work/err" || true
 
+[ "${SERVE_PLAIN:-1}" = 0 ] && exit 0
 echo "== the same without --http and scrapes"
 "$BUILD/memprof" run -q -o "$work/plain.pb.gz" "$work/soak" "$secs" "$threads" > "$work/ops.plain"
 echo "the program's operations per second, each 30 s (scraped, then not):"

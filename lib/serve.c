@@ -50,6 +50,8 @@ struct pending {
 	int seconds;		/* a delta: over this many seconds */
 	uint64_t after_ns;	/* the snapshot wanted is built at or after this */
 	struct snap *base;	/* a delta's start, once taken */
+	int64_t base_wall_ns;	/* when it was taken (the snapshot may be older,
+				 * when nothing had changed since) */
 };
 
 struct serve {
@@ -315,10 +317,13 @@ static int legacy_text(const struct profile *p, enum kind kind, struct strbuf *b
 				strbuf_puts(b, addr);
 				add_tabs(b, aw, w_addr);
 				strbuf_puts(b, name);
-				add_tabs(b, strlen(name), w_name);
-				snprintf(line, sizeof(line), ":%" PRId64 "\n", l->line[k].line);
-				strbuf_puts(b, fn ? fn->filename : "");
-				strbuf_puts(b, line);
+				if (fn && *fn->filename) {	/* no file: no file:line */
+					add_tabs(b, strlen(name), w_name);
+					snprintf(line, sizeof(line), ":%" PRId64, l->line[k].line);
+					strbuf_puts(b, fn->filename);
+					strbuf_puts(b, line);
+				}
+				strbuf_addc(b, '\n');
 			}
 		}
 		strbuf_addc(b, '\n');
@@ -383,8 +388,8 @@ static void answer_blob(struct serve *s, struct pending *pd, struct http_blob *b
 
 /* Go's delta (net/http/pprof serveDeltaProfile): the end minus the start,
  * stamped with the end's time and the span between them. */
-static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, const struct snap *b1,
-				    enum kind kind)
+static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, int64_t start_ns,
+				    const struct snap *b1, enum kind kind)
 {
 	struct profile *d = NULL;
 	const struct profile *one[1] = { b1->p };
@@ -394,8 +399,11 @@ static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, cons
 	uint64_t cpu = cpu_ns();
 	if (profile_merge(&d, one, 1, msg, sizeof(msg)) == 0 &&
 	    profile_subtract(d, base, 1, PROFILE_BASE, msg, sizeof(msg)) == 0) {
-		d->time_nanos = b1->wall_ns;
-		d->duration_nanos = b1->wall_ns - b0->wall_ns;
+		/* now and the request's start: either snapshot may be older,
+		 * if nothing changed between it and then */
+		int64_t end = wall_ns();
+		d->time_nanos = end;
+		d->duration_nanos = end - start_ns;
 		d->period = b1->p->period;
 		s->render_ns += cpu_ns() - cpu;
 		blob = render(s, d, kind, false);
@@ -433,6 +441,7 @@ static bool try_answer(struct serve *s, struct pending *pd)
 	}
 	if (pd->seconds && !pd->base) {	/* a delta starts */
 		pd->base = sn;
+		pd->base_wall_ns = wall_ns();
 		sn->refs++;
 		pd->after_ns = now + (uint64_t)pd->seconds * 1000000000u;
 		if (!s->wake_ns || pd->after_ns < s->wake_ns)
@@ -441,7 +450,7 @@ static bool try_answer(struct serve *s, struct pending *pd)
 	}
 	struct http_blob *blob;
 	if (pd->base) {
-		blob = delta_blob(s, pd->base, sn, pd->kind);
+		blob = delta_blob(s, pd->base, pd->base_wall_ns, sn, pd->kind);
 	} else {
 		struct http_blob **cached = &sn->blob[pd->kind][pd->debug];
 		if (!*cached)
@@ -497,7 +506,7 @@ static int profile_handler(struct http_request *req, void *data)
 		return 0;
 	}
 	bool ok;
-	struct pending pd = { req, kind, false, 0, 0, http_request_time(req), NULL };
+	struct pending pd = { req, kind, false, 0, 0, http_request_time(req), NULL, 0 };
 	const char *pid = http_request_query(req, "pid");
 	if (pid) {
 		long n = param_int(pid, &ok);
