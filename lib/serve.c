@@ -349,7 +349,7 @@ static struct http_blob *render(struct serve *s, const struct profile *p, enum k
 		} else {
 			uint8_t *buf;
 			size_t len;
-			if (pprof_encode(&v, 1, &buf, &len) == 0) {
+			if (pprof_encode(&v, PPROF_GZIP_FAST, &buf, &len) == 0) {
 				blob = http_blob_new(buf, len);
 				free(buf);
 			}
