@@ -92,6 +92,11 @@ struct collector_proc_info {
 	uint64_t lost;		/* events its tracker could not record */
 	uint64_t lost_collector;	/* of which: after it stopped recording */
 	uint64_t bad_records;
+	bool sampling;		/* sampling is on (see REC_SAMPLING) */
+	uint64_t start_ns;	/* as its tracker said (wall clock) */
+	/* memprof agent: collected since then only (0: from the start), the
+	 * collector having been away since away_since_ns, away_lost records lost */
+	uint64_t partial_since_ns, away_since_ns, away_lost;
 };
 /* Fills *info for image i (0 <= i < n); returns false past the last. */
 bool collector_proc_info(const struct collector *c, size_t i, struct collector_proc_info *info);

@@ -556,6 +556,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 			goto out_fail;
 	if (b.programs_comment && profile_add_comment(p, b.programs_comment) < 0)
 		goto out_fail;
+	if (collect_add_switch_comments(c, p, one_image(&b) ? (long)b.sel->image_index : -1) < 0)
+		goto out_fail;
 	if (meta && meta->progress)
 		meta->progress(b.symbolized, b.symbolized, meta->progress_data);
 	goto out;
