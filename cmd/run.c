@@ -284,8 +284,12 @@ static int collect(struct session *s, struct snapshots *sn, pid_t pid, int64_t m
 	for (;;) {
 		session_step(s, 10);
 		if (sampling_asked) {
-			session_set_sampling(s, NULL, sampling_asked == RING_WANT_ON);
+			bool on = sampling_asked == RING_WANT_ON;
 			sampling_asked = 0;
+			session_set_sampling(s, NULL, on);
+			if (!sn->quiet)	/* said once it is so: a script may wait for it */
+				fprintf(stderr, "memprof: sampling %s (at each process's next sampled "
+					"allocation)\n", on ? "on" : "off");
 		}
 		if (s->out_of_memory && !told_oom) {
 			error("out of memory collecting records");

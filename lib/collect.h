@@ -111,6 +111,9 @@ struct collector_meta {
 	 * them) when one_image: memprof run --split. */
 	bool one_image;
 	size_t image_index;
+	/* pid labels even on the samples of one process (memprof agent merges
+	 * the profiles of several collectors) */
+	bool pid_labels;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

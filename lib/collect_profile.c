@@ -505,7 +505,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.meta = meta;
 	b.to_symbolize = c->n_frame;
 	b.sel = meta;
-	b.one_process = (meta && meta->one_image) || collector_distinct_pids(c) <= 1;
+	b.one_process = (meta && meta->one_image) ||
+			(collector_distinct_pids(c) <= 1 && !(meta && meta->pid_labels));
 	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
 	    !(c->symbols->sym = symbolizer_new())) {
 		free(c->symbols);
