@@ -22,6 +22,7 @@ int cmd_peek(int argc, char **argv);
 int cmd_tree(int argc, char **argv);
 int cmd_tags(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);

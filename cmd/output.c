@@ -319,7 +319,7 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
 	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0,
-				       more };
+				       false, more };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c));
 	if (!p)
@@ -386,7 +386,7 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
 		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i,
-					       false };
+					       false, false };
 		clock_gettime(CLOCK_MONOTONIC, &pr.start);
 		struct profile *p = write_one(c, name, &meta, quiet, 1);
 		if (p && !quiet)

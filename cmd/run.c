@@ -154,6 +154,7 @@ static char *find_tracker(void)
 }
 
 static volatile sig_atomic_t child_pid, child_exited, stop_collecting, snapshot_asked;
+static volatile sig_atomic_t sampling_asked;	/* RING_WANT_ON or _OFF: switch now */
 
 /* Signals sent to memprof itself go on to the program, but SIGUSR2, which
  * asks memprof for a snapshot of the profile. Those the terminal
@@ -165,6 +166,10 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (sig == SIGUSR2) {	/* memprof's own: write a snapshot now */
 		snapshot_asked = 1;
+		return;
+	}
+	if (sig == SIGRTMIN || sig == SIGRTMIN + 1) {	/* memprof's own: sampling on, off */
+		sampling_asked = sig == SIGRTMIN ? RING_WANT_ON : RING_WANT_OFF;
 		return;
 	}
 	if (child_exited) {
@@ -181,6 +186,9 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
  * program directly. */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
 #define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+/* Sampling on (SIGRTMIN) and off (SIGRTMIN+1): memprof's own, never passed
+ * on (real-time signals were never forwarded; SIGUSR1 is the program's). */
+#define N_OWN 2
 
 static char *default_output(const char *program, pid_t pid)
 {
@@ -289,7 +297,7 @@ static struct profile *source_profile(void *data, uint32_t pid, int *err)
 		*err = -ENOENT;
 		return NULL;
 	}
-	struct collector_meta meta = { rs->comments, NULL, NULL, false, 0, true };
+	struct collector_meta meta = { rs->comments, NULL, NULL, false, 0, false, true };
 	/* the run so far: from its start to now, as the final profile
 	 * spans the whole run */
 	collector_set_span(rs->c, rs->start_ns,
@@ -355,6 +363,14 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 			serve_session_end(srv, s);
 		} else {
 			session_step(s, 10);
+		}
+		if (sampling_asked) {
+			bool on = sampling_asked == RING_WANT_ON;
+			sampling_asked = 0;
+			session_set_sampling(s, NULL, on);
+			if (!sn->quiet)	/* said once it is so: a script may wait for it */
+				fprintf(stderr, "memprof: sampling %s (at each process's next sampled "
+					"allocation)\n", on ? "on" : "off");
 		}
 		if (s->out_of_memory && !told_oom) {
 			error("out of memory collecting records");
@@ -527,6 +543,7 @@ int cmd_run(int argc, char **argv)
 	unsigned keep = 0;
 	uint64_t rate_bytes;
 	bool quiet = false, verbose = false, rate_given = false, split = false;
+	bool start_paused = false;
 	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -549,6 +566,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "--split")) {
 			split = true;
+			continue;
+		}
+		if (!strcmp(a, "--start-paused")) {
+			start_paused = true;
 			continue;
 		}
 		int taken = leak_args_parse("run", argc, argv, &i, &leak);
@@ -741,13 +762,16 @@ int cmd_run(int argc, char **argv)
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	pid_t self = getpid();
 
-	struct sigaction sa, old_sa[N_FORWARDED];
+	struct sigaction sa, old_sa[N_FORWARDED], old_own[N_OWN];
+	const int own[N_OWN] = { SIGRTMIN, SIGRTMIN + 1 };
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	for (size_t k = 0; k < N_FORWARDED; k++)
 		sigaction(forwarded[k], &sa, &old_sa[k]);
+	for (size_t k = 0; k < N_OWN; k++)
+		sigaction(own[k], &sa, &old_own[k]);
 
 	struct session s;
 	char fallback[PATH_MAX] = "";
@@ -770,6 +794,8 @@ int cmd_run(int argc, char **argv)
 			setrlimit(RLIMIT_NOFILE, &nofile);
 		for (size_t k = 0; k < N_FORWARDED; k++)
 			sigaction(forwarded[k], &old_sa[k], NULL);
+		for (size_t k = 0; k < N_OWN; k++)
+			sigaction(own[k], &old_own[k], NULL);
 		if (errpipe[0] >= 0)
 			close(errpipe[0]);
 		close(sv[0]);
@@ -777,6 +803,11 @@ int cmd_run(int argc, char **argv)
 			close(s.listen_fd);
 		unsetenv("MEMPROF_OUT");
 		unsetenv("MEMPROF_TOKEN");
+		unsetenv("MEMPROF_AGENT");
+		if (start_paused)
+			setenv("MEMPROF_ACTIVE", "0", 1);
+		else
+			unsetenv("MEMPROF_ACTIVE");
 		int fd = why ? -1 : fd_move_high(sv[1], false);
 		if (!why && fd < 0)
 			error("%s: no free descriptor above the program's: running it without "

@@ -97,6 +97,11 @@ struct collector_proc_info {
 	uint64_t lost;		/* events its tracker could not record */
 	uint64_t lost_collector;	/* of which: after it stopped recording */
 	uint64_t bad_records;
+	bool sampling;		/* sampling is on (see REC_SAMPLING) */
+	uint64_t start_ns;	/* as its tracker said (wall clock) */
+	/* memprof agent: collected since then only (0: from the start), the
+	 * collector having been away since away_since_ns, away_lost records lost */
+	uint64_t partial_since_ns, away_since_ns, away_lost;
 };
 /* Fills *info for image i (0 <= i < n); returns false past the last. */
 bool collector_proc_info(const struct collector *c, size_t i, struct collector_proc_info *info);
@@ -111,6 +116,9 @@ struct collector_meta {
 	 * them) when one_image: memprof run --split. */
 	bool one_image;
 	size_t image_index;
+	/* pid labels even on the samples of one process (memprof agent merges
+	 * the profiles of several collectors) */
+	bool pid_labels;
 	/* Keep the symbolizer's files and answers for the next profile (the
 	 * HTTP endpoints ask again and again); the last profile leaves it
 	 * false, so that libdw's files are let go before writing. */

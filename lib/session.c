@@ -135,6 +135,16 @@ static void process_gone(struct session *s, size_t wi)
 		s->gone(s, &w, s->cb_arg);
 }
 
+void session_set_sampling(struct session *s, struct collector *c, bool on)
+{
+	uint32_t want = on ? RING_WANT_ON : RING_WANT_OFF;
+	if (!c)
+		s->want = want;
+	for (size_t i = 0; i < s->n_ring; i++)
+		if ((!c || s->ring_c[i] == c) && s->ring[i].hdr)
+			__atomic_store_n(&s->ring[i].hdr->want, want, __ATOMIC_RELEASE);
+}
+
 void session_forget_pid(struct session *s, uint32_t pid)
 {
 	for (size_t i = s->n_w; i-- > 0;)
@@ -162,6 +172,8 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 			close(pidfd);
 		return;
 	}
+	if (!s->route && s->want)
+		__atomic_store_n(&r.hdr->want, s->want, __ATOMIC_RELEASE);
 	/* the kernel's word on who sent it, not the ring's */
 	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);

@@ -67,11 +67,14 @@ struct session {
 	 * describes goes to (NULL: refuse the ring). The ring's own header
 	 * says pid; cred is the kernel's word on the sender. */
 	struct collector *(*route)(struct session *s, const struct ucred *cred,
-				   const struct ring_reader *r, void *arg);
+				   struct ring_reader *r, void *arg);
 	/* Optional (agent): called after a watched process image is gone and
 	 * its rings are read and let go (w->c still valid). */
 	void (*gone)(struct session *s, const struct session_watched *w, void *arg);
 	void *cb_arg;
+	/* memprof run: sampling on or off for every ring, those to come too
+	 * (enum memprof_ring_want; 0: as each process started) */
+	uint32_t want;
 	/* per-connection refusals (SO_PEERCRED), for the agent to report */
 	uint64_t refused;
 	uint32_t last_refused_uid;
@@ -109,6 +112,11 @@ int session_step(struct session *s, int timeout_ms);
 int session_add_hook(struct session *s, int fd, short events,
 		     void (*ready)(struct session *, int, short, void *), void *arg);
 void session_remove_hook(struct session *s, int fd);
+
+/* Switches sampling on or off in the process images whose rings go to c
+ * (NULL: all, and those to come): the word their trackers read in their
+ * slow path (they act at their next sampled allocation). */
+void session_set_sampling(struct session *s, struct collector *c, bool on);
 
 /* Reads every ring now. */
 void session_drain_all(struct session *s);

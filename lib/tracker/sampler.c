@@ -16,6 +16,7 @@
 #include <libunwind.h>
 
 #include "draw.h"
+#include "lifecycle.h"
 #include "modules.h"
 #include "originals.h"
 #include "records.h"
@@ -297,10 +298,14 @@ void *sample_slow(void *p, size_t size)
 {
 	if (ts.busy)
 		return p;
+	if (tracking_frees())
+		lifecycle_check();	/* switched on or off; the agent gone or back */
 	if (!tracking()) {
-		/* before start-up: try again at the next allocation; when off:
-		 * stay on the fast path */
-		ts.countdown = tracker_state == TRACKER_UNSTARTED ? 0 : INT64_MAX / 2;
+		/* before start-up: try again at the next allocation; paused:
+		 * look again after a mean distance; when off: stay on the fast
+		 * path */
+		ts.countdown = tracker_state == TRACKER_UNSTARTED ? 0
+			     : tracker_state == TRACKER_PAUSED ? tracker_rate : INT64_MAX / 2;
 		return p;
 	}
 	ts.busy = 1;	/* errno: record_alloc's enter()/leave() keep the program's */
@@ -321,7 +326,7 @@ void free_slow(void *p)
 {
 	/* the tracker's own frees (pthread_getattr_np's, say) are of blocks it
 	 * never sampled: nothing to report, nothing lost */
-	if (!tracking() || ts.busy)
+	if (!tracking_frees() || ts.busy)
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
@@ -334,7 +339,7 @@ void free_slow(void *p)
 
 void *realloc_sampled(void *old, size_t size)
 {
-	if (!tracking() || !enter())
+	if (!tracking_frees() || !enter())
 		return real.realloc(old, size);
 	void *p = real.realloc(old, size);
 	int e = errno;
