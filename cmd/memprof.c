@@ -12,6 +12,7 @@ static const struct cmd {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "run", cmd_run },
+	{ "agent", cmd_agent },
 	{ "top", cmd_top },
 	{ "list", cmd_list },
 	{ "traces", cmd_traces },

@@ -265,10 +265,11 @@ static void give_hints(struct collector *c, const struct profile *p, bool record
 }
 
 /* Builds the profile meta says, writes it to out and prints the summary
- * line (procs: how many processes it holds). Returns the profile (the
- * caller frees it) or NULL after printing the error. */
+ * line (procs: how many processes it holds; more: a snapshot, the run goes
+ * on). Returns the profile (the caller frees it) or NULL after printing
+ * the error. */
 static struct profile *write_one(struct collector *c, const char *out,
-				 const struct collector_meta *meta, bool quiet, size_t procs)
+				 const struct collector_meta *meta, bool quiet, size_t procs, bool more)
 {
 	struct profile *p = collector_profile(c, meta);
 	if (!p) {
@@ -277,8 +278,8 @@ static struct profile *write_one(struct collector *c, const char *out,
 	}
 	/* symbolized: libdw's files and inflated sections go before the
 	 * profile is encoded, memprof's high-water mark (--split's next
-	 * image still wants them) */
-	if (!meta->one_image)
+	 * image and the next snapshot still want them) */
+	if (!meta->one_image && !more)
 		collector_close_files(c);
 	int rc = pprof_write(p, out);
 	if (rc < 0) {
@@ -326,15 +327,16 @@ static void warn_all(struct collector *c, bool recording)
 }
 
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording, struct profile **keep)
+		  bool recording, bool more, struct profile **keep)
 {
 	if (keep)
 		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
-	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0 };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0,
+				       false };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
-	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c));
+	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c), more);
 	if (!p)
 		return -1;
 	struct hints h = { false, false, false };
@@ -398,9 +400,10 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		    strcmp(comments[1] + 9, info.cmdline) &&
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
-		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i };
+		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i,
+					       false };
 		clock_gettime(CLOCK_MONOTONIC, &pr.start);
-		struct profile *p = write_one(c, name, &meta, quiet, 1);
+		struct profile *p = write_one(c, name, &meta, quiet, 1, false);
 		if (p && !quiet)
 			give_hints(c, p, false, &h);
 		rc |= p ? 0 : -1;

@@ -27,6 +27,8 @@
 #include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
+#include "lib/serve.h"
+#include "lib/session.h"
 #include "lib/shell.h"
 #include "lib/pprof.h"
 #include "lib/profile.h"
@@ -152,6 +154,7 @@ static char *find_tracker(void)
 }
 
 static volatile sig_atomic_t child_pid, child_exited, stop_collecting, snapshot_asked;
+static volatile sig_atomic_t sampling_asked;	/* RING_WANT_ON or _OFF: switch now */
 
 /* Signals sent to memprof itself go on to the program, but SIGUSR2, which
  * asks memprof for a snapshot of the profile. Those the terminal
@@ -163,6 +166,10 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (sig == SIGUSR2) {	/* memprof's own: write a snapshot now */
 		snapshot_asked = 1;
+		return;
+	}
+	if (sig == SIGRTMIN || sig == SIGRTMIN + 1) {	/* memprof's own: sampling on, off */
+		sampling_asked = sig == SIGRTMIN ? RING_WANT_ON : RING_WANT_OFF;
 		return;
 	}
 	if (child_exited) {
@@ -179,6 +186,9 @@ static void forward_signal(int sig, siginfo_t *si, void *uc)
  * program directly. */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
 #define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+/* Sampling on (SIGRTMIN) and off (SIGRTMIN+1): memprof's own, never passed
+ * on (real-time signals were never forwarded; SIGUSR1 is the program's). */
+#define N_OWN 2
 
 static char *default_output(const char *program, pid_t pid)
 {
@@ -221,439 +231,177 @@ static int64_t ms_since(const struct timespec *t)
 	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
-/* ---- the session: the program's processes and their rings ----------------- */
+/* ---- snapshots -------------------------------------------------------------- */
 
-struct watched {		/* a process image memprof waits for */
-	int pidfd;
-	uint32_t pid;
-	uint64_t serial;	/* the rings it sent carry it (ring owner) */
-};
-
-struct session {
-	struct collector *c;
-	int sock;			/* our end of the connection; -1 once all closed */
-	int listen_fd;			/* the fallback socket (see open_fallback), or -1 */
-	char *fallback_dir;		/* its private directory */
-	int *conn;			/* connections accepted on it */
-	size_t n_conn, cap_conn;
-	struct ring_reader *ring;
-	uint64_t *ring_owner;		/* per ring: its watch's serial */
-	size_t n_ring, cap_ring, cap_owner;
-	struct watched *w;
-	size_t n_w, cap_w;
-	uint64_t next_serial;
-	uint64_t last_exit_ns;		/* wall clock of the last exit seen */
-	/* the collector's clock: the wall clock at the start, moved on by the
-	 * monotonic one (a step of the wall clock does not squash the timeline) */
-	uint64_t start_ns, start_mono_ns;
-	uint64_t rss_read_ns;		/* when RSS was last read (monotonic) */
-	/* snapshots (SIGUSR2, --interval): BASE.N.pb.gz, the last `keep` kept */
-	char *snap_base;
-	unsigned snap_n, keep;
-	uint64_t interval_ns, next_snap_ns;	/* monotonic; interval 0: none */
+/* snapshots (SIGUSR2, --interval): BASE.N.pb.gz, the last `keep` kept */
+struct snapshots {
+	char *base;
+	unsigned n, keep;
+	uint64_t interval_ns, next_ns;	/* monotonic; interval 0: none */
 	const char *const *comments;
 	bool quiet;
 };
 
-static uint64_t wall_now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* Watches the process behind pidfd (taken over); returns the serial its
- * rings carry. */
-static uint64_t watch(struct session *s, int pidfd, uint32_t pid)
-{
-	if (array_grow(&s->w, &s->cap_w, s->n_w, sizeof(*s->w)) < 0) {
-		close(pidfd);
-		return 0;
-	}
-	s->w[s->n_w++] = (struct watched){ pidfd, pid, ++s->next_serial };
-	return s->next_serial;
-}
-
-/* The RSS of process pid in bytes, from /proc; -1 when it cannot be read. */
-static int64_t rss_of(uint32_t pid)
-{
-	char path[64], buf[128];
-	snprintf(path, sizeof(path), "/proc/%u/statm", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	unsigned long long size, resident;
-	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
-		return -1;
-	return (int64_t)resident * sysconf(_SC_PAGESIZE);
-}
-
-/* The collector's clock moves on (what is read next happened by now); on
- * each new interval of the timeline, every watched process's RSS. */
-static uint64_t mono_now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* /proc/PID/statm costs ~2 us a process: reading every process's RSS at
- * most once per 100 us per process keeps it under 2% of a core (every
- * interval for a few processes, every 100 ms for a thousand) */
-#define RSS_NS_PER_PROCESS 100000u
-
-static void tick(struct session *s)
-{
-	uint64_t mono = mono_now();
-	if (!collector_tick(s->c, s->start_ns + (mono - s->start_mono_ns)))
-		return;
-	if (s->rss_read_ns && mono - s->rss_read_ns < s->n_w * (uint64_t)RSS_NS_PER_PROCESS)
-		return;
-	s->rss_read_ns = mono;
-	for (size_t i = 0; i < s->n_w; i++) {
-		int64_t rss = rss_of(s->w[i].pid);
-		if (rss >= 0)
-			collector_note_rss(s->c, s->w[i].pid, rss);
-	}
-}
-
-static void drain_all(struct session *s)
-{
-	for (size_t i = 0; i < s->n_ring; i++)
-		if (ring_drain(&s->ring[i], s->c) == -ENOMEM)
-			error("out of memory collecting records");
-}
-
-static void forget_rings(struct session *s, uint64_t owner)
-{
-	for (size_t i = 0; i < s->n_ring; i++)
-		if (s->ring_owner[i] == owner) {
-			ring_unmap(&s->ring[i]);
-			s->ring[i] = s->ring[--s->n_ring];
-			s->ring_owner[i] = s->ring_owner[s->n_ring];
-			i--;
-		}
-}
-
-/* A process went away: read the rest of its rings and let them go. */
-static void process_gone(struct session *s, size_t wi)
-{
-	uint64_t now = wall_now();
-	drain_all(s);
-	forget_rings(s, s->w[wi].serial);
-	collector_process_gone(s->c, s->w[wi].pid, now);
-	s->last_exit_ns = now;
-	close(s->w[wi].pidfd);
-	s->w[wi] = s->w[--s->n_w];
-}
-
-/* A new ring: mapped, and watched through the pidfd that came with it (the
- * process's own: no pid can have been reused), or one opened now. */
-static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred)
-{
-	struct ring_reader r;
-	if (array_grow(&s->ring, &s->cap_ring, s->n_ring, sizeof(*s->ring)) < 0 ||
-	    array_grow(&s->ring_owner, &s->cap_owner, s->n_ring, sizeof(*s->ring_owner)) < 0 ||
-	    ring_map(&r, memfd) < 0) {
-		if (pidfd >= 0)
-			close(pidfd);
-		return;	/* not accepted: the image gives up on it, and memprof says so */
-	}
-	/* the kernel's word on who sent it, not the ring's */
-	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
-		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);
-	uint64_t owner = pidfd >= 0 ? watch(s, pidfd, r.pid) : 0;
-	s->ring[s->n_ring] = r;
-	s->ring_owner[s->n_ring++] = owner;
-}
-
-/* Reads the messages waiting on connection fd: new rings (with the
- * sender's credentials, from the kernel) and kicks. hup: poll said every
- * other end is closed (an empty message also reads as 0 bytes). Returns
- * false when the connection has ended (the caller closes it). */
-static bool read_messages(struct session *s, int fd, bool hup)
-{
-	for (;;) {
-		struct memprof_hello h;
-		struct iovec iov = { &h, sizeof(h) };
-		union {
-			struct cmsghdr align;
-			char b[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
-		} control;
-		struct msghdr m;
-		memset(&m, 0, sizeof(m));
-		m.msg_iov = &iov;
-		m.msg_iovlen = 1;
-		m.msg_control = control.b;
-		m.msg_controllen = sizeof(control.b);
-		ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (n == 0 && !m.msg_controllen))
-			return !(hup && (n == 0 || errno != EAGAIN));
-		int fds[4] = { -1, -1, -1, -1 };
-		size_t nfd = 0;
-		struct ucred cred = { 0, 0, 0 };
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-				size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				int got[4];
-				memcpy(got, CMSG_DATA(cm), (k > 4 ? 4 : k) * sizeof(int));
-				for (size_t j = 0; j < k && j < 4; j++)
-					if (nfd < 4)
-						fds[nfd++] = got[j];
-			} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
-				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
-			}
-		}
-		if (n == (ssize_t)sizeof(h) && h.magic == MEMPROF_HELLO_MAGIC &&
-		    h.type == HELLO_RING && fds[0] >= 0) {
-			add_ring(s, fds[0], fds[1], &cred);
-			fds[1] = -1;	/* taken over */
-		}
-		for (size_t j = 0; j < nfd; j++)
-			if (fds[j] >= 0)
-				close(fds[j]);
-		/* HELLO_KICK: the caller drains every ring after this */
-	}
-}
-
-/* A process that lost the descriptor it inherited (Python's subprocess
- * closes every descriptor but 0-2 in its children) reaches memprof again
- * through a socket in a private directory (mode 0700: only our user, and
- * root, can connect); MEMPROF_SOCKET names it. Returns 0 or -1. */
-static int open_fallback(struct session *s, char *path, size_t size)
-{
-	const char *tmp = getenv("TMPDIR");
-	char dir[PATH_MAX];
-	struct sockaddr_un a;
-	snprintf(dir, sizeof(dir), "%s/memprof.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s/sock", dir) >= (int)sizeof(a.sun_path) ||
-	    (s->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
-		rmdir(dir);
-		return -1;
-	}
-	if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->listen_fd, 64) < 0) {
-		close(s->listen_fd);
-		s->listen_fd = -1;
-		unlink(a.sun_path);
-		rmdir(dir);
-		return -1;
-	}
-	s->fallback_dir = strdup(dir);
-	snprintf(path, size, "%s", a.sun_path);
-	return 0;
-}
-
-static void accept_fallback(struct session *s)
-{
-	for (;;) {
-		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			return;
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		int on = 1;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    (cred.uid != getuid() && cred.uid != 0) ||
-		    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
-		    array_grow(&s->conn, &s->cap_conn, s->n_conn, sizeof(*s->conn)) < 0) {
-			close(fd);
-			continue;
-		}
-		s->conn[s->n_conn++] = fd;
-	}
-}
-
-static void close_fallback(struct session *s)
-{
-	for (size_t i = 0; i < s->n_conn; i++)
-		close(s->conn[i]);
-	s->n_conn = 0;
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	s->listen_fd = -1;
-	if (s->fallback_dir) {
-		char p[PATH_MAX + 8];
-		snprintf(p, sizeof(p), "%s/sock", s->fallback_dir);
-		unlink(p);
-		rmdir(s->fallback_dir);
-		free(s->fallback_dir);
-		s->fallback_dir = NULL;
-	}
-}
-
-/* How many distinct processes are watched (an exec'd image is watched
- * again through the same process). */
-static size_t live_processes(const struct session *s)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < s->n_w; i++) {
-		size_t j = 0;
-		while (j < i && s->w[j].pid != s->w[i].pid)
-			j++;
-		n += j == i;
-	}
-	return n;
-}
-
-/* "123 (perl), 130 (sleep) and 4 more": the processes still watched, each
- * once, named by their latest image's executable. malloc'd, or NULL. */
-static char *proc_names(const struct session *s, size_t max)
-{
-	size_t len = 0, cap = 256, shown = 0, total = live_processes(s);
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	out[0] = '\0';
-	for (size_t i = 0; i < s->n_w && shown < max; i++) {
-		size_t j = 0;
-		while (j < i && s->w[j].pid != s->w[i].pid)
-			j++;
-		if (j < i)
-			continue;	/* named already */
-		const char *exe = "";
-		struct collector_proc_info info;
-		for (size_t k = 0; collector_proc_info(s->c, k, &info); k++)
-			if (info.pid == s->w[i].pid)
-				exe = info.exe;
-		const char *base = strrchr(exe, '/');
-		base = base ? base + 1 : exe;
-		size_t need = len + strlen(base) + 32;
-		if (need > cap) {
-			char *o = realloc(out, cap = need * 2);
-			if (!o)
-				break;
-			out = o;
-		}
-		len += (size_t)snprintf(out + len, cap - len, "%s%u%s%s%s", shown ? ", " : "",
-					s->w[i].pid, *base ? " (" : "", base, *base ? ")" : "");
-		shown++;
-	}
-	if (total > shown)
-		snprintf(out + len, cap - len, " and %zu more", total - shown);
-	return out;
-}
-
-static char *snapshot_name(const struct session *s, unsigned n)
+static char *snapshot_name(const struct snapshots *sn, unsigned n)
 {
 	char *name = NULL;
-	if (asprintf(&name, "%s.%u.pb.gz", s->snap_base, n) < 0)
+	if (asprintf(&name, "%s.%u.pb.gz", sn->base, n) < 0)
 		return NULL;
 	return name;
 }
 
 /* The profile so far (cumulative, as Go's heap profile: in use means live
  * now), as BASE.N.pb.gz; past --keep=K, the snapshot K before it goes. */
-static void snapshot(struct session *s)
+static void snapshot(struct snapshots *sn, struct collector *c)
 {
 	snapshot_asked = 0;
-	if (!s->snap_base) {
+	if (!sn->base) {
 		error("SIGUSR2: no snapshot with %s", "--split or -o -");
 		return;
 	}
-	char *name = snapshot_name(s, ++s->snap_n);
-	if (!name || write_profile(s->c, name, s->comments, s->quiet, false, NULL) < 0) {
+	char *name = snapshot_name(sn, ++sn->n);
+	if (!name || write_profile(c, name, sn->comments, sn->quiet, false, true, NULL) < 0) {
 		if (!name)
 			error("out of memory writing a snapshot");
 		free(name);
 		return;
 	}
 	free(name);
-	if (s->keep && s->snap_n > s->keep && (name = snapshot_name(s, s->snap_n - s->keep))) {
+	if (sn->keep && sn->n > sn->keep && (name = snapshot_name(sn, sn->n - sn->keep))) {
 		unlink(name);
 		free(name);
 	}
+}
+
+/* ---- --http: the endpoints' profiles, from the run's collector ---------- */
+
+struct run_source {
+	struct collector *c;
+	const char *const *comments;
+	uint64_t start_ns, start_mono_ns;	/* the session's clock */
+};
+
+static bool has_pid(struct collector *c, uint32_t pid)
+{
+	struct collector_proc_info info;
+	for (size_t i = 0; collector_proc_info(c, i, &info); i++)
+		if (info.pid == pid)
+			return true;
+	return false;
+}
+
+static struct profile *source_profile(void *data, uint32_t pid, int *err)
+{
+	struct run_source *rs = data;
+	if (pid && !has_pid(rs->c, pid)) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	struct collector_meta meta = { .comments = rs->comments };
+	/* the run so far: from its start to now, as the final profile
+	 * spans the whole run */
+	collector_set_span(rs->c, rs->start_ns,
+			   rs->start_ns + (session_mono_now() - rs->start_mono_ns));
+	struct profile *p = collector_profile(rs->c, &meta);
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	/* one process: no pid labels, and every sample is its */
+	if (pid && collector_distinct_pids(rs->c) > 1)
+		serve_profile_of_pid(p, pid);
+	return p;
+}
+
+static uint64_t source_generation(void *data)
+{
+	struct run_source *rs = data;
+	const struct collector_stats *st = collector_stats(rs->c);
+	return st->allocs + st->frees + st->processes + st->lost;
+}
+
+static bool source_process(void *data, size_t i, struct serve_process *out)
+{
+	struct run_source *rs = data;
+	struct collector_proc_info info;
+	if (!collector_proc_info(rs->c, i, &info))
+		return false;
+	*out = (struct serve_process){ info.pid, info.exe, info.cmdline, !info.ended && !info.gone };
+	return true;
+}
+
+/* What serving cost, on stderr at the end: the CPU of a scrape. */
+static void serve_report(struct serve *srv, struct collector *c)
+{
+	struct serve_stats st;
+	serve_get_stats(srv, &st);
+	uint64_t cpu = st.build_ns + st.render_ns;
+	fprintf(stderr, "memprof: http://%s: %llu requests, %llu profiles served from %llu "
+		"snapshots; CPU %.1f ms building and %.1f ms encoding, %.2f ms a profile served; "
+		"%llu refused (over the connection limit), %llu timed out; the program waited "
+		"for memprof %llu times\n", serve_address(srv),
+		(unsigned long long)st.http->requests, (unsigned long long)st.profiles,
+		(unsigned long long)st.builds, (double)st.build_ns / 1e6, (double)st.render_ns / 1e6,
+		st.profiles ? (double)cpu / 1e6 / (double)st.profiles : 0.0,
+		(unsigned long long)st.http->refused, (unsigned long long)st.http->timeouts,
+		(unsigned long long)collector_stats(c)->ring_waits);
 }
 
 /* Reads the program's rings until the program has exited and every
  * process still connected has too (as strace -f waits), or memprof was
  * told to stop (a signal after the program exited, or --max-wait).
  * Returns the program's wait status. */
-static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
+static int collect(struct session *s, struct snapshots *sn, struct serve *srv, pid_t pid,
+		   int64_t max_wait_ms)
 {
 	int status = 0;
-	bool exited = false, told_waiting = false;
+	bool exited = false, told_waiting = false, told_oom = false;
 	struct timespec exited_at = { 0, 0 };
-	struct pollfd *pfd = NULL;
-	size_t cap_pfd = 0;
 	for (;;) {
-		size_t n = 0;
-		if (array_grow(&pfd, &cap_pfd, s->n_w + s->n_conn + 2, sizeof(*pfd)) < 0) {
-			error("out of memory");
-			break;
+		if (srv) {
+			session_step(s, serve_session_begin(srv, s, 10));
+			serve_session_end(srv, s);
+		} else {
+			session_step(s, 10);
 		}
-		/* [the inherited connection] [the fallback socket] [its connections] [pidfds] */
-		size_t at_sock = n;
-		if (s->sock >= 0)
-			pfd[n++] = (struct pollfd){ s->sock, POLLIN, 0 };
-		size_t at_listen = n;
-		if (s->listen_fd >= 0)
-			pfd[n++] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
-		size_t first_conn = n, polled_conn = s->n_conn;
-		for (size_t i = 0; i < s->n_conn; i++)
-			pfd[n++] = (struct pollfd){ s->conn[i], POLLIN, 0 };
-		size_t first_w = n, polled_w = s->n_w;	/* read_messages may add more */
-		for (size_t i = 0; i < s->n_w; i++)
-			pfd[n++] = (struct pollfd){ s->w[i].pidfd, POLLIN, 0 };
-		int r = poll(pfd, n, 10);
-		if (r > 0 && s->sock >= 0 && pfd[at_sock].revents &&
-		    !read_messages(s, s->sock, pfd[at_sock].revents & (POLLHUP | POLLERR))) {
-			close(s->sock);
-			s->sock = -1;
+		if (sampling_asked) {
+			bool on = sampling_asked == RING_WANT_ON;
+			sampling_asked = 0;
+			session_set_sampling(s, NULL, on);
+			if (!sn->quiet)	/* said once it is so: a script may wait for it */
+				fprintf(stderr, "memprof: sampling %s (at each process's next sampled "
+					"allocation)\n", on ? "on" : "off");
 		}
-		for (size_t i = polled_conn; r > 0 && i-- > 0;)
-			if (pfd[first_conn + i].revents &&
-			    !read_messages(s, s->conn[i], pfd[first_conn + i].revents & (POLLHUP | POLLERR))) {
-				close(s->conn[i]);
-				s->conn[i] = s->conn[--s->n_conn];
-			}
-		if (r > 0 && s->listen_fd >= 0 && pfd[at_listen].revents)
-			accept_fallback(s);
-		tick(s);
-		drain_all(s);
-		if (r > 0)
-			for (size_t i = polled_w; i-- > 0;)
-				if (pfd[first_w + i].revents)
-					process_gone(s, i);
+		if (s->out_of_memory && !told_oom) {
+			error("out of memory collecting records");
+			told_oom = true;
+		}
 		if (snapshot_asked ||
-		    (s->interval_ns && !exited && mono_now() >= s->next_snap_ns)) {
-			if (s->interval_ns)
-				s->next_snap_ns = mono_now() + s->interval_ns;
-			snapshot(s);
+		    (sn->interval_ns && !exited && session_mono_now() >= sn->next_ns)) {
+			if (sn->interval_ns)
+				sn->next_ns = session_mono_now() + sn->interval_ns;
+			snapshot(sn, s->c);
 		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = true;
 			child_exited = 1;
 			clock_gettime(CLOCK_MONOTONIC, &exited_at);
 			if (!s->last_exit_ns)
-				s->last_exit_ns = wall_now();
+				s->last_exit_ns = session_wall_now();
 			/* its own rings are read now; others may follow */
-			for (size_t i = s->n_w; i-- > 0;)
-				if (s->w[i].pid == (uint32_t)pid)
-					process_gone(s, i);
+			session_forget_pid(s, (uint32_t)pid);
 		}
 		if (exited && s->sock < 0 && s->n_w == 0) {
 			/* a process that came through the fallback socket may be
 			 * unread still: in the backlog, or its hello not taken */
-			if (s->listen_fd >= 0)
-				accept_fallback(s);
+			session_accept(s);
 			if (s->n_conn == 0)
 				break;
 		}
 		bool timeout = exited && max_wait_ms >= 0 && ms_since(&exited_at) > max_wait_ms;
 		if (exited && (stop_collecting || timeout)) {
-			char *names = proc_names(s, 8);
-			size_t live = live_processes(s);
+			char *names = session_proc_names(s, 8);
+			size_t live = session_live_processes(s);
 			if (live)
 				error("%s: stopped waiting for %zu process%s still running: %s",
 				      timeout ? "--max-wait reached" : "interrupted", live,
@@ -664,12 +412,12 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 				      timeout ? "--max-wait reached" : "interrupted");
 			free(names);
 			if (s->n_w)	/* the run ends now; idle holders do not count */
-				s->last_exit_ns = wall_now();
+				s->last_exit_ns = session_wall_now();
 			break;
 		}
 		if (exited && !told_waiting && ms_since(&exited_at) > 2000 && max_wait_ms < 0) {
-			char *names = proc_names(s, 8);
-			size_t live = live_processes(s);
+			char *names = session_proc_names(s, 8);
+			size_t live = session_live_processes(s);
 			if (live)
 				error("waiting for %zu process%s still running: %s (Ctrl-C or "
 				      "--max-wait to stop waiting)", live, live == 1 ? "" : "es",
@@ -681,24 +429,8 @@ static int collect(struct session *s, pid_t pid, int64_t max_wait_ms)
 			told_waiting = true;
 		}
 	}
-	drain_all(s);
-	free(pfd);
+	session_drain_all(s);
 	return status;
-}
-
-static void session_release(struct session *s)
-{
-	for (size_t i = 0; i < s->n_ring; i++)
-		ring_unmap(&s->ring[i]);
-	for (size_t i = 0; i < s->n_w; i++)
-		close(s->w[i].pidfd);
-	if (s->sock >= 0)
-		close(s->sock);
-	close_fallback(s);
-	free(s->ring);
-	free(s->ring_owner);
-	free(s->w);
-	free(s->conn);
 }
 
 /* The program was killed by sig: memprof ends the same way, so that its
@@ -806,12 +538,13 @@ static void remove_preload_dir(char *dir)
 
 int cmd_run(int argc, char **argv)
 {
-	const char *out = NULL;
+	const char *out = NULL, *http_addr = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1, interval_ms = 0;
 	unsigned keep = 0;
 	uint64_t rate_bytes;
 	bool quiet = false, verbose = false, rate_given = false, split = false, track_mmap = false;
 	bool no_symbolize = false;
+	bool start_paused = false;
 	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -844,6 +577,10 @@ int cmd_run(int argc, char **argv)
 			no_symbolize = true;
 			continue;
 		}
+		if (!strcmp(a, "--start-paused")) {
+			start_paused = true;
+			continue;
+		}
 		int taken = leak_args_parse("run", argc, argv, &i, &leak);
 		if (taken < 0)
 			return usage("run", false);
@@ -853,7 +590,8 @@ int cmd_run(int argc, char **argv)
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
 		bool is_wait = !strcmp(a, "--max-wait");
 		bool is_interval = !strcmp(a, "--interval"), is_keep = !strcmp(a, "--keep");
-		if (is_out || is_rate || is_wait || is_interval || is_keep) {
+		bool is_http = !strcmp(a, "--http");
+		if (is_out || is_rate || is_wait || is_interval || is_keep || is_http) {
 			if (i + 1 >= argc) {
 				error("run: option '%s' needs a value", a);
 				return usage("run", false);
@@ -874,12 +612,17 @@ int cmd_run(int argc, char **argv)
 		} else if (!strncmp(a, "--keep=", 7)) {
 			is_keep = true;
 			v = a + 7;
+		} else if (!strncmp(a, "--http=", 7)) {
+			is_http = true;
+			v = a + 7;
 		} else {
 			error("run: unknown option '%s'", a);
 			return usage("run", false);
 		}
 		if (is_out) {
 			out = v;
+		} else if (is_http) {
+			http_addr = v;
 		} else if (is_interval) {
 			if ((interval_ms = parse_duration(v)) <= 0) {
 				error("run: invalid interval '%s' (e.g. 500ms, 30s, 5m)", v);
@@ -988,6 +731,25 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
+	/* --http: listening before the program starts, so that a busy port
+	 * is said once, and nothing has run */
+	struct serve *srv = NULL;
+	struct run_source rsrc = { NULL, NULL, 0, 0 };
+	if (http_addr) {
+		struct serve_source src = { source_profile, source_generation, source_process, &rsrc };
+		char err[256];
+		if (serve_open(&srv, http_addr, &src, NULL, err, sizeof(err)) < 0) {
+			error("--http %s", err);
+			remove_preload_dir(preload_dir);
+			free(path);
+			free(tracker);
+			free(preload);
+			return 1;
+		}
+		if (!quiet)
+			fprintf(stderr, "memprof: serving http://%s/debug/pprof/\n", serve_address(srv));
+	}
+
 	/* the connection the program's processes inherit: no name anyone else
 	 * could connect to, and its peer is known (SO_PEERCRED: memprof) */
 	int sv[2], errpipe[2] = { -1, -1 };
@@ -1014,27 +776,30 @@ int cmd_run(int argc, char **argv)
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	pid_t self = getpid();
 
-	struct sigaction sa, old_sa[N_FORWARDED];
+	struct sigaction sa, old_sa[N_FORWARDED], old_own[N_OWN];
+	const int own[N_OWN] = { SIGRTMIN, SIGRTMIN + 1 };
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	for (size_t k = 0; k < N_FORWARDED; k++)
 		sigaction(forwarded[k], &sa, &old_sa[k]);
+	for (size_t k = 0; k < N_OWN; k++)
+		sigaction(own[k], &sa, &old_own[k]);
 
-	struct session s = { 0 };
+	struct session s;
 	char fallback[PATH_MAX] = "";
-	s.sock = -1;
-	s.listen_fd = -1;
-	if (!why && open_fallback(&s, fallback, sizeof(fallback)) < 0)
+	session_init(&s, NULL);
+	if (!why && session_open_fallback(&s, fallback, sizeof(fallback)) < 0)
 		fallback[0] = '\0';	/* only descendants that close the inherited one miss it */
 
 	fflush(NULL);
-	uint64_t start_ns = wall_now(), start_mono = mono_now();
+	uint64_t start_ns = session_wall_now(), start_mono = session_mono_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		error("fork: %s", strerror(errno));
-		close_fallback(&s);
+		serve_close(srv);
+		session_release(&s);
 		remove_preload_dir(preload_dir);
 		return 1;
 	}
@@ -1043,6 +808,8 @@ int cmd_run(int argc, char **argv)
 			setrlimit(RLIMIT_NOFILE, &nofile);
 		for (size_t k = 0; k < N_FORWARDED; k++)
 			sigaction(forwarded[k], &old_sa[k], NULL);
+		for (size_t k = 0; k < N_OWN; k++)
+			sigaction(own[k], &old_own[k], NULL);
 		if (errpipe[0] >= 0)
 			close(errpipe[0]);
 		close(sv[0]);
@@ -1050,6 +817,11 @@ int cmd_run(int argc, char **argv)
 			close(s.listen_fd);
 		unsetenv("MEMPROF_OUT");
 		unsetenv("MEMPROF_TOKEN");
+		unsetenv("MEMPROF_AGENT");
+		if (start_paused)
+			setenv("MEMPROF_ACTIVE", "0", 1);
+		else
+			unsetenv("MEMPROF_ACTIVE");
 		int fd = why ? -1 : fd_move_high(sv[1], false);
 		if (!why && fd < 0)
 			error("%s: no free descriptor above the program's: running it without "
@@ -1101,7 +873,8 @@ int cmd_run(int argc, char **argv)
 	    read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
 		error("%s: %s", prog_argv[0], strerror(exec_errno));
 		waitpid(pid, NULL, 0);
-		close_fallback(&s);
+		serve_close(srv);
+		session_release(&s);
 		remove_preload_dir(preload_dir);
 		return exec_errno == ENOENT ? 127 : 126;
 	}
@@ -1117,7 +890,8 @@ int cmd_run(int argc, char **argv)
 	if (!s.c) {
 		error("out of memory");
 		waitpid(pid, NULL, 0);
-		close_fallback(&s);
+		serve_close(srv);
+		session_release(&s);
 		remove_preload_dir(preload_dir);
 		return 1;
 	}
@@ -1130,24 +904,35 @@ int cmd_run(int argc, char **argv)
 	snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 	const char *comments[] = { version, cmdline ? cmdline : "", NULL };
 	/* snapshots: BASE.N.pb.gz, BASE the output without .pb.gz */
+	struct snapshots sn = { 0 };
 	if (!split && !(out && !strcmp(out, "-"))) {
 		char *snap = out ? strdup(out) : default_output(prog_argv[0], pid);
 		size_t n = snap ? strlen(snap) : 0;
 		if (n > 6 && !strcmp(snap + n - 6, ".pb.gz"))
 			snap[n - 6] = '\0';
-		s.snap_base = snap;
+		sn.base = snap;
 	}
-	s.comments = comments;
-	s.quiet = quiet;
-	s.keep = keep;
-	s.interval_ns = s.snap_base ? (uint64_t)interval_ms * 1000000u : 0;
-	s.next_snap_ns = mono_now() + s.interval_ns;
-	int status = collect(&s, pid, max_wait_ms);
-	free(s.snap_base);
-	s.snap_base = NULL;
+	sn.comments = comments;
+	sn.quiet = quiet;
+	sn.keep = keep;
+	sn.interval_ns = sn.base ? (uint64_t)interval_ms * 1000000u : 0;
+	sn.next_ns = session_mono_now() + sn.interval_ns;
+	rsrc.c = s.c;
+	rsrc.comments = comments;
+	rsrc.start_ns = start_ns;
+	rsrc.start_mono_ns = start_mono;
+	int status = collect(&s, &sn, srv, pid, max_wait_ms);
+	if (srv) {
+		if (!quiet)
+			serve_report(srv, s.c);
+		serve_close(srv);
+		srv = NULL;
+	}
+	free(sn.base);
+	sn.base = NULL;
 	double collect_cpu = cpu_seconds(RUSAGE_SELF);
 	child_pid = 0;
-	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : wall_now());
+	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : session_wall_now());
 	session_release(&s);
 	remove_preload_dir(preload_dir);
 	struct collector *c = s.c;
@@ -1173,7 +958,7 @@ int cmd_run(int argc, char **argv)
 	if (!empty || out) {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
 		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
-			   : write_profile(c, out ? out : def, comments, quiet, false,
+			   : write_profile(c, out ? out : def, comments, quiet, false, false,
 					   leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
 		if (leak.fail && !empty && prof && code == 0)

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "collect_impl.h"
+#include "profile.h"
 #include "shell.h"
 
 static struct c_point *point_at(struct c_proc *p, uint64_t g);
@@ -80,8 +82,67 @@ bool collector_proc_info(const struct collector *c, size_t i, struct collector_p
 		lost += p->lost[k];
 	*info = (struct collector_proc_info){ p->pid, p->incarnation, p->exe, p->cmdline, p->allocs,
 					      p->ended || p->exec_called, p->gone, lost,
-					      p->lost[LOST_COLLECTOR], p->bad_records };
+					      p->lost[LOST_COLLECTOR], p->bad_records,
+					      false, 0, 0, 0, 0 };
+	info->sampling = !p->paused;
+	info->start_ns = p->start_ns;
+	info->partial_since_ns = p->back_ns;
+	info->away_since_ns = p->away_since_ns;
+	info->away_lost = p->away_lost;
 	return true;
+}
+
+/* "07:40:01.123Z" (UTC), the day too when it is not today's. */
+static void clock_time(char *out, size_t n, uint64_t ns, uint64_t ref_ns)
+{
+	time_t t = (time_t)(ns / 1000000000u), ref = (time_t)(ref_ns / 1000000000u);
+	struct tm tm, rtm;
+	gmtime_r(&t, &tm);
+	gmtime_r(&ref, &rtm);
+	size_t k = tm.tm_yday != rtm.tm_yday || tm.tm_year != rtm.tm_year
+			   ? strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm) : strftime(out, n, "%H:%M:%S", &tm);
+	snprintf(out + k, n - k, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
+}
+
+int collect_add_switch_comments(const struct collector *c, struct profile *prof, long image)
+{
+	for (size_t i = 0; i < c->n_proc; i++) {
+		const struct c_proc *p = &c->proc[i];
+		if ((image >= 0 && (size_t)image != i) || !p->started || (!p->n_switch && !p->back_ns))
+			continue;
+		const char *prog = p->exe ? strrchr(p->exe, '/') : NULL;
+		prog = prog ? prog + 1 : p->exe ? p->exe : "";
+		char line[1024], t[64];
+		size_t k = 0;
+		if (p->n_switch) {
+			k += (size_t)snprintf(line + k, sizeof(line) - k, "sampling (pid %u, %s):", p->pid, prog);
+			for (unsigned j = 0; j < p->n_switch && j < SWITCHES_KEPT && k < sizeof(line); j++) {
+				clock_time(t, sizeof(t), p->switch_ns[j], p->start_ns);
+				k += (size_t)snprintf(line + k, sizeof(line) - k, "%s %s %s", j ? ";" : "",
+						      p->switch_on[j] ? "on at" : "off at", t);
+			}
+			if (p->n_switch > SWITCHES_KEPT && k < sizeof(line))
+				k += (size_t)snprintf(line + k, sizeof(line) - k, "; %u more switches",
+						      p->n_switch - SWITCHES_KEPT);
+			if (k < sizeof(line))
+				snprintf(line + k, sizeof(line) - k, "; %s at the end (no allocation is "
+					 "sampled while off)", p->paused ? "off" : "on");
+			if (profile_add_comment(prof, line) < 0)
+				return -ENOMEM;
+		}
+		if (p->back_ns) {
+			char since[64];
+			clock_time(t, sizeof(t), p->back_ns, p->start_ns);
+			clock_time(since, sizeof(since), p->away_since_ns, p->start_ns);
+			snprintf(line, sizeof(line), "partial (pid %u, %s): collected since %s only (the "
+				 "collector was away from %s: %llu records lost, %llu bytes unread); in "
+				 "use counts blocks allocated since %s", p->pid, prog, t, since,
+				 (unsigned long long)p->away_lost, (unsigned long long)p->away_unread, t);
+			if (profile_add_comment(prof, line) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -202,6 +263,11 @@ void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation,
 		return;
 	p->lost[why] += n;
 	c->stats.lost += n;
+}
+
+void collector_add_ring_wait(struct collector *c)
+{
+	c->stats.ring_waits++;
 }
 
 static const char *intern(struct collector *c, const char *s, size_t len)
@@ -646,6 +712,22 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 	case REC_LOST:
 		p->lost[r->u.lost.why] += r->u.lost.n;
 		c->stats.lost += r->u.lost.n;
+		return 0;
+	case REC_SAMPLING:
+		if (p->n_switch < SWITCHES_KEPT) {
+			p->switch_ns[p->n_switch] = r->u.sampling.time_ns;
+			p->switch_on[p->n_switch] = r->u.sampling.on;
+		}
+		p->n_switch++;
+		p->paused = !r->u.sampling.on;
+		return 0;
+	case REC_RECONNECT:
+		p->back_ns = p->start_ns;	/* the new REC_START's time: connected again */
+		p->away_since_ns = r->u.reconnect.since_ns;
+		p->away_lost += r->u.reconnect.lost;
+		p->away_unread += r->u.reconnect.unread;
+		p->n_stack_ix = 0;	/* the tracker numbers its stacks anew */
+		c->stats.lost += r->u.reconnect.lost;
 		return 0;
 	case REC_DEEPBIND: {
 		const char *lib = intern(c, r->u.deepbind.name, r->u.deepbind.len);

@@ -30,6 +30,8 @@ struct collector_stats {
 	uint64_t pool_unknown_frees;	/* memprof_free of blocks never reported */
 	uint64_t pool_double_allocs;	/* blocks reported twice without a free */
 	uint64_t pool_unknown_destroys;	/* memprof_pool_destroy of no pool */
+	uint64_t ring_waits;		/* times a program found its ring full and
+					 * waited for memprof to read (ring.c) */
 };
 
 /* Returns a new collector, or NULL when out of memory. */
@@ -62,6 +64,9 @@ int collector_feed_recording(struct collector *c, const void *data, size_t len,
  * why (enum rec_lost in records.h), as its ring says. */
 void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation, int why,
 			uint64_t n);
+
+/* A process image waited for memprof to read its full ring. */
+void collector_add_ring_wait(struct collector *c);
 
 /* memprof saw process pid go away at time_ns (wall clock): its last image
  * ends then if it did not say so itself. */
@@ -109,6 +114,11 @@ struct collector_proc_info {
 	uint64_t lost;		/* events its tracker could not record */
 	uint64_t lost_collector;	/* of which: after it stopped recording */
 	uint64_t bad_records;
+	bool sampling;		/* sampling is on (see REC_SAMPLING) */
+	uint64_t start_ns;	/* as its tracker said (wall clock) */
+	/* memprof agent: collected since then only (0: from the start), the
+	 * collector having been away since away_since_ns, away_lost records lost */
+	uint64_t partial_since_ns, away_since_ns, away_lost;
 };
 /* Fills *info for image i (0 <= i < n); returns false past the last. */
 bool collector_proc_info(const struct collector *c, size_t i, struct collector_proc_info *info);
@@ -123,6 +133,9 @@ struct collector_meta {
 	 * them) when one_image: memprof run --split. */
 	bool one_image;
 	size_t image_index;
+	/* pid labels even on the samples of one process (memprof agent merges
+	 * the profiles of several collectors) */
+	bool pid_labels;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

@@ -15,6 +15,7 @@
 #include "tracker/records.h"
 
 #define NO_MAPPING UINT32_MAX
+#define SWITCHES_KEPT 16	/* sampling on/off switches kept per image */
 
 struct c_module {		/* one executable segment in a process's map */
 	uint64_t start, end;
@@ -64,6 +65,14 @@ struct c_proc {
 	/* the interval of the timeline under way (see flush_intervals) */
 	bool dirty;		/* changed in it: listed in collector.dirty */
 	double interval_max, interval_allocated;
+	/* sampling switched on and off (REC_SAMPLING): the first switches,
+	 * for the profile's comment; more are counted */
+	bool paused;
+	uint64_t switch_ns[SWITCHES_KEPT];
+	bool switch_on[SWITCHES_KEPT];
+	unsigned n_switch;
+	/* memprof agent came back (REC_RECONNECT): in use counts from then */
+	uint64_t back_ns, away_since_ns, away_lost, away_unread;
 	struct c_point *points;	/* the heap over time (see timeline.h) */
 	size_t n_points, cap_points;
 	uint64_t first_point;	/* grid index of points[0] */
@@ -186,6 +195,12 @@ struct collector {
 	struct c_extra *extra;	/* mappings and pools (collect_extra.c); NULL: none yet */
 	bool want_mmap;		/* memprof run --mmap: the mmap types even if empty */
 };
+
+/* The comments that say when sampling was off and which figures are
+ * partial (an agent that came back), for the images selected (image < 0:
+ * all). Returns 0 or -ENOMEM. */
+struct profile;
+int collect_add_switch_comments(const struct collector *c, struct profile *p, long image);
 
 /* Puts what the processes did in the interval under way into their
  * timelines (collect.c). */

@@ -659,7 +659,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.meta = meta;
 	b.to_symbolize = c->n_pc;
 	b.sel = meta;
-	b.one_process = (meta && meta->one_image) || collector_distinct_pids(c) <= 1;
+	b.one_process = (meta && meta->one_image) ||
+			(collector_distinct_pids(c) <= 1 && !(meta && meta->pid_labels));
 	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
 	    !(c->symbols->sym = symbolizer_new())) {
 		free(c->symbols);
@@ -721,6 +722,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 		if (profile_add_comment(p, *cm) < 0)
 			goto out_fail;
 	if (b.programs_comment && profile_add_comment(p, b.programs_comment) < 0)
+		goto out_fail;
+	if (collect_add_switch_comments(c, p, one_image(&b) ? (long)b.sel->image_index : -1) < 0)
 		goto out_fail;
 	if (meta && meta->progress)
 		meta->progress(b.symbolized, b.symbolized, meta->progress_data);

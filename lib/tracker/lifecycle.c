@@ -5,6 +5,10 @@
  *   MEMPROF_TOKEN                  standalone: the run's token (set by the
  *                                  first process; its descendants check it)
  *   MEMPROF_RATE                   mean bytes between samples
+ *   MEMPROF_AGENT                  memprof agent's socket: connect to it
+ *                                  (and again, should it restart)
+ *   MEMPROF_ACTIVE                 0: start with sampling off (the
+ *                                  collector switches it on)
  * No signal handler is installed: the ring survives any death, and memprof
  * reports an image that ended without its END. */
 #include "lifecycle.h"
@@ -116,6 +120,16 @@ static void emit_cmdline(void)
 	stream_commit((size_t)(p - r));
 }
 
+static void emit_sampling(bool on)
+{
+	uint8_t r[1 + 8 + 1], *p = r;
+	p = rec_u8(p, REC_SAMPLING);
+	p = rec_u64(p, wall_ns());
+	p = rec_u8(p, on);
+	stream_emit(r, (size_t)(p - r));
+	stream_note_sampling(on);
+}
+
 static void emit_time(uint8_t type)
 {
 	uint8_t r[1 + 8 + 1], *p = r;
@@ -161,12 +175,22 @@ static void atfork_child(void)
 	stacks_reset();
 	stream_fork_child();
 	sampler_fork_child();
-	if (tracking()) {
-		if (ring_mode && stream_start_ring() < 0) {
+	if (tracking_frees()) {
+		if (stream_agent_mode()) {
+			/* on the connection it inherited; without an agent it waits
+			 * for one, as its parent does */
+			if (!stream_detached() && stream_start_ring() < 0)
+				stream_agent_poll();
+		} else if (ring_mode && stream_start_ring() < 0) {
 			set_state(TRACKER_OFF);	/* memprof is gone, or refused us: it reports the parent's */
-		} else {
+		}
+		if (tracking_frees() && !stream_detached()) {
 			emit_start(parent, parent_incarnation);
 			emit_cmdline();
+			if (!tracking())
+				emit_sampling(false);
+			else
+				stream_note_sampling(true);
 			stream_flush();
 		}
 	}
@@ -177,14 +201,18 @@ static void atfork_child(void)
 
 /* ---- exec and the end ------------------------------------------------------------ */
 
+static int state_before_exec;	/* RUNNING or PAUSED: back to it if exec fails */
+static bool end_sent;
+
 void lifecycle_exec_begin(void)
 {
-	if (!tracking() || (uint32_t)getpid() != my_pid || !enter())
+	if (!tracking_frees() || (uint32_t)getpid() != my_pid || !enter())
 		return;
-	if (tracking()) {
+	if (tracking_frees() && tracker_state != TRACKER_EXEC) {
 		emit_time(REC_EXEC);
 		stream_send_lost();
 		stream_flush();
+		state_before_exec = tracker_state;
 		set_state(TRACKER_EXEC);
 	}
 	leave();
@@ -193,20 +221,73 @@ void lifecycle_exec_begin(void)
 void lifecycle_exec_failed(void)
 {
 	if (tracker_state == TRACKER_EXEC && (uint32_t)getpid() == my_pid)
-		set_state(TRACKER_RUNNING);
+		set_state(state_before_exec);
 }
 
 void lifecycle_end(void)
 {
-	if (!tracking() || tracker_state == TRACKER_ENDING || (uint32_t)getpid() != my_pid ||
-	    !enter())
+	if (!tracking_frees() || end_sent || (uint32_t)getpid() != my_pid || !enter())
 		return;
-	if (tracking()) {
+	if (tracking_frees() && !end_sent) {
 		sampler_unwind_check_report();
 		emit_time(REC_END);
 		stream_send_lost();
 		stream_flush_each(true);	/* destructors after ours: at once */
-		set_state(TRACKER_ENDING);
+		end_sent = true;
+		if (tracking())	/* paused stays paused */
+			set_state(TRACKER_ENDING);
+	}
+	leave();
+}
+
+/* ---- switched on and off; the agent gone and back --------------------------------- */
+
+/* The agent is back (or there at last): a new ring, read by a collector
+ * that knows nothing of us. It is told who we are, what was lost, and
+ * gets stacks and modules anew as they are needed; the live blocks
+ * sampled before are forgotten (their frees would name stacks it never
+ * saw): in use counts from now. */
+static void reintroduce(void)
+{
+	uint64_t since, lost, unread;
+	stream_take_detached(&since, &lost, &unread);
+	emit_start((uint32_t)getppid(), 0);
+	emit_cmdline();
+	uint8_t r[1 + 3 * 8], *p = r;
+	p = rec_u8(p, REC_RECONNECT);
+	p = rec_u64(p, since);
+	p = rec_u64(p, lost);
+	p = rec_u64(p, unread);
+	stream_emit(r, (size_t)(p - r));
+	if (!tracking())
+		emit_sampling(false);
+	else
+		stream_note_sampling(true);
+	stacks_reset();
+	if (!tracker_sample_all) {
+		blocks_reset();
+		filter_reset();
+	}
+	modules_forget_sent();
+}
+
+void lifecycle_check(void)
+{
+	int st = tracker_state;
+	if ((st != TRACKER_RUNNING && st != TRACKER_PAUSED) || !ring_mode || !enter())
+		return;
+	st = tracker_state;
+	if (st == TRACKER_RUNNING || st == TRACKER_PAUSED) {
+		if (stream_agent_mode() && stream_agent_poll() == 1)
+			reintroduce();
+		uint32_t want = stream_want();
+		if (want == RING_WANT_ON && st == TRACKER_PAUSED) {
+			emit_sampling(true);
+			set_state(TRACKER_RUNNING);
+		} else if (want == RING_WANT_OFF && st == TRACKER_RUNNING) {
+			emit_sampling(false);
+			set_state(TRACKER_PAUSED);
+		}
 	}
 	leave();
 }
@@ -310,6 +391,17 @@ static int open_recording(const char *path)
 static int open_output(void)
 {
 	const char *fd = getenv("MEMPROF_FD"), *path = getenv("MEMPROF_OUT");
+	const char *agent = getenv("MEMPROF_AGENT");
+	if ((!fd || !*fd) && agent && *agent) {
+		/* a relative path would name another socket after chdir: refused */
+		if (stream_use_agent(agent) < 0) {
+			say("MEMPROF_AGENT must be an absolute path (under 108 bytes), not", agent,
+			    "not profiled");
+			return -1;
+		}
+		ring_mode = true;
+		return 0;
+	}
 	if (fd && *fd) {
 		int n = parse_int(fd), collector = parse_int(getenv("MEMPROF_COLLECTOR"));
 		stream_set_fallback(getenv("MEMPROF_SOCKET"), collector);
@@ -346,7 +438,8 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	my_incarnation = new_incarnation();
 	stream_set_identity(my_pid, my_incarnation);
 	if (((!getenv("MEMPROF_FD") || !*getenv("MEMPROF_FD")) &&
-	     (!getenv("MEMPROF_OUT") || !*getenv("MEMPROF_OUT"))) ||
+	     (!getenv("MEMPROF_OUT") || !*getenv("MEMPROF_OUT")) &&
+	     (!getenv("MEMPROF_AGENT") || !*getenv("MEMPROF_AGENT"))) ||
 	    sampler_init_stack() < 0 || open_output() < 0) {
 		set_state(TRACKER_OFF);	/* not under memprof: everything passes */
 		ts.busy = 0;
@@ -368,14 +461,22 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	unw_backtrace(warm, 4);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	const char *active = getenv("MEMPROF_ACTIVE");
+	bool dormant = active && !strcmp(active, "0");
 	if (enter()) {
-		emit_start((uint32_t)getppid(), 0);
-		emit_cmdline();
-		modules_send();
+		if (!stream_detached()) {
+			emit_start((uint32_t)getppid(), 0);
+			emit_cmdline();
+			if (dormant)
+				emit_sampling(false);
+			else
+				stream_note_sampling(true);
+			modules_send();
+		}
 		stream_flush();
 		leave();
 	}
-	set_state(TRACKER_RUNNING);
+	set_state(dormant ? TRACKER_PAUSED : TRACKER_RUNNING);
 	ts.countdown = 0;
 	ts.busy = 0;
 	errno = saved;

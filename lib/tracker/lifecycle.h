@@ -19,6 +19,12 @@ void lifecycle_exec_failed(void);
  * vfork child (another pid in our memory) leaves everything alone. */
 void lifecycle_end(void);
 
+/* The sampling slow path's look at the world, before it decides: the
+ * collector's wish to switch sampling on or off (the ring's header), and,
+ * for memprof agent, a connection that closed or can be made again. Takes
+ * the lock; the caller is not inside the tracker. */
+void lifecycle_check(void);
+
 /* Whether pc is in libunwind's text (its pipe is refused: see hooks.c). */
 bool lifecycle_is_unwinder(uintptr_t pc);
 int lifecycle_unwinder_pipe(int fds[2], int flags);

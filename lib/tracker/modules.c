@@ -182,6 +182,11 @@ void modules_note_current(void)
 	seen_subs = c.subs;
 }
 
+void modules_forget_sent(void)
+{
+	seen_adds = seen_subs = ~0ull;
+}
+
 bool modules_check(void)
 {
 	struct counters c = { 0, 0, false };

@@ -26,6 +26,10 @@ bool modules_check(void);
  * parent's map already). */
 void modules_note_current(void);
 
+/* Forgets what was sent: the next modules_check sends the map again (a
+ * new collector, after memprof agent came back). */
+void modules_forget_sent(void);
+
 const char *modules_exe(void);
 
 /* The executable segment of the object that holds addr (0, 0 if none). */

@@ -14,6 +14,9 @@
  *   the process for a flush: what is in the ring survives SIGKILL, exec and
  *   crashes. The data area is mapped twice back to back, so a record that
  *   wraps is still contiguous in memory.
+ *   memprof agent: the same, over a connection the image makes itself to
+ *   the agent's socket (MEMPROF_AGENT); the agent may go and come back
+ *   (REC_RECONNECT).
  * - The recording (standalone mode, MEMPROF_OUT). A struct memprof_file_header,
  *   then batches: a struct memprof_batch_header and whole records, written
  *   with one write() each (O_APPEND), so batches of different processes never
@@ -96,6 +99,20 @@ enum memprof_record_type {
 	REC_POOL_CREATE = 34,
 	/* u64 addr: memprof_pool_destroy; the pool's live blocks go with it */
 	REC_POOL_DESTROY = 35,
+
+	/* 20-29: memprof agent and sampling switched on and off (#10) */
+	/* u64 time_ns, u8 on: sampling went on (1) or off (0) for this image
+	 * (MEMPROF_ACTIVE=0 starts off: this follows REC_START then). While
+	 * off, no allocation is sampled; frees of blocks sampled while on are
+	 * still reported. */
+	REC_SAMPLING = 20,
+	/* u64 since_ns, u64 lost, u64 unread: the image lost its collector (a
+	 * memprof agent that ended, or was not there yet) at since_ns and is
+	 * connected again; lost records could not be made meanwhile, and
+	 * unread bytes of its old ring were never read. Follows a new
+	 * REC_START and REC_CMDLINE; stacks and modules are sent anew; live
+	 * blocks from before are forgotten (in use counts from here). */
+	REC_RECONNECT = 21,
 };
 
 enum rec_lost {
@@ -142,6 +159,15 @@ struct memprof_ring {
 	uint32_t accepted;	/* set by the collector once it has mapped the ring */
 	uint32_t failed;	/* set by the producer when it stopped recording */
 	uint64_t dropped;	/* records the producer could not write since */
+	/* Written by the collector, read by the producer in its slow path:
+	 * switch sampling on or off (enum memprof_ring_want); 0: leave it. */
+	uint32_t want;
+	uint32_t sampling;	/* the producer: 1 while sampling is on */
+};
+enum memprof_ring_want {
+	RING_WANT_ANY = 0,
+	RING_WANT_ON = 1,
+	RING_WANT_OFF = 2,
 };
 #define MEMPROF_RING_DATA_OFFSET 4096
 #define MEMPROF_RING_HEAD_OFFSET 64
@@ -227,6 +253,8 @@ struct rec {
 		struct { const char *words; uint16_t len; } cmdline;
 		struct { uint64_t addr, len; uint32_t stack; } map;	/* MMAP, MUNMAP */
 		struct { uint64_t addr, size; const char *name; uint16_t len; } pool;
+		struct { uint64_t time_ns; uint8_t on; } sampling;
+		struct { uint64_t since_ns, lost, unread; } reconnect;
 	} u;
 };
 
@@ -365,6 +393,15 @@ static inline bool rec_next(struct rec_reader *r, struct rec *out)
 		out->u.pool.addr = rec_get_u64(r);
 		out->u.pool.size = rec_get_u64(r);
 		out->u.pool.name = rec_get_name(r, &out->u.pool.len);
+		break;
+	case REC_SAMPLING:
+		out->u.sampling.time_ns = rec_get_u64(r);
+		out->u.sampling.on = rec_get_u8(r);
+		break;
+	case REC_RECONNECT:
+		out->u.reconnect.since_ns = rec_get_u64(r);
+		out->u.reconnect.lost = rec_get_u64(r);
+		out->u.reconnect.unread = rec_get_u64(r);
 		break;
 	default:
 		r->bad = true;

@@ -17,6 +17,7 @@
 #include <libunwind.h>
 
 #include "draw.h"
+#include "lifecycle.h"
 #include "modules.h"
 #include "originals.h"
 #include "records.h"
@@ -513,10 +514,14 @@ void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
 {
 	if (ts.busy)
 		return p;
+	if (tracking_frees())
+		lifecycle_check();	/* switched on or off; the agent gone or back */
 	if (!tracking()) {
-		/* before start-up: try again at the next allocation; when off:
-		 * stay on the fast path */
-		ts.countdown = tracker_state == TRACKER_UNSTARTED ? 0 : INT64_MAX / 2;
+		/* before start-up: try again at the next allocation; paused:
+		 * look again after a mean distance; when off: stay on the fast
+		 * path */
+		ts.countdown = tracker_state == TRACKER_UNSTARTED ? 0
+			     : tracker_state == TRACKER_PAUSED ? tracker_rate : INT64_MAX / 2;
 		return p;
 	}
 	ts.busy = 1;	/* errno: record_alloc's enter()/leave() keep the program's */
@@ -537,7 +542,7 @@ void free_slow(void *p)
 {
 	/* the tracker's own frees (pthread_getattr_np's, say) are of blocks it
 	 * never sampled: nothing to report, nothing lost */
-	if (!tracking() || ts.busy)
+	if (!tracking_frees() || ts.busy)
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
@@ -550,7 +555,7 @@ void free_slow(void *p)
 
 void *realloc_sampled(void *old, size_t size)
 {
-	if (!tracking() || !enter())
+	if (!tracking_frees() || !enter())
 		return real.realloc(old, size);
 	void *p = real.realloc(old, size);
 	int e = errno;

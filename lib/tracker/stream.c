@@ -110,16 +110,30 @@ void stream_set_identity(uint32_t pid, uint32_t incarnation)
 	my_incarnation = incarnation;
 }
 
+static bool agent_mode;		/* the connection is ours to make again (memprof agent) */
+static bool detached;		/* agent mode: no agent now; records are counted, not made */
+static uint64_t detached_since_ns, detached_lost, detached_unread;
+
 bool stream_ok(void)
 {
+	if (detached) {
+		detached_lost++;	/* the sampled event that will not be recorded */
+		return false;
+	}
 	return !failed && (ring || file.fd >= 0);
 }
 
 
 /* Stops recording for good. A ring says so in its header, where memprof
  * reads it (with the count of what was dropped since). */
+static void detach(void);
+
 static void fail(void)
 {
+	if (agent_mode) {	/* the agent went: until it is back */
+		detach();
+		return;
+	}
 	failed = true;
 	stream_ring.hdr = NULL;	/* the inline paths go to the slow ones, which see `failed` */
 	if (ring)
@@ -408,6 +422,10 @@ void stream_flush_each(bool on)
 
 uint8_t *stream_reserve_slow(size_t len)
 {
+	if (detached) {
+		detached_lost++;
+		return NULL;
+	}
 	if (failed) {
 		if (ring)
 			__atomic_add_fetch(&ring->dropped, 1, __ATOMIC_RELAXED);
@@ -435,7 +453,7 @@ uint8_t *stream_reserve_slow(size_t len)
 void stream_commit_slow(size_t len)
 {
 	if (ring) {
-		if (failed)
+		if (failed || detached)
 			return;
 		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
 		if (stream_ring.head - stream_ring.tail_seen > stream_ring.size / 4 && kick(false) < 0)
@@ -458,4 +476,140 @@ void stream_fork_child(void)
 	buf_len = sizeof(struct memprof_batch_header);
 	for (int why = 0; why < LOST_WHY_MAX; why++)
 		lost[why] = 0;
+	if (detached) {	/* the child's own loss counts from its start */
+		detached_since_ns = wall_ns();
+		detached_lost = detached_unread = 0;
+	}
+}
+
+/* ---- memprof agent: a connection the image makes, and makes again ------------------ */
+
+static char agent_path[108];
+static uint64_t next_attempt_ns;
+#define AGENT_RETRY_NS 1000000000u	/* at most one connection attempt a second */
+
+/* Whether the agent's socket may be trusted: a socket (not a symlink) in a
+ * directory that only its owner or root can change, whose listener (the
+ * kernel says) is the socket's owner. Returns the connection or -1. */
+static int connect_agent(void)
+{
+	struct sockaddr_un a;
+	struct stat st, dst;
+	char dir[sizeof(agent_path)];
+	size_t n = strlen(agent_path);
+	memcpy(dir, agent_path, n + 1);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;	/* made absolute by stream_use_agent */
+	slash[slash == dir] = '\0';
+	if (lstat(agent_path, &st) < 0 || !S_ISSOCK(st.st_mode) || stat(dir, &dst) < 0 ||
+	    (dst.st_uid != 0 && dst.st_uid != st.st_uid) ||
+	    ((dst.st_mode & (S_IWGRP | S_IWOTH)) && !(dst.st_mode & S_ISVTX)))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, agent_path, n + 1);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (fd = fd_move_high(fd, true)) < 0)
+		goto out_fail;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != st.st_uid ||
+	    !fd_remember(&sock, fd))
+		goto out_fail;
+	return 0;
+out_fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* The agent is gone (or never was): what its ring held unread is lost,
+ * the ring and the connection go, records are counted until it is back. */
+static void detach(void)
+{
+	if (ring) {
+		uint64_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		detached_unread += stream_ring.head - tail;
+		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
+		ring = NULL;
+	}
+	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0 };
+	if (fd_still_ours(&sock))
+		close(sock.fd);
+	sock.fd = -1;
+	if (!detached)
+		detached_since_ns = wall_ns();
+	detached = true;
+	next_attempt_ns = now_ns() + AGENT_RETRY_NS;
+}
+
+int stream_use_agent(const char *path)
+{
+	size_t n = path ? strlen(path) : 0;
+	if (!n || n >= sizeof(agent_path) || path[0] != '/')
+		return -1;
+	memcpy(agent_path, path, n + 1);
+	agent_mode = true;
+	if (connect_agent() == 0 && stream_start_ring() == 0)
+		return 0;
+	detach();
+	next_attempt_ns = 0;	/* the next check may try at once */
+	return 0;
+}
+
+bool stream_agent_mode(void)
+{
+	return agent_mode;
+}
+
+bool stream_detached(void)
+{
+	return detached;
+}
+
+int stream_agent_poll(void)
+{
+	if (!agent_mode || failed)
+		return 0;
+	if (!detached) {
+		char b;
+		ssize_t n = fd_still_ours(&sock) ? recv(sock.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+		if (n != 0 && (n > 0 || errno == EAGAIN || errno == EINTR))
+			return 0;
+		detach();	/* the agent closed its end */
+	}
+	uint64_t now = now_ns();
+	if (now < next_attempt_ns)
+		return -1;
+	next_attempt_ns = now + AGENT_RETRY_NS;
+	if (connect_agent() < 0)
+		return -1;
+	detached = false;
+	if (stream_start_ring() < 0) {
+		detach();
+		return -1;
+	}
+	return 1;
+}
+
+void stream_take_detached(uint64_t *since_ns, uint64_t *lost_n, uint64_t *unread)
+{
+	*since_ns = detached_since_ns;
+	*lost_n = detached_lost;
+	*unread = detached_unread;
+	detached_since_ns = detached_lost = detached_unread = 0;
+}
+
+uint32_t stream_want(void)
+{
+	return ring ? __atomic_load_n(&ring->want, __ATOMIC_ACQUIRE) : RING_WANT_ANY;
+}
+
+void stream_note_sampling(bool on)
+{
+	if (ring)
+		__atomic_store_n(&ring->sampling, on ? 1 : 0, __ATOMIC_RELEASE);
 }

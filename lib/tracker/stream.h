@@ -75,6 +75,26 @@ void stream_set_fallback(const char *path, int collector);
  * else connects to the fallback socket. Returns 0 or -1. */
 int stream_use_socket(int fd, int collector);
 
+/* memprof agent: connects to the agent's socket at path (absolute) and
+ * starts a ring. An agent that is not there (yet), or cannot be trusted
+ * (see stream.c), leaves the stream detached: records are counted as lost
+ * and stream_agent_poll tries again. Returns 0, or -1 for a bad path. */
+int stream_use_agent(const char *path);
+bool stream_agent_mode(void);
+bool stream_detached(void);
+
+/* Agent mode, with the lock held: notices an agent that closed its end
+ * and, at most once a second, connects again. Returns 1 when connected
+ * anew (a new ring: the caller sends REC_START and what follows, with
+ * stream_take_detached's figures), 0 when connected, -1 when detached. */
+int stream_agent_poll(void);
+void stream_take_detached(uint64_t *since_ns, uint64_t *lost, uint64_t *unread);
+
+/* The collector's wish for sampling (enum memprof_ring_want) in the ring's
+ * header, and where the image says whether it samples. Under the lock. */
+uint32_t stream_want(void);
+void stream_note_sampling(bool on);
+
 /* Opens the standalone recording at path (absolute). With create, makes it
  * exclusively (O_EXCL, 0600, no symlink) and writes the header with token;
  * otherwise appends only if it is a regular file of ours whose header has
@@ -145,7 +165,8 @@ void stream_send_lost(void);
 void stream_flush(void);
 void stream_flush_each(bool on);
 
-/* Whether records are still going anywhere. */
+/* Whether records are still going anywhere. Agent mode, detached: false,
+ * and the caller's sampled event is counted as lost. */
 bool stream_ok(void);
 
 /* In a forked child (single-threaded, lock state reset): the parent's ring

@@ -37,6 +37,9 @@ extern __thread struct thread_state ts __attribute__((tls_model("initial-exec"))
 enum tracker_state {
 	TRACKER_UNSTARTED = 0,	/* before the constructor: threads retry later */
 	TRACKER_OFF,		/* not under memprof, or given up: all passes */
+	TRACKER_PAUSED,		/* sampling switched off (MEMPROF_ACTIVE=0, the collector):
+				 * nothing is sampled; frees of blocks sampled before
+				 * are still reported */
 	TRACKER_RUNNING,	/* sampling */
 	TRACKER_EXEC,		/* exec called (file mode flushed); back to RUNNING if it fails */
 	TRACKER_ENDING,		/* END sent; what destructors do is still recorded */
@@ -46,6 +49,12 @@ extern volatile int tracker_state;
 static inline bool tracking(void)
 {
 	return tracker_state >= TRACKER_RUNNING;
+}
+
+/* Whether frees of sampled blocks are reported: also while paused. */
+static inline bool tracking_frees(void)
+{
+	return tracker_state >= TRACKER_PAUSED;
 }
 
 extern int64_t tracker_rate;		/* mean bytes between samples; 1: every block */
