@@ -270,16 +270,16 @@ static void give_hints(struct collector *c, const struct profile *p, bool record
 static struct profile *write_one(struct collector *c, const char *out,
 				 const struct collector_meta *meta, bool quiet, size_t procs)
 {
-	struct profile *p = collector_profile(c, meta);
+	/* libdw's files and inflated sections go once every location is
+	 * symbolized, before the samples are made and the profile encoded:
+	 * memprof's high-water mark (--split's next image still wants them) */
+	struct collector_meta m = *meta;
+	m.close_files = !meta->one_image;
+	struct profile *p = collector_profile(c, &m);
 	if (!p) {
 		error("out of memory building the profile");
 		return NULL;
 	}
-	/* symbolized: libdw's files and inflated sections go before the
-	 * profile is encoded, memprof's high-water mark (--split's next
-	 * image still wants them) */
-	if (!meta->one_image)
-		collector_close_files(c);
 	int rc = pprof_write(p, out);
 	if (rc < 0) {
 		error("%s: %s", out, strerror(-rc));
@@ -332,7 +332,7 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
-	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0 };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0, false };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c));
 	if (!p)
@@ -398,7 +398,7 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		    strcmp(comments[1] + 9, info.cmdline) &&
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
-		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i };
+		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i, false };
 		clock_gettime(CLOCK_MONOTONIC, &pr.start);
 		struct profile *p = write_one(c, name, &meta, quiet, 1);
 		if (p && !quiet)

@@ -123,6 +123,10 @@ struct collector_meta {
 	 * them) when one_image: memprof run --split. */
 	bool one_image;
 	size_t image_index;
+	/* Let go of the symbolizer's files (collector_close_files) once every
+	 * location is symbolized, before the samples are made: memprof's
+	 * high-water mark when the profile is big. */
+	bool close_files;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

@@ -44,6 +44,17 @@ struct builder {
 	struct proc_labels {
 		const char *program, *exe, *cmdline;	/* NULL until first used */
 	} *labels;				/* per process image */
+	/* the samples' label arrays, one per (process, size, pool): shared
+	 * (profile_add_sample_shared) */
+	struct hashmap label_sets;		/* hash (+ probe) -> struct label_set * */
+};
+
+struct label_set {
+	uint32_t proc;
+	uint64_t size;
+	const char *pool;	/* interned in the profile, or NULL */
+	struct profile_label *label;
+	size_t n;
 };
 
 static bool one_image(const struct builder *b)
@@ -354,6 +365,71 @@ static struct profile_location *without_shim(struct builder *b, struct profile_l
 	return t;
 }
 
+struct label_want {
+	uint32_t proc;
+	uint64_t size;
+	const char *pool;	/* the profile's copy */
+};
+
+static bool same_label_set(uint64_t value, const void *ctx)
+{
+	const struct label_set *ls = (const void *)(uintptr_t)value;
+	const struct label_want *w = ctx;
+	return ls->proc == w->proc && ls->size == w->size && ls->pool == w->pool;
+}
+
+/* The labels of a sample of process proc_i and size `size` (and pool, if
+ * not NULL): bytes, program, exe; and pid, cmdline when there are several
+ * processes. One array for all such samples. NULL when out of memory. */
+static const struct label_set *label_set(struct builder *b, uint32_t proc_i, uint64_t size,
+					 const char *pool)
+{
+	const struct c_proc *proc = &b->c->proc[proc_i];
+	struct label_want w = { proc_i, size, NULL };
+	if (pool && !(w.pool = profile_intern(b->p, pool)))
+		return NULL;
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&b->label_sets,
+				       hash_u64(size * 0x9e3779b97f4a7c15ULL ^ proc_i ^
+						(uint64_t)(uintptr_t)w.pool << 20),
+				       same_label_set, &w, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (const void *)(uintptr_t)*slot;
+	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
+	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd + (pool != NULL);
+	struct label_set *ls = arena_alloc(&b->p->arena, sizeof(*ls));
+	struct profile_label *l = arena_calloc(&b->p->arena, n_label, sizeof(*l));
+	struct proc_labels *pl = &b->labels[proc_i];
+	if (!ls || !l ||
+	    (!pl->program && (!(pl->program = profile_intern(b->p, base_name(proc->exe))) ||
+			      !(pl->exe = profile_intern(b->p, proc->exe)) ||
+			      !(pl->cmdline = profile_intern(b->p, proc->cmdline)))))
+		goto fail;
+	*ls = (struct label_set){ proc_i, size, w.pool, l, n_label };
+	*l++ = (struct profile_label){ b->k_bytes, "", (int64_t)size, "" };
+	if (!b->one_process)
+		*l++ = (struct profile_label){ b->k_pid, "", proc->pid, "" };
+	if (named) {
+		*l++ = (struct profile_label){ b->k_program, pl->program, 0, "" };
+		*l++ = (struct profile_label){ b->k_exe, pl->exe, 0, "" };
+	}
+	if (with_cmd)
+		*l++ = (struct profile_label){ b->k_cmdline, pl->cmdline, 0, "" };
+	if (pool)
+		*l++ = (struct profile_label){ profile_intern(b->p, "pool"), w.pool, 0, "" };
+	for (size_t i = 0; i < n_label; i++)
+		if (!ls->label[i].key || !ls->label[i].str)
+			goto fail;
+	*slot = (uint64_t)(uintptr_t)ls;
+	return ls;
+fail:
+	hashmap_remove(&b->label_sets, key);
+	return NULL;
+}
+
 /* A new sample of stack `stack` in process proc_i, with its locations and
  * labels (bytes = size; pool when not NULL); its values are left 0. shim:
  * memprof.h's functions are left out of the leaf. NULL when out of
@@ -361,7 +437,6 @@ static struct profile_location *without_shim(struct builder *b, struct profile_l
 static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uint32_t stack,
 					 uint64_t size, const char *pool, bool shim)
 {
-	const struct c_proc *proc = &b->c->proc[proc_i];
 	const struct c_stack *st = &b->c->stack[stack];
 	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
@@ -386,35 +461,48 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 		if (!(locs[0] = without_shim(b, locs[0])))
 			return NULL;
 	}
-	/* bytes, program, exe; and pid, cmdline when there are several */
-	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
-	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd + (pool != NULL);
-	struct profile_sample *s = profile_add_sample(b->p, n, n_label);
+	const struct label_set *ls = label_set(b, proc_i, size, pool);
+	if (!ls)
+		return NULL;
+	struct profile_sample *s = profile_add_sample_shared(b->p, n, ls->label, ls->n);
 	if (!s)
 		return NULL;
 	memcpy(s->location, locs, n * sizeof(*locs));
-	struct proc_labels *pl = &b->labels[proc_i];
-	if (!pl->program && (!(pl->program = profile_intern(b->p, base_name(proc->exe))) ||
-			     !(pl->exe = profile_intern(b->p, proc->exe)) ||
-			     !(pl->cmdline = profile_intern(b->p, proc->cmdline))))
-		return NULL;
-	struct profile_label *l = s->label;
-	*l++ = (struct profile_label){ b->k_bytes, "", (int64_t)size, "" };
-	if (!b->one_process)
-		*l++ = (struct profile_label){ b->k_pid, "", proc->pid, "" };
-	if (named) {
-		*l++ = (struct profile_label){ b->k_program, pl->program, 0, "" };
-		*l++ = (struct profile_label){ b->k_exe, pl->exe, 0, "" };
-	}
-	if (with_cmd)
-		*l++ = (struct profile_label){ b->k_cmdline, pl->cmdline, 0, "" };
-	if (pool)
-		*l++ = (struct profile_label){ profile_intern(b->p, "pool"),
-					       profile_intern(b->p, pool), 0, "" };
-	for (size_t i = 0; i < n_label; i++)
-		if (!s->label[i].key || !s->label[i].str)
-			return NULL;
 	return s;
+}
+
+/* Every location of stack `stack`, made (and symbolized) in the order
+ * new_sample makes them, so that ids are the same as without this pass. */
+static int stack_locations(struct builder *b, uint32_t stack)
+{
+	const struct c_stack *st = &b->c->stack[stack];
+	struct c_modmap mm = stack_modmap(b->c, st);
+	for (uint32_t i = 0; i < st->n; i++)
+		if (!get_location(b, mm, b->c->pc[st->first + i]))
+			return -ENOMEM;
+	if (st->truncated && !truncated_location(b))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Symbolizes every location first, so that libdw's files (with the debug
+ * sections it inflated: ~10 MB for libc's) can go before the samples are
+ * made (meta->close_files). The pool samples' locations are left to
+ * new_sample: it makes a location of its own for each one's leaf
+ * (without_shim), and ids must come in the same order either way. */
+static int symbolize_all(struct builder *b)
+{
+	struct collector *c = b->c;
+	for (size_t i = 0; i < c->n_bucket; i++)
+		if (c->bucket[i].allocs && selected(b, c->bucket[i].proc) &&
+		    stack_locations(b, c->bucket[i].stack) < 0)
+			return -ENOMEM;
+	const struct x_bucket *xb;
+	size_t n_xb = collect_extra_buckets(c, &xb);
+	for (size_t i = 0; i < n_xb && xb[i].kind == 0; i++)
+		if (xb[i].allocs && selected(b, xb[i].proc) && stack_locations(b, xb[i].stack) < 0)
+			return -ENOMEM;
+	return 0;
 }
 
 static int add_sample(struct builder *b, const struct c_bucket *bk)
@@ -705,6 +793,11 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	}
 	if (programs(&b) < 0)
 		goto out_fail;
+	if (meta && meta->close_files) {
+		if (symbolize_all(&b) < 0)
+			goto out_fail;
+		symbolizer_close_files(b.cache->sym);
+	}
 	for (size_t i = 0; i < c->n_bucket; i++)
 		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
 		    add_sample(&b, &c->bucket[i]) < 0)
@@ -736,6 +829,7 @@ out:
 	hashmap_release(&b.locations);
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
+	hashmap_release(&b.label_sets);
 	free(b.programs_comment);
 	/* The answers stay for the next profile (a snapshot, --split's next
 	 * image, an endpoint asked again): a profile of the same stacks costs
