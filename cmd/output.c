@@ -325,14 +325,14 @@ static void warn_all(struct collector *c, bool recording)
 	report_losses(c, recording);
 }
 
-int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording, struct profile **keep)
+static int write_it(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		    bool recording, struct profile **keep, bool last)
 {
 	if (keep)
 		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
-	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0, false };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0, false, last };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c));
 	if (!p)
@@ -346,6 +346,18 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 	else
 		profile_free(p);
 	return 0;
+}
+
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		  bool recording, struct profile **keep)
+{
+	return write_it(c, out, comments, quiet, recording, keep, false);
+}
+
+int write_last_profile(struct collector *c, const char *out, const char *const *comments,
+		       bool quiet, bool recording, struct profile **keep)
+{
+	return write_it(c, out, comments, quiet, recording, keep, true);
 }
 
 /* "memprof.cc1.1234.pb.gz" in dir for image i, with its incarnation when
@@ -398,7 +410,7 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		    strcmp(comments[1] + 9, info.cmdline) &&
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
-		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i, false };
+		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i, false, false };
 		clock_gettime(CLOCK_MONOTONIC, &pr.start);
 		struct profile *p = write_one(c, name, &meta, quiet, 1);
 		if (p && !quiet)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "collect_impl.h"
@@ -522,6 +523,55 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	return 0;
 }
 
+/* The collector's last profile (collector_meta.last): what its samples
+ * are made from is let go as they are made. Buckets are read in order,
+ * and a stack's return addresses lie after those of the stacks made
+ * before it: once the buckets of every stack before stack `next` are
+ * done, the addresses before next's go, and so do the buckets done. The
+ * pages are given back (MADV_DONTNEED) inside the arrays, which are freed
+ * at the end. */
+struct release {
+	uint32_t *last_use;	/* per stack: its last bucket + 1; UINT32_MAX: an extra sample's */
+	size_t next;		/* the first stack still wanted */
+	uintptr_t pc_done, bucket_done;	/* page-aligned ends of what went */
+};
+
+static int release_init(struct release *r, const struct collector *c)
+{
+	*r = (struct release){ 0 };
+	if (!(r->last_use = calloc(c->n_stack + 1, sizeof(*r->last_use))))
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_bucket; i++)
+		r->last_use[c->bucket[i].stack] = (uint32_t)i + 1;
+	const struct x_bucket *xb;
+	size_t n_xb = collect_extra_buckets(c, &xb);
+	for (size_t i = 0; i < n_xb; i++)
+		r->last_use[xb[i].stack] = UINT32_MAX;
+	r->pc_done = (uintptr_t)c->pc;
+	r->bucket_done = (uintptr_t)c->bucket;
+	return 0;
+}
+
+/* Gives back the whole pages of [*done, end) (start rounded up, end down). */
+static void drop_pages(uintptr_t *done, uintptr_t end)
+{
+	uintptr_t page = 4096, from = (*done + page - 1) & ~(page - 1), to = end & ~(page - 1);
+	if (to > from && to - from >= 64 * page) {
+		madvise((void *)from, to - from, MADV_DONTNEED);
+		*done = to;
+	}
+}
+
+/* Buckets [0, n_done) have made their samples. */
+static void release_some(struct release *r, const struct collector *c, size_t n_done)
+{
+	while (r->next < c->n_stack && r->last_use[r->next] <= n_done)
+		r->next++;
+	size_t pc_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_pc;
+	drop_pages(&r->pc_done, (uintptr_t)(c->pc + pc_end));
+	drop_pages(&r->bucket_done, (uintptr_t)(c->bucket + n_done));
+}
+
 /* A mapping's or pool block's sample: its four values (alloc objects and
  * space, in use objects and space) at column `at`, the others 0. */
 static int add_extra_sample(struct builder *b, const struct x_bucket *xb, size_t at)
@@ -741,6 +791,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 		pool_at = n_types;
 		n_types += 4;
 	}
+	if (c->spent)
+		return NULL;
 	struct builder b = { 0 };
 	b.c = c;
 	c->stats.stale_files = 0;
@@ -798,10 +850,24 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 			goto out_fail;
 		symbolizer_close_files(b.cache->sym);
 	}
+	size_t n_samples = 0;
 	for (size_t i = 0; i < c->n_bucket; i++)
+		n_samples += c->bucket[i].allocs && selected(&b, c->bucket[i].proc);
+	if (array_reserve(&p->sample, &p->cap_sample, n_samples, sizeof(*p->sample)) < 0)
+		goto out_fail;
+	struct release rel = { 0 };
+	if (meta && meta->last && release_init(&rel, c) < 0)
+		goto out_fail;
+	for (size_t i = 0; i < c->n_bucket; i++) {
 		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
-		    add_sample(&b, &c->bucket[i]) < 0)
+		    add_sample(&b, &c->bucket[i]) < 0) {
+			free(rel.last_use);
 			goto out_fail;
+		}
+		if (rel.last_use && (i & 1023) == 1023)
+			release_some(&rel, c, i + 1);
+	}
+	free(rel.last_use);
 	const struct x_bucket *xb;
 	size_t n_xb = collect_extra_buckets(c, &xb);
 	for (size_t i = 0; i < n_xb; i++)
@@ -838,6 +904,15 @@ out:
 	 * a low RLIMIT_NOFILE (a program run under ulimit -n 5 leaves memprof
 	 * a few, and the profile is written after this), or many files. */
 	struct rlimit rl;
+	if (meta && meta->last) {
+		/* what the samples were made from went (see struct release) */
+		c->spent = true;
+		free(c->pc);
+		free(c->bucket);
+		c->pc = NULL;
+		c->bucket = NULL;
+		c->n_pc = c->cap_pc = c->n_bucket = c->cap_bucket = 0;
+	}
 	if (c->symbols && (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024 ||
 			   symbolizer_open_files(c->symbols->sym) > 128))
 		symbolizer_close_files(c->symbols->sym);
