@@ -53,6 +53,12 @@ int check_output(const char *out);
  * error. */
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
 		  bool recording, bool more, struct profile **keep);
+/* write_profile for the collector's last profile (collector_meta.last):
+ * its stacks and buckets go as the samples are made, about halving
+ * memprof's high-water mark for a big profile; c builds no profile after
+ * it. */
+int write_last_profile(struct collector *c, const char *out, const char *const *comments,
+		       bool quiet, bool recording, struct profile **keep);
 
 /* memprof run --split: a profile per process image that allocated, each
  * built and written as write_profile does, to dir/memprof.PROG.PID.pb.gz

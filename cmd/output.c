@@ -271,16 +271,16 @@ static void give_hints(struct collector *c, const struct profile *p, bool record
 static struct profile *write_one(struct collector *c, const char *out,
 				 const struct collector_meta *meta, bool quiet, size_t procs, bool more)
 {
-	struct profile *p = collector_profile(c, meta);
+	/* libdw's files and inflated sections go once every location is
+	 * symbolized, before the samples are made and the profile encoded:
+	 * memprof's high-water mark (--split's next image still wants them) */
+	struct collector_meta m = *meta;
+	m.close_files = !meta->one_image && !more;
+	struct profile *p = collector_profile(c, &m);
 	if (!p) {
 		error("out of memory building the profile");
 		return NULL;
 	}
-	/* symbolized: libdw's files and inflated sections go before the
-	 * profile is encoded, memprof's high-water mark (--split's next
-	 * image and the next snapshot still want them) */
-	if (!meta->one_image && !more)
-		collector_close_files(c);
 	int rc = pprof_write(p, out);
 	if (rc < 0) {
 		error("%s: %s", out, strerror(-rc));
@@ -326,15 +326,15 @@ static void warn_all(struct collector *c, bool recording)
 	report_losses(c, recording);
 }
 
-int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording, bool more, struct profile **keep)
+static int write_it(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		    bool recording, bool more, struct profile **keep, bool last)
 {
 	if (keep)
 		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
 	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0,
-				       false };
+				       .last = last };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c), more);
 	if (!p)
@@ -348,6 +348,18 @@ int write_profile(struct collector *c, const char *out, const char *const *comme
 	else
 		profile_free(p);
 	return 0;
+}
+
+int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
+		  bool recording, bool more, struct profile **keep)
+{
+	return write_it(c, out, comments, quiet, recording, more, keep, false);
+}
+
+int write_last_profile(struct collector *c, const char *out, const char *const *comments,
+		       bool quiet, bool recording, struct profile **keep)
+{
+	return write_it(c, out, comments, quiet, recording, false, keep, true);
 }
 
 /* "memprof.cc1.1234.pb.gz" in dir for image i, with its incarnation when
@@ -401,7 +413,7 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
 		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i,
-					       false };
+					       .last = false };
 		clock_gettime(CLOCK_MONOTONIC, &pr.start);
 		struct profile *p = write_one(c, name, &meta, quiet, 1, false);
 		if (p && !quiet)

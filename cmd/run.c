@@ -958,8 +958,8 @@ int cmd_run(int argc, char **argv)
 	if (!empty || out) {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
 		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
-			   : write_profile(c, out ? out : def, comments, quiet, false, false,
-					   leak.fail ? &prof : NULL)) < 0 && code == 0)
+			   : write_last_profile(c, out ? out : def, comments, quiet, false,
+						leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
 		if (leak.fail && !empty && prof && code == 0)
 			code = leak_exit_status(prof, &leak, out ? out : def);

@@ -749,9 +749,11 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
 			   const void *data, size_t len, size_t *used)
 {
-	struct c_proc *p = get_proc(c, pid, incarnation);
 	if (used)
 		*used = 0;
+	if (c->spent)
+		return -EPIPE;
+	struct c_proc *p = get_proc(c, pid, incarnation);
 	if (!p)
 		return -ENOMEM;
 	uint32_t pi = (uint32_t)(p - c->proc);

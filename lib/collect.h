@@ -136,6 +136,17 @@ struct collector_meta {
 	/* pid labels even on the samples of one process (memprof agent merges
 	 * the profiles of several collectors) */
 	bool pid_labels;
+	/* Let go of the symbolizer's files (collector_close_files) once every
+	 * location is symbolized, before the samples are made: memprof's
+	 * high-water mark when the profile is big. */
+	bool close_files;
+	/* The collector's last profile (memprof run's or convert's, written
+	 * at the end): its stacks and buckets are let go as the samples are
+	 * made, so that both are never held in full at once. Afterwards the
+	 * collector builds no profile and takes no records (NULL, -EPIPE);
+	 * collector_stats, collector_proc_info and collector_free still
+	 * work. */
+	bool last;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

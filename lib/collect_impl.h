@@ -194,6 +194,7 @@ struct collector {
 	size_t n_dirty, cap_dirty;
 	struct c_extra *extra;	/* mappings and pools (collect_extra.c); NULL: none yet */
 	bool want_mmap;		/* memprof run --mmap: the mmap types even if empty */
+	bool spent;		/* its last profile is built (collector_meta.last) */
 };
 
 /* The comments that say when sampling was off and which figures are

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "collect_impl.h"
@@ -44,6 +45,17 @@ struct builder {
 	struct proc_labels {
 		const char *program, *exe, *cmdline;	/* NULL until first used */
 	} *labels;				/* per process image */
+	/* the samples' label arrays, one per (process, size, pool): shared
+	 * (profile_add_sample_shared) */
+	struct hashmap label_sets;		/* hash (+ probe) -> struct label_set * */
+};
+
+struct label_set {
+	uint32_t proc;
+	uint64_t size;
+	const char *pool;	/* interned in the profile, or NULL */
+	struct profile_label *label;
+	size_t n;
 };
 
 static bool one_image(const struct builder *b)
@@ -354,6 +366,71 @@ static struct profile_location *without_shim(struct builder *b, struct profile_l
 	return t;
 }
 
+struct label_want {
+	uint32_t proc;
+	uint64_t size;
+	const char *pool;	/* the profile's copy */
+};
+
+static bool same_label_set(uint64_t value, const void *ctx)
+{
+	const struct label_set *ls = (const void *)(uintptr_t)value;
+	const struct label_want *w = ctx;
+	return ls->proc == w->proc && ls->size == w->size && ls->pool == w->pool;
+}
+
+/* The labels of a sample of process proc_i and size `size` (and pool, if
+ * not NULL): bytes, program, exe; and pid, cmdline when there are several
+ * processes. One array for all such samples. NULL when out of memory. */
+static const struct label_set *label_set(struct builder *b, uint32_t proc_i, uint64_t size,
+					 const char *pool)
+{
+	const struct c_proc *proc = &b->c->proc[proc_i];
+	struct label_want w = { proc_i, size, NULL };
+	if (pool && !(w.pool = profile_intern(b->p, pool)))
+		return NULL;
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&b->label_sets,
+				       hash_u64(size * 0x9e3779b97f4a7c15ULL ^ proc_i ^
+						(uint64_t)(uintptr_t)w.pool << 20),
+				       same_label_set, &w, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (const void *)(uintptr_t)*slot;
+	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
+	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd + (pool != NULL);
+	struct label_set *ls = arena_alloc(&b->p->arena, sizeof(*ls));
+	struct profile_label *l = arena_calloc(&b->p->arena, n_label, sizeof(*l));
+	struct proc_labels *pl = &b->labels[proc_i];
+	if (!ls || !l ||
+	    (!pl->program && (!(pl->program = profile_intern(b->p, base_name(proc->exe))) ||
+			      !(pl->exe = profile_intern(b->p, proc->exe)) ||
+			      !(pl->cmdline = profile_intern(b->p, proc->cmdline)))))
+		goto fail;
+	*ls = (struct label_set){ proc_i, size, w.pool, l, n_label };
+	*l++ = (struct profile_label){ b->k_bytes, "", (int64_t)size, "" };
+	if (!b->one_process)
+		*l++ = (struct profile_label){ b->k_pid, "", proc->pid, "" };
+	if (named) {
+		*l++ = (struct profile_label){ b->k_program, pl->program, 0, "" };
+		*l++ = (struct profile_label){ b->k_exe, pl->exe, 0, "" };
+	}
+	if (with_cmd)
+		*l++ = (struct profile_label){ b->k_cmdline, pl->cmdline, 0, "" };
+	if (pool)
+		*l++ = (struct profile_label){ profile_intern(b->p, "pool"), w.pool, 0, "" };
+	for (size_t i = 0; i < n_label; i++)
+		if (!ls->label[i].key || !ls->label[i].str)
+			goto fail;
+	*slot = (uint64_t)(uintptr_t)ls;
+	return ls;
+fail:
+	hashmap_remove(&b->label_sets, key);
+	return NULL;
+}
+
 /* A new sample of stack `stack` in process proc_i, with its locations and
  * labels (bytes = size; pool when not NULL); its values are left 0. shim:
  * memprof.h's functions are left out of the leaf. NULL when out of
@@ -361,7 +438,6 @@ static struct profile_location *without_shim(struct builder *b, struct profile_l
 static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uint32_t stack,
 					 uint64_t size, const char *pool, bool shim)
 {
-	const struct c_proc *proc = &b->c->proc[proc_i];
 	const struct c_stack *st = &b->c->stack[stack];
 	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
@@ -386,35 +462,48 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 		if (!(locs[0] = without_shim(b, locs[0])))
 			return NULL;
 	}
-	/* bytes, program, exe; and pid, cmdline when there are several */
-	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
-	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd + (pool != NULL);
-	struct profile_sample *s = profile_add_sample(b->p, n, n_label);
+	const struct label_set *ls = label_set(b, proc_i, size, pool);
+	if (!ls)
+		return NULL;
+	struct profile_sample *s = profile_add_sample_shared(b->p, n, ls->label, ls->n);
 	if (!s)
 		return NULL;
 	memcpy(s->location, locs, n * sizeof(*locs));
-	struct proc_labels *pl = &b->labels[proc_i];
-	if (!pl->program && (!(pl->program = profile_intern(b->p, base_name(proc->exe))) ||
-			     !(pl->exe = profile_intern(b->p, proc->exe)) ||
-			     !(pl->cmdline = profile_intern(b->p, proc->cmdline))))
-		return NULL;
-	struct profile_label *l = s->label;
-	*l++ = (struct profile_label){ b->k_bytes, "", (int64_t)size, "" };
-	if (!b->one_process)
-		*l++ = (struct profile_label){ b->k_pid, "", proc->pid, "" };
-	if (named) {
-		*l++ = (struct profile_label){ b->k_program, pl->program, 0, "" };
-		*l++ = (struct profile_label){ b->k_exe, pl->exe, 0, "" };
-	}
-	if (with_cmd)
-		*l++ = (struct profile_label){ b->k_cmdline, pl->cmdline, 0, "" };
-	if (pool)
-		*l++ = (struct profile_label){ profile_intern(b->p, "pool"),
-					       profile_intern(b->p, pool), 0, "" };
-	for (size_t i = 0; i < n_label; i++)
-		if (!s->label[i].key || !s->label[i].str)
-			return NULL;
 	return s;
+}
+
+/* Every location of stack `stack`, made (and symbolized) in the order
+ * new_sample makes them, so that ids are the same as without this pass. */
+static int stack_locations(struct builder *b, uint32_t stack)
+{
+	const struct c_stack *st = &b->c->stack[stack];
+	struct c_modmap mm = stack_modmap(b->c, st);
+	for (uint32_t i = 0; i < st->n; i++)
+		if (!get_location(b, mm, b->c->pc[st->first + i]))
+			return -ENOMEM;
+	if (st->truncated && !truncated_location(b))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Symbolizes every location first, so that libdw's files (with the debug
+ * sections it inflated: ~10 MB for libc's) can go before the samples are
+ * made (meta->close_files). The pool samples' locations are left to
+ * new_sample: it makes a location of its own for each one's leaf
+ * (without_shim), and ids must come in the same order either way. */
+static int symbolize_all(struct builder *b)
+{
+	struct collector *c = b->c;
+	for (size_t i = 0; i < c->n_bucket; i++)
+		if (c->bucket[i].allocs && selected(b, c->bucket[i].proc) &&
+		    stack_locations(b, c->bucket[i].stack) < 0)
+			return -ENOMEM;
+	const struct x_bucket *xb;
+	size_t n_xb = collect_extra_buckets(c, &xb);
+	for (size_t i = 0; i < n_xb && xb[i].kind == 0; i++)
+		if (xb[i].allocs && selected(b, xb[i].proc) && stack_locations(b, xb[i].stack) < 0)
+			return -ENOMEM;
+	return 0;
 }
 
 static int add_sample(struct builder *b, const struct c_bucket *bk)
@@ -432,6 +521,55 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	s->value[4] = llround(peak_n);
 	s->value[5] = llround(peak_b);
 	return 0;
+}
+
+/* The collector's last profile (collector_meta.last): what its samples
+ * are made from is let go as they are made. Buckets are read in order,
+ * and a stack's return addresses lie after those of the stacks made
+ * before it: once the buckets of every stack before stack `next` are
+ * done, the addresses before next's go, and so do the buckets done. The
+ * pages are given back (MADV_DONTNEED) inside the arrays, which are freed
+ * at the end. */
+struct release {
+	uint32_t *last_use;	/* per stack: its last bucket + 1; UINT32_MAX: an extra sample's */
+	size_t next;		/* the first stack still wanted */
+	uintptr_t pc_done, bucket_done;	/* page-aligned ends of what went */
+};
+
+static int release_init(struct release *r, const struct collector *c)
+{
+	*r = (struct release){ 0 };
+	if (!(r->last_use = calloc(c->n_stack + 1, sizeof(*r->last_use))))
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_bucket; i++)
+		r->last_use[c->bucket[i].stack] = (uint32_t)i + 1;
+	const struct x_bucket *xb;
+	size_t n_xb = collect_extra_buckets(c, &xb);
+	for (size_t i = 0; i < n_xb; i++)
+		r->last_use[xb[i].stack] = UINT32_MAX;
+	r->pc_done = (uintptr_t)c->pc;
+	r->bucket_done = (uintptr_t)c->bucket;
+	return 0;
+}
+
+/* Gives back the whole pages of [*done, end) (start rounded up, end down). */
+static void drop_pages(uintptr_t *done, uintptr_t end)
+{
+	uintptr_t page = 4096, from = (*done + page - 1) & ~(page - 1), to = end & ~(page - 1);
+	if (to > from && to - from >= 64 * page) {
+		madvise((void *)from, to - from, MADV_DONTNEED);
+		*done = to;
+	}
+}
+
+/* Buckets [0, n_done) have made their samples. */
+static void release_some(struct release *r, const struct collector *c, size_t n_done)
+{
+	while (r->next < c->n_stack && r->last_use[r->next] <= n_done)
+		r->next++;
+	size_t pc_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_pc;
+	drop_pages(&r->pc_done, (uintptr_t)(c->pc + pc_end));
+	drop_pages(&r->bucket_done, (uintptr_t)(c->bucket + n_done));
 }
 
 /* A mapping's or pool block's sample: its four values (alloc objects and
@@ -653,6 +791,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 		pool_at = n_types;
 		n_types += 4;
 	}
+	if (c->spent)
+		return NULL;
 	struct builder b = { 0 };
 	b.c = c;
 	c->stats.stale_files = 0;
@@ -706,10 +846,29 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	}
 	if (programs(&b) < 0)
 		goto out_fail;
-	for (size_t i = 0; i < c->n_bucket; i++)
-		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
-		    add_sample(&b, &c->bucket[i]) < 0)
+	if (meta && meta->close_files) {
+		if (symbolize_all(&b) < 0)
 			goto out_fail;
+		symbolizer_close_files(b.cache->sym);
+	}
+	size_t n_samples = 0;
+	for (size_t i = 0; i < c->n_bucket; i++)
+		n_samples += c->bucket[i].allocs && selected(&b, c->bucket[i].proc);
+	if (array_reserve(&p->sample, &p->cap_sample, n_samples, sizeof(*p->sample)) < 0)
+		goto out_fail;
+	struct release rel = { 0 };
+	if (meta && meta->last && release_init(&rel, c) < 0)
+		goto out_fail;
+	for (size_t i = 0; i < c->n_bucket; i++) {
+		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
+		    add_sample(&b, &c->bucket[i]) < 0) {
+			free(rel.last_use);
+			goto out_fail;
+		}
+		if (rel.last_use && (i & 1023) == 1023)
+			release_some(&rel, c, i + 1);
+	}
+	free(rel.last_use);
 	const struct x_bucket *xb;
 	size_t n_xb = collect_extra_buckets(c, &xb);
 	for (size_t i = 0; i < n_xb; i++)
@@ -739,6 +898,7 @@ out:
 	hashmap_release(&b.locations);
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
+	hashmap_release(&b.label_sets);
 	free(b.programs_comment);
 	/* The answers stay for the next profile (a snapshot, --split's next
 	 * image, an endpoint asked again): a profile of the same stacks costs
@@ -747,6 +907,15 @@ out:
 	 * a low RLIMIT_NOFILE (a program run under ulimit -n 5 leaves memprof
 	 * a few, and the profile is written after this), or many files. */
 	struct rlimit rl;
+	if (meta && meta->last) {
+		/* what the samples were made from went (see struct release) */
+		c->spent = true;
+		free(c->pc);
+		free(c->bucket);
+		c->pc = NULL;
+		c->bucket = NULL;
+		c->n_pc = c->cap_pc = c->n_bucket = c->cap_bucket = 0;
+	}
 	if (c->symbols && (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024 ||
 			   symbolizer_open_files(c->symbols->sym) > 128))
 		symbolizer_close_files(c->symbols->sym);

@@ -586,12 +586,16 @@ static int filter_by_tag(struct filter *flt, struct profile *p,
 }
 
 /* pprof's FilterTagsByName: labels whose key tagshow does not match or
- * taghide does are removed. */
+ * taghide does are removed. Samples may share their label array
+ * (profile.h): those kept go to a new one. */
 static int filter_tags_by_name(struct filter *flt, struct profile *p, unsigned *unmatched)
 {
 	bool sm = false, hm = false;
 	for (size_t i = 0; i < p->n_sample; i++) {
 		struct profile_sample *s = &p->sample[i];
+		struct profile_label *kept = arena_calloc(&p->arena, s->n_label, sizeof(*kept));
+		if (!kept)
+			return -ENOMEM;
 		size_t n = 0;
 		for (size_t j = 0; j < s->n_label; j++) {
 			const struct profile_label *l = &s->label[j];
@@ -605,8 +609,9 @@ static int filter_tags_by_name(struct filter *flt, struct profile *p, unsigned *
 			sm |= show;
 			hm |= hide;
 			if (show && !hide)
-				s->label[n++] = *l;
+				kept[n++] = *l;
 		}
+		s->label = kept;
 		s->n_label = n;
 	}
 	*unmatched |= (flt->tagshow && !sm ? FILTER_TAGSHOW : 0) |

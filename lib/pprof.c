@@ -984,6 +984,84 @@ static size_t varint_len(size_t v)
 	return n;
 }
 
+/* A growing gzip stream. */
+struct gz_out {
+	z_stream zs;
+	uint8_t *buf;
+	size_t cap;
+};
+
+static int gz_init(struct gz_out *g, int level)
+{
+	memset(&g->zs, 0, sizeof(g->zs));
+	g->cap = 64 * 1024;
+	if (!(g->buf = malloc(g->cap)))
+		return -ENOMEM;
+	if (deflateInit2(&g->zs, level, Z_DEFLATED, 15 + 16, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(g->buf);
+		g->buf = NULL;
+		return -ENOMEM;
+	}
+	g->zs.next_out = g->buf;
+	g->zs.avail_out = (uInt)g->cap;
+	return 0;
+}
+
+/* Deflates data[0..n) into g's buffer, doubled when full; Z_FINISH ends
+ * the stream. Returns 0, -ENOMEM or -EIO. */
+static int gz_put(struct gz_out *g, const uint8_t *data, size_t n, int flush)
+{
+	if (n == 0 && flush != Z_FINISH)
+		return 0;
+	for (;;) {
+		uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+		int f = chunk == n ? flush : Z_NO_FLUSH;
+		g->zs.next_in = (Bytef *)(uintptr_t)data;	/* zlib does not write it */
+		g->zs.avail_in = chunk;
+		for (;;) {
+			if (g->zs.avail_out == 0) {
+				size_t used = g->cap, add = used > (1u << 30) ? (1u << 30) : used;
+				uint8_t *nb = used > SIZE_MAX - add ? NULL : realloc(g->buf, used + add);
+				if (!nb)
+					return -ENOMEM;
+				g->buf = nb;
+				g->cap = used + add;
+				g->zs.next_out = nb + used;
+				g->zs.avail_out = (uInt)(g->cap - used);
+			}
+			int zr = deflate(&g->zs, f);
+			if (zr == Z_STREAM_END)
+				return 0;
+			if (zr != Z_OK)
+				return -EIO;
+			if (g->zs.avail_in == 0 && g->zs.avail_out != 0 && f != Z_FINISH)
+				break;
+		}
+		data += chunk;
+		n -= chunk;
+		if (n == 0)
+			return 0;
+	}
+}
+
+/* Where the packed message goes: kept whole in buf, or (gz) deflated
+ * piece by piece from it. */
+struct sink {
+	uint8_t *buf;
+	size_t len;
+	struct gz_out *gz;
+};
+
+static int sink_flush(struct sink *k)
+{
+	if (!k->gz)
+		return 0;
+	int rc = gz_put(k->gz, k->buf, k->len, Z_NO_FLUSH);
+	k->len = 0;
+	return rc;
+}
+
 /* Packs sample i of p into out (NULL: only its size) with the scratch
  * arrays given (room for the longest sample); its strings are in st.
  * Returns its packed size. */
@@ -1151,71 +1229,69 @@ int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_l
 	if (p->timeline && timeline_encode(p->timeline, &tl, &tl_len) < 0)
 		goto out;
 	size_t len = perftools__profiles__profile__get_packed_size(&pb), samples_len = 0;
+	size_t max_sample = 0;
 	for (size_t i = 0; i < p->n_sample; i++) {
 		size_t n = pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels, NULL);
 		samples_len += 1 + varint_len(n) + n;
+		max_sample = n > max_sample ? n : max_sample;
 	}
-	if (!(buf = malloc(len + samples_len + tl_len + 1))) {
+	/* gzip: the samples are deflated one at a time, never all packed at
+	 * once (a copy of the whole message is memprof's high-water mark for
+	 * a big profile) */
+	struct gz_out gz = { .cap = 0 };
+	struct sink k = { NULL, 0, gzip ? &gz : NULL };
+	if (!(buf = malloc((gzip ? len + max_sample + 11 : len + samples_len + tl_len) + 1))) {
 		free(tl);
 		goto out;
 	}
+	if (gzip && gz_init(&gz, gzip == PPROF_GZIP_FAST ? Z_BEST_SPEED : Z_DEFAULT_COMPRESSION) < 0) {
+		free(tl);
+		goto out;
+	}
+	k.buf = buf;
 	perftools__profiles__profile__pack(&pb, buf);
+	k.len = len;
+	if ((rc = sink_flush(&k)) < 0)
+		goto out_gz;
+	rc = -ENOMEM;
 	for (size_t i = 0; i < p->n_sample; i++) {
 		size_t n = pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels, NULL);
-		buf[len++] = 2 << 3 | 2;	/* Profile.sample, length-delimited */
+		buf[k.len++] = 2 << 3 | 2;	/* Profile.sample, length-delimited */
 		for (size_t v = n; ; v >>= 7) {
-			buf[len++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+			buf[k.len++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
 			if (v < 0x80)
 				break;
 		}
-		len += pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels, buf + len);
+		k.len += pack_sample(&st, p, i, sample_locs, sample_label_ptrs, sample_labels,
+				     buf + k.len);
+		if ((rc = sink_flush(&k)) < 0)
+			goto out_gz;
+	}
+	if (gzip) {
+		rc = gz_put(&gz, tl, tl_len, Z_FINISH);
+		free(tl);
+		tl = NULL;
+		if (rc < 0)
+			goto out_gz;
+		*out = gz.buf;
+		*out_len = gz.cap - gz.zs.avail_out;
+		gz.buf = NULL;
+		rc = 0;
+		goto out_gz;
 	}
 	if (tl_len)	/* a field of its own, after pprof's (see timeline.c) */
-		memcpy(buf + len, tl, tl_len);
-	len += tl_len;
+		memcpy(buf + k.len, tl, tl_len);
+	k.len += tl_len;
 	free(tl);
-	if (!gzip) {
-		*out = buf;
-		*out_len = len;
-		buf = NULL;
-		rc = 0;
-		goto out;
-	}
-
-	z_stream zs;
-	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, gzip == PPROF_GZIP_FAST ? Z_BEST_SPEED : Z_DEFAULT_COMPRESSION,
-			 Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		goto out;
-	size_t cap = deflateBound(&zs, len) + 32;
-	uint8_t *gz = malloc(cap);
-	if (!gz) {
-		deflateEnd(&zs);
-		goto out;
-	}
-	zs.next_in = buf;
-	zs.next_out = gz;
-	int zr = Z_OK;
-	size_t in_left = len;
-	while (zr == Z_OK) {
-		uInt chunk = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
-		zs.avail_in = chunk;
-		size_t room = cap - (size_t)(zs.next_out - gz);
-		zs.avail_out = room > (1u << 30) ? (1u << 30) : (uInt)room;
-		zr = deflate(&zs, chunk == in_left ? Z_FINISH : Z_NO_FLUSH);
-		in_left -= chunk - zs.avail_in;
-	}
-	size_t gz_len = (size_t)(zs.next_out - gz);
-	deflateEnd(&zs);
-	if (zr != Z_STREAM_END) {
-		free(gz);
-		rc = -EIO;
-		goto out;
-	}
-	*out = gz;
-	*out_len = gz_len;
+	*out = buf;
+	*out_len = k.len;
+	buf = NULL;
 	rc = 0;
+	goto out;
+out_gz:
+	free(tl);
+	deflateEnd(&gz.zs);
+	free(gz.buf);
 out:
 	free(buf);
 	strtab_release(&st);

@@ -101,7 +101,8 @@ struct profile_location *profile_add_location(struct profile *p, uint64_t id, si
 	return l;
 }
 
-struct profile_sample *profile_add_sample(struct profile *p, size_t n_location, size_t n_label)
+static struct profile_sample *new_sample(struct profile *p, size_t n_location,
+					 struct profile_label *label, size_t n_label)
 {
 	if (array_grow(&p->sample, &p->cap_sample, p->n_sample, sizeof(*p->sample)) < 0)
 		return NULL;
@@ -109,16 +110,27 @@ struct profile_sample *profile_add_sample(struct profile *p, size_t n_location, 
 	memset(s, 0, sizeof(*s));
 	s->value = arena_calloc(&p->arena, p->n_sample_type, sizeof(*s->value));
 	s->location = arena_calloc(&p->arena, n_location, sizeof(*s->location));
-	s->label = arena_calloc(&p->arena, n_label, sizeof(*s->label));
+	s->label = label ? label : arena_calloc(&p->arena, n_label, sizeof(*s->label));
 	if ((!s->value && p->n_sample_type) || (!s->location && n_location) ||
 	    (!s->label && n_label))
 		return NULL;
 	s->n_location = n_location;
 	s->n_label = n_label;
-	for (size_t i = 0; i < n_label; i++)
+	for (size_t i = 0; i < n_label && !label; i++)
 		s->label[i].key = s->label[i].str = s->label[i].num_unit = "";
 	p->n_sample++;
 	return s;
+}
+
+struct profile_sample *profile_add_sample(struct profile *p, size_t n_location, size_t n_label)
+{
+	return new_sample(p, n_location, NULL, n_label);
+}
+
+struct profile_sample *profile_add_sample_shared(struct profile *p, size_t n_location,
+						 struct profile_label *label, size_t n_label)
+{
+	return new_sample(p, n_location, label, n_label);
 }
 
 int profile_add_comment(struct profile *p, const char *comment)

@@ -64,6 +64,9 @@ struct profile_sample {
 	struct profile_location **location;	/* leaf first */
 	int64_t *value;				/* profile.n_sample_type of them */
 	size_t n_label;
+	/* May be shared by many samples (profile_add_sample_shared): to
+	 * change a sample's labels, give it a new array, as
+	 * profile_set_label does, never write into this one. */
 	struct profile_label *label;
 };
 
@@ -128,6 +131,11 @@ struct profile_location *profile_add_location(struct profile *p, uint64_t id, si
 /* The sample's value array has n_sample_type zeroes; its location array
  * holds n_location NULLs to fill in. Valid until the next profile_add_sample. */
 struct profile_sample *profile_add_sample(struct profile *p, size_t n_location, size_t n_label);
+/* The same with the labels given: label[0..n_label), in the profile's
+ * arena, shared with the other samples that have the same labels (100k
+ * samples of one process and size need one array, not 100k). */
+struct profile_sample *profile_add_sample_shared(struct profile *p, size_t n_location,
+						 struct profile_label *label, size_t n_label);
 int profile_add_comment(struct profile *p, const char *comment);
 
 /* Index of the sample type named name (pprof's rules: a number, a type

@@ -703,7 +703,55 @@ static void test_module_maps(void)
 	collector_free(c);
 }
 
+/* The last profile (collector_meta.last) lets the stacks and buckets go
+ * as it is made: it is the profile a profile made before it is, also
+ * when a stack's second bucket comes long after it; then the collector
+ * refuses records and profiles. */
+static void test_last_profile(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	CHECK(feed(c, &bt) == 0);
+	const uint32_t n = 60000;	/* pages of addresses and buckets to give back */
+	for (uint32_t i = 0; i < n;) {
+		begin(&bt);
+		for (int k = 0; k < 100 && i < n; k++, i++) {
+			stack(&bt, i + 1, 0x10000 + (uint64_t)i * 16);
+			alloc(&bt, 0x1000000 + (uint64_t)i * 64, 32 + i % 7, i + 1);
+		}
+		CHECK(feed(c, &bt) == 0);
+	}
+	for (uint32_t i = 0; i < n; i += 1000) {	/* a second size, much later */
+		begin(&bt);
+		alloc(&bt, 0x9000000 + (uint64_t)i * 64, 5000, i + 1);
+		CHECK(feed(c, &bt) == 0);
+	}
+	struct profile *a = collector_profile(c, NULL);
+	struct collector_meta m = { .last = true };
+	struct profile *b = collector_profile(c, &m);
+	CHECK(a && b);
+	uint8_t *ea = NULL, *eb = NULL;
+	size_t la = 0, lb = 0;
+	CHECK(a && pprof_encode(a, 0, &ea, &la) == 0);
+	CHECK(b && pprof_encode(b, 0, &eb, &lb) == 0);
+	CHECK(a && a->n_sample == n + n / 1000);
+	CHECK(ea && eb && la == lb && memcmp(ea, eb, la) == 0);
+	CHECK(collector_profile(c, NULL) == NULL);
+	begin(&bt);
+	alloc(&bt, 0x100, 10, 1);
+	CHECK(feed(c, &bt) == -EPIPE);
+	free(ea);
+	free(eb);
+	profile_free(a);
+	profile_free(b);
+	collector_free(c);
+}
+
 const struct unit_test collect_tests[] = {
+	{ "collect: the last profile lets stacks and buckets go, and is the same profile",
+	  test_last_profile },
 	{ "collect: stacks resolve in the module map they came in", test_module_maps },
 	{ "collect: an empty stack first", test_empty_stack_first },
 	{ "collect: size classes are Go's, then 8 a power of two, and bounded", test_size_class },

@@ -201,7 +201,47 @@ static void test_filter_errors(void)
 	profile_free(p);
 }
 
+/* Samples may share their label array (profile_add_sample_shared, as
+ * the collector makes them): -tagshow gives each its own. */
+static void test_tagshow_shared_labels(void)
+{
+	struct profile *p = profile_new();
+	const char *type[] = { "alloc_space" }, *unit[] = { "bytes" };
+	CHECK(p && profile_set_sample_types(p, 1, type, unit) == 0);
+	struct profile_function *fn = p ? profile_add_function(p, 1) : NULL;
+	struct profile_location *loc = p ? profile_add_location(p, 1, 1) : NULL;
+	struct profile_label *l = p ? arena_calloc(&p->arena, 2, sizeof(*l)) : NULL;
+	CHECK(fn && loc && l);
+	if (!fn || !loc || !l) {
+		profile_free(p);
+		return;
+	}
+	fn->name = "f";
+	loc->line[0].function = fn;
+	l[0] = (struct profile_label){ "a", "1", 0, "" };
+	l[1] = (struct profile_label){ "b", "x", 0, "" };
+	for (int i = 0; i < 3; i++) {
+		struct profile_sample *s = profile_add_sample_shared(p, 1, l, 2);
+		CHECK(s != NULL);
+		if (s) {
+			s->location[0] = loc;
+			s->value[0] = 10 + i;
+		}
+	}
+	struct filter_options fo = { .tagshow = "^b$" };
+	char msg[256];
+	unsigned unmatched = 0;
+	CHECK(profile_filter(p, &fo, &unmatched, msg, sizeof(msg)) == 0);
+	CHECK(p->n_sample == 3);
+	for (size_t i = 0; i < p->n_sample; i++)
+		CHECK(p->sample[i].n_label == 1 && !strcmp(p->sample[i].label[0].key, "b") &&
+		      !strcmp(p->sample[i].label[0].str, "x"));
+	CHECK(!strcmp(l[0].key, "a") && !strcmp(l[1].key, "b"));	/* the shared one unchanged */
+	profile_free(p);
+}
+
 const struct unit_test filter_tests[] = {
+	{ "filter: tagshow on samples that share their labels", test_tagshow_shared_labels },
 	{ "regex: RE2's dialect (Go's verdicts)", test_regex_dialect },
 	{ "filter: focus, ignore, hide, show, show_from, prune_from", test_filters },
 	{ "filter: a bad option is refused, the profile untouched", test_filter_errors },
