@@ -45,7 +45,7 @@ TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA)
 	-ftls-model=initial-exec
 TRACKER_SRCS = lib/tracker/hooks.c lib/tracker/sampler.c lib/tracker/tables.c \
 	lib/tracker/stream.c lib/tracker/modules.c lib/tracker/lifecycle.c \
-	lib/tracker/originals.c lib/tracker/stack_switch.S
+	lib/tracker/originals.c lib/tracker/cxx.c lib/tracker/stack_switch.S
 TRACKER_OBJS = $(patsubst %,$(BUILD)/tracker/%.o,$(TRACKER_SRCS))
 $(BUILD)/tracker/%.o: %
 	@mkdir -p $(dir $@)

@@ -97,7 +97,8 @@ static const char *unprofilable(const char *path)
 	if (stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)) &&
 	    ((st.st_mode & S_ISUID && st.st_uid != geteuid()) ||
 	     (st.st_mode & S_ISGID && st.st_gid != getegid())))
-		return "is setuid or setgid: the dynamic loader ignores LD_PRELOAD for it";
+		return "is setuid or setgid: the dynamic loader ignores LD_PRELOAD for it "
+		       "(profile a copy without the bit)";
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -115,9 +116,12 @@ static const char *unprofilable(const char *path)
 			interp |= ph.p_type == PT_INTERP;
 		}
 		if (!interp)
-			why = "is statically linked: LD_PRELOAD cannot interpose its allocator";
+			why = "is statically linked: LD_PRELOAD cannot interpose its allocator "
+			      "(link it dynamically to profile it)";
 		else if (defines_malloc(fd))
-			why = "defines malloc itself: its allocator comes before memprof's tracker";
+			why = "defines malloc itself: its allocator comes before memprof's tracker "
+			      "(link that allocator as a shared library, e.g. -ljemalloc rather "
+			      "than libjemalloc.a, to profile it)";
 	}
 	close(fd);
 	return why;
@@ -1143,7 +1147,9 @@ int cmd_run(int argc, char **argv)
 		      out ? "" : "; no profile written");
 	} else if (collector_bypassed(c)) {
 		error("%s made no allocation through malloc and friends: nothing to profile "
-		      "(an allocator linked into a program is out of LD_PRELOAD's reach)%s",
+		      "(an allocator linked into a program, or preloaded before memprof's "
+		      "tracker, is out of its reach: link it as a shared library, or put it "
+		      "after the tracker in LD_PRELOAD)%s",
 		      prog_argv[0], out ? "" : "; no profile written");
 	} else {
 		empty = false;
