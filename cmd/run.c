@@ -128,8 +128,10 @@ static const char *unprofilable(const char *path)
 }
 
 /* libmemprof.so: $MEMPROF_LIB, else beside the memprof binary (the build
- * tree), else ../lib/memprof/ from it (an install, wherever it was moved),
- * else the library directory memprof was built for. */
+ * tree), else ../lib/memprof/ or ../LIBDIR/memprof/ (LIBDIR relative to
+ * PREFIX: lib/<triplet> in the Debian package) from it (an install,
+ * wherever it was moved or unpacked), else the library directory memprof
+ * was built for. */
 static char *find_tracker(void)
 {
 	const char *env = getenv("MEMPROF_LIB");
@@ -141,8 +143,11 @@ static char *find_tracker(void)
 		self[n] = '\0';
 		char *slash = strrchr(self, '/');
 		if (slash) {
-			static const char *rel[] = { "libmemprof.so", "../lib/memprof/libmemprof.so" };
-			for (size_t i = 0; i < 2; i++) {
+			static const char *rel[] = { "libmemprof.so", "../lib/memprof/libmemprof.so",
+						     "../" MEMPROF_LIBDIR_REL "/libmemprof.so" };
+			/* a LIBDIR outside PREFIX has no relative place */
+			size_t n_rel = MEMPROF_LIBDIR_REL[0] == '/' ? 2 : 3;
+			for (size_t i = 0; i < n_rel; i++) {
 				snprintf(slash + 1, sizeof(self) - (size_t)(slash + 1 - self), "%s",
 					 rel[i]);
 				if (access(self, R_OK) == 0)
