@@ -181,13 +181,16 @@ endif
 # The Debian package, built with debhelper (debian/rules runs the install
 # above) in a copy of the tree under $(BUILD)/debsrc, so that nothing is
 # written beside the checkout; the .deb lands in $(BUILD)/. Its build
-# dependencies come from scripts/install-deps --deb.
+# dependencies come from scripts/install-deps --deb. The package's make
+# gets none of this one's variables (BUILD=, DEVELOPER=): it builds as
+# debian/rules says.
 deb:
 	@scripts/install-deps --deb
 	$(Q)rm -rf $(BUILD)/debsrc && mkdir -p $(BUILD)/debsrc/memprof
 	$(Q)tar -cf - --exclude=./.git --exclude='./build*' --exclude=./$(BUILD) . | \
 		tar -xf - -C $(BUILD)/debsrc/memprof
-	$(Q)cd $(BUILD)/debsrc/memprof && dpkg-buildpackage -b --no-sign > ../build.log 2>&1 || \
+	$(Q)cd $(BUILD)/debsrc/memprof && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u BUILD -u DEVELOPER \
+		dpkg-buildpackage -b --no-sign > ../build.log 2>&1 || \
 		{ tail -30 ../build.log; echo "make deb: dpkg-buildpackage failed (log: $(BUILD)/debsrc/build.log)"; exit 1; }
 	$(Q)rm -f $(BUILD)/memprof_*.deb && cp $(BUILD)/debsrc/memprof_*.deb $(BUILD)/
 	@echo "   DEB    $$(ls $(BUILD)/memprof_*.deb)"
