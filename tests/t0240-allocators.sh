@@ -83,6 +83,20 @@ test_expect_success "C++ with glibc: new still counted once" '
 	expect cxx.pb.gz alloc_space shapes::make_widget 120000
 '
 
+# A program's own operator new and delete: the tracker's pass through to
+# the next ones (libstdc++'s forward the sized delete to the program's);
+# routing them to free() would crash it ("free(): invalid pointer").
+test_expect_success "a program with its own operator new and delete runs as without memprof" '
+	c++ -g -O2 -Wno-free-nonheap-object -o ownnew $F/ownnew.cpp &&
+	test_like_plain 1 ownnew ./ownnew &&
+	test "$(cat prof.out)" = "1001 1001"
+'
+test_expect_success "... and with jemalloc linked too" '
+	c++ -g -O2 -fno-sized-deallocation -o ownnew-je $F/ownnew.cpp -ljemalloc &&
+	test_like_plain 1 ownnew-je ./ownnew-je &&
+	test "$(cat prof.out)" = "1000 1000"
+'
+
 # jemalloc's own entry points are not interposed (see docs/allocators.md):
 # what they allocate is not seen, and free() of such a block is a free of
 # an unknown block, which the collector ignores.

@@ -1,17 +1,27 @@
-/* cxx.c - C++'s operator new and delete, routed through malloc and free.
+/* cxx.c - C++'s operator new and delete, for allocators that define their
+ * own.
  *
  * libstdc++'s operator new calls malloc (through its PLT, so the malloc
- * hooks see it), but jemalloc, tcmalloc and mimalloc each define their own
- * operator new and delete, which come before libstdc++'s and allocate
- * without calling malloc: a C++ program using one of them would show no
- * new'd block at all. These definitions come before theirs (the tracker is
- * preloaded) and do what libstdc++'s do: new is malloc (size 0 taken as 1),
- * aligned new is aligned_alloc of the size rounded up to the alignment,
- * delete is free. Those allocators' malloc and new share one heap, so the
- * program's blocks still come from its allocator. On failure the next
- * operator new is called, to run the new_handler and throw as it would.
- * A program's own operator new (in the executable) still comes first.
- * The frames here are the tracker's: the sampler skips them. */
+ * hooks see it). jemalloc, tcmalloc and mimalloc each define their own
+ * operator new and delete, which come before libstdc++'s and take blocks
+ * from their heap without calling malloc: a C++ program using one of them
+ * would show no new'd block at all. The tracker is preloaded, so these
+ * definitions come before theirs. Which way they go is decided once:
+ *
+ * - take over, when the next operator new is in the same object as the
+ *   next malloc (an allocator that defines both, over one heap) and the
+ *   program replaces none of these operators: new is malloc (size 0 taken
+ *   as 1), aligned new is aligned_alloc of the size rounded up to the
+ *   alignment, delete is free, as libstdc++'s are; the blocks still come
+ *   from the program's allocator. When malloc fails, the next operator new
+ *   is called, to run the new_handler and throw as it would;
+ * - otherwise (libstdc++'s, which calls malloc; or a program with its own
+ *   operator new or delete) pass through: a tail call to the next
+ *   definition, exactly as without the tracker, and no frame of ours left
+ *   in the stacks.
+ *
+ * In take-over mode the frames here are the tracker's: the sampler skips
+ * them, so the leaf is the function that said new. */
 #include <dlfcn.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -20,63 +30,195 @@
 
 _Static_assert(sizeof(size_t) == sizeof(unsigned long), "the names below mangle size_t as m");
 
-/* declared, then defined: one line each */
-#define NEW_FN(name, ...) EXPORT void *name(__VA_ARGS__); EXPORT void *name(__VA_ARGS__)
-#define DELETE_FN(name, ...) EXPORT void name(__VA_ARGS__); EXPORT void name(__VA_ARGS__)
+#define OPERATORS(X)                                  \
+	X(_Znwm)                                      \
+	X(_Znam)                                      \
+	X(_ZnwmRKSt9nothrow_t)                        \
+	X(_ZnamRKSt9nothrow_t)                        \
+	X(_ZnwmSt11align_val_t)                       \
+	X(_ZnamSt11align_val_t)                       \
+	X(_ZnwmSt11align_val_tRKSt9nothrow_t)         \
+	X(_ZnamSt11align_val_tRKSt9nothrow_t)         \
+	X(_ZdlPv)                                     \
+	X(_ZdaPv)                                     \
+	X(_ZdlPvm)                                    \
+	X(_ZdaPvm)                                    \
+	X(_ZdlPvRKSt9nothrow_t)                       \
+	X(_ZdaPvRKSt9nothrow_t)                       \
+	X(_ZdlPvSt11align_val_t)                      \
+	X(_ZdaPvSt11align_val_t)                      \
+	X(_ZdlPvmSt11align_val_t)                     \
+	X(_ZdaPvmSt11align_val_t)                     \
+	X(_ZdlPvSt11align_val_tRKSt9nothrow_t)        \
+	X(_ZdaPvSt11align_val_tRKSt9nothrow_t)
 
-/* The next definition of a mangled operator new (libstdc++'s or the
- * allocator's), called only when malloc failed. */
-static void *next_new(const char *name, size_t size, size_t align, const void *nothrow)
+#define AS_INDEX(name) OP##name,
+#define AS_NAME(name) #name,
+enum { OPERATORS(AS_INDEX) N_OPERATORS };
+static const char *const op_name[N_OPERATORS] = { OPERATORS(AS_NAME) };
+
+static void *next_op[N_OPERATORS];
+enum { UNDECIDED, PASS_THROUGH, TAKE_OVER };
+static int mode;
+
+/* The next definition of operator i (libstdc++'s or the allocator's). An
+ * operator was called, so one is loaded. */
+static void *next(int i)
 {
-	void *fn = dlsym(RTLD_NEXT, name);
-	if (!fn)
-		abort();	/* an operator new was called: one must be loaded */
-	if (align && nothrow)
-		return ((void *(*)(size_t, size_t, const void *))fn)(size, align, nothrow);
-	if (align)
-		return ((void *(*)(size_t, size_t))fn)(size, align);
-	if (nothrow)
-		return ((void *(*)(size_t, const void *))fn)(size, nothrow);
-	return ((void *(*)(size_t))fn)(size);
+	void *f = __atomic_load_n(&next_op[i], __ATOMIC_ACQUIRE);
+	if (unlikely(!f)) {
+		if (!(f = dlsym(RTLD_NEXT, op_name[i])))
+			abort();
+		__atomic_store_n(&next_op[i], f, __ATOMIC_RELEASE);
+	}
+	return f;
 }
 
-static inline void *plain_new(const char *name, size_t size, const void *nothrow)
+static __attribute__((noinline)) int decide(void)
 {
-	void *p = malloc(size ? size : 1);
-	return p ? p : next_new(name, size, 0, nothrow);
+	int m = TAKE_OVER;
+	Dl_info a, b, self;
+	void *n = dlsym(RTLD_NEXT, "_Znwm"), *alloc = dlsym(RTLD_NEXT, "malloc");
+	if (!n || !alloc || !dladdr(n, &a) || !dladdr(alloc, &b) || a.dli_fbase != b.dli_fbase ||
+	    !dladdr((void *)decide, &self))
+		m = PASS_THROUGH;
+	/* a program's own operator comes first (the global lookup finds it,
+	 * not ours): then everything goes where it would go without us */
+	for (int i = 0; i < N_OPERATORS && m == TAKE_OVER; i++) {
+		void *g = dlsym(RTLD_DEFAULT, op_name[i]);
+		if (g && (!dladdr(g, &a) || a.dli_fbase != self.dli_fbase))
+			m = PASS_THROUGH;
+	}
+	__atomic_store_n(&mode, m, __ATOMIC_RELEASE);
+	return m;
 }
 
-static inline void *aligned_new(const char *name, size_t size, size_t align, const void *nothrow)
+static inline bool take_over(void)
+{
+	int m = __atomic_load_n(&mode, __ATOMIC_ACQUIRE);
+	return (likely(m != UNDECIDED) ? m : decide()) == TAKE_OVER;
+}
+
+static inline size_t aligned_size(size_t size, size_t align)
 {
 	size_t n = ((size ? size : 1) + align - 1) & ~(align - 1);
-	void *p = n >= size ? aligned_alloc(align, n) : NULL;
-	return p ? p : next_new(name, size, align, nothrow);
+	return n >= size ? n : 0;
 }
 
-NEW_FN(_Znwm, size_t n) { return plain_new("_Znwm", n, NULL); }
-NEW_FN(_Znam, size_t n) { return plain_new("_Znam", n, NULL); }
-NEW_FN(_ZnwmRKSt9nothrow_t, size_t n, const void *t) { return plain_new("_ZnwmRKSt9nothrow_t", n, t); }
-NEW_FN(_ZnamRKSt9nothrow_t, size_t n, const void *t) { return plain_new("_ZnamRKSt9nothrow_t", n, t); }
-NEW_FN(_ZnwmSt11align_val_t, size_t n, size_t a) { return aligned_new("_ZnwmSt11align_val_t", n, a, NULL); }
-NEW_FN(_ZnamSt11align_val_t, size_t n, size_t a) { return aligned_new("_ZnamSt11align_val_t", n, a, NULL); }
-NEW_FN(_ZnwmSt11align_val_tRKSt9nothrow_t, size_t n, size_t a, const void *t)
+/* declared, then defined; the last call is a tail call, so that passing
+ * through leaves no frame of ours (kept at -O0 too) */
+#define DEFINE(ret, name, params)  \
+	EXPORT ret name params;    \
+	__attribute__((optimize("optimize-sibling-calls"))) EXPORT ret name params
+
+typedef const void *nothrow_ref;
+
+DEFINE(void *, _Znwm, (size_t n))
 {
-	return aligned_new("_ZnwmSt11align_val_tRKSt9nothrow_t", n, a, t);
-}
-NEW_FN(_ZnamSt11align_val_tRKSt9nothrow_t, size_t n, size_t a, const void *t)
-{
-	return aligned_new("_ZnamSt11align_val_tRKSt9nothrow_t", n, a, t);
+	void *p;
+	if (take_over() && likely((p = malloc(n ? n : 1))))
+		return p;
+	return ((void *(*)(size_t))next(OP_Znwm))(n);
 }
 
-DELETE_FN(_ZdlPv, void *p) { free(p); }
-DELETE_FN(_ZdaPv, void *p) { free(p); }
-DELETE_FN(_ZdlPvm, void *p, size_t n) { free(p); }
-DELETE_FN(_ZdaPvm, void *p, size_t n) { free(p); }
-DELETE_FN(_ZdlPvRKSt9nothrow_t, void *p, const void *t) { free(p); }
-DELETE_FN(_ZdaPvRKSt9nothrow_t, void *p, const void *t) { free(p); }
-DELETE_FN(_ZdlPvSt11align_val_t, void *p, size_t a) { free(p); }
-DELETE_FN(_ZdaPvSt11align_val_t, void *p, size_t a) { free(p); }
-DELETE_FN(_ZdlPvmSt11align_val_t, void *p, size_t n, size_t a) { free(p); }
-DELETE_FN(_ZdaPvmSt11align_val_t, void *p, size_t n, size_t a) { free(p); }
-DELETE_FN(_ZdlPvSt11align_val_tRKSt9nothrow_t, void *p, size_t a, const void *t) { free(p); }
-DELETE_FN(_ZdaPvSt11align_val_tRKSt9nothrow_t, void *p, size_t a, const void *t) { free(p); }
+DEFINE(void *, _Znam, (size_t n))
+{
+	void *p;
+	if (take_over() && likely((p = malloc(n ? n : 1))))
+		return p;
+	return ((void *(*)(size_t))next(OP_Znam))(n);
+}
+
+DEFINE(void *, _ZnwmRKSt9nothrow_t, (size_t n, nothrow_ref t))
+{
+	void *p;
+	if (take_over() && likely((p = malloc(n ? n : 1))))
+		return p;
+	return ((void *(*)(size_t, nothrow_ref))next(OP_ZnwmRKSt9nothrow_t))(n, t);
+}
+
+DEFINE(void *, _ZnamRKSt9nothrow_t, (size_t n, nothrow_ref t))
+{
+	void *p;
+	if (take_over() && likely((p = malloc(n ? n : 1))))
+		return p;
+	return ((void *(*)(size_t, nothrow_ref))next(OP_ZnamRKSt9nothrow_t))(n, t);
+}
+
+DEFINE(void *, _ZnwmSt11align_val_t, (size_t n, size_t a))
+{
+	void *p;
+	size_t sz;
+	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
+		return p;
+	return ((void *(*)(size_t, size_t))next(OP_ZnwmSt11align_val_t))(n, a);
+}
+
+DEFINE(void *, _ZnamSt11align_val_t, (size_t n, size_t a))
+{
+	void *p;
+	size_t sz;
+	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
+		return p;
+	return ((void *(*)(size_t, size_t))next(OP_ZnamSt11align_val_t))(n, a);
+}
+
+DEFINE(void *, _ZnwmSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_ref t))
+{
+	void *p;
+	size_t sz;
+	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
+		return p;
+	return ((void *(*)(size_t, size_t, nothrow_ref))next(OP_ZnwmSt11align_val_tRKSt9nothrow_t))(n, a, t);
+}
+
+DEFINE(void *, _ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_ref t))
+{
+	void *p;
+	size_t sz;
+	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
+		return p;
+	return ((void *(*)(size_t, size_t, nothrow_ref))next(OP_ZnamSt11align_val_tRKSt9nothrow_t))(n, a, t);
+}
+
+/* delete: free when taking over, else the next one with the same arguments */
+#define DELETE1(name)                                                  \
+	DEFINE(void, name, (void *p))                                  \
+	{                                                              \
+		if (take_over()) {                                     \
+			free(p);                                       \
+			return;                                        \
+		}                                                      \
+		((void (*)(void *))next(OP##name))(p);                 \
+	}
+#define DELETE2(name, T)                                               \
+	DEFINE(void, name, (void *p, T x))                             \
+	{                                                              \
+		if (take_over()) {                                     \
+			free(p);                                       \
+			return;                                        \
+		}                                                      \
+		((void (*)(void *, T))next(OP##name))(p, x);           \
+	}
+#define DELETE3(name, T, U)                                            \
+	DEFINE(void, name, (void *p, T x, U y))                        \
+	{                                                              \
+		if (take_over()) {                                     \
+			free(p);                                       \
+			return;                                        \
+		}                                                      \
+		((void (*)(void *, T, U))next(OP##name))(p, x, y);     \
+	}
+
+DELETE1(_ZdlPv)
+DELETE1(_ZdaPv)
+DELETE2(_ZdlPvm, size_t)
+DELETE2(_ZdaPvm, size_t)
+DELETE2(_ZdlPvRKSt9nothrow_t, nothrow_ref)
+DELETE2(_ZdaPvRKSt9nothrow_t, nothrow_ref)
+DELETE2(_ZdlPvSt11align_val_t, size_t)
+DELETE2(_ZdaPvSt11align_val_t, size_t)
+DELETE3(_ZdlPvmSt11align_val_t, size_t, size_t)
+DELETE3(_ZdaPvmSt11align_val_t, size_t, size_t)
+DELETE3(_ZdlPvSt11align_val_tRKSt9nothrow_t, size_t, nothrow_ref)
+DELETE3(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t, nothrow_ref)
