@@ -27,6 +27,7 @@ pprof_sites() {
 cat > "$TRASH/want.all" <<'EOF'
 site_aligned 200 38400 200 38400
 site_calloc 500 40000 0 0
+site_legacy 200 50000 100 20000
 site_malloc 1000 100000 100 10000
 site_realloc 600 22400 50 3200
 EOF
@@ -44,7 +45,7 @@ exact() {
 
 test_expect_success "glibc: the fixture's own numbers (the baseline)" '
 	test_like_plain 1 glibc ./al &&
-	grep -q "^allocator glibc: 350 of 350 blocks owned, 350 usable" prof.out &&
+	grep -q "^allocator glibc: 450 of 450 blocks owned, 450 usable" prof.out &&
 	exact glibc.pb.gz
 '
 
@@ -57,12 +58,12 @@ while IFS=: read name flag lib; do
 		$CC -g -O2 -o al-$name $F/allocators.c $flag -ldl &&
 		ldd al-$name | grep -q ${lib%%.so*} &&
 		test_like_plain 1 $name ./al-$name &&
-		grep -q '^allocator $name: 350 of 350 blocks owned, 350 usable' prof.out &&
+		grep -q '^allocator $name: 450 of 450 blocks owned, 450 usable' prof.out &&
 		exact $name.pb.gz
 	"
 	test_expect_success "$name preloaded after the tracker (LD_PRELOAD=$lib memprof run)" "
 		LD_PRELOAD=$LIBDIR/$lib $MEMPROF run -q --rate 1 -o pre-$name.pb.gz ./al > out &&
-		grep -q '^allocator $name: 350 of 350 blocks owned, 350 usable' out &&
+		grep -q '^allocator $name: 450 of 450 blocks owned, 450 usable' out &&
 		exact pre-$name.pb.gz
 	"
 	test_expect_success "$name: C++ new and delete (its own operator new) are seen" "
@@ -147,7 +148,7 @@ test_expect_success "a static program: the message says to link it dynamically" 
 	$CC -static -O1 -o static $F/allocators.c 2>/dev/null || exit 0	# no static libc here
 	test_expect_code 0 $MEMPROF run -q -o static.pb.gz ./static > out 2> err &&
 	test_one_line_error err "statically linked.*link it dynamically" &&
-	grep -q "^allocator glibc: 350 of 350" out
+	grep -q "^allocator glibc: 450 of 450" out
 '
 
 test_expect_success "jemalloc linked in statically: the message says to link it as a shared library" '
@@ -155,7 +156,7 @@ test_expect_success "jemalloc linked in statically: the message says to link it 
 	$CC -g -O1 -o al-jea $F/allocators.c $LIBDIR/libjemalloc.a -lpthread -lm -ldl -lstdc++ &&
 	test_expect_code 0 $MEMPROF run ./al-jea > out 2> err &&
 	test_one_line_error err "defines malloc itself.*shared library, e.g. -ljemalloc" &&
-	grep -q "350 of 350" out && ! ls memprof.al-jea.* 2>/dev/null
+	grep -q "450 of 450" out && ! ls memprof.al-jea.* 2>/dev/null
 '
 
 # A child that puts its allocator before the tracker (a wrapper script
@@ -163,7 +164,7 @@ test_expect_success "jemalloc linked in statically: the message says to link it 
 # limit docs/allocators.md states).
 test_expect_success "an allocator preloaded before the tracker: the program still works" '
 	$MEMPROF run -q -o before.pb.gz env LD_PRELOAD=$LIBDIR/libjemalloc.so.2:$BUILD/libmemprof.so ./al > out &&
-	grep -q "^allocator jemalloc: 350 of 350" out &&
+	grep -q "^allocator jemalloc: 450 of 450" out &&
 	expect before.pb.gz alloc_objects site_malloc none
 '
 
