@@ -98,7 +98,7 @@ static const char *unprofilable(const char *path)
 	    ((st.st_mode & S_ISUID && st.st_uid != geteuid()) ||
 	     (st.st_mode & S_ISGID && st.st_gid != getegid())))
 		return "is setuid or setgid: the dynamic loader ignores LD_PRELOAD for it "
-		       "(profile a copy without the bit)";
+		       "(run memprof as its owner, or profile a copy without the bit)";
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;

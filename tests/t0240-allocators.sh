@@ -151,6 +151,13 @@ test_expect_success "a static program: the message says to link it dynamically" 
 	grep -q "^allocator glibc: 450 of 450" out
 '
 
+test_expect_success "a setuid program: the message says what to do" '
+	[ "$(id -u)" = 0 ] || exit 0
+	cp al suid && chown nobody suid && chmod 4755 suid &&
+	test_expect_code 0 $MEMPROF run -q ./suid > out 2> err &&
+	test_one_line_error err "setuid or setgid.*(run memprof as its owner, or profile a copy without the bit)"
+'
+
 test_expect_success "jemalloc linked in statically: the message says to link it as a shared library" '
 	[ -e $LIBDIR/libjemalloc.a ] || exit 0
 	$CC -g -O1 -o al-jea $F/allocators.c $LIBDIR/libjemalloc.a -lpthread -lm -ldl -lstdc++ &&
