@@ -98,6 +98,58 @@ test_expect_success "... and with jemalloc linked too" '
 	test "$(cat prof.out)" = "1000 1000"
 '
 
+# operator new when malloc fails: std::bad_alloc, from the next operator
+# new, linked with jemalloc (the tracker's operators take over) and in a
+# C++ library a C program dlopens (libstdc++ only in that library's scope)
+cat > "$TRASH/huge.cpp" <<'EOF'
+#include <cstddef>
+#include <new>
+struct Node { long v[3]; };
+void *volatile sink;	/* escaped: no new/delete pair may be elided */
+extern "C" int try_new(void)
+{
+	int got = 0;
+	for (int i = 0; i < 100; i++) {
+		Node *n = new Node();
+		sink = n;
+		delete n;
+		got++;
+	}
+	try {
+		volatile std::size_t huge = (std::size_t)1 << 62;
+		char *p = new char[huge];
+		sink = p;
+		delete[] p;
+	} catch (const std::bad_alloc &) {
+		got += 1000;
+	}
+	return got;
+}
+#ifdef MAIN
+#include <cstdio>
+int main() { std::printf("%d\n", try_new()); return 0; }
+#endif
+EOF
+cat > "$TRASH/dlhuge.c" <<'EOF'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void)
+{
+	void *h = dlopen("./libhuge.so", RTLD_NOW | RTLD_LOCAL);
+	int (*f)(void) = h ? (int (*)(void))dlsym(h, "try_new") : NULL;
+	printf("%d\n", f ? f() : -1);
+	return 0;
+}
+EOF
+test_expect_success "new of too much throws std::bad_alloc: jemalloc linked, and libstdc++ only in a dlopened library" '
+	c++ -g -O1 -DMAIN -o huge-je huge.cpp -ljemalloc &&
+	test_like_plain 1 huge-je ./huge-je && test "$(cat prof.out)" = 1100 &&
+	expect huge-je.pb.gz alloc_objects try_new 100 &&
+	c++ -g -O1 -shared -fPIC -o libhuge.so huge.cpp && $CC -g -o dlhuge dlhuge.c -ldl &&
+	test_like_plain 1 dlhuge ./dlhuge && test "$(cat prof.out)" = 1100 &&
+	expect dlhuge.pb.gz alloc_objects try_new 100
+'
+
 # jemalloc's own entry points are not interposed (see docs/allocators.md):
 # what they allocate is not seen, and free() of such a block is a free of
 # an unknown block, which the collector ignores.

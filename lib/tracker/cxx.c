@@ -9,8 +9,10 @@
  * definitions come before theirs. Which way they go is decided once:
  *
  * - take over, when the next operator new is in the same object as the
- *   next malloc (an allocator that defines both, over one heap) and the
- *   program replaces none of these operators: new is malloc (size 0 taken
+ *   next malloc (an allocator that defines both, over one heap), or when
+ *   there is none in the global scope (a C program that dlopened a C++
+ *   library: libstdc++ is in that library's scope only), and the program
+ *   replaces none of these operators: new is malloc (size 0 taken
  *   as 1), aligned new is aligned_alloc of the size rounded up to the
  *   alignment, delete is free, as libstdc++'s are; the blocks still come
  *   from the program's allocator. When malloc fails, the next operator new
@@ -61,26 +63,45 @@ static void *next_op[N_OPERATORS];
 enum { UNDECIDED, PASS_THROUGH, TAKE_OVER };
 static int mode;
 
-/* The next definition of operator i (libstdc++'s or the allocator's). An
- * operator was called, so one is loaded. */
-static void *next(int i)
+/* The next definition of operator i: libstdc++'s or the allocator's, in
+ * the global scope. A C program that dlopens a C++ library has libstdc++
+ * only in that library's local scope: then it is looked up from the
+ * caller's object (ra, its return address), uncached (the take-over
+ * mode's failure path is the only one that gets there). An operator was
+ * called, so one is loaded; if none is found, abort as terminate would. */
+static void *next(int i, void *ra)
 {
 	void *f = __atomic_load_n(&next_op[i], __ATOMIC_ACQUIRE);
-	if (unlikely(!f)) {
-		if (!(f = dlsym(RTLD_NEXT, op_name[i])))
-			abort();
+	if (likely(f))
+		return f;
+	if ((f = dlsym(RTLD_NEXT, op_name[i]))) {
 		__atomic_store_n(&next_op[i], f, __ATOMIC_RELEASE);
+		return f;
 	}
-	return f;
+	Dl_info caller, found;
+	void *h;
+	if (dladdr(ra, &caller) && caller.dli_fname &&
+	    (h = dlopen(caller.dli_fname, RTLD_LAZY | RTLD_NOLOAD))) {
+		f = dlsym(h, op_name[i]);
+		dlclose(h);
+		if (f && dladdr(f, &found) && dladdr((void *)next, &caller) &&
+		    found.dli_fbase != caller.dli_fbase)
+			return f;
+	}
+	abort();
 }
 
+/* Take over when the next operator new is the allocator's own (the same
+ * object as the next malloc), or when there is none in the global scope
+ * (libstdc++ only in a dlopened library's scope: its operators are malloc
+ * and free); never when the program has its own. */
 static __attribute__((noinline)) int decide(void)
 {
 	int m = TAKE_OVER;
 	Dl_info a, b, self;
 	void *n = dlsym(RTLD_NEXT, "_Znwm"), *alloc = dlsym(RTLD_NEXT, "malloc");
-	if (!n || !alloc || !dladdr(n, &a) || !dladdr(alloc, &b) || a.dli_fbase != b.dli_fbase ||
-	    !dladdr((void *)decide, &self))
+	if (!dladdr((void *)decide, &self) ||
+	    (n && (!alloc || !dladdr(n, &a) || !dladdr(alloc, &b) || a.dli_fbase != b.dli_fbase)))
 		m = PASS_THROUGH;
 	/* a program's own operator comes first (the global lookup finds it,
 	 * not ours): then everything goes where it would go without us */
@@ -118,7 +139,7 @@ DEFINE(void *, _Znwm, (size_t n))
 	void *p;
 	if (take_over() && likely((p = malloc(n ? n : 1))))
 		return p;
-	return ((void *(*)(size_t))next(OP_Znwm))(n);
+	return ((void *(*)(size_t))next(OP_Znwm, __builtin_return_address(0)))(n);
 }
 
 DEFINE(void *, _Znam, (size_t n))
@@ -126,7 +147,7 @@ DEFINE(void *, _Znam, (size_t n))
 	void *p;
 	if (take_over() && likely((p = malloc(n ? n : 1))))
 		return p;
-	return ((void *(*)(size_t))next(OP_Znam))(n);
+	return ((void *(*)(size_t))next(OP_Znam, __builtin_return_address(0)))(n);
 }
 
 DEFINE(void *, _ZnwmRKSt9nothrow_t, (size_t n, nothrow_ref t))
@@ -134,7 +155,7 @@ DEFINE(void *, _ZnwmRKSt9nothrow_t, (size_t n, nothrow_ref t))
 	void *p;
 	if (take_over() && likely((p = malloc(n ? n : 1))))
 		return p;
-	return ((void *(*)(size_t, nothrow_ref))next(OP_ZnwmRKSt9nothrow_t))(n, t);
+	return ((void *(*)(size_t, nothrow_ref))next(OP_ZnwmRKSt9nothrow_t, __builtin_return_address(0)))(n, t);
 }
 
 DEFINE(void *, _ZnamRKSt9nothrow_t, (size_t n, nothrow_ref t))
@@ -142,7 +163,7 @@ DEFINE(void *, _ZnamRKSt9nothrow_t, (size_t n, nothrow_ref t))
 	void *p;
 	if (take_over() && likely((p = malloc(n ? n : 1))))
 		return p;
-	return ((void *(*)(size_t, nothrow_ref))next(OP_ZnamRKSt9nothrow_t))(n, t);
+	return ((void *(*)(size_t, nothrow_ref))next(OP_ZnamRKSt9nothrow_t, __builtin_return_address(0)))(n, t);
 }
 
 DEFINE(void *, _ZnwmSt11align_val_t, (size_t n, size_t a))
@@ -151,7 +172,7 @@ DEFINE(void *, _ZnwmSt11align_val_t, (size_t n, size_t a))
 	size_t sz;
 	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
 		return p;
-	return ((void *(*)(size_t, size_t))next(OP_ZnwmSt11align_val_t))(n, a);
+	return ((void *(*)(size_t, size_t))next(OP_ZnwmSt11align_val_t, __builtin_return_address(0)))(n, a);
 }
 
 DEFINE(void *, _ZnamSt11align_val_t, (size_t n, size_t a))
@@ -160,7 +181,7 @@ DEFINE(void *, _ZnamSt11align_val_t, (size_t n, size_t a))
 	size_t sz;
 	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
 		return p;
-	return ((void *(*)(size_t, size_t))next(OP_ZnamSt11align_val_t))(n, a);
+	return ((void *(*)(size_t, size_t))next(OP_ZnamSt11align_val_t, __builtin_return_address(0)))(n, a);
 }
 
 DEFINE(void *, _ZnwmSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_ref t))
@@ -169,7 +190,7 @@ DEFINE(void *, _ZnwmSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_
 	size_t sz;
 	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
 		return p;
-	return ((void *(*)(size_t, size_t, nothrow_ref))next(OP_ZnwmSt11align_val_tRKSt9nothrow_t))(n, a, t);
+	return ((void *(*)(size_t, size_t, nothrow_ref))next(OP_ZnwmSt11align_val_tRKSt9nothrow_t, __builtin_return_address(0)))(n, a, t);
 }
 
 DEFINE(void *, _ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_ref t))
@@ -178,7 +199,7 @@ DEFINE(void *, _ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_
 	size_t sz;
 	if (take_over() && (sz = aligned_size(n, a)) && likely((p = aligned_alloc(a, sz))))
 		return p;
-	return ((void *(*)(size_t, size_t, nothrow_ref))next(OP_ZnamSt11align_val_tRKSt9nothrow_t))(n, a, t);
+	return ((void *(*)(size_t, size_t, nothrow_ref))next(OP_ZnamSt11align_val_tRKSt9nothrow_t, __builtin_return_address(0)))(n, a, t);
 }
 
 /* delete: free when taking over, else the next one with the same arguments */
@@ -189,7 +210,7 @@ DEFINE(void *, _ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_
 			free(p);                                       \
 			return;                                        \
 		}                                                      \
-		((void (*)(void *))next(OP##name))(p);                 \
+		((void (*)(void *))next(OP##name, __builtin_return_address(0)))(p);                 \
 	}
 #define DELETE2(name, T)                                               \
 	DEFINE(void, name, (void *p, T x))                             \
@@ -198,7 +219,7 @@ DEFINE(void *, _ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_
 			free(p);                                       \
 			return;                                        \
 		}                                                      \
-		((void (*)(void *, T))next(OP##name))(p, x);           \
+		((void (*)(void *, T))next(OP##name, __builtin_return_address(0)))(p, x);           \
 	}
 #define DELETE3(name, T, U)                                            \
 	DEFINE(void, name, (void *p, T x, U y))                        \
@@ -207,7 +228,7 @@ DEFINE(void *, _ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t a, nothrow_
 			free(p);                                       \
 			return;                                        \
 		}                                                      \
-		((void (*)(void *, T, U))next(OP##name))(p, x, y);     \
+		((void (*)(void *, T, U))next(OP##name, __builtin_return_address(0)))(p, x, y);     \
 	}
 
 DELETE1(_ZdlPv)
