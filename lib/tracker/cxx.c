@@ -9,24 +9,26 @@
  * definitions come before theirs. Which way they go is decided once:
  *
  * - take over, when the next operator new is in the same object as the
- *   next malloc (an allocator that defines both, over one heap), or when
+ *   next malloc (an allocator that defines both, over one heap), or is
+ *   libstdc++'s (whose operators are these: one call fewer), or when
  *   there is none in the global scope (a C program that dlopened a C++
  *   library: libstdc++ is in that library's scope only), and the program
- *   replaces none of these operators: new is malloc (size 0 taken
- *   as 1), aligned new is aligned_alloc of the size rounded up to the
- *   alignment, delete is free, as libstdc++'s are; the blocks still come
- *   from the program's allocator. When malloc fails, the next operator new
+ *   replaces none of these operators: new is malloc (size 0 taken as 1),
+ *   aligned new is aligned_alloc of the size rounded up to the alignment,
+ *   delete is free, as libstdc++'s are; the blocks still come from the
+ *   program's allocator. When malloc fails, the next operator new
  *   is called, to run the new_handler and throw as it would;
- * - otherwise (libstdc++'s, which calls malloc; or a program with its own
- *   operator new or delete) pass through: a tail call to the next
- *   definition, exactly as without the tracker, and no frame of ours left
- *   in the stacks.
+ * - otherwise (a program with its own operator new or delete, or a
+ *   library before libstdc++ that defines them) pass through: a tail call
+ *   to the next definition, exactly as without the tracker, and no frame
+ *   of ours left in the stacks.
  *
  * In take-over mode the frames here are the tracker's: the sampler skips
  * them, so the leaf is the function that said new. */
 #include <dlfcn.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tracker.h"
 
@@ -69,11 +71,9 @@ static int mode;
  * caller's object (ra, its return address), uncached (the take-over
  * mode's failure path is the only one that gets there). An operator was
  * called, so one is loaded; if none is found, abort as terminate would. */
-static void *next(int i, void *ra)
+static __attribute__((noinline)) void *next_slow(int i, void *ra)
 {
-	void *f = __atomic_load_n(&next_op[i], __ATOMIC_ACQUIRE);
-	if (likely(f))
-		return f;
+	void *f;
 	if ((f = dlsym(RTLD_NEXT, op_name[i]))) {
 		__atomic_store_n(&next_op[i], f, __ATOMIC_RELEASE);
 		return f;
@@ -84,24 +84,39 @@ static void *next(int i, void *ra)
 	    (h = dlopen(caller.dli_fname, RTLD_LAZY | RTLD_NOLOAD))) {
 		f = dlsym(h, op_name[i]);
 		dlclose(h);
-		if (f && dladdr(f, &found) && dladdr((void *)next, &caller) &&
+		if (f && dladdr(f, &found) && dladdr((void *)next_slow, &caller) &&
 		    found.dli_fbase != caller.dli_fbase)
 			return f;
 	}
 	abort();
 }
 
+static inline void *next(int i, void *ra)
+{
+	void *f = __atomic_load_n(&next_op[i], __ATOMIC_ACQUIRE);
+	return likely(f) ? f : next_slow(i, ra);
+}
+
 /* Take over when the next operator new is the allocator's own (the same
- * object as the next malloc), or when there is none in the global scope
- * (libstdc++ only in a dlopened library's scope: its operators are malloc
- * and free); never when the program has its own. */
+ * object as the next malloc), or libstdc++'s (which is malloc and free:
+ * taking over skips a call), or when there is none in the global scope
+ * (libstdc++ only in a dlopened library's scope); never when the program
+ * has its own. */
+static bool is_libstdcxx(const char *path)
+{
+	const char *base = path ? strrchr(path, '/') : NULL;
+	base = base ? base + 1 : path;
+	return base && !strncmp(base, "libstdc++.so", 12);
+}
+
 static __attribute__((noinline)) int decide(void)
 {
 	int m = TAKE_OVER;
 	Dl_info a, b, self;
 	void *n = dlsym(RTLD_NEXT, "_Znwm"), *alloc = dlsym(RTLD_NEXT, "malloc");
 	if (!dladdr((void *)decide, &self) ||
-	    (n && (!alloc || !dladdr(n, &a) || !dladdr(alloc, &b) || a.dli_fbase != b.dli_fbase)))
+	    (n && (!alloc || !dladdr(n, &a) || !dladdr(alloc, &b) ||
+		   (a.dli_fbase != b.dli_fbase && !is_libstdcxx(a.dli_fname)))))
 		m = PASS_THROUGH;
 	/* a program's own operator comes first (the global lookup finds it,
 	 * not ours): then everything goes where it would go without us */
