@@ -26,7 +26,7 @@ endif
 
 LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/report_tree.c lib/report_traces.c lib/report_tags.c \
-	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/ring.c \
+	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/collect_extra.c lib/ring.c \
 	lib/output.c lib/strbuf.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c lib/http_get.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/reports.c \
 	cmd/run.c cmd/convert.c \
@@ -40,6 +40,13 @@ UNIT_OBJS = $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 
 all: $(BUILD)/memprof $(BUILD)/libmemprof.so
 
+# The pkg-config file of include/memprof.h, written by make install for
+# its PREFIX (header only: no library to link).
+MEMPROF_VERSION = $(shell sed -n 's/^\#define MEMPROF_VERSION "\(.*\)"/\1/p' cmd/memprof.h)
+PC_LINES = 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: memprof' \
+	'Description: Report the blocks of a custom allocator to the memprof heap profiler' \
+	'Version: $(MEMPROF_VERSION)' 'Cflags: -I$${includedir}'
+
 # The tracker links only what it needs; its symbols are hidden except the
 # interposed functions.
 TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA) -g,$(CFLAGS)) \
@@ -47,7 +54,8 @@ TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(if $(TRACKER_EXTRA),$(TR
 	-ftls-model=initial-exec
 TRACKER_SRCS = lib/tracker/hooks.c lib/tracker/sampler.c lib/tracker/tables.c \
 	lib/tracker/stream.c lib/tracker/modules.c lib/tracker/lifecycle.c \
-	lib/tracker/originals.c lib/tracker/cxx.c lib/tracker/stack_switch.S
+	lib/tracker/originals.c lib/tracker/mmap.c lib/tracker/pool.c lib/tracker/cxx.c \
+	lib/tracker/stack_switch.S
 TRACKER_OBJS = $(patsubst %,$(BUILD)/tracker/%.o,$(TRACKER_SRCS))
 $(BUILD)/tracker/%.o: %
 	@mkdir -p $(dir $@)
@@ -157,26 +165,18 @@ bench: all
 # What an install (and so the Debian package, which runs it) puts where.
 # Quoted: PREFIX may hold spaces (the binary is built for the default
 # PREFIX; an install finds its tracker relative to itself wherever it is).
-# The public header and pkg-config file go in when the tree has them.
-HEADERS = $(wildcard include/*.h)
-PC_FILES = $(wildcard memprof.pc $(BUILD)/memprof.pc)
 install: all
 	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(LIBDIR)/memprof" \
-		"$(DESTDIR)$(PREFIX)/share/man/man1" \
+		"$(DESTDIR)$(PREFIX)/share/man/man1" "$(DESTDIR)$(PREFIX)/include" \
+		"$(DESTDIR)$(LIBDIR)/pkgconfig" \
 		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions"
 	install -m 755 $(BUILD)/memprof "$(DESTDIR)$(PREFIX)/bin/memprof"
 	install -m 644 $(BUILD)/libmemprof.so "$(DESTDIR)$(LIBDIR)/memprof/libmemprof.so"
 	install -m 644 docs/man/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
+	install -m 644 include/memprof.h "$(DESTDIR)$(PREFIX)/include/memprof.h"
+	printf '%s\n' $(PC_LINES) > "$(DESTDIR)$(LIBDIR)/pkgconfig/memprof.pc"
 	install -m 644 scripts/bash-completion/memprof \
 		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/memprof"
-ifneq ($(HEADERS),)
-	install -d "$(DESTDIR)$(PREFIX)/include"
-	install -m 644 $(HEADERS) "$(DESTDIR)$(PREFIX)/include/"
-endif
-ifneq ($(PC_FILES),)
-	install -d "$(DESTDIR)$(LIBDIR)/pkgconfig"
-	install -m 644 $(PC_FILES) "$(DESTDIR)$(LIBDIR)/pkgconfig/"
-endif
 
 # The Debian package, built with debhelper (debian/rules runs the install
 # above) in a copy of the tree under $(BUILD)/debsrc, so that nothing is

@@ -249,7 +249,7 @@ static const struct help helps[] = {
 	  "                         URL's last path segment (heap.html)\n"
 	  "  -q, --quiet            do not print what was written\n"
 	  "  -h, --help             print this help\n" },
-	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--split] [--] PROGRAM [ARGS...]",
+	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [-q] [-v] [--fail-on-leak[=BYTES]] [--mmap] [--split] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"
 	  "ends, writes a symbolized, gzip-compressed pprof heap profile.\n"
 	  "\n"
@@ -265,6 +265,12 @@ static const struct help helps[] = {
 	  "                     cumulative like Go's heap profile; SIGUSR2 to\n"
 	  "                     memprof writes one at once (it is not passed on)\n"
 	  "  --keep=N           keep only the last N snapshots\n"
+	  "  --mmap             also profile the anonymous mappings the program makes\n"
+	  "                     itself (mmap, mremap, mprotect of PROT_NONE\n"
+	  "                     reservations, brk/sbrk), in the mmap_alloc_objects,\n"
+	  "                     mmap_alloc_space, mmap_inuse_objects and\n"
+	  "                     mmap_inuse_space sample types (off by default: see\n"
+	  "                     docs/mmap.md)\n"
 	  "  --split            one profile per process image that allocated, named\n"
 	  "                     memprof.PROGRAM.PID.pb.gz, in the directory -o names\n"
 	  "                     (default: the current one; made if missing)\n"

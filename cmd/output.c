@@ -308,6 +308,13 @@ static void warn_all(struct collector *c, bool recording)
 		error("warning: %s%s changed on disk since the program loaded it (another build "
 		      "id): its frames are left as addresses", st->stale_name,
 		      st->stale_files > 1 ? " (and others)" : "");
+	if (st->pool_unknown_frees || st->pool_double_allocs || st->pool_unknown_destroys)
+		error("warning: memprof.h reports that do not add up (counted, then ignored): "
+		      "%llu memprof_free of blocks never reported, %llu blocks reported twice, "
+		      "%llu memprof_pool_destroy of no pool",
+		      (unsigned long long)st->pool_unknown_frees,
+		      (unsigned long long)st->pool_double_allocs,
+		      (unsigned long long)st->pool_unknown_destroys);
 	report_losses(c, recording);
 }
 

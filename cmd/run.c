@@ -819,7 +819,7 @@ int cmd_run(int argc, char **argv)
 	int64_t rate = 512 * 1024, max_wait_ms = -1, interval_ms = 0;
 	unsigned keep = 0;
 	uint64_t rate_bytes;
-	bool quiet = false, verbose = false, rate_given = false, split = false;
+	bool quiet = false, verbose = false, rate_given = false, split = false, track_mmap = false;
 	struct leak_args leak = { 0 };
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -842,6 +842,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(a, "--split")) {
 			split = true;
+			continue;
+		}
+		if (!strcmp(a, "--mmap")) {
+			track_mmap = true;
 			continue;
 		}
 		int taken = leak_args_parse("run", argc, argv, &i, &leak);
@@ -1061,6 +1065,10 @@ int cmd_run(int argc, char **argv)
 				unsetenv("MEMPROF_SOCKET");
 			snprintf(buf, sizeof(buf), "%lld", (long long)rate);
 			setenv("MEMPROF_RATE", buf, 1);
+			if (track_mmap)
+				setenv("MEMPROF_MMAP", "1", 1);
+			else
+				unsetenv("MEMPROF_MMAP");
 			const char *pre = getenv("LD_PRELOAD");
 			size_t n = strlen(preload) + (pre ? strlen(pre) : 0) + 2;
 			char *ld = malloc(n);
@@ -1101,6 +1109,8 @@ int cmd_run(int argc, char **argv)
 
 	s.sock = sv[0];
 	s.c = collector_new();
+	if (s.c && track_mmap)
+		collector_want_mmap(s.c);
 	if (!s.c) {
 		error("out of memory");
 		waitpid(pid, NULL, 0);

@@ -31,6 +31,7 @@ void collector_free(struct collector *c)
 		free(c->proc[i].points);
 		hashmap_release(&c->proc[i].live);
 	}
+	collect_extra_free(c);
 	free(c->proc);
 	free(c->dirty);
 	sym_cache_free(c->symbols);
@@ -198,6 +199,11 @@ static const char *intern(struct collector *c, const char *s, size_t len)
 {
 	const char *r = hashmap_intern(&c->strings, &c->arena, s, len);
 	return r ? r : "";
+}
+
+const char *intern_name(struct collector *c, const char *s, size_t len)
+{
+	return intern(c, s, len);
 }
 
 static struct c_proc *get_proc(struct collector *c, uint32_t pid, uint32_t incarnation)
@@ -521,6 +527,13 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 			c->stats.deepbind_name = lib;
 		return 0;
 	}
+	case REC_MMAP:
+	case REC_MUNMAP:
+	case REC_POOL_ALLOC:
+	case REC_POOL_FREE:
+	case REC_POOL_CREATE:
+	case REC_POOL_DESTROY:
+		return collect_extra_apply(c, pi, r);
 	}
 	return -EINVAL;
 }

@@ -23,11 +23,20 @@ struct collector_stats {
 	const char *deepbind_name;	/* the first of them */
 	uint64_t stale_files;		/* files whose build id changed since they were loaded */
 	const char *stale_name;		/* the first of them */
+	uint64_t mmaps;			/* sampled mappings received (--mmap) */
+	uint64_t pool_allocs, pool_frees;	/* custom allocators' reports received */
+	uint64_t pool_unknown_frees;	/* memprof_free of blocks never reported */
+	uint64_t pool_double_allocs;	/* blocks reported twice without a free */
+	uint64_t pool_unknown_destroys;	/* memprof_pool_destroy of no pool */
 };
 
 /* Returns a new collector, or NULL when out of memory. */
 struct collector *collector_new(void);
 void collector_free(struct collector *c);
+
+/* The run tracks anonymous mappings (memprof run --mmap): the profile has
+ * the mmap_* sample types even when no mapping was sampled. */
+void collector_want_mmap(struct collector *c);
 
 /* Feeds the records data[0..len) of process image (pid, incarnation): whole
  * records, as a ring holds them. Returns 0; -EINVAL when a record is

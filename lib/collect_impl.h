@@ -85,6 +85,26 @@ struct c_bucket {		/* one pprof sample: a process, a stack, a size */
 	uint64_t peak_live;	/* blocks live at the peak, if stamp is that epoch */
 };
 
+/* A sample of memory that is not malloc's (collect_extra.c): an anonymous
+ * mapping (--mmap) or a custom allocator's block (memprof.h), per process,
+ * stack, size and pool. */
+struct x_bucket {
+	uint32_t proc, stack;
+	uint64_t size;		/* of the mapping or block as it was made */
+	uint8_t kind;		/* 0: mmap, 1: pool */
+	const char *pool;	/* the pool's name (interned), NULL: none */
+	uint64_t allocs, frees;	/* a mapping is freed when its last byte goes */
+	uint64_t live_bytes;	/* still mapped (a mapping may be cut in pieces) */
+};
+struct c_extra;
+int collect_extra_apply(struct collector *c, uint32_t pi, const struct rec *r);
+void collect_extra_free(struct collector *c);
+/* Which extra sample types the profile has; whether any. */
+bool collect_extra_types(const struct collector *c, bool *mmap, bool *pool);
+size_t collect_extra_buckets(const struct collector *c, const struct x_bucket **b);
+/* The collector's one copy of a name (collect.c); NULL when out of memory. */
+const char *intern_name(struct collector *c, const char *s, size_t len);
+
 /* One symbolizer answer (collect_profile.c). Processes that map the same file (every cc1 of a
  * build) ask the same questions: each is answered once. */
 struct sym_memo {
@@ -130,6 +150,8 @@ struct collector {
 	struct sym_cache *symbols;	/* made by the first collector_profile */
 	uint32_t *dirty;	/* processes that changed in this interval */
 	size_t n_dirty, cap_dirty;
+	struct c_extra *extra;	/* mappings and pools (collect_extra.c); NULL: none yet */
+	bool want_mmap;		/* memprof run --mmap: the mmap types even if empty */
 };
 
 /* Puts what the processes did in the interval under way into their

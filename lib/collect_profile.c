@@ -278,40 +278,70 @@ static struct profile_location *truncated_location(struct builder *b)
 	return b->truncated = l;
 }
 
-static int add_sample(struct builder *b, const struct c_bucket *bk)
+static bool is_shim_line(const struct profile_line *l)
 {
-	const struct c_proc *proc = &b->c->proc[bk->proc];
-	const struct c_stack *st = &b->c->stack[bk->stack];
+	return l->function && !strncmp(l->function->name, "memprof_", 8);
+}
+
+/* A custom allocator's block is reported from memprof.h's inline
+ * functions: its leaf is the allocator, not them. Returns l without their
+ * lines (a copy; l itself serves other stacks), NULL when out of memory. */
+static struct profile_location *without_shim(struct builder *b, struct profile_location *l)
+{
+	size_t k = 0;
+	while (k < l->n_line && is_shim_line(&l->line[k]))
+		k++;
+	if (!k || k == l->n_line)
+		return l;
+	struct profile_location *t = profile_add_location(b->p, b->p->n_location + 1, l->n_line - k);
+	if (!t)
+		return NULL;
+	t->mapping = l->mapping;
+	t->address = l->address;
+	memcpy(t->line, l->line + k, (l->n_line - k) * sizeof(*t->line));
+	return t;
+}
+
+/* A new sample of stack `stack` in process proc_i, with its locations and
+ * labels (bytes = size; pool when not NULL); its values are left 0. shim:
+ * memprof.h's functions are left out of the leaf. NULL when out of
+ * memory. */
+static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uint32_t stack,
+					 uint64_t size, const char *pool, bool shim)
+{
+	const struct c_proc *proc = &b->c->proc[proc_i];
+	const struct c_stack *st = &b->c->stack[stack];
 	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
 	for (uint32_t i = 0; i < st->n; i++) {
 		struct profile_location *l = get_location(b, &b->c->frame[st->first + i]);
 		if (!l)
-			return -ENOMEM;
+			return NULL;
 		if (n == 0 && is_allocator_frame(l) && i + 1 < st->n)
 			continue;
 		locs[n++] = l;
 	}
 	if (st->truncated && !(locs[n++] = truncated_location(b)))
-		return -ENOMEM;
+		return NULL;
+	if (shim && n) {
+		size_t skip = 0;	/* whole frames of the shim (an -O0 build) */
+		while (skip + 1 < n && locs[skip]->n_line &&
+		       is_shim_line(&locs[skip]->line[locs[skip]->n_line - 1]))
+			skip++;
+		memmove(locs, locs + skip, (n - skip) * sizeof(*locs));
+		n -= skip;
+		if (!(locs[0] = without_shim(b, locs[0])))
+			return NULL;
+	}
 	/* bytes, program, exe; and pid, cmdline when there are several */
 	bool named = *proc->exe, with_cmd = !b->one_process && *proc->cmdline;
-	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd;
+	size_t n_label = 1 + 2 * named + !b->one_process + with_cmd + (pool != NULL);
 	struct profile_sample *s = profile_add_sample(b->p, n, n_label);
 	if (!s)
-		return -ENOMEM;
+		return NULL;
 	memcpy(s->location, locs, n * sizeof(*locs));
-	double scale = heap_scale(bk->size, proc->rate);
-	uint64_t inuse = bk->allocs > bk->frees ? bk->allocs - bk->frees : 0;
-	s->value[0] = llround((double)bk->allocs * scale);
-	s->value[1] = llround((double)bk->allocs * (double)bk->size * scale);
-	s->value[2] = llround((double)inuse * scale);
-	s->value[3] = llround((double)inuse * (double)bk->size * scale);
-	uint64_t peak = bucket_peak_live(b->c, bk);
-	s->value[4] = llround((double)peak * scale);
-	s->value[5] = llround((double)peak * (double)bk->size * scale);
 	struct profile_label *l = s->label;
-	*l++ = (struct profile_label){ profile_intern(b->p, "bytes"), "", (int64_t)bk->size, "" };
+	*l++ = (struct profile_label){ profile_intern(b->p, "bytes"), "", (int64_t)size, "" };
 	if (!b->one_process)
 		*l++ = (struct profile_label){ profile_intern(b->p, "pid"), "", proc->pid, "" };
 	if (named) {
@@ -323,9 +353,47 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
 	if (with_cmd)
 		*l++ = (struct profile_label){ profile_intern(b->p, "cmdline"),
 					       profile_intern(b->p, proc->cmdline), 0, "" };
+	if (pool)
+		*l++ = (struct profile_label){ profile_intern(b->p, "pool"),
+					       profile_intern(b->p, pool), 0, "" };
 	for (size_t i = 0; i < n_label; i++)
 		if (!s->label[i].key || !s->label[i].str)
-			return -ENOMEM;
+			return NULL;
+	return s;
+}
+
+static int add_sample(struct builder *b, const struct c_bucket *bk)
+{
+	const struct c_proc *proc = &b->c->proc[bk->proc];
+	struct profile_sample *s = new_sample(b, bk->proc, bk->stack, bk->size, NULL, false);
+	if (!s)
+		return -ENOMEM;
+	double scale = heap_scale(bk->size, proc->rate);
+	uint64_t inuse = bk->allocs > bk->frees ? bk->allocs - bk->frees : 0;
+	s->value[0] = llround((double)bk->allocs * scale);
+	s->value[1] = llround((double)bk->allocs * (double)bk->size * scale);
+	s->value[2] = llround((double)inuse * scale);
+	s->value[3] = llround((double)inuse * (double)bk->size * scale);
+	uint64_t peak = bucket_peak_live(b->c, bk);
+	s->value[4] = llround((double)peak * scale);
+	s->value[5] = llround((double)peak * (double)bk->size * scale);
+	return 0;
+}
+
+/* A mapping's or pool block's sample: its four values (alloc objects and
+ * space, in use objects and space) at column `at`, the others 0. */
+static int add_extra_sample(struct builder *b, const struct x_bucket *xb, size_t at)
+{
+	const struct c_proc *proc = &b->c->proc[xb->proc];
+	struct profile_sample *s = new_sample(b, xb->proc, xb->stack, xb->size, xb->pool, xb->kind == 1);
+	if (!s)
+		return -ENOMEM;
+	double scale = heap_scale(xb->size, proc->rate);
+	uint64_t inuse = xb->allocs > xb->frees ? xb->allocs - xb->frees : 0;
+	s->value[at] = llround((double)xb->allocs * scale);
+	s->value[at + 1] = llround((double)xb->allocs * (double)xb->size * scale);
+	s->value[at + 2] = llround((double)inuse * scale);
+	s->value[at + 3] = llround((double)xb->live_bytes * scale);
 	return 0;
 }
 
@@ -496,9 +564,35 @@ void sym_cache_free(struct sym_cache *sc)
 
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta)
 {
+	/* the heap's six, then the mmap_* four (--mmap) and the pool_* four
+	 * (memprof.h), each only when the run used them */
 	static const char *types[] = { "alloc_objects", "alloc_space", "inuse_objects",
-				       "inuse_space", "peak_objects", "peak_space" };
-	static const char *units[] = { "count", "bytes", "count", "bytes", "count", "bytes" };
+				       "inuse_space", "peak_objects", "peak_space",
+				       "mmap_alloc_objects", "mmap_alloc_space",
+				       "mmap_inuse_objects", "mmap_inuse_space",
+				       "pool_alloc_objects", "pool_alloc_space",
+				       "pool_inuse_objects", "pool_inuse_space" };
+	static const char *units[] = { "count", "bytes", "count", "bytes", "count", "bytes",
+				       "count", "bytes", "count", "bytes",
+				       "count", "bytes", "count", "bytes" };
+	const char *use_types[14], *use_units[14];
+	size_t n_types = 6, mmap_at = 0, pool_at = 0;
+	bool with_mmap, with_pool;
+	collect_extra_types(c, &with_mmap, &with_pool);
+	memcpy(use_types, types, 6 * sizeof(*types));
+	memcpy(use_units, units, 6 * sizeof(*units));
+	if (with_mmap) {
+		memcpy(use_types + n_types, types + 6, 4 * sizeof(*types));
+		memcpy(use_units + n_types, units + 6, 4 * sizeof(*units));
+		mmap_at = n_types;
+		n_types += 4;
+	}
+	if (with_pool) {
+		memcpy(use_types + n_types, types + 10, 4 * sizeof(*types));
+		memcpy(use_units + n_types, units + 10, 4 * sizeof(*units));
+		pool_at = n_types;
+		n_types += 4;
+	}
 	struct builder b = { 0 };
 	b.c = c;
 	c->stats.stale_files = 0;
@@ -517,7 +611,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	    !(b.stale = calloc(c->n_mapping + 1, sizeof(*b.stale))))
 		goto out_fail;
 	struct profile *p = b.p;
-	if (profile_set_sample_types(p, 6, types, units) < 0)
+	if (profile_set_sample_types(p, n_types, use_types, use_units) < 0)
 		goto out_fail;
 	p->period_type.type = profile_intern(p, "space");
 	p->period_type.unit = profile_intern(p, "bytes");
@@ -548,6 +642,12 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	for (size_t i = 0; i < c->n_bucket; i++)
 		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
 		    add_sample(&b, &c->bucket[i]) < 0)
+			goto out_fail;
+	const struct x_bucket *xb;
+	size_t n_xb = collect_extra_buckets(c, &xb);
+	for (size_t i = 0; i < n_xb; i++)
+		if (xb[i].allocs && selected(&b, xb[i].proc) &&
+		    add_extra_sample(&b, &xb[i], xb[i].kind ? pool_at : mmap_at) < 0)
 			goto out_fail;
 	if (c->now_ns && !(p->timeline = make_timeline(&b, c, p)))
 		goto out_fail;

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The Debian package: make deb builds it; its control data, its files, and
 # lintian's verdict; unpacked into a scratch root (dpkg -x, the host's
-# packages untouched), its memprof runs a program with its own tracker and
-# its bash completion completes. Installing it with apt on a fresh
+# packages untouched), its memprof runs a program with its own tracker,
+# its header builds through its pkg-config file, and its bash completion
+# completes. Installing it with apt on a fresh
 # bookworm is ../shared/tools/fresh-check's part (docs/packaging.md).
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
@@ -45,10 +46,8 @@ test_expect_success "files: memprof in /usr/bin, the tracker in /usr/lib/$TRIPLE
 	for m in $SRC/docs/man/*.1; do
 		grep -qx /usr/share/man/man1/$(basename $m).gz files || { echo "missing man page $m"; exit 1; }
 	done &&
-	for h in $SRC/include/*.h; do
-		[ -e "$h" ] || continue
-		grep -qx /usr/include/$(basename $h) files || { echo "missing header $h"; exit 1; }
-	done &&
+	grep -qx /usr/include/memprof.h files &&
+	grep -qx /usr/lib/$TRIPLET/pkgconfig/memprof.pc files &&
 	! grep -q "^/usr/local" files &&
 	dpkg-deb -c $DEB | grep " ./usr/lib/$TRIPLET/memprof/libmemprof.so\$" | grep -q "^-rw-r--r--"
 '
@@ -68,6 +67,17 @@ test_expect_success "unpacked (dpkg -x): its memprof runs a program with its own
 	root/usr/bin/memprof run -q -o sh.pb.gz -- sh -c "echo \$LD_PRELOAD" > pre &&
 	test "$(cat pre)" = "$TRASH/root/usr/lib/$TRIPLET/memprof/libmemprof.so" &&
 	go tool pprof -top k.pb.gz > /dev/null 2>&1
+'
+
+test_expect_success "unpacked: its pkg-config file and header build a program against memprof.h" '
+	command -v pkg-config > /dev/null || { echo "no pkg-config: scripts/install-deps --test"; exit 1; }
+	PKG_CONFIG_SYSROOT_DIR=$TRASH/root PKG_CONFIG_LIBDIR=$TRASH/root/usr/lib/$TRIPLET/pkgconfig \
+		pkg-config --cflags memprof > cflags &&
+	grep -qx -- "-I$TRASH/root/usr/include *" cflags &&
+	test "$(PKG_CONFIG_LIBDIR=$TRASH/root/usr/lib/$TRIPLET/pkgconfig pkg-config --modversion memprof)" = \
+		"$($MEMPROF version | sed "s/^memprof //")" &&
+	printf "#include <memprof.h>\nint main(void) { return 0; }\n" > h.c &&
+	$CC -Wall -Werror $(cat cflags) -o h h.c && ./h
 '
 
 test_expect_success "installed, memprof looks for its tracker in /usr/lib/$TRIPLET/memprof" '

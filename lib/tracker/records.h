@@ -75,6 +75,27 @@ enum memprof_record_type {
 	/* name words: the image's command line as its main() got it, the words
 	 * NUL-terminated, cut at MEMPROF_NAME_MAX bytes; after REC_START */
 	REC_CMDLINE = 11,
+
+	/* 30-39: memory that is not the malloc family's (docs/mmap.md). */
+	/* u64 addr, u64 len, u32 stack: a sampled anonymous mapping the
+	 * program's own code made accessible (memprof run --mmap): mmap,
+	 * mremap's result, mprotect of part of a PROT_NONE reservation, brk
+	 * or sbrk growth. len is page-rounded where the kernel rounds. */
+	REC_MMAP = 30,
+	/* u64 addr, u64 len: [addr, addr + len) is no longer a mapping of
+	 * ours (munmap, mremap's old range, replaced by MAP_FIXED, brk
+	 * shrinking); sent for every such call once a mapping was sampled */
+	REC_MUNMAP = 31,
+	/* u64 addr, u64 size, u32 stack: a sampled block of a custom
+	 * allocator, reported with memprof_alloc (include/memprof.h) */
+	REC_POOL_ALLOC = 32,
+	/* u64 addr: memprof_free of a block (sampled, or every one at rate 1) */
+	REC_POOL_FREE = 33,
+	/* u64 addr, u64 size, name: memprof_pool_create; blocks reported
+	 * inside [addr, addr + size) belong to the pool `name` */
+	REC_POOL_CREATE = 34,
+	/* u64 addr: memprof_pool_destroy; the pool's live blocks go with it */
+	REC_POOL_DESTROY = 35,
 };
 
 enum rec_lost {
@@ -167,6 +188,8 @@ static inline uint8_t *rec_name(uint8_t *p, const char *s)
 #define REC_ALLOC_LEN (1 + 8 + 8 + 4)
 #define REC_FREE_LEN (1 + 8)
 #define REC_STACK_LEN(n) (1 + 4 + 1 + 2 + 8 * (size_t)(n))
+#define REC_MMAP_LEN (1 + 8 + 8 + 4)
+#define REC_MUNMAP_LEN (1 + 8 + 8)
 
 /* The two records made by the million at --rate 1: constant size, so that
  * the copies are a few moves. */
@@ -202,6 +225,8 @@ struct rec {
 		struct { const char *name; uint16_t len; } deepbind;
 		struct { uint64_t time_ns; } exec;
 		struct { const char *words; uint16_t len; } cmdline;
+		struct { uint64_t addr, len; uint32_t stack; } map;	/* MMAP, MUNMAP */
+		struct { uint64_t addr, size; const char *name; uint16_t len; } pool;
 	} u;
 };
 
@@ -321,6 +346,25 @@ static inline bool rec_next(struct rec_reader *r, struct rec *out)
 		break;
 	case REC_CMDLINE:
 		out->u.cmdline.words = rec_get_name(r, &out->u.cmdline.len);
+		break;
+	case REC_MMAP:
+	case REC_POOL_ALLOC:
+		out->u.map.addr = rec_get_u64(r);
+		out->u.map.len = rec_get_u64(r);
+		out->u.map.stack = rec_get_u32(r);
+		break;
+	case REC_MUNMAP:
+		out->u.map.addr = rec_get_u64(r);
+		out->u.map.len = rec_get_u64(r);
+		break;
+	case REC_POOL_FREE:
+	case REC_POOL_DESTROY:
+		out->u.map.addr = rec_get_u64(r);
+		break;
+	case REC_POOL_CREATE:
+		out->u.pool.addr = rec_get_u64(r);
+		out->u.pool.size = rec_get_u64(r);
+		out->u.pool.name = rec_get_name(r, &out->u.pool.len);
 		break;
 	default:
 		r->bad = true;

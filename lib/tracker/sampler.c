@@ -237,8 +237,9 @@ static void trace_on_own_stack(void *arg)
 	j->got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
 }
 
-/* With the lock held. */
-static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size)
+/* With the lock held: the id of the calling stack (sent first when new),
+ * 0 when the table is out of memory. */
+static inline __attribute__((always_inline)) uint32_t stack_locked(void)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
 	bool here = room_here();
@@ -276,6 +277,18 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 		else
 			on_own_stack(send_new_stack, &ns);
 	}
+	return id;
+}
+
+uint32_t sampler_stack_locked(void)
+{
+	return stack_locked();
+}
+
+/* With the lock held. */
+static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size)
+{
+	uint32_t id = stack_locked();
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);
 	else

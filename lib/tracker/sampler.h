@@ -35,6 +35,11 @@ void free_slow(void *p);
  * given its address, and only if old is gone. Returns what realloc returns. */
 void *realloc_sampled(void *old, size_t size);
 
+/* For the other samplers (mmap.c, pool.c), with the lock held: unwinds
+ * the caller's stack and returns its id (the stack is sent when new); 0
+ * when out of memory. */
+uint32_t sampler_stack_locked(void);
+
 /* Records that a library is dlopen'ed with RTLD_DEEPBIND. */
 void sampler_note_deepbind(const char *file);
 
