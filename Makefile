@@ -2,6 +2,8 @@
 # `make DEVELOPER=1` adds -Werror and strict warnings; `make V=1` shows commands.
 
 PREFIX ?= /usr/local
+# the tracker goes in $(LIBDIR)/memprof (the package: /usr/lib/<triplet>)
+LIBDIR ?= $(PREFIX)/lib
 CC ?= cc
 CFLAGS ?= -O2 -g
 BUILD ?= build
@@ -11,8 +13,8 @@ ifdef DEVELOPER
 WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes \
 	-Wshadow -Wformat=2 -Wvla
 endif
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
-	-DMEMPROF_LIBDIR='"$(PREFIX)/lib/memprof"'
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
+	-DMEMPROF_LIBDIR='"$(LIBDIR)/memprof"' -DMEMPROF_LIBDIR_REL='"$(patsubst $(PREFIX)/%,%,$(LIBDIR))/memprof"'
 LIBS = -lprotobuf-c -lz -ldw -lelf -liberty -lpcre2-8 -lm
 
 ifndef V
@@ -48,19 +50,19 @@ PC_LINES = 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: memprof'
 
 # The tracker links only what it needs; its symbols are hidden except the
 # interposed functions.
-TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA) -g,$(CFLAGS)) \
+TRACKER_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(if $(TRACKER_EXTRA),$(TRACKER_EXTRA) -g,$(CFLAGS)) \
 	$(WARN) -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec
 TRACKER_SRCS = lib/tracker/hooks.c lib/tracker/sampler.c lib/tracker/tables.c \
 	lib/tracker/stream.c lib/tracker/modules.c lib/tracker/lifecycle.c \
-	lib/tracker/originals.c lib/tracker/mmap.c lib/tracker/pool.c lib/tracker/unwind.c \
+	lib/tracker/originals.c lib/tracker/mmap.c lib/tracker/pool.c lib/tracker/unwind.c lib/tracker/cxx.c \
 	lib/tracker/stack_switch.S
 TRACKER_OBJS = $(patsubst %,$(BUILD)/tracker/%.o,$(TRACKER_SRCS))
 $(BUILD)/tracker/%.o: %
 	@mkdir -p $(dir $@)
 	$(QUIET_CC)$(CC) $(TRACKER_CFLAGS) -MMD -MP -c -o $@ $<
 $(BUILD)/libmemprof.so: $(TRACKER_OBJS)
-	$(QUIET_LINK)$(CC) $(TRACKER_CFLAGS) -shared -o $@ $(TRACKER_OBJS) \
+	$(QUIET_LINK)$(CC) $(TRACKER_CFLAGS) $(LDFLAGS) -shared -o $@ $(TRACKER_OBJS) \
 		-Wl,-z,defs -Wl,-z,now -lunwind -ldl -lm -lpthread
 
 $(BUILD)/gen/proto/profile.pb-c.c $(BUILD)/gen/proto/profile.pb-c.h: proto/profile.proto
@@ -161,22 +163,43 @@ valgrind-test: test-deps all $(BUILD)/test-unit
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run
 
+# What an install (and so the Debian package, which runs it) puts where.
 # Quoted: PREFIX may hold spaces (the binary is built for the default
 # PREFIX; an install finds its tracker relative to itself wherever it is).
 install: all
-	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/lib/memprof" \
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(LIBDIR)/memprof" \
 		"$(DESTDIR)$(PREFIX)/share/man/man1" "$(DESTDIR)$(PREFIX)/include" \
-		"$(DESTDIR)$(PREFIX)/lib/pkgconfig"
+		"$(DESTDIR)$(LIBDIR)/pkgconfig" \
+		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions"
 	install -m 755 $(BUILD)/memprof "$(DESTDIR)$(PREFIX)/bin/memprof"
-	install -m 755 $(BUILD)/libmemprof.so "$(DESTDIR)$(PREFIX)/lib/memprof/libmemprof.so"
+	install -m 644 $(BUILD)/libmemprof.so "$(DESTDIR)$(LIBDIR)/memprof/libmemprof.so"
 	install -m 644 docs/man/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
 	install -m 644 include/memprof.h "$(DESTDIR)$(PREFIX)/include/memprof.h"
-	printf '%s\n' $(PC_LINES) > "$(DESTDIR)$(PREFIX)/lib/pkgconfig/memprof.pc"
+	printf '%s\n' $(PC_LINES) > "$(DESTDIR)$(LIBDIR)/pkgconfig/memprof.pc"
+	install -m 644 scripts/bash-completion/memprof \
+		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/memprof"
+
+# The Debian package, built with debhelper (debian/rules runs the install
+# above) in a copy of the tree under $(BUILD)/debsrc, so that nothing is
+# written beside the checkout; the .deb lands in $(BUILD)/. Its build
+# dependencies come from scripts/install-deps --deb. The package's make
+# gets none of this one's variables (BUILD=, DEVELOPER=): it builds as
+# debian/rules says.
+deb:
+	@scripts/install-deps --deb
+	$(Q)rm -rf $(BUILD)/debsrc && mkdir -p $(BUILD)/debsrc/memprof
+	$(Q)tar -cf - --exclude=./.git --exclude='./build*' --exclude=./$(BUILD) . | \
+		tar -xf - -C $(BUILD)/debsrc/memprof
+	$(Q)cd $(BUILD)/debsrc/memprof && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u BUILD -u DEVELOPER \
+		dpkg-buildpackage -b --no-sign > ../build.log 2>&1 || \
+		{ tail -30 ../build.log; echo "make deb: dpkg-buildpackage failed (log: $(BUILD)/debsrc/build.log)"; exit 1; }
+	$(Q)rm -f $(BUILD)/memprof_*.deb && cp $(BUILD)/debsrc/memprof_*.deb $(BUILD)/
+	@echo "   DEB    $$(ls $(BUILD)/memprof_*.deb)"
 
 clean:
 	rm -rf $(BUILD) build-asan
 
-.PHONY: all deps test-deps test sweep demo fuzz fuzz-smoke bench install clean sanitize-test valgrind-test
+.PHONY: all deps test-deps test sweep demo fuzz fuzz-smoke bench install deb clean sanitize-test valgrind-test
 -include $(shell find $(BUILD)/obj $(BUILD)/tracker -name '*.d' 2>/dev/null)
 
 $(BUILD)/synth-profile: $(BUILD)/obj/bench/synth-profile.o $(BUILD)/libmemprof-core.a

@@ -99,7 +99,8 @@ static const char *unprofilable(const char *path)
 	if (stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)) &&
 	    ((st.st_mode & S_ISUID && st.st_uid != geteuid()) ||
 	     (st.st_mode & S_ISGID && st.st_gid != getegid())))
-		return "is setuid or setgid: the dynamic loader ignores LD_PRELOAD for it";
+		return "is setuid or setgid: the dynamic loader ignores LD_PRELOAD for it "
+		       "(run memprof as its owner, or profile a copy without the bit)";
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -117,17 +118,22 @@ static const char *unprofilable(const char *path)
 			interp |= ph.p_type == PT_INTERP;
 		}
 		if (!interp)
-			why = "is statically linked: LD_PRELOAD cannot interpose its allocator";
+			why = "is statically linked: LD_PRELOAD cannot interpose its allocator "
+			      "(link it dynamically to profile it)";
 		else if (defines_malloc(fd))
-			why = "defines malloc itself: its allocator comes before memprof's tracker";
+			why = "defines malloc itself: its allocator comes before memprof's tracker "
+			      "(link that allocator as a shared library, e.g. -ljemalloc rather "
+			      "than libjemalloc.a, to profile it)";
 	}
 	close(fd);
 	return why;
 }
 
 /* libmemprof.so: $MEMPROF_LIB, else beside the memprof binary (the build
- * tree), else ../lib/memprof/ from it (an install, wherever it was moved),
- * else the library directory memprof was built for. */
+ * tree), else ../lib/memprof/ or ../LIBDIR/memprof/ (LIBDIR relative to
+ * PREFIX: lib/<triplet> in the Debian package) from it (an install,
+ * wherever it was moved or unpacked), else the library directory memprof
+ * was built for. */
 static char *find_tracker(void)
 {
 	const char *env = getenv("MEMPROF_LIB");
@@ -139,8 +145,11 @@ static char *find_tracker(void)
 		self[n] = '\0';
 		char *slash = strrchr(self, '/');
 		if (slash) {
-			static const char *rel[] = { "libmemprof.so", "../lib/memprof/libmemprof.so" };
-			for (size_t i = 0; i < 2; i++) {
+			static const char *rel[] = { "libmemprof.so", "../lib/memprof/libmemprof.so",
+						     "../" MEMPROF_LIBDIR_REL "/libmemprof.so" };
+			/* a LIBDIR outside PREFIX has no relative place */
+			size_t n_rel = MEMPROF_LIBDIR_REL[0] == '/' ? 2 : 3;
+			for (size_t i = 0; i < n_rel; i++) {
 				snprintf(slash + 1, sizeof(self) - (size_t)(slash + 1 - self), "%s",
 					 rel[i]);
 				if (access(self, R_OK) == 0)
@@ -950,7 +959,9 @@ int cmd_run(int argc, char **argv)
 		      out ? "" : "; no profile written");
 	} else if (collector_bypassed(c)) {
 		error("%s made no allocation through malloc and friends: nothing to profile "
-		      "(an allocator linked into a program is out of LD_PRELOAD's reach)%s",
+		      "(an allocator linked into a program, or preloaded before memprof's "
+		      "tracker, is out of its reach: link it as a shared library, or put it "
+		      "after the tracker in LD_PRELOAD)%s",
 		      prog_argv[0], out ? "" : "; no profile written");
 	} else {
 		empty = false;
