@@ -19,6 +19,11 @@
 #include "../fd_high.h"
 
 #define FLUSH_INTERVAL_NS 100000000	/* file mode: records wait about this long */
+/* File mode reads the clock at every record while records come slowly; while
+ * they come fast (CLOCK_EVERY bytes in less than FAST_NS), only once per
+ * CLOCK_EVERY bytes: a clock read costs about as much as the record. */
+#define CLOCK_EVERY 512
+#define FAST_NS 10000000
 
 int stream_lock_word;
 
@@ -99,10 +104,20 @@ static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 struct stream_ring stream_ring;
 static struct memprof_ring *ring;	/* this image's ring, also once the sink failed */
 
-static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];	/* file mode */
-static size_t buf_len = sizeof(struct memprof_batch_header);
-static uint64_t last_flush_ns;
+/* File mode: the batch being filled; stream_ring.head is its length while
+ * stream_ring.data points here. */
+static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];
+_Static_assert((sizeof(buf) & (sizeof(buf) - 1)) == 0, "stream_reserve masks head");
+static uint64_t head_dummy;	/* file mode publishes its head nowhere */
+static uint64_t last_flush_ns, last_clock_ns;
 static bool flush_each;
+
+/* File mode: an empty batch, the clock read at the next record. */
+static void file_batch_reset(void)
+{
+	stream_ring = (struct stream_ring){ buf, &head_dummy, sizeof(struct memprof_batch_header),
+					    0, sizeof(buf), 0 };
+}
 
 void stream_set_identity(uint32_t pid, uint32_t incarnation)
 {
@@ -121,7 +136,7 @@ bool stream_ok(void)
 static void fail(void)
 {
 	failed = true;
-	stream_ring.hdr = NULL;	/* the inline paths go to the slow ones, which see `failed` */
+	stream_ring.data = NULL;	/* the inline paths go to the slow ones, which see `failed` */
 	if (ring)
 		__atomic_store_n(&ring->failed, 1, __ATOMIC_RELEASE);
 }
@@ -279,7 +294,9 @@ int stream_start_ring(void)
 		close(pidfd);
 	close(fd);
 	ring = r;
-	stream_ring = (struct stream_ring){ r, base + off, 0, 0, size };
+	stream_ring = (struct stream_ring){ base + off,
+					    (uint64_t *)((uint8_t *)r + MEMPROF_RING_HEAD_OFFSET),
+					    0, 0, size, size / 4 };
 	return 0;
 out_fail:
 	if (base)
@@ -367,13 +384,15 @@ int stream_open_file(const char *path, uint64_t token, bool create, const char *
 		*why = "cannot be written";
 		return -1;
 	}
-	last_flush_ns = now_ns();
+	last_flush_ns = last_clock_ns = now_ns();
+	file_batch_reset();
 	return 0;
 }
 
 void stream_flush(void)
 {
-	if (buf_len == sizeof(struct memprof_batch_header) || file.fd < 0 || failed)
+	size_t buf_len = (size_t)stream_ring.head;
+	if (ring || file.fd < 0 || failed || buf_len == sizeof(struct memprof_batch_header))
 		return;
 	struct memprof_batch_header *h = (void *)buf;
 	h->magic = MEMPROF_MAGIC;
@@ -393,8 +412,9 @@ void stream_flush(void)
 			continue;
 		fail();	/* the disk is full, or a file size limit: stop quietly */
 	}
-	buf_len = sizeof(struct memprof_batch_header);
-	last_flush_ns = now_ns();
+	if (!failed)
+		file_batch_reset();
+	last_flush_ns = last_clock_ns = now_ns();
 }
 
 void stream_flush_each(bool on)
@@ -402,6 +422,8 @@ void stream_flush_each(bool on)
 	flush_each = on;
 	if (on)
 		stream_flush();
+	if (!ring && stream_ring.data)
+		stream_ring.slow_at = 0;	/* every commit goes to the slow path */
 }
 
 /* ---- records ---------------------------------------------------------------------- */
@@ -423,11 +445,10 @@ uint8_t *stream_reserve_slow(size_t len)
 		}
 		return stream_ring.data + (stream_ring.head & (stream_ring.size - 1));
 	}
-	if (file.fd < 0)
+	if (file.fd < 0 || !stream_ring.data)
 		return NULL;
-	if (buf_len + len > sizeof(buf))
-		stream_flush();
-	return failed ? NULL : buf + buf_len;
+	stream_flush();	/* the batch is full */
+	return failed ? NULL : buf + stream_ring.head;
 }
 
 /* The ring's head is published already (stream_commit, inline); here:
@@ -442,9 +463,19 @@ void stream_commit_slow(size_t len)
 			fail();
 		return;
 	}
-	buf_len += len;
-	if (flush_each || now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
+	if (!stream_ring.data)
+		return;
+	/* Since the last read of the clock: CLOCK_EVERY bytes (slow_at set),
+	 * or one record. Fast enough, and the next read is CLOCK_EVERY bytes
+	 * on; else at the next record. */
+	uint64_t now = now_ns(), since = now - last_clock_ns;
+	bool fast = since < (stream_ring.slow_at ? FAST_NS : FAST_NS / 32);
+	last_clock_ns = now;
+	if (flush_each || now - last_flush_ns >= FLUSH_INTERVAL_NS)
 		stream_flush();
+	if (stream_ring.data)
+		stream_ring.slow_at = fast && !flush_each ? stream_ring.head + CLOCK_EVERY : 0;
+	(void)len;
 }
 
 void stream_fork_child(void)
@@ -454,8 +485,9 @@ void stream_fork_child(void)
 		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
 		ring = NULL;
 	}
-	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0 };
-	buf_len = sizeof(struct memprof_batch_header);
+	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0, 0 };
+	if (file.fd >= 0 && !failed)
+		file_batch_reset();
 	for (int why = 0; why < LOST_WHY_MAX; why++)
 		lost[why] = 0;
 }

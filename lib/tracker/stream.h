@@ -89,12 +89,16 @@ void stream_set_identity(uint32_t pid, uint32_t incarnation);
  * holds the lock or is single-threaded. Returns 0 or -1. */
 int stream_start_ring(void);
 
-/* The ring this image writes (NULL: none, or the sink has failed). Under
- * the lock; here so that the common case of reserve and commit is inline. */
+/* Where the inline reserve and commit write: this image's ring, or in file
+ * mode the batch buffer (data is the buffer, head its length, tail_seen 0).
+ * data NULL: no sink, or it has failed. A commit that takes head - tail_seen
+ * past slow_at goes to stream_commit_slow: for a ring a quarter of it (ask
+ * memprof to read), for a file the next point at which to look at the clock.
+ * Under the lock; here so that the common case is inline. */
 struct stream_ring {
-	struct memprof_ring *hdr;
 	uint8_t *data;
-	uint64_t head, tail_seen, size;
+	uint64_t *head_out;	/* where head is published: the ring's, or a dummy */
+	uint64_t head, tail_seen, size, slow_at;
 };
 extern struct stream_ring stream_ring;
 
@@ -107,7 +111,7 @@ void stream_commit_slow(size_t len);
 static inline uint8_t *stream_reserve(size_t len)
 {
 	struct stream_ring *r = &stream_ring;
-	if (likely(r->hdr && r->head + len - r->tail_seen <= r->size))
+	if (likely(r->data && r->head + len - r->tail_seen <= r->size))
 		return r->data + (r->head & (r->size - 1));
 	return stream_reserve_slow(len);
 }
@@ -115,11 +119,10 @@ static inline uint8_t *stream_reserve(size_t len)
 static inline void stream_commit(size_t len)
 {
 	struct stream_ring *r = &stream_ring;
-	if (likely(r->hdr)) {
+	if (likely(r->data)) {
 		r->head += len;
-		__atomic_store_n((uint64_t *)((uint8_t *)r->hdr + MEMPROF_RING_HEAD_OFFSET), r->head,
-				 __ATOMIC_RELEASE);
-		if (likely(r->head - r->tail_seen <= r->size / 4))
+		__atomic_store_n(r->head_out, r->head, __ATOMIC_RELEASE);
+		if (likely(r->head - r->tail_seen <= r->slow_at))
 			return;
 	}
 	stream_commit_slow(len);
