@@ -125,11 +125,6 @@ void stream_set_identity(uint32_t pid, uint32_t incarnation)
 	my_incarnation = incarnation;
 }
 
-bool stream_ok(void)
-{
-	return !failed && (ring || file.fd >= 0);
-}
-
 
 /* Stops recording for good. A ring says so in its header, where memprof
  * reads it (with the count of what was dropped since). */

@@ -45,7 +45,9 @@ static inline bool enter(void)
 	}
 	ts.holding = 1;	/* before the lock: a handler arriving now must not wait */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	int saved = errno;
+	if (unlikely(!ts.errno_at))
+		ts.errno_at = &errno;
+	int saved = *ts.errno_at;
 	if (!stream_lock_try())
 		stream_lock_slow();
 	ts.saved_errno = saved;
@@ -61,7 +63,7 @@ static inline void leave(void)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	ts.holding = 0;
 	ts.busy--;
-	errno = saved;
+	*ts.errno_at = saved;
 }
 
 /* ---- the sink ------------------------------------------------------------- */
@@ -148,8 +150,12 @@ void stream_send_lost(void);
 void stream_flush(void);
 void stream_flush_each(bool on);
 
-/* Whether records are still going anywhere. */
-bool stream_ok(void);
+/* Whether records are still going anywhere: the sink has not failed, and
+ * there is one (data is set only then). */
+static inline bool stream_ok(void)
+{
+	return stream_ring.data != NULL;
+}
 
 /* In a forked child (single-threaded, lock state reset): the parent's ring
  * and buffer are not ours; the next stream_start_ring makes our own. */
