@@ -116,7 +116,15 @@ static bool flush_each;
 static void file_batch_reset(void)
 {
 	stream_ring = (struct stream_ring){ buf, &head_dummy, sizeof(struct memprof_batch_header),
-					    0, sizeof(buf), 0 };
+					    sizeof(buf), 0, 0, sizeof(buf) };
+}
+
+/* Ring mode: memprof has read up to tail. */
+static void ring_tail_seen(uint64_t tail)
+{
+	stream_ring.tail_seen = tail;
+	stream_ring.end = tail + stream_ring.size;
+	stream_ring.slow_at = tail + stream_ring.size / 4;
 }
 
 void stream_set_identity(uint32_t pid, uint32_t incarnation)
@@ -132,6 +140,7 @@ static void fail(void)
 {
 	failed = true;
 	stream_ring.data = NULL;	/* the inline paths go to the slow ones, which see `failed` */
+	stream_ring.end = stream_ring.slow_at = 0;
 	if (ring)
 		__atomic_store_n(&ring->failed, 1, __ATOMIC_RELEASE);
 }
@@ -291,7 +300,8 @@ int stream_start_ring(void)
 	ring = r;
 	stream_ring = (struct stream_ring){ base + off,
 					    (uint64_t *)((uint8_t *)r + MEMPROF_RING_HEAD_OFFSET),
-					    0, 0, size, size / 4 };
+					    0, 0, 0, 0, size };
+	ring_tail_seen(0);
 	return 0;
 out_fail:
 	if (base)
@@ -321,7 +331,7 @@ static bool ring_wait(size_t len)
 	     waits++) {
 		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
-		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
 		if (stream_ring.head + len - stream_ring.tail_seen <= stream_ring.size)
 			return true;
 		if (kick(true) < 0)
@@ -432,7 +442,7 @@ uint8_t *stream_reserve_slow(size_t len)
 	}
 	if (ring) {
 		if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size) {
-			stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+			ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
 			if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size && !ring_wait(len)) {
 				fail();
 				return NULL;
@@ -453,7 +463,7 @@ void stream_commit_slow(size_t len)
 	if (ring) {
 		if (failed)
 			return;
-		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
 		if (stream_ring.head - stream_ring.tail_seen > stream_ring.size / 4 && kick(false) < 0)
 			fail();
 		return;
@@ -480,7 +490,7 @@ void stream_fork_child(void)
 		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
 		ring = NULL;
 	}
-	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0, 0 };
+	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0, 0, 0 };
 	if (file.fd >= 0 && !failed)
 		file_batch_reset();
 	for (int why = 0; why < LOST_WHY_MAX; why++)

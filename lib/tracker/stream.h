@@ -93,14 +93,16 @@ int stream_start_ring(void);
 
 /* Where the inline reserve and commit write: this image's ring, or in file
  * mode the batch buffer (data is the buffer, head its length, tail_seen 0).
- * data NULL: no sink, or it has failed. A commit that takes head - tail_seen
- * past slow_at goes to stream_commit_slow: for a ring a quarter of it (ask
- * memprof to read), for a file the next point at which to look at the clock.
- * Under the lock; here so that the common case is inline. */
+ * data NULL: no sink, or it has failed (end and slow_at 0 then). A reserve
+ * past end (tail_seen + size) goes to stream_reserve_slow; a commit that
+ * takes head past slow_at to stream_commit_slow: for a ring at a quarter
+ * full (ask memprof to read), for a file when it is time to look at the
+ * clock. Under the lock; here so that the common case is inline. */
 struct stream_ring {
 	uint8_t *data;
 	uint64_t *head_out;	/* where head is published: the ring's, or a dummy */
-	uint64_t head, tail_seen, size, slow_at;
+	uint64_t head, end, slow_at;
+	uint64_t tail_seen, size;
 };
 extern struct stream_ring stream_ring;
 
@@ -113,7 +115,7 @@ void stream_commit_slow(size_t len);
 static inline uint8_t *stream_reserve(size_t len)
 {
 	struct stream_ring *r = &stream_ring;
-	if (likely(r->data && r->head + len - r->tail_seen <= r->size))
+	if (likely(r->head + len <= r->end))
 		return r->data + (r->head & (r->size - 1));
 	return stream_reserve_slow(len);
 }
@@ -121,12 +123,10 @@ static inline uint8_t *stream_reserve(size_t len)
 static inline void stream_commit(size_t len)
 {
 	struct stream_ring *r = &stream_ring;
-	if (likely(r->data)) {
-		r->head += len;
-		__atomic_store_n(r->head_out, r->head, __ATOMIC_RELEASE);
-		if (likely(r->head - r->tail_seen <= r->slow_at))
-			return;
-	}
+	r->head += len;	/* a reserve succeeded: data is set */
+	__atomic_store_n(r->head_out, r->head, __ATOMIC_RELEASE);
+	if (likely(r->head <= r->slow_at))
+		return;
 	stream_commit_slow(len);
 }
 
