@@ -25,7 +25,9 @@
 #define CLOCK_EVERY 512
 #define FAST_NS 10000000
 
-int stream_lock_word;
+/* On a line of its own: a thread waiting for the lock reads it over and over,
+ * and would take the sink's line (stream_ring) from the holder each time. */
+_Alignas(64) int stream_lock_word;
 
 static void futex_call(int *word, int op, int val, const struct timespec *timeout)
 {
