@@ -21,7 +21,9 @@
 #define FLUSH_INTERVAL_NS 100000000	/* file mode: records wait about this long */
 /* File mode reads the clock at every record while records come slowly; while
  * they come fast (CLOCK_EVERY bytes in less than FAST_NS), only once per
- * CLOCK_EVERY bytes: a clock read costs about as much as the record. */
+ * CLOCK_EVERY bytes: a clock read costs about as much as the record. The
+ * price: when a burst stops, its last batch waits for CLOCK_EVERY bytes more
+ * (or the end) instead of the next record 100 ms on. */
 #define CLOCK_EVERY 512
 #define FAST_NS 10000000
 
