@@ -19,8 +19,17 @@
 #include "../fd_high.h"
 
 #define FLUSH_INTERVAL_NS 100000000	/* file mode: records wait about this long */
+/* File mode reads the clock at every record while records come slowly; while
+ * they come fast (CLOCK_EVERY bytes in less than FAST_NS), only once per
+ * CLOCK_EVERY bytes: a clock read costs about as much as the record. The
+ * price: when a burst stops, its last batch waits for CLOCK_EVERY bytes more
+ * (or the end) instead of the next record 100 ms on. */
+#define CLOCK_EVERY 512
+#define FAST_NS 10000000
 
-int stream_lock_word;
+/* On a line of its own: a thread waiting for the lock reads it over and over,
+ * and would take the sink's line (stream_ring) from the holder each time. */
+_Alignas(64) int stream_lock_word;
 
 static void futex_call(int *word, int op, int val, const struct timespec *timeout)
 {
@@ -99,10 +108,28 @@ static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 struct stream_ring stream_ring;
 static struct memprof_ring *ring;	/* this image's ring, also once the sink failed */
 
-static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];	/* file mode */
-static size_t buf_len = sizeof(struct memprof_batch_header);
-static uint64_t last_flush_ns;
+/* File mode: the batch being filled; stream_ring.head is its length while
+ * stream_ring.data points here. */
+static _Alignas(64) uint8_t buf[MEMPROF_BATCH_MAX];
+_Static_assert((sizeof(buf) & (sizeof(buf) - 1)) == 0, "stream_reserve masks head");
+static uint64_t head_dummy;	/* file mode publishes its head nowhere */
+static uint64_t last_flush_ns, last_clock_ns;
 static bool flush_each;
+
+/* File mode: an empty batch, the clock read at the next record. */
+static void file_batch_reset(void)
+{
+	stream_ring = (struct stream_ring){ buf, &head_dummy, sizeof(struct memprof_batch_header),
+					    sizeof(buf), 0, 0, sizeof(buf) };
+}
+
+/* Ring mode: memprof has read up to tail. */
+static void ring_tail_seen(uint64_t tail)
+{
+	stream_ring.tail_seen = tail;
+	stream_ring.end = tail + stream_ring.size;
+	stream_ring.slow_at = tail + stream_ring.size / 4;
+}
 
 void stream_set_identity(uint32_t pid, uint32_t incarnation)
 {
@@ -114,15 +141,12 @@ static bool agent_mode;		/* the connection is ours to make again (memprof agent)
 static bool detached;		/* agent mode: no agent now; records are counted, not made */
 static uint64_t detached_since_ns, detached_lost, detached_unread;
 
-bool stream_ok(void)
+bool stream_ok_slow(void)
 {
-	if (detached) {
+	if (detached)
 		detached_lost++;	/* the sampled event that will not be recorded */
-		return false;
-	}
-	return !failed && (ring || file.fd >= 0);
+	return false;
 }
-
 
 /* Stops recording for good. A ring says so in its header, where memprof
  * reads it (with the count of what was dropped since). */
@@ -135,7 +159,8 @@ static void fail(void)
 		return;
 	}
 	failed = true;
-	stream_ring.hdr = NULL;	/* the inline paths go to the slow ones, which see `failed` */
+	stream_ring.data = NULL;	/* the inline paths go to the slow ones, which see `failed` */
+	stream_ring.end = stream_ring.slow_at = 0;
 	if (ring)
 		__atomic_store_n(&ring->failed, 1, __ATOMIC_RELEASE);
 }
@@ -293,7 +318,10 @@ int stream_start_ring(void)
 		close(pidfd);
 	close(fd);
 	ring = r;
-	stream_ring = (struct stream_ring){ r, base + off, 0, 0, size };
+	stream_ring = (struct stream_ring){ base + off,
+					    (uint64_t *)((uint8_t *)r + MEMPROF_RING_HEAD_OFFSET),
+					    0, 0, 0, 0, size };
+	ring_tail_seen(0);
 	return 0;
 out_fail:
 	if (base)
@@ -323,7 +351,7 @@ static bool ring_wait(size_t len)
 	     waits++) {
 		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
-		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
 		if (stream_ring.head + len - stream_ring.tail_seen <= stream_ring.size)
 			return true;
 		if (kick(true) < 0)
@@ -381,13 +409,15 @@ int stream_open_file(const char *path, uint64_t token, bool create, const char *
 		*why = "cannot be written";
 		return -1;
 	}
-	last_flush_ns = now_ns();
+	last_flush_ns = last_clock_ns = now_ns();
+	file_batch_reset();
 	return 0;
 }
 
 void stream_flush(void)
 {
-	if (buf_len == sizeof(struct memprof_batch_header) || file.fd < 0 || failed)
+	size_t buf_len = (size_t)stream_ring.head;
+	if (ring || file.fd < 0 || failed || buf_len == sizeof(struct memprof_batch_header))
 		return;
 	struct memprof_batch_header *h = (void *)buf;
 	h->magic = MEMPROF_MAGIC;
@@ -407,8 +437,9 @@ void stream_flush(void)
 			continue;
 		fail();	/* the disk is full, or a file size limit: stop quietly */
 	}
-	buf_len = sizeof(struct memprof_batch_header);
-	last_flush_ns = now_ns();
+	if (!failed)
+		file_batch_reset();
+	last_flush_ns = last_clock_ns = now_ns();
 }
 
 void stream_flush_each(bool on)
@@ -416,6 +447,8 @@ void stream_flush_each(bool on)
 	flush_each = on;
 	if (on)
 		stream_flush();
+	if (!ring && stream_ring.data)
+		stream_ring.slow_at = 0;	/* every commit goes to the slow path */
 }
 
 /* ---- records ---------------------------------------------------------------------- */
@@ -433,7 +466,7 @@ uint8_t *stream_reserve_slow(size_t len)
 	}
 	if (ring) {
 		if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size) {
-			stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+			ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
 			if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size && !ring_wait(len)) {
 				fail();
 				return NULL;
@@ -441,11 +474,10 @@ uint8_t *stream_reserve_slow(size_t len)
 		}
 		return stream_ring.data + (stream_ring.head & (stream_ring.size - 1));
 	}
-	if (file.fd < 0)
+	if (file.fd < 0 || !stream_ring.data)
 		return NULL;
-	if (buf_len + len > sizeof(buf))
-		stream_flush();
-	return failed ? NULL : buf + buf_len;
+	stream_flush();	/* the batch is full */
+	return failed ? NULL : buf + stream_ring.head;
 }
 
 /* The ring's head is published already (stream_commit, inline); here:
@@ -455,14 +487,24 @@ void stream_commit_slow(size_t len)
 	if (ring) {
 		if (failed || detached)
 			return;
-		stream_ring.tail_seen = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+		ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
 		if (stream_ring.head - stream_ring.tail_seen > stream_ring.size / 4 && kick(false) < 0)
 			fail();
 		return;
 	}
-	buf_len += len;
-	if (flush_each || now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS)
+	if (!stream_ring.data)
+		return;
+	/* Since the last read of the clock: CLOCK_EVERY bytes (slow_at set),
+	 * or one record. Fast enough, and the next read is CLOCK_EVERY bytes
+	 * on; else at the next record. */
+	uint64_t now = now_ns(), since = now - last_clock_ns;
+	bool fast = since < (stream_ring.slow_at ? FAST_NS : FAST_NS / 32);
+	last_clock_ns = now;
+	if (flush_each || now - last_flush_ns >= FLUSH_INTERVAL_NS)
 		stream_flush();
+	if (stream_ring.data)
+		stream_ring.slow_at = fast && !flush_each ? stream_ring.head + CLOCK_EVERY : 0;
+	(void)len;
 }
 
 void stream_fork_child(void)
@@ -472,8 +514,9 @@ void stream_fork_child(void)
 		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
 		ring = NULL;
 	}
-	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0 };
-	buf_len = sizeof(struct memprof_batch_header);
+	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0, 0, 0 };
+	if (file.fd >= 0 && !failed)
+		file_batch_reset();
 	for (int why = 0; why < LOST_WHY_MAX; why++)
 		lost[why] = 0;
 	if (detached) {	/* the child's own loss counts from its start */
@@ -536,7 +579,7 @@ static void detach(void)
 		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
 		ring = NULL;
 	}
-	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0 };
+	stream_ring = (struct stream_ring){ 0 };
 	if (fd_still_ours(&sock))
 		close(sock.fd);
 	sock.fd = -1;

@@ -45,7 +45,9 @@ static inline bool enter(void)
 	}
 	ts.holding = 1;	/* before the lock: a handler arriving now must not wait */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	int saved = errno;
+	if (unlikely(!ts.errno_at))
+		ts.errno_at = &errno;
+	int saved = *ts.errno_at;
 	if (!stream_lock_try())
 		stream_lock_slow();
 	ts.saved_errno = saved;
@@ -61,7 +63,7 @@ static inline void leave(void)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	ts.holding = 0;
 	ts.busy--;
-	errno = saved;
+	*ts.errno_at = saved;
 }
 
 /* ---- the sink ------------------------------------------------------------- */
@@ -109,12 +111,18 @@ void stream_set_identity(uint32_t pid, uint32_t incarnation);
  * holds the lock or is single-threaded. Returns 0 or -1. */
 int stream_start_ring(void);
 
-/* The ring this image writes (NULL: none, or the sink has failed). Under
- * the lock; here so that the common case of reserve and commit is inline. */
+/* Where the inline reserve and commit write: this image's ring, or in file
+ * mode the batch buffer (data is the buffer, head its length, tail_seen 0).
+ * data NULL: no sink, or it has failed (end and slow_at 0 then). A reserve
+ * past end (tail_seen + size) goes to stream_reserve_slow; a commit that
+ * takes head past slow_at to stream_commit_slow: for a ring at a quarter
+ * full (ask memprof to read), for a file when it is time to look at the
+ * clock. Under the lock; here so that the common case is inline. */
 struct stream_ring {
-	struct memprof_ring *hdr;
 	uint8_t *data;
-	uint64_t head, tail_seen, size;
+	uint64_t *head_out;	/* where head is published: the ring's, or a dummy */
+	uint64_t head, end, slow_at;
+	uint64_t tail_seen, size;
 };
 extern struct stream_ring stream_ring;
 
@@ -127,7 +135,7 @@ void stream_commit_slow(size_t len);
 static inline uint8_t *stream_reserve(size_t len)
 {
 	struct stream_ring *r = &stream_ring;
-	if (likely(r->hdr && r->head + len - r->tail_seen <= r->size))
+	if (likely(r->head + len <= r->end))
 		return r->data + (r->head & (r->size - 1));
 	return stream_reserve_slow(len);
 }
@@ -135,13 +143,10 @@ static inline uint8_t *stream_reserve(size_t len)
 static inline void stream_commit(size_t len)
 {
 	struct stream_ring *r = &stream_ring;
-	if (likely(r->hdr)) {
-		r->head += len;
-		__atomic_store_n((uint64_t *)((uint8_t *)r->hdr + MEMPROF_RING_HEAD_OFFSET), r->head,
-				 __ATOMIC_RELEASE);
-		if (likely(r->head - r->tail_seen <= r->size / 4))
-			return;
-	}
+	r->head += len;	/* a reserve succeeded: data is set */
+	__atomic_store_n(r->head_out, r->head, __ATOMIC_RELEASE);
+	if (likely(r->head <= r->slow_at))
+		return;
 	stream_commit_slow(len);
 }
 
@@ -165,9 +170,14 @@ void stream_send_lost(void);
 void stream_flush(void);
 void stream_flush_each(bool on);
 
-/* Whether records are still going anywhere. Agent mode, detached: false,
- * and the caller's sampled event is counted as lost. */
-bool stream_ok(void);
+/* Whether records are still going anywhere: the sink has not failed, and
+ * there is one (data is set only then). Agent mode, detached: false, and
+ * the caller's sampled event is counted as lost (stream_ok_slow). */
+bool stream_ok_slow(void);
+static inline bool stream_ok(void)
+{
+	return stream_ring.data != NULL || stream_ok_slow();
+}
 
 /* In a forked child (single-threaded, lock state reset): the parent's ring
  * and buffer are not ours; the next stream_start_ring makes our own. */

@@ -29,6 +29,7 @@ struct thread_state {
 	int holding;		/* this thread holds (or is taking) the stream lock */
 	int saved_errno;	/* the program's errno while the lock is held */
 	uintptr_t stack_lo, stack_hi;	/* this thread's stack; 0, 0: not known yet */
+	int *errno_at;		/* &errno, once looked up (a call into libc each time) */
 };
 extern __thread struct thread_state ts __attribute__((tls_model("initial-exec")));
 
