@@ -237,7 +237,10 @@ static struct profile *src_profile(void *data, uint32_t pid, int *err)
 			*err = -ENOENT;
 			return NULL;
 		}
-		return service_profile(a, v, true);	/* the server keeps pid's samples */
+		struct profile *p = service_profile(a, v, true);
+		if (p)
+			serve_profile_of_pid(p, pid);	/* its processes are labelled */
+		return p;
 	}
 	/* all: each service's, merged (pid labels tell them apart) */
 	struct profile **each = calloc(a->n_svc + 1, sizeof(*each)), *out = NULL;
