@@ -78,7 +78,7 @@ int cmd_convert(int argc, char **argv)
 		char version[64];
 		snprintf(version, sizeof(version), "memprof %s", MEMPROF_VERSION);
 		const char *comments[] = { version, NULL };
-		if (write_profile(c, out, comments, false, true, NULL) == 0)
+		if (write_profile(c, out, comments, false, true, false, NULL) == 0)
 			code = 0;
 	}
 	collector_free(c);

@@ -251,7 +251,7 @@ static const struct help helps[] = {
 	  "                         URL's last path segment (heap.html)\n"
 	  "  -q, --quiet            do not print what was written\n"
 	  "  -h, --help             print this help\n" },
-	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [--start-paused] [-q] [-v] [--fail-on-leak[=BYTES]] [--split] [--] PROGRAM [ARGS...]",
+	{ "run", "memprof run [-o FILE] [--rate BYTES] [--max-wait DURATION] [--http ADDR:PORT] [--start-paused] [-q] [-v] [--fail-on-leak[=BYTES]] [--split] [--] PROGRAM [ARGS...]",
 	  "Runs PROGRAM with memprof's allocation tracker preloaded and, when it\n"
 	  "ends, writes a symbolized, gzip-compressed pprof heap profile.\n"
 	  "\n"
@@ -267,6 +267,12 @@ static const struct help helps[] = {
 	  "                     cumulative like Go's heap profile; SIGUSR2 to\n"
 	  "                     memprof writes one at once (it is not passed on)\n"
 	  "  --keep=N           keep only the last N snapshots\n"
+	  "  --http=ADDR:PORT   serve Go's /debug/pprof endpoints while PROGRAM runs:\n"
+	  "                     heap (inuse_space), allocs (alloc_space), peak; with\n"
+	  "                     ?seconds=N, ?debug=1, ?pid=N; and the index page.\n"
+	  "                     127.0.0.1 unless ADDR says otherwise (:PORT and PORT\n"
+	  "                     are loopback; 0.0.0.0:PORT is every interface); port\n"
+	  "                     0 picks a free one (memprof prints the address)\n"
 	  "  --start-paused     start with sampling off; SIGRTMIN to memprof\n"
 	  "                     switches it on, SIGRTMIN+1 off (neither is passed\n"
 	  "                     on); the profile says when it was off\n"

@@ -46,10 +46,12 @@ int check_output(const char *out);
 /* Builds the profile from c, writes it atomically to out and (unless
  * quiet) prints the one-line summary, then warns about lost data (with
  * recording: also processes that ended without their final flush).
- * With keep, *keep gets the profile written (the caller frees it) or NULL.
- * Returns 0, or -1 after printing the error. */
+ * more: other profiles of this collector follow (snapshots), so its
+ * symbols are kept for them. With keep, *keep gets the profile written
+ * (the caller frees it) or NULL. Returns 0, or -1 after printing the
+ * error. */
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording, struct profile **keep);
+		  bool recording, bool more, struct profile **keep);
 
 /* memprof run --split: a profile per process image that allocated, each
  * built and written as write_profile does, to dir/memprof.PROG.PID.pb.gz

@@ -312,13 +312,14 @@ static void warn_all(struct collector *c, bool recording)
 }
 
 int write_profile(struct collector *c, const char *out, const char *const *comments, bool quiet,
-		  bool recording, struct profile **keep)
+		  bool recording, bool more, struct profile **keep)
 {
 	if (keep)
 		*keep = NULL;
 	const char *ms = getenv("MEMPROF_PROGRESS_MS");
 	struct progress pr = { { 0, 0 }, ms && *ms ? atol(ms) : 1000, false };
-	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0, false };
+	struct collector_meta meta = { comments, isatty(2) == 1 ? show_progress : NULL, &pr, false, 0,
+				       false, more };
 	clock_gettime(CLOCK_MONOTONIC, &pr.start);
 	struct profile *p = write_one(c, out, &meta, quiet, collector_distinct_pids(c));
 	if (!p)
@@ -384,7 +385,8 @@ int write_split_profiles(struct collector *c, const char *dir, const char *const
 		    strcmp(comments[1] + 9, info.cmdline) &&
 		    asprintf(&run, "run: %s", comments[1] + 9) >= 0)
 			cm[2] = run;
-		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i, false };
+		struct collector_meta meta = { cm, isatty(2) == 1 ? show_progress : NULL, &pr, true, i,
+					       false, false };
 		clock_gettime(CLOCK_MONOTONIC, &pr.start);
 		struct profile *p = write_one(c, name, &meta, quiet, 1);
 		if (p && !quiet)

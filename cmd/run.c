@@ -27,6 +27,7 @@
 #include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
+#include "lib/serve.h"
 #include "lib/session.h"
 #include "lib/shell.h"
 #include "lib/pprof.h"
@@ -259,7 +260,7 @@ static void snapshot(struct snapshots *sn, struct collector *c)
 		return;
 	}
 	char *name = snapshot_name(sn, ++sn->n);
-	if (!name || write_profile(c, name, sn->comments, sn->quiet, false, NULL) < 0) {
+	if (!name || write_profile(c, name, sn->comments, sn->quiet, false, true, NULL) < 0) {
 		if (!name)
 			error("out of memory writing a snapshot");
 		free(name);
@@ -272,17 +273,97 @@ static void snapshot(struct snapshots *sn, struct collector *c)
 	}
 }
 
+/* ---- --http: the endpoints' profiles, from the run's collector ---------- */
+
+struct run_source {
+	struct collector *c;
+	const char *const *comments;
+	uint64_t start_ns, start_mono_ns;	/* the session's clock */
+};
+
+static bool has_pid(struct collector *c, uint32_t pid)
+{
+	struct collector_proc_info info;
+	for (size_t i = 0; collector_proc_info(c, i, &info); i++)
+		if (info.pid == pid)
+			return true;
+	return false;
+}
+
+static struct profile *source_profile(void *data, uint32_t pid, int *err)
+{
+	struct run_source *rs = data;
+	if (pid && !has_pid(rs->c, pid)) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	struct collector_meta meta = { rs->comments, NULL, NULL, false, 0, false, true };
+	/* the run so far: from its start to now, as the final profile
+	 * spans the whole run */
+	collector_set_span(rs->c, rs->start_ns,
+			   rs->start_ns + (session_mono_now() - rs->start_mono_ns));
+	struct profile *p = collector_profile(rs->c, &meta);
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	/* one process: no pid labels, and every sample is its */
+	if (pid && collector_distinct_pids(rs->c) > 1)
+		serve_profile_of_pid(p, pid);
+	return p;
+}
+
+static uint64_t source_generation(void *data)
+{
+	struct run_source *rs = data;
+	const struct collector_stats *st = collector_stats(rs->c);
+	return st->allocs + st->frees + st->processes + st->lost;
+}
+
+static bool source_process(void *data, size_t i, struct serve_process *out)
+{
+	struct run_source *rs = data;
+	struct collector_proc_info info;
+	if (!collector_proc_info(rs->c, i, &info))
+		return false;
+	*out = (struct serve_process){ info.pid, info.exe, info.cmdline, !info.ended && !info.gone };
+	return true;
+}
+
+/* What serving cost, on stderr at the end: the CPU of a scrape. */
+static void serve_report(struct serve *srv, struct collector *c)
+{
+	struct serve_stats st;
+	serve_get_stats(srv, &st);
+	uint64_t cpu = st.build_ns + st.render_ns;
+	fprintf(stderr, "memprof: http://%s: %llu requests, %llu profiles served from %llu "
+		"snapshots; CPU %.1f ms building and %.1f ms encoding, %.2f ms a profile served; "
+		"%llu refused (over the connection limit), %llu timed out; the program waited "
+		"for memprof %llu times\n", serve_address(srv),
+		(unsigned long long)st.http->requests, (unsigned long long)st.profiles,
+		(unsigned long long)st.builds, (double)st.build_ns / 1e6, (double)st.render_ns / 1e6,
+		st.profiles ? (double)cpu / 1e6 / (double)st.profiles : 0.0,
+		(unsigned long long)st.http->refused, (unsigned long long)st.http->timeouts,
+		(unsigned long long)collector_stats(c)->ring_waits);
+}
+
 /* Reads the program's rings until the program has exited and every
  * process still connected has too (as strace -f waits), or memprof was
  * told to stop (a signal after the program exited, or --max-wait).
  * Returns the program's wait status. */
-static int collect(struct session *s, struct snapshots *sn, pid_t pid, int64_t max_wait_ms)
+static int collect(struct session *s, struct snapshots *sn, struct serve *srv, pid_t pid,
+		   int64_t max_wait_ms)
 {
 	int status = 0;
 	bool exited = false, told_waiting = false, told_oom = false;
 	struct timespec exited_at = { 0, 0 };
 	for (;;) {
-		session_step(s, 10);
+		if (srv) {
+			session_step(s, serve_session_begin(srv, s, 10));
+			serve_session_end(srv, s);
+		} else {
+			session_step(s, 10);
+		}
 		if (sampling_asked) {
 			bool on = sampling_asked == RING_WANT_ON;
 			sampling_asked = 0;
@@ -457,7 +538,7 @@ static void remove_preload_dir(char *dir)
 
 int cmd_run(int argc, char **argv)
 {
-	const char *out = NULL;
+	const char *out = NULL, *http_addr = NULL;
 	int64_t rate = 512 * 1024, max_wait_ms = -1, interval_ms = 0;
 	unsigned keep = 0;
 	uint64_t rate_bytes;
@@ -500,7 +581,8 @@ int cmd_run(int argc, char **argv)
 		bool is_rate = !strcmp(a, "-r") || !strcmp(a, "--rate");
 		bool is_wait = !strcmp(a, "--max-wait");
 		bool is_interval = !strcmp(a, "--interval"), is_keep = !strcmp(a, "--keep");
-		if (is_out || is_rate || is_wait || is_interval || is_keep) {
+		bool is_http = !strcmp(a, "--http");
+		if (is_out || is_rate || is_wait || is_interval || is_keep || is_http) {
 			if (i + 1 >= argc) {
 				error("run: option '%s' needs a value", a);
 				return usage("run", false);
@@ -521,12 +603,17 @@ int cmd_run(int argc, char **argv)
 		} else if (!strncmp(a, "--keep=", 7)) {
 			is_keep = true;
 			v = a + 7;
+		} else if (!strncmp(a, "--http=", 7)) {
+			is_http = true;
+			v = a + 7;
 		} else {
 			error("run: unknown option '%s'", a);
 			return usage("run", false);
 		}
 		if (is_out) {
 			out = v;
+		} else if (is_http) {
+			http_addr = v;
 		} else if (is_interval) {
 			if ((interval_ms = parse_duration(v)) <= 0) {
 				error("run: invalid interval '%s' (e.g. 500ms, 30s, 5m)", v);
@@ -630,6 +717,25 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
+	/* --http: listening before the program starts, so that a busy port
+	 * is said once, and nothing has run */
+	struct serve *srv = NULL;
+	struct run_source rsrc = { NULL, NULL, 0, 0 };
+	if (http_addr) {
+		struct serve_source src = { source_profile, source_generation, source_process, &rsrc };
+		char err[256];
+		if (serve_open(&srv, http_addr, &src, NULL, err, sizeof(err)) < 0) {
+			error("--http %s", err);
+			remove_preload_dir(preload_dir);
+			free(path);
+			free(tracker);
+			free(preload);
+			return 1;
+		}
+		if (!quiet)
+			fprintf(stderr, "memprof: serving http://%s/debug/pprof/\n", serve_address(srv));
+	}
+
 	/* the connection the program's processes inherit: no name anyone else
 	 * could connect to, and its peer is known (SO_PEERCRED: memprof) */
 	int sv[2], errpipe[2] = { -1, -1 };
@@ -678,6 +784,7 @@ int cmd_run(int argc, char **argv)
 	pid_t pid = fork();
 	if (pid < 0) {
 		error("fork: %s", strerror(errno));
+		serve_close(srv);
 		session_release(&s);
 		remove_preload_dir(preload_dir);
 		return 1;
@@ -748,6 +855,7 @@ int cmd_run(int argc, char **argv)
 	    read(errpipe[0], &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
 		error("%s: %s", prog_argv[0], strerror(exec_errno));
 		waitpid(pid, NULL, 0);
+		serve_close(srv);
 		session_release(&s);
 		remove_preload_dir(preload_dir);
 		return exec_errno == ENOENT ? 127 : 126;
@@ -760,6 +868,7 @@ int cmd_run(int argc, char **argv)
 	if (!s.c) {
 		error("out of memory");
 		waitpid(pid, NULL, 0);
+		serve_close(srv);
 		session_release(&s);
 		remove_preload_dir(preload_dir);
 		return 1;
@@ -786,7 +895,17 @@ int cmd_run(int argc, char **argv)
 	sn.keep = keep;
 	sn.interval_ns = sn.base ? (uint64_t)interval_ms * 1000000u : 0;
 	sn.next_ns = session_mono_now() + sn.interval_ns;
-	int status = collect(&s, &sn, pid, max_wait_ms);
+	rsrc.c = s.c;
+	rsrc.comments = comments;
+	rsrc.start_ns = start_ns;
+	rsrc.start_mono_ns = start_mono;
+	int status = collect(&s, &sn, srv, pid, max_wait_ms);
+	if (srv) {
+		if (!quiet)
+			serve_report(srv, s.c);
+		serve_close(srv);
+		srv = NULL;
+	}
 	free(sn.base);
 	sn.base = NULL;
 	double collect_cpu = cpu_seconds(RUSAGE_SELF);
@@ -817,7 +936,7 @@ int cmd_run(int argc, char **argv)
 	if (!empty || out) {
 		char *def = out ? NULL : default_output(prog_argv[0], pid);
 		if ((split ? write_split_profiles(c, out ? out : ".", comments, quiet)
-			   : write_profile(c, out ? out : def, comments, quiet, false,
+			   : write_profile(c, out ? out : def, comments, quiet, false, false,
 					   leak.fail ? &prof : NULL)) < 0 && code == 0)
 			code = 1;
 		if (leak.fail && !empty && prof && code == 0)

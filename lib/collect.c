@@ -255,6 +255,11 @@ void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation,
 	c->stats.lost += n;
 }
 
+void collector_add_ring_wait(struct collector *c)
+{
+	c->stats.ring_waits++;
+}
+
 static const char *intern(struct collector *c, const char *s, size_t len)
 {
 	const char *r = hashmap_intern(&c->strings, &c->arena, s, len);

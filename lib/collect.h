@@ -23,6 +23,8 @@ struct collector_stats {
 	const char *deepbind_name;	/* the first of them */
 	uint64_t stale_files;		/* files whose build id changed since they were loaded */
 	const char *stale_name;		/* the first of them */
+	uint64_t ring_waits;		/* times a program found its ring full and
+					 * waited for memprof to read (ring.c) */
 };
 
 /* Returns a new collector, or NULL when out of memory. */
@@ -51,6 +53,9 @@ int collector_feed_recording(struct collector *c, const void *data, size_t len,
  * why (enum rec_lost in records.h), as its ring says. */
 void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation, int why,
 			uint64_t n);
+
+/* A process image waited for memprof to read its full ring. */
+void collector_add_ring_wait(struct collector *c);
 
 /* memprof saw process pid go away at time_ns (wall clock): its last image
  * ends then if it did not say so itself. */
@@ -114,6 +119,10 @@ struct collector_meta {
 	/* pid labels even on the samples of one process (memprof agent merges
 	 * the profiles of several collectors) */
 	bool pid_labels;
+	/* Keep the symbolizer's files and answers for the next profile (the
+	 * HTTP endpoints ask again and again); the last profile leaves it
+	 * false, so that libdw's files are let go before writing. */
+	bool keep_symbols;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

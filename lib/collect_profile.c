@@ -572,7 +572,7 @@ out:
 	hashmap_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
 	free(b.programs_comment);
-	if (!one_image(&b)) {	/* only --split asks again: let go of the files */
+	if (!one_image(&b) && !(meta && meta->keep_symbols)) {	/* --split, serving: asked again */
 		sym_cache_free(c->symbols);
 		c->symbols = NULL;
 	}

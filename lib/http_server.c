@@ -26,6 +26,8 @@
 
 #define LINGER_MS 1000		/* after the response, to read what the client still sends */
 #define LINGER_BYTES (4u << 20)	/* and at most this much of it */
+/* on the server's own answers, as Go's http.Error */
+#define NOSNIFF "X-Content-Type-Options: nosniff\r\n"
 
 struct route {
 	char *method;		/* NULL: GET and HEAD */
@@ -66,10 +68,12 @@ struct conn {
 	int slot;		/* index in the last pollfds, -1 if not there */
 	enum conn_state state;
 	uint64_t deadline_ns;	/* READING: the whole request; WRITING: the next byte */
-	char *in;		/* request bytes, max_header_bytes + max_body + 1 */
+	char *in;		/* the request head, max_header_bytes + 1 */
 	size_t in_len;
 	size_t header_len;	/* up to the blank line; 0 until found */
 	size_t body_want;
+	uint8_t *body_in;	/* the request body, once the head says its length */
+	size_t body_have;
 	size_t discarded;	/* LINGERING */
 	struct http_request req;
 	char *head_out;		/* status line and headers */
@@ -87,7 +91,7 @@ struct http_server {
 	size_t n_routes, cap_routes;
 	struct conn **conns;
 	size_t n_conns, cap_conns;
-	bool listen_polled;
+	bool answered;		/* http_respond was called (see handle) */
 	struct http_server_stats stats;
 };
 
@@ -262,6 +266,7 @@ static void conn_free(struct http_server *s, size_t i, bool force)
 		free(c->head_out);
 		free(c->req.query);
 		free(c->req.header);
+		free(c->body_in);
 		free(c->in);
 		free(c);
 	}
@@ -366,12 +371,14 @@ void http_respond(struct http_request *req, int status, const char *ctype, const
 {
 	struct conn *c = req->conn;
 	struct http_server *s = req->server;
+	s->answered = true;
 	if (req->gone) {
 		/* the client went while the handler held the request: only
 		 * the memory is left to free */
 		http_blob_unref(body);
 		free(c->req.query);
 		free(c->req.header);
+		free(c->body_in);
 		free(c->in);
 		free(c);
 		return;
@@ -412,7 +419,7 @@ static void refuse(struct http_server *s, struct conn *c, int status, const char
 	c->req.server = s;
 	c->req.conn = c;
 	c->req.head = false;
-	http_respond_text(&c->req, status, "text/plain; charset=utf-8", NULL, text);
+	http_respond_text(&c->req, status, "text/plain; charset=utf-8", NOSNIFF, text);
 }
 
 /* ---- parsing -------------------------------------------------------------- */
@@ -562,7 +569,7 @@ static void handle(struct http_server *s, struct conn *c)
 	s->stats.requests++;
 	r->server = s;
 	r->conn = c;
-	r->body = (const uint8_t *)c->in + c->header_len;
+	r->body = c->body_in;
 	r->body_len = c->body_want;
 	r->time_ns = now_ns();
 	r->head = !strcmp(r->method, "HEAD");
@@ -593,28 +600,29 @@ static void handle(struct http_server *s, struct conn *c)
 				at += (size_t)snprintf(allow + at, sizeof(allow) - at, "%s%s", at ? ", " : "",
 						       rt->method ? rt->method : "GET, HEAD");
 		}
-		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n" NOSNIFF, allow);
 		s->stats.bad++;
 		http_respond_text(r, 405, "text/plain; charset=utf-8", hdr, "Method Not Allowed\n");
 		return;
 	}
 	if (!best) {
 		s->stats.bad++;
-		http_respond_text(r, 404, "text/plain; charset=utf-8", NULL, "404 page not found\n");
+		http_respond_text(r, 404, "text/plain; charset=utf-8", NOSNIFF, "404 page not found\n");
 		return;
 	}
 	c->state = HANDLING;
-	if (best->fn(r, best->data) != HTTP_PENDING && c->state == HANDLING) {
+	s->answered = false;
+	/* the answer may have freed c (a client gone while it was written) */
+	if (best->fn(r, best->data) != HTTP_PENDING && !s->answered) {
 		/* a handler that said done without answering: a bug, but the
 		 * client still gets an answer */
-		http_respond_text(r, 500, "text/plain; charset=utf-8", NULL, "no response\n");
+		http_respond_text(r, 500, "text/plain; charset=utf-8", NOSNIFF, "no response\n");
 	}
 }
 
 /* Reads what the client sent; handles the request once it is whole. */
 static void conn_read(struct http_server *s, struct conn *c)
 {
-	size_t cap = s->lim.max_header_bytes + s->lim.max_body;
 	for (;;) {
 		if (c->state == LINGERING || c->state == HANDLING) {
 			char sink[16384];
@@ -632,7 +640,10 @@ static void conn_read(struct http_server *s, struct conn *c)
 		}
 		if (c->state != READING)
 			return;
-		ssize_t n = recv(c->fd, c->in + c->in_len, cap - c->in_len, MSG_DONTWAIT);
+		/* the head into in; once it is parsed, the body into body_in */
+		ssize_t n = c->header_len
+			? recv(c->fd, c->body_in + c->body_have, c->body_want - c->body_have, MSG_DONTWAIT)
+			: recv(c->fd, c->in + c->in_len, s->lim.max_header_bytes - c->in_len, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -641,10 +652,12 @@ static void conn_read(struct http_server *s, struct conn *c)
 			conn_remove(s, c);	/* closed before its request was whole */
 			return;
 		}
-		size_t from = c->in_len > 3 ? c->in_len - 3 : 0;
-		c->in_len += (size_t)n;
-		c->in[c->in_len] = '\0';
-		if (!c->header_len) {
+		if (c->header_len) {
+			c->body_have += (size_t)n;
+		} else {
+			size_t from = c->in_len > 3 ? c->in_len - 3 : 0;
+			c->in_len += (size_t)n;
+			c->in[c->in_len] = '\0';
 			/* the blank line: \r\n\r\n, or \n\n from a lenient client */
 			for (size_t i = from; i < c->in_len && !c->header_len; i++)
 				if (c->in[i] == '\n' && ((i >= 1 && c->in[i - 1] == '\n') ||
@@ -656,18 +669,23 @@ static void conn_read(struct http_server *s, struct conn *c)
 			}
 			if (!c->header_len)
 				continue;
-			if (c->header_len > s->lim.max_header_bytes) {
-				refuse(s, c, 431, "request header fields too large");
-				return;
-			}
+			size_t extra = c->in_len - c->header_len;
 			const char *why = NULL;
 			int status = parse_head(s, c, &why);
 			if (status) {
 				refuse(s, c, status, why);
 				return;
 			}
+			if (!(c->body_in = malloc(c->body_want + 1))) {
+				refuse(s, c, 503, "out of memory");
+				return;
+			}
+			/* what came with the head; anything past the body is dropped */
+			c->body_have = extra < c->body_want ? extra : c->body_want;
+			memcpy(c->body_in, c->in + c->header_len, c->body_have);
 		}
-		if (c->in_len - c->header_len >= c->body_want) {
+		if (c->body_have >= c->body_want) {
+			c->body_in[c->body_want] = 0;
 			handle(s, c);
 			return;
 		}
@@ -685,10 +703,10 @@ static void accept_all(struct http_server *s)
 		if (s->n_conns >= s->lim.max_connections ||
 		    array_grow(&s->conns, &s->cap_conns, s->n_conns, sizeof(*s->conns)) < 0 ||
 		    !(c = calloc(1, sizeof(*c))) ||
-		    !(c->in = malloc(s->lim.max_header_bytes + s->lim.max_body + 1))) {
+		    !(c->in = malloc(s->lim.max_header_bytes + 1))) {
 			/* over the limit: one try at a clean answer, never a wait */
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-				"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 31\r\n"
+				"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 32\r\n"
 				"Retry-After: 1\r\nConnection: close\r\n\r\n"
 				"too many connections; try again\n";
 			s->stats.refused++;

@@ -26,7 +26,8 @@ struct http_server_limits {
 	int read_timeout_ms;		/* to send the whole request */
 	int write_timeout_ms;		/* without the client taking a byte */
 };
-#define HTTP_SERVER_LIMITS_INIT { 64, 16384, 64, 65536, 10000, 10000 }
+/* 128 connections of 16 KiB of request head each (2 MiB at most) */
+#define HTTP_SERVER_LIMITS_INIT { 128, 16384, 64, 65536, 10000, 10000 }
 
 /* A response body shared by the responses that carry it (100 clients
  * fetching the same profile hold one copy). */

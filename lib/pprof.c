@@ -1134,7 +1134,8 @@ int pprof_encode(const struct profile *p, int gzip, uint8_t **out, size_t *out_l
 
 	z_stream zs;
 	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+	if (deflateInit2(&zs, gzip == PPROF_GZIP_FAST ? Z_BEST_SPEED : Z_DEFAULT_COMPRESSION,
+			 Z_DEFLATED, 15 + 16, 8,
 			 Z_DEFAULT_STRATEGY) != Z_OK)
 		goto out;
 	size_t cap = deflateBound(&zs, len) + 32;

@@ -55,10 +55,13 @@ int ring_map(struct ring_reader *r, int fd)
 	return 0;
 }
 
-static void wake_producer(struct memprof_ring *h)
+/* Wakes the image if it waits for room; counted, as the one way the
+ * program can wait for memprof (e.g. while it serves a scrape). */
+static void wake_producer(struct memprof_ring *h, struct collector *c)
 {
 	__atomic_store_n(&h->kicked, 0, __ATOMIC_RELAXED);
 	if (__atomic_exchange_n(&h->waiting, 0, __ATOMIC_SEQ_CST)) {
+		collector_add_ring_wait(c);
 		__atomic_add_fetch(&h->wake, 1, __ATOMIC_RELEASE);
 		syscall(SYS_futex, &h->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
@@ -91,7 +94,7 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
 	uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
 	if (head == tail) {
-		wake_producer(h);
+		wake_producer(h, c);
 		return 0;
 	}
 	if (r->bad || head - tail > size) {
@@ -99,14 +102,14 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 		 * waits for us, and what it writes is dropped (reported) */
 		r->bad = true;
 		__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
-		wake_producer(h);
+		wake_producer(h, c);
 		return -EINVAL;
 	}
 	size_t used = 0;
 	int rc = collector_feed_records(c, r->pid, r->incarnation, r->data + (tail & (size - 1)),
 					(size_t)(head - tail), &used);
 	__atomic_store_n(&h->tail, tail + used, __ATOMIC_RELEASE);
-	wake_producer(h);
+	wake_producer(h, c);
 	if (rc == -EINVAL)
 		r->bad = true;
 	return rc < 0 ? rc : (long)used;

@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "pprof.h"
 #include "profile.h"
+#include "session.h"
 #include "strbuf.h"
 
 enum kind { HEAP, ALLOCS, PEAK, N_KIND };
@@ -49,6 +50,8 @@ struct pending {
 	int seconds;		/* a delta: over this many seconds */
 	uint64_t after_ns;	/* the snapshot wanted is built at or after this */
 	struct snap *base;	/* a delta's start, once taken */
+	int64_t base_wall_ns;	/* when it was taken (the snapshot may be older,
+				 * when nothing had changed since) */
 };
 
 struct serve {
@@ -61,6 +64,8 @@ struct serve {
 	size_t n_pend, cap_pend;
 	uint64_t wake_ns;	/* when a waiting request can be answered; 0: none */
 	uint64_t profiles, builds, build_ns, render_ns;
+	struct pollfd *pfd;	/* serve_session_begin's, until serve_session_end */
+	size_t n_pfd, cap_pfd;
 };
 
 static uint64_t mono_ns(void)
@@ -312,10 +317,13 @@ static int legacy_text(const struct profile *p, enum kind kind, struct strbuf *b
 				strbuf_puts(b, addr);
 				add_tabs(b, aw, w_addr);
 				strbuf_puts(b, name);
-				add_tabs(b, strlen(name), w_name);
-				snprintf(line, sizeof(line), ":%" PRId64 "\n", l->line[k].line);
-				strbuf_puts(b, fn ? fn->filename : "");
-				strbuf_puts(b, line);
+				if (fn && *fn->filename) {	/* no file: no file:line */
+					add_tabs(b, strlen(name), w_name);
+					snprintf(line, sizeof(line), ":%" PRId64, l->line[k].line);
+					strbuf_puts(b, fn->filename);
+					strbuf_puts(b, line);
+				}
+				strbuf_addc(b, '\n');
 			}
 		}
 		strbuf_addc(b, '\n');
@@ -341,7 +349,7 @@ static struct http_blob *render(struct serve *s, const struct profile *p, enum k
 		} else {
 			uint8_t *buf;
 			size_t len;
-			if (pprof_encode(&v, 1, &buf, &len) == 0) {
+			if (pprof_encode(&v, PPROF_GZIP_FAST, &buf, &len) == 0) {
 				blob = http_blob_new(buf, len);
 				free(buf);
 			}
@@ -380,8 +388,8 @@ static void answer_blob(struct serve *s, struct pending *pd, struct http_blob *b
 
 /* Go's delta (net/http/pprof serveDeltaProfile): the end minus the start,
  * stamped with the end's time and the span between them. */
-static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, const struct snap *b1,
-				    enum kind kind)
+static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, int64_t start_ns,
+				    const struct snap *b1, enum kind kind)
 {
 	struct profile *d = NULL;
 	const struct profile *one[1] = { b1->p };
@@ -391,8 +399,11 @@ static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, cons
 	uint64_t cpu = cpu_ns();
 	if (profile_merge(&d, one, 1, msg, sizeof(msg)) == 0 &&
 	    profile_subtract(d, base, 1, PROFILE_BASE, msg, sizeof(msg)) == 0) {
-		d->time_nanos = b1->wall_ns;
-		d->duration_nanos = b1->wall_ns - b0->wall_ns;
+		/* now and the request's start: either snapshot may be older,
+		 * if nothing changed between it and then */
+		int64_t end = wall_ns();
+		d->time_nanos = end;
+		d->duration_nanos = end - start_ns;
 		d->period = b1->p->period;
 		s->render_ns += cpu_ns() - cpu;
 		blob = render(s, d, kind, false);
@@ -430,6 +441,7 @@ static bool try_answer(struct serve *s, struct pending *pd)
 	}
 	if (pd->seconds && !pd->base) {	/* a delta starts */
 		pd->base = sn;
+		pd->base_wall_ns = wall_ns();
 		sn->refs++;
 		pd->after_ns = now + (uint64_t)pd->seconds * 1000000000u;
 		if (!s->wake_ns || pd->after_ns < s->wake_ns)
@@ -438,7 +450,7 @@ static bool try_answer(struct serve *s, struct pending *pd)
 	}
 	struct http_blob *blob;
 	if (pd->base) {
-		blob = delta_blob(s, pd->base, sn, pd->kind);
+		blob = delta_blob(s, pd->base, pd->base_wall_ns, sn, pd->kind);
 	} else {
 		struct http_blob **cached = &sn->blob[pd->kind][pd->debug];
 		if (!*cached)
@@ -494,7 +506,7 @@ static int profile_handler(struct http_request *req, void *data)
 		return 0;
 	}
 	bool ok;
-	struct pending pd = { req, kind, false, 0, 0, http_request_time(req), NULL };
+	struct pending pd = { req, kind, false, 0, 0, http_request_time(req), NULL, 0 };
 	const char *pid = http_request_query(req, "pid");
 	if (pid) {
 		long n = param_int(pid, &ok);
@@ -692,6 +704,42 @@ int serve_timeout_ms(const struct serve *s)
 	return t;
 }
 
+/* A session hook's: poll's answer for one of ours, into the pollfd that
+ * serve_session_begin filled (arg). */
+static void hook_ready(struct session *ss, int fd, short revents, void *arg)
+{
+	(void)ss;
+	(void)fd;
+	((struct pollfd *)arg)->revents = revents;
+}
+
+int serve_session_begin(struct serve *s, struct session *ss, int max_ms)
+{
+	s->n_pfd = 0;
+	size_t n = serve_npoll(s);
+	if (array_grow(&s->pfd, &s->cap_pfd, n, sizeof(*s->pfd)) < 0)
+		return -1;
+	serve_pollfds(s, s->pfd);
+	for (size_t i = 0; i < n; i++) {
+		if (session_add_hook(ss, s->pfd[i].fd, s->pfd[i].events, hook_ready, &s->pfd[i]) < 0) {
+			for (size_t k = 0; k < i; k++)
+				session_remove_hook(ss, s->pfd[k].fd);
+			return -1;
+		}
+	}
+	s->n_pfd = n;
+	int t = serve_timeout_ms(s);
+	return t < 0 || t > max_ms ? max_ms : t;
+}
+
+void serve_session_end(struct serve *s, struct session *ss)
+{
+	for (size_t i = 0; i < s->n_pfd; i++)
+		session_remove_hook(ss, s->pfd[i].fd);
+	serve_dispatch(s, s->n_pfd ? s->pfd : NULL, s->n_pfd);
+	s->n_pfd = 0;
+}
+
 void serve_close(struct serve *s)
 {
 	if (!s)
@@ -703,19 +751,19 @@ void serve_close(struct serve *s)
 	free(s->pend);
 	/* what is being written goes on being written: a moment for it */
 	for (int i = 0; i < 50 && http_server_stats(s->http)->open; i++) {
-		struct pollfd pfd[64];
 		size_t n = http_server_npoll(s->http);
-		if (n > 64)
+		if (array_grow(&s->pfd, &s->cap_pfd, n, sizeof(*s->pfd)) < 0)
 			break;
-		http_server_pollfds(s->http, pfd);
-		pfd[0].events = 0;	/* no new connections */
-		if (poll(pfd, n, 20) < 0)
+		http_server_pollfds(s->http, s->pfd);
+		s->pfd[0].events = 0;	/* no new connections */
+		if (poll(s->pfd, n, 20) < 0)
 			break;
-		http_server_dispatch(s->http, pfd, n);
+		http_server_dispatch(s->http, s->pfd, n);
 	}
 	while (s->n_snaps)
 		unlist(s, s->n_snaps - 1);
 	http_server_close(s->http);
+	free(s->pfd);
 	free(s);
 }
 

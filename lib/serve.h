@@ -29,6 +29,7 @@
 struct pollfd;
 struct profile;
 struct serve;
+struct session;
 
 struct serve_process {
 	uint32_t pid;
@@ -85,6 +86,15 @@ void serve_pollfds(struct serve *s, struct pollfd *pfd);
 void serve_dispatch(struct serve *s, const struct pollfd *pfd, size_t n);
 /* Milliseconds until the server has something to do, or -1. */
 int serve_timeout_ms(const struct serve *s);
+
+/* The same through lib/session.h's loop (memprof run, memprof agent):
+ * before each session_step, serve_session_begin adds the server's
+ * descriptors to the session's poll and returns the timeout to give
+ * session_step (max_ms at most); after it, serve_session_end handles what
+ * poll said (always: timeouts too) and takes them out again. Returns -1
+ * when out of memory (nothing added; call serve_session_end anyway). */
+int serve_session_begin(struct serve *s, struct session *ss, int max_ms);
+void serve_session_end(struct serve *s, struct session *ss);
 
 /* Answers what is pending (503) and closes. NULL is allowed. */
 void serve_close(struct serve *s);
