@@ -42,7 +42,8 @@ service() {
 		"$TRASH/phases" < $name.in > $name.out 3>&- 4>&- 5>&- &
 }
 
-# wait_line FILE TEXT: until FILE has a line TEXT (the fixture's phases)
+# wait_line FILE TEXT: until FILE has a line matching TEXT (a basic regex:
+# the fixture's phases, memprof's messages)
 wait_line() {
 	for _ in $(seq 400); do
 		grep -qx "$2" "$1" 2>/dev/null && return 0
@@ -186,6 +187,25 @@ test_expect_success "memprof run --start-paused: SIGRTMIN switches on, SIGRTMIN+
 	expect p.pb.gz alloc_objects phase_two 20 &&
 	expect p.pb.gz alloc_objects phase_three none &&
 	go tool pprof -comments p.pb.gz | grep -q "^sampling (pid [0-9]*, phases): off at .*; on at .*; off at .*; off at the end"
+'
+
+test_expect_success "memprof run --http --start-paused: POST /debug/pprof/sampling switches" '
+	mkfifo h.in
+	$MEMPROF run --http=127.0.0.1:0 --start-paused --rate 1 -o h.pb.gz ./phases < h.in > h.out 2> h.err &
+	mp=$! &&
+	exec 3> h.in &&
+	wait_line h.err "memprof: serving http://127.0.0.1:[0-9]*/debug/pprof/" &&
+	url=$(sed -n "s#^memprof: serving \(http://.*\)\$#\1#p" h.err) &&
+	echo >&3 && wait_line h.out "done 1" &&
+	curl -sf -X POST "${url}sampling?on=1" | grep -q "^sampling on" &&
+	echo >&3 && wait_line h.out "done 2" &&
+	curl -sf -X POST "${url}sampling?on=0" | grep -q "^sampling off" &&
+	echo >&3 && wait_line h.out "done 3" &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -X POST "${url}sampling?on=1&pid=1")" = 400 &&
+	exec 3>&- && wait $mp &&
+	expect h.pb.gz alloc_objects phase_one none &&
+	expect h.pb.gz alloc_objects phase_two 20 &&
+	expect h.pb.gz alloc_objects phase_three none
 '
 
 test_expect_success "the socket: 0600, 0660 for --group, owner checked, symlinks and other files refused" '
