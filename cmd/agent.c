@@ -535,6 +535,12 @@ int cmd_agent(int argc, char **argv)
 		serve_close(a.srv);
 		return 1;
 	}
+	serve_set_index_note(a.srv,
+		"<p>\nSampling: <a href='sampling'>sampling</a> lists each process's state "
+		"(<code>PID on|off running|ended [partial since TIME]</code>);<br>\n"
+		"<code>POST /debug/pprof/sampling?pid=N&amp;on=1</code> switches it on for the "
+		"service of process N (<code>on=0</code>: off; no <code>pid</code>: every "
+		"running service), at its next sampled allocation.\n</p>\n");
 	if ((rc = session_listen(&a.s, sock)) < 0) {
 		error("agent: %s: %s", sock, listen_error(rc));
 		serve_close(a.srv);

@@ -97,6 +97,7 @@ test_expect_success "three services started separately, one ends, one forks: per
 	curl -sf "${url}" > index.html &&
 	grep -q "<td>$p2</td><td>ended</td>" index.html &&
 	grep -q "<td>$p1</td><td>running</td>" index.html &&
+	grep -q "POST /debug/pprof/sampling?pid=N&amp;on=1" index.html &&
 	go tool pprof -raw "${url}heap" > raw && grep -q "pid:\[$p1\]" raw &&
 	grep -q "pid:\[$p2\]" raw && grep -q "pid:\[$child\]" raw &&
 	exec 3>&- 5>&- && wait $p1 $p3 &&
