@@ -52,8 +52,6 @@ struct agent {
 	size_t max_ended;	/* how many ended services stay */
 	uint64_t events;	/* services added, ended, dropped, switched */
 	struct serve *srv;
-	struct pollfd *hpfd;	/* the server's descriptors in this step */
-	size_t n_hpfd, cap_hpfd;
 	const char *comments[2];
 	char version[64];
 	char proc_exe[PATH_MAX], proc_cmd[1024];	/* serve_source.process's strings */
@@ -237,7 +235,10 @@ static struct profile *src_profile(void *data, uint32_t pid, int *err)
 			*err = -ENOENT;
 			return NULL;
 		}
-		return service_profile(a, v, true);	/* the server keeps pid's samples */
+		struct profile *p = service_profile(a, v, true);
+		if (p)
+			serve_profile_of_pid(p, pid);	/* its processes are labelled */
+		return p;
 	}
 	/* all: each service's, merged (pid labels tell them apart) */
 	struct profile **each = calloc(a->n_svc + 1, sizeof(*each)), *out = NULL;
@@ -391,42 +392,11 @@ static int sampling_handler(struct http_request *req, void *data)
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
-static void server_ready(struct session *s, int fd, short revents, void *arg)
-{
-	struct agent *a = arg;
-	(void)s;
-	for (size_t i = 0; i < a->n_hpfd; i++)
-		if (a->hpfd[i].fd == fd)
-			a->hpfd[i].revents = revents;
-}
-
 /* One step: the server's descriptors join the session's poll. */
 static void step(struct agent *a)
 {
-	int timeout = 100;
-	a->n_hpfd = 0;
-	if (a->srv) {
-		size_t n = serve_npoll(a->srv);
-		if (array_grow(&a->hpfd, &a->cap_hpfd, n, sizeof(*a->hpfd)) == 0) {
-			serve_pollfds(a->srv, a->hpfd);
-			a->n_hpfd = n;
-			for (size_t i = 0; i < n; i++) {
-				a->hpfd[i].revents = 0;
-				if (session_add_hook(&a->s, a->hpfd[i].fd, a->hpfd[i].events,
-						     server_ready, a) < 0)
-					a->hpfd[i].events = 0;
-			}
-		}
-		int t = serve_timeout_ms(a->srv);
-		if (t >= 0 && t < timeout)
-			timeout = t;
-	}
-	session_step(&a->s, timeout);
-	if (a->srv) {
-		for (size_t i = 0; i < a->n_hpfd; i++)
-			session_remove_hook(&a->s, a->hpfd[i].fd);
-		serve_dispatch(a->srv, a->n_hpfd ? a->hpfd : NULL, a->n_hpfd);
-	}
+	session_step(&a->s, serve_session_begin(a->srv, &a->s, 100));
+	serve_session_end(a->srv, &a->s);
 	prune(a);
 }
 
@@ -564,6 +534,12 @@ int cmd_agent(int argc, char **argv)
 		serve_close(a.srv);
 		return 1;
 	}
+	serve_set_index_note(a.srv,
+		"<p>\nSampling: <a href='sampling'>sampling</a> lists each process's state "
+		"(<code>PID on|off running|ended [partial since TIME]</code>);<br>\n"
+		"<code>POST /debug/pprof/sampling?pid=N&amp;on=1</code> switches it on for the "
+		"service of process N (<code>on=0</code>: off; no <code>pid</code>: every "
+		"running service), at its next sampled allocation.\n</p>\n");
 	if ((rc = session_listen(&a.s, sock)) < 0) {
 		error("agent: %s: %s", sock, listen_error(rc));
 		serve_close(a.srv);
@@ -606,6 +582,5 @@ int cmd_agent(int argc, char **argv)
 	for (size_t i = 0; i < a.n_svc; i++)
 		collector_free(a.svc[i].c);
 	free(a.svc);
-	free(a.hpfd);
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include "lib/arena.h"
 #include "lib/collect.h"
 #include "lib/fd_high.h"
+#include "lib/http_server.h"
 #include "lib/leaks.h"
 #include "lib/output.h"
 #include "lib/ring.h"
@@ -340,6 +341,35 @@ static bool source_process(void *data, size_t i, struct serve_process *out)
 }
 
 /* What serving cost, on stderr at the end: the CPU of a scrape. */
+/* POST /debug/pprof/sampling?on=1 (on=0): sampling on (off) in every
+ * process, as SIGRTMIN (SIGRTMIN+1) does; set before the answer goes. */
+static struct session *sampling_session;
+
+static int sampling_handler(struct http_request *req, void *data)
+{
+	(void)data;
+	const char *on = http_request_query(req, "on");
+	if (!on || (strcmp(on, "0") && strcmp(on, "1"))) {
+		http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
+				  "POST needs on=1 (sampling on) or on=0 (off)\n");
+		return 0;
+	}
+	if (http_request_query(req, "pid")) {
+		http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
+				  "memprof run switches every process: leave out pid\n");
+		return 0;
+	}
+	if (!sampling_session) {
+		http_respond_text(req, 503, "text/plain; charset=utf-8", NULL, "not running yet\n");
+		return 0;
+	}
+	session_set_sampling(sampling_session, NULL, *on == '1');
+	http_respond_text(req, 200, "text/plain; charset=utf-8", NULL,
+			  *on == '1' ? "sampling on (at each process's next sampled allocation)\n"
+				     : "sampling off (at each process's next sampled allocation)\n");
+	return 0;
+}
+
 static void serve_report(struct serve *srv, struct collector *c)
 {
 	struct serve_stats st;
@@ -755,6 +785,19 @@ int cmd_run(int argc, char **argv)
 			free(preload);
 			return 1;
 		}
+		serve_set_index_note(srv,
+			"<p>\nSampling: <code>POST /debug/pprof/sampling?on=1</code> switches it "
+			"on in every process (<code>on=0</code>: off), at each one's next sampled "
+			"allocation (see memprof run --start-paused).\n</p>\n");
+		if (serve_handle(srv, "POST", "/debug/pprof/sampling", sampling_handler, NULL) < 0) {
+			error("out of memory");
+			serve_close(srv);
+			remove_preload_dir(preload_dir);
+			free(path);
+			free(tracker);
+			free(preload);
+			return 1;
+		}
 		if (!quiet)
 			fprintf(stderr, "memprof: serving http://%s/debug/pprof/\n", serve_address(srv));
 	}
@@ -930,7 +973,9 @@ int cmd_run(int argc, char **argv)
 	rsrc.comments = comments;
 	rsrc.start_ns = start_ns;
 	rsrc.start_mono_ns = start_mono;
+	sampling_session = &s;
 	int status = collect(&s, &sn, srv, pid, max_wait_ms);
+	sampling_session = NULL;
 	if (srv) {
 		if (!quiet)
 			serve_report(srv, s.c);

@@ -66,6 +66,7 @@ struct serve {
 	uint64_t profiles, builds, build_ns, render_ns;
 	struct pollfd *pfd;	/* serve_session_begin's, until serve_session_end */
 	size_t n_pfd, cap_pfd;
+	const char *index_note;	/* HTML for the index's end (serve_set_index_note), or NULL */
 };
 
 static uint64_t mono_ns(void)
@@ -608,7 +609,10 @@ static int index_handler(struct http_request *req, void *data)
 		html_escape(&b, sp.cmdline);
 		strbuf_puts(&b, "</td></tr>\n");
 	}
-	strbuf_puts(&b, "</table>\n</p>\n</body>\n</html>\n");
+	strbuf_puts(&b, "</table>\n</p>\n");
+	if (s->index_note)
+		strbuf_puts(&b, s->index_note);
+	strbuf_puts(&b, "</body>\n</html>\n");
 	if (b.failed) {
 		free(b.s);
 		serve_error(req, 503, "out of memory");
@@ -667,6 +671,11 @@ int serve_open(struct serve **out, const char *addr, const struct serve_source *
 const char *serve_address(const struct serve *s)
 {
 	return http_server_address(s->http);
+}
+
+void serve_set_index_note(struct serve *s, const char *html)
+{
+	s->index_note = html;
 }
 
 int serve_handle(struct serve *s, const char *method, const char *path, http_handler_fn fn,

@@ -74,6 +74,10 @@ int serve_open(struct serve **out, const char *addr, const struct serve_source *
 /* "127.0.0.1:6060" */
 const char *serve_address(const struct serve *s);
 
+/* HTML the index page ends with (what the caller's own endpoints do), or
+ * NULL; html must outlive s. */
+void serve_set_index_note(struct serve *s, const char *html);
+
 /* More endpoints (the agent's POST ones): see http_server_handle. */
 int serve_handle(struct serve *s, const char *method, const char *path, http_handler_fn fn,
 		 void *data);

@@ -528,8 +528,9 @@ void stream_fork_child(void)
 /* ---- memprof agent: a connection the image makes, and makes again ------------------ */
 
 static char agent_path[108];
-static uint64_t next_attempt_ns;
+static uint64_t next_attempt_ns, next_peek_ns;
 #define AGENT_RETRY_NS 1000000000u	/* at most one connection attempt a second */
+#define AGENT_PEEK_NS 10000000u		/* and one look at the connection per 10 ms */
 
 /* Whether the agent's socket may be trusted: a socket (not a symlink) in a
  * directory that only its owner or root can change, whose listener (the
@@ -617,14 +618,17 @@ int stream_agent_poll(void)
 {
 	if (!agent_mode || failed)
 		return 0;
+	uint64_t now = now_ns();
 	if (!detached) {
+		if (now < next_peek_ns)
+			return 0;
+		next_peek_ns = now + AGENT_PEEK_NS;
 		char b;
 		ssize_t n = fd_still_ours(&sock) ? recv(sock.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
 		if (n != 0 && (n > 0 || errno == EAGAIN || errno == EINTR))
 			return 0;
 		detach();	/* the agent closed its end */
 	}
-	uint64_t now = now_ns();
 	if (now < next_attempt_ns)
 		return -1;
 	next_attempt_ns = now + AGENT_RETRY_NS;

@@ -86,7 +86,9 @@ bool stream_agent_mode(void);
 bool stream_detached(void);
 
 /* Agent mode, with the lock held: notices an agent that closed its end
- * and, at most once a second, connects again. Returns 1 when connected
+ * (one non-blocking peek per 10 ms at most: records made in between go
+ * to the old ring, and count as unread) and, at most once a second,
+ * connects again. Returns 1 when connected
  * anew (a new ring: the caller sends REC_START and what follows, with
  * stream_take_detached's figures), 0 when connected, -1 when detached. */
 int stream_agent_poll(void);

@@ -749,7 +749,70 @@ static void test_last_profile(void)
 	collector_free(c);
 }
 
+/* Sampling switched off and on (REC_SAMPLING) and an agent that came back
+ * (REC_RECONNECT): the process's state, the stack ids numbered anew, and
+ * the profile's comments saying when and what was lost. */
+static void test_switches_and_reconnect(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	begin(&bt);
+	start(&bt);
+	u8(&bt, REC_SAMPLING);
+	u64(&bt, 1000000000ull * 86400 * 365);	/* 1971-01-01T00:00:00Z */
+	u8(&bt, 0);
+	stack(&bt, 1, 0x1000);
+	u8(&bt, REC_SAMPLING);
+	u64(&bt, 1000000000ull * (86400 * 365 + 61) + 5000000);
+	u8(&bt, 1);
+	alloc(&bt, 0x5000, 100, 1);
+	CHECK(feed(c, &bt) == 0);
+	struct collector_proc_info info;
+	CHECK(collector_proc_info(c, 0, &info) && info.sampling && !info.partial_since_ns);
+	begin(&bt);
+	u8(&bt, REC_START);	/* connected again at 01:00:05 */
+	u8(&bt, MEMPROF_VERSION_RECORDS);
+	u32(&bt, 1);
+	u32(&bt, 0);
+	u64(&bt, 1);
+	u64(&bt, 1000000000ull * (86400 * 365 + 3605));
+	bt.n = (size_t)(rec_name(bt.b + bt.n, "prog") - bt.b);
+	u8(&bt, REC_RECONNECT);
+	u64(&bt, 1000000000ull * (86400 * 365 + 3600));
+	u64(&bt, 20);
+	u64(&bt, 64);
+	stack(&bt, 1, 0x2000);	/* numbered anew: not a bad batch */
+	alloc(&bt, 0x6000, 100, 1);
+	u8(&bt, REC_SAMPLING);
+	u64(&bt, 1000000000ull * (86400 * 365 + 7200));
+	u8(&bt, 0);
+	CHECK(feed(c, &bt) == 0);
+	CHECK(collector_stats(c)->bad_batches == 0);
+	CHECK(collector_stats(c)->lost == 20);
+	CHECK(collector_proc_info(c, 0, &info) && !info.sampling && info.away_lost == 20);
+	CHECK(info.away_since_ns == 1000000000ull * (86400 * 365 + 3600));
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p != NULL);
+	bool saw_switch = false, saw_partial = false;
+	for (size_t i = 0; p && i < p->n_comment; i++) {
+		const char *cm = p->comment[i];
+		/* the day is left out when it is the process's start's */
+		saw_switch |= !strcmp(cm, "sampling (pid 4242, prog): off at 00:00:00.000Z; "
+				     "on at 00:01:01.005Z; off at 02:00:00.000Z; "
+				     "off at the end (no allocation is sampled while off)");
+		saw_partial |= strstr(cm, "partial (pid 4242, prog): collected since "
+					  "01:00:05.000Z only") == cm &&
+			       strstr(cm, "away from 01:00:00.000Z: 20 records lost, 64 "
+					  "bytes unread)") != NULL;
+	}
+	CHECK(saw_switch);
+	CHECK(saw_partial);
+	profile_free(p);
+	collector_free(c);
+}
 const struct unit_test collect_tests[] = {
+	{ "collect: sampling switched on and off, and an agent that came back",
+	  test_switches_and_reconnect },
 	{ "collect: the last profile lets stacks and buckets go, and is the same profile",
 	  test_last_profile },
 	{ "collect: stacks resolve in the module map they came in", test_module_maps },
