@@ -286,6 +286,7 @@ static void snapshot(struct snapshots *sn, struct collector *c)
 /* ---- --http: the endpoints' profiles, from the run's collector ---------- */
 
 struct run_source {
+	struct session *s;
 	struct collector *c;
 	const char *const *comments;
 	uint64_t start_ns, start_mono_ns;	/* the session's clock */
@@ -326,6 +327,7 @@ static struct profile *source_profile(void *data, uint32_t pid, int *err)
 static uint64_t source_generation(void *data)
 {
 	struct run_source *rs = data;
+	session_drain_all(rs->s);	/* what the program did before the request */
 	const struct collector_stats *st = collector_stats(rs->c);
 	return st->allocs + st->frees + st->processes + st->lost;
 }
@@ -773,7 +775,7 @@ int cmd_run(int argc, char **argv)
 	/* --http: listening before the program starts, so that a busy port
 	 * is said once, and nothing has run */
 	struct serve *srv = NULL;
-	struct run_source rsrc = { NULL, NULL, 0, 0 };
+	struct run_source rsrc = { NULL, NULL, NULL, 0, 0 };
 	if (http_addr) {
 		struct serve_source src = { source_profile, source_generation, source_process, &rsrc };
 		char err[256];
@@ -969,6 +971,7 @@ int cmd_run(int argc, char **argv)
 	sn.keep = keep;
 	sn.interval_ns = sn.base ? (uint64_t)interval_ms * 1000000u : 0;
 	sn.next_ns = session_mono_now() + sn.interval_ns;
+	rsrc.s = &s;
 	rsrc.c = s.c;
 	rsrc.comments = comments;
 	rsrc.start_ns = start_ns;

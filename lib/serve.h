@@ -49,7 +49,10 @@ struct serve_source {
 	 * -ENOMEM. serve_profile_of_pid helps make the one of a pid. */
 	struct profile *(*profile)(void *data, uint32_t pid, int *err);
 	/* A number that changes whenever something new was collected: a
-	 * profile built at the same number is served again as it is. */
+	 * profile built at the same number is served again as it is. Asked
+	 * before every profile served, it first takes in what the processes
+	 * did so far (their rings), so that a profile holds everything done
+	 * before the request, as Go's does. */
 	uint64_t (*generation)(void *data);
 	/* Fills *out for process i (0, 1, ...) for the index page; returns
 	 * false past the last. The strings live until the next call. */
