@@ -224,9 +224,19 @@ static void add_tabs(struct strbuf *b, size_t textw, size_t colw)
 		strbuf_addc(b, '\t');
 }
 
-static uint64_t raw_count(int64_t v, double scale)
+/* The sampled count and bytes that pprof, reading Go's legacy text,
+ * scales back to n and bytes: it scales each pair by its average size
+ * (scaleHeapSample), so the pair is unscaled by that same average (a
+ * sample holds a size class's blocks, not one size). */
+static void unscale(int64_t n, int64_t bytes, int64_t rate, uint64_t *rn, uint64_t *rb)
 {
-	return v > 0 ? (uint64_t)llround((double)v / scale) : 0;
+	*rn = *rb = 0;
+	if (n <= 0 || bytes <= 0)
+		return;
+	double avg = (double)bytes / (double)n;
+	double scale = rate > 1 ? 1 / (1 - exp(-avg / (double)rate)) : 1;
+	*rn = (uint64_t)llround((double)n / scale);
+	*rb = (uint64_t)llround((double)bytes / scale);
 }
 
 struct legacy_rec {
@@ -255,20 +265,11 @@ static int legacy_text(const struct profile *p, enum kind kind, struct strbuf *b
 	uint64_t tot[4] = { 0 };
 	for (size_t i = 0; i < p->n_sample; i++) {
 		const struct profile_sample *smp = &p->sample[i];
-		int64_t size = 0;
-		for (size_t j = 0; j < smp->n_label; j++)
-			if (!strcmp(smp->label[j].key, "bytes"))
-				size = smp->label[j].num;
-		double scale = rate > 1 && size > 0 ? 1 / (1 - exp(-(double)size / (double)rate)) : 1;
 		const int64_t *v = smp->value;
 		int in = kind == PEAK ? 4 : 2;
-		rec[i] = (struct legacy_rec){ smp, raw_count(v[in], scale), 0, raw_count(v[0], scale), 0 };
-		rec[i].inuse_b = rec[i].inuse_n * (uint64_t)(size > 0 ? size : 0);
-		rec[i].alloc_b = rec[i].alloc_n * (uint64_t)(size > 0 ? size : 0);
-		if (size <= 0) {	/* no size label: the bytes as they are */
-			rec[i].inuse_b = v[in + 1] > 0 ? (uint64_t)v[in + 1] : 0;
-			rec[i].alloc_b = v[1] > 0 ? (uint64_t)v[1] : 0;
-		}
+		rec[i].s = smp;
+		unscale(v[in], v[in + 1], rate, &rec[i].inuse_n, &rec[i].inuse_b);
+		unscale(v[0], v[1], rate, &rec[i].alloc_n, &rec[i].alloc_b);
 		tot[0] += rec[i].inuse_n;
 		tot[1] += rec[i].inuse_b;
 		tot[2] += rec[i].alloc_n;

@@ -191,6 +191,22 @@ test_expect_success "?debug=1: Go's legacy text, which go tool pprof reads to th
 	test_cmp t2 t1
 '
 
+test_expect_success "?debug=1 of blocks whose sizes share size classes: the same totals as the profile" '
+	start sizes --rate 1 -o sizes.pb.gz -- ./served sizes.ready sizes.stop sizes &&
+	for _ in $(seq 100); do [ -s "$TRASH/sizes.ready" ] && break; sleep 0.1; done &&
+	U=http://127.0.0.1:$PORT/debug/pprof &&
+	curl -sf "$U/heap?debug=1" > sizes.txt && curl -sf "$U/heap" > sizes.pb.gz &&
+	for t in inuse_space inuse_objects alloc_space; do
+		for f in sizes.txt sizes.pb.gz; do
+			go tool pprof -top -sample_index=$t -unit=B -symbolize=none $f 2>&1 |
+				grep "of .* total" | sed "s/.*of //"
+		done > tot.$t && cat tot.$t &&
+		test "$(sort -u tot.$t | wc -l)" = 1 || return 1
+	done &&
+	grep "^heap profile: 1004: 5268804 " sizes.txt &&
+	finish sizes && test "$(cat "$TRASH/sizes.status")" = 3
+'
+
 test_expect_success "?seconds=N (go tool pprof -seconds): the allocations of those seconds only" '
 	go tool pprof -seconds 4 -top -sample_index=alloc_space -unit=B \
 		'"$H"'/debug/pprof/allocs > d.top 2> d.err &
