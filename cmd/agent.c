@@ -280,7 +280,7 @@ out:
 static uint64_t src_generation(void *data)
 {
 	struct agent *a = data;
-	session_drain_all(&a->s);	/* what the services did before the request */
+	session_refresh(&a->s);	/* what the services did before the request */
 	uint64_t sum = a->events << 40;
 	for (size_t i = 0; i < a->n_svc; i++) {
 		const struct collector_stats *st = collector_stats(a->svc[i].c);

@@ -327,7 +327,7 @@ static struct profile *source_profile(void *data, uint32_t pid, int *err)
 static uint64_t source_generation(void *data)
 {
 	struct run_source *rs = data;
-	session_drain_all(rs->s);	/* what the program did before the request */
+	session_refresh(rs->s);	/* what the program did before the request */
 	const struct collector_stats *st = collector_stats(rs->c);
 	return st->allocs + st->frees + st->processes + st->lost;
 }

@@ -312,6 +312,21 @@ void session_accept(struct session *s)
 	}
 }
 
+void session_refresh(struct session *s)
+{
+	session_accept(s);
+	if (s->sock >= 0 && !read_messages(s, s->sock, false)) {
+		close(s->sock);
+		s->sock = -1;
+	}
+	for (size_t i = s->n_conn; i-- > 0;)
+		if (!read_messages(s, s->conn[i], false)) {
+			close(s->conn[i]);
+			s->conn[i] = s->conn[--s->n_conn];
+		}
+	session_drain_all(s);
+}
+
 static void close_listening(struct session *s)
 {
 	for (size_t i = 0; i < s->n_conn; i++)
@@ -511,9 +526,8 @@ int session_listen(struct session *s, const char *path)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	if ((st.st_uid != geteuid() && st.st_uid != 0) ||
-	    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)))
-		return -EPERM;
+	if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;	/* a sticky /tmp too: services would not trust it */
 	memset(&a, 0, sizeof(a));
 	a.sun_family = AF_UNIX;
 	memcpy(a.sun_path, path, strlen(path) + 1);

@@ -94,7 +94,7 @@ int session_open_fallback(struct session *s, char *path, size_t size);
 
 /* memprof agent: listens on path, a filesystem socket made with mode 0600
  * (0660 with group access, see allow_gid). The directory must exist and be
- * writable by no one but us and root (or be sticky); a symlink or anything
+ * writable by no one but us and root (not even sticky); a symlink or anything
  * but a socket at path is refused; a socket there that no one listens on
  * (an agent that was killed) is replaced. Returns 0 or a negative errno
  * (-EEXIST: an agent listens there already; -ELOOP: a symlink; -ENOTSOCK:
@@ -120,6 +120,12 @@ void session_set_sampling(struct session *s, struct collector *c, bool on);
 
 /* Reads every ring now. */
 void session_drain_all(struct session *s);
+
+/* Takes in everything the processes made so far, without waiting: new
+ * connections, the rings they send, then every ring. For a hook (an HTTP
+ * request) that must see what happened before it: session_step reads a
+ * new connection's ring only at its next poll. */
+void session_refresh(struct session *s);
 
 /* Accepts what waits on the listening socket now. */
 void session_accept(struct session *s);

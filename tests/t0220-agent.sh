@@ -70,6 +70,18 @@ count() {
 		awk -v f="$2" '$NF == f { print $1; found = 1 } END { if (!found) print 0 }'
 }
 
+# expect_count URL FUNCTION N: count says N, or the test says what it got
+expect_count() {
+	local got
+	got=$(count "$1" "$2")
+	[ "$got" = "$3" ] || {
+		echo "$2 at $1: $got, not $3"
+		go tool pprof -top -nodefraction=0 -sample_index=alloc_objects "$1" 2>&1 | head -20
+		curl -s "${1%%/debug/*}/debug/pprof/sampling"
+		return 1
+	}
+}
+
 test_expect_success "three services started separately, one ends, one forks: per process and merged" '
 	start_agent a &&
 	trap "kill $ag 2>/dev/null || :" EXIT &&
@@ -80,17 +92,21 @@ test_expect_success "three services started separately, one ends, one forks: per
 	echo >&3 && wait_line one.out "done 1" &&
 	echo >&4 && echo >&4 && wait_line two.out "done 2" &&
 	echo fork >&5 && wait_line three.out "child done 1" &&
-	exec 4>&- && wait $p2 &&
+	exec 4>&- && { wait $p2 || { echo "service two: status $?"; false; }; } &&
 	wait_sampling ".*$p2 on ended .*" &&
-	test "$(count "${url}allocs?pid=$p1" phase_one)" = 10 &&
-	test "$(count "${url}allocs?pid=$p2" phase_two)" = 20 &&
-	test "$(count "${url}allocs?pid=$p2" phase_one)" = 10 &&
-	test "$(count "${url}allocs?pid=$p3" phase_one)" = 0 &&
-	child=$(curl -sf "${url}sampling?pid=$p3" | awk "\$1 != $p3 { print \$1 }") &&
-	test -n "$child" &&
-	test "$(count "${url}allocs?pid=$child" phase_one)" = 10 &&
-	test "$(count "${url}allocs" phase_one)" = 30 &&
-	test "$(count "${url}allocs" phase_two)" = 20 &&
+	expect_count "${url}allocs?pid=$p1" phase_one 10 &&
+	expect_count "${url}allocs?pid=$p2" phase_two 20 &&
+	expect_count "${url}allocs?pid=$p2" phase_one 10 &&
+	expect_count "${url}allocs?pid=$p3" phase_one 0 &&
+	for _ in $(seq 200); do	# the child is listed once the agent took its connection
+		child=$(curl -sf "${url}sampling?pid=$p3" | awk "\$1 != $p3 { print \$1 }")
+		[ -n "$child" ] && break
+		sleep 0.05
+	done &&
+	{ test -n "$child" || { echo "no child of $p3 listed:"; curl -s "${url}sampling"; false; }; } &&
+	expect_count "${url}allocs?pid=$child" phase_one 10 &&
+	expect_count "${url}allocs" phase_one 30 &&
+	expect_count "${url}allocs" phase_two 20 &&
 	curl -sf "${url}sampling" > st && cat st &&
 	grep -q "^$p2 on ended$" st && grep -q "^$p1 on running$" st &&
 	grep -q "^$child on ended$" st &&
@@ -130,7 +146,7 @@ test_expect_success "the agent restarted: services connect again and say what wa
 	S=$TRASH/r.d/sock &&
 	service $S svc && exec 3> svc.in && p=$! &&
 	echo >&3 && wait_line svc.out "done 1" &&
-	test "$(count "${url}allocs" phase_one)" = 10 &&
+	expect_count "${url}allocs" phase_one 10 &&
 	kill -9 $ag && { wait $ag 2>/dev/null || true; } && test -S $S &&
 	echo >&3 && wait_line svc.out "done 2" &&
 	start_agent r &&
@@ -138,13 +154,14 @@ test_expect_success "the agent restarted: services connect again and say what wa
 	sleep 1.1 &&	# the tracker tries again at most once a second
 	echo >&3 && wait_line svc.out "done 3" &&
 	echo fork >&3 && wait_line svc.out "child done 4" &&
-	test "$(count "${url}allocs?pid=$p" phase_three)" = 30 &&
-	test "$(count "${url}allocs?pid=$p" phase_one)" = 0 &&
-	test "$(count "${url}allocs?pid=$p" phase_two)" = 0 &&
-	test "$(count "${url}allocs" phase_four)" = 40 &&
+	expect_count "${url}allocs?pid=$p" phase_three 30 &&
+	expect_count "${url}allocs?pid=$p" phase_one 0 &&
+	expect_count "${url}allocs?pid=$p" phase_two 0 &&
+	expect_count "${url}allocs" phase_four 40 &&
 	go tool pprof -comments "${url}heap?pid=$p" > comments && cat comments &&
 	grep -q "^partial (pid $p, phases): collected since .* only (the collector was away from .*: 20 records lost, 0 bytes unread)" comments &&
-	curl -sf "${url}sampling" | grep -q "^$p on running partial since .* (20 records lost)$" &&
+	curl -sf "${url}sampling" > sampling.r && cat sampling.r &&
+	grep -q "^$p on running partial since .* (20 records lost)$" sampling.r &&
 	exec 3>&- && wait $p && kill $ag && wait $ag
 '
 
@@ -161,10 +178,10 @@ test_expect_success "dormant (MEMPROF_ACTIVE=0), switched on and off by POST: ex
 	echo >&3 && wait_line svc.out "done 3" &&
 	curl -sf -X POST "${url}sampling?on=1" | grep -q "sampling on for 1 service" &&
 	echo >&3 && wait_line svc.out "done 4" &&
-	test "$(count "${url}allocs?pid=$p" phase_one)" = 0 &&
-	test "$(count "${url}allocs?pid=$p" phase_two)" = 20 &&
-	test "$(count "${url}allocs?pid=$p" phase_three)" = 0 &&
-	test "$(count "${url}allocs?pid=$p" phase_four)" = 40 &&
+	expect_count "${url}allocs?pid=$p" phase_one 0 &&
+	expect_count "${url}allocs?pid=$p" phase_two 20 &&
+	expect_count "${url}allocs?pid=$p" phase_three 0 &&
+	expect_count "${url}allocs?pid=$p" phase_four 40 &&
 	go tool pprof -comments "${url}heap?pid=$p" > comments && cat comments &&
 	grep -q "^sampling (pid $p, phases): off at [0-9:.]*Z; on at [0-9:.]*Z; off at [0-9:.]*Z; on at [0-9:.]*Z; on at the end" comments &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -X POST "${url}sampling?pid=$p&on=yes")" = 400 &&
@@ -227,6 +244,22 @@ test_expect_success "the socket: 0600, 0660 for --group, owner checked, symlinks
 	mkdir -m 777 open.d &&
 	test_expect_code 1 $MEMPROF agent --socket=$TRASH/open.d/sock --http=127.0.0.1:0 2> o.err &&
 	test_one_line_error o.err "its directory may be changed by others" &&
+	mkdir -m 1777 sticky.d &&
+	test_expect_code 1 $MEMPROF agent --socket=$TRASH/sticky.d/sock --http=127.0.0.1:0 2> st.err &&
+	test_one_line_error st.err "its directory may be changed by others" &&
+	: a listener posing as the agent in a sticky shared directory gets nothing &&
+	python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1]); s.listen(8); s.settimeout(3)
+try:
+    s.accept(); print(\"connected\")
+except socket.timeout:
+    print(\"nobody\")
+" $TRASH/sticky.d/fake > fake.out &
+	fake=$! && for _ in $(seq 100); do [ -S sticky.d/fake ] && break; sleep 0.05; done &&
+	echo | env LD_PRELOAD=$LIB MEMPROF_AGENT=$TRASH/sticky.d/fake MEMPROF_RATE=1 ./phases > fake.svc &&
+	wait $fake && test "$(cat fake.out)" = nobody &&
 	test_expect_code 2 $MEMPROF agent --socket=rel/sock --http=127.0.0.1:0 2> r.err &&
 	grep -q "must be an absolute path" r.err &&
 	test_expect_code 2 $MEMPROF agent --http=127.0.0.1:0 2> n.err &&
@@ -259,7 +292,7 @@ test_expect_success "peer credentials: another user is refused even when the mod
 		env LD_PRELOAD=$LIB MEMPROF_AGENT=$S MEMPROF_RATE=1 ./phases < nobody.in > nobody.out &
 	p=$! && exec 3> nobody.in &&
 	echo >&3 && wait_line nobody.out "done 1" &&
-	test "$(count "${url}allocs?pid=$p" phase_one)" = 10 &&
+	expect_count "${url}allocs?pid=$p" phase_one 10 &&
 	exec 3>&- && wait $p && kill $ag && wait $ag
 '
 else

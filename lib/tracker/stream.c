@@ -546,9 +546,11 @@ static int connect_agent(void)
 	if (!slash)
 		return -1;	/* made absolute by stream_use_agent */
 	slash[slash == dir] = '\0';
+	/* Not a sticky shared directory either: there anyone may make the
+	 * socket first and listen on it (another user's fake agent would get
+	 * the ring, the command line, the module map). */
 	if (lstat(agent_path, &st) < 0 || !S_ISSOCK(st.st_mode) || stat(dir, &dst) < 0 ||
-	    (dst.st_uid != 0 && dst.st_uid != st.st_uid) ||
-	    ((dst.st_mode & (S_IWGRP | S_IWOTH)) && !(dst.st_mode & S_ISVTX)))
+	    (dst.st_uid != 0 && dst.st_uid != st.st_uid) || (dst.st_mode & (S_IWGRP | S_IWOTH)))
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.sun_family = AF_UNIX;
