@@ -91,6 +91,18 @@ static uint64_t proc_stat(uint32_t pid, uint32_t *ppid)
 	return start;
 }
 
+/* The parent pid in the ring's first record, if it is there yet; 0 if not. */
+static uint32_t ring_start_ppid(const struct ring_reader *r)
+{
+	uint64_t head = __atomic_load_n(&r->hdr->head, __ATOMIC_ACQUIRE);
+	uint64_t tail = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+	if (tail != 0 || head == 0 || head > r->hdr->size)
+		return 0;	/* read already, or nothing written */
+	struct rec_reader rr = { r->data, r->data + head, false };
+	struct rec rec;
+	return rec_next(&rr, &rec) && rec.type == REC_START ? rec.u.start.ppid : 0;
+}
+
 static struct service *service_of(struct agent *a, const struct collector *c)
 {
 	for (size_t i = 0; i < a->n_svc; i++)
@@ -135,6 +147,8 @@ static struct collector *route(struct session *s, const struct ucred *cred, stru
 		return NULL;	/* a ring that says it is another process's */
 	uint32_t pid = r->pid, ppid;
 	uint64_t start = proc_stat(pid, &ppid);
+	if (!ppid)	/* gone already (a child that ran briefly): its REC_START says */
+		ppid = ring_start_ppid(r);
 	struct service *v = service_watching(a, pid);
 	if (!v)
 		v = service_watching(a, ppid);

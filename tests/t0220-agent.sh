@@ -165,6 +165,17 @@ test_expect_success "the agent restarted: services connect again and say what wa
 	exec 3>&- && wait $p && kill $ag && wait $ag
 '
 
+test_expect_success "a stopped agent never stops a service: its ring full, it goes on detached" '
+	start_agent z && S=$TRASH/z.d/sock &&
+	{ kill -STOP $ag || { cat z.err; false; }; } &&
+	trap "kill -CONT $ag 2>/dev/null; kill $ag 2>/dev/null || :" EXIT &&
+	timeout 300 env LD_PRELOAD=$LIB MEMPROF_AGENT=$S MEMPROF_RATE=1 PYTHONMALLOC=malloc \
+		python3 -c "l = [str(i) for i in range(1000000)]; print(len(l))" > z.out &&
+	{ test "$(cat z.out)" = 1000000 || { echo "the service said:"; cat z.out; false; }; } &&
+	kill -CONT $ag && kill $ag && { wait $ag || { echo "agent: status $?"; cat z.err; false; }; } &&
+	trap - EXIT
+'
+
 test_expect_success "dormant (MEMPROF_ACTIVE=0), switched on and off by POST: exact counts while on" '
 	start_agent d &&
 	trap "kill $ag 2>/dev/null || :" EXIT &&

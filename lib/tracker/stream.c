@@ -346,8 +346,12 @@ static int kick(bool force)
 static bool ring_wait(size_t len)
 {
 	const struct timespec t = { 0, 50 * 1000 * 1000 };
-	/* a ring memprof never took (it could not) is not waited for long */
-	for (int waits = 0; __atomic_load_n(&ring->accepted, __ATOMIC_ACQUIRE) || waits < 100;
+	/* a ring memprof never took (it could not) is not waited for long;
+	 * nor, at most half a second, an agent (stopped, or stuck): the
+	 * service goes on detached, what it could not record counted */
+	int limit = agent_mode ? 10 : 100;
+	for (int waits = 0; (!agent_mode && __atomic_load_n(&ring->accepted, __ATOMIC_ACQUIRE)) ||
+			    waits < limit;
 	     waits++) {
 		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
@@ -555,7 +559,9 @@ static int connect_agent(void)
 	memset(&a, 0, sizeof(a));
 	a.sun_family = AF_UNIX;
 	memcpy(a.sun_path, agent_path, n + 1);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* never waits: a full backlog (an agent stopped or stuck) fails the
+	 * connect, and a full socket the hello; the image stays detached */
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
 	struct ucred cred;
