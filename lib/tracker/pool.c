@@ -26,7 +26,7 @@
  * which a sweep of the pool blocks alone keeps cheap. Everything here is
  * under the stream lock but pool_pages, which memprof_free reads without
  * it as free() reads tables.h's filter: zero means "no sampled pool block
- * starts in this page (modulo 256 MiB)" for certain. */
+ * starts in this page (modulo 4 GiB)" for certain. */
 
 static uint8_t pool_pages[1 << FILTER_BITS];
 static uintptr_t *pb;		/* open addressing, 0: empty; memory from mmap */
@@ -265,9 +265,12 @@ static void pool_destroy(void *p)
 static void pool_fork_child(void)
 {
 	pool_rng = 0;
-	if (pb)
-		memset(pb, 0, (pb_mask + 1) * sizeof(*pb));
 	pb_count = 0;
+	if (!pb)
+		return;	/* no pool block ever sampled: the map is all zeros (and
+			 * clearing its 1 MiB would make every page of it the
+			 * child's own memory) */
+	memset(pb, 0, (pb_mask + 1) * sizeof(*pb));
 	memset(pool_pages, 0, sizeof(pool_pages));
 }
 
