@@ -1103,8 +1103,28 @@ static const char *try_resolved(struct symbolizer *s, const char *want, const ch
 	return r;
 }
 
-static const char *resolve(struct symbolizer *s, const char *path, const char *want)
+/* want as a GNU build id in lowercase hex (4 to 128 digits, even), in
+ * id; false when it is not one: a crafted profile's "build id" never
+ * becomes part of a path, nor of a debuginfod request. */
+static bool build_id_hex(const char *want, char id[129])
 {
+	size_t n = strlen(want);
+	if (n < 4 || n > 128 || n % 2)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = want[i];
+		id[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
+		if (i < n && !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+static const char *resolve(struct symbolizer *s, const char *path, const char *want_in)
+{
+	char want[129] = "";	/* "": the mapping has none */
+	if (*want_in && !build_id_hex(want_in, want))
+		return NULL;
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char rel[2 * 64 + 2] = "";
 	size_t idlen = strlen(want);
