@@ -128,6 +128,9 @@ size_t serve_profile_of_pid(struct profile *p, uint32_t pid)
 
 enum { SNAP_WAIT = 1 };
 
+/* ?seconds= requests waiting at once (the server takes 128 connections) */
+#define SERVE_MAX_DELTAS 16
+
 /* The snapshot of pid for a request that wants one built at or after
  * after_ns: *out, 0; SNAP_WAIT when it must wait for min_rebuild_ms (the
  * wake time is noted); -ENOMEM. */
@@ -539,6 +542,15 @@ static int profile_handler(struct http_request *req, void *data)
 		}
 		if (pd.debug) {
 			serve_error(req, 400, "seconds and debug params are incompatible");
+			return 0;
+		}
+		/* each waits its seconds holding a connection: a few at a time,
+		 * so that they never take the slots of immediate requests */
+		size_t deltas = 0;
+		for (size_t i = 0; i < s->n_pend; i++)
+			deltas += s->pend[i].seconds > 0;
+		if (deltas >= SERVE_MAX_DELTAS) {
+			serve_error(req, 503, "too many ?seconds= profiles in progress: try again later");
 			return 0;
 		}
 		pd.seconds = (int)n;
