@@ -344,35 +344,6 @@ test_expect_success "more connections than allowed: a 503 for the one too many, 
 '
 
 finish main
-# (not in a sanitizer build: there the sleep under the tracker ends at
-# once, and the server with it)
-if ldd "$BUILD/memprof" | grep -q libasan; then
-	test_skip "?seconds= requests: 16 at once, then 503" "a sanitizer build"
-else
-MAIN_MP=$MP MAIN_PORT=$PORT
-start deltas -o deltas.pb.gz -- sleep 120
-DH=http://127.0.0.1:$PORT DMP=$MP
-MP=$MAIN_MP PORT=$MAIN_PORT
-test_expect_success "?seconds= requests: 16 wait at once, the next gets a 503, immediate ones are served" '
-	pids= rc=0 &&
-	{
-	for i in $(seq 16); do
-		curl -s -o /dev/null "'"$DH"'/debug/pprof/allocs?seconds=60" & pids="$pids $!"
-	done &&
-	for _ in $(seq 100); do
-		code=$(curl -s -m 2 -o d17.txt -w "%{http_code}" "'"$DH"'/debug/pprof/allocs?seconds=60")
-		[ "$code" = 503 ] && break
-		sleep 0.1
-	done &&
-	test "$code" = 503 && grep -q "too many ?seconds= profiles in progress" d17.txt &&
-	test "$(curl -s -o /dev/null -w "%{http_code}" "'"$DH"'/debug/pprof/heap")" = 200
-	} || { rc=1; echo "the 17th: $code"; cat d17.txt; }
-	kill $pids 2>/dev/null || :
-	wait $pids 2>/dev/null || :
-	kill '"$DMP"' 2>/dev/null || :
-	exit $rc
-'
-fi
 
 test_expect_success "the program ran as without memprof; memprof says what serving cost" '
 	test "$(cat main.status)" = 3 && echo done > want && test_cmp want main.out &&
