@@ -186,7 +186,7 @@ test_expect_success "gcc with --mmap: the same object file and status; cc1's GC 
 	command -v gcc > /dev/null || exit 0
 	printf "int twice(int x) { return 2 * x; }\n" > t.c &&
 	gcc -O2 -c -o plain.o t.c &&
-	$MEMPROF run -q --mmap -o gcc.pb.gz gcc -O2 -c -o prof.o t.c &&
+	$MEMPROF run -q --mmap --rate 1 -o gcc.pb.gz gcc -O2 -c -o prof.o t.c &&
 	cmp plain.o prof.o &&
 	test_expect_code 1 gcc -c missing.c 2> plain.err &&
 	test_expect_code 1 $MEMPROF run -q --mmap -o gcc2.pb.gz gcc -c missing.c 2> prof.err &&
