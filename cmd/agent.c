@@ -431,21 +431,6 @@ static int parse_group(const char *name, gid_t *gid)
 	return 0;
 }
 
-/* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
-static int64_t parse_duration(const char *v)
-{
-	char *end;
-	errno = 0;
-	double x = strtod(v, &end);
-	if (errno || end == v || x < 0 || *v == '-')
-		return -1;
-	double scale = !strcmp(end, "ms") ? 1 : !strcmp(end, "") || !strcmp(end, "s") ? 1000
-		     : !strcmp(end, "m") ? 60000 : !strcmp(end, "h") ? 3600000 : -1;
-	if (scale < 0 || x * scale > 1e15)
-		return -1;
-	return (int64_t)(x * scale);
-}
-
 static const char *listen_error(int e)
 {
 	switch (e) {
@@ -497,7 +482,7 @@ int cmd_agent(int argc, char **argv)
 		case 1: http = v; break;
 		case 2: group = v; break;
 		case 3:
-			if ((keep_ms = parse_duration(v)) < 0) {
+			if ((keep_ms = units_parse_duration(v)) < 0) {
 				error("agent: invalid duration '%s' (e.g. 30s, 10m, 1h)", v);
 				return usage("agent", false);
 			}

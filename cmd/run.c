@@ -503,21 +503,6 @@ static int leak_exit_status(const struct profile *p, const struct leak_args *lea
 	return over > 0 ? LEAKS_EXIT_STATUS : over < 0 ? 1 : 0;
 }
 
-/* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
-static int64_t parse_duration(const char *v)
-{
-	char *end;
-	errno = 0;
-	double x = strtod(v, &end);
-	if (errno || end == v || x < 0 || *v == '-')
-		return -1;
-	double scale = !strcmp(end, "ms") ? 1 : !strcmp(end, "") || !strcmp(end, "s") ? 1000
-		     : !strcmp(end, "m") ? 60000 : !strcmp(end, "h") ? 3600000 : -1;
-	if (scale < 0 || x * scale > 1e15)
-		return -1;
-	return (int64_t)(x * scale);
-}
-
 /* memprof run --split writes its profiles into dir (made if missing, as
  * mkdir does it: the parent must exist). Checked before the program runs,
  * as -o is. Returns 0, or -1 after printing the error. */
@@ -665,7 +650,7 @@ int cmd_run(int argc, char **argv)
 		} else if (is_http) {
 			http_addr = v;
 		} else if (is_interval) {
-			if ((interval_ms = parse_duration(v)) <= 0) {
+			if ((interval_ms = units_parse_duration(v)) <= 0) {
 				error("run: invalid interval '%s' (e.g. 500ms, 30s, 5m)", v);
 				return usage("run", false);
 			}
@@ -677,7 +662,7 @@ int cmd_run(int argc, char **argv)
 			}
 			keep = (unsigned)k;
 		} else if (is_wait) {
-			if ((max_wait_ms = parse_duration(v)) < 0) {
+			if ((max_wait_ms = units_parse_duration(v)) < 0) {
 				error("run: invalid duration '%s' (e.g. 500ms, 30s, 5m)", v);
 				return usage("run", false);
 			}

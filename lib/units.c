@@ -202,3 +202,17 @@ int units_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+int64_t units_parse_duration(const char *v)
+{
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	if (errno || end == v || x < 0 || *v == '-')
+		return -1;
+	double scale = !strcmp(end, "ms") ? 1 : !strcmp(end, "") || !strcmp(end, "s") ? 1000
+		     : !strcmp(end, "m") ? 60000 : !strcmp(end, "h") ? 3600000 : -1;
+	if (scale < 0 || x * scale > 1e15)
+		return -1;
+	return (int64_t)(x * scale);
+}

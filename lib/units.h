@@ -34,4 +34,7 @@ int units_parse_bytes(const char *s, uint64_t max, uint64_t *out);
  * set, or -EINVAL. */
 int units_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* "30s", "5m", "1h", "500ms", "10" (seconds): milliseconds, or -1. */
+int64_t units_parse_duration(const char *v);
+
 #endif
