@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/hex.h"
 #include "lib/http_get.h"
 #include "lib/strbuf.h"
 
@@ -37,17 +38,6 @@ struct url_parts {
 	bool has_userinfo, has_query, has_fragment;
 };
 
-static int unhex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum url_mode { IN_HOST, IN_PATH, IN_QUERY };
 
 /* Go's shouldEscape: whether c is written %XX in a part of this kind. */
@@ -68,7 +58,7 @@ static bool should_escape(unsigned char c, enum url_mode mode)
 static bool valid_escapes(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (s[i] == '%' && (i + 2 >= n || unhex(s[i + 1]) < 0 || unhex(s[i + 2]) < 0))
+		if (s[i] == '%' && (i + 2 >= n || hex_digit(s[i + 1]) < 0 || hex_digit(s[i + 2]) < 0))
 			return false;
 	return true;
 }
@@ -196,9 +186,9 @@ static int unescape(const char *s, size_t n, enum url_mode mode, char *out, size
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '%') {
-			if (i + 2 >= n || unhex(s[i + 1]) < 0 || unhex(s[i + 2]) < 0)
+			if (i + 2 >= n || hex_digit(s[i + 1]) < 0 || hex_digit(s[i + 2]) < 0)
 				return -1;
-			out[k++] = (char)(unhex(s[i + 1]) * 16 + unhex(s[i + 2]));
+			out[k++] = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
 			i += 2;
 		} else {
 			out[k++] = mode == IN_QUERY && s[i] == '+' ? ' ' : s[i];

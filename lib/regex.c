@@ -2,6 +2,7 @@
  * regexp/syntax parses it (Perl flags, as regexp.Compile uses) and
  * rewritten where PCRE2 would read the same text differently, then
  * compiled by PCRE2. */
+#include "hex.h"
 #include "regex.h"
 #include "strbuf.h"
 
@@ -62,17 +63,6 @@ static bool is_alnum(int c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One UTF-8 code point (Go refuses patterns that are not UTF-8). */
 static int next_rune(struct parse *p, uint32_t *out)
 {
@@ -130,8 +120,8 @@ static int parse_escape(struct parse *p, uint32_t *out)
 			p->t++;
 			uint32_t v = 0;
 			int digits = 0;
-			while (hex_value(*p->t) >= 0) {
-				v = v * 16 + (uint32_t)hex_value(*p->t++);
+			while (hex_digit(*p->t) >= 0) {
+				v = v * 16 + (uint32_t)hex_digit(*p->t++);
 				if (v > 0x10ffff)
 					break;
 				digits++;
@@ -142,7 +132,7 @@ static int parse_escape(struct parse *p, uint32_t *out)
 			*out = v;
 			return 0;
 		}
-		int hi = hex_value(p->t[0]), lo = hi >= 0 ? hex_value(p->t[1]) : -1;
+		int hi = hex_digit(p->t[0]), lo = hi >= 0 ? hex_digit(p->t[1]) : -1;
 		if (lo < 0)
 			break;
 		p->t += 2;

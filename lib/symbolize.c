@@ -31,15 +31,26 @@
 
 #include "arena.h"
 #include "hashmap.h"
+#include "hex.h"
 #include "profile.h"
 
 /* One entry of a module's symbol table, sorted by address (see
  * load_symbols): libdw's dwfl_module_addrinfo walks every symbol of the
  * module on each call when the address is in none (stripped programs),
  * which made symbolizing a build's cc1 cost ~0.85 ms a location. */
+/* An address range [start, end) in a table sorted by start (the symbol
+ * table, a CU's scopes), where ranges may nest or overlap. With max_end,
+ * the highest end of this one and those before it, the ranges that hold
+ * an address are found by one binary search (ranges_upto) and a walk down
+ * that stops at the first max_end at or below the address. A table's
+ * entries begin with one; ranges_sort orders them. */
+struct range {
+	uint64_t start, end;
+	uint64_t max_end;
+};
+
 struct symbol {
-	uint64_t start, end;		/* end == start: no size */
-	uint64_t max_end;		/* the highest end of this one and those before */
+	struct range r;			/* r.end == r.start: no size */
 	const char *name;		/* libdw's (valid while the Dwfl lives) */
 	int rank;			/* binding: global 2, weak 1, local 0 */
 };
@@ -207,15 +218,11 @@ static int try_debug_path(struct debug_want *w, const char *prefix, const char *
  * (libdwfl takes no longer ones either). */
 static bool build_id_path(const unsigned char *id, size_t len, char *out)
 {
-	size_t h = 0;
 	if (len < 2 || len > 64)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		h += (size_t)sprintf(out + h, "%02x", id[i]);
-		if (i == 0)
-			out[h++] = '/';
-	}
-	out[h] = '\0';
+	hex_encode(out, id, 1);
+	out[2] = '/';
+	hex_encode(out + 3, id + 1, len - 1);
 	return true;
 }
 
@@ -295,9 +302,7 @@ out:
 	free(real);
 	if (fd < 0 && !alt && w.build_id_len >= 2 && w.build_id_len <= 64 && w.s->use_debuginfod) {
 		char hex[2 * 64 + 1];
-		for (size_t i = 0; i < w.build_id_len; i++)
-			sprintf(hex + 2 * i, "%02x", ((const unsigned char *)w.build_id)[i]);
-		fd = debuginfod_find(w.s, hex, name_out);
+		fd = debuginfod_find(w.s, hex_encode(hex, w.build_id, w.build_id_len), name_out);
 	}
 	/* libdw looks for an alt file it was not given itself, with open() */
 	if (alt && fd < 0 && w.refused)
@@ -446,8 +451,7 @@ static bool note_build_id(int fd, char *hex)
 	const void *id;
 	ssize_t n = e ? dwelf_elf_gnu_build_id(e, &id) : -1;
 	if (n > 0 && n <= 64)
-		for (ssize_t i = 0; i < n; i++)
-			sprintf(hex + 2 * i, "%02x", ((const unsigned char *)id)[i]);
+		hex_encode(hex, id, (size_t)n);
 	elf_end(e);
 	return n > 0 && n <= 64;
 }
@@ -521,15 +525,43 @@ static void open_module(struct symfile *f)
 	f->has_dwarf = dwfl_module_getdwarf(f->mod, &bias) != NULL && !f->alt_refused;
 }
 
+/* Sorts the n entries of v (each size bytes, a struct range first) with
+ * cmp, which orders by start first, and sets their max_end. */
+static void ranges_sort(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	uint64_t max_end = 0;
+	qsort(v, n, size, cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct range *r = (struct range *)((char *)v + i * size);
+		max_end = r->end > max_end ? r->end : max_end;
+		r->max_end = max_end;
+	}
+}
+
+/* How many of the n sorted entries of v start at or below addr: the
+ * walk for the ranges that hold addr goes down from the one before. */
+static size_t ranges_upto(const void *v, size_t n, size_t size, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (((const struct range *)((const char *)v + mid * size))->start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int by_start(const void *x, const void *y)
 {
 	const struct symbol *a = x, *b = y;
-	if (a->start != b->start)
-		return a->start < b->start ? -1 : 1;
+	if (a->r.start != b->r.start)
+		return a->r.start < b->r.start ? -1 : 1;
 	/* at one address, the preferred last: the lookup takes the last */
 	if (a->rank != b->rank)
 		return a->rank - b->rank;
-	return (a->end > a->start) - (b->end > b->start);
+	return (a->r.end > a->r.start) - (b->r.end > b->r.start);
 }
 
 /* The module's symbols that can hold code (what dwfl_module_addrinfo
@@ -556,16 +588,10 @@ static void load_symbols(struct symfile *f)
 		    type == STT_FILE || type == STT_TLS)
 			continue;
 		int bind = GELF_ST_BIND(sym.st_info);
-		syms[k++] = (struct symbol){ addr, addr + sym.st_size, 0, name,
+		syms[k++] = (struct symbol){ { addr, addr + sym.st_size, 0 }, name,
 					     bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0 };
 	}
-	qsort(syms, k, sizeof(*syms), by_start);
-	uint64_t max_end = 0;
-	for (size_t i = 0; i < k; i++) {
-		if (syms[i].end > max_end)
-			max_end = syms[i].end;
-		syms[i].max_end = max_end;
-	}
+	ranges_sort(syms, k, sizeof(*syms), by_start);
 	f->syms = syms;
 	f->n_syms = k;
 }
@@ -578,29 +604,18 @@ static const char *symbol_at(struct symfile *f, uint64_t vaddr)
 {
 	if (!f->syms_loaded)
 		load_symbols(f);
-	size_t lo = 0, hi = f->n_syms;
-	while (lo < hi) {	/* the first symbol starting above vaddr */
-		size_t mid = lo + (hi - lo) / 2;
-		if (f->syms[mid].start <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
-		return NULL;
+	size_t upto = ranges_upto(f->syms, f->n_syms, sizeof(*f->syms), vaddr);
 	const struct symbol *sizeless = NULL;
-	for (size_t i = lo; i-- > 0 && f->syms[i].max_end > vaddr;) {
-		const struct symbol *y = &f->syms[i];
-		if (y->end > vaddr)
-			return y->name;
-	}
+	for (size_t i = upto; i-- > 0 && f->syms[i].r.max_end > vaddr;)
+		if (f->syms[i].r.end > vaddr)
+			return f->syms[i].name;
 	/* no sized symbol holds it: the nearest sizeless one below, unless
 	 * a sized one lies between */
-	for (size_t i = lo; i-- > 0;) {
+	for (size_t i = upto; i-- > 0;) {
 		const struct symbol *y = &f->syms[i];
-		if (y->end > y->start)
+		if (y->r.end > y->r.start)
 			break;
-		if (!sizeless || y->start == sizeless->start)
+		if (!sizeless || y->r.start == sizeless->r.start)
 			sizeless = y;
 		else
 			break;
@@ -827,8 +842,8 @@ struct scope {
 	bool subprogram;	/* else an inlined instance */
 };
 
-struct scope_ix {		/* cu_scopes.sorted: by lo, the deeper later at one lo */
-	uint64_t lo, hi, max_hi;	/* max_hi: the highest hi of this one and those before */
+struct scope_ix {		/* cu_scopes.sorted: by start, the deeper later at one start */
+	struct range r;		/* the scope's [lo, hi) */
 	uint32_t scope;
 	uint16_t depth;
 };
@@ -889,11 +904,11 @@ static void walk_scopes(struct cu_scopes *cs, Dwarf_Die *die, int32_t parent, in
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
 
-static int by_lo(const void *x, const void *y)
+static int by_start_depth(const void *x, const void *y)
 {
 	const struct scope_ix *a = x, *b = y;
-	if (a->lo != b->lo)
-		return a->lo < b->lo ? -1 : 1;
+	if (a->r.start != b->r.start)
+		return a->r.start < b->r.start ? -1 : 1;
 	return (int)a->depth - (int)b->depth;
 }
 
@@ -920,14 +935,9 @@ static struct cu_scopes *cu_scopes(struct symfile *f, Dwarf_Die *cudie)
 		return NULL;
 	}
 	for (size_t i = 0; i < cs->n; i++)
-		cs->sorted[i] = (struct scope_ix){ cs->v[i].lo, cs->v[i].hi, 0, (uint32_t)i,
+		cs->sorted[i] = (struct scope_ix){ { cs->v[i].lo, cs->v[i].hi, 0 }, (uint32_t)i,
 						   cs->v[i].depth };
-	qsort(cs->sorted, cs->n, sizeof(*cs->sorted), by_lo);
-	uint64_t max_hi = 0;
-	for (size_t i = 0; i < cs->n; i++) {
-		max_hi = cs->sorted[i].hi > max_hi ? cs->sorted[i].hi : max_hi;
-		cs->sorted[i].max_hi = max_hi;
-	}
+	ranges_sort(cs->sorted, cs->n, sizeof(*cs->sorted), by_start_depth);
 	*slot = (uint64_t)(uintptr_t)cs;
 	return cs;
 }
@@ -943,17 +953,10 @@ static int find_scopes(struct symfile *f, Dwarf_Die *cudie, uint64_t addr, Dwarf
 	*out = NULL;
 	if (!cs)
 		return -1;
-	size_t lo = 0, hi = cs->n;
-	while (lo < hi) {	/* the first scope starting above addr */
-		size_t mid = lo + (hi - lo) / 2;
-		if (cs->sorted[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	const struct scope_ix *best = NULL;
-	for (size_t i = lo; i-- > 0 && cs->sorted[i].max_hi > addr;)
-		if (cs->sorted[i].hi > addr && (!best || cs->sorted[i].depth > best->depth))
+	for (size_t i = ranges_upto(cs->sorted, cs->n, sizeof(*cs->sorted), addr);
+	     i-- > 0 && cs->sorted[i].r.max_end > addr;)
+		if (cs->sorted[i].r.end > addr && (!best || cs->sorted[i].depth > best->depth))
 			best = &cs->sorted[i];
 	if (!best)
 		return 0;
@@ -1111,12 +1114,13 @@ static bool build_id_hex(const char *want, char id[129])
 	size_t n = strlen(want);
 	if (n < 4 || n > 128 || n % 2)
 		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char c = want[i];
-		id[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
-		if (i < n && !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+	for (size_t i = 0; i < n; i++) {
+		int v = hex_digit(want[i]);
+		if (v < 0)
 			return false;
+		id[i] = "0123456789abcdef"[v];
 	}
+	id[n] = '\0';
 	return true;
 }
 
