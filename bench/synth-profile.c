@@ -2,7 +2,10 @@
  * readers: synth-profile SAMPLES LOCATIONS OUT [tree] (functions = LOCATIONS / 5,
  * stacks 4..19 frames deep, deterministic). Frames are drawn at random, so
  * that stacks share little but their root; with "tree", each frame is one
- * of 6 callees of the frame above it, as in a program's call tree. */
+ * of 6 callees of the frame above it, as in a program's call tree. With
+ * "raw MAPPINGS" instead, the locations are addresses only, location i in
+ * mapping i % MAPPINGS (files that do not exist, build ids of their own),
+ * as memprof run --no-symbolize writes them: memprof symbolize's input. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +27,10 @@ static unsigned long long next(void)
 int main(int argc, char **argv)
 {
 	bool tree = argc == 5 && strcmp(argv[4], "tree") == 0;
-	if (argc != 4 && !tree) {
-		fprintf(stderr, "usage: synth-profile SAMPLES LOCATIONS OUT [tree]\n");
+	bool raw = argc == 6 && strcmp(argv[4], "raw") == 0;
+	size_t n_maps = raw ? strtoul(argv[5], NULL, 10) : 1;
+	if ((argc != 4 && !tree && !raw) || n_maps == 0) {
+		fprintf(stderr, "usage: synth-profile SAMPLES LOCATIONS OUT [tree | raw MAPPINGS]\n");
 		return 2;
 	}
 	size_t n_samples = strtoul(argv[1], NULL, 10), n_locs = strtoul(argv[2], NULL, 10);
@@ -36,10 +41,19 @@ int main(int argc, char **argv)
 	profile_set_sample_types(p, 4, types, units);
 	struct profile_mapping *m = profile_add_mapping(p, 1);
 	m->filename = profile_intern(p, "/usr/bin/synthetic");
-	m->has_functions = m->has_filenames = m->has_line_numbers = true;
+	m->has_functions = m->has_filenames = m->has_line_numbers = !raw;
+	char name[64];
+	for (size_t i = 1; i < n_maps; i++) {
+		struct profile_mapping *mi = profile_add_mapping(p, i + 1);
+		snprintf(name, sizeof(name), "/nonexistent/synthetic/lib%zu.so", i);
+		mi->filename = profile_intern(p, name);
+		snprintf(name, sizeof(name), "%040zx", 0xb1d000 + i);
+		mi->build_id = profile_intern(p, name);
+		mi->memory_start = 0x10000000 + i * 0x1000000;
+		mi->memory_limit = mi->memory_start + 0x1000000;
+	}
 	struct profile_function **fs = malloc(n_funcs * sizeof(*fs));
 	struct profile_location **ls = malloc(n_locs * sizeof(*ls));
-	char name[64];
 	for (size_t i = 0; i < n_funcs; i++) {
 		fs[i] = profile_add_function(p, i + 1);
 		snprintf(name, sizeof(name), "module%zu::function_%zu", i % 97, i);
@@ -49,7 +63,13 @@ int main(int argc, char **argv)
 		fs[i]->start_line = 10;
 	}
 	for (size_t i = 0; i < n_locs; i++) {
-		ls[i] = profile_add_location(p, i + 1, 1);
+		ls[i] = profile_add_location(p, i + 1, raw ? 0 : 1);
+		if (raw) {
+			ls[i]->mapping = p->mapping[i % n_maps];
+			ls[i]->address = (i % n_maps ? ls[i]->mapping->memory_start : 0x400000) +
+					 0x1000 + i / n_maps * 16;
+			continue;
+		}
 		ls[i]->mapping = m;
 		ls[i]->address = 0x400000 + i * 16;
 		ls[i]->line[0].function = fs[i % n_funcs];

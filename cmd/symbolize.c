@@ -21,48 +21,6 @@ static void say(const char *msg, void *data)
 	error("%s", msg);
 }
 
-static bool same_function(uint64_t value, const void *ctx)
-{
-	const struct profile_function *fn = (const void *)(uintptr_t)value;
-	const struct sym_frame *f = ctx;
-	return !strcmp(fn->name, f->name) && !strcmp(fn->system_name, f->system_name) &&
-	       !strcmp(fn->filename, f->file) && fn->start_line == f->start_line;
-}
-
-/* The profile's function for frame f (one per name, file and start line). */
-static struct profile_function *get_function(struct profile *p, struct hashmap *functions,
-					     uint64_t *next_id, const struct sym_frame *f)
-{
-	uint64_t h = hash_bytes(f->name, strlen(f->name), 0);
-	h = hash_bytes(f->system_name, strlen(f->system_name), h);
-	h = hash_bytes(f->file, strlen(f->file), h) ^ hash_u64((uint64_t)f->start_line);
-	uint64_t key;
-	bool inserted;
-	uint64_t *slot = hashmap_probe(functions, h, same_function, f, &inserted, &key);
-	if (!slot)
-		return NULL;
-	if (!inserted)
-		return (void *)(uintptr_t)*slot;
-	struct profile_function *fn = profile_add_function(p, ++*next_id);
-	if (!fn || !(fn->name = profile_intern(p, f->name)) ||
-	    !(fn->system_name = profile_intern(p, f->system_name)) ||
-	    !(fn->filename = profile_intern(p, f->file))) {
-		hashmap_remove(functions, key);
-		return NULL;
-	}
-	fn->start_line = f->start_line;
-	*slot = (uint64_t)(uintptr_t)fn;
-	return fn;
-}
-
-/* operator new is how C++ reaches malloc: memprof run leaves it out of the
- * leaf, so the function that said new is the leaf; the same here. */
-static bool is_allocator(const struct profile_location *l)
-{
-	return l->n_line && l->line[l->n_line - 1].function &&
-	       !strncmp(l->line[l->n_line - 1].function->name, "operator new", 12);
-}
-
 /* Per mapping: the file its code is symbolized in, and where in that file
  * (ELF vaddr) the mapping's first byte is. */
 struct target {
@@ -70,28 +28,34 @@ struct target {
 	uint64_t vaddr_at_start;
 	bool done;
 	bool named;		/* an address of it was symbolized */
+	bool missed;		/* an address of it was not */
 };
 
-static int symbolize(struct profile *p, struct symbolizer *s, size_t *n_done, size_t *n_todo)
+/* Symbolizes every location of p that has no lines yet, in a mapping that
+ * says it has no functions; sets t[i] for p->mapping[i] (t has room for
+ * p->n_mapping). Returns 0 or -ENOMEM. */
+static int symbolize(struct profile *p, struct symbolizer *s, struct target *t,
+		     size_t *n_done, size_t *n_todo)
 {
-	struct target *t = calloc(p->n_mapping + 1, sizeof(*t));
-	struct hashmap functions = HASHMAP_INIT;
-	uint64_t next_id = 0;
+	struct sym_functions functions = SYM_FUNCTIONS_INIT;
+	struct hashmap index = HASHMAP_INIT;	/* mapping -> its place in p->mapping */
 	int rc = -ENOMEM;
-	if (!t)
-		return -ENOMEM;
 	for (size_t i = 0; i < p->n_function; i++)
-		if (p->function[i]->id > next_id)
-			next_id = p->function[i]->id;
+		if (p->function[i]->id > functions.last_id)
+			functions.last_id = p->function[i]->id;
+	for (size_t i = 0; i < p->n_mapping; i++) {
+		bool inserted;
+		uint64_t *slot = hashmap_put(&index, (uintptr_t)p->mapping[i], &inserted);
+		if (!slot)
+			goto out;
+		*slot = i;
+	}
 	for (size_t i = 0; i < p->n_location; i++) {
 		struct profile_location *l = p->location[i];
 		struct profile_mapping *m = l->mapping;
 		if (!m || l->n_line || m->has_functions)
 			continue;
-		size_t mi = 0;
-		while (p->mapping[mi] != m)
-			mi++;
-		struct target *tg = &t[mi];
+		struct target *tg = &t[*hashmap_get(&index, (uintptr_t)m)];
 		if (!tg->done) {
 			tg->done = true;
 			tg->file = symbolizer_resolve(s, m->filename, m->build_id);
@@ -102,20 +66,20 @@ static int symbolize(struct profile *p, struct symbolizer *s, size_t *n_done, si
 				tg->file = NULL;
 		}
 		(*n_todo)++;
-		if (!tg->file)
-			continue;
 		const struct sym_frame *frames;
-		int n = symbolizer_lookup(s, tg->file, l->address - m->memory_start + tg->vaddr_at_start,
-					  &frames);
+		int n = !tg->file ? 0 : symbolizer_lookup(s, tg->file, l->address - m->memory_start +
+							  tg->vaddr_at_start, &frames);
 		if (n < 0)
 			goto out;
-		if (n == 0)
+		if (n == 0) {
+			tg->missed = true;
 			continue;
+		}
 		struct profile_line *lines = arena_calloc(&p->arena, (size_t)n, sizeof(*lines));
 		if (!lines)
 			goto out;
 		for (int k = 0; k < n; k++) {
-			if (!(lines[k].function = get_function(p, &functions, &next_id, &frames[k])))
+			if (!(lines[k].function = sym_function(p, &functions, &frames[k])))
 				goto out;
 			lines[k].line = frames[k].line;
 		}
@@ -132,15 +96,15 @@ static int symbolize(struct profile *p, struct symbolizer *s, size_t *n_done, si
 				p->mapping[i]->has_line_numbers = p->mapping[i]->has_inline_frames = true;
 	for (size_t i = 0; i < p->n_sample; i++) {
 		struct profile_sample *sm = &p->sample[i];
-		if (sm->n_location > 1 && is_allocator(sm->location[0])) {
+		if (sm->n_location > 1 && sym_is_allocator(sm->location[0])) {
 			memmove(sm->location, sm->location + 1, (sm->n_location - 1) * sizeof(*sm->location));
 			sm->n_location--;
 		}
 	}
 	rc = 0;
 out:
-	hashmap_release(&functions);
-	free(t);
+	hashmap_release(&index);
+	sym_functions_release(&functions);
 	return rc;
 }
 
@@ -190,6 +154,7 @@ int cmd_symbolize(int argc, char **argv)
 		out = in;
 	int code = 1;
 	struct symbolizer *s = NULL;
+	struct target *t = NULL;
 	struct pprof_error err;
 	struct profile *p = NULL;
 	if (check_output(out) < 0)
@@ -198,7 +163,7 @@ int cmd_symbolize(int argc, char **argv)
 		error("%s: %s", in, err.msg);
 		goto out;
 	}
-	if (!(s = symbolizer_new())) {
+	if (!(s = symbolizer_new()) || !(t = calloc(p->n_mapping + 1, sizeof(*t)))) {
 		error("out of memory");
 		goto out;
 	}
@@ -206,7 +171,7 @@ int cmd_symbolize(int argc, char **argv)
 	symbolizer_set_debuginfod(s, true);
 	symbolizer_set_warn(s, say, NULL);
 	size_t done = 0, todo = 0;
-	if (symbolize(p, s, &done, &todo) < 0) {
+	if (symbolize(p, s, t, &done, &todo) < 0) {
 		error("out of memory");
 		goto out;
 	}
@@ -220,12 +185,7 @@ int cmd_symbolize(int argc, char **argv)
 		/* which files were missing, once each */
 		for (size_t i = 0; i < p->n_mapping; i++) {
 			const struct profile_mapping *m = p->mapping[i];
-			if (m->has_functions)
-				continue;
-			bool used = false;
-			for (size_t k = 0; k < p->n_location && !used; k++)
-				used = p->location[k]->mapping == m && !p->location[k]->n_line;
-			if (used)
+			if (!m->has_functions && t[i].missed)
 				error("no symbols for %s (build id %s): put it or its debug file in a "
 				      "--debug-dir (as DIR/.build-id/xx/yyyy.debug or by its name), "
 				      "or set DEBUGINFOD_URLS", m->filename, *m->build_id ? m->build_id : "none");
@@ -235,6 +195,7 @@ int cmd_symbolize(int argc, char **argv)
 out:
 	profile_free(p);
 	symbolizer_free(s);
+	free(t);
 	free(env);
 	return code;
 }

@@ -761,6 +761,50 @@ int symbolize_demangle_profile(struct profile *p, enum sym_demangle mode, bool f
 	return 0;
 }
 
+static bool same_function(uint64_t value, const void *ctx)
+{
+	const struct profile_function *fn = (const void *)(uintptr_t)value;
+	const struct sym_frame *f = ctx;
+	return !strcmp(fn->name, f->name) && !strcmp(fn->system_name, f->system_name) &&
+	       !strcmp(fn->filename, f->file) && fn->start_line == f->start_line;
+}
+
+struct profile_function *sym_function(struct profile *p, struct sym_functions *fns,
+				      const struct sym_frame *f)
+{
+	uint64_t h = hash_bytes(f->name, strlen(f->name), 0);
+	h = hash_bytes(f->system_name, strlen(f->system_name), h);
+	h = hash_bytes(f->file, strlen(f->file), h) ^ hash_u64((uint64_t)f->start_line);
+	uint64_t key;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&fns->map, h, same_function, f, &inserted, &key);
+	if (!slot)
+		return NULL;
+	if (!inserted)
+		return (void *)(uintptr_t)*slot;
+	struct profile_function *fn = profile_add_function(p, ++fns->last_id);
+	if (!fn || !(fn->name = profile_intern(p, f->name)) ||
+	    !(fn->system_name = profile_intern(p, f->system_name)) ||
+	    !(fn->filename = profile_intern(p, f->file))) {
+		hashmap_remove(&fns->map, key);
+		return NULL;
+	}
+	fn->start_line = f->start_line;
+	*slot = (uint64_t)(uintptr_t)fn;
+	return fn;
+}
+
+void sym_functions_release(struct sym_functions *fns)
+{
+	hashmap_release(&fns->map);
+}
+
+bool sym_is_allocator(const struct profile_location *l)
+{
+	return l->n_line && l->line[l->n_line - 1].function &&
+	       !strncmp(l->line[l->n_line - 1].function->name, "operator new", 12);
+}
+
 /* The name pprof would show for mangled, remembered. */
 static const char *demangle(struct symbolizer *s, const char *mangled)
 {

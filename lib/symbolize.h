@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashmap.h"
+
 struct symbolizer;
 
 struct sym_frame {
@@ -104,5 +106,30 @@ struct profile;
  * symbolize_demangle's name; with force, every function with a system
  * name does. Returns 0 or -ENOMEM. */
 int symbolize_demangle_profile(struct profile *p, enum sym_demangle mode, bool force);
+
+/* A profile's functions as symbolizer_lookup's frames name them: one
+ * profile_function per name, system name, file and start line, for every
+ * writer of symbolized locations (the collector's profiles, memprof
+ * symbolize). last_id: the highest function id in the profile, which the
+ * caller sets when the profile has functions already. */
+struct sym_functions {
+	struct hashmap map;	/* hash of the frame -> its profile_function */
+	uint64_t last_id;
+};
+#define SYM_FUNCTIONS_INIT { HASHMAP_INIT, 0 }
+
+/* The function of frame f in p: the one made before for the same frame,
+ * or a new one with id last_id + 1 and f's strings interned in p. NULL
+ * when out of memory. */
+struct profile_function *sym_function(struct profile *p, struct sym_functions *fns,
+				      const struct sym_frame *f);
+void sym_functions_release(struct sym_functions *fns);
+
+struct profile_location;
+
+/* Whether l is operator new, how C++ reaches malloc (its outermost frame
+ * says so): a stack's leaf to leave out, so that the caller that said new
+ * is the leaf, as memprof run writes it. */
+bool sym_is_allocator(const struct profile_location *l);
 
 #endif

@@ -29,12 +29,14 @@ OTHER=$(readelf -n other | sed -n 's/.*Build ID: //p')
 cd - > /dev/null
 
 # same_reports A B: memprof top and go tool pprof -top (-lines too) print
-# the same for both profiles, but for the time and duration.
+# the same for both profiles, but for the time and duration (and the
+# build id, where IGNORE_ID is set).
 same_reports() {
+	local skip="^(Time|Duration${IGNORE_ID:+|Build ID}):"
 	for cmd in "$MEMPROF top -n 0" "$MEMPROF top -lines" "go tool pprof -top" \
 		"go tool pprof -top -lines"; do
-		$cmd "$1" 2>/dev/null | grep -v -E "^(Time|Duration):" > a.out &&
-		$cmd "$2" 2>/dev/null | grep -v -E "^(Time|Duration):" > b.out &&
+		$cmd "$1" 2>/dev/null | grep -v -E "$skip" > a.out &&
+		$cmd "$2" 2>/dev/null | grep -v -E "$skip" > b.out &&
 		test_cmp a.out b.out || return 1
 	done
 }
@@ -101,6 +103,50 @@ test_expect_success "debuginfod is asked when DEBUGINFOD_URLS is set (from its c
 		timeout 60 $MEMPROF symbolize -o dbgd.pb.gz raw.pb.gz 2> err &&
 	! grep -q "no symbols" err &&
 	same_reports ref.pb.gz dbgd.pb.gz
+'
+
+# The profile's build id rewritten in place (raw protobuf: memprof reads
+# it as it is), the same length so the message stays whole.
+with_build_id() {
+	gzip -dc raw.pb.gz | ID=$ID NEW=$1 perl -0777 -pe 's/$ENV{ID}/$ENV{NEW}/g' > "$2"
+}
+
+test_expect_success "a build id in upper or mixed case (another tool's) is the same build id" '
+	UPPER=$(echo $ID | tr a-f A-F) &&
+	with_build_id "$UPPER" upper.pb &&
+	go tool pprof -raw upper.pb | grep -q "/host/prog $UPPER" &&
+	$MEMPROF symbolize --debug-dir=dbg -o upper.pb.gz upper.pb 2> err &&
+	grep -q "wrote upper.pb.gz: \([0-9]*\) of \1 addresses symbolized" err &&
+	IGNORE_ID=1 same_reports ref.pb.gz upper.pb.gz &&
+	MIXED=$(echo $ID | sed "s/[a-f]/\U&/3g") &&
+	with_build_id "$MIXED" mixed.pb &&
+	$MEMPROF symbolize -q --debug-dir=byname -o mixed.pb.gz mixed.pb &&
+	IGNORE_ID=1 same_reports ref.pb.gz mixed.pb.gz &&
+	$MEMPROF top mixed.pb.gz | grep -q "^Build ID: $MIXED\$"
+'
+
+test_expect_success "a build id that is not hex is no build id to look for: said, nothing used" '
+	for bad in "zz${ID:2}" "../${ID:3}" "${ID:0:39}g" "${ID:0:20}%2F${ID:23}"; do
+		with_build_id "$bad" bad.pb &&
+		$MEMPROF symbolize --debug-dir=dbg --debug-dir=byname -o badid.pb.gz bad.pb 2> err &&
+		grep -q -F "no symbols for $TRASH/host/prog (build id $bad)" err &&
+		! $MEMPROF top -n 0 badid.pb.gz | grep -q -E "outer_fn|level" || return 1
+	done
+'
+
+# Many mappings (synth-profile raw: location i in mapping i % 300, files
+# that are nowhere; the last 50 hold no address): each missing file that
+# an address needed said once, in the profile's order, and the addresses
+# left as they were.
+test_expect_success "many mappings, none found: each needed one said once, in order; the profile unchanged" '
+	$BUILD/synth-profile 2000 250 many.pb.gz raw 300 &&
+	$MEMPROF symbolize -o many-out.pb.gz many.pb.gz 2> err &&
+	grep -q "wrote many-out.pb.gz: 0 of 250 addresses symbolized" err &&
+	grep "no symbols for" err | sed "s/ (build id.*//; s/.*no symbols for //" > said &&
+	{ echo /usr/bin/synthetic; seq -f "/nonexistent/synthetic/lib%g.so" 1 249; } > want &&
+	test_cmp want said &&
+	go tool pprof -raw many.pb.gz > a.raw && go tool pprof -raw many-out.pb.gz > b.raw &&
+	test_cmp a.raw b.raw
 '
 
 test_expect_success "an already symbolized profile stays as it is" '
