@@ -29,7 +29,7 @@ LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/r
 	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/collect_extra.c lib/ring.c \
 	lib/output.c lib/session.c lib/strbuf.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c lib/http_get.c \
 	lib/http_server.c lib/serve.c
-CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/top.c cmd/list.c cmd/reports.c \
+CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/reports.c \
 	cmd/run.c cmd/agent.c cmd/convert.c cmd/symbolize.c \
 	cmd/output.c cmd/timeline.c cmd/leaks.c cmd/report_html.c cmd/fetch.c
 GEN_SRCS = $(BUILD)/gen/proto/profile.pb-c.c

@@ -1,5 +1,6 @@
-/* reports.c - memprof traces, peek, tree and tags: go tool pprof's -traces,
- * -peek, -tree and -tags reports, with top's options. */
+/* reports.c - memprof top, list, traces, peek, tree and tags: go tool
+ * pprof's -top (or folded stacks), -list, -traces, -peek, -tree and -tags
+ * reports, all with top's options and one way through them. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,7 +8,7 @@
 #include "lib/profile.h"
 #include "memprof.h"
 
-enum report_kind { TRACES, PEEK, TREE, TAGS };
+enum report_kind { TOP, LIST, TRACES, PEEK, TREE, TAGS };
 
 /* Parses the options, reads the profiles and prints the report; returns
  * the exit status. */
@@ -15,8 +16,8 @@ static int run_report(const char *cmd, enum report_kind kind, int argc, char **a
 {
 	struct report_args args;
 	struct profile *p = NULL;
-	char msg[512];
-	int rc = report_args_parse(cmd, argc, argv, &args, kind == PEEK ? 2 : 1);
+	char msg[512] = "";	/* list's, peek's and tree's reason for -EINVAL */
+	int rc = report_args_parse(cmd, argc, argv, &args, kind == LIST || kind == PEEK ? 2 : 1);
 	if (rc) {
 		rc = rc > 0 ? 0 : 2;
 		goto out;
@@ -27,6 +28,15 @@ static int run_report(const char *cmd, enum report_kind kind, int argc, char **a
 		goto out;
 	}
 	switch (kind) {
+	case TOP:
+		if (args.folded)
+			rc = report_folded(stdout, p, &args.opts);
+		else
+			rc = report_top(stdout, p, &args.opts);
+		break;
+	case LIST:
+		rc = report_list(stdout, p, args.positional[0], &args.opts, msg, sizeof(msg));
+		break;
 	case TRACES:
 		rc = report_traces(stdout, p, &args.opts);
 		break;
@@ -39,7 +49,7 @@ static int run_report(const char *cmd, enum report_kind kind, int argc, char **a
 		rc = report_tags(stdout, p, &args.opts);
 		break;
 	}
-	if (rc == -EINVAL)
+	if (rc == -EINVAL && *msg)
 		error("%s", msg);
 	else if (rc < 0)
 		error("%s: %s", args.files[0], strerror(-rc));
@@ -48,6 +58,16 @@ out:
 	profile_free(p);
 	report_args_release(&args);
 	return rc;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	return run_report("top", TOP, argc, argv);
+}
+
+int cmd_list(int argc, char **argv)
+{
+	return run_report("list", LIST, argc, argv);
 }
 
 int cmd_traces(int argc, char **argv)
