@@ -76,6 +76,21 @@ static void test_regex_dialect(void)
 		{ "a\\", "a", -1 },
 		{ "std::vector<", "std::vector<int>", 1 },
 		{ "operator\\(\\)", "operator()", 1 },
+		/* hex escapes (lib/hex.h reads the digits) */
+		{ "\\x41", "A", 1 },
+		{ "\\x41", "a", 0 },
+		{ "\\x4a", "J", 1 },
+		{ "\\x4A", "J", 1 },
+		{ "[\\x41-\\x43]", "B", 1 },
+		{ "\\x{41}", "A", 1 },
+		{ "\\x{00E9}", "\xc3""\xa9""", 1 },
+		{ "\\x{0000000041}", "A", 1 },
+		{ "\\x{10FFFF}", "\xf4""\x8f""\xbf""\xbf""", 1 },
+		{ "\\x{110000}", "a", -1 },
+		{ "\\x{}", "a", -1 },
+		{ "\\x{41", "A", -1 },
+		{ "\\xg1", "g1", -1 },
+		{ "\\x4", "a", -1 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char msg[256];

@@ -89,6 +89,9 @@ static const struct {
 	{ "http://h/x?k=a/b:c", 3, "http://h/x?k=a%2Fb%3Ac&seconds=3", 3 },
 	{ "http://h/ü", 0, "http://h/%C3%BC", 0 },
 	{ "http://h/ü", 3, "http://h/%C3%BC?seconds=3", 3 },
+	{ "http://h/x?k=%4a%4A&seconds=%35", 0, "http://h/x?k=JJ&seconds=5", 5 },
+	{ "http://h/x?k=%4a%4A&seconds=%35", 3, "http://h/x?k=JJ&seconds=3", 3 },
+	{ "http://h/x?k=%4g", 0, "http://h/x", 0 },
 };
 
 static void test_adjust(void)
