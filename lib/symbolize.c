@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -102,6 +103,7 @@ static int debuginfod_find(struct symbolizer *s, const char *hex, char **path);
 static const char *copy(struct symbolizer *s, const char *str);
 static void free_cus(struct symfile *f);
 static void close_debuginfod(struct symbolizer *s);
+static void page_out(Elf *e);
 
 /* Opens path read-only if it is a regular file that starts like an ELF
  * file. Returns the fd (st filled in), -ENOENT when there is nothing
@@ -518,7 +520,30 @@ static void open_module(struct symfile *f)
 	dwfl_module_info(f->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
 	*userdata = f;	/* for find_debuginfo */
 	Dwarf_Addr bias;
-	f->has_dwarf = dwfl_module_getdwarf(f->mod, &bias) != NULL && !f->alt_refused;
+	Dwarf *dw = dwfl_module_getdwarf(f->mod, &bias);
+	f->has_dwarf = dw != NULL && !f->alt_refused;
+	if (dw)
+		page_out(dwarf_getelf(dw));
+}
+
+/* libdw has read (and inflated, when compressed) every debug section of
+ * the file it maps at e by now: its pages need not stay resident. A hint
+ * only (MADV_PAGEOUT never loses data: a page read again comes back from
+ * the file), which gives back the ~4 MB of libc's compressed debug file
+ * while the collector's stacks are still in memory (memprof's high-water
+ * mark). */
+static void page_out(Elf *e)
+{
+#ifdef MADV_PAGEOUT
+	size_t n = 0;
+	char *image = e ? elf_rawfile(e, &n) : NULL;
+	uintptr_t page = 4096, from = ((uintptr_t)image + page - 1) & ~(page - 1);
+	uintptr_t to = ((uintptr_t)image + n) & ~(page - 1);
+	if (image && to > from)
+		madvise((void *)from, to - from, MADV_PAGEOUT);
+#else
+	(void)e;
+#endif
 }
 
 static int by_start(const void *x, const void *y)
