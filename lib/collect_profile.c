@@ -50,6 +50,18 @@ struct builder {
 	struct hashmap label_sets;		/* hash (+ probe) -> struct label_set * */
 	/* the last profile's frames (see compact_pcs), NULL otherwise */
 	struct frames *frames;
+	/* the last profile's samples to make (see compact_buckets), in the
+	 * collector's bucket array; NULL otherwise */
+	struct sample_src *src;
+	size_t n_src;
+};
+
+/* What a heap sample is made of: a bucket's process, stack and size, and
+ * its six values (alloc, inuse and peak objects and space) as written. */
+struct sample_src {
+	uint32_t proc, stack;
+	uint64_t size;
+	int64_t value[6];
 };
 
 /* The last profile's return addresses, each frame made a 4-byte index
@@ -585,7 +597,10 @@ static int stack_locations(struct builder *b, uint32_t stack)
 static int symbolize_all(struct builder *b)
 {
 	struct collector *c = b->c;
-	for (size_t i = 0; i < c->n_bucket; i++)
+	for (size_t i = 0; i < b->n_src; i++)
+		if (stack_locations(b, b->src[i].stack) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; !b->src && i < c->n_bucket; i++)
 		if (c->bucket[i].allocs && selected(b, c->bucket[i].proc) &&
 		    stack_locations(b, c->bucket[i].stack) < 0)
 			return -ENOMEM;
@@ -597,21 +612,51 @@ static int symbolize_all(struct builder *b)
 	return 0;
 }
 
-static int add_sample(struct builder *b, const struct c_bucket *bk)
+static void bucket_source(const struct collector *c, const struct c_bucket *bk,
+			  struct sample_src *src)
 {
-	struct profile_sample *s = new_sample(b, bk->proc, bk->stack, bk->size, NULL, false);
-	if (!s)
-		return -ENOMEM;
 	bool live = bk->allocs > bk->frees;
 	double peak_n, peak_b;
-	bucket_peak(b->c, bk, &peak_n, &peak_b);
-	s->value[0] = llround(bk->alloc_n);
-	s->value[1] = llround(bk->alloc_b);
-	s->value[2] = live ? llround(bk->live_n) : 0;
-	s->value[3] = live ? llround(bk->live_b) : 0;
-	s->value[4] = llround(peak_n);
-	s->value[5] = llround(peak_b);
+	bucket_peak(c, bk, &peak_n, &peak_b);
+	*src = (struct sample_src){ bk->proc, bk->stack, bk->size,
+				    { llround(bk->alloc_n), llround(bk->alloc_b),
+				      live ? llround(bk->live_n) : 0, live ? llround(bk->live_b) : 0,
+				      llround(peak_n), llround(peak_b) } };
+}
+
+static int add_sample(struct builder *b, const struct sample_src *src)
+{
+	struct profile_sample *s = new_sample(b, src->proc, src->stack, src->size, NULL, false);
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->value, src->value, sizeof(src->value));
 	return 0;
+}
+
+/* The buckets that make samples, made sample sources in place (96 bytes
+ * each down to 64: source k goes to [64k, 64k + 64) once bucket k, at
+ * [96k, 96k + 96), is read), and the pages of the rest given back. Before
+ * symbolizing, for the last profile only (the buckets are gone). */
+static void compact_buckets(struct builder *b)
+{
+	struct collector *c = b->c;
+	unsigned char *base = (unsigned char *)c->bucket;
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_bucket; i++) {
+		struct c_bucket bk;
+		struct sample_src src;
+		memcpy(&bk, base + i * sizeof(bk), sizeof(bk));
+		if (!bk.allocs || !selected(b, bk.proc))
+			continue;
+		bucket_source(c, &bk, &src);
+		memcpy(base + k++ * sizeof(src), &src, sizeof(src));
+	}
+	b->src = (struct sample_src *)c->bucket;
+	b->n_src = k;
+	uintptr_t page = 4096, from = ((uintptr_t)(b->src + k) + page - 1) & ~(page - 1);
+	uintptr_t to = (uintptr_t)(c->bucket + c->n_bucket) & ~(page - 1);
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
 /* The collector's last profile (collector_meta.last): what its samples
@@ -623,23 +668,26 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
  * at the end. */
 struct release {
 	const uint32_t *ix;	/* the pcs as compact_pcs left them, or NULL */
+	const struct sample_src *src;	/* the buckets as compact_buckets left them, or NULL */
 	uint32_t *last_use;	/* per stack: its last bucket + 1; UINT32_MAX: an extra sample's */
 	size_t next;		/* the first stack still wanted */
 	uintptr_t pc_done, bucket_done;	/* page-aligned ends of what went */
 };
 
-static int release_init(struct release *r, const struct collector *c, const uint32_t *ix)
+static int release_init(struct release *r, const struct collector *c, const struct builder *b)
 {
-	*r = (struct release){ .ix = ix };
+	*r = (struct release){ .ix = b->frames ? b->frames->ix : NULL, .src = b->src };
 	if (!(r->last_use = calloc(c->n_stack + 1, sizeof(*r->last_use))))
 		return -ENOMEM;
-	for (size_t i = 0; i < c->n_bucket; i++)
+	for (size_t i = 0; i < b->n_src; i++)
+		r->last_use[b->src[i].stack] = (uint32_t)i + 1;
+	for (size_t i = 0; !b->src && i < c->n_bucket; i++)
 		r->last_use[c->bucket[i].stack] = (uint32_t)i + 1;
 	const struct x_bucket *xb;
 	size_t n_xb = collect_extra_buckets(c, &xb);
 	for (size_t i = 0; i < n_xb; i++)
 		r->last_use[xb[i].stack] = UINT32_MAX;
-	r->pc_done = ix ? (uintptr_t)ix : (uintptr_t)c->pc;
+	r->pc_done = r->ix ? (uintptr_t)r->ix : (uintptr_t)c->pc;
 	r->bucket_done = (uintptr_t)c->bucket;
 	return 0;
 }
@@ -654,14 +702,16 @@ static void drop_pages(uintptr_t *done, uintptr_t end)
 	}
 }
 
-/* Buckets [0, n_done) have made their samples. */
+/* Buckets [0, n_done) (or sample sources, when compacted) have made
+ * their samples. */
 static void release_some(struct release *r, const struct collector *c, size_t n_done)
 {
 	while (r->next < c->n_stack && r->last_use[r->next] <= n_done)
 		r->next++;
 	size_t pc_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_pc;
 	drop_pages(&r->pc_done, r->ix ? (uintptr_t)(r->ix + pc_end) : (uintptr_t)(c->pc + pc_end));
-	drop_pages(&r->bucket_done, (uintptr_t)(c->bucket + n_done));
+	drop_pages(&r->bucket_done, r->src ? (uintptr_t)(r->src + n_done)
+					   : (uintptr_t)(c->bucket + n_done));
 }
 
 /* A mapping's or pool block's sample: its four values (alloc objects and
@@ -950,22 +1000,26 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 				free(b.frames);
 				b.frames = NULL;
 			}
+			compact_buckets(&b);
 		}
 		if (symbolize_all(&b) < 0)
 			goto out_fail;
 		symbolizer_close_files(b.cache->sym);
 	}
-	size_t n_samples = 0;
-	for (size_t i = 0; i < c->n_bucket; i++)
+	size_t n_samples = b.n_src;
+	for (size_t i = 0; !b.src && i < c->n_bucket; i++)
 		n_samples += c->bucket[i].allocs && selected(&b, c->bucket[i].proc);
 	if (array_reserve(&p->sample, &p->cap_sample, n_samples, sizeof(*p->sample)) < 0)
 		goto out_fail;
 	struct release rel = { .ix = NULL };
-	if (meta && meta->last && release_init(&rel, c, b.frames ? b.frames->ix : NULL) < 0)
+	if (meta && meta->last && release_init(&rel, c, &b) < 0)
 		goto out_fail;
-	for (size_t i = 0; i < c->n_bucket; i++) {
-		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
-		    add_sample(&b, &c->bucket[i]) < 0) {
+	for (size_t i = 0; i < (b.src ? b.n_src : c->n_bucket); i++) {
+		struct sample_src src;
+		bool make = b.src || (c->bucket[i].allocs && selected(&b, c->bucket[i].proc));
+		if (make && !b.src)
+			bucket_source(c, &c->bucket[i], &src);
+		if (make && add_sample(&b, b.src ? &b.src[i] : &src) < 0) {
 			free(rel.last_use);
 			goto out_fail;
 		}
