@@ -501,11 +501,21 @@ static int compact_pcs(struct frames *f, struct collector *c)
 		if (c->stack[i].first < c->stack[i - 1].first + c->stack[i - 1].n)
 			return 1;
 	unsigned char *base = (unsigned char *)c->pc;
+	/* stacks share most of their frames: a small cache in front of the
+	 * hash map, as get_location has */
+	struct { uint64_t pc; const struct c_module *mod; size_t n_mod; uint32_t ix; } cache[256];
+	memset(cache, 0, sizeof(cache));
 	for (size_t i = 0; i < c->n_stack; i++) {
 		const struct c_stack *st = &c->stack[i];
 		struct pc_want w = { f, 0, stack_modmap(c, st) };
 		for (size_t k = st->first; k < st->first + st->n; k++) {
 			memcpy(&w.pc, base + 8 * k, 8);
+			size_t h = hash_u64(w.pc) % 256;
+			if (cache[h].mod == w.mm.mod && cache[h].pc == w.pc && cache[h].n_mod == w.mm.n_mod &&
+			    w.mm.mod) {
+				memcpy(base + 4 * k, &cache[h].ix, 4);
+				continue;
+			}
 			uint64_t key;
 			bool inserted;
 			uint64_t *slot = hashmap_probe(&f->index,
@@ -523,6 +533,10 @@ static int compact_pcs(struct frames *f, struct collector *c)
 				*slot = f->n++;
 			}
 			uint32_t ix = (uint32_t)*slot;
+			cache[h].pc = w.pc;
+			cache[h].mod = w.mm.mod;
+			cache[h].n_mod = w.mm.n_mod;
+			cache[h].ix = ix;
 			memcpy(base + 4 * k, &ix, 4);
 		}
 	}
