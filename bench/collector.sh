@@ -3,8 +3,8 @@
 # (make bench, BENCH=collector): symbolizing a build of 7 C files at
 # --rate 1 (make -j2: 22 processes), one call site allocating 200,000
 # distinct sizes against one size, and 100k distinct stacks (memprof's peak
-# RSS and the instructions spent feeding their records). Prints medians of
-# RUNS (default 3); nothing here asserts.
+# RSS, its own and the tree's, and the instructions spent feeding their
+# records). Prints medians of RUNS (default 3); nothing here asserts.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -59,13 +59,17 @@ done
 
 echo "== 100k distinct stacks (bench/stacks.c, --rate 1)"
 $cc -O2 -g -o "$work/stacks" bench/stacks.c
-: > "$work/rss"
+# %M is the largest of the tree: memprof or the program with its tracker's
+# tables; own-peak.sh reads memprof's own
+: > "$work/rss"; : > "$work/own"
 for r in $(seq "$RUNS"); do
-	/usr/bin/time -f %M -o "$work/t" "$MEMPROF" run -q --rate 1 -o "$work/st.pb.gz" \
-		"$work/stacks" 100000 > /dev/null
+	/usr/bin/time -f %M -o "$work/t" bench/own-peak.sh "$MEMPROF" run -q --rate 1 \
+		-o "$work/st.pb.gz" "$work/stacks" 100000 > /dev/null 2> "$work/o"
 	cat "$work/t" >> "$work/rss"
+	sed -n 's/^own peak RSS: \([0-9]*\) kB$/\1/p' "$work/o" >> "$work/own"
 done
-echo "memprof peak RSS $(($(median < "$work/rss") / 1024)) MB (median of $RUNS)"
+echo "peak RSS (median of $RUNS): memprof $(median < "$work/own") kB; memprof or the" \
+	"program, whichever is larger (/usr/bin/time %M) $(median < "$work/rss") kB"
 LD_PRELOAD=$PWD/$BUILD/libmemprof.so MEMPROF_OUT=$work/st.rec MEMPROF_RATE=1 \
 	"$work/stacks" 100000 > /dev/null
 feed=$(valgrind --tool=callgrind --toggle-collect=collector_feed_recording \

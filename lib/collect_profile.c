@@ -48,6 +48,37 @@ struct builder {
 	/* the samples' label arrays, one per (process, size, pool): shared
 	 * (profile_add_sample_shared) */
 	struct hashmap label_sets;		/* hash (+ probe) -> struct label_set * */
+	/* the last profile's frames (see compact_pcs), NULL otherwise */
+	struct frames *frames;
+	/* the last profile's samples to make (see compact_buckets), in the
+	 * collector's bucket array; NULL otherwise */
+	struct sample_src *src;
+	size_t n_src;
+};
+
+/* What a heap sample is made of: a bucket's process, stack and size, and
+ * its six values (alloc, inuse and peak objects and space) as written. */
+struct sample_src {
+	uint32_t proc, stack;
+	uint64_t size;
+	int64_t value[6];
+};
+
+/* The last profile's return addresses, each frame made a 4-byte index
+ * into the distinct (module map, pc) of the run, in the collector's pc
+ * array itself: the array is halved before libdw inflates any debug
+ * section (memprof's high-water mark is then), and a pc is looked up
+ * once, not once a frame. */
+struct frames {
+	uint32_t *ix;			/* collector.pc, reused: one index a frame */
+	struct distinct_pc {
+		uint64_t pc;
+		const struct c_module *mod;	/* its module map */
+		size_t n_mod;
+		struct profile_location *l;	/* NULL until made */
+	} *d;
+	size_t n, cap;
+	struct hashmap index;		/* hash (+ probe) -> index in d */
 };
 
 struct label_set {
@@ -431,6 +462,92 @@ fail:
 	return NULL;
 }
 
+/* The location of frame i of stack st (module map mm). */
+static struct profile_location *frame_location(struct builder *b, const struct c_stack *st,
+					       struct c_modmap mm, uint32_t i)
+{
+	if (!b->frames)
+		return get_location(b, mm, b->c->pc[st->first + i]);
+	struct distinct_pc *d = &b->frames->d[b->frames->ix[st->first + i]];
+	if (!d->l)
+		d->l = get_location(b, (struct c_modmap){ (struct c_module *)d->mod, d->n_mod },
+				    d->pc);
+	return d->l;
+}
+
+struct pc_want {
+	const struct frames *f;
+	uint64_t pc;
+	struct c_modmap mm;
+};
+
+static bool same_pc(uint64_t value, const void *ctx)
+{
+	const struct distinct_pc *d = &((const struct pc_want *)ctx)->f->d[value];
+	const struct pc_want *w = ctx;
+	return d->pc == w->pc && d->mod == w->mm.mod && d->n_mod == w->mm.n_mod;
+}
+
+/* Rewrites the collector's pcs as indices into f->d, in place (an index
+ * goes to bytes [4k, 4k + 4) once pc k, at [8k, 8k + 8), is read: only
+ * pcs already read are overwritten, as stacks lie in the array in order),
+ * and gives back the pages of the upper half. For the last profile only:
+ * the collector cannot make another from them. Returns 0, 1 when the pcs
+ * are not in stack order (left as they were), or -ENOMEM (the collector
+ * is then unusable: the caller fails the profile). */
+static int compact_pcs(struct frames *f, struct collector *c)
+{
+	for (size_t i = 1; i < c->n_stack; i++)
+		if (c->stack[i].first < c->stack[i - 1].first + c->stack[i - 1].n)
+			return 1;
+	unsigned char *base = (unsigned char *)c->pc;
+	/* stacks share most of their frames: a small cache in front of the
+	 * hash map, as get_location has */
+	struct { uint64_t pc; const struct c_module *mod; size_t n_mod; uint32_t ix; } cache[256];
+	memset(cache, 0, sizeof(cache));
+	for (size_t i = 0; i < c->n_stack; i++) {
+		const struct c_stack *st = &c->stack[i];
+		struct pc_want w = { f, 0, stack_modmap(c, st) };
+		for (size_t k = st->first; k < st->first + st->n; k++) {
+			memcpy(&w.pc, base + 8 * k, 8);
+			size_t h = hash_u64(w.pc) % 256;
+			if (cache[h].mod == w.mm.mod && cache[h].pc == w.pc && cache[h].n_mod == w.mm.n_mod &&
+			    w.mm.mod) {
+				memcpy(base + 4 * k, &cache[h].ix, 4);
+				continue;
+			}
+			uint64_t key;
+			bool inserted;
+			uint64_t *slot = hashmap_probe(&f->index,
+						       hash_u64(w.pc ^ (uint64_t)(uintptr_t)w.mm.mod * 31),
+						       same_pc, &w, &inserted, &key);
+			if (!slot)
+				return -ENOMEM;
+			if (inserted) {
+				if (f->n >= UINT32_MAX ||
+				    array_grow(&f->d, &f->cap, f->n, sizeof(*f->d)) < 0) {
+					hashmap_remove(&f->index, key);
+					return -ENOMEM;
+				}
+				f->d[f->n] = (struct distinct_pc){ w.pc, w.mm.mod, w.mm.n_mod, NULL };
+				*slot = f->n++;
+			}
+			uint32_t ix = (uint32_t)*slot;
+			cache[h].pc = w.pc;
+			cache[h].mod = w.mm.mod;
+			cache[h].n_mod = w.mm.n_mod;
+			cache[h].ix = ix;
+			memcpy(base + 4 * k, &ix, 4);
+		}
+	}
+	f->ix = (uint32_t *)c->pc;
+	uintptr_t page = 4096, from = ((uintptr_t)(f->ix + c->n_pc) + page - 1) & ~(page - 1);
+	uintptr_t to = (uintptr_t)(c->pc + c->n_pc) & ~(page - 1);
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
+	return 0;
+}
+
 /* A new sample of stack `stack` in process proc_i, with its locations and
  * labels (bytes = size; pool when not NULL); its values are left 0. shim:
  * memprof.h's functions are left out of the leaf. NULL when out of
@@ -443,7 +560,7 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 	size_t n = 0;
 	struct c_modmap mm = stack_modmap(b->c, st);
 	for (uint32_t i = 0; i < st->n; i++) {
-		struct profile_location *l = get_location(b, mm, b->c->pc[st->first + i]);
+		struct profile_location *l = frame_location(b, st, mm, i);
 		if (!l)
 			return NULL;
 		if (n == 0 && is_allocator_frame(l) && i + 1 < st->n)
@@ -479,7 +596,7 @@ static int stack_locations(struct builder *b, uint32_t stack)
 	const struct c_stack *st = &b->c->stack[stack];
 	struct c_modmap mm = stack_modmap(b->c, st);
 	for (uint32_t i = 0; i < st->n; i++)
-		if (!get_location(b, mm, b->c->pc[st->first + i]))
+		if (!frame_location(b, st, mm, i))
 			return -ENOMEM;
 	if (st->truncated && !truncated_location(b))
 		return -ENOMEM;
@@ -494,7 +611,10 @@ static int stack_locations(struct builder *b, uint32_t stack)
 static int symbolize_all(struct builder *b)
 {
 	struct collector *c = b->c;
-	for (size_t i = 0; i < c->n_bucket; i++)
+	for (size_t i = 0; i < b->n_src; i++)
+		if (stack_locations(b, b->src[i].stack) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; !b->src && i < c->n_bucket; i++)
 		if (c->bucket[i].allocs && selected(b, c->bucket[i].proc) &&
 		    stack_locations(b, c->bucket[i].stack) < 0)
 			return -ENOMEM;
@@ -506,21 +626,51 @@ static int symbolize_all(struct builder *b)
 	return 0;
 }
 
-static int add_sample(struct builder *b, const struct c_bucket *bk)
+static void bucket_source(const struct collector *c, const struct c_bucket *bk,
+			  struct sample_src *src)
 {
-	struct profile_sample *s = new_sample(b, bk->proc, bk->stack, bk->size, NULL, false);
-	if (!s)
-		return -ENOMEM;
 	bool live = bk->allocs > bk->frees;
 	double peak_n, peak_b;
-	bucket_peak(b->c, bk, &peak_n, &peak_b);
-	s->value[0] = llround(bk->alloc_n);
-	s->value[1] = llround(bk->alloc_b);
-	s->value[2] = live ? llround(bk->live_n) : 0;
-	s->value[3] = live ? llround(bk->live_b) : 0;
-	s->value[4] = llround(peak_n);
-	s->value[5] = llround(peak_b);
+	bucket_peak(c, bk, &peak_n, &peak_b);
+	*src = (struct sample_src){ bk->proc, bk->stack, bk->size,
+				    { llround(bk->alloc_n), llround(bk->alloc_b),
+				      live ? llround(bk->live_n) : 0, live ? llround(bk->live_b) : 0,
+				      llround(peak_n), llround(peak_b) } };
+}
+
+static int add_sample(struct builder *b, const struct sample_src *src)
+{
+	struct profile_sample *s = new_sample(b, src->proc, src->stack, src->size, NULL, false);
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->value, src->value, sizeof(src->value));
 	return 0;
+}
+
+/* The buckets that make samples, made sample sources in place (96 bytes
+ * each down to 64: source k goes to [64k, 64k + 64) once bucket k, at
+ * [96k, 96k + 96), is read), and the pages of the rest given back. Before
+ * symbolizing, for the last profile only (the buckets are gone). */
+static void compact_buckets(struct builder *b)
+{
+	struct collector *c = b->c;
+	unsigned char *base = (unsigned char *)c->bucket;
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_bucket; i++) {
+		struct c_bucket bk;
+		struct sample_src src;
+		memcpy(&bk, base + i * sizeof(bk), sizeof(bk));
+		if (!bk.allocs || !selected(b, bk.proc))
+			continue;
+		bucket_source(c, &bk, &src);
+		memcpy(base + k++ * sizeof(src), &src, sizeof(src));
+	}
+	b->src = (struct sample_src *)c->bucket;
+	b->n_src = k;
+	uintptr_t page = 4096, from = ((uintptr_t)(b->src + k) + page - 1) & ~(page - 1);
+	uintptr_t to = (uintptr_t)(c->bucket + c->n_bucket) & ~(page - 1);
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
 /* The collector's last profile (collector_meta.last): what its samples
@@ -531,23 +681,27 @@ static int add_sample(struct builder *b, const struct c_bucket *bk)
  * pages are given back (MADV_DONTNEED) inside the arrays, which are freed
  * at the end. */
 struct release {
+	const uint32_t *ix;	/* the pcs as compact_pcs left them, or NULL */
+	const struct sample_src *src;	/* the buckets as compact_buckets left them, or NULL */
 	uint32_t *last_use;	/* per stack: its last bucket + 1; UINT32_MAX: an extra sample's */
 	size_t next;		/* the first stack still wanted */
 	uintptr_t pc_done, bucket_done;	/* page-aligned ends of what went */
 };
 
-static int release_init(struct release *r, const struct collector *c)
+static int release_init(struct release *r, const struct collector *c, const struct builder *b)
 {
-	*r = (struct release){ 0 };
+	*r = (struct release){ .ix = b->frames ? b->frames->ix : NULL, .src = b->src };
 	if (!(r->last_use = calloc(c->n_stack + 1, sizeof(*r->last_use))))
 		return -ENOMEM;
-	for (size_t i = 0; i < c->n_bucket; i++)
+	for (size_t i = 0; i < b->n_src; i++)
+		r->last_use[b->src[i].stack] = (uint32_t)i + 1;
+	for (size_t i = 0; !b->src && i < c->n_bucket; i++)
 		r->last_use[c->bucket[i].stack] = (uint32_t)i + 1;
 	const struct x_bucket *xb;
 	size_t n_xb = collect_extra_buckets(c, &xb);
 	for (size_t i = 0; i < n_xb; i++)
 		r->last_use[xb[i].stack] = UINT32_MAX;
-	r->pc_done = (uintptr_t)c->pc;
+	r->pc_done = r->ix ? (uintptr_t)r->ix : (uintptr_t)c->pc;
 	r->bucket_done = (uintptr_t)c->bucket;
 	return 0;
 }
@@ -562,14 +716,16 @@ static void drop_pages(uintptr_t *done, uintptr_t end)
 	}
 }
 
-/* Buckets [0, n_done) have made their samples. */
+/* Buckets [0, n_done) (or sample sources, when compacted) have made
+ * their samples. */
 static void release_some(struct release *r, const struct collector *c, size_t n_done)
 {
 	while (r->next < c->n_stack && r->last_use[r->next] <= n_done)
 		r->next++;
 	size_t pc_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_pc;
-	drop_pages(&r->pc_done, (uintptr_t)(c->pc + pc_end));
-	drop_pages(&r->bucket_done, (uintptr_t)(c->bucket + n_done));
+	drop_pages(&r->pc_done, r->ix ? (uintptr_t)(r->ix + pc_end) : (uintptr_t)(c->pc + pc_end));
+	drop_pages(&r->bucket_done, r->src ? (uintptr_t)(r->src + n_done)
+					   : (uintptr_t)(c->bucket + n_done));
 }
 
 /* A mapping's or pool block's sample: its four values (alloc objects and
@@ -847,21 +1003,37 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	if (programs(&b) < 0)
 		goto out_fail;
 	if (meta && meta->close_files) {
+		if (meta->last) {
+			int rc;
+			if (!(b.frames = calloc(1, sizeof(*b.frames))) ||
+			    (rc = compact_pcs(b.frames, c)) < 0)
+				goto out_fail;
+			hashmap_release(&b.frames->index);
+			if (rc > 0) {
+				free(b.frames->d);
+				free(b.frames);
+				b.frames = NULL;
+			}
+			compact_buckets(&b);
+		}
 		if (symbolize_all(&b) < 0)
 			goto out_fail;
 		symbolizer_close_files(b.cache->sym);
 	}
-	size_t n_samples = 0;
-	for (size_t i = 0; i < c->n_bucket; i++)
+	size_t n_samples = b.n_src;
+	for (size_t i = 0; !b.src && i < c->n_bucket; i++)
 		n_samples += c->bucket[i].allocs && selected(&b, c->bucket[i].proc);
 	if (array_reserve(&p->sample, &p->cap_sample, n_samples, sizeof(*p->sample)) < 0)
 		goto out_fail;
-	struct release rel = { 0 };
-	if (meta && meta->last && release_init(&rel, c) < 0)
+	struct release rel = { .ix = NULL };
+	if (meta && meta->last && release_init(&rel, c, &b) < 0)
 		goto out_fail;
-	for (size_t i = 0; i < c->n_bucket; i++) {
-		if (c->bucket[i].allocs && selected(&b, c->bucket[i].proc) &&
-		    add_sample(&b, &c->bucket[i]) < 0) {
+	for (size_t i = 0; i < (b.src ? b.n_src : c->n_bucket); i++) {
+		struct sample_src src;
+		bool make = b.src || (c->bucket[i].allocs && selected(&b, c->bucket[i].proc));
+		if (make && !b.src)
+			bucket_source(c, &c->bucket[i], &src);
+		if (make && add_sample(&b, b.src ? &b.src[i] : &src) < 0) {
 			free(rel.last_use);
 			goto out_fail;
 		}
@@ -900,6 +1072,11 @@ out:
 	hashmap_release(&b.mapping_keys);
 	hashmap_release(&b.label_sets);
 	free(b.programs_comment);
+	if (b.frames) {
+		hashmap_release(&b.frames->index);
+		free(b.frames->d);
+		free(b.frames);
+	}
 	/* The answers stay for the next profile (a snapshot, --split's next
 	 * image, an endpoint asked again): a profile of the same stacks costs
 	 * no symbolizing. The files stay open too (new addresses in the next

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -113,6 +114,7 @@ static int debuginfod_find(struct symbolizer *s, const char *hex, char **path);
 static const char *copy(struct symbolizer *s, const char *str);
 static void free_cus(struct symfile *f);
 static void close_debuginfod(struct symbolizer *s);
+static void page_out(Elf *e);
 
 /* Opens path read-only if it is a regular file that starts like an ELF
  * file. Returns the fd (st filled in), -ENOENT when there is nothing
@@ -522,7 +524,62 @@ static void open_module(struct symfile *f)
 	dwfl_module_info(f->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
 	*userdata = f;	/* for find_debuginfo */
 	Dwarf_Addr bias;
-	f->has_dwarf = dwfl_module_getdwarf(f->mod, &bias) != NULL && !f->alt_refused;
+	Dwarf *dw = dwfl_module_getdwarf(f->mod, &bias);
+	f->has_dwarf = dw != NULL && !f->alt_refused;
+	if (dw)
+		page_out(dwarf_getelf(dw));
+}
+
+/* libdw 0.188 inflates every compressed debug section of the file it maps
+ * at e when it opens it, and reads the copies from then on: the file's
+ * pages that only held them need not stay resident (~4 MB for libc's
+ * debug file, while the collector's stacks are still in memory: memprof's
+ * high-water mark). Pages that any section's data still lies in (an
+ * uncompressed .debug_info that libdw reads in place, the headers) are
+ * left alone. A hint only: MADV_PAGEOUT never loses data, a page read
+ * again comes back from the file. */
+static void page_out(Elf *e)
+{
+#ifdef MADV_PAGEOUT
+	const size_t page = 4096;
+	size_t n = 0, shnum;
+	char *image = e ? elf_rawfile(e, &n) : NULL;
+	GElf_Ehdr eh;
+	if (!image || n < page || (uintptr_t)image % page || !gelf_getehdr(e, &eh) ||
+	    elf_getshdrnum(e, &shnum) < 0)
+		return;
+	size_t n_page = n / page;	/* whole pages only: the last one stays */
+	bool *used = calloc(n_page, sizeof(*used));
+	if (!used)
+		return;
+	uint64_t at[3][2] = { { 0, eh.e_ehsize },
+			      { eh.e_phoff, (uint64_t)eh.e_phnum * eh.e_phentsize },
+			      { eh.e_shoff, (uint64_t)shnum * eh.e_shentsize } };
+	for (int i = 0; i < 3; i++)
+		for (uint64_t o = at[i][0] / page; o < n_page && o * page < at[i][0] + at[i][1]; o++)
+			used[o] = true;
+	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(e, scn));) {
+		for (Elf_Data *d = NULL; (d = elf_getdata(scn, d));) {
+			const char *buf = d->d_buf;
+			if (!buf || buf < image || buf >= image + n)
+				continue;	/* a copy (inflated), or nothing */
+			size_t from = (size_t)(buf - image), len = d->d_size;
+			for (size_t o = from / page; o < n_page && o * page < from + len; o++)
+				used[o] = true;
+		}
+	}
+	for (size_t i = 0; i < n_page;) {
+		size_t k = i;
+		while (k < n_page && !used[k])
+			k++;
+		if (k > i)
+			madvise(image + i * page, (k - i) * page, MADV_PAGEOUT);
+		i = k + 1;
+	}
+	free(used);
+#else
+	(void)e;
+#endif
 }
 
 /* Sorts the n entries of v (each size bytes, a struct range first) with

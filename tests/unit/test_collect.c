@@ -706,8 +706,10 @@ static void test_module_maps(void)
 /* The last profile (collector_meta.last) lets the stacks and buckets go
  * as it is made: it is the profile a profile made before it is, also
  * when a stack's second bucket comes long after it; then the collector
- * refuses records and profiles. */
-static void test_last_profile(void)
+ * refuses records and profiles. With close_files (as memprof run and
+ * convert ask for it), the pcs and buckets are also compacted in place
+ * before symbolizing (compact_pcs, compact_buckets): the same again. */
+static void last_profile(bool close_files)
 {
 	struct collector *c = collector_new();
 	struct batch bt;
@@ -718,7 +720,9 @@ static void test_last_profile(void)
 	for (uint32_t i = 0; i < n;) {
 		begin(&bt);
 		for (int k = 0; k < 100 && i < n; k++, i++) {
-			stack(&bt, i + 1, 0x10000 + (uint64_t)i * 16);
+			/* every third stack's pc is another's: distinct pcs
+			 * are fewer than frames */
+			stack(&bt, i + 1, 0x10000 + (uint64_t)(i % 3 ? i : i / 3) * 16);
 			alloc(&bt, 0x1000000 + (uint64_t)i * 64, 32 + i % 7, i + 1);
 		}
 		CHECK(feed(c, &bt) == 0);
@@ -729,7 +733,7 @@ static void test_last_profile(void)
 		CHECK(feed(c, &bt) == 0);
 	}
 	struct profile *a = collector_profile(c, NULL);
-	struct collector_meta m = { .last = true };
+	struct collector_meta m = { .last = true, .close_files = close_files };
 	struct profile *b = collector_profile(c, &m);
 	CHECK(a && b);
 	uint8_t *ea = NULL, *eb = NULL;
@@ -737,6 +741,7 @@ static void test_last_profile(void)
 	CHECK(a && pprof_encode(a, 0, &ea, &la) == 0);
 	CHECK(b && pprof_encode(b, 0, &eb, &lb) == 0);
 	CHECK(a && a->n_sample == n + n / 1000);
+	CHECK(a && b && a->n_location == b->n_location && a->n_location < n);
 	CHECK(ea && eb && la == lb && memcmp(ea, eb, la) == 0);
 	CHECK(collector_profile(c, NULL) == NULL);
 	begin(&bt);
@@ -747,6 +752,12 @@ static void test_last_profile(void)
 	profile_free(a);
 	profile_free(b);
 	collector_free(c);
+}
+
+static void test_last_profile(void)
+{
+	last_profile(false);
+	last_profile(true);
 }
 
 /* Sampling switched off and on (REC_SAMPLING) and an agent that came back
