@@ -24,9 +24,8 @@ struct builder {
 	struct hashmap mapping_keys;		/* pprof's mapping key (+ probe) -> mapping */
 	bool *stale;				/* per c_mapping: the file changed since */
 	struct hashmap locations;		/* (mapping << 48 ^ pc) (+ probe) -> location */
-	struct hashmap functions;		/* hash of the fields (+ probe) -> function */
+	struct sym_functions functions;		/* a frame's function */
 	struct profile_location *truncated;	/* the root of stacks cut short */
-	uint64_t next_function_id;
 	size_t symbolized, to_symbolize;
 	size_t last_mod;			/* see find_module */
 	struct loc_cache {			/* see get_location */
@@ -223,38 +222,6 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	return b->mapping[mi] = m;
 }
 
-static bool same_function(uint64_t value, const void *ctx)
-{
-	const struct profile_function *fn = (const void *)(uintptr_t)value;
-	const struct sym_frame *f = ctx;
-	return !strcmp(fn->name, f->name) && !strcmp(fn->system_name, f->system_name) &&
-	       !strcmp(fn->filename, f->file) && fn->start_line == f->start_line;
-}
-
-static struct profile_function *get_function(struct builder *b, const struct sym_frame *f)
-{
-	uint64_t h = hash_bytes(f->name, strlen(f->name), 0);
-	h = hash_bytes(f->system_name, strlen(f->system_name), h);
-	h = hash_bytes(f->file, strlen(f->file), h) ^ hash_u64((uint64_t)f->start_line);
-	uint64_t key;
-	bool inserted;
-	uint64_t *slot = hashmap_probe(&b->functions, h, same_function, f, &inserted, &key);
-	if (!slot)
-		return NULL;
-	if (!inserted)
-		return (void *)(uintptr_t)*slot;
-	struct profile_function *fn = profile_add_function(b->p, ++b->next_function_id);
-	if (!fn || !(fn->name = profile_intern(b->p, f->name)) ||
-	    !(fn->system_name = profile_intern(b->p, f->system_name)) ||
-	    !(fn->filename = profile_intern(b->p, f->file))) {
-		hashmap_remove(&b->functions, key);
-		return NULL;
-	}
-	fn->start_line = f->start_line;
-	*slot = (uint64_t)(uintptr_t)fn;
-	return fn;
-}
-
 static void progress(struct builder *b)
 {
 	b->symbolized++;
@@ -341,7 +308,7 @@ static struct profile_location *find_location(struct builder *b, struct c_modmap
 	l->mapping = m;
 	l->address = w.address;
 	for (int i = 0; i < n; i++) {
-		if (!(l->line[i].function = get_function(b, &frames[i])))
+		if (!(l->line[i].function = sym_function(b->p, &b->functions, &frames[i])))
 			goto fail;
 		l->line[i].line = frames[i].line;
 	}
@@ -352,14 +319,6 @@ fail:
 	return NULL;
 }
 
-/* operator new is how C++ reaches malloc: its caller is the interesting leaf. */
-static bool is_allocator_frame(const struct profile_location *l)
-{
-	if (l->n_line == 0 || !l->line[l->n_line - 1].function)
-		return false;
-	return strncmp(l->line[l->n_line - 1].function->name, "operator new", 12) == 0;
-}
-
 /* Stacks deeper than the tracker unwinds end in this made-up frame, so
  * reports show that the callers are missing. */
 static struct profile_location *truncated_location(struct builder *b)
@@ -368,7 +327,7 @@ static struct profile_location *truncated_location(struct builder *b)
 		return b->truncated;
 	struct sym_frame f = { "[truncated stack]", "", "", 0, 0 };
 	struct profile_location *l = profile_add_location(b->p, b->p->n_location + 1, 1);
-	if (!l || !(l->line[0].function = get_function(b, &f)))
+	if (!l || !(l->line[0].function = sym_function(b->p, &b->functions, &f)))
 		return NULL;
 	return b->truncated = l;
 }
@@ -563,7 +522,7 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 		struct profile_location *l = frame_location(b, st, mm, i);
 		if (!l)
 			return NULL;
-		if (n == 0 && is_allocator_frame(l) && i + 1 < st->n)
+		if (n == 0 && sym_is_allocator(l) && i + 1 < st->n)
 			continue;
 		locs[n++] = l;
 	}
@@ -1068,7 +1027,7 @@ out:
 	free(b.mapping);
 	free(b.stale);
 	hashmap_release(&b.locations);
-	hashmap_release(&b.functions);
+	sym_functions_release(&b.functions);
 	hashmap_release(&b.mapping_keys);
 	hashmap_release(&b.label_sets);
 	free(b.programs_comment);
