@@ -38,6 +38,7 @@
 struct service {
 	uint32_t pid;		/* the process that connected */
 	uint64_t start_ticks;	/* its start time (/proc/PID/stat): with pid, the key */
+	uint32_t uid;		/* of the process that connected */
 	struct collector *c;
 	uint32_t want;		/* RING_WANT_*: for its rings, those to come too */
 	bool running;		/* some of its processes are watched still */
@@ -138,17 +139,23 @@ static struct service *service_with_pid(struct agent *a, uint32_t pid)
 /* A new ring: to the service of its process (an exec'd image, another
  * ring), of its parent (forked or started by one), or of a process that
  * connects again (the same key), or a new service. */
-static struct collector *route(struct session *s, const struct ucred *cred, struct ring_reader *r,
-			       void *arg)
+static struct collector *route(struct session *s, const struct ucred *cred,
+			       const struct ucred *peer, struct ring_reader *r, void *arg)
 {
 	struct agent *a = arg;
 	(void)s;
 	if (cred->pid <= 0 || (uint32_t)cred->pid != r->pid)
-		return NULL;	/* a ring that says it is another process's */
+		return NULL;	/* a ring that says it is another process's (session checks it too) */
 	uint32_t pid = r->pid, ppid;
 	uint64_t start = proc_stat(pid, &ppid);
-	if (!ppid)	/* gone already (a child that ran briefly): its REC_START says */
-		ppid = ring_start_ppid(r);
+	if (!ppid && peer && peer->pid != cred->pid)
+		ppid = (uint32_t)peer->pid;	/* gone already, forked on its parent's connection */
+	if (!ppid) {	/* gone already, on a connection of its own: its REC_START says,
+			 * believed for a service of its own user only */
+		struct service *pv = service_watching(a, ring_start_ppid(r));
+		if (pv && pv->uid == (uint32_t)cred->uid)
+			ppid = pv->pid;
+	}
 	struct service *v = service_watching(a, pid);
 	if (!v)
 		v = service_watching(a, ppid);
@@ -163,7 +170,7 @@ static struct collector *route(struct session *s, const struct ucred *cred, stru
 		}
 		collector_tick(c, a->s.start_ns + (session_mono_now() - a->s.start_mono_ns));
 		v = &a->svc[a->n_svc++];
-		*v = (struct service){ pid, start, c, RING_WANT_ANY, true, 0 };
+		*v = (struct service){ pid, start, (uint32_t)cred->uid, c, RING_WANT_ANY, true, 0 };
 	}
 	v->running = true;
 	v->ended_ns = 0;
@@ -562,7 +569,7 @@ int cmd_agent(int argc, char **argv)
 	if (!quiet)
 		fprintf(stderr, "memprof agent: collecting from %s; serving "
 			"http://%s/debug/pprof/\n", sock, serve_address(a.srv));
-	uint64_t refused_told = 0;
+	uint64_t refused_told = 0, forged_told = 0;
 	bool told_oom = false;
 	while (!stop_asked) {
 		step(&a);
@@ -571,6 +578,10 @@ int cmd_agent(int argc, char **argv)
 			      "connect)", a.s.last_refused_uid, (unsigned)geteuid(),
 			      group ? " and group " : "", group ? group : "");
 			refused_told = a.s.refused;
+		}
+		if (a.s.forged > forged_told) {
+			error("agent: %s", a.s.forged_why);
+			forged_told = a.s.forged;
 		}
 		if (a.s.out_of_memory && !told_oom) {
 			error("agent: out of memory collecting records");
