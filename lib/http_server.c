@@ -52,6 +52,7 @@ struct http_request {
 	struct http_server *server;
 	struct conn *conn;
 	char *method, *path;
+	char *raw_query;	/* as it came, undecoded; NULL when there is none */
 	struct query_param *query;
 	size_t n_query;
 	char **header;		/* "name", "value", "name", "value"... pointers into conn->in */
@@ -265,6 +266,7 @@ static void conn_free(struct http_server *s, size_t i, bool force)
 		http_blob_unref(c->body);
 		free(c->head_out);
 		free(c->req.query);
+		free(c->req.raw_query);
 		free(c->req.header);
 		free(c->body_in);
 		free(c->in);
@@ -377,6 +379,7 @@ void http_respond(struct http_request *req, int status, const char *ctype, const
 		 * the memory is left to free */
 		http_blob_unref(body);
 		free(c->req.query);
+		free(c->req.raw_query);
 		free(c->req.header);
 		free(c->body_in);
 		free(c->in);
@@ -486,8 +489,11 @@ static int parse_head(struct http_server *s, struct conn *c, const char **why)
 	if (target[0] != '/')
 		return *why = "the request target must be a path (origin-form)", 400;
 	char *q = strchr(target, '?');
-	if (q)
+	if (q) {
 		*q++ = '\0';
+		if (!(r->raw_query = strdup(q)))
+			return *why = "out of memory", 503;
+	}
 	if (url_decode(target, false) < 0)
 		return *why = "invalid URL escape", 400;
 	r->path = target;
@@ -819,6 +825,11 @@ const char *http_request_method(const struct http_request *r)
 const char *http_request_path(const struct http_request *r)
 {
 	return r->path;
+}
+
+const char *http_request_raw_query(const struct http_request *r)
+{
+	return r->raw_query;
 }
 
 const char *http_request_query(const struct http_request *r, const char *name)

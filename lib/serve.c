@@ -40,6 +40,13 @@ struct snap {
 	int64_t wall_ns;
 	struct profile *p;
 	struct http_blob *blob[N_KIND][2];	/* [kind][debug] */
+	struct symbol *sym;	/* by address, for /debug/pprof/symbol; made when asked */
+	size_t n_sym;
+};
+
+struct symbol {
+	uint64_t address;	/* a location's, as ?debug=1 prints it */
+	const char *name;	/* its innermost function's (the snapshot's string) */
 };
 
 struct pending {
@@ -100,6 +107,7 @@ static void snap_unref(struct snap *sn)
 		for (int d = 0; d < 2; d++)
 			http_blob_unref(sn->blob[k][d]);
 	profile_free(sn->p);
+	free(sn->sym);
 	free(sn);
 }
 
@@ -565,6 +573,105 @@ static int profile_handler(struct http_request *req, void *data)
 	return HTTP_PENDING;
 }
 
+/* ---- /debug/pprof/symbol ----------------------------------------------------- */
+
+static int by_address(const void *x, const void *y)
+{
+	const struct symbol *a = x, *b = y;
+	return a->address < b->address ? -1 : a->address > b->address;
+}
+
+/* sn's locations by address, made the first time they are asked for */
+static int snap_symbols(struct snap *sn)
+{
+	if (sn->sym || sn->absent || !sn->p->n_location)
+		return 0;
+	const struct profile *p = sn->p;
+	if (!(sn->sym = malloc(p->n_location * sizeof(*sn->sym))))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_location; i++) {
+		const struct profile_location *l = p->location[i];
+		const struct profile_function *fn = l->n_line ? l->line[0].function : NULL;
+		if (fn && *fn->name)
+			sn->sym[sn->n_sym++] = (struct symbol){ l->address, fn->name };
+	}
+	qsort(sn->sym, sn->n_sym, sizeof(*sn->sym), by_address);
+	return 0;
+}
+
+static const char *symbol_name(const struct snap *sn, uint64_t address)
+{
+	struct symbol key = { address, NULL };
+	const struct symbol *f = sn->n_sym ? bsearch(&key, sn->sym, sn->n_sym, sizeof(key), by_address)
+					   : NULL;
+	return f ? f->name : NULL;
+}
+
+/* Go's net/http/pprof Symbol, which go tool pprof asks when it reads the
+ * legacy text (?debug=1): "num_symbols: 1", then for each address of the
+ * POST body (or, for GET, of the query), "0x... +"-separated, the line
+ * "ADDRESS NAME" when the address is a location of a snapshot served (the
+ * one of every process first; then those of ?pid=), as ?debug=1 prints it
+ * in its frame lines. Unknown addresses get no line, as Go's. */
+static int symbol_handler(struct http_request *req, void *data)
+{
+	struct serve *s = data;
+	size_t len = 0;
+	const char *in = NULL;
+	if (!strcmp(http_request_method(req), "POST"))
+		in = http_request_body(req, &len);
+	else if ((in = http_request_raw_query(req)))
+		len = strlen(in);
+	struct snap *sn;
+	bool have = false;
+	for (size_t i = 0; i < s->n_snaps; i++)
+		have |= !s->snaps[i]->absent;
+	if (!have && len && get_snap(s, 0, 0, &sn) < 0) {
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	struct snap *order[MAX_SNAPS];
+	size_t n = 0;
+	for (int all = 1; all >= 0; all--)
+		for (size_t i = 0; i < s->n_snaps; i++)
+			if ((s->snaps[i]->pid == 0) == all && snap_symbols(s->snaps[i]) == 0)
+				order[n++] = s->snaps[i];
+	struct strbuf b = { 0 };
+	strbuf_puts(&b, "num_symbols: 1\n");
+	for (size_t at = 0; in && at < len;) {
+		const char *plus = memchr(in + at, '+', len - at);
+		size_t wl = plus ? (size_t)(plus - (in + at)) : len - at;
+		char word[32];
+		if (wl && wl < sizeof(word)) {
+			memcpy(word, in + at, wl);
+			word[wl] = '\0';
+			char *end;
+			errno = 0;
+			uint64_t pc = strtoull(word, &end, 0);
+			const char *name = NULL;
+			for (size_t k = 0; !errno && !*end && pc && !name && k < n; k++)
+				name = symbol_name(order[k], pc);
+			if (name) {
+				char line[48];
+				snprintf(line, sizeof(line), "%#" PRIx64 " ", pc);
+				strbuf_puts(&b, line);
+				strbuf_puts(&b, name);
+				strbuf_addc(&b, '\n');
+			}
+		}
+		at += wl + 1;
+	}
+	if (b.failed) {
+		free(b.s);
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	http_respond_text(req, 200, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n",
+			  b.s);
+	free(b.s);
+	return 0;
+}
+
 static void html_escape(struct strbuf *b, const char *s)
 {
 	for (; *s; s++) {
@@ -671,7 +778,9 @@ int serve_open(struct serve **out, const char *addr, const struct serve_source *
 	}
 	if (http_server_handle(s->http, NULL, "/debug/pprof/", index_handler, s) < 0 ||
 	    http_server_handle(s->http, NULL, "/debug/pprof", redirect_handler, s) < 0 ||
-	    http_server_handle(s->http, NULL, "/debug/pprof/*", profile_handler, s) < 0) {
+	    http_server_handle(s->http, NULL, "/debug/pprof/*", profile_handler, s) < 0 ||
+	    http_server_handle(s->http, NULL, "/debug/pprof/symbol", symbol_handler, s) < 0 ||
+	    http_server_handle(s->http, "POST", "/debug/pprof/symbol", symbol_handler, s) < 0) {
 		http_server_close(s->http);
 		free(s);
 		snprintf(err, errlen, "out of memory");

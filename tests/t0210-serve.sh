@@ -150,7 +150,7 @@ if [ -n "$GOPORT" ]; then
 			"/debug/pprof/heap?debug=1" "/debug/pprof/allocs?debug=1" "/debug/pprof/heap?gc=1" \
 			/debug/pprof/nosuchprofile /nosuchpath "/debug/pprof/heap?seconds=x" \
 			"/debug/pprof/heap?seconds=0" "/debug/pprof/heap?seconds=1&debug=1" \
-			"/debug/pprof/allocs?seconds=1"; do
+			"/debug/pprof/allocs?seconds=1" /debug/pprof/symbol "/debug/pprof/symbol?0x1"; do
 			hdrs "http://127.0.0.1:'"$GOPORT"'$p" > go.h && hdrs "'"$H"'$p" > ours.h &&
 			echo "== $p" && cat ours.h &&
 			test_cmp go.h ours.h || return 1
@@ -158,7 +158,7 @@ if [ -n "$GOPORT" ]; then
 	'
 	test_expect_success "error texts as Gos" '
 		for p in /debug/pprof/nosuchprofile /nosuchpath "/debug/pprof/heap?seconds=x" \
-			"/debug/pprof/heap?seconds=1&debug=1"; do
+			"/debug/pprof/heap?seconds=1&debug=1" /debug/pprof/symbol "/debug/pprof/symbol?0x0"; do
 			curl -s "http://127.0.0.1:'"$GOPORT"'$p" > go.b && curl -s "'"$H"'$p" > ours.b &&
 			test_cmp go.b ours.b || return 1
 		done
@@ -189,6 +189,22 @@ test_expect_success "?debug=1: Go's legacy text, which go tool pprof reads to th
 	go tool pprof -top -sample_index=inuse_space -unit=B heap.pb.gz 2>&1 |
 		grep "of .* total" | sed "s/.*of //" > t2 && cat t1 t2 &&
 	test_cmp t2 t1
+'
+
+test_expect_success "go tool pprof on ?debug=1 itself: it asks /debug/pprof/symbol, answered as Gos" '
+	go tool pprof -top -sample_index=inuse_space -unit=B "'"$H"'/debug/pprof/heap?debug=1" > dtop.out 2> dtop.err &&
+	cat dtop.err dtop.out &&
+	test "$(awk "\$NF == \"hold\" { print \$1 }" dtop.out)" = 4194304B &&
+	grep -q " main$" dtop.out &&
+	curl -s "'"$H"'/debug/pprof/heap?debug=1" > sym.txt &&
+	sed -n "s/^#\t\(0x[0-9a-f]*\)\t\([^\t]*\).*/\1 \2/p" sym.txt | sort -u -k1,1 > sym.want &&
+	{ echo "num_symbols: 1"; cat sym.want; } > sym.want1 &&
+	cut -d" " -f1 sym.want | paste -sd+ > sym.post &&
+	curl -s -D sym.h --data-binary "$(cat sym.post)" "'"$H"'/debug/pprof/symbol" > sym.got &&
+	grep -q "^Content-Type: text/plain; charset=utf-8" sym.h &&
+	test_cmp sym.want1 sym.got &&
+	curl -s "'"$H"'/debug/pprof/symbol?$(head -1 sym.post | cut -d+ -f1)+0x0+junk" > sym.get &&
+	{ echo "num_symbols: 1"; head -1 sym.want; } > sym.want2 && test_cmp sym.want2 sym.get
 '
 
 test_expect_success "?debug=1 of blocks whose sizes share size classes: the same totals as the profile" '
