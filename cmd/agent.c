@@ -104,6 +104,12 @@ static uint32_t ring_start_ppid(const struct ring_reader *r)
 	return rec_next(&rr, &rec) && rec.type == REC_START ? rec.u.start.ppid : 0;
 }
 
+/* The collector's clock now (see tick in lib/session.c) */
+static uint64_t agent_now(const struct agent *a)
+{
+	return a->s.start_ns + (session_mono_now() - a->s.start_mono_ns);
+}
+
 static struct service *service_of(struct agent *a, const struct collector *c)
 {
 	for (size_t i = 0; i < a->n_svc; i++)
@@ -168,7 +174,7 @@ static struct collector *route(struct session *s, const struct ucred *cred,
 			collector_free(c);
 			return NULL;
 		}
-		collector_tick(c, a->s.start_ns + (session_mono_now() - a->s.start_mono_ns));
+		collector_tick(c, agent_now(a));
 		v = &a->svc[a->n_svc++];
 		*v = (struct service){ pid, start, (uint32_t)cred->uid, c, RING_WANT_ANY, true, 0 };
 	}
@@ -238,12 +244,35 @@ static void prune(struct agent *a)
 
 /* ---- the profiles, for lib/serve.c ------------------------------------------------- */
 
-static struct profile *service_profile(struct agent *a, struct service *v, bool pid_labels)
+/* Service v's profile, or (pid non-zero) that of its process pid alone. A
+ * running service's runs from its first process's start to now; an ended
+ * one's to its last process's end. */
+static struct profile *service_profile(struct agent *a, struct service *v, bool pid_labels,
+				       uint32_t pid)
 {
 	struct collector_meta meta = { 0 };
+	const char *cm[4];
+	char *owned = NULL;
 	meta.comments = a->comments;
 	meta.pid_labels = pid_labels;
-	return collector_profile(v->c, &meta);
+	meta.one_pid = pid;
+	if (pid) {
+		if (serve_pid_comments(v->c, pid, a->comments, cm, &owned) < 0)
+			return NULL;
+		meta.comments = cm;
+	}
+	struct collector_proc_info info;
+	uint64_t start = 0;
+	for (size_t i = 0; collector_proc_info(v->c, i, &info); i++)
+		if (info.start_ns && (!start || info.start_ns < start))
+			start = info.start_ns;
+	if (v->running && start)
+		collector_set_span(v->c, start, agent_now(a));
+	else
+		collector_set_span(v->c, 0, 0);	/* to its last process's end */
+	struct profile *p = collector_profile(v->c, &meta);
+	free(owned);
+	return p;
 }
 
 static struct profile *src_profile(void *data, uint32_t pid, int *err)
@@ -256,10 +285,7 @@ static struct profile *src_profile(void *data, uint32_t pid, int *err)
 			*err = -ENOENT;
 			return NULL;
 		}
-		struct profile *p = service_profile(a, v, true);
-		if (p)
-			serve_profile_of_pid(p, pid);	/* its processes are labelled */
-		return p;
+		return service_profile(a, v, true, pid);
 	}
 	/* all: each service's, merged (pid labels tell them apart) */
 	struct profile **each = calloc(a->n_svc + 1, sizeof(*each)), *out = NULL;
@@ -270,7 +296,7 @@ static struct profile *src_profile(void *data, uint32_t pid, int *err)
 		struct collector_proc_info info;
 		if (!collector_proc_info(a->svc[i].c, 0, &info))
 			continue;	/* nothing from it yet */
-		if (!(each[n] = service_profile(a, &a->svc[i], true)))
+		if (!(each[n] = service_profile(a, &a->svc[i], true, 0)))
 			goto out;
 		n++;
 	}

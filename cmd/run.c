@@ -308,19 +308,24 @@ static struct profile *source_profile(void *data, uint32_t pid, int *err)
 		*err = -ENOENT;
 		return NULL;
 	}
-	struct collector_meta meta = { .comments = rs->comments };
+	struct collector_meta meta = { .comments = rs->comments, .one_pid = pid };
+	const char *cm[4];
+	char *owned = NULL;
+	/* ?pid=: that process's own (its File:, mappings, command line) */
+	if (pid && serve_pid_comments(rs->c, pid, rs->comments, cm, &owned) < 0) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (pid)
+		meta.comments = cm;
 	/* the run so far: from its start to now, as the final profile
 	 * spans the whole run */
 	collector_set_span(rs->c, rs->start_ns,
 			   rs->start_ns + (session_mono_now() - rs->start_mono_ns));
 	struct profile *p = collector_profile(rs->c, &meta);
-	if (!p) {
+	free(owned);
+	if (!p)
 		*err = -ENOMEM;
-		return NULL;
-	}
-	/* one process: no pid labels, and every sample is its */
-	if (pid && collector_distinct_pids(rs->c) > 1)
-		serve_profile_of_pid(p, pid);
 	return p;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "collect.h"
 #include "pprof.h"
 #include "profile.h"
 #include "session.h"
@@ -118,20 +119,40 @@ static void unlist(struct serve *s, size_t i)
 	s->snaps[i] = s->snaps[--s->n_snaps];
 }
 
-size_t serve_profile_of_pid(struct profile *p, uint32_t pid)
+int serve_pid_comments(const struct collector *c, uint32_t pid, const char *const *comments,
+		       const char *cm[4], char **owned)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < p->n_sample; i++) {
-		const struct profile_sample *smp = &p->sample[i];
-		bool mine = false;
-		for (size_t j = 0; j < smp->n_label; j++)
-			if (!strcmp(smp->label[j].key, "pid") && !*smp->label[j].str)
-				mine = smp->label[j].num == (int64_t)pid;
-		if (mine)
-			p->sample[k++] = *smp;
+	struct collector_proc_info info;
+	const char *cmd = NULL;
+	size_t n = 0;
+	for (size_t i = 0; collector_proc_info(c, i, &info); i++)
+		if (info.pid == pid)
+			cmd = *info.cmdline ? info.cmdline : info.exe;
+	const char *run = comments && comments[0] && comments[1] &&
+			  !strncmp(comments[1], "command: ", 9) ? comments[1] + 9 : NULL;
+	if (comments && comments[0])
+		cm[n++] = comments[0];
+	*owned = NULL;
+	if (cmd) {
+		struct strbuf b = { 0 };
+		strbuf_puts(&b, "command: ");
+		strbuf_puts(&b, cmd);
+		if (run && strcmp(run, cmd)) {
+			strbuf_addc(&b, '\0');
+			strbuf_puts(&b, "run: ");
+			strbuf_puts(&b, run);
+		}
+		if (b.failed) {
+			free(b.s);
+			return -ENOMEM;
+		}
+		*owned = b.s;
+		cm[n++] = b.s;
+		if (run && strcmp(run, cmd))
+			cm[n++] = b.s + strlen(b.s) + 1;
 	}
-	p->n_sample = k;
-	return k;
+	cm[n] = NULL;
+	return 0;
 }
 
 enum { SNAP_WAIT = 1 };

@@ -26,6 +26,7 @@
 
 #include "http_server.h"
 
+struct collector;
 struct pollfd;
 struct profile;
 struct serve;
@@ -46,7 +47,8 @@ struct serve_source {
 	 * inuse_objects, inuse_space, peak_objects, peak_space, in that
 	 * order (the server picks the endpoint's). Returns a profile the
 	 * server frees, or NULL with *err = -ENOENT (no such process) or
-	 * -ENOMEM. serve_profile_of_pid helps make the one of a pid. */
+	 * -ENOMEM. The one of a pid is collector_meta.one_pid's, with
+	 * serve_pid_comments. */
 	struct profile *(*profile)(void *data, uint32_t pid, int *err);
 	/* A number that changes whenever something new was collected: a
 	 * profile built at the same number is served again as it is. Asked
@@ -115,8 +117,12 @@ struct serve_stats {
 };
 void serve_get_stats(const struct serve *s, struct serve_stats *st);
 
-/* Keeps only the samples of process pid in p, a profile of several
- * processes with pid labels. Returns how many are left. */
-size_t serve_profile_of_pid(struct profile *p, uint32_t pid);
+/* The comments of process pid's own profile (?pid=), as --split writes
+ * them: comments[0] (the version), "command: " the command line of its
+ * latest image, then "run: " the run's when comments[1] is another
+ * "command: ". Fills cm (NULL-terminated, 4 at most); *owned holds what
+ * it made (free it). Returns 0 or -ENOMEM. */
+int serve_pid_comments(const struct collector *c, uint32_t pid, const char *const *comments,
+		       const char *cm[4], char **owned);
 
 #endif

@@ -392,6 +392,23 @@ test_expect_success "?pid=N: one processs samples; by default both, with pid lab
 	go tool pprof -top -unit=B -sample_index=inuse_space "'"$H2"'/debug/pprof/heap?pid='"$P2"'" 2>/dev/null |
 		awk "\$NF == \"hold\" { print \$1 }" > v && test "$(cat v)" = 4194304B
 '
+test_expect_success "?pid=N says only that process: its File, mappings and comments" '
+	SH=$(ps -o ppid= -p '"$P1"' | tr -d " ") && test -n "$SH" &&
+	go tool pprof -raw "'"$H2"'/debug/pprof/heap?pid=$SH" > sh.raw 2>/dev/null &&
+	go tool pprof -top "'"$H2"'/debug/pprof/heap?pid=$SH" > sh.top 2>/dev/null &&
+	go tool pprof -comments "'"$H2"'/debug/pprof/heap?pid=$SH" > sh.comments 2>/dev/null &&
+	cat sh.top sh.comments &&
+	grep -q "^File: dash$" sh.top &&
+	sed -n "/^Mappings/,\$p" sh.raw > sh.maps && cat sh.maps &&
+	! grep -q "/served " sh.maps &&
+	grep -q "^command: sh two.sh$" sh.comments &&
+	! grep -q "programs" sh.comments &&
+	go tool pprof -comments "'"$H2"'/debug/pprof/heap?pid='"$P1"'" > p1.comments 2>/dev/null &&
+	cat p1.comments &&
+	grep -q "^command: ./served two.ready two.stop$" p1.comments &&
+	grep -q "^run: sh two.sh$" p1.comments &&
+	go tool pprof -top "'"$H2"'/debug/pprof/heap?pid='"$P1"'" 2>/dev/null | grep -q "^File: served$"
+'
 test_expect_success "a busy port: one clear line, and the program never starts" '
 	test_expect_code 1 '"$MEMPROF"' run --http=127.0.0.1:'"$PORT"' -- touch ran 2> busy.err &&
 	cat busy.err &&
