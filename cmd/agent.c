@@ -348,7 +348,9 @@ static bool src_process(void *data, size_t i, struct serve_process *out)
 			snprintf(a->proc_exe, sizeof(a->proc_exe), "%s", info.exe ? info.exe : "");
 			snprintf(a->proc_cmd, sizeof(a->proc_cmd), "%s", info.cmdline ? info.cmdline : "");
 			*out = (struct serve_process){ info.pid, a->proc_exe, a->proc_cmd,
-						       !info.ended && !info.gone };
+						       !info.ended && !info.gone, info.sampling,
+						       a->svc[k].pid, info.partial_since_ns,
+						       info.away_lost };
 			return true;
 		}
 	}
@@ -357,13 +359,11 @@ static bool src_process(void *data, size_t i, struct serve_process *out)
 
 /* ---- POST /debug/pprof/sampling?pid=N&on=1 --------------------------------------------- */
 
-/* GET: one line per process image, "PID on|off running|ended [partial
- * since TIME]"; POST with on=1 or on=0 (and pid=N for one service, else
- * all): switches sampling, answers what it switched. */
+/* POST with on=1 or on=0 (and pid=N for one service, else all): switches
+ * sampling, answers what it switched. (GET is lib/serve.c's.) */
 static int sampling_handler(struct http_request *req, void *data)
 {
 	struct agent *a = data;
-	struct strbuf b = { 0 };
 	const char *pid_s = http_request_query(req, "pid");
 	uint32_t pid = 0;
 	if (pid_s) {
@@ -382,59 +382,26 @@ static int sampling_handler(struct http_request *req, void *data)
 		http_respond_text(req, 404, "text/plain; charset=utf-8", NULL, "no such process\n");
 		return 0;
 	}
-	if (!strcmp(http_request_method(req), "POST")) {
-		const char *on = http_request_query(req, "on");
-		if (!on || (strcmp(on, "0") && strcmp(on, "1"))) {
-			http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
-					  "POST needs on=1 (sampling on) or on=0 (off)\n");
-			return 0;
-		}
-		size_t n = 0;
-		for (size_t i = 0; i < a->n_svc; i++) {
-			struct service *v = &a->svc[i];
-			if ((one && v != one) || !v->running)
-				continue;
-			v->want = *on == '1' ? RING_WANT_ON : RING_WANT_OFF;
-			session_set_sampling(&a->s, v->c, *on == '1');
-			n++;
-		}
-		a->events++;
-		char line[128];
-		snprintf(line, sizeof(line), "sampling %s for %zu service%s (at each one's next "
-			 "sampled allocation)\n", *on == '1' ? "on" : "off", n, n == 1 ? "" : "s");
-		http_respond_text(req, 200, "text/plain; charset=utf-8", NULL, line);
+	const char *on = http_request_query(req, "on");
+	if (!on || (strcmp(on, "0") && strcmp(on, "1"))) {
+		http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
+				  "POST needs on=1 (sampling on) or on=0 (off)\n");
 		return 0;
 	}
+	size_t n = 0;
 	for (size_t i = 0; i < a->n_svc; i++) {
 		struct service *v = &a->svc[i];
-		struct collector_proc_info info;
-		if (one && v != one)
+		if ((one && v != one) || !v->running)
 			continue;
-		for (size_t k = 0; collector_proc_info(v->c, k, &info); k++) {
-			char line[256];
-			snprintf(line, sizeof(line), "%u %s %s", info.pid, info.sampling ? "on" : "off",
-				 info.ended || info.gone ? "ended" : "running");
-			strbuf_puts(&b, line);
-			if (info.partial_since_ns) {
-				time_t t = (time_t)(info.partial_since_ns / 1000000000u);
-				struct tm tm;
-				char when[32];
-				gmtime_r(&t, &tm);
-				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-				snprintf(line, sizeof(line), " partial since %s (%llu records lost)", when,
-					 (unsigned long long)info.away_lost);
-				strbuf_puts(&b, line);
-			}
-			strbuf_puts(&b, "\n");
-		}
+		v->want = *on == '1' ? RING_WANT_ON : RING_WANT_OFF;
+		session_set_sampling(&a->s, v->c, *on == '1');
+		n++;
 	}
-	if (b.failed) {
-		free(b.s);
-		http_respond_text(req, 503, "text/plain; charset=utf-8", NULL, "out of memory\n");
-		return 0;
-	}
-	http_respond_text(req, 200, "text/plain; charset=utf-8", NULL, b.s ? b.s : "");
-	free(b.s);
+	a->events++;
+	char line[128];
+	snprintf(line, sizeof(line), "sampling %s for %zu service%s (at each one's next "
+		 "sampled allocation)\n", *on == '1' ? "on" : "off", n, n == 1 ? "" : "s");
+	http_respond_text(req, 200, "text/plain; charset=utf-8", NULL, line);
 	return 0;
 }
 
@@ -561,8 +528,7 @@ int cmd_agent(int argc, char **argv)
 		error("agent: %s", err);
 		return 1;
 	}
-	if (serve_handle(a.srv, NULL, "/debug/pprof/sampling", sampling_handler, &a) < 0 ||
-	    serve_handle(a.srv, "POST", "/debug/pprof/sampling", sampling_handler, &a) < 0) {
+	if (serve_handle(a.srv, "POST", "/debug/pprof/sampling", sampling_handler, &a) < 0) {
 		error("out of memory");
 		serve_close(a.srv);
 		return 1;

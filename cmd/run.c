@@ -343,7 +343,8 @@ static bool source_process(void *data, size_t i, struct serve_process *out)
 	struct collector_proc_info info;
 	if (!collector_proc_info(rs->c, i, &info))
 		return false;
-	*out = (struct serve_process){ info.pid, info.exe, info.cmdline, !info.ended && !info.gone };
+	*out = (struct serve_process){ info.pid, info.exe, info.cmdline, !info.ended && !info.gone,
+				       info.sampling, 0, info.partial_since_ns, info.away_lost };
 	return true;
 }
 

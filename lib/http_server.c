@@ -82,6 +82,10 @@ struct conn {
 	struct http_blob *body;
 	size_t body_done;
 	bool send_body;
+	/* HANDLING: the client shut its sending side (a half-close, or all
+	 * of it: no telling until a write fails). Its answer is still sent;
+	 * its descriptor is no longer polled for input. */
+	bool read_shut;
 };
 
 struct http_server {
@@ -319,6 +323,10 @@ static void conn_write(struct http_server *s, struct conn *c)
 		if (n == 0) {
 			/* all written: no more from us, then read what is left */
 			shutdown(c->fd, SHUT_WR);
+			if (c->read_shut) {	/* it sends nothing more: done */
+				conn_remove(s, c);
+				return;
+			}
 			c->state = LINGERING;
 			c->deadline_ns = now_ns() + LINGER_MS * 1000000ull;
 			return;
@@ -637,6 +645,10 @@ static void conn_read(struct http_server *s, struct conn *c)
 				continue;
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				return;
+			if (n == 0 && c->state == HANDLING) {
+				c->read_shut = true;	/* its answer may still be wanted */
+				return;
+			}
 			c->discarded += n > 0 ? (size_t)n : 0;
 			if (n <= 0 || c->discarded > LINGER_BYTES) {
 				conn_remove(s, c);	/* done, or gone */
@@ -745,7 +757,8 @@ void http_server_pollfds(struct http_server *s, struct pollfd *pfd)
 	for (size_t i = 0; i < s->n_conns; i++) {
 		struct conn *c = s->conns[i];
 		c->slot = (int)i + 1;
-		pfd[i + 1] = (struct pollfd){ c->fd, c->state == WRITING ? POLLOUT : POLLIN, 0 };
+		short ev = c->state == WRITING ? POLLOUT : c->read_shut ? 0 : POLLIN;
+		pfd[i + 1] = (struct pollfd){ c->fd, ev, 0 };
 	}
 }
 
@@ -770,6 +783,8 @@ void http_server_dispatch(struct http_server *s, const struct pollfd *pfd, size_
 			continue;
 		if (c->state == WRITING)
 			conn_write(s, c);
+		else if (c->read_shut)
+			conn_remove(s, c);	/* an error or a hangup: gone */
 		else
 			conn_read(s, c);
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "arena.h"
@@ -75,6 +76,14 @@ struct serve {
 	struct pollfd *pfd;	/* serve_session_begin's, until serve_session_end */
 	size_t n_pfd, cap_pfd;
 	const char *index_note;	/* HTML for the index's end (serve_set_index_note), or NULL */
+	struct post_route **post;	/* serve_handle's POST handlers, behind the Origin check */
+	size_t n_post, cap_post;
+};
+
+struct post_route {
+	struct serve *s;
+	http_handler_fn fn;
+	void *data;
 };
 
 static uint64_t mono_ns(void)
@@ -436,12 +445,19 @@ static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, int6
 		/* now and the request's start: either snapshot may be older,
 		 * if nothing changed between it and then */
 		int64_t end = wall_ns();
+		/* the end's comments only: subtracting added the start's that
+		 * differ (the programs' shares, which moved), so each twice */
+		d->n_comment = 0;
+		for (size_t i = 0; i < b1->p->n_comment; i++)
+			if (profile_add_comment(d, b1->p->comment[i]) < 0)
+				goto out;
 		d->time_nanos = end;
 		d->duration_nanos = end - start_ns;
 		d->period = b1->p->period;
 		s->render_ns += cpu_ns() - cpu;
 		blob = render(s, d, kind, false);
 	}
+out:
 	profile_free(d);
 	return blob;
 }
@@ -707,6 +723,138 @@ static void html_escape(struct strbuf *b, const char *s)
 	}
 }
 
+/* ---- processes: one row per process, its exec'd images folded -------------------- */
+
+struct proc_row {
+	struct serve_process p;	/* its latest image's, strings owned */
+	struct strbuf from;	/* the images it exec'd from, oldest first, ", " between */
+};
+
+static void free_rows(struct proc_row *row, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)row[i].p.exe);
+		free((char *)row[i].p.cmdline);
+		free(row[i].from.s);
+	}
+	free(row);
+}
+
+/* The source's process images as one row per (group, pid): a process
+ * that exec'd shows its latest image, and names those before it. Returns
+ * 0 or -ENOMEM. */
+static int list_processes(struct serve *s, struct proc_row **out, size_t *n_out)
+{
+	struct proc_row *row = NULL;
+	size_t n = 0, cap = 0;
+	struct serve_process sp;
+	*out = NULL;
+	*n_out = 0;
+	for (size_t i = 0; s->src.process && s->src.process(s->src.data, i, &sp); i++) {
+		size_t k = n;
+		while (k > 0 && (row[k - 1].p.pid != sp.pid || row[k - 1].p.group != sp.group))
+			k--;
+		char *exe = strdup(sp.exe), *cmd = strdup(sp.cmdline);
+		if (!exe || !cmd || (!k && array_grow(&row, &cap, n, sizeof(*row)) < 0)) {
+			free(exe);
+			free(cmd);
+			free_rows(row, n);
+			return -ENOMEM;
+		}
+		struct proc_row *r;
+		if (k) {	/* an exec'd image of a process listed already */
+			r = &row[k - 1];
+			if (r->from.len)
+				strbuf_puts(&r->from, ", ");
+			strbuf_puts(&r->from, *r->p.exe ? r->p.exe : "?");
+			free((char *)r->p.exe);
+			free((char *)r->p.cmdline);
+		} else {
+			r = &row[n++];
+			memset(r, 0, sizeof(*r));
+		}
+		r->p = sp;
+		r->p.exe = exe;
+		r->p.cmdline = cmd;
+		if (r->from.failed) {
+			free_rows(row, n);
+			return -ENOMEM;
+		}
+	}
+	*out = row;
+	*n_out = n;
+	return 0;
+}
+
+/* GET /debug/pprof/sampling[?pid=N] (see serve.h) */
+static int sampling_list_handler(struct http_request *req, void *data)
+{
+	struct serve *s = data;
+	const char *pid_s = http_request_query(req, "pid");
+	uint32_t pid = 0;
+	bool ok;
+	if (pid_s) {
+		long v = param_int(pid_s, &ok);
+		if (!ok || v <= 0) {
+			http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
+					  "invalid value for \"pid\" - must be a process id\n");
+			return 0;
+		}
+		pid = (uint32_t)v;
+	}
+	struct proc_row *row;
+	size_t n;
+	if (list_processes(s, &row, &n) < 0) {
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	bool found = !pid;
+	uint32_t group = 0;
+	for (size_t i = 0; pid && i < n; i++)
+		if (row[i].p.pid == pid) {
+			found = true;
+			group = row[i].p.group;
+		}
+	if (!found) {
+		free_rows(row, n);
+		http_respond_text(req, 404, "text/plain; charset=utf-8", NULL, "no such process\n");
+		return 0;
+	}
+	struct strbuf b = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		const struct serve_process *p = &row[i].p;
+		char line[256];
+		if (pid && group && p->group != group)
+			continue;
+		if (pid && !group && p->pid != pid)
+			continue;
+		snprintf(line, sizeof(line), "%u %s %s", p->pid, p->sampling ? "on" : "off",
+			 p->running ? "running" : "ended");
+		strbuf_puts(&b, line);
+		if (p->partial_since_ns) {
+			time_t t = (time_t)(p->partial_since_ns / 1000000000u);
+			struct tm tm;
+			char when[32];
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			snprintf(line, sizeof(line), " partial since %s (%llu records lost)", when,
+				 (unsigned long long)p->away_lost);
+			strbuf_puts(&b, line);
+		}
+		strbuf_addc(&b, '\n');
+	}
+	free_rows(row, n);
+	if (b.failed) {
+		free(b.s);
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	http_respond_text(req, 200, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n",
+			  b.s ? b.s : "");
+	free(b.s);
+	return 0;
+}
+
 /* The index, laid out as Go's: the profiles with their counts of samples
  * (from the snapshot of all processes, when there is one: the index does
  * not build one), then the processes. */
@@ -739,17 +887,30 @@ static int index_handler(struct http_request *req, void *data)
 	}
 	strbuf_puts(&b, "</ul>\n</p>\n<p>\nProcesses:\n<table>\n<thead><td>PID</td><td>State</td>"
 		    "<td>Profiles</td><td>Program</td><td>Command line</td></thead>\n");
-	struct serve_process sp;
-	for (size_t i = 0; s->src.process && s->src.process(s->src.data, i, &sp); i++) {
+	struct proc_row *row;
+	size_t n_row;
+	if (list_processes(s, &row, &n_row) < 0) {
+		free(b.s);
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	for (size_t i = 0; i < n_row; i++) {
+		const struct serve_process *sp = &row[i].p;
 		snprintf(line, sizeof(line), "<tr><td>%u</td><td>%s</td><td><a href='heap?pid=%u'>heap</a> "
 			 "<a href='allocs?pid=%u'>allocs</a> <a href='peak?pid=%u'>peak</a></td><td>",
-			 sp.pid, sp.running ? "running" : "ended", sp.pid, sp.pid, sp.pid);
+			 sp->pid, sp->running ? "running" : "ended", sp->pid, sp->pid, sp->pid);
 		strbuf_puts(&b, line);
-		html_escape(&b, sp.exe);
+		html_escape(&b, sp->exe);
+		if (row[i].from.len) {
+			strbuf_puts(&b, " (exec'd from ");
+			html_escape(&b, row[i].from.s);
+			strbuf_puts(&b, ")");
+		}
 		strbuf_puts(&b, "</td><td>");
-		html_escape(&b, sp.cmdline);
+		html_escape(&b, sp->cmdline);
 		strbuf_puts(&b, "</td></tr>\n");
 	}
+	free_rows(row, n_row);
 	strbuf_puts(&b, "</table>\n</p>\n");
 	if (s->index_note)
 		strbuf_puts(&b, s->index_note);
@@ -801,7 +962,8 @@ int serve_open(struct serve **out, const char *addr, const struct serve_source *
 	    http_server_handle(s->http, NULL, "/debug/pprof", redirect_handler, s) < 0 ||
 	    http_server_handle(s->http, NULL, "/debug/pprof/*", profile_handler, s) < 0 ||
 	    http_server_handle(s->http, NULL, "/debug/pprof/symbol", symbol_handler, s) < 0 ||
-	    http_server_handle(s->http, "POST", "/debug/pprof/symbol", symbol_handler, s) < 0) {
+	    http_server_handle(s->http, "POST", "/debug/pprof/symbol", symbol_handler, s) < 0 ||
+	    http_server_handle(s->http, NULL, "/debug/pprof/sampling", sampling_list_handler, s) < 0) {
 		http_server_close(s->http);
 		free(s);
 		snprintf(err, errlen, "out of memory");
@@ -821,10 +983,55 @@ void serve_set_index_note(struct serve *s, const char *html)
 	s->index_note = html;
 }
 
+/* Whether origin ("http://HOST:PORT", from a browser) is this server: its
+ * address, or localhost on its port when it listens on loopback; when it
+ * listens on every address, the host the request was sent to (Host). */
+static bool same_origin(const struct serve *s, const char *origin, const char *host)
+{
+	const char *addr = serve_address(s), *colon = strrchr(addr, ':');
+	const char *o = strstr(origin, "://");
+	if (!o || !colon)
+		return false;
+	o += 3;
+	if (!strcmp(o, addr))
+		return true;
+	size_t hl = (size_t)(colon - addr);
+	bool loopback = (hl == 9 && !strncmp(addr, "127.0.0.1", 9)) || (hl == 5 && !strncmp(addr, "[::1]", 5));
+	bool wildcard = (hl == 7 && !strncmp(addr, "0.0.0.0", 7)) || (hl == 4 && !strncmp(addr, "[::]", 4));
+	char local[80];
+	snprintf(local, sizeof(local), "localhost%s", colon);
+	if (loopback && !strcasecmp(o, local))
+		return true;
+	return wildcard && host && !strcasecmp(o, host);
+}
+
+/* A POST endpoint's: the Origin check (see serve.h), then its handler. */
+static int post_handler(struct http_request *req, void *data)
+{
+	struct post_route *pr = data;
+	const char *origin = http_request_header(req, "Origin");
+	if (origin && !same_origin(pr->s, origin, http_request_header(req, "Host"))) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "refused: a POST from another origin (%.120s)", origin);
+		serve_error(req, 403, msg);
+		return 0;
+	}
+	return pr->fn(req, pr->data);
+}
+
 int serve_handle(struct serve *s, const char *method, const char *path, http_handler_fn fn,
 		 void *data)
 {
-	return http_server_handle(s->http, method, path, fn, data);
+	if (!method || strcmp(method, "POST"))
+		return http_server_handle(s->http, method, path, fn, data);
+	struct post_route *pr = malloc(sizeof(*pr));
+	if (!pr || array_grow(&s->post, &s->cap_post, s->n_post, sizeof(*s->post)) < 0) {
+		free(pr);
+		return -ENOMEM;
+	}
+	*pr = (struct post_route){ s, fn, data };
+	s->post[s->n_post++] = pr;
+	return http_server_handle(s->http, method, path, post_handler, pr);
 }
 
 size_t serve_npoll(const struct serve *s)
@@ -915,6 +1122,9 @@ void serve_close(struct serve *s)
 	while (s->n_snaps)
 		unlist(s, s->n_snaps - 1);
 	http_server_close(s->http);
+	for (size_t i = 0; i < s->n_post; i++)
+		free(s->post[i]);
+	free(s->post);
 	free(s->pfd);
 	free(s);
 }

@@ -32,11 +32,16 @@ struct profile;
 struct serve;
 struct session;
 
+/* A process image: a process that exec'd is several, in exec order. */
 struct serve_process {
 	uint32_t pid;
 	const char *exe;	/* "" when unknown */
 	const char *cmdline;	/* "" when unknown */
 	bool running;		/* false: it ended (its data stays in the profiles) */
+	bool sampling;		/* sampling is on in it */
+	uint32_t group;		/* its service (the agent's: the pid that connected); 0: one for all */
+	/* collected since then only (the collector was away), records lost */
+	uint64_t partial_since_ns, away_lost;
 };
 
 /* Where the profiles come from; every callback is called from the loop's
@@ -56,8 +61,10 @@ struct serve_source {
 	 * did so far (their rings), so that a profile holds everything done
 	 * before the request, as Go's does. */
 	uint64_t (*generation)(void *data);
-	/* Fills *out for process i (0, 1, ...) for the index page; returns
-	 * false past the last. The strings live until the next call. */
+	/* Fills *out for process image i (0, 1, ...) for the index page and
+	 * GET /debug/pprof/sampling; returns false past the last. The images
+	 * of one process come in exec order. The strings live until the next
+	 * call. */
 	bool (*process)(void *data, size_t i, struct serve_process *out);
 	void *data;
 };
@@ -83,7 +90,13 @@ const char *serve_address(const struct serve *s);
  * NULL; html must outlive s. */
 void serve_set_index_note(struct serve *s, const char *html);
 
-/* More endpoints (the agent's POST ones): see http_server_handle. */
+/* More endpoints (the POST /debug/pprof/sampling of run and the agent):
+ * see http_server_handle. A POST whose Origin header (when it has one)
+ * names another host than the request's Host gets a 403 without reaching
+ * fn: a web page elsewhere cannot make a browser switch sampling. The
+ * server itself answers GET /debug/pprof/sampling: one line per process,
+ * "PID on|off running|ended [partial since TIME (N records lost)]", and
+ * with ?pid=N those of N's group only (404 when N is unknown). */
 int serve_handle(struct serve *s, const char *method, const char *path, http_handler_fn fn,
 		 void *data);
 
