@@ -779,7 +779,8 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 		serve_set_index_note(srv,
-			"<p>\nSampling: <code>POST /debug/pprof/sampling?on=1</code> switches it "
+			"<p>\nSampling: <a href='sampling'>sampling</a> lists each process's state; "
+			"<code>POST /debug/pprof/sampling?on=1</code> switches it "
 			"on in every process (<code>on=0</code>: off), at each one's next sampled "
 			"allocation (see memprof run --start-paused).\n</p>\n");
 		if (serve_handle(srv, "POST", "/debug/pprof/sampling", sampling_handler, NULL) < 0) {
