@@ -403,6 +403,7 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 {
 	int status = 0;
 	bool exited = false, told_waiting = false, told_oom = false;
+	uint64_t forged_told = 0;
 	struct timespec exited_at = { 0, 0 };
 	for (;;) {
 		if (srv) {
@@ -422,6 +423,10 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		if (s->out_of_memory && !told_oom) {
 			error("out of memory collecting records");
 			told_oom = true;
+		}
+		if (s->forged > forged_told) {	/* a process not profiled: said, never silent */
+			error("%s", s->forged_why);
+			forged_told = s->forged;
 		}
 		if (snapshot_asked ||
 		    (sn->interval_ns && !exited && session_mono_now() >= sn->next_ns)) {

@@ -48,7 +48,10 @@ struct snap {
 
 struct symbol {
 	uint64_t address;	/* a location's, as ?debug=1 prints it */
-	const char *name;	/* its innermost function's (the snapshot's string) */
+	/* its innermost function's (the snapshot's string), or for an
+	 * address without one, "[FILE]" as pprof names it (owned) */
+	const char *name;
+	char *own;
 };
 
 struct pending {
@@ -117,6 +120,8 @@ static void snap_unref(struct snap *sn)
 		for (int d = 0; d < 2; d++)
 			http_blob_unref(sn->blob[k][d]);
 	profile_free(sn->p);
+	for (size_t i = 0; i < sn->n_sym; i++)
+		free(sn->sym[i].own);
 	free(sn->sym);
 	free(sn);
 }
@@ -629,8 +634,23 @@ static int snap_symbols(struct snap *sn)
 	for (size_t i = 0; i < p->n_location; i++) {
 		const struct profile_location *l = p->location[i];
 		const struct profile_function *fn = l->n_line ? l->line[0].function : NULL;
-		if (fn && *fn->name)
-			sn->sym[sn->n_sym++] = (struct symbol){ l->address, fn->name };
+		const char *file = l->mapping ? l->mapping->filename : "";
+		if (fn && *fn->name) {
+			sn->sym[sn->n_sym++] = (struct symbol){ l->address, fn->name, NULL };
+		} else if (*file) {
+			const char *base = strrchr(file, '/');
+			char *own = malloc(strlen(base ? base + 1 : file) + 3);
+			if (!own) {
+				for (size_t k = 0; k < sn->n_sym; k++)
+					free(sn->sym[k].own);
+				free(sn->sym);
+				sn->sym = NULL;
+				sn->n_sym = 0;
+				return -ENOMEM;
+			}
+			sprintf(own, "[%s]", base ? base + 1 : file);
+			sn->sym[sn->n_sym++] = (struct symbol){ l->address, own, own };
+		}
 	}
 	qsort(sn->sym, sn->n_sym, sizeof(*sn->sym), by_address);
 	return 0;
@@ -638,7 +658,7 @@ static int snap_symbols(struct snap *sn)
 
 static const char *symbol_name(const struct snap *sn, uint64_t address)
 {
-	struct symbol key = { address, NULL };
+	struct symbol key = { address, NULL, NULL };
 	const struct symbol *f = sn->n_sym ? bsearch(&key, sn->sym, sn->n_sym, sizeof(key), by_address)
 					   : NULL;
 	return f ? f->name : NULL;

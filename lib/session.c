@@ -293,6 +293,16 @@ static bool read_messages(struct session *s, int fd, const struct ucred *peer, b
 	}
 }
 
+/* The kernel's credentials on every message of the connections accepted
+ * on listening socket fd, from the first: set on the listener, the flag
+ * is theirs before accept returns them (set on each after accept, a
+ * message sent in between came without). */
+static int passcred(int fd)
+{
+	int on = 1;
+	return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+}
+
 int session_open_fallback(struct session *s, char *path, size_t size)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -308,7 +318,8 @@ int session_open_fallback(struct session *s, char *path, size_t size)
 		rmdir(dir);
 		return -ENAMETOOLONG;
 	}
-	if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->listen_fd, 64) < 0) {
+	if (passcred(s->listen_fd) < 0 || bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(s->listen_fd, 64) < 0) {
 		int e = errno;
 		close(s->listen_fd);
 		s->listen_fd = -1;
@@ -628,7 +639,7 @@ int session_listen(struct session *s, const char *path)
 	int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
 	if (rc < 0 || (group && (chown(path, (uid_t)-1, s->allow_gid) < 0 || chmod(path, 0660) < 0)) ||
-	    listen(fd, 128) < 0) {
+	    passcred(fd) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 		if (rc == 0)
 			unlink(path);
