@@ -98,6 +98,13 @@ test_expect_success "a process that exec'd: one row, its current program, the on
 	go tool pprof -top "'"$H"'/heap?pid='"$CPID"'" 2>/dev/null | grep -q "^File: served$"
 '
 
+test_expect_success "go tool pprof on ?debug=1: dash's nameless frames are [dash], as on the protobuf" '
+	go tool pprof -top -nodefraction=0 "'"$H"'/allocs?debug=1" 2>/dev/null > text.top &&
+	go tool pprof -top -nodefraction=0 "'"$H"'/allocs" 2>/dev/null > pb.top &&
+	grep " \[dash\]$" pb.top && grep " \[dash\]$" text.top &&
+	! grep -q "<unknown>" text.top
+'
+
 test_expect_success "a POST from a page of another origin is refused; the same origin and curl are not" '
 	code=$(curl -s -o post.out -w "%{http_code}" -X POST -H "Origin: http://evil.example" "'"$H"'/sampling?on=0") &&
 	cat post.out && test "$code" = 403 &&
