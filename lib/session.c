@@ -178,11 +178,12 @@ static long pidfd_pid(int fd)
  * sender at the time it sent, a forked child on the connection it
  * inherited too; only CAP_SYS_ADMIN can make them say another pid), and
  * the pidfd it came with must be that process's (or of one gone already:
- * then it says so at once). On an accepted connection (peer), the sender
- * must also be of the user that made the connection, or ours, or root.
- * Otherwise says why in s->forged_why. */
-static bool ring_honest(struct session *s, const struct ucred *cred, const struct ucred *peer,
-			uint32_t hello_pid, const struct ring_reader *r, int pidfd)
+ * then it says so at once). Its uid is not compared with the connection's:
+ * a descendant that changed uid after it inherited the connection is
+ * still the service's (clarifications, #7). Otherwise says why in
+ * s->forged_why. */
+static bool ring_honest(struct session *s, const struct ucred *cred, uint32_t hello_pid,
+			const struct ring_reader *r, int pidfd)
 {
 	long fd_pid = pidfd >= 0 ? pidfd_pid(pidfd) : -1;
 	char lie[96];
@@ -196,8 +197,6 @@ static bool ring_honest(struct session *s, const struct ucred *cred, const struc
 		snprintf(lie, sizeof(lie), "what it sent as its pidfd is not one");
 	else if (pidfd >= 0 && fd_pid != -1 && fd_pid != cred->pid)
 		snprintf(lie, sizeof(lie), "the pidfd it sent was pid %ld's", fd_pid);
-	else if (peer && cred->uid != peer->uid && cred->uid != 0 && cred->uid != geteuid())
-		snprintf(lie, sizeof(lie), "its connection was made by uid %u", (unsigned)peer->uid);
 	else
 		return true;
 	s->forged++;
@@ -222,7 +221,7 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 			close(pidfd);
 		return;	/* not accepted: the image gives up on it, and memprof says so */
 	}
-	if (!ring_honest(s, cred, peer, hello_pid, &r, pidfd) ||
+	if (!ring_honest(s, cred, hello_pid, &r, pidfd) ||
 	    (s->route && !(c = s->route(s, cred, peer, &r, s->cb_arg)))) {
 		ring_unmap(&r);
 		if (pidfd >= 0)
