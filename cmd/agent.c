@@ -38,6 +38,7 @@
 struct service {
 	uint32_t pid;		/* the process that connected */
 	uint64_t start_ticks;	/* its start time (/proc/PID/stat): with pid, the key */
+	uint32_t uid;		/* of the process that connected */
 	struct collector *c;
 	uint32_t want;		/* RING_WANT_*: for its rings, those to come too */
 	bool running;		/* some of its processes are watched still */
@@ -103,6 +104,12 @@ static uint32_t ring_start_ppid(const struct ring_reader *r)
 	return rec_next(&rr, &rec) && rec.type == REC_START ? rec.u.start.ppid : 0;
 }
 
+/* The collector's clock now (see tick in lib/session.c) */
+static uint64_t agent_now(const struct agent *a)
+{
+	return a->s.start_ns + (session_mono_now() - a->s.start_mono_ns);
+}
+
 static struct service *service_of(struct agent *a, const struct collector *c)
 {
 	for (size_t i = 0; i < a->n_svc; i++)
@@ -138,17 +145,23 @@ static struct service *service_with_pid(struct agent *a, uint32_t pid)
 /* A new ring: to the service of its process (an exec'd image, another
  * ring), of its parent (forked or started by one), or of a process that
  * connects again (the same key), or a new service. */
-static struct collector *route(struct session *s, const struct ucred *cred, struct ring_reader *r,
-			       void *arg)
+static struct collector *route(struct session *s, const struct ucred *cred,
+			       const struct ucred *peer, struct ring_reader *r, void *arg)
 {
 	struct agent *a = arg;
 	(void)s;
 	if (cred->pid <= 0 || (uint32_t)cred->pid != r->pid)
-		return NULL;	/* a ring that says it is another process's */
+		return NULL;	/* a ring that says it is another process's (session checks it too) */
 	uint32_t pid = r->pid, ppid;
 	uint64_t start = proc_stat(pid, &ppid);
-	if (!ppid)	/* gone already (a child that ran briefly): its REC_START says */
-		ppid = ring_start_ppid(r);
+	if (!ppid && peer && peer->pid != cred->pid)
+		ppid = (uint32_t)peer->pid;	/* gone already, forked on its parent's connection */
+	if (!ppid) {	/* gone already, on a connection of its own: its REC_START says,
+			 * believed for a service of its own user only */
+		struct service *pv = service_watching(a, ring_start_ppid(r));
+		if (pv && pv->uid == (uint32_t)cred->uid)
+			ppid = pv->pid;
+	}
 	struct service *v = service_watching(a, pid);
 	if (!v)
 		v = service_watching(a, ppid);
@@ -161,9 +174,9 @@ static struct collector *route(struct session *s, const struct ucred *cred, stru
 			collector_free(c);
 			return NULL;
 		}
-		collector_tick(c, a->s.start_ns + (session_mono_now() - a->s.start_mono_ns));
+		collector_tick(c, agent_now(a));
 		v = &a->svc[a->n_svc++];
-		*v = (struct service){ pid, start, c, RING_WANT_ANY, true, 0 };
+		*v = (struct service){ pid, start, (uint32_t)cred->uid, c, RING_WANT_ANY, true, 0 };
 	}
 	v->running = true;
 	v->ended_ns = 0;
@@ -231,12 +244,35 @@ static void prune(struct agent *a)
 
 /* ---- the profiles, for lib/serve.c ------------------------------------------------- */
 
-static struct profile *service_profile(struct agent *a, struct service *v, bool pid_labels)
+/* Service v's profile, or (pid non-zero) that of its process pid alone. A
+ * running service's runs from its first process's start to now; an ended
+ * one's to its last process's end. */
+static struct profile *service_profile(struct agent *a, struct service *v, bool pid_labels,
+				       uint32_t pid)
 {
 	struct collector_meta meta = { 0 };
+	const char *cm[4];
+	char *owned = NULL;
 	meta.comments = a->comments;
 	meta.pid_labels = pid_labels;
-	return collector_profile(v->c, &meta);
+	meta.one_pid = pid;
+	if (pid) {
+		if (serve_pid_comments(v->c, pid, a->comments, cm, &owned) < 0)
+			return NULL;
+		meta.comments = cm;
+	}
+	struct collector_proc_info info;
+	uint64_t start = 0;
+	for (size_t i = 0; collector_proc_info(v->c, i, &info); i++)
+		if (info.start_ns && (!start || info.start_ns < start))
+			start = info.start_ns;
+	if (v->running && start)
+		collector_set_span(v->c, start, agent_now(a));
+	else
+		collector_set_span(v->c, 0, 0);	/* to its last process's end */
+	struct profile *p = collector_profile(v->c, &meta);
+	free(owned);
+	return p;
 }
 
 static struct profile *src_profile(void *data, uint32_t pid, int *err)
@@ -249,10 +285,7 @@ static struct profile *src_profile(void *data, uint32_t pid, int *err)
 			*err = -ENOENT;
 			return NULL;
 		}
-		struct profile *p = service_profile(a, v, true);
-		if (p)
-			serve_profile_of_pid(p, pid);	/* its processes are labelled */
-		return p;
+		return service_profile(a, v, true, pid);
 	}
 	/* all: each service's, merged (pid labels tell them apart) */
 	struct profile **each = calloc(a->n_svc + 1, sizeof(*each)), *out = NULL;
@@ -263,7 +296,7 @@ static struct profile *src_profile(void *data, uint32_t pid, int *err)
 		struct collector_proc_info info;
 		if (!collector_proc_info(a->svc[i].c, 0, &info))
 			continue;	/* nothing from it yet */
-		if (!(each[n] = service_profile(a, &a->svc[i], true)))
+		if (!(each[n] = service_profile(a, &a->svc[i], true, 0)))
 			goto out;
 		n++;
 	}
@@ -315,7 +348,9 @@ static bool src_process(void *data, size_t i, struct serve_process *out)
 			snprintf(a->proc_exe, sizeof(a->proc_exe), "%s", info.exe ? info.exe : "");
 			snprintf(a->proc_cmd, sizeof(a->proc_cmd), "%s", info.cmdline ? info.cmdline : "");
 			*out = (struct serve_process){ info.pid, a->proc_exe, a->proc_cmd,
-						       !info.ended && !info.gone };
+						       !info.ended && !info.gone, info.sampling,
+						       a->svc[k].pid, info.partial_since_ns,
+						       info.away_lost };
 			return true;
 		}
 	}
@@ -324,13 +359,11 @@ static bool src_process(void *data, size_t i, struct serve_process *out)
 
 /* ---- POST /debug/pprof/sampling?pid=N&on=1 --------------------------------------------- */
 
-/* GET: one line per process image, "PID on|off running|ended [partial
- * since TIME]"; POST with on=1 or on=0 (and pid=N for one service, else
- * all): switches sampling, answers what it switched. */
+/* POST with on=1 or on=0 (and pid=N for one service, else all): switches
+ * sampling, answers what it switched. (GET is lib/serve.c's.) */
 static int sampling_handler(struct http_request *req, void *data)
 {
 	struct agent *a = data;
-	struct strbuf b = { 0 };
 	const char *pid_s = http_request_query(req, "pid");
 	uint32_t pid = 0;
 	if (pid_s) {
@@ -349,59 +382,26 @@ static int sampling_handler(struct http_request *req, void *data)
 		http_respond_text(req, 404, "text/plain; charset=utf-8", NULL, "no such process\n");
 		return 0;
 	}
-	if (!strcmp(http_request_method(req), "POST")) {
-		const char *on = http_request_query(req, "on");
-		if (!on || (strcmp(on, "0") && strcmp(on, "1"))) {
-			http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
-					  "POST needs on=1 (sampling on) or on=0 (off)\n");
-			return 0;
-		}
-		size_t n = 0;
-		for (size_t i = 0; i < a->n_svc; i++) {
-			struct service *v = &a->svc[i];
-			if ((one && v != one) || !v->running)
-				continue;
-			v->want = *on == '1' ? RING_WANT_ON : RING_WANT_OFF;
-			session_set_sampling(&a->s, v->c, *on == '1');
-			n++;
-		}
-		a->events++;
-		char line[128];
-		snprintf(line, sizeof(line), "sampling %s for %zu service%s (at each one's next "
-			 "sampled allocation)\n", *on == '1' ? "on" : "off", n, n == 1 ? "" : "s");
-		http_respond_text(req, 200, "text/plain; charset=utf-8", NULL, line);
+	const char *on = http_request_query(req, "on");
+	if (!on || (strcmp(on, "0") && strcmp(on, "1"))) {
+		http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
+				  "POST needs on=1 (sampling on) or on=0 (off)\n");
 		return 0;
 	}
+	size_t n = 0;
 	for (size_t i = 0; i < a->n_svc; i++) {
 		struct service *v = &a->svc[i];
-		struct collector_proc_info info;
-		if (one && v != one)
+		if ((one && v != one) || !v->running)
 			continue;
-		for (size_t k = 0; collector_proc_info(v->c, k, &info); k++) {
-			char line[256];
-			snprintf(line, sizeof(line), "%u %s %s", info.pid, info.sampling ? "on" : "off",
-				 info.ended || info.gone ? "ended" : "running");
-			strbuf_puts(&b, line);
-			if (info.partial_since_ns) {
-				time_t t = (time_t)(info.partial_since_ns / 1000000000u);
-				struct tm tm;
-				char when[32];
-				gmtime_r(&t, &tm);
-				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-				snprintf(line, sizeof(line), " partial since %s (%llu records lost)", when,
-					 (unsigned long long)info.away_lost);
-				strbuf_puts(&b, line);
-			}
-			strbuf_puts(&b, "\n");
-		}
+		v->want = *on == '1' ? RING_WANT_ON : RING_WANT_OFF;
+		session_set_sampling(&a->s, v->c, *on == '1');
+		n++;
 	}
-	if (b.failed) {
-		free(b.s);
-		http_respond_text(req, 503, "text/plain; charset=utf-8", NULL, "out of memory\n");
-		return 0;
-	}
-	http_respond_text(req, 200, "text/plain; charset=utf-8", NULL, b.s ? b.s : "");
-	free(b.s);
+	a->events++;
+	char line[128];
+	snprintf(line, sizeof(line), "sampling %s for %zu service%s (at each one's next "
+		 "sampled allocation)\n", *on == '1' ? "on" : "off", n, n == 1 ? "" : "s");
+	http_respond_text(req, 200, "text/plain; charset=utf-8", NULL, line);
 	return 0;
 }
 
@@ -528,8 +528,7 @@ int cmd_agent(int argc, char **argv)
 		error("agent: %s", err);
 		return 1;
 	}
-	if (serve_handle(a.srv, NULL, "/debug/pprof/sampling", sampling_handler, &a) < 0 ||
-	    serve_handle(a.srv, "POST", "/debug/pprof/sampling", sampling_handler, &a) < 0) {
+	if (serve_handle(a.srv, "POST", "/debug/pprof/sampling", sampling_handler, &a) < 0) {
 		error("out of memory");
 		serve_close(a.srv);
 		return 1;
@@ -562,7 +561,7 @@ int cmd_agent(int argc, char **argv)
 	if (!quiet)
 		fprintf(stderr, "memprof agent: collecting from %s; serving "
 			"http://%s/debug/pprof/\n", sock, serve_address(a.srv));
-	uint64_t refused_told = 0;
+	uint64_t refused_told = 0, forged_told = 0;
 	bool told_oom = false;
 	while (!stop_asked) {
 		step(&a);
@@ -571,6 +570,10 @@ int cmd_agent(int argc, char **argv)
 			      "connect)", a.s.last_refused_uid, (unsigned)geteuid(),
 			      group ? " and group " : "", group ? group : "");
 			refused_told = a.s.refused;
+		}
+		if (a.s.forged > forged_told) {
+			error("agent: %s", a.s.forged_why);
+			forged_told = a.s.forged;
 		}
 		if (a.s.out_of_memory && !told_oom) {
 			error("agent: out of memory collecting records");

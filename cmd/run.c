@@ -308,19 +308,24 @@ static struct profile *source_profile(void *data, uint32_t pid, int *err)
 		*err = -ENOENT;
 		return NULL;
 	}
-	struct collector_meta meta = { .comments = rs->comments };
+	struct collector_meta meta = { .comments = rs->comments, .one_pid = pid };
+	const char *cm[4];
+	char *owned = NULL;
+	/* ?pid=: that process's own (its File:, mappings, command line) */
+	if (pid && serve_pid_comments(rs->c, pid, rs->comments, cm, &owned) < 0) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (pid)
+		meta.comments = cm;
 	/* the run so far: from its start to now, as the final profile
 	 * spans the whole run */
 	collector_set_span(rs->c, rs->start_ns,
 			   rs->start_ns + (session_mono_now() - rs->start_mono_ns));
 	struct profile *p = collector_profile(rs->c, &meta);
-	if (!p) {
+	free(owned);
+	if (!p)
 		*err = -ENOMEM;
-		return NULL;
-	}
-	/* one process: no pid labels, and every sample is its */
-	if (pid && collector_distinct_pids(rs->c) > 1)
-		serve_profile_of_pid(p, pid);
 	return p;
 }
 
@@ -338,7 +343,8 @@ static bool source_process(void *data, size_t i, struct serve_process *out)
 	struct collector_proc_info info;
 	if (!collector_proc_info(rs->c, i, &info))
 		return false;
-	*out = (struct serve_process){ info.pid, info.exe, info.cmdline, !info.ended && !info.gone };
+	*out = (struct serve_process){ info.pid, info.exe, info.cmdline, !info.ended && !info.gone,
+				       info.sampling, 0, info.partial_since_ns, info.away_lost };
 	return true;
 }
 
@@ -397,6 +403,7 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 {
 	int status = 0;
 	bool exited = false, told_waiting = false, told_oom = false;
+	uint64_t forged_told = 0;
 	struct timespec exited_at = { 0, 0 };
 	for (;;) {
 		if (srv) {
@@ -416,6 +423,10 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		if (s->out_of_memory && !told_oom) {
 			error("out of memory collecting records");
 			told_oom = true;
+		}
+		if (s->forged > forged_told) {	/* a process not profiled: said, never silent */
+			error("%s", s->forged_why);
+			forged_told = s->forged;
 		}
 		if (snapshot_asked ||
 		    (sn->interval_ns && !exited && session_mono_now() >= sn->next_ns)) {
@@ -773,7 +784,8 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 		serve_set_index_note(srv,
-			"<p>\nSampling: <code>POST /debug/pprof/sampling?on=1</code> switches it "
+			"<p>\nSampling: <a href='sampling'>sampling</a> lists each process's state; "
+			"<code>POST /debug/pprof/sampling?on=1</code> switches it "
 			"on in every process (<code>on=0</code>: off), at each one's next sampled "
 			"allocation (see memprof run --start-paused).\n</p>\n");
 		if (serve_handle(srv, "POST", "/debug/pprof/sampling", sampling_handler, NULL) < 0) {

@@ -147,6 +147,10 @@ struct collector_meta {
 	 * collector_stats, collector_proc_info and collector_free still
 	 * work. */
 	bool last;
+	/* Only the images of process one_pid when non-zero (?pid= of
+	 * memprof run --http and the agent): its samples, its mappings, its
+	 * programs and comments, its span. */
+	uint32_t one_pid;
 };
 
 /* Builds the heap profile of everything fed so far (or of one image, see

@@ -93,9 +93,16 @@ static bool one_image(const struct builder *b)
 	return b->sel && b->sel->one_image;
 }
 
+/* one image, or the images of one pid */
+static bool narrowed(const struct builder *b)
+{
+	return b->sel && (b->sel->one_image || b->sel->one_pid);
+}
+
 static bool selected(const struct builder *b, size_t proc)
 {
-	return !one_image(b) || b->sel->image_index == proc;
+	return (!one_image(b) || b->sel->image_index == proc) &&
+	       (!b->sel || !b->sel->one_pid || b->c->proc[proc].pid == b->sel->one_pid);
 }
 
 static const char *base_name(const char *path)
@@ -810,7 +817,7 @@ static int programs(struct builder *b)
 	}
 	size_t n = 0;
 	for (size_t i = 0; i < c->n_proc; i++)
-		if (selected(b, i) && c->proc[i].started && (bytes[i] > 0 || one_image(b)))
+		if (selected(b, i) && c->proc[i].started && (bytes[i] > 0 || narrowed(b)))
 			pg[n++] = (struct program){ base_name(c->proc[i].exe), bytes[i], i, bytes[i] };
 	/* one per name: the sum, and the image that allocated the most */
 	qsort(pg, n, sizeof(*pg), by_name);
@@ -828,7 +835,7 @@ static int programs(struct builder *b)
 		}
 	}
 	qsort(pg, k, sizeof(*pg), by_bytes);
-	if (k == 0 && !one_image(b) && c->root >= 0)	/* nothing allocated: the first process */
+	if (k == 0 && !narrowed(b) && c->root >= 0)	/* nothing allocated: the first process */
 		pg[k++] = (struct program){ base_name(c->proc[c->root].exe), 0, (size_t)c->root, 0 };
 	if (k > 0) {
 		/* its modules (a forked child's are its parent's mappings) */
@@ -941,9 +948,29 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	if (!p->period_type.type || !p->period_type.unit || !p->default_sample_type)
 		goto out_fail;
 
-	if (c->root >= 0) {
-		const struct c_proc *root = &c->proc[one_image(&b) ? b.sel->image_index
-								   : (size_t)c->root];
+	long first = narrowed(&b) ? -1 : c->root;	/* the image whose rate and start count */
+	for (size_t i = 0; narrowed(&b) && first < 0 && i < c->n_proc; i++)
+		if (selected(&b, i))
+			first = (long)i;
+	if (first >= 0 && b.sel && b.sel->one_pid) {
+		/* its images' span: to now (the span's end) while it runs */
+		const struct c_proc *pr = &c->proc[first];
+		uint64_t end = 0;
+		bool running = false;
+		for (size_t i = (size_t)first; i < c->n_proc; i++) {
+			if (!selected(&b, i))
+				continue;
+			end = c->proc[i].end_ns > end ? c->proc[i].end_ns : end;
+			running |= !c->proc[i].ended && !c->proc[i].gone && !c->proc[i].exec_called;
+		}
+		if (running && c->span_end_ns > end)
+			end = c->span_end_ns;
+		p->period = pr->rate;
+		p->time_nanos = (int64_t)pr->start_ns;
+		if (end > pr->start_ns)
+			p->duration_nanos = (int64_t)(end - pr->start_ns);
+	} else if (first >= 0) {
+		const struct c_proc *root = &c->proc[first];
 		p->period = root->rate;
 		uint64_t start = root->start_ns, end = root->end_ns;
 		if (!one_image(&b)) {
@@ -1013,8 +1040,13 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 			goto out_fail;
 	if (b.programs_comment && profile_add_comment(p, b.programs_comment) < 0)
 		goto out_fail;
-	if (collect_add_switch_comments(c, p, one_image(&b) ? (long)b.sel->image_index : -1) < 0)
+	if (b.sel && b.sel->one_pid) {
+		for (size_t i = 0; i < c->n_proc; i++)
+			if (selected(&b, i) && collect_add_switch_comments(c, p, (long)i) < 0)
+				goto out_fail;
+	} else if (collect_add_switch_comments(c, p, one_image(&b) ? (long)b.sel->image_index : -1) < 0) {
 		goto out_fail;
+	}
 	if (meta && meta->progress)
 		meta->progress(b.symbolized, b.symbolized, meta->progress_data);
 	goto out;

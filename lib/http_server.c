@@ -52,6 +52,7 @@ struct http_request {
 	struct http_server *server;
 	struct conn *conn;
 	char *method, *path;
+	char *raw_query;	/* as it came, undecoded; NULL when there is none */
 	struct query_param *query;
 	size_t n_query;
 	char **header;		/* "name", "value", "name", "value"... pointers into conn->in */
@@ -81,6 +82,10 @@ struct conn {
 	struct http_blob *body;
 	size_t body_done;
 	bool send_body;
+	/* HANDLING: the client shut its sending side (a half-close, or all
+	 * of it: no telling until a write fails). Its answer is still sent;
+	 * its descriptor is no longer polled for input. */
+	bool read_shut;
 };
 
 struct http_server {
@@ -265,6 +270,7 @@ static void conn_free(struct http_server *s, size_t i, bool force)
 		http_blob_unref(c->body);
 		free(c->head_out);
 		free(c->req.query);
+		free(c->req.raw_query);
 		free(c->req.header);
 		free(c->body_in);
 		free(c->in);
@@ -317,6 +323,10 @@ static void conn_write(struct http_server *s, struct conn *c)
 		if (n == 0) {
 			/* all written: no more from us, then read what is left */
 			shutdown(c->fd, SHUT_WR);
+			if (c->read_shut) {	/* it sends nothing more: done */
+				conn_remove(s, c);
+				return;
+			}
 			c->state = LINGERING;
 			c->deadline_ns = now_ns() + LINGER_MS * 1000000ull;
 			return;
@@ -377,6 +387,7 @@ void http_respond(struct http_request *req, int status, const char *ctype, const
 		 * the memory is left to free */
 		http_blob_unref(body);
 		free(c->req.query);
+		free(c->req.raw_query);
 		free(c->req.header);
 		free(c->body_in);
 		free(c->in);
@@ -486,8 +497,11 @@ static int parse_head(struct http_server *s, struct conn *c, const char **why)
 	if (target[0] != '/')
 		return *why = "the request target must be a path (origin-form)", 400;
 	char *q = strchr(target, '?');
-	if (q)
+	if (q) {
 		*q++ = '\0';
+		if (!(r->raw_query = strdup(q)))
+			return *why = "out of memory", 503;
+	}
 	if (url_decode(target, false) < 0)
 		return *why = "invalid URL escape", 400;
 	r->path = target;
@@ -631,6 +645,10 @@ static void conn_read(struct http_server *s, struct conn *c)
 				continue;
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				return;
+			if (n == 0 && c->state == HANDLING) {
+				c->read_shut = true;	/* its answer may still be wanted */
+				return;
+			}
 			c->discarded += n > 0 ? (size_t)n : 0;
 			if (n <= 0 || c->discarded > LINGER_BYTES) {
 				conn_remove(s, c);	/* done, or gone */
@@ -739,7 +757,8 @@ void http_server_pollfds(struct http_server *s, struct pollfd *pfd)
 	for (size_t i = 0; i < s->n_conns; i++) {
 		struct conn *c = s->conns[i];
 		c->slot = (int)i + 1;
-		pfd[i + 1] = (struct pollfd){ c->fd, c->state == WRITING ? POLLOUT : POLLIN, 0 };
+		short ev = c->state == WRITING ? POLLOUT : c->read_shut ? 0 : POLLIN;
+		pfd[i + 1] = (struct pollfd){ c->fd, ev, 0 };
 	}
 }
 
@@ -764,6 +783,8 @@ void http_server_dispatch(struct http_server *s, const struct pollfd *pfd, size_
 			continue;
 		if (c->state == WRITING)
 			conn_write(s, c);
+		else if (c->read_shut)
+			conn_remove(s, c);	/* an error or a hangup: gone */
 		else
 			conn_read(s, c);
 	}
@@ -819,6 +840,11 @@ const char *http_request_method(const struct http_request *r)
 const char *http_request_path(const struct http_request *r)
 {
 	return r->path;
+}
+
+const char *http_request_raw_query(const struct http_request *r)
+{
+	return r->raw_query;
 }
 
 const char *http_request_query(const struct http_request *r, const char *name)

@@ -106,6 +106,8 @@ const char *http_request_path(const struct http_request *r);	/* decoded, no quer
 /* The value of query parameter name (decoded, "" when given without a
  * value), or NULL when it is absent. The first one when repeated. */
 const char *http_request_query(const struct http_request *r, const char *name);
+/* The query as it came (after '?', not decoded), or NULL without one. */
+const char *http_request_raw_query(const struct http_request *r);
 /* A request header's value (name compared without case), or NULL. */
 const char *http_request_header(const struct http_request *r, const char *name);
 const void *http_request_body(const struct http_request *r, size_t *len);

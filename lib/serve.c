@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "arena.h"
+#include "collect.h"
 #include "pprof.h"
 #include "profile.h"
 #include "session.h"
@@ -40,6 +42,16 @@ struct snap {
 	int64_t wall_ns;
 	struct profile *p;
 	struct http_blob *blob[N_KIND][2];	/* [kind][debug] */
+	struct symbol *sym;	/* by address, for /debug/pprof/symbol; made when asked */
+	size_t n_sym;
+};
+
+struct symbol {
+	uint64_t address;	/* a location's, as ?debug=1 prints it */
+	/* its innermost function's (the snapshot's string), or for an
+	 * address without one, "[FILE]" as pprof names it (owned) */
+	const char *name;
+	char *own;
 };
 
 struct pending {
@@ -67,6 +79,14 @@ struct serve {
 	struct pollfd *pfd;	/* serve_session_begin's, until serve_session_end */
 	size_t n_pfd, cap_pfd;
 	const char *index_note;	/* HTML for the index's end (serve_set_index_note), or NULL */
+	struct post_route **post;	/* serve_handle's POST handlers, behind the Origin check */
+	size_t n_post, cap_post;
+};
+
+struct post_route {
+	struct serve *s;
+	http_handler_fn fn;
+	void *data;
 };
 
 static uint64_t mono_ns(void)
@@ -100,6 +120,9 @@ static void snap_unref(struct snap *sn)
 		for (int d = 0; d < 2; d++)
 			http_blob_unref(sn->blob[k][d]);
 	profile_free(sn->p);
+	for (size_t i = 0; i < sn->n_sym; i++)
+		free(sn->sym[i].own);
+	free(sn->sym);
 	free(sn);
 }
 
@@ -110,20 +133,40 @@ static void unlist(struct serve *s, size_t i)
 	s->snaps[i] = s->snaps[--s->n_snaps];
 }
 
-size_t serve_profile_of_pid(struct profile *p, uint32_t pid)
+int serve_pid_comments(const struct collector *c, uint32_t pid, const char *const *comments,
+		       const char *cm[4], char **owned)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < p->n_sample; i++) {
-		const struct profile_sample *smp = &p->sample[i];
-		bool mine = false;
-		for (size_t j = 0; j < smp->n_label; j++)
-			if (!strcmp(smp->label[j].key, "pid") && !*smp->label[j].str)
-				mine = smp->label[j].num == (int64_t)pid;
-		if (mine)
-			p->sample[k++] = *smp;
+	struct collector_proc_info info;
+	const char *cmd = NULL;
+	size_t n = 0;
+	for (size_t i = 0; collector_proc_info(c, i, &info); i++)
+		if (info.pid == pid)
+			cmd = *info.cmdline ? info.cmdline : info.exe;
+	const char *run = comments && comments[0] && comments[1] &&
+			  !strncmp(comments[1], "command: ", 9) ? comments[1] + 9 : NULL;
+	if (comments && comments[0])
+		cm[n++] = comments[0];
+	*owned = NULL;
+	if (cmd) {
+		struct strbuf b = { 0 };
+		strbuf_puts(&b, "command: ");
+		strbuf_puts(&b, cmd);
+		if (run && strcmp(run, cmd)) {
+			strbuf_addc(&b, '\0');
+			strbuf_puts(&b, "run: ");
+			strbuf_puts(&b, run);
+		}
+		if (b.failed) {
+			free(b.s);
+			return -ENOMEM;
+		}
+		*owned = b.s;
+		cm[n++] = b.s;
+		if (run && strcmp(run, cmd))
+			cm[n++] = b.s + strlen(b.s) + 1;
 	}
-	p->n_sample = k;
-	return k;
+	cm[n] = NULL;
+	return 0;
 }
 
 enum { SNAP_WAIT = 1 };
@@ -407,12 +450,19 @@ static struct http_blob *delta_blob(struct serve *s, const struct snap *b0, int6
 		/* now and the request's start: either snapshot may be older,
 		 * if nothing changed between it and then */
 		int64_t end = wall_ns();
+		/* the end's comments only: subtracting added the start's that
+		 * differ (the programs' shares, which moved), so each twice */
+		d->n_comment = 0;
+		for (size_t i = 0; i < b1->p->n_comment; i++)
+			if (profile_add_comment(d, b1->p->comment[i]) < 0)
+				goto out;
 		d->time_nanos = end;
 		d->duration_nanos = end - start_ns;
 		d->period = b1->p->period;
 		s->render_ns += cpu_ns() - cpu;
 		blob = render(s, d, kind, false);
 	}
+out:
 	profile_free(d);
 	return blob;
 }
@@ -565,6 +615,120 @@ static int profile_handler(struct http_request *req, void *data)
 	return HTTP_PENDING;
 }
 
+/* ---- /debug/pprof/symbol ----------------------------------------------------- */
+
+static int by_address(const void *x, const void *y)
+{
+	const struct symbol *a = x, *b = y;
+	return a->address < b->address ? -1 : a->address > b->address;
+}
+
+/* sn's locations by address, made the first time they are asked for */
+static int snap_symbols(struct snap *sn)
+{
+	if (sn->sym || sn->absent || !sn->p->n_location)
+		return 0;
+	const struct profile *p = sn->p;
+	if (!(sn->sym = malloc(p->n_location * sizeof(*sn->sym))))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_location; i++) {
+		const struct profile_location *l = p->location[i];
+		const struct profile_function *fn = l->n_line ? l->line[0].function : NULL;
+		const char *file = l->mapping ? l->mapping->filename : "";
+		if (fn && *fn->name) {
+			sn->sym[sn->n_sym++] = (struct symbol){ l->address, fn->name, NULL };
+		} else if (*file) {
+			const char *base = strrchr(file, '/');
+			char *own = malloc(strlen(base ? base + 1 : file) + 3);
+			if (!own) {
+				for (size_t k = 0; k < sn->n_sym; k++)
+					free(sn->sym[k].own);
+				free(sn->sym);
+				sn->sym = NULL;
+				sn->n_sym = 0;
+				return -ENOMEM;
+			}
+			sprintf(own, "[%s]", base ? base + 1 : file);
+			sn->sym[sn->n_sym++] = (struct symbol){ l->address, own, own };
+		}
+	}
+	qsort(sn->sym, sn->n_sym, sizeof(*sn->sym), by_address);
+	return 0;
+}
+
+static const char *symbol_name(const struct snap *sn, uint64_t address)
+{
+	struct symbol key = { address, NULL, NULL };
+	const struct symbol *f = sn->n_sym ? bsearch(&key, sn->sym, sn->n_sym, sizeof(key), by_address)
+					   : NULL;
+	return f ? f->name : NULL;
+}
+
+/* Go's net/http/pprof Symbol, which go tool pprof asks when it reads the
+ * legacy text (?debug=1): "num_symbols: 1", then for each address of the
+ * POST body (or, for GET, of the query), "0x... +"-separated, the line
+ * "ADDRESS NAME" when the address is a location of a snapshot served (the
+ * one of every process first; then those of ?pid=), as ?debug=1 prints it
+ * in its frame lines. Unknown addresses get no line, as Go's. */
+static int symbol_handler(struct http_request *req, void *data)
+{
+	struct serve *s = data;
+	size_t len = 0;
+	const char *in = NULL;
+	if (!strcmp(http_request_method(req), "POST"))
+		in = http_request_body(req, &len);
+	else if ((in = http_request_raw_query(req)))
+		len = strlen(in);
+	struct snap *sn;
+	bool have = false;
+	for (size_t i = 0; i < s->n_snaps; i++)
+		have |= !s->snaps[i]->absent;
+	if (!have && len && get_snap(s, 0, 0, &sn) < 0) {
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	struct snap *order[MAX_SNAPS];
+	size_t n = 0;
+	for (int all = 1; all >= 0; all--)
+		for (size_t i = 0; i < s->n_snaps; i++)
+			if ((s->snaps[i]->pid == 0) == all && snap_symbols(s->snaps[i]) == 0)
+				order[n++] = s->snaps[i];
+	struct strbuf b = { 0 };
+	strbuf_puts(&b, "num_symbols: 1\n");
+	for (size_t at = 0; in && at < len;) {
+		const char *plus = memchr(in + at, '+', len - at);
+		size_t wl = plus ? (size_t)(plus - (in + at)) : len - at;
+		char word[32];
+		if (wl && wl < sizeof(word)) {
+			memcpy(word, in + at, wl);
+			word[wl] = '\0';
+			char *end;
+			errno = 0;
+			uint64_t pc = strtoull(word, &end, 0);
+			const char *name = NULL;
+			for (size_t k = 0; !errno && !*end && pc && !name && k < n; k++)
+				name = symbol_name(order[k], pc);
+			if (name) {
+				char line[48];
+				snprintf(line, sizeof(line), "%#" PRIx64 " ", pc);
+				strbuf_puts(&b, line);
+				strbuf_puts(&b, name);
+				strbuf_addc(&b, '\n');
+			}
+		}
+		at += wl + 1;
+	}
+	if (b.failed) {
+		free(b.s);
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	http_respond_text(req, 200, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n",
+			  b.s);
+	free(b.s);
+	return 0;
+}
+
 static void html_escape(struct strbuf *b, const char *s)
 {
 	for (; *s; s++) {
@@ -577,6 +741,138 @@ static void html_escape(struct strbuf *b, const char *s)
 		default: strbuf_addc(b, *s);
 		}
 	}
+}
+
+/* ---- processes: one row per process, its exec'd images folded -------------------- */
+
+struct proc_row {
+	struct serve_process p;	/* its latest image's, strings owned */
+	struct strbuf from;	/* the images it exec'd from, oldest first, ", " between */
+};
+
+static void free_rows(struct proc_row *row, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)row[i].p.exe);
+		free((char *)row[i].p.cmdline);
+		free(row[i].from.s);
+	}
+	free(row);
+}
+
+/* The source's process images as one row per (group, pid): a process
+ * that exec'd shows its latest image, and names those before it. Returns
+ * 0 or -ENOMEM. */
+static int list_processes(struct serve *s, struct proc_row **out, size_t *n_out)
+{
+	struct proc_row *row = NULL;
+	size_t n = 0, cap = 0;
+	struct serve_process sp;
+	*out = NULL;
+	*n_out = 0;
+	for (size_t i = 0; s->src.process && s->src.process(s->src.data, i, &sp); i++) {
+		size_t k = n;
+		while (k > 0 && (row[k - 1].p.pid != sp.pid || row[k - 1].p.group != sp.group))
+			k--;
+		char *exe = strdup(sp.exe), *cmd = strdup(sp.cmdline);
+		if (!exe || !cmd || (!k && array_grow(&row, &cap, n, sizeof(*row)) < 0)) {
+			free(exe);
+			free(cmd);
+			free_rows(row, n);
+			return -ENOMEM;
+		}
+		struct proc_row *r;
+		if (k) {	/* an exec'd image of a process listed already */
+			r = &row[k - 1];
+			if (r->from.len)
+				strbuf_puts(&r->from, ", ");
+			strbuf_puts(&r->from, *r->p.exe ? r->p.exe : "?");
+			free((char *)r->p.exe);
+			free((char *)r->p.cmdline);
+		} else {
+			r = &row[n++];
+			memset(r, 0, sizeof(*r));
+		}
+		r->p = sp;
+		r->p.exe = exe;
+		r->p.cmdline = cmd;
+		if (r->from.failed) {
+			free_rows(row, n);
+			return -ENOMEM;
+		}
+	}
+	*out = row;
+	*n_out = n;
+	return 0;
+}
+
+/* GET /debug/pprof/sampling[?pid=N] (see serve.h) */
+static int sampling_list_handler(struct http_request *req, void *data)
+{
+	struct serve *s = data;
+	const char *pid_s = http_request_query(req, "pid");
+	uint32_t pid = 0;
+	bool ok;
+	if (pid_s) {
+		long v = param_int(pid_s, &ok);
+		if (!ok || v <= 0) {
+			http_respond_text(req, 400, "text/plain; charset=utf-8", NULL,
+					  "invalid value for \"pid\" - must be a process id\n");
+			return 0;
+		}
+		pid = (uint32_t)v;
+	}
+	struct proc_row *row;
+	size_t n;
+	if (list_processes(s, &row, &n) < 0) {
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	bool found = !pid;
+	uint32_t group = 0;
+	for (size_t i = 0; pid && i < n; i++)
+		if (row[i].p.pid == pid) {
+			found = true;
+			group = row[i].p.group;
+		}
+	if (!found) {
+		free_rows(row, n);
+		http_respond_text(req, 404, "text/plain; charset=utf-8", NULL, "no such process\n");
+		return 0;
+	}
+	struct strbuf b = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		const struct serve_process *p = &row[i].p;
+		char line[256];
+		if (pid && group && p->group != group)
+			continue;
+		if (pid && !group && p->pid != pid)
+			continue;
+		snprintf(line, sizeof(line), "%u %s %s", p->pid, p->sampling ? "on" : "off",
+			 p->running ? "running" : "ended");
+		strbuf_puts(&b, line);
+		if (p->partial_since_ns) {
+			time_t t = (time_t)(p->partial_since_ns / 1000000000u);
+			struct tm tm;
+			char when[32];
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			snprintf(line, sizeof(line), " partial since %s (%llu records lost)", when,
+				 (unsigned long long)p->away_lost);
+			strbuf_puts(&b, line);
+		}
+		strbuf_addc(&b, '\n');
+	}
+	free_rows(row, n);
+	if (b.failed) {
+		free(b.s);
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	http_respond_text(req, 200, "text/plain; charset=utf-8", "X-Content-Type-Options: nosniff\r\n",
+			  b.s ? b.s : "");
+	free(b.s);
+	return 0;
 }
 
 /* The index, laid out as Go's: the profiles with their counts of samples
@@ -611,17 +907,30 @@ static int index_handler(struct http_request *req, void *data)
 	}
 	strbuf_puts(&b, "</ul>\n</p>\n<p>\nProcesses:\n<table>\n<thead><td>PID</td><td>State</td>"
 		    "<td>Profiles</td><td>Program</td><td>Command line</td></thead>\n");
-	struct serve_process sp;
-	for (size_t i = 0; s->src.process && s->src.process(s->src.data, i, &sp); i++) {
+	struct proc_row *row;
+	size_t n_row;
+	if (list_processes(s, &row, &n_row) < 0) {
+		free(b.s);
+		serve_error(req, 503, "out of memory");
+		return 0;
+	}
+	for (size_t i = 0; i < n_row; i++) {
+		const struct serve_process *sp = &row[i].p;
 		snprintf(line, sizeof(line), "<tr><td>%u</td><td>%s</td><td><a href='heap?pid=%u'>heap</a> "
 			 "<a href='allocs?pid=%u'>allocs</a> <a href='peak?pid=%u'>peak</a></td><td>",
-			 sp.pid, sp.running ? "running" : "ended", sp.pid, sp.pid, sp.pid);
+			 sp->pid, sp->running ? "running" : "ended", sp->pid, sp->pid, sp->pid);
 		strbuf_puts(&b, line);
-		html_escape(&b, sp.exe);
+		html_escape(&b, sp->exe);
+		if (row[i].from.len) {
+			strbuf_puts(&b, " (exec'd from ");
+			html_escape(&b, row[i].from.s);
+			strbuf_puts(&b, ")");
+		}
 		strbuf_puts(&b, "</td><td>");
-		html_escape(&b, sp.cmdline);
+		html_escape(&b, sp->cmdline);
 		strbuf_puts(&b, "</td></tr>\n");
 	}
+	free_rows(row, n_row);
 	strbuf_puts(&b, "</table>\n</p>\n");
 	if (s->index_note)
 		strbuf_puts(&b, s->index_note);
@@ -671,7 +980,10 @@ int serve_open(struct serve **out, const char *addr, const struct serve_source *
 	}
 	if (http_server_handle(s->http, NULL, "/debug/pprof/", index_handler, s) < 0 ||
 	    http_server_handle(s->http, NULL, "/debug/pprof", redirect_handler, s) < 0 ||
-	    http_server_handle(s->http, NULL, "/debug/pprof/*", profile_handler, s) < 0) {
+	    http_server_handle(s->http, NULL, "/debug/pprof/*", profile_handler, s) < 0 ||
+	    http_server_handle(s->http, NULL, "/debug/pprof/symbol", symbol_handler, s) < 0 ||
+	    http_server_handle(s->http, "POST", "/debug/pprof/symbol", symbol_handler, s) < 0 ||
+	    http_server_handle(s->http, NULL, "/debug/pprof/sampling", sampling_list_handler, s) < 0) {
 		http_server_close(s->http);
 		free(s);
 		snprintf(err, errlen, "out of memory");
@@ -691,10 +1003,55 @@ void serve_set_index_note(struct serve *s, const char *html)
 	s->index_note = html;
 }
 
+/* Whether origin ("http://HOST:PORT", from a browser) is this server: its
+ * address, or localhost on its port when it listens on loopback; when it
+ * listens on every address, the host the request was sent to (Host). */
+static bool same_origin(const struct serve *s, const char *origin, const char *host)
+{
+	const char *addr = serve_address(s), *colon = strrchr(addr, ':');
+	const char *o = strstr(origin, "://");
+	if (!o || !colon)
+		return false;
+	o += 3;
+	if (!strcmp(o, addr))
+		return true;
+	size_t hl = (size_t)(colon - addr);
+	bool loopback = (hl == 9 && !strncmp(addr, "127.0.0.1", 9)) || (hl == 5 && !strncmp(addr, "[::1]", 5));
+	bool wildcard = (hl == 7 && !strncmp(addr, "0.0.0.0", 7)) || (hl == 4 && !strncmp(addr, "[::]", 4));
+	char local[80];
+	snprintf(local, sizeof(local), "localhost%s", colon);
+	if (loopback && !strcasecmp(o, local))
+		return true;
+	return wildcard && host && !strcasecmp(o, host);
+}
+
+/* A POST endpoint's: the Origin check (see serve.h), then its handler. */
+static int post_handler(struct http_request *req, void *data)
+{
+	struct post_route *pr = data;
+	const char *origin = http_request_header(req, "Origin");
+	if (origin && !same_origin(pr->s, origin, http_request_header(req, "Host"))) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "refused: a POST from another origin (%.120s)", origin);
+		serve_error(req, 403, msg);
+		return 0;
+	}
+	return pr->fn(req, pr->data);
+}
+
 int serve_handle(struct serve *s, const char *method, const char *path, http_handler_fn fn,
 		 void *data)
 {
-	return http_server_handle(s->http, method, path, fn, data);
+	if (!method || strcmp(method, "POST"))
+		return http_server_handle(s->http, method, path, fn, data);
+	struct post_route *pr = malloc(sizeof(*pr));
+	if (!pr || array_grow(&s->post, &s->cap_post, s->n_post, sizeof(*s->post)) < 0) {
+		free(pr);
+		return -ENOMEM;
+	}
+	*pr = (struct post_route){ s, fn, data };
+	s->post[s->n_post++] = pr;
+	return http_server_handle(s->http, method, path, post_handler, pr);
 }
 
 size_t serve_npoll(const struct serve *s)
@@ -785,6 +1142,9 @@ void serve_close(struct serve *s)
 	while (s->n_snaps)
 		unlist(s, s->n_snaps - 1);
 	http_server_close(s->http);
+	for (size_t i = 0; i < s->n_post; i++)
+		free(s->post[i]);
+	free(s->post);
 	free(s->pfd);
 	free(s);
 }

@@ -26,16 +26,22 @@
 
 #include "http_server.h"
 
+struct collector;
 struct pollfd;
 struct profile;
 struct serve;
 struct session;
 
+/* A process image: a process that exec'd is several, in exec order. */
 struct serve_process {
 	uint32_t pid;
 	const char *exe;	/* "" when unknown */
 	const char *cmdline;	/* "" when unknown */
 	bool running;		/* false: it ended (its data stays in the profiles) */
+	bool sampling;		/* sampling is on in it */
+	uint32_t group;		/* its service (the agent's: the pid that connected); 0: one for all */
+	/* collected since then only (the collector was away), records lost */
+	uint64_t partial_since_ns, away_lost;
 };
 
 /* Where the profiles come from; every callback is called from the loop's
@@ -46,7 +52,8 @@ struct serve_source {
 	 * inuse_objects, inuse_space, peak_objects, peak_space, in that
 	 * order (the server picks the endpoint's). Returns a profile the
 	 * server frees, or NULL with *err = -ENOENT (no such process) or
-	 * -ENOMEM. serve_profile_of_pid helps make the one of a pid. */
+	 * -ENOMEM. The one of a pid is collector_meta.one_pid's, with
+	 * serve_pid_comments. */
 	struct profile *(*profile)(void *data, uint32_t pid, int *err);
 	/* A number that changes whenever something new was collected: a
 	 * profile built at the same number is served again as it is. Asked
@@ -54,8 +61,10 @@ struct serve_source {
 	 * did so far (their rings), so that a profile holds everything done
 	 * before the request, as Go's does. */
 	uint64_t (*generation)(void *data);
-	/* Fills *out for process i (0, 1, ...) for the index page; returns
-	 * false past the last. The strings live until the next call. */
+	/* Fills *out for process image i (0, 1, ...) for the index page and
+	 * GET /debug/pprof/sampling; returns false past the last. The images
+	 * of one process come in exec order. The strings live until the next
+	 * call. */
 	bool (*process)(void *data, size_t i, struct serve_process *out);
 	void *data;
 };
@@ -81,7 +90,13 @@ const char *serve_address(const struct serve *s);
  * NULL; html must outlive s. */
 void serve_set_index_note(struct serve *s, const char *html);
 
-/* More endpoints (the agent's POST ones): see http_server_handle. */
+/* More endpoints (the POST /debug/pprof/sampling of run and the agent):
+ * see http_server_handle. A POST whose Origin header (when it has one)
+ * names another host than the request's Host gets a 403 without reaching
+ * fn: a web page elsewhere cannot make a browser switch sampling. The
+ * server itself answers GET /debug/pprof/sampling: one line per process,
+ * "PID on|off running|ended [partial since TIME (N records lost)]", and
+ * with ?pid=N those of N's group only (404 when N is unknown). */
 int serve_handle(struct serve *s, const char *method, const char *path, http_handler_fn fn,
 		 void *data);
 
@@ -115,8 +130,12 @@ struct serve_stats {
 };
 void serve_get_stats(const struct serve *s, struct serve_stats *st);
 
-/* Keeps only the samples of process pid in p, a profile of several
- * processes with pid labels. Returns how many are left. */
-size_t serve_profile_of_pid(struct profile *p, uint32_t pid);
+/* The comments of process pid's own profile (?pid=), as --split writes
+ * them: comments[0] (the version), "command: " the command line of its
+ * latest image, then "run: " the run's when comments[1] is another
+ * "command: ". Fills cm (NULL-terminated, 4 at most); *owned holds what
+ * it made (free it). Returns 0 or -ENOMEM. */
+int serve_pid_comments(const struct collector *c, uint32_t pid, const char *const *comments,
+		       const char *cm[4], char **owned);
 
 #endif

@@ -152,9 +152,64 @@ void session_forget_pid(struct session *s, uint32_t pid)
 			process_gone(s, i);
 }
 
-/* A new ring: mapped, and watched through the pidfd that came with it (the
- * process's own: no pid can have been reused), or one opened now. */
-static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred)
+/* The pid a pidfd stands for, as the kernel says (/proc/self/fdinfo):
+ * -1 when its process is gone (reaped), -2 when fd is no pidfd. */
+static long pidfd_pid(int fd)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -2;
+	ssize_t n = read(in, buf, sizeof(buf) - 1);
+	close(in);
+	if (n <= 0)
+		return -2;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\nPid:\t");
+	if (!p)
+		return -2;
+	long pid = strtol(p + 6, NULL, 10);
+	return pid > 0 ? pid : -1;
+}
+
+/* Whether a ring may be taken: its hello and its header must both name
+ * the process that sent it, as the kernel says (SCM_CREDENTIALS: the
+ * sender at the time it sent, a forked child on the connection it
+ * inherited too; only CAP_SYS_ADMIN can make them say another pid), and
+ * the pidfd it came with must be that process's (or of one gone already:
+ * then it says so at once). Its uid is not compared with the connection's:
+ * a descendant that changed uid after it inherited the connection is
+ * still the service's (clarifications, #7). Otherwise says why in
+ * s->forged_why. */
+static bool ring_honest(struct session *s, const struct ucred *cred, uint32_t hello_pid,
+			const struct ring_reader *r, int pidfd)
+{
+	long fd_pid = pidfd >= 0 ? pidfd_pid(pidfd) : -1;
+	char lie[96];
+	if (cred->pid <= 0)
+		snprintf(lie, sizeof(lie), "no credentials came with it");
+	else if (hello_pid != (uint32_t)cred->pid)
+		snprintf(lie, sizeof(lie), "its hello said it was pid %u", hello_pid);
+	else if (r->pid != (uint32_t)cred->pid)
+		snprintf(lie, sizeof(lie), "its ring said it was pid %u", r->pid);
+	else if (pidfd >= 0 && fd_pid == -2)
+		snprintf(lie, sizeof(lie), "what it sent as its pidfd is not one");
+	else if (pidfd >= 0 && fd_pid != -1 && fd_pid != cred->pid)
+		snprintf(lie, sizeof(lie), "the pidfd it sent was pid %ld's", fd_pid);
+	else
+		return true;
+	s->forged++;
+	snprintf(s->forged_why, sizeof(s->forged_why), "refused a ring from pid %d (uid %u): %s",
+		 (int)cred->pid, (unsigned)cred->uid, lie);
+	return false;
+}
+
+/* A new ring: mapped, checked (ring_honest), and watched through the
+ * pidfd that came with it (the process's own: no pid can have been
+ * reused), or one opened now. */
+static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred *cred,
+		     const struct ucred *peer, uint32_t hello_pid)
 {
 	struct ring_reader r;
 	struct collector *c = s->c;
@@ -166,7 +221,8 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 			close(pidfd);
 		return;	/* not accepted: the image gives up on it, and memprof says so */
 	}
-	if (s->route && !(c = s->route(s, cred, &r, s->cb_arg))) {
+	if (!ring_honest(s, cred, hello_pid, &r, pidfd) ||
+	    (s->route && !(c = s->route(s, cred, peer, &r, s->cb_arg)))) {
 		ring_unmap(&r);
 		if (pidfd >= 0)
 			close(pidfd);
@@ -174,8 +230,8 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 	}
 	if (!s->route && s->want)
 		__atomic_store_n(&r.hdr->want, s->want, __ATOMIC_RELEASE);
-	/* the kernel's word on who sent it, not the ring's */
-	if (pidfd < 0 && cred->pid > 0 && (uint32_t)cred->pid == r.pid)
+	/* the kernel's word on who sent it (checked above) */
+	if (pidfd < 0)
 		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r.pid, 0);
 	uint64_t owner = pidfd >= 0 ? watch(s, pidfd, r.pid, c) : 0;
 	s->ring[s->n_ring] = r;
@@ -184,10 +240,12 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 }
 
 /* Reads the messages waiting on connection fd: new rings (with the
- * sender's credentials, from the kernel) and kicks. hup: poll said every
- * other end is closed (an empty message also reads as 0 bytes). Returns
- * false when the connection has ended (the caller closes it). */
-static bool read_messages(struct session *s, int fd, bool hup)
+ * sender's credentials, from the kernel) and kicks. peer: who made the
+ * connection (SO_PEERCRED), NULL for memprof run's inherited one. hup:
+ * poll said every other end is closed (an empty message also reads as 0
+ * bytes). Returns false when the connection has ended (the caller closes
+ * it). */
+static bool read_messages(struct session *s, int fd, const struct ucred *peer, bool hup)
 {
 	for (;;) {
 		struct memprof_hello h;
@@ -224,7 +282,7 @@ static bool read_messages(struct session *s, int fd, bool hup)
 		}
 		if (n == (ssize_t)sizeof(h) && h.magic == MEMPROF_HELLO_MAGIC &&
 		    h.type == HELLO_RING && fds[0] >= 0) {
-			add_ring(s, fds[0], fds[1], &cred);
+			add_ring(s, fds[0], fds[1], &cred, peer, h.pid);
 			fds[1] = -1;	/* taken over */
 		}
 		for (size_t j = 0; j < nfd; j++)
@@ -232,6 +290,16 @@ static bool read_messages(struct session *s, int fd, bool hup)
 				close(fds[j]);
 		/* HELLO_KICK: the caller drains every ring after this */
 	}
+}
+
+/* The kernel's credentials on every message of the connections accepted
+ * on listening socket fd, from the first: set on the listener, the flag
+ * is theirs before accept returns them (set on each after accept, a
+ * message sent in between came without). */
+static int passcred(int fd)
+{
+	int on = 1;
+	return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
 }
 
 int session_open_fallback(struct session *s, char *path, size_t size)
@@ -249,7 +317,8 @@ int session_open_fallback(struct session *s, char *path, size_t size)
 		rmdir(dir);
 		return -ENAMETOOLONG;
 	}
-	if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->listen_fd, 64) < 0) {
+	if (passcred(s->listen_fd) < 0 || bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(s->listen_fd, 64) < 0) {
 		int e = errno;
 		close(s->listen_fd);
 		s->listen_fd = -1;
@@ -304,26 +373,33 @@ void session_accept(struct session *s)
 			continue;
 		}
 		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
-		    array_grow(&s->conn, &s->cap_conn, s->n_conn, sizeof(*s->conn)) < 0) {
+		    array_grow(&s->conn, &s->cap_conn, s->n_conn, sizeof(*s->conn)) < 0 ||
+		    array_grow(&s->conn_cred, &s->cap_conn_cred, s->n_conn, sizeof(*s->conn_cred)) < 0) {
 			close(fd);
 			continue;
 		}
+		s->conn_cred[s->n_conn] = cred;
 		s->conn[s->n_conn++] = fd;
 	}
+}
+
+static void drop_conn(struct session *s, size_t i)
+{
+	close(s->conn[i]);
+	s->conn[i] = s->conn[--s->n_conn];
+	s->conn_cred[i] = s->conn_cred[s->n_conn];
 }
 
 void session_refresh(struct session *s)
 {
 	session_accept(s);
-	if (s->sock >= 0 && !read_messages(s, s->sock, false)) {
+	if (s->sock >= 0 && !read_messages(s, s->sock, NULL, false)) {
 		close(s->sock);
 		s->sock = -1;
 	}
 	for (size_t i = s->n_conn; i-- > 0;)
-		if (!read_messages(s, s->conn[i], false)) {
-			close(s->conn[i]);
-			s->conn[i] = s->conn[--s->n_conn];
-		}
+		if (!read_messages(s, s->conn[i], &s->conn_cred[i], false))
+			drop_conn(s, i);
 	session_drain_all(s);
 }
 
@@ -396,16 +472,15 @@ int session_step(struct session *s, int timeout_ms)
 	struct pollfd *pfd = s->pfd;
 	int r = poll(pfd, n, timeout_ms);
 	if (r > 0 && s->sock >= 0 && pfd[at_sock].revents &&
-	    !read_messages(s, s->sock, pfd[at_sock].revents & (POLLHUP | POLLERR))) {
+	    !read_messages(s, s->sock, NULL, pfd[at_sock].revents & (POLLHUP | POLLERR))) {
 		close(s->sock);
 		s->sock = -1;
 	}
 	for (size_t i = polled_conn; r > 0 && i-- > 0;)
 		if (pfd[first_conn + i].revents &&
-		    !read_messages(s, s->conn[i], pfd[first_conn + i].revents & (POLLHUP | POLLERR))) {
-			close(s->conn[i]);
-			s->conn[i] = s->conn[--s->n_conn];
-		}
+		    !read_messages(s, s->conn[i], &s->conn_cred[i],
+				   pfd[first_conn + i].revents & (POLLHUP | POLLERR)))
+			drop_conn(s, i);
 	if (r > 0 && s->listen_fd >= 0 && pfd[at_listen].revents)
 		session_accept(s);
 	tick(s);
@@ -492,6 +567,7 @@ void session_release(struct session *s)
 	free(s->ring_c);
 	free(s->w);
 	free(s->conn);
+	free(s->conn_cred);
 	free(s->hook);
 	free(s->pfd);
 	s->pfd = NULL;
@@ -501,9 +577,11 @@ void session_release(struct session *s)
 	s->ring_c = NULL;
 	s->w = NULL;
 	s->conn = NULL;
+	s->conn_cred = NULL;
 	s->hook = NULL;
 	s->n_ring = s->n_w = s->n_conn = s->n_hook = 0;
 	s->cap_ring = s->cap_owner = s->cap_ring_c = s->cap_w = s->cap_conn = s->cap_hook = 0;
+	s->cap_conn_cred = 0;
 }
 
 int session_listen(struct session *s, const char *path)
@@ -560,7 +638,7 @@ int session_listen(struct session *s, const char *path)
 	int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
 	if (rc < 0 || (group && (chown(path, (uid_t)-1, s->allow_gid) < 0 || chmod(path, 0660) < 0)) ||
-	    listen(fd, 128) < 0) {
+	    passcred(fd) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 		if (rc == 0)
 			unlink(path);

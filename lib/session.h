@@ -45,7 +45,8 @@ struct session {
 	gid_t allow_gid;
 	bool allow_root;
 	int *conn;			/* connections accepted on it */
-	size_t n_conn, cap_conn;
+	struct ucred *conn_cred;	/* per connection: its maker (SO_PEERCRED) */
+	size_t n_conn, cap_conn, cap_conn_cred;
 	struct ring_reader *ring;
 	uint64_t *ring_owner;		/* per ring: its watch's serial */
 	struct collector **ring_c;	/* per ring: its collector */
@@ -64,10 +65,12 @@ struct session {
 	struct pollfd *pfd;		/* session_step's, kept between steps */
 	size_t cap_pfd;
 	/* Optional (agent): the collector a new ring from the process cred
-	 * describes goes to (NULL: refuse the ring). The ring's own header
-	 * says pid; cred is the kernel's word on the sender. */
+	 * describes goes to (NULL: refuse the ring). cred is the kernel's
+	 * word on the sender, checked to be the pid the ring and its hello
+	 * say; peer the process that made the connection it came on (the
+	 * sender, or the parent it was forked from). */
 	struct collector *(*route)(struct session *s, const struct ucred *cred,
-				   struct ring_reader *r, void *arg);
+				   const struct ucred *peer, struct ring_reader *r, void *arg);
 	/* Optional (agent): called after a watched process image is gone and
 	 * its rings are read and let go (w->c still valid). */
 	void (*gone)(struct session *s, const struct session_watched *w, void *arg);
@@ -78,6 +81,10 @@ struct session {
 	/* per-connection refusals (SO_PEERCRED), for the agent to report */
 	uint64_t refused;
 	uint32_t last_refused_uid;
+	/* rings refused because their hello, header or pidfd named another
+	 * process than the kernel says sent them; the last one, said in a line */
+	uint64_t forged;
+	char forged_why[192];
 };
 
 /* Sets s up with no connection (sock, listen_fd -1) feeding collector c. */

@@ -150,7 +150,7 @@ if [ -n "$GOPORT" ]; then
 			"/debug/pprof/heap?debug=1" "/debug/pprof/allocs?debug=1" "/debug/pprof/heap?gc=1" \
 			/debug/pprof/nosuchprofile /nosuchpath "/debug/pprof/heap?seconds=x" \
 			"/debug/pprof/heap?seconds=0" "/debug/pprof/heap?seconds=1&debug=1" \
-			"/debug/pprof/allocs?seconds=1"; do
+			"/debug/pprof/allocs?seconds=1" /debug/pprof/symbol "/debug/pprof/symbol?0x1"; do
 			hdrs "http://127.0.0.1:'"$GOPORT"'$p" > go.h && hdrs "'"$H"'$p" > ours.h &&
 			echo "== $p" && cat ours.h &&
 			test_cmp go.h ours.h || return 1
@@ -158,7 +158,7 @@ if [ -n "$GOPORT" ]; then
 	'
 	test_expect_success "error texts as Gos" '
 		for p in /debug/pprof/nosuchprofile /nosuchpath "/debug/pprof/heap?seconds=x" \
-			"/debug/pprof/heap?seconds=1&debug=1"; do
+			"/debug/pprof/heap?seconds=1&debug=1" /debug/pprof/symbol "/debug/pprof/symbol?0x0"; do
 			curl -s "http://127.0.0.1:'"$GOPORT"'$p" > go.b && curl -s "'"$H"'$p" > ours.b &&
 			test_cmp go.b ours.b || return 1
 		done
@@ -189,6 +189,22 @@ test_expect_success "?debug=1: Go's legacy text, which go tool pprof reads to th
 	go tool pprof -top -sample_index=inuse_space -unit=B heap.pb.gz 2>&1 |
 		grep "of .* total" | sed "s/.*of //" > t2 && cat t1 t2 &&
 	test_cmp t2 t1
+'
+
+test_expect_success "go tool pprof on ?debug=1 itself: it asks /debug/pprof/symbol, answered as Gos" '
+	go tool pprof -top -sample_index=inuse_space -unit=B "'"$H"'/debug/pprof/heap?debug=1" > dtop.out 2> dtop.err &&
+	cat dtop.err dtop.out &&
+	test "$(awk "\$NF == \"hold\" { print \$1 }" dtop.out)" = 4194304B &&
+	grep -q " main$" dtop.out &&
+	curl -s "'"$H"'/debug/pprof/heap?debug=1" > sym.txt &&
+	sed -n "s/^#\t\(0x[0-9a-f]*\)\t\([^\t]*\).*/\1 \2/p" sym.txt | sort -u -k1,1 > sym.want &&
+	{ echo "num_symbols: 1"; cat sym.want; } > sym.want1 &&
+	cut -d" " -f1 sym.want | paste -sd+ > sym.post &&
+	curl -s -D sym.h --data-binary "$(cat sym.post)" "'"$H"'/debug/pprof/symbol" > sym.got &&
+	grep -q "^Content-Type: text/plain; charset=utf-8" sym.h &&
+	test_cmp sym.want1 sym.got &&
+	curl -s "'"$H"'/debug/pprof/symbol?$(head -1 sym.post | cut -d+ -f1)+0x0+junk" > sym.get &&
+	{ echo "num_symbols: 1"; head -1 sym.want; } > sym.want2 && test_cmp sym.want2 sym.get
 '
 
 test_expect_success "?debug=1 of blocks whose sizes share size classes: the same totals as the profile" '
@@ -375,6 +391,23 @@ test_expect_success "?pid=N: one processs samples; by default both, with pid lab
 	cat one.tags && grep -q " '"$P1"'$" one.tags && ! grep -q " '"$P2"'$" one.tags &&
 	go tool pprof -top -unit=B -sample_index=inuse_space "'"$H2"'/debug/pprof/heap?pid='"$P2"'" 2>/dev/null |
 		awk "\$NF == \"hold\" { print \$1 }" > v && test "$(cat v)" = 4194304B
+'
+test_expect_success "?pid=N says only that process: its File, mappings and comments" '
+	SH=$(ps -o ppid= -p '"$P1"' | tr -d " ") && test -n "$SH" &&
+	go tool pprof -raw "'"$H2"'/debug/pprof/heap?pid=$SH" > sh.raw 2>/dev/null &&
+	go tool pprof -top "'"$H2"'/debug/pprof/heap?pid=$SH" > sh.top 2>/dev/null &&
+	go tool pprof -comments "'"$H2"'/debug/pprof/heap?pid=$SH" > sh.comments 2>/dev/null &&
+	cat sh.top sh.comments &&
+	grep -q "^File: dash$" sh.top &&
+	sed -n "/^Mappings/,\$p" sh.raw > sh.maps && cat sh.maps &&
+	! grep -q "/served " sh.maps &&
+	grep -q "^command: sh two.sh$" sh.comments &&
+	! grep -q "programs" sh.comments &&
+	go tool pprof -comments "'"$H2"'/debug/pprof/heap?pid='"$P1"'" > p1.comments 2>/dev/null &&
+	cat p1.comments &&
+	grep -q "^command: ./served two.ready two.stop$" p1.comments &&
+	grep -q "^run: sh two.sh$" p1.comments &&
+	go tool pprof -top "'"$H2"'/debug/pprof/heap?pid='"$P1"'" 2>/dev/null | grep -q "^File: served$"
 '
 test_expect_success "a busy port: one clear line, and the program never starts" '
 	test_expect_code 1 '"$MEMPROF"' run --http=127.0.0.1:'"$PORT"' -- touch ran 2> busy.err &&
