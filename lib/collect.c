@@ -820,26 +820,35 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 	return -EINVAL;
 }
 
-/* The feed goes through the records in runs of up to FEED_RUN ALLOC and
- * FREE records: first asking the CPU for the live-table slot of each, then
- * applying them. At --rate 1 the table outgrows the caches (jq: 2M live
- * blocks, 64 MiB) and each record's slot is a cache miss; asked for a run
- * ahead, the misses overlap. */
-#ifndef FEED_RUN
-#define FEED_RUN 16
+/* At --rate 1 the live table outgrows the caches (jq: 2M live blocks,
+ * 64 MiB) and each record's slot is a cache miss. The feed asks the CPU
+ * for the slot of the record FEED_AHEAD records on, guessing that it is
+ * of the same type (ALLOC and FREE come in long runs: a program builds a
+ * structure, frees it): the misses then overlap. A wrong guess costs a
+ * useless prefetch, never a wrong result. */
+#ifndef FEED_AHEAD
+#define FEED_AHEAD 16
 #endif
 
-/* The records of one image: runs of REC_ALLOC and REC_FREE (all but a few
- * at --rate 1) are read in place here, the others by rec_next (records.h)
- * and apply. Stops at the first record that cannot be applied. *used: the
+FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, const uint8_t *end,
+			       uint8_t type, size_t len)
+{
+	size_t ahead = FEED_AHEAD * len;	/* then its type and address */
+	if ((size_t)(end - at) >= ahead + 9 && at[ahead] == type) {
+		uint64_t addr;
+		memcpy(&addr, at + ahead + 1, 8);
+		addrmap_prefetch(live, addr);
+	}
+}
+
+/* The records of one image: REC_ALLOC and REC_FREE (all but a few at
+ * --rate 1) are read in place here, the others by rec_next (records.h) and
+ * apply. Stops at the first record that cannot be applied. *used: the
  * bytes taken, that record included unless it failed for lack of memory
  * (the caller may feed it again) or could not be decoded. */
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
 			   const void *data, size_t len, size_t *used)
 {
-	/* the length of a record of each type, for ALLOC and FREE; 0: others */
-	static const uint8_t hot_len[256] = { [REC_ALLOC] = REC_ALLOC_LEN,
-					      [REC_FREE] = REC_FREE_LEN };
 	if (used)
 		*used = 0;
 	if (c->spent)
@@ -850,23 +859,27 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 	uint32_t pi = (uint32_t)(p - c->proc);
 	const uint8_t *at = data, *end = at + len;
 	int rc = 0;
-	while (at < end && rc == 0) {
-		/* the run: its records are whole when they all fit, else each
-		 * is checked */
-		const uint8_t *q = at;
-		size_t n;
-		if ((size_t)(end - at) >= FEED_RUN * REC_ALLOC_LEN) {
-			for (unsigned k = 0; k < FEED_RUN && (n = hot_len[*q]); k++) {
-				uint64_t addr;
-				memcpy(&addr, q + 1, 8);	/* both start with u64 addr */
-				addrmap_prefetch(&p->live, addr);
-				q += n;
-			}
+	while (at < end) {
+		uint64_t addr;
+		if (*at == REC_FREE && (size_t)(end - at) >= REC_FREE_LEN) {
+			feed_prefetch(&p->live, at, end, REC_FREE, REC_FREE_LEN);
+			memcpy(&addr, at + 1, 8);	/* rec_put_free's layout */
+			feed_free(c, p, addr);
+			at += REC_FREE_LEN;
+		} else if (*at == REC_ALLOC && (size_t)(end - at) >= REC_ALLOC_LEN) {
+			uint64_t size;
+			uint32_t stack;
+			feed_prefetch(&p->live, at, end, REC_ALLOC, REC_ALLOC_LEN);
+			memcpy(&addr, at + 1, 8);	/* rec_put_alloc's */
+			memcpy(&size, at + 9, 8);
+			memcpy(&stack, at + 17, 4);
+			rc = feed_alloc(c, p, addr, size, stack);
+			if (rc == -ENOMEM)
+				break;
+			at += REC_ALLOC_LEN;
+			if (rc < 0)
+				break;
 		} else {
-			while (q < end && (n = hot_len[*q]) && (size_t)(end - q) >= n)
-				q += n;	/* the last few: no need to ask ahead */
-		}
-		if (q == at) {	/* not ALLOC or FREE */
 			struct rec_reader r = { at, end, false };
 			struct rec rec;
 			if (!rec_next(&r, &rec)) {
@@ -875,26 +888,9 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 			}
 			rc = apply(c, pi, &rec);
 			p = &c->proc[pi];
-			if (rc != -ENOMEM)
-				at = r.p;
-			continue;
-		}
-		while (at < q) {
-			uint64_t addr;
-			memcpy(&addr, at + 1, 8);
-			if (*at == REC_FREE) {
-				feed_free(c, p, addr);
-				at += REC_FREE_LEN;
-				continue;
-			}
-			uint64_t size;
-			uint32_t stack;
-			memcpy(&size, at + 9, 8);	/* rec_put_alloc's layout */
-			memcpy(&stack, at + 17, 4);
-			rc = feed_alloc(c, p, addr, size, stack);
 			if (rc == -ENOMEM)
 				break;
-			at += REC_ALLOC_LEN;
+			at = r.p;
 			if (rc < 0)
 				break;
 		}
