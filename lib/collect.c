@@ -849,12 +849,6 @@ FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, co
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
 			   const void *data, size_t len, size_t *used)
 {
-	return collector_feed_some(c, pid, incarnation, data, len, len, used);
-}
-
-int collector_feed_some(struct collector *c, uint32_t pid, uint32_t incarnation,
-			const void *data, size_t len, size_t want, size_t *used)
-{
 	if (used)
 		*used = 0;
 	if (c->spent)
@@ -863,9 +857,9 @@ int collector_feed_some(struct collector *c, uint32_t pid, uint32_t incarnation,
 	if (!p)
 		return -ENOMEM;
 	uint32_t pi = (uint32_t)(p - c->proc);
-	const uint8_t *at = data, *end = at + len, *stop = at + (want < len ? want : len);
+	const uint8_t *at = data, *end = at + len;
 	int rc = 0;
-	while (at < stop) {
+	while (at < end) {
 		uint64_t addr;
 		if (*at == REC_FREE && (size_t)(end - at) >= REC_FREE_LEN) {
 			feed_prefetch(&p->live, at, end, REC_FREE, REC_FREE_LEN);

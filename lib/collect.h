@@ -49,12 +49,6 @@ void collector_want_mmap(struct collector *c);
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
 			   const void *data, size_t len, size_t *used);
 
-/* The same, for the records that start in the first `want` bytes only
- * (data[0..len) is still whole records): a ring is read in slices, each
- * freed as soon as it is taken. */
-int collector_feed_some(struct collector *c, uint32_t pid, uint32_t incarnation,
-			const void *data, size_t len, size_t want, size_t *used);
-
 /* Feeds one batch (header and records), as a recording holds them.
  * Returns 0, -EINVAL (malformed: counted) or -ENOMEM. */
 int collector_feed(struct collector *c, const void *batch, size_t len);

@@ -15,9 +15,6 @@
 #include "tracker/records.h"
 
 #define RING_SIZE_MAX ((uint64_t)256 << 20)
-#ifndef RING_SLICE
-#define RING_SLICE (256 << 10)	/* bytes of records fed before their room is freed */
-#endif
 
 int ring_map(struct ring_reader *r, int fd)
 {
@@ -108,24 +105,14 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 		wake_producer(h, c);
 		return -EINVAL;
 	}
-	/* In slices, each freed (and a waiting image woken) once read: an
-	 * image that filled its ring waits for one slice, not for all it had
-	 * written when the drain began. */
-	uint64_t from = tail;
-	int rc = 0;
-	while (rc == 0 && tail < head) {
-		size_t used = 0;
-		rc = collector_feed_some(c, r->pid, r->incarnation, r->data + (tail & (size - 1)),
-					 (size_t)(head - tail), RING_SLICE, &used);
-		tail += used;
-		__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
-		wake_producer(h, c);
-		if (!used)
-			break;
-	}
+	size_t used = 0;
+	int rc = collector_feed_records(c, r->pid, r->incarnation, r->data + (tail & (size - 1)),
+					(size_t)(head - tail), &used);
+	__atomic_store_n(&h->tail, tail + used, __ATOMIC_RELEASE);
+	wake_producer(h, c);
 	if (rc == -EINVAL)
 		r->bad = true;
-	return rc < 0 ? rc : (long)(tail - from);
+	return rc < 0 ? rc : (long)used;
 }
 
 void ring_unmap(struct ring_reader *r)
