@@ -174,7 +174,11 @@ enum memprof_ring_want {
 _Static_assert(offsetof(struct memprof_ring, head) == MEMPROF_RING_HEAD_OFFSET, "ring layout");
 _Static_assert(offsetof(struct memprof_ring, tail) == 128, "ring layout");
 _Static_assert(sizeof(struct memprof_batch_header) == 16 && sizeof(struct memprof_file_header) == 16, "batch layout");
-#define MEMPROF_RING_SIZE ((uint64_t)4 << 20)
+/* 8 MiB: at --rate 1 jq frees its 2M blocks at the end faster than memprof
+ * reads them and filled a 4 MiB ring 2 to 14 times a run; 8 MiB held it
+ * (docs/benchmarks.md, sixth session). Its pages count in the program's
+ * RSS once touched (a program that writes less touches less). */
+#define MEMPROF_RING_SIZE ((uint64_t)8 << 20)
 
 /* Messages on memprof's socket (SOCK_SEQPACKET, one per send). */
 enum memprof_hello_type {
