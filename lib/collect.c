@@ -380,12 +380,13 @@ uint64_t size_class(uint64_t size)
 }
 
 /* The bucket of (stack, size class) (the stack's process's), made on first
- * use (epoch: the process's, as the feed has it). A stack's buckets are a list, the one used last first: a site
+ * use, of process p. A stack's buckets are a list, the one used last first: a site
  * allocates in few classes, mostly the same one again (a list of a few
  * hundred at most: there are no more classes), and no index is kept. */
-static __attribute__((noinline)) int64_t bucket_for(struct collector *c, uint32_t proc,
-						    uint32_t stack, uint64_t size, uint64_t epoch)
+static __attribute__((noinline)) int64_t bucket_for(struct collector *c, const struct c_proc *p,
+						    uint32_t stack, uint64_t size)
 {
+	uint32_t proc = (uint32_t)(p - c->proc);
 	struct c_stack *st = &c->stack[stack];
 	uint32_t *link = &st->buckets;
 	for (uint32_t i = *link; i != NO_BUCKET; link = &c->bucket[i].next, i = *link) {
@@ -406,7 +407,7 @@ static __attribute__((noinline)) int64_t bucket_for(struct collector *c, uint32_
 	c->bucket[c->n_bucket] = (struct c_bucket){ .proc = proc, .stack = stack,
 						    .next = st->buckets, .size = size,
 						    /* none live at the last peak */
-						    .stamp = epoch };
+						    .stamp = p->epoch };
 	st->buckets = (uint32_t)c->n_bucket;
 	return (int64_t)c->n_bucket++;
 }
@@ -668,13 +669,13 @@ FEED_INLINE uint64_t feed_size_class(uint64_t size)
 }
 
 /* bucket_for, the common case (the stack's last class again) inline. */
-FEED_INLINE int64_t feed_bucket(struct collector *c, uint32_t proc, uint32_t stack,
-				uint64_t class, uint64_t epoch)
+FEED_INLINE int64_t feed_bucket(struct collector *c, const struct c_proc *p, uint32_t stack,
+				uint64_t class)
 {
 	uint32_t i = c->stack[stack].buckets;
 	if (i != NO_BUCKET && c->bucket[i].size == class)
 		return i;
-	return bucket_for(c, proc, stack, class, epoch);
+	return bucket_for(c, p, stack, class);
 }
 
 /* A sampled allocation (REC_ALLOC) in image p. Returns 0, -EINVAL (a
@@ -687,7 +688,7 @@ FEED_INLINE int feed_alloc(struct collector *c, struct c_proc *p, uint64_t addr,
 	if (k >= p->n_stack_ix || p->stack_ix[k] == NO_STACK)
 		return -EINVAL;
 	uint64_t class = feed_size_class(size);
-	int64_t b = feed_bucket(c, (uint32_t)(p - c->proc), p->stack_ix[k], class, p->epoch);
+	int64_t b = feed_bucket(c, p, p->stack_ix[k], class);
 	if (b < 0)
 		return (int)b;
 	bool inserted;
