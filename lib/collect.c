@@ -834,12 +834,9 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, const uint8_t *end,
 			       uint8_t type, size_t len)
 {
-	size_t ahead = FEED_AHEAD * len;	/* then its type and address */
-	if ((size_t)(end - at) >= ahead + 9 && at[ahead] == type) {
-		uint64_t addr;
-		memcpy(&addr, at + ahead + 1, 8);
-		addrmap_prefetch(live, addr);
-	}
+	size_t ahead = FEED_AHEAD * len;
+	if ((size_t)(end - at) >= ahead + REC_FREE_LEN && at[ahead] == type)
+		addrmap_prefetch(live, rec_get_free(at + ahead));	/* both start so */
 }
 
 /* The records of one image: REC_ALLOC and REC_FREE (all but a few at
@@ -861,19 +858,15 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 	const uint8_t *at = data, *end = at + len;
 	int rc = 0;
 	while (at < end) {
-		uint64_t addr;
 		if (*at == REC_FREE && (size_t)(end - at) >= REC_FREE_LEN) {
 			feed_prefetch(&p->live, at, end, REC_FREE, REC_FREE_LEN);
-			memcpy(&addr, at + 1, 8);	/* rec_put_free's layout */
-			feed_free(c, p, addr);
+			feed_free(c, p, rec_get_free(at));
 			at += REC_FREE_LEN;
 		} else if (*at == REC_ALLOC && (size_t)(end - at) >= REC_ALLOC_LEN) {
-			uint64_t size;
+			uint64_t addr, size;
 			uint32_t stack;
 			feed_prefetch(&p->live, at, end, REC_ALLOC, REC_ALLOC_LEN);
-			memcpy(&addr, at + 1, 8);	/* rec_put_alloc's */
-			memcpy(&size, at + 9, 8);
-			memcpy(&stack, at + 17, 4);
+			rec_get_alloc(at, &addr, &size, &stack);
 			rc = feed_alloc(c, p, addr, size, stack);
 			if (rc == -ENOMEM)
 				break;

@@ -304,6 +304,25 @@ static inline const char *rec_get_name(struct rec_reader *r, uint16_t *len)
 	return s ? s : "";
 }
 
+/* The two records made by the million at --rate 1, read in place by the
+ * collector's feed (rec_next's general path costs as much again): p is at
+ * the record's type byte, and REC_ALLOC_LEN or REC_FREE_LEN bytes are
+ * there. */
+static inline void rec_get_alloc(const uint8_t *p, uint64_t *addr, uint64_t *size,
+				 uint32_t *stack)
+{
+	memcpy(addr, p + 1, 8);
+	memcpy(size, p + 9, 8);
+	memcpy(stack, p + 17, 4);
+}
+
+static inline uint64_t rec_get_free(const uint8_t *p)
+{
+	uint64_t addr;
+	memcpy(&addr, p + 1, 8);
+	return addr;
+}
+
 /* The k-th pc of a decoded REC_STACK. */
 static inline uint64_t rec_pc(const struct rec *rec, size_t k)
 {

@@ -227,9 +227,16 @@ static void test_record_roundtrip(void)
 	CHECK(rec_next(&r, &x) && x.type == REC_STACK && x.u.stack.id == 3 &&
 	      x.u.stack.truncated == 1 && x.u.stack.n == 2 && rec_pc(&x, 0) == 0xaaaa &&
 	      rec_pc(&x, 1) == 0xbbbb);
+	const uint8_t *hot = r.p;	/* the feed's in-place readers agree with rec_next */
+	uint64_t a_addr, a_size;
+	uint32_t a_stack;
+	rec_get_alloc(hot, &a_addr, &a_size, &a_stack);
+	CHECK(a_addr == 0x5000 && a_size == 48 && a_stack == 3);
+	CHECK(rec_get_free(hot + REC_ALLOC_LEN) == 0x5000);
 	CHECK(rec_next(&r, &x) && x.type == REC_ALLOC && x.u.alloc.addr == 0x5000 &&
-	      x.u.alloc.size == 48 && x.u.alloc.stack == 3);
-	CHECK(rec_next(&r, &x) && x.type == REC_FREE && x.u.free.addr == 0x5000);
+	      x.u.alloc.size == 48 && x.u.alloc.stack == 3 && r.p == hot + REC_ALLOC_LEN);
+	CHECK(rec_next(&r, &x) && x.type == REC_FREE && x.u.free.addr == 0x5000 &&
+	      r.p == hot + REC_ALLOC_LEN + REC_FREE_LEN);
 	CHECK(rec_next(&r, &x) && x.type == REC_LOST && x.u.lost.n == 9 &&
 	      x.u.lost.why == LOST_NO_MEMORY);
 	CHECK(rec_next(&r, &x) && x.type == REC_EXEC && x.u.exec.time_ns == 5);
