@@ -24,7 +24,7 @@ QUIET_LINK = @echo '   LINK   $@';
 QUIET_GEN = @echo '   GEN    $@';
 endif
 
-LIB_SRCS = lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
+LIB_SRCS = lib/addrmap.c lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/report_tree.c lib/report_traces.c lib/report_tags.c \
 	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/collect_extra.c lib/ring.c \
 	lib/output.c lib/session.c lib/strbuf.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c lib/http_get.c \

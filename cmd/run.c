@@ -1021,9 +1021,12 @@ int cmd_run(int argc, char **argv)
 			code = leak_exit_status(prof, &leak, out ? out : def);
 		if (verbose) {
 			double prog = cpu_seconds(RUSAGE_CHILDREN), all = cpu_seconds(RUSAGE_SELF);
+			uint64_t waits = collector_stats(c)->ring_waits;
 			fprintf(stderr, "memprof: CPU: program %.2f s; memprof %.2f s collecting "
-				"(%.1f%% of the program's), %.2f s symbolizing and writing\n", prog,
-				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu);
+				"(%.1f%% of the program's), %.2f s symbolizing and writing; the "
+				"program waited for memprof %llu time%s (its ring full)\n", prog,
+				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu,
+				(unsigned long long)waits, waits == 1 ? "" : "s");
 		}
 		free(def);
 	}

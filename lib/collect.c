@@ -14,12 +14,14 @@
 #include "shell.h"
 
 static struct c_point *point_at(struct c_proc *p, uint64_t g);
+static void size_class_init(void);
 
 struct collector *collector_new(void)
 {
 	struct collector *c = calloc(1, sizeof(*c));
 	if (c)
 		c->root = -1;
+	size_class_init();	/* the feed's inline size_class needs the tables */
 	return c;
 }
 
@@ -36,7 +38,7 @@ void collector_free(struct collector *c)
 		hashmap_release(&c->proc[i].old_map_index);
 		free(c->proc[i].stack_ix);
 		free(c->proc[i].points);
-		hashmap_release(&c->proc[i].live);
+		addrmap_release(&c->proc[i].live);
 	}
 	collect_extra_free(c);
 	free(c->proc);
@@ -336,6 +338,8 @@ static const uint32_t go_classes[] = {
 /* Go's lookup tables (size_to_class8, size_to_class128): the index of
  * the class of sizes up to 1024 by 8-byte steps, and up to 32768 by 128. */
 static uint8_t class8[1024 / 8 + 1], class128[(32768 - 1024) / 128 + 1];
+/* the classes themselves, up to 1 KiB by 8 bytes (for the feed) */
+static uint16_t small_class[1024 / 8 + 1];
 
 static bool class_tables;
 
@@ -349,6 +353,7 @@ static void size_class_init(void)
 		while (go_classes[k] < i * 8)
 			k++;
 		class8[i] = (uint8_t)k;
+		small_class[i] = (uint16_t)go_classes[k];
 	}
 	for (size_t i = 0; i < sizeof(class128); i++) {
 		while (go_classes[k] < 1024 + i * 128)
@@ -375,11 +380,13 @@ uint64_t size_class(uint64_t size)
 }
 
 /* The bucket of (stack, size class) (the stack's process's), made on first
- * use. A stack's buckets are a list, the one used last first: a site
+ * use, of process p. A stack's buckets are a list, the one used last first: a site
  * allocates in few classes, mostly the same one again (a list of a few
  * hundred at most: there are no more classes), and no index is kept. */
-static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, uint64_t size)
+static __attribute__((noinline)) int64_t bucket_for(struct collector *c, const struct c_proc *p,
+						    uint32_t stack, uint64_t size)
 {
+	uint32_t proc = (uint32_t)(p - c->proc);
 	struct c_stack *st = &c->stack[stack];
 	uint32_t *link = &st->buckets;
 	for (uint32_t i = *link; i != NO_BUCKET; link = &c->bucket[i].next, i = *link) {
@@ -400,7 +407,7 @@ static int64_t bucket_for(struct collector *c, uint32_t proc, uint32_t stack, ui
 	c->bucket[c->n_bucket] = (struct c_bucket){ .proc = proc, .stack = stack,
 						    .next = st->buckets, .size = size,
 						    /* none live at the last peak */
-						    .stamp = c->proc[proc].epoch };
+						    .stamp = p->epoch };
 	st->buckets = (uint32_t)c->n_bucket;
 	return (int64_t)c->n_bucket++;
 }
@@ -574,51 +581,140 @@ static __attribute__((noinline)) void mark_dirty(struct collector *c, struct c_p
 		c->dirty[c->n_dirty++] = (uint32_t)(p - c->proc);
 }
 
-/* One more (delta 1) or one fewer (-1) live block of size bytes in bucket
- * b of process p, and what it does to the heap in use, its peak and the
- * timeline. The peak costs O(1): a new highest only moves the epoch on; a
- * bucket keeps what it had at the last peak when it first changes after
- * it. */
-static inline void bucket_change(struct collector *c, struct c_proc *p, struct c_bucket *b,
-				 int delta, uint64_t size)
+/* The feed's per-record helpers below are inlined into its loop: at
+ * --rate 1 they run for every allocation and every free (4M records for
+ * jq), where a call and its saved registers cost as much as the work. */
+#define FEED_INLINE static inline __attribute__((always_inline))
+
+/* The heap is about to change: the timeline's interval under way notes it
+ * (mark_dirty), once an interval. */
+FEED_INLINE void feed_dirty(struct collector *c, struct c_proc *p)
+{
+	if (__builtin_expect(!p->dirty, 0))
+		mark_dirty(c, p);
+}
+
+/* A bucket's first change since its process's last peak keeps what it
+ * held then (see bucket_peak). The peak costs O(1): a new highest only
+ * moves the epoch on. */
+FEED_INLINE void bucket_stamp(const struct c_proc *p, struct c_bucket *b)
 {
 	if (b->stamp != p->epoch) {
 		b->peak_n = b->live_n;
 		b->peak_b = b->live_b;
 		b->stamp = p->epoch;
 	}
-	if (!p->dirty)
-		mark_dirty(c, p);
-	double n = heap_scale(size, p->rate), bytes = (double)size * n;
-	if (delta > 0) {
-		b->allocs++;
-		b->alloc_n += n;
-		b->alloc_b += bytes;
-		b->live_n += n;
-		b->live_b += bytes;
-		p->inuse += bytes;
-		p->interval_allocated += bytes;
-		if (p->inuse > p->peak) {
-			p->peak = p->inuse;
-			p->epoch++;
-			p->peak_ns = c->now_ns;
-		}
-		if (p->inuse > p->interval_max)
-			p->interval_max = p->inuse;
-	} else {
-		b->frees++;
-		b->live_n -= n;
-		b->live_b -= bytes;
-		if (b->frees == b->allocs)	/* no rounding left behind */
-			b->live_n = b->live_b = 0;
-		p->inuse -= bytes;	/* at a sampled rate, may round below 0 */
-	}
 }
 
-/* The size of a live block from its entry in the live table (LIVE_VALUE). */
-static inline uint64_t live_size(const struct collector *c, uint64_t value)
+/* What a sampled block of size bytes stands for: *n blocks and *bytes
+ * bytes (heap_scale; at --rate 1 the block itself). */
+FEED_INLINE void feed_scale(const struct c_proc *p, uint64_t size, double *n, double *bytes)
 {
-	return c->bucket[(uint32_t)value].size - (value >> 32);
+	if (p->rate <= 1) {
+		*n = 1;
+		*bytes = (double)size;	/* = (double)size * 1, exactly */
+		return;
+	}
+	*n = heap_scale(size, p->rate);
+	*bytes = (double)size * *n;
+}
+
+/* One more live block in bucket b of process p, standing for n blocks of
+ * bytes in all, and what it does to the heap in use, its peak and the
+ * timeline. */
+FEED_INLINE void bucket_alloc(struct collector *c, struct c_proc *p, struct c_bucket *b,
+			      double n, double bytes)
+{
+	feed_dirty(c, p);
+	bucket_stamp(p, b);
+	b->allocs++;
+	b->alloc_n += n;
+	b->alloc_b += bytes;
+	b->live_n += n;
+	b->live_b += bytes;
+	p->inuse += bytes;
+	p->interval_allocated += bytes;
+	if (p->inuse > p->peak) {
+		p->peak = p->inuse;
+		p->epoch++;
+		p->peak_ns = c->now_ns;
+	}
+	if (p->inuse > p->interval_max)
+		p->interval_max = p->inuse;
+}
+
+/* The live block whose entry in the live table was value (LIVE_VALUE) is
+ * freed: one fewer in its bucket. */
+FEED_INLINE void live_gone(struct collector *c, struct c_proc *p, uint64_t value)
+{
+	struct c_bucket *b = &c->bucket[(uint32_t)value];
+	double n, bytes;
+	feed_scale(p, b->size - (value >> 32), &n, &bytes);
+	feed_dirty(c, p);
+	bucket_stamp(p, b);
+	b->frees++;
+	b->live_n -= n;
+	b->live_b -= bytes;
+	if (b->frees == b->allocs)	/* no rounding left behind */
+		b->live_n = b->live_b = 0;
+	p->inuse -= bytes;	/* at a sampled rate, may round below 0 */
+}
+
+/* size_class, the common case (up to 1 KiB) inline. */
+FEED_INLINE uint64_t feed_size_class(uint64_t size)
+{
+	if (size - 1 < 1024)	/* collector_new made the table */
+		return small_class[(size + 7) / 8];
+	return size_class(size);
+}
+
+/* bucket_for, the common case (the stack's last class again) inline. */
+FEED_INLINE int64_t feed_bucket(struct collector *c, const struct c_proc *p, uint32_t stack,
+				uint64_t class)
+{
+	uint32_t i = c->stack[stack].buckets;
+	if (i != NO_BUCKET && c->bucket[i].size == class)
+		return i;
+	return bucket_for(c, p, stack, class);
+}
+
+/* A sampled allocation (REC_ALLOC) in image p. Returns 0, -EINVAL (a
+ * stack never sent), -ENOMEM (then nothing changed but an empty bucket
+ * made: the record can be fed again). */
+FEED_INLINE int feed_alloc(struct collector *c, struct c_proc *p, uint64_t addr, uint64_t size,
+			   uint32_t id)
+{
+	uint32_t k = id - 1;	/* ids are 1, 2, 3...: 0 wraps around */
+	if (k >= p->n_stack_ix || p->stack_ix[k] == NO_STACK)
+		return -EINVAL;
+	uint64_t class = feed_size_class(size);
+	int64_t b = feed_bucket(c, p, p->stack_ix[k], class);
+	if (b < 0)
+		return (int)b;
+	bool inserted;
+	uint64_t *slot = addrmap_put(&p->live, addr, &inserted);
+	if (!slot)
+		return -ENOMEM;
+	c->stats.allocs++;
+	p->allocs++;
+	if (!inserted)	/* freed without our knowing: the old block is gone */
+		live_gone(c, p, *slot);
+	*slot = LIVE_VALUE(b, size, class);
+	double n, bytes;
+	feed_scale(p, size, &n, &bytes);
+	bucket_alloc(c, p, &c->bucket[b], n, bytes);
+	return 0;
+}
+
+/* A sampled block freed (REC_FREE) in image p. */
+FEED_INLINE void feed_free(struct collector *c, struct c_proc *p, uint64_t addr)
+{
+	uint64_t b;
+	c->stats.frees++;
+	if (!addrmap_take(&p->live, addr, &b))
+		c->stats.unknown_frees++;
+	else
+		live_gone(c, p, b);
 }
 
 /* Applies one decoded record to image pi. Returns 0, -EINVAL, -ENOMEM. */
@@ -656,35 +752,14 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 	}
 	case REC_STACK:
 		return add_stack(c, p, r);
-	case REC_ALLOC: {
-		uint32_t id = r->u.alloc.stack;
-		if (id == 0 || id > p->n_stack_ix || p->stack_ix[id - 1] == NO_STACK)
-			return -EINVAL;
-		uint64_t size = r->u.alloc.size, class = size_class(size);
-		int64_t b = bucket_for(c, pi, p->stack_ix[id - 1], class);
-		if (b < 0)
-			return (int)b;
-		c->stats.allocs++;
-		c->proc[pi].allocs++;
-		bool inserted;
-		uint64_t *slot = hashmap_put(&c->proc[pi].live, r->u.alloc.addr, &inserted);
-		if (!slot)
-			return -ENOMEM;
-		if (!inserted)	/* freed without our knowing: the old block is gone */
-			bucket_change(c, &c->proc[pi], &c->bucket[(uint32_t)*slot], -1,
-				      live_size(c, *slot));
-		*slot = LIVE_VALUE(b, size, class);
-		bucket_change(c, &c->proc[pi], &c->bucket[b], 1, size);
-		return 0;
-	}
-	case REC_FREE: {
-		uint64_t b;
-		c->stats.frees++;
-		if (!hashmap_take(&p->live, r->u.free.addr, &b))
-			c->stats.unknown_frees++;
+	case REC_ALLOC:
+	case REC_FREE: {	/* (collector_feed_records reads them itself) */
+		int rc = 0;
+		if (r->type == REC_ALLOC)
+			rc = feed_alloc(c, p, r->u.alloc.addr, r->u.alloc.size, r->u.alloc.stack);
 		else
-			bucket_change(c, p, &c->bucket[(uint32_t)b], -1, live_size(c, b));
-		return 0;
+			feed_free(c, p, r->u.free.addr);
+		return rc;
 	}
 	case REC_END:
 		p->end_ns = r->u.end.time_ns;
@@ -746,6 +821,29 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 	return -EINVAL;
 }
 
+/* At --rate 1 the live table outgrows the caches (jq: 2M live blocks,
+ * 64 MiB) and each record's slot is a cache miss. The feed asks the CPU
+ * for the slot of the record FEED_AHEAD records on, guessing that it is
+ * of the same type (ALLOC and FREE come in long runs: a program builds a
+ * structure, frees it): the misses then overlap. A wrong guess costs a
+ * useless prefetch, never a wrong result. */
+#ifndef FEED_AHEAD
+#define FEED_AHEAD 16
+#endif
+
+FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, const uint8_t *end,
+			       uint8_t type, size_t len)
+{
+	size_t ahead = FEED_AHEAD * len;
+	if ((size_t)(end - at) >= ahead + REC_FREE_LEN && at[ahead] == type)
+		addrmap_prefetch(live, rec_get_free(at + ahead));	/* both start so */
+}
+
+/* The records of one image: REC_ALLOC and REC_FREE (all but a few at
+ * --rate 1) are read in place here, the others by rec_next (records.h) and
+ * apply. Stops at the first record that cannot be applied. *used: the
+ * bytes taken, that record included unless it failed for lack of memory
+ * (the caller may feed it again) or could not be decoded. */
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
 			   const void *data, size_t len, size_t *used)
 {
@@ -757,16 +855,42 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 	if (!p)
 		return -ENOMEM;
 	uint32_t pi = (uint32_t)(p - c->proc);
-	struct rec_reader r = { data, (const uint8_t *)data + len, false };
-	struct rec rec;
+	const uint8_t *at = data, *end = at + len;
 	int rc = 0;
-	while (rc == 0 && rec_next(&r, &rec)) {
-		rc = apply(c, pi, &rec);
-		if (used && rc != -ENOMEM)
-			*used = (size_t)(r.p - (const uint8_t *)data);
+	while (at < end) {
+		if (*at == REC_FREE && (size_t)(end - at) >= REC_FREE_LEN) {
+			feed_prefetch(&p->live, at, end, REC_FREE, REC_FREE_LEN);
+			feed_free(c, p, rec_get_free(at));
+			at += REC_FREE_LEN;
+		} else if (*at == REC_ALLOC && (size_t)(end - at) >= REC_ALLOC_LEN) {
+			uint64_t addr, size;
+			uint32_t stack;
+			feed_prefetch(&p->live, at, end, REC_ALLOC, REC_ALLOC_LEN);
+			rec_get_alloc(at, &addr, &size, &stack);
+			rc = feed_alloc(c, p, addr, size, stack);
+			if (rc == -ENOMEM)
+				break;
+			at += REC_ALLOC_LEN;
+			if (rc < 0)
+				break;
+		} else {
+			struct rec_reader r = { at, end, false };
+			struct rec rec;
+			if (!rec_next(&r, &rec)) {
+				rc = -EINVAL;
+				break;
+			}
+			rc = apply(c, pi, &rec);
+			p = &c->proc[pi];
+			if (rc == -ENOMEM)
+				break;
+			at = r.p;
+			if (rc < 0)
+				break;
+		}
 	}
-	if (rc == 0 && r.bad)
-		rc = -EINVAL;
+	if (used)
+		*used = (size_t)(at - (const uint8_t *)data);
 	if (rc == -EINVAL) {
 		c->proc[pi].bad_records++;
 		c->stats.bad_batches++;

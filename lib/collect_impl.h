@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addrmap.h"
 #include "arena.h"
 #include "collect.h"
 #include "hashmap.h"
@@ -53,7 +54,7 @@ struct c_proc {
 	struct hashmap old_map_index;	/* hash of a map's modules (+ probe) -> old_maps index */
 	uint32_t *stack_ix;	/* tracker's stack id - 1 -> index into collector.stack */
 	size_t n_stack_ix, cap_stack_ix;	/* the tracker numbers them 1, 2, 3... */
-	struct hashmap live;	/* block address -> LIVE_VALUE(bucket, size, class) */
+	struct addrmap live;	/* block address -> LIVE_VALUE(bucket, size, class) */
 	/* The heap in use, estimated as inuse_space is (the sum of the live
 	 * sampled blocks, scaled), and its highest value so far. Each new
 	 * highest starts a new epoch: a bucket stamped with an older epoch

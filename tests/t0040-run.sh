@@ -167,9 +167,9 @@ test_expect_success "default output name, one summary line, no temporary files l
 	test "$(wc -l < ../err)" = 1 &&
 	grep -q "^memprof: wrote memprof.ends.[0-9]*.pb.gz: .* samples, .* allocated in" ../err
 '
-test_expect_success "--verbose reports the program's and memprof's CPU" '
+test_expect_success "--verbose reports the program's and memprof's CPU, and the program's waits" '
 	$MEMPROF run -v --rate 1 -o v.pb.gz ./ends return 2> err &&
-	grep -E "^memprof: CPU: program [0-9.]+ s; memprof [0-9.]+ s collecting \([0-9.]+% of the program.s\), [0-9.]+ s symbolizing and writing\$" err
+	grep -E "^memprof: CPU: program [0-9.]+ s; memprof [0-9.]+ s collecting \([0-9.]+% of the program.s\), [0-9.]+ s symbolizing and writing; the program waited for memprof [0-9]+ times? \(its ring full\)\$" err
 '
 test_expect_success "--rate takes 4096, 4k, 512KiB, 1M; the profile records it" '
 	for r in 4096:4096 4k:4096 512KiB:524288 1M:1048576; do

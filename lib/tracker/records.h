@@ -174,7 +174,11 @@ enum memprof_ring_want {
 _Static_assert(offsetof(struct memprof_ring, head) == MEMPROF_RING_HEAD_OFFSET, "ring layout");
 _Static_assert(offsetof(struct memprof_ring, tail) == 128, "ring layout");
 _Static_assert(sizeof(struct memprof_batch_header) == 16 && sizeof(struct memprof_file_header) == 16, "batch layout");
-#define MEMPROF_RING_SIZE ((uint64_t)4 << 20)
+/* 8 MiB: at --rate 1 jq frees its 2M blocks at the end faster than memprof
+ * reads them and filled a 4 MiB ring 2 to 14 times a run; 8 MiB held it
+ * (docs/benchmarks.md, sixth session). Its pages count in the program's
+ * RSS once touched (a program that writes less touches less). */
+#define MEMPROF_RING_SIZE ((uint64_t)8 << 20)
 
 /* Messages on memprof's socket (SOCK_SEQPACKET, one per send). */
 enum memprof_hello_type {
@@ -298,6 +302,25 @@ static inline const char *rec_get_name(struct rec_reader *r, uint16_t *len)
 	if (!s)
 		*len = 0;
 	return s ? s : "";
+}
+
+/* The two records made by the million at --rate 1, read in place by the
+ * collector's feed (rec_next's general path costs as much again): p is at
+ * the record's type byte, and REC_ALLOC_LEN or REC_FREE_LEN bytes are
+ * there. */
+static inline void rec_get_alloc(const uint8_t *p, uint64_t *addr, uint64_t *size,
+				 uint32_t *stack)
+{
+	memcpy(addr, p + 1, 8);
+	memcpy(size, p + 9, 8);
+	memcpy(stack, p + 17, 4);
+}
+
+static inline uint64_t rec_get_free(const uint8_t *p)
+{
+	uint64_t addr;
+	memcpy(&addr, p + 1, 8);
+	return addr;
 }
 
 /* The k-th pc of a decoded REC_STACK. */

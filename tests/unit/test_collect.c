@@ -227,9 +227,16 @@ static void test_record_roundtrip(void)
 	CHECK(rec_next(&r, &x) && x.type == REC_STACK && x.u.stack.id == 3 &&
 	      x.u.stack.truncated == 1 && x.u.stack.n == 2 && rec_pc(&x, 0) == 0xaaaa &&
 	      rec_pc(&x, 1) == 0xbbbb);
+	const uint8_t *hot = r.p;	/* the feed's in-place readers agree with rec_next */
+	uint64_t a_addr, a_size;
+	uint32_t a_stack;
+	rec_get_alloc(hot, &a_addr, &a_size, &a_stack);
+	CHECK(a_addr == 0x5000 && a_size == 48 && a_stack == 3);
+	CHECK(rec_get_free(hot + REC_ALLOC_LEN) == 0x5000);
 	CHECK(rec_next(&r, &x) && x.type == REC_ALLOC && x.u.alloc.addr == 0x5000 &&
-	      x.u.alloc.size == 48 && x.u.alloc.stack == 3);
-	CHECK(rec_next(&r, &x) && x.type == REC_FREE && x.u.free.addr == 0x5000);
+	      x.u.alloc.size == 48 && x.u.alloc.stack == 3 && r.p == hot + REC_ALLOC_LEN);
+	CHECK(rec_next(&r, &x) && x.type == REC_FREE && x.u.free.addr == 0x5000 &&
+	      r.p == hot + REC_ALLOC_LEN + REC_FREE_LEN);
 	CHECK(rec_next(&r, &x) && x.type == REC_LOST && x.u.lost.n == 9 &&
 	      x.u.lost.why == LOST_NO_MEMORY);
 	CHECK(rec_next(&r, &x) && x.type == REC_EXEC && x.u.exec.time_ns == 5);
@@ -821,6 +828,139 @@ static void test_switches_and_reconnect(void)
 	profile_free(p);
 	collector_free(c);
 }
+/* The feed against a model of it: 300,000 random allocations and frees
+ * (runs of each, addresses reused, blocks replaced at the same address,
+ * frees of blocks never seen, addresses 0 and 1, sizes 0 to 100 KB, stacks
+ * sent as they come) in batches of random length. Every (stack, size
+ * class) sample must hold exactly the model's allocated, in use and peak
+ * figures, and the counts must agree: whatever the live table and the
+ * feed loop do to be fast, they may not change a result. */
+struct model_bucket {
+	uint32_t stack;
+	uint64_t class;
+	int64_t v[6];	/* alloc n, bytes; in use n, bytes; at the peak n, bytes */
+};
+
+static uint64_t model_rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static struct model_bucket *model_bucket(struct model_bucket *mb, size_t *n, uint32_t stack,
+					 uint64_t class)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (mb[i].stack == stack && mb[i].class == class)
+			return &mb[i];
+	mb[*n] = (struct model_bucket){ stack, class, { 0 } };
+	return &mb[(*n)++];
+}
+
+static void test_feed_against_model(void)
+{
+	enum { POOL = 50000, STACKS = 6, MAX_BUCKETS = 1024 };
+	static struct { bool live; uint32_t stack; uint64_t size; } blk[POOL];
+	static struct model_bucket mb[MAX_BUCKETS];
+	size_t n_mb = 0;
+	int64_t heap = 0, peak = 0;
+	uint64_t x = 0x2545f4914f6cdd1dULL, allocs = 0, frees = 0, unknown = 0;
+	uint32_t sent = 0;	/* stacks sent so far */
+	struct collector *c = collector_new();
+	struct batch bt;
+	bool fed = true;
+	memset(blk, 0, sizeof(blk));
+	begin(&bt);
+	start(&bt);
+	const int phase_alloc[3] = { 85, 15, 50 };	/* percent of allocations: grow, shrink, churn */
+	for (int op = 0; op < 300000; op++) {
+		if (bt.n > sizeof(bt.b) - 64 || model_rnd(&x) % 100 == 0) {
+			fed &= feed(c, &bt) == 0;
+			begin(&bt);
+		}
+		uint64_t r = model_rnd(&x);
+		/* runs of 1 to 64 of one kind */
+		bool is_alloc = (r >> 8) % 100 < (uint64_t)phase_alloc[op / 100000];
+		int run = 1 + (int)((r >> 20) % 64);
+		for (int k = 0; k < run && bt.n <= sizeof(bt.b) - 64; k++) {
+			uint64_t i = model_rnd(&x) % POOL, addr = i < 2 ? i : 0x7f1000000000ULL + i * 48;
+			if (!is_alloc) {
+				free_rec(&bt, addr);
+				frees++;
+				if (!blk[i].live) {
+					unknown++;
+					continue;
+				}
+				struct model_bucket *b = model_bucket(mb, &n_mb, blk[i].stack,
+								      size_class(blk[i].size));
+				b->v[2]--;
+				b->v[3] -= (int64_t)blk[i].size;
+				heap -= (int64_t)blk[i].size;
+				blk[i].live = false;
+				continue;
+			}
+			uint64_t rs = model_rnd(&x), size = rs % 16 == 0 ? rs % 100000 : rs % 2000;
+			uint32_t id = 1 + (uint32_t)((rs >> 32) % (sent < STACKS ? sent + 1 : STACKS));
+			if (id > sent) {
+				stack(&bt, id, 0xa000 + 0x100 * id);
+				sent = id;
+			}
+			alloc(&bt, addr, size, id);
+			allocs++;
+			if (blk[i].live) {	/* replaced: the old block is gone */
+				struct model_bucket *b = model_bucket(mb, &n_mb, blk[i].stack,
+								      size_class(blk[i].size));
+				b->v[2]--;
+				b->v[3] -= (int64_t)blk[i].size;
+				heap -= (int64_t)blk[i].size;
+			}
+			struct model_bucket *b = model_bucket(mb, &n_mb, id, size_class(size));
+			b->v[0]++;
+			b->v[1] += (int64_t)size;
+			b->v[2]++;
+			b->v[3] += (int64_t)size;
+			heap += (int64_t)size;
+			blk[i] = (typeof(blk[i])){ true, id, size };
+			if (heap > peak) {	/* a new highest: what each bucket holds now */
+				peak = heap;
+				for (size_t j = 0; j < n_mb; j++) {
+					mb[j].v[4] = mb[j].v[2];
+					mb[j].v[5] = mb[j].v[3];
+				}
+			}
+		}
+	}
+	fed &= feed(c, &bt) == 0;
+	CHECK(fed);
+	const struct collector_stats *st = collector_stats(c);
+	CHECK(st->allocs == allocs && st->frees == frees && st->unknown_frees == unknown);
+	CHECK(unknown > 1000 && n_mb > 50);	/* the stream did what it is for */
+	struct profile *p = collector_profile(c, NULL);
+	CHECK(p && p->n_sample == n_mb);
+	size_t matched = 0;
+	for (size_t i = 0; p && i < p->n_sample; i++) {
+		const struct profile_sample *s = &p->sample[i];
+		int64_t bytes = -1;
+		for (size_t l = 0; l < s->n_label; l++)
+			if (!strcmp(s->label[l].key, "bytes"))
+				bytes = s->label[l].num;
+		for (size_t j = 0; j < n_mb; j++) {
+			if (s->location[0]->address != 0xa000 + 0x100 * mb[j].stack - 1 ||
+			    (int64_t)mb[j].class != bytes)
+				continue;
+			bool same = true;
+			for (int k = 0; k < 6; k++)
+				same &= s->value[k] == mb[j].v[k];
+			matched += same;
+		}
+	}
+	CHECK(matched == n_mb);
+	profile_free(p);
+	collector_free(c);
+}
+
 const struct unit_test collect_tests[] = {
 	{ "collect: sampling switched on and off, and an agent that came back",
 	  test_switches_and_reconnect },
@@ -842,6 +982,8 @@ const struct unit_test collect_tests[] = {
 	  test_stack_ids },
 	{ "collect: an address allocated twice replaces the old block", test_realloc_at_same_address },
 	{ "collect: peak columns hold what each stack had live at the highest heap", test_peak },
+	{ "collect: 300,000 random allocations and frees: every sample exactly the model's",
+	  test_feed_against_model },
 	{ "collect: the timeline halves its grid to fit, keeps peak and totals, survives encoding",
 	  test_timeline_grid },
 	{ NULL, NULL },
