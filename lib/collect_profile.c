@@ -522,15 +522,15 @@ static void compact_buckets(struct builder *b)
 /* The collector's last profile (collector_meta.last): what its samples
  * are made from is let go as they are made. Buckets are read in order,
  * and a stack's frames lie after those of the stacks made before it:
- * once the buckets of every stack before stack `next` are done, the
- * frames before next's go, and so do the buckets done. The
+ * once the buckets of every stack before stack `next` are done, those
+ * stacks and their frames go, and so do the buckets done. The
  * pages are given back (MADV_DONTNEED) inside the arrays, which are freed
  * at the end. */
 struct release {
 	const struct sample_src *src;	/* the buckets as compact_buckets left them, or NULL */
 	uint32_t *last_use;	/* per stack: its last bucket + 1; UINT32_MAX: an extra sample's */
 	size_t next;		/* the first stack still wanted */
-	uintptr_t frame_done, bucket_done;	/* page-aligned ends of what went */
+	uintptr_t stack_done, frame_done, bucket_done;	/* page-aligned ends of what went */
 };
 
 static int release_init(struct release *r, const struct collector *c, const struct builder *b)
@@ -546,6 +546,7 @@ static int release_init(struct release *r, const struct collector *c, const stru
 	size_t n_xb = collect_extra_buckets(c, &xb);
 	for (size_t i = 0; i < n_xb; i++)
 		r->last_use[xb[i].stack] = UINT32_MAX;
+	r->stack_done = (uintptr_t)c->stack;
 	r->frame_done = (uintptr_t)c->frame;
 	r->bucket_done = (uintptr_t)c->bucket;
 	return 0;
@@ -568,6 +569,7 @@ static void release_some(struct release *r, const struct collector *c, size_t n_
 	while (r->next < c->n_stack && r->last_use[r->next] <= n_done)
 		r->next++;
 	size_t frame_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_frame;
+	drop_pages(&r->stack_done, (uintptr_t)(c->stack + r->next));
 	drop_pages(&r->frame_done, (uintptr_t)(c->frame + frame_end));
 	drop_pages(&r->bucket_done, r->src ? (uintptr_t)(r->src + n_done)
 					   : (uintptr_t)(c->bucket + n_done));
