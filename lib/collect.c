@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "collect_impl.h"
 #include "profile.h"
@@ -45,7 +48,9 @@ void collector_free(struct collector *c)
 	free(c->dirty);
 	sym_cache_free(c->symbols);
 	free(c->mapping);
+	free(c->frame);
 	free(c->pc);
+	hashmap_release(&c->pc_index);
 	free(c->stack);
 	free(c->bucket);
 	hashmap_release(&c->proc_index);
@@ -499,6 +504,83 @@ static const char *hex_build_id(struct collector *c, const uint8_t *id, size_t n
 /* the widest gap taken: 16 batches full of the smallest stack records */
 #define MAX_STACK_GAP (16 * (MEMPROF_BATCH_MAX / REC_STACK_LEN(0)))
 
+struct pc_want {
+	const struct collector *c;
+	struct c_pc pc;
+};
+
+static bool same_pc(uint64_t value, const void *ctx)
+{
+	const struct pc_want *w = ctx;
+	const struct c_pc *d = &w->c->pc[value];
+	return d->pc == w->pc.pc && d->proc == w->pc.proc && d->map == w->pc.map;
+}
+
+/* The index of return address pc (process image proc, module map `map`)
+ * among the run's distinct ones (collector.pc), made on first use; or
+ * -ENOMEM. */
+static int64_t intern_pc(struct collector *c, uint64_t pc, uint32_t proc, uint32_t map)
+{
+	struct pc_want w = { c, { pc, proc, map } };
+	uint64_t key;
+	bool inserted;
+	uint64_t h = hash_u64(pc ^ ((uint64_t)map << 32 | proc) * 0x9e3779b97f4a7c15ULL);
+	uint64_t *slot = hashmap_probe(&c->pc_index, h, same_pc, &w, &inserted, &key);
+	if (!slot)
+		return -ENOMEM;
+	if (inserted) {
+		if (c->n_pc >= UINT32_MAX ||
+		    array_grow(&c->pc, &c->cap_pc, c->n_pc, sizeof(*c->pc)) < 0) {
+			hashmap_remove(&c->pc_index, key);
+			return -ENOMEM;
+		}
+		c->pc[c->n_pc] = w.pc;
+		*slot = c->n_pc++;
+	}
+	return (int64_t)*slot;
+}
+
+/* fill_slot's lookup, when the address is not among those seen lately. */
+static __attribute__((noinline)) int fill_slot_slow(struct collector *c, struct c_seen_pc *e,
+						    uint64_t pc, uint32_t pi, uint32_t map)
+{
+	int64_t ix = intern_pc(c, pc, pi, map);
+	if (ix < 0)
+		return -ENOMEM;
+	*e = (struct c_seen_pc){ pc, (uint32_t)ix, c->last.ctx };
+	return 0;
+}
+
+/* Slot s of the last stack (collector.last) takes return address pc of
+ * image pi in map `map` (last->ctx). 0 or -ENOMEM (the slots then still
+ * hold pairs that agree). */
+static inline int fill_slot(struct collector *c, size_t s, uint64_t pc, uint32_t pi, uint32_t map)
+{
+	struct c_last_stack *last = &c->last;
+	struct c_seen_pc *e = &last->seen[(pc * 0x9e3779b97f4a7c15ULL) >> 56];
+	if ((e->pc != pc || e->ctx != last->ctx) && fill_slot_slow(c, e, pc, pi, map) < 0)
+		return -ENOMEM;
+	last->pc[s] = pc;
+	last->ix[s] = e->ix;
+	return 0;
+}
+
+/* Whether the four return addresses at in are those in slots l[0..4). */
+static inline bool same4(const uint8_t *in, const uint64_t *l)
+{
+#ifdef __SSE2__
+	__m128i x = _mm_or_si128(_mm_xor_si128(_mm_loadu_si128((const void *)in),
+					       _mm_load_si128((const void *)l)),
+				 _mm_xor_si128(_mm_loadu_si128((const void *)(in + 16)),
+					       _mm_load_si128((const void *)(l + 2))));
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())) == 0xffff;
+#else
+	uint64_t v[4];
+	memcpy(v, in, sizeof(v));
+	return v[0] == l[0] && v[1] == l[1] && v[2] == l[2] && v[3] == l[3];
+#endif
+}
+
 static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 {
 	uint32_t id = r->u.stack.id;
@@ -517,15 +599,49 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	     array_grow(&c->stack, &c->cap_stack, c->n_stack, sizeof(*c->stack)) < 0) ||
 	    (p->n_stack_ix >= p->cap_stack_ix &&
 	     array_grow(&p->stack_ix, &p->cap_stack_ix, p->n_stack_ix, sizeof(*p->stack_ix)) < 0) ||
-	    (c->n_pc + n > c->cap_pc &&
-	     array_reserve(&c->pc, &c->cap_pc, c->n_pc + n, sizeof(*c->pc)) < 0))
+	    (c->n_frame + n > c->cap_frame &&
+	     array_reserve(&c->frame, &c->cap_frame, c->n_frame + n, sizeof(*c->frame)) < 0))
 		return -ENOMEM;
-	uint32_t pi = (uint32_t)(p - c->proc);
-	c->stack[c->n_stack] = (struct c_stack){ c->n_pc, pi, (uint32_t)p->n_map_ids, n,
-						 r->u.stack.truncated, NO_BUCKET };
-	if (n)	/* an empty stack may come before any pc array exists */
-		memcpy(c->pc + c->n_pc, r->u.stack.pcs, 8 * (size_t)n);	/* rec_pc's layout */
-	c->n_pc += n;
+	uint32_t pi = (uint32_t)(p - c->proc), map = (uint32_t)p->n_map_ids;
+	/* each frame's distinct address: slots the last stack left empty are
+	 * looked up; the others are compared four at a time (the slots
+	 * from a multiple of 4 below MEMPROF_MAX_FRAMES), and only an address
+	 * that differs from the last stack's in its slot is */
+	struct c_last_stack *last = &c->last;
+	const uint8_t *in = r->u.stack.pcs;	/* rec_pc's layout */
+	size_t at = MEMPROF_MAX_FRAMES - (size_t)n, s = at;
+	if (last->proc != pi || last->map != map || !last->ctx) {
+		last->proc = pi;	/* so the slots hold pairs that agree, whatever fails */
+		last->map = map;
+		last->n = 0;
+		if (!++last->ctx) {	/* 2^32 changes: the entries' numbers come again */
+			memset(last->seen, 0, sizeof(last->seen));
+			last->ctx = 1;
+		}
+	}
+	size_t valid = MEMPROF_MAX_FRAMES - (size_t)last->n;
+	size_t by4 = MEMPROF_MAX_FRAMES - ((MEMPROF_MAX_FRAMES - (valid > at ? valid : at)) & ~(size_t)3);
+	uint64_t pc;
+	for (; s < by4; s++) {
+		memcpy(&pc, in + 8 * (s - at), 8);
+		if ((s < valid || pc != last->pc[s]) && fill_slot(c, s, pc, pi, map) < 0)
+			return -ENOMEM;
+	}
+	for (; s < MEMPROF_MAX_FRAMES; s += 4) {
+		if (same4(in + 8 * (s - at), last->pc + s))
+			continue;
+		for (size_t j = s; j < s + 4; j++) {
+			memcpy(&pc, in + 8 * (j - at), 8);
+			if (pc != last->pc[j] && fill_slot(c, j, pc, pi, map) < 0)
+				return -ENOMEM;
+		}
+	}
+	if (n)	/* an empty stack may come before any frame array exists */
+		memcpy(c->frame + c->n_frame, last->ix + at, 4 * (size_t)n);
+	last->n = n;
+	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, pi, map, n, r->u.stack.truncated,
+						 NO_BUCKET };
+	c->n_frame += n;
 	p->map_used = true;
 	c->stats.truncated_stacks += r->u.stack.truncated;
 	p->stack_ix[p->n_stack_ix++] = (uint32_t)c->n_stack++;

@@ -95,16 +95,43 @@ struct c_modmap {
 	size_t n_mod;
 };
 
-/* A stack: its return addresses, leaf first, as the tracker sent them
- * (collector.pc[first..first+n)), resolved to modules only when a profile
- * is built: feeding a stack is one copy. */
+/* A stack: its frames, leaf first (collector.frame[first..first+n)),
+ * each the index of its return address among the run's distinct ones
+ * (collector.pc): 4 bytes a frame, where the addresses would be 8, and a
+ * profile resolves each distinct address once. */
 struct c_stack {
-	size_t first;		/* index into collector.pc */
+	size_t first;		/* index into collector.frame */
 	uint32_t proc;		/* the process image that sent it */
 	uint32_t map;		/* its module map's id (see c_proc.map_alias) */
 	uint16_t n;
 	bool truncated;		/* deeper than the tracker unwinds */
 	uint32_t buckets;	/* its first bucket (c_bucket.next), NO_BUCKET: none */
+};
+
+/* A distinct return address of the run: pc as process image proc had it
+ * in its module map `map` (see c_proc.map_alias; resolved to modules only
+ * when a profile is built). */
+struct c_pc {
+	uint64_t pc;
+	uint32_t proc, map;
+};
+
+/* The last stack fed (see add_stack), its frames root-aligned: frame k of
+ * an n-frame stack is in slot MEMPROF_MAX_FRAMES - n + k, so that a stack
+ * that shares callers with it finds them in the same slots. Stacks come
+ * in sharing most of their frames: those are a compare, not a lookup. */
+struct c_last_stack {
+	uint32_t proc, map;
+	uint16_t n;		/* 0: none (the next stack looks every frame up) */
+	uint64_t pc[MEMPROF_MAX_FRAMES] __attribute__((aligned(16)));	/* see same4 */
+	uint32_t ix[MEMPROF_MAX_FRAMES];	/* index into collector.pc */
+	/* the addresses looked up lately, of (proc, map) number ctx: in
+	 * front of collector.pc_index, as stacks share most callers */
+	uint32_t ctx;		/* numbers (proc, map) as it changes; 0: none */
+	struct c_seen_pc {
+		uint64_t pc;
+		uint32_t ix, ctx;
+	} seen[256];
 };
 #define NO_BUCKET UINT32_MAX
 
@@ -175,8 +202,12 @@ struct collector {
 	size_t n_proc, cap_proc;
 	struct c_mapping *mapping;
 	size_t n_mapping, cap_mapping;
-	uint64_t *pc;		/* the stacks' return addresses (see c_stack) */
+	uint32_t *frame;	/* the stacks' frames (see c_stack) */
+	size_t n_frame, cap_frame;
+	struct c_pc *pc;	/* the run's distinct return addresses */
 	size_t n_pc, cap_pc;
+	struct hashmap pc_index;	/* hash of a c_pc (+ probe) -> index in pc */
+	struct c_last_stack last;	/* for feeding only */
 	struct c_stack *stack;
 	size_t n_stack, cap_stack;
 	struct c_bucket *bucket;
@@ -211,13 +242,19 @@ void flush_intervals(struct collector *c);
 /* The timeline's first interval: 10 ms, doubling as the run grows. */
 #define TIMELINE_FIRST_INTERVAL_NS 10000000u
 
+/* Module map `map` of process image proc (see c_proc.map_alias). */
+static inline struct c_modmap proc_modmap(const struct collector *c, uint32_t proc, uint32_t map)
+{
+	const struct c_proc *p = &c->proc[proc];
+	if (map < p->n_map_ids)
+		return p->old_maps[p->map_alias[map]];
+	return (struct c_modmap){ p->mod, p->n_mod };
+}
+
 /* The module map stack st was read against. */
 static inline struct c_modmap stack_modmap(const struct collector *c, const struct c_stack *st)
 {
-	const struct c_proc *p = &c->proc[st->proc];
-	if (st->map < p->n_map_ids)
-		return p->old_maps[p->map_alias[st->map]];
-	return (struct c_modmap){ p->mod, p->n_mod };
+	return proc_modmap(c, st->proc, st->map);
 }
 
 /* Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of

@@ -28,11 +28,9 @@ struct builder {
 	struct profile_location *truncated;	/* the root of stacks cut short */
 	size_t symbolized, to_symbolize;
 	size_t last_mod;			/* see find_module */
-	struct loc_cache {			/* see get_location */
-		uint64_t pc;
-		const struct c_module *map;
-		struct profile_location *l;
-	} *loc_cache;				/* LOC_CACHE of them */
+	/* per distinct return address (collector.pc): its location, made
+	 * on first use */
+	struct profile_location **loc;
 	const struct collector_meta *meta;
 	/* no pid labels: the profiles of two runs then line up sample by
 	 * sample, and -base/-diff_base cancel what did not change */
@@ -47,8 +45,6 @@ struct builder {
 	/* the samples' label arrays, one per (process, size, pool): shared
 	 * (profile_add_sample_shared) */
 	struct hashmap label_sets;		/* hash (+ probe) -> struct label_set * */
-	/* the last profile's frames (see compact_pcs), NULL otherwise */
-	struct frames *frames;
 	/* the last profile's samples to make (see compact_buckets), in the
 	 * collector's bucket array; NULL otherwise */
 	struct sample_src *src;
@@ -61,23 +57,6 @@ struct sample_src {
 	uint32_t proc, stack;
 	uint64_t size;
 	int64_t value[6];
-};
-
-/* The last profile's return addresses, each frame made a 4-byte index
- * into the distinct (module map, pc) of the run, in the collector's pc
- * array itself: the array is halved before libdw inflates any debug
- * section (memprof's high-water mark is then), and a pc is looked up
- * once, not once a frame. */
-struct frames {
-	uint32_t *ix;			/* collector.pc, reused: one index a frame */
-	struct distinct_pc {
-		uint64_t pc;
-		const struct c_module *mod;	/* its module map */
-		size_t n_mod;
-		struct profile_location *l;	/* NULL until made */
-	} *d;
-	size_t n, cap;
-	struct hashmap index;		/* hash (+ probe) -> index in d */
 };
 
 struct label_set {
@@ -266,23 +245,6 @@ static uint32_t find_module(struct builder *b, struct c_modmap mm, uint64_t pc)
 	return NO_MAPPING;
 }
 
-static struct profile_location *find_location(struct builder *b, struct c_modmap mm, uint64_t pc);
-#define LOC_CACHE 1024
-
-/* The location of return address pc in module map mm. Every frame of
- * every sample comes here: a small cache by (pc, map) in front of the
- * hash map, as stacks share most of their frames. */
-static struct profile_location *get_location(struct builder *b, struct c_modmap mm, uint64_t pc)
-{
-	struct loc_cache *lc = &b->loc_cache[hash_u64(pc) % LOC_CACHE];
-	if (lc->l && lc->pc == pc && lc->map == mm.mod)
-		return lc->l;
-	struct profile_location *l = find_location(b, mm, pc);
-	if (l)
-		*lc = (struct loc_cache){ pc, mm.mod, l };
-	return l;
-}
-
 static struct profile_location *find_location(struct builder *b, struct c_modmap mm, uint64_t pc)
 {
 	struct profile_mapping *m = NULL;
@@ -428,90 +390,17 @@ fail:
 	return NULL;
 }
 
-/* The location of frame i of stack st (module map mm). */
+/* The location of frame i of stack st. Every frame of every sample comes
+ * here: a distinct return address is resolved once. */
 static struct profile_location *frame_location(struct builder *b, const struct c_stack *st,
-					       struct c_modmap mm, uint32_t i)
+					       uint32_t i)
 {
-	if (!b->frames)
-		return get_location(b, mm, b->c->pc[st->first + i]);
-	struct distinct_pc *d = &b->frames->d[b->frames->ix[st->first + i]];
-	if (!d->l)
-		d->l = get_location(b, (struct c_modmap){ (struct c_module *)d->mod, d->n_mod },
-				    d->pc);
-	return d->l;
-}
-
-struct pc_want {
-	const struct frames *f;
-	uint64_t pc;
-	struct c_modmap mm;
-};
-
-static bool same_pc(uint64_t value, const void *ctx)
-{
-	const struct distinct_pc *d = &((const struct pc_want *)ctx)->f->d[value];
-	const struct pc_want *w = ctx;
-	return d->pc == w->pc && d->mod == w->mm.mod && d->n_mod == w->mm.n_mod;
-}
-
-/* Rewrites the collector's pcs as indices into f->d, in place (an index
- * goes to bytes [4k, 4k + 4) once pc k, at [8k, 8k + 8), is read: only
- * pcs already read are overwritten, as stacks lie in the array in order),
- * and gives back the pages of the upper half. For the last profile only:
- * the collector cannot make another from them. Returns 0, 1 when the pcs
- * are not in stack order (left as they were), or -ENOMEM (the collector
- * is then unusable: the caller fails the profile). */
-static int compact_pcs(struct frames *f, struct collector *c)
-{
-	for (size_t i = 1; i < c->n_stack; i++)
-		if (c->stack[i].first < c->stack[i - 1].first + c->stack[i - 1].n)
-			return 1;
-	unsigned char *base = (unsigned char *)c->pc;
-	/* stacks share most of their frames: a small cache in front of the
-	 * hash map, as get_location has */
-	struct { uint64_t pc; const struct c_module *mod; size_t n_mod; uint32_t ix; } cache[256];
-	memset(cache, 0, sizeof(cache));
-	for (size_t i = 0; i < c->n_stack; i++) {
-		const struct c_stack *st = &c->stack[i];
-		struct pc_want w = { f, 0, stack_modmap(c, st) };
-		for (size_t k = st->first; k < st->first + st->n; k++) {
-			memcpy(&w.pc, base + 8 * k, 8);
-			size_t h = hash_u64(w.pc) % 256;
-			if (cache[h].mod == w.mm.mod && cache[h].pc == w.pc && cache[h].n_mod == w.mm.n_mod &&
-			    w.mm.mod) {
-				memcpy(base + 4 * k, &cache[h].ix, 4);
-				continue;
-			}
-			uint64_t key;
-			bool inserted;
-			uint64_t *slot = hashmap_probe(&f->index,
-						       hash_u64(w.pc ^ (uint64_t)(uintptr_t)w.mm.mod * 31),
-						       same_pc, &w, &inserted, &key);
-			if (!slot)
-				return -ENOMEM;
-			if (inserted) {
-				if (f->n >= UINT32_MAX ||
-				    array_grow(&f->d, &f->cap, f->n, sizeof(*f->d)) < 0) {
-					hashmap_remove(&f->index, key);
-					return -ENOMEM;
-				}
-				f->d[f->n] = (struct distinct_pc){ w.pc, w.mm.mod, w.mm.n_mod, NULL };
-				*slot = f->n++;
-			}
-			uint32_t ix = (uint32_t)*slot;
-			cache[h].pc = w.pc;
-			cache[h].mod = w.mm.mod;
-			cache[h].n_mod = w.mm.n_mod;
-			cache[h].ix = ix;
-			memcpy(base + 4 * k, &ix, 4);
-		}
+	uint32_t ix = b->c->frame[st->first + i];
+	if (!b->loc[ix]) {
+		const struct c_pc *d = &b->c->pc[ix];
+		b->loc[ix] = find_location(b, proc_modmap(b->c, d->proc, d->map), d->pc);
 	}
-	f->ix = (uint32_t *)c->pc;
-	uintptr_t page = 4096, from = ((uintptr_t)(f->ix + c->n_pc) + page - 1) & ~(page - 1);
-	uintptr_t to = (uintptr_t)(c->pc + c->n_pc) & ~(page - 1);
-	if (to > from)
-		madvise((void *)from, to - from, MADV_DONTNEED);
-	return 0;
+	return b->loc[ix];
 }
 
 /* A new sample of stack `stack` in process proc_i, with its locations and
@@ -524,9 +413,8 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 	const struct c_stack *st = &b->c->stack[stack];
 	struct profile_location *locs[MEMPROF_MAX_FRAMES + 1];
 	size_t n = 0;
-	struct c_modmap mm = stack_modmap(b->c, st);
 	for (uint32_t i = 0; i < st->n; i++) {
-		struct profile_location *l = frame_location(b, st, mm, i);
+		struct profile_location *l = frame_location(b, st, i);
 		if (!l)
 			return NULL;
 		if (n == 0 && sym_is_allocator(l) && i + 1 < st->n)
@@ -560,9 +448,8 @@ static struct profile_sample *new_sample(struct builder *b, uint32_t proc_i, uin
 static int stack_locations(struct builder *b, uint32_t stack)
 {
 	const struct c_stack *st = &b->c->stack[stack];
-	struct c_modmap mm = stack_modmap(b->c, st);
 	for (uint32_t i = 0; i < st->n; i++)
-		if (!frame_location(b, st, mm, i))
+		if (!frame_location(b, st, i))
 			return -ENOMEM;
 	if (st->truncated && !truncated_location(b))
 		return -ENOMEM;
@@ -641,22 +528,21 @@ static void compact_buckets(struct builder *b)
 
 /* The collector's last profile (collector_meta.last): what its samples
  * are made from is let go as they are made. Buckets are read in order,
- * and a stack's return addresses lie after those of the stacks made
- * before it: once the buckets of every stack before stack `next` are
- * done, the addresses before next's go, and so do the buckets done. The
+ * and a stack's frames lie after those of the stacks made before it:
+ * once the buckets of every stack before stack `next` are done, those
+ * stacks and their frames go, and so do the buckets done. The
  * pages are given back (MADV_DONTNEED) inside the arrays, which are freed
  * at the end. */
 struct release {
-	const uint32_t *ix;	/* the pcs as compact_pcs left them, or NULL */
 	const struct sample_src *src;	/* the buckets as compact_buckets left them, or NULL */
 	uint32_t *last_use;	/* per stack: its last bucket + 1; UINT32_MAX: an extra sample's */
 	size_t next;		/* the first stack still wanted */
-	uintptr_t pc_done, bucket_done;	/* page-aligned ends of what went */
+	uintptr_t stack_done, frame_done, bucket_done;	/* page-aligned ends of what went */
 };
 
 static int release_init(struct release *r, const struct collector *c, const struct builder *b)
 {
-	*r = (struct release){ .ix = b->frames ? b->frames->ix : NULL, .src = b->src };
+	*r = (struct release){ .src = b->src };
 	if (!(r->last_use = calloc(c->n_stack + 1, sizeof(*r->last_use))))
 		return -ENOMEM;
 	for (size_t i = 0; i < b->n_src; i++)
@@ -667,7 +553,8 @@ static int release_init(struct release *r, const struct collector *c, const stru
 	size_t n_xb = collect_extra_buckets(c, &xb);
 	for (size_t i = 0; i < n_xb; i++)
 		r->last_use[xb[i].stack] = UINT32_MAX;
-	r->pc_done = r->ix ? (uintptr_t)r->ix : (uintptr_t)c->pc;
+	r->stack_done = (uintptr_t)c->stack;
+	r->frame_done = (uintptr_t)c->frame;
 	r->bucket_done = (uintptr_t)c->bucket;
 	return 0;
 }
@@ -688,8 +575,9 @@ static void release_some(struct release *r, const struct collector *c, size_t n_
 {
 	while (r->next < c->n_stack && r->last_use[r->next] <= n_done)
 		r->next++;
-	size_t pc_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_pc;
-	drop_pages(&r->pc_done, r->ix ? (uintptr_t)(r->ix + pc_end) : (uintptr_t)(c->pc + pc_end));
+	size_t frame_end = r->next < c->n_stack ? c->stack[r->next].first : c->n_frame;
+	drop_pages(&r->stack_done, (uintptr_t)(c->stack + r->next));
+	drop_pages(&r->frame_done, (uintptr_t)(c->frame + frame_end));
 	drop_pages(&r->bucket_done, r->src ? (uintptr_t)(r->src + n_done)
 					   : (uintptr_t)(c->bucket + n_done));
 }
@@ -931,7 +819,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.cache = c->symbols;
 	if (!b.cache || !(b.p = profile_new()) ||
 	    !(b.labels = calloc(c->n_proc + 1, sizeof(*b.labels))) ||
-	    !(b.loc_cache = calloc(LOC_CACHE, sizeof(*b.loc_cache))) ||
+	    !(b.loc = calloc(c->n_pc + 1, sizeof(*b.loc))) ||
 	    !(b.k_bytes = profile_intern(b.p, "bytes")) || !(b.k_pid = profile_intern(b.p, "pid")) ||
 	    !(b.k_program = profile_intern(b.p, "program")) ||
 	    !(b.k_exe = profile_intern(b.p, "exe")) ||
@@ -990,16 +878,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 		goto out_fail;
 	if (meta && meta->close_files) {
 		if (meta->last) {
-			int rc;
-			if (!(b.frames = calloc(1, sizeof(*b.frames))) ||
-			    (rc = compact_pcs(b.frames, c)) < 0)
-				goto out_fail;
-			hashmap_release(&b.frames->index);
-			if (rc > 0) {
-				free(b.frames->d);
-				free(b.frames);
-				b.frames = NULL;
-			}
+			hashmap_release(&c->pc_index);	/* for feeding only */
 			compact_buckets(&b);
 		}
 		if (symbolize_all(&b) < 0)
@@ -1011,7 +890,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 		n_samples += c->bucket[i].allocs && selected(&b, c->bucket[i].proc);
 	if (array_reserve(&p->sample, &p->cap_sample, n_samples, sizeof(*p->sample)) < 0)
 		goto out_fail;
-	struct release rel = { .ix = NULL };
+	struct release rel = { .src = NULL };
 	if (meta && meta->last && release_init(&rel, c, &b) < 0)
 		goto out_fail;
 	for (size_t i = 0; i < (b.src ? b.n_src : c->n_bucket); i++) {
@@ -1055,7 +934,7 @@ out_fail:
 	b.p = NULL;
 out:
 	free(b.labels);
-	free(b.loc_cache);
+	free(b.loc);
 	free(b.mapping);
 	free(b.stale);
 	hashmap_release(&b.locations);
@@ -1063,11 +942,6 @@ out:
 	hashmap_release(&b.mapping_keys);
 	hashmap_release(&b.label_sets);
 	free(b.programs_comment);
-	if (b.frames) {
-		hashmap_release(&b.frames->index);
-		free(b.frames->d);
-		free(b.frames);
-	}
 	/* The answers stay for the next profile (a snapshot, --split's next
 	 * image, an endpoint asked again): a profile of the same stacks costs
 	 * no symbolizing. The files stay open too (new addresses in the next
@@ -1078,11 +952,15 @@ out:
 	if (meta && meta->last) {
 		/* what the samples were made from went (see struct release) */
 		c->spent = true;
+		free(c->frame);
 		free(c->pc);
 		free(c->bucket);
+		hashmap_release(&c->pc_index);
+		c->frame = NULL;
 		c->pc = NULL;
 		c->bucket = NULL;
-		c->n_pc = c->cap_pc = c->n_bucket = c->cap_bucket = 0;
+		c->n_frame = c->cap_frame = c->n_pc = c->cap_pc = 0;
+		c->n_bucket = c->cap_bucket = 0;
 	}
 	if (c->symbols && (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024 ||
 			   symbolizer_open_files(c->symbols->sym) > 128))

@@ -710,12 +710,97 @@ static void test_module_maps(void)
 	collector_free(c);
 }
 
+/* A batch from process pid (feed's are 4242's). */
+static int feed_as(struct collector *c, struct batch *bt, uint32_t pid)
+{
+	struct memprof_batch_header h = { MEMPROF_MAGIC, (uint32_t)(bt->n - sizeof(h)), pid, 7 };
+	memcpy(bt->b, &h, sizeof(h));
+	return collector_feed(c, bt->b, bt->n);
+}
+
+/* A stack of n frames, leaf first. */
+static void stack_n(struct batch *bt, uint32_t id, const uint64_t *pcs, uint16_t n)
+{
+	u8(bt, REC_STACK);
+	u32(bt, id);
+	u8(bt, 0);
+	bt->n = (size_t)(rec_u16(bt->b + bt->n, n) - bt->b);
+	for (uint16_t k = 0; k < n; k++)
+		u64(bt, pcs[k]);
+}
+
+/* A stack's frames are kept as indices of the run's distinct (process,
+ * module map, address), found by comparing each stack with the one before
+ * it slot by slot from the root: stacks of every depth, sharing frames
+ * with the one before or not, from two processes taking turns and in
+ * several module maps, keep every frame. */
+static void test_stack_frames(void)
+{
+	struct collector *c = collector_new();
+	struct batch bt;
+	enum { N = 3000 };
+	uint64_t (*pcs)[MEMPROF_MAX_FRAMES] = calloc(N, sizeof(*pcs));
+	uint16_t depth[N];
+	char file[N][16];	/* the module each stack's frames are in */
+	const char *now[2] = { "[a0]", "[b0]" };
+	uint32_t ids[2] = { 0, 0 };
+	uint64_t seed = 1;
+	for (uint32_t pid = 4242; pid <= 4243; pid++) {
+		begin(&bt);
+		start(&bt);
+		u8(&bt, REC_MODULES_RESET);
+		module(&bt, 0x10000, 0x20000, pid == 4242 ? "[a0]" : "[b0]");
+		CHECK(feed_as(c, &bt, pid) == 0);
+	}
+	for (uint32_t i = 0; pcs && i < N; i++) {
+		uint32_t who = i / 7 % 2;
+		begin(&bt);
+		/* each process's map changes every 500 stacks: another file at
+		 * the same addresses */
+		snprintf(file[i], sizeof(file[i]), "[%c%u]", "ab"[who], i / 500);
+		if (strcmp(now[who], file[i]) != 0) {
+			u8(&bt, REC_MODULES_RESET);
+			module(&bt, 0x10000, 0x20000, file[i]);
+			now[who] = file[i];
+		}
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		depth[i] = i % 4 ? depth[i - 1] : (uint16_t)(1 + (seed >> 33) % MEMPROF_MAX_FRAMES);
+		pcs[i][0] = 0x12000 + 16 * (uint64_t)i;	/* the leaf names the stack */
+		for (uint16_t k = 1; k < depth[i]; k++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			int from_root = depth[i] - k;	/* the slot of frame k */
+			bool shared = i && from_root < depth[i - 1] && (seed >> 40) % 8;
+			pcs[i][k] = shared ? pcs[i - 1][depth[i - 1] - from_root]
+					   : 0x11000 + 16 * ((seed >> 50) % 8);
+		}
+		stack_n(&bt, ++ids[who], pcs[i], depth[i]);
+		alloc(&bt, 0x1000000 + (uint64_t)i * 64, 32, ids[who]);
+		CHECK(feed_as(c, &bt, 4242 + who) == 0);
+	}
+	struct profile *p = pcs ? collector_profile(c, NULL) : NULL;
+	size_t bad = 0;
+	for (uint32_t i = 0; p && i < N; i++) {
+		const struct profile_sample *s = sample_at(p, pcs[i][0]);
+		bad += !s || s->n_location != depth[i];
+		for (uint16_t k = 0; s && k < s->n_location && k < depth[i]; k++)
+			bad += s->location[k]->address != pcs[i][k] - 1 ||
+			       !s->location[k]->mapping ||
+			       strcmp(s->location[k]->mapping->filename, file[i]) != 0;
+	}
+	CHECK(p && p->n_sample == N && bad == 0);
+	/* the leaves, and 8 others per process and map */
+	CHECK(c->n_pc <= N + 8 * 2 * (N / 500) && c->n_frame > c->n_pc);
+	profile_free(p);
+	free(pcs);
+	collector_free(c);
+}
+
 /* The last profile (collector_meta.last) lets the stacks and buckets go
  * as it is made: it is the profile a profile made before it is, also
  * when a stack's second bucket comes long after it; then the collector
  * refuses records and profiles. With close_files (as memprof run and
- * convert ask for it), the pcs and buckets are also compacted in place
- * before symbolizing (compact_pcs, compact_buckets): the same again. */
+ * convert ask for it), the buckets are also compacted in place before
+ * symbolizing (compact_buckets): the same again. */
 static void last_profile(bool close_files)
 {
 	struct collector *c = collector_new();
@@ -967,6 +1052,8 @@ const struct unit_test collect_tests[] = {
 	{ "collect: the last profile lets stacks and buckets go, and is the same profile",
 	  test_last_profile },
 	{ "collect: stacks resolve in the module map they came in", test_module_maps },
+	{ "collect: a stack keeps every frame, however it shares slots with the one before",
+	  test_stack_frames },
 	{ "collect: an empty stack first", test_empty_stack_first },
 	{ "collect: size classes are Go's, then 8 a power of two, and bounded", test_size_class },
 	{ "collect: 200,000 sizes at one site: a sample per class, exact totals",
