@@ -173,6 +173,7 @@ static void atfork_child(void)
 	blocks_reset();
 	filter_reset();
 	stacks_reset();
+	modules_fork_child();
 	stream_fork_child();
 	sampler_fork_child();
 	if (tracking_frees()) {
@@ -463,6 +464,7 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	const char *active = getenv("MEMPROF_ACTIVE");
 	bool dormant = active && !strcmp(active, "0");
+	modules_refresh(false);	/* the copy of the loader's list: never under the lock */
 	if (enter()) {
 		if (!stream_detached()) {
 			emit_start((uint32_t)getppid(), 0);

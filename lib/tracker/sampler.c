@@ -121,6 +121,25 @@ bool sampler_init_unwinder(void)
 	return true;
 }
 
+/* libunwind's walk, as unw_backtrace gives it (the pcs from the caller's
+ * caller outwards), but with unw_step alone: unw_backtrace's fast path
+ * keeps a per-thread cache of frames that nothing flushes, and a frame
+ * walked while the copy of the loader's list lacked its object (just
+ * loaded) would stay "the outermost" for good. unw_step's cache is
+ * flushed with each new copy (unw_flush_cache). */
+static __attribute__((noinline)) int libunwind_walk(uintptr_t *pc, int cap)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	unw_word_t ip;
+	int n = 0;
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
+		return 0;
+	while (n < cap && unw_step(&c) > 0 && unw_get_reg(&c, UNW_REG_IP, &ip) >= 0)
+		pc[n++] = (uintptr_t)ip;
+	return n;
+}
+
 /* The frames of the sample being recorded (under the lock). */
 static uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
 
@@ -171,13 +190,6 @@ static void send_new_stack(void *arg)
 	const struct new_stack *s = arg;
 	modules_check();
 	emit_stack(s->id, s->truncated, s->pc, s->n);
-}
-
-static void recheck_modules(void *arg)
-{
-	(void)arg;
-	if (!modules_check())
-		modules_note_current();	/* nothing changed after all: fresh ranges anyway */
 }
 
 /* The room the tracker's slow path wants on the program's stack:
@@ -312,7 +324,7 @@ static void say_stack(const char *what, const uintptr_t *pc, size_t n)
 static __attribute__((noinline)) void check_unwind(const uintptr_t *fast, int got)
 {
 	const int cap = (int)(sizeof(check_raw) / sizeof(check_raw[0]));
-	int lib = unw_backtrace((void **)check_raw, cap);
+	int lib = libunwind_walk(check_raw, cap);
 	size_t a = skip_self(fast, (size_t)got), b = skip_self(check_raw, (size_t)lib);
 	size_t na = (size_t)got - a, nb = (size_t)lib - b;
 	bool cut_a = got == cap || na > MEMPROF_MAX_FRAMES, cut_b = lib == cap || nb > MEMPROF_MAX_FRAMES;
@@ -354,7 +366,7 @@ struct trace_job {
 static void trace_on_own_stack(void *arg)
 {
 	struct trace_job *j = arg;
-	j->got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
+	j->got = libunwind_walk(raw, (int)(sizeof(raw) / sizeof(raw[0])));
 }
 
 /* This thread's last walk, and the id of the stack it gave (memray's
@@ -394,23 +406,25 @@ static __attribute__((noinline)) void memo_keep(void)
 	old_stacks_gens[k] = memo_stacks_gen;
 }
 
+#define STACK_AGAIN UINT32_MAX
+
 /* With the lock held: the id of the calling stack, walked from `from`
  * (NULL: from here), sent first when new; 0 when the table is out of
- * memory. */
-static inline __attribute__((always_inline)) uint32_t stack_locked(const struct unwind_regs *from)
+ * memory. With may_retry, a walk that met a pc the copy of the loader's
+ * list does not know (an object loaded since, running its constructors,
+ * say) gives STACK_AGAIN instead: the caller leaves the lock, makes the
+ * copy anew (modules_refresh) and walks again. Without it such a stack is
+ * kept as walked, and the next sample makes the copy anew. */
+static inline __attribute__((always_inline)) uint32_t stack_locked(const struct unwind_regs *from,
+								   bool may_retry)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
 	bool here = room_here(), hit = false;
 	int got;
 	uint32_t id = 0;
-	if (unlikely(modules_stale())) {
-		/* an object went (dlclose): libunwind forgets its cached unwind
-		 * info, the map and the readable segments are made anew */
-		if (here)
-			recheck_modules(NULL);
-		else
-			on_own_stack(recheck_modules, NULL);
-	}
+	/* libunwind's dl_iterate_phdr calls are served from the copy now */
+	ts.in_walk = 1;
+	modules_walk_begin();
 	const uintptr_t *frames = raw;
 	int memo_old = -1;	/* the older memo that held */
 	if (likely(here)) {
@@ -431,7 +445,7 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 			frames = hm->pc;
 		}
 		if (unlikely(got < 0)) {
-			got = unw_backtrace((void **)raw, cap);
+			got = libunwind_walk(raw, cap);
 			check_libunwind++;
 		} else if (unlikely(sampler_unwind_check)) {
 			check_unwind(frames, got);
@@ -445,6 +459,12 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 		struct trace_job j = { 0 };
 		on_own_stack(trace_on_own_stack, &j);
 		got = j.got;
+	}
+	ts.in_walk = 0;
+	if (!id && unlikely(modules_walk_missed())) {
+		if (may_retry)
+			return STACK_AGAIN;
+		modules_going();	/* the next sample makes the copy anew */
 	}
 	if (!id) {
 		size_t at = 0, n;
@@ -479,29 +499,55 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 
 uint32_t sampler_stack_locked(void)
 {
-	return stack_locked(NULL);
+	return stack_locked(NULL, false);
 }
 
 /* With the lock held. */
 static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size,
-								const struct unwind_regs *from)
+								uint32_t id)
 {
-	uint32_t id = stack_locked(from);
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);
 	else
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
-static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
-								const struct unwind_regs *from)
+/* A walk met a pc the copy of the loader's list does not know: the copy
+ * is made anew outside the lock, and the stack walked again (once). No
+ * other thread can free p meanwhile: the program has not seen it yet. */
+static __attribute__((noinline)) void record_again(void *p, uint64_t size,
+						   const struct unwind_regs *from)
 {
+	leave();
+	modules_refresh(true);
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (tracking() && stream_ok())
-		record_locked(p, size, from);
+		record_locked(p, size, stack_locked(from, false));
+	leave();
+}
+
+static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
+								const struct unwind_regs *from)
+{
+	/* an object may have gone, or there is no copy yet: made before the
+	 * lock is taken, never under it */
+	if (unlikely(modules_want_refresh()))
+		modules_refresh(false);
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (tracking() && stream_ok()) {
+		uint32_t id = stack_locked(from, true);
+		if (unlikely(id == STACK_AGAIN)) {
+			record_again(p, size, from);
+			return;
+		}
+		record_locked(p, size, id);
+	}
 	leave();
 }
 

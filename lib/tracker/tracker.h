@@ -27,6 +27,7 @@ struct thread_state {
 	uint64_t rng;		/* xorshift state, 0 until the thread draws */
 	int busy;		/* inside the tracker: allocations pass through */
 	int holding;		/* this thread holds (or is taking) the stream lock */
+	int in_walk;		/* walking a stack, lock held: dl_iterate_phdr is the copy's */
 	int saved_errno;	/* the program's errno while the lock is held */
 	uintptr_t stack_lo, stack_hi;	/* this thread's stack; 0, 0: not known yet */
 	int *errno_at;		/* &errno, once looked up (a call into libc each time) */
