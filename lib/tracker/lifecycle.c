@@ -275,7 +275,8 @@ static void reintroduce(void)
 void lifecycle_check(void)
 {
 	int st = tracker_state;
-	if ((st != TRACKER_RUNNING && st != TRACKER_PAUSED) || !ring_mode || !enter())
+	if ((st != TRACKER_RUNNING && st != TRACKER_PAUSED) || !ring_mode ||
+	    !stream_check_due(st == TRACKER_PAUSED) || !enter())
 		return;
 	st = tracker_state;
 	if (st == TRACKER_RUNNING || st == TRACKER_PAUSED) {

@@ -658,6 +658,19 @@ void stream_take_detached(uint64_t *since_ns, uint64_t *lost_n, uint64_t *unread
 	detached_since_ns = detached_lost = detached_unread = 0;
 }
 
+bool stream_check_due(bool paused)
+{
+	if (agent_mode)
+		return true;	/* the connection is looked at under the lock */
+	/* the ring is set at start and in a forked child (one thread then),
+	 * and stays mapped once the sink failed: readable without the lock */
+	const struct memprof_ring *r = __atomic_load_n(&ring, __ATOMIC_ACQUIRE);
+	if (!r)
+		return false;
+	uint32_t want = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
+	return paused ? want == RING_WANT_ON : want == RING_WANT_OFF;
+}
+
 uint32_t stream_want(void)
 {
 	return ring ? __atomic_load_n(&ring->want, __ATOMIC_ACQUIRE) : RING_WANT_ANY;

@@ -19,7 +19,49 @@
 
 /* 0 free, 1 taken, 2 taken and someone may be waiting (the futex mutex of
  * Drepper's "Futexes Are Tricky"). It protects the sink, the tables and
- * everything they send. */
+ * everything they send.
+ *
+ * The loader's lock. The stream lock is a leaf: whoever holds it takes no
+ * other lock the program can hold meanwhile, and above all never one of
+ * the dynamic loader's (dl_iterate_phdr takes glibc's dl_load_write_lock,
+ * dladdr/dlsym/dlopen its dl_load_lock). A program may allocate while it
+ * holds them: a dl_iterate_phdr callback that mallocs, dlclose freeing its
+ * bookkeeping with the write lock held, __tls_get_addr growing a thread's
+ * dtv. That thread waits here; if the holder waited for the loader, both
+ * would wait for good (t0280 hung 5 runs in 5 before). So the tracker's
+ * loader calls are all made without the lock:
+ *  - modules.c copies the loader's list (modules_refresh) before taking
+ *    it: at start, when an object may have gone (dlclose marks that, before
+ *    and after the real call), and when a walk met a pc that no object of
+ *    the copy holds (the walk is then made again, once: record_again in
+ *    sampler.c). Under the lock only the copy is read; libunwind's own
+ *    dl_iterate_phdr calls during a walk (ts.in_walk) are served from it
+ *    by the interposed dl_iterate_phdr (hooks.c).
+ *  - The copy is claimed by one thread at a time, never waited for: a
+ *    thread that finds it claimed walks with the current copy.
+ * Reasoned case by case:
+ *  - dlopen: constructors run with dl_load_lock held (not the write lock).
+ *    An allocation there walks frames of an object the copy lacks: miss,
+ *    lock left, copy made (dl_iterate_phdr is allowed in a constructor),
+ *    walked again: its frames are named.
+ *  - dlclose: destructors run before the object is unmapped, so their
+ *    frames are in the copy; the loader's own frees under its write lock
+ *    wait only for the stream lock, whose holder waits for nothing.
+ *  - C++ throw: libgcc's unwinder may hold its object_mutex while it
+ *    allocates, and calls dl_iterate_phdr (forwarded as is). The tracker
+ *    never takes object_mutex nor calls libgcc's unwinder: no cycle.
+ *  - A signal handler that allocates while its thread holds the lock:
+ *    enter() refuses (ts.holding) and the record is counted lost, as
+ *    before; while its thread copies the list: the claim is taken, the
+ *    handler walks with the current copy, never waits.
+ *  - fork: atfork_prepare takes only the stream lock; a thread that was
+ *    copying is not in the child, whose claim is reset (modules_fork_child)
+ *    and which keeps its parent's copy: the child calls no loader function
+ *    from the handler.
+ *  - What is left: a copy is made from inside whatever allocation needs it
+ *    (any thread, any loader lock already held); dl_iterate_phdr is
+ *    recursive for the thread that holds the write lock, and the tracker
+ *    holds none of its own locks then. */
 extern int stream_lock_word;
 void stream_lock_slow(void);
 void stream_unlock_wake(void);
@@ -98,6 +140,12 @@ void stream_take_detached(uint64_t *since_ns, uint64_t *lost, uint64_t *unread);
  * header, and where the image says whether it samples. Under the lock. */
 uint32_t stream_want(void);
 void stream_note_sampling(bool on);
+
+/* Without the lock, on every sampled allocation: whether lifecycle_check
+ * has something to do (the collector's wish differs from the state
+ * (paused or not), or agent mode, whose connection is looked at under the
+ * lock). Saves a lock round trip per sample at --rate 1. */
+bool stream_check_due(bool paused);
 
 /* Opens the standalone recording at path (absolute). With create, makes it
  * exclusively (O_EXCL, 0600, no symlink) and writes the header with token;
