@@ -66,31 +66,21 @@ struct snapshot {
 };
 
 static struct snapshot *snaps[2];
-static int snap_cur = -1;	/* which is current: under the lock; -1: none yet */
+int modules_snap_cur = -1;	/* which is current: under the lock; -1: none yet */
 static uint32_t snap_gen;	/* bumped with each new current copy (under the lock) */
 static uint32_t sent_gen;	/* the copy memprof was last sent; 0: none */
 static int snap_building;	/* a thread is filling the spare (claimed, never waited for) */
-static int ranges_stale;	/* set (without the lock) when an object may go */
-static bool walk_missed;	/* a walk looked for a pc no object of the copy holds */
+int modules_ranges_stale;	/* set (without the lock) when an object may go */
 
 void modules_going(void)
 {
-	__atomic_store_n(&ranges_stale, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&modules_ranges_stale, 1, __ATOMIC_SEQ_CST);
 }
 
-bool modules_stale(void)
-{
-	return __atomic_load_n(&ranges_stale, __ATOMIC_ACQUIRE);
-}
-
-bool modules_want_refresh(void)
-{
-	return modules_stale() || __atomic_load_n(&snap_cur, __ATOMIC_RELAXED) < 0;
-}
 
 static inline const struct snapshot *current(void)
 {
-	return snap_cur < 0 ? NULL : snaps[snap_cur];
+	return modules_snap_cur < 0 ? NULL : snaps[modules_snap_cur];
 }
 
 static int range_cmp(const void *a, const void *b)
@@ -203,8 +193,8 @@ bool modules_refresh(bool if_changed)
 	if (ts.holding || !__atomic_compare_exchange_n(&snap_building, &(int){ 0 }, 1, false,
 						       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return false;	/* a handler inside the tracker, or another thread copying */
-	/* snap_cur changes only here, under the claim: stable meanwhile */
-	int spare = snap_cur < 0 ? 0 : snap_cur ^ 1;
+	/* modules_snap_cur changes only here, under the claim: stable meanwhile */
+	int spare = modules_snap_cur < 0 ? 0 : modules_snap_cur ^ 1;
 	const struct snapshot *cur = current();
 	if (if_changed && cur && cur->counted) {
 		struct counters c = { 0, 0, false };
@@ -218,12 +208,12 @@ bool modules_refresh(bool if_changed)
 	s->counted = false;
 	s->n_objects = s->n_phdrs = s->names_len = s->n_ranges = 0;
 	/* an object that goes from now on marks the copy stale again */
-	__atomic_store_n(&ranges_stale, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&modules_ranges_stale, 0, __ATOMIC_SEQ_CST);
 	real.dl_iterate_phdr(copy_cb, s);
 	qsort(s->ranges, s->n_ranges, sizeof(s->ranges[0]), range_cmp);
 	if (enter()) {
-		bool first = snap_cur < 0;
-		snap_cur = spare;
+		bool first = modules_snap_cur < 0;
+		__atomic_store_n(&modules_snap_cur, spare, __ATOMIC_RELEASE);
 		if (++snap_gen == 0)
 			snap_gen = 1;
 		if (!first) {
@@ -286,7 +276,7 @@ bool modules_eh_frame_hdr(uintptr_t pc, const uint8_t **hdr, size_t *len)
 {
 	const struct snap_object *o = object_of(current(), pc);
 	if (!o) {
-		walk_missed = true;
+		ts.walk_missed = 1;
 		return false;
 	}
 	*hdr = o->eh_hdr;
@@ -307,19 +297,9 @@ int modules_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data
 		};
 		ret = cb(&info, sizeof(info), data);
 	}
-	if (!ret)
-		walk_missed = true;	/* what it looked for is in no object we know */
+	if (!ret && ts.in_walk)
+		ts.walk_missed = 1;	/* what it looked for is in no object we know */
 	return ret;
-}
-
-void modules_walk_begin(void)
-{
-	walk_missed = false;
-}
-
-bool modules_walk_missed(void)
-{
-	return walk_missed;
 }
 
 void modules_send(void)
@@ -354,7 +334,7 @@ void modules_send(void)
 
 bool modules_check(void)
 {
-	if (sent_gen == snap_gen || snap_cur < 0)
+	if (sent_gen == snap_gen || modules_snap_cur < 0)
 		return false;
 	modules_send();
 	return true;

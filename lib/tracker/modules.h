@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tracker.h"
+
 #pragma GCC visibility push(hidden)
 
 /* Remembers the executable's path and our own text (frames to skip). */
@@ -26,9 +28,15 @@ void modules_init(void);
  * nothing. Returns whether a new copy was made. */
 bool modules_refresh(bool if_changed);
 
+extern int modules_snap_cur, modules_ranges_stale;
+
 /* Whether the copy should be made again before walking: none yet, or an
  * object may have gone. Lock-free. */
-bool modules_want_refresh(void);
+static inline bool modules_want_refresh(void)
+{
+	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&modules_snap_cur, __ATOMIC_RELAXED) < 0;
+}
 
 /* Sends the whole map, from the copy. Caller holds the lock. */
 void modules_send(void);
@@ -53,10 +61,9 @@ bool modules_eh_frame_hdr(uintptr_t pc, const uint8_t **hdr, size_t *len);
 struct dl_phdr_info;
 int modules_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data);
 
-/* Around a walk (lock held): whether it looked for a pc in no object of
- * the copy (then a newer copy may know it: modules_refresh(true)). */
-void modules_walk_begin(void);
-bool modules_walk_missed(void);
+/* A walk (lock held, ts.in_walk set) that looks for a pc in no object of
+ * the copy sets ts.walk_missed: then a newer copy may know it
+ * (modules_refresh(true)). */
 
 /* Forgets what was sent: the next modules_check sends the map again (a
  * new collector, after memprof agent came back). */
@@ -75,7 +82,10 @@ bool modules_readable(uintptr_t addr, size_t len);
  * the copy missed a pc: until the copy is made again, no segment is taken
  * as readable, and the next sampled allocation makes it. Lock-free. */
 void modules_going(void);
-bool modules_stale(void);
+static inline bool modules_stale(void)
+{
+	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE);
+}
 
 extern uintptr_t modules_self_start, modules_self_end;	/* our own text */
 static inline bool modules_is_self(uintptr_t pc)

@@ -424,7 +424,7 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 	uint32_t id = 0;
 	/* libunwind's dl_iterate_phdr calls are served from the copy now */
 	ts.in_walk = 1;
-	modules_walk_begin();
+	ts.walk_missed = 0;
 	const uintptr_t *frames = raw;
 	int memo_old = -1;	/* the older memo that held */
 	if (likely(here)) {
@@ -461,7 +461,7 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 		got = j.got;
 	}
 	ts.in_walk = 0;
-	if (!id && unlikely(modules_walk_missed())) {
+	if (!id && unlikely(ts.walk_missed)) {
 		if (may_retry)
 			return STACK_AGAIN;
 		modules_going();	/* the next sample makes the copy anew */
