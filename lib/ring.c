@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -15,6 +16,217 @@
 #include "tracker/records.h"
 
 #define RING_SIZE_MAX ((uint64_t)256 << 20)
+
+/* ---- per-thread rings ---------------------------------------------------------------
+
+   The image's threads write REC_TALLOC/REC_TFREE records, numbered by one
+   counter, to rings of their own (lib/tracker/stream.c). A drain reads the
+   threads' heads first, then the shared ring (whose stacks are defined
+   before any thread could use them, so every stack a thread record up to
+   those heads names is fed by then), then the thread records up to those
+   heads. Numbered records, from the threads' rings and the shared one,
+   wait here until every lower number has come (a thread may have taken
+   one and not yet written it), and are fed in number order: a free
+   before the allocation that reused its address in another thread. */
+
+struct ring_trec {
+	uint64_t seq, addr, size;
+	uint32_t stack;
+	uint8_t type;
+	bool used;
+};
+
+/* Held records sit in a window indexed by number: slot seq % cap holds
+ * number seq, for next_seq <= seq < next_seq + cap. */
+#define WINDOW_MAX ((size_t)1 << 24)
+
+#define THREAD_SLOTS_MAX 1024
+#define THREAD_SIZE_MAX ((uint64_t)16 << 20)
+
+static int map_threads(struct ring_reader *r, int fd, const struct memprof_ring *h,
+		       uint64_t file_size)
+{
+	uint64_t n = h->thread_slots, size = h->thread_size;
+	if (!n)
+		return 0;
+	uint64_t stride = MEMPROF_THREAD_RING_HEADER + size;
+	if (n > THREAD_SLOTS_MAX || size < 4096 || size > THREAD_SIZE_MAX || (size & (size - 1)) ||
+	    h->threads_offset != h->data_offset + h->size || h->threads_offset > file_size ||
+	    (file_size - h->threads_offset) / stride < n)
+		return -EINVAL;
+	void *t = mmap(NULL, (size_t)(n * stride), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		       (off_t)h->threads_offset);
+	if (t == MAP_FAILED)
+		return -errno;
+	r->threads = t;
+	r->threads_len = (size_t)(n * stride);
+	r->n_threads = (uint32_t)n;
+	r->thread_size = size;
+	r->heads = calloc((size_t)n, sizeof(*r->heads));
+	return r->heads ? 0 : -ENOMEM;
+}
+
+static inline struct memprof_thread_ring *thread_header(const struct ring_reader *r, uint32_t k)
+{
+	return (void *)(r->threads + (size_t)k * (MEMPROF_THREAD_RING_HEADER + r->thread_size));
+}
+
+static int window_grow(struct ring_reader *r, uint64_t seq)
+{
+	size_t cap = r->cap_held ? r->cap_held : 4096;
+	while (seq - r->next_seq >= cap)
+		cap *= 2;
+	if (cap > WINDOW_MAX)
+		return -ENOMEM;
+	struct ring_trec *w = calloc(cap, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->cap_held; i++)
+		if (r->held[i].used)
+			w[r->held[i].seq & (cap - 1)] = r->held[i];
+	free(r->held);
+	r->held = w;
+	r->cap_held = cap;
+	return 0;
+}
+
+static int hold(struct ring_reader *r, const struct rec *rec)
+{
+	uint64_t seq = rec->u.t.seq;
+	if (seq < r->next_seq)
+		return 0;	/* a number given twice: the first one counts */
+	if (seq - r->next_seq >= r->cap_held) {
+		int rc = window_grow(r, seq);
+		if (rc < 0)
+			return rc;
+	}
+	struct ring_trec *t = &r->held[seq & (r->cap_held - 1)];
+	if (t->used)
+		return 0;
+	*t = (struct ring_trec){ seq, rec->u.t.addr, rec->u.t.size, rec->u.t.stack, rec->type, true };
+	r->n_held++;
+	return 0;
+}
+
+/* The shared ring's bytes: numbered records held, the rest fed in runs.
+ * Sets *used to what was taken (all but what the collector could not). */
+static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t *data, size_t len,
+		       size_t *used)
+{
+	struct rec_reader rd = { data, data + len, false };
+	const uint8_t *run = data;
+	struct rec rec;
+	int rc = 0;
+	*used = 0;
+	for (;;) {
+		const uint8_t *at = rd.p;
+		bool more = rec_next(&rd, &rec);
+		if (more && rec.type != REC_TALLOC && rec.type != REC_TFREE)
+			continue;
+		/* a numbered record, the end, or what cannot be read: the run
+		 * before it goes to the collector as it is */
+		if (at > run) {
+			size_t took = 0;
+			rc = collector_feed_records(c, r->pid, r->incarnation, run, (size_t)(at - run), &took);
+			*used = (size_t)(run - data) + took;
+			if (rc < 0)
+				return rc;
+		}
+		if (!more) {
+			if (rd.bad) {	/* malformed: as the collector says it */
+				size_t took = 0;
+				rc = collector_feed_records(c, r->pid, r->incarnation, at,
+							    (size_t)(data + len - at), &took);
+				*used = (size_t)(at - data) + took;
+				return rc < 0 ? rc : -EINVAL;
+			}
+			return 0;
+		}
+		if ((rc = hold(r, &rec)) < 0)
+			return rc;
+		run = rd.p;
+		*used = (size_t)(run - data);
+	}
+}
+
+/* The threads' records up to the heads read first, into held. */
+static int take_threads(struct ring_reader *r)
+{
+	for (uint32_t k = 0; k < r->n_threads; k++) {
+		struct memprof_thread_ring *h = thread_header(r, k);
+		const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
+		uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_RELAXED), head = r->heads[k];
+		if (head - tail > r->thread_size || (head - tail) % REC_T_LEN)
+			return -EINVAL;
+		while (tail != head) {
+			struct rec_reader rd = { data + (tail & (r->thread_size - 1)), NULL, false };
+			struct rec rec;
+			rd.end = rd.p + REC_T_LEN;
+			if (!rec_next(&rd, &rec) || (rec.type != REC_TALLOC && rec.type != REC_TFREE))
+				return -EINVAL;
+			int rc = hold(r, &rec);
+			if (rc < 0) {
+				__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
+				return rc;
+			}
+			tail += REC_T_LEN;
+		}
+		__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+#define FEED_CHUNK 65536
+
+static int feed_out(struct ring_reader *r, struct collector *c, size_t len)
+{
+	int rc = collector_feed_records(c, r->pid, r->incarnation, r->feed, len, NULL);
+	return rc == -EPIPE ? 0 : rc;	/* a collector that has written its profile */
+}
+
+/* Feeds the held records in number order while the numbers follow on
+ * (all of them with `all`, over the gaps); keeps the rest. */
+static int apply_held(struct ring_reader *r, struct collector *c, bool all)
+{
+	if (!r->n_held)
+		return 0;
+	if (!r->feed && !(r->feed = malloc(FEED_CHUNK)))
+		return -ENOMEM;
+	size_t len = 0, mask = r->cap_held - 1;
+	int rc = 0;
+	while (r->n_held && rc == 0) {
+		struct ring_trec *t = &r->held[r->next_seq & mask];
+		if (!t->used || t->seq != r->next_seq) {
+			if (!all)
+				break;	/* a number not come yet: the rest waits for it */
+			r->next_seq++;
+			continue;
+		}
+		if (t->type == REC_TALLOC) {
+			rec_put_alloc(r->feed + len, t->addr, t->size, t->stack);
+			len += REC_ALLOC_LEN;
+		} else if (t->addr) {
+			rec_put_free(r->feed + len, t->addr);
+			len += REC_FREE_LEN;
+		}
+		t->used = false;
+		r->n_held--;
+		r->next_seq++;
+		if (len + REC_ALLOC_LEN > FEED_CHUNK) {
+			rc = feed_out(r, c, len);
+			len = 0;
+		}
+	}
+	if (len && rc == 0)
+		rc = feed_out(r, c, len);
+	return rc;
+}
+
+void ring_finish(struct ring_reader *r, struct collector *c)
+{
+	if (r->hdr && !r->bad && c)
+		apply_held(r, c, true);
+}
 
 int ring_map(struct ring_reader *r, int fd)
 {
@@ -51,6 +263,11 @@ int ring_map(struct ring_reader *r, int fd)
 	r->map_len = len;
 	r->pid = h.pid;
 	r->incarnation = h.incarnation;
+	int rc = map_threads(r, fd, &h, (uint64_t)st.st_size);
+	if (rc < 0) {
+		ring_unmap(r);
+		return rc;
+	}
 	__atomic_store_n(&r->hdr->accepted, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -83,35 +300,61 @@ static void note_dropped(struct ring_reader *r, struct collector *c)
 	}
 }
 
+/* Unreadable from here on: every ring's room is freed, so the image never
+ * waits for us, and what it writes is dropped (reported). */
+static void give_up(struct ring_reader *r, uint64_t head)
+{
+	r->bad = true;
+	__atomic_store_n(&r->hdr->tail, head, __ATOMIC_RELEASE);
+	for (uint32_t k = 0; k < r->n_threads; k++) {
+		struct memprof_thread_ring *t = thread_header(r, k);
+		__atomic_store_n(&t->tail, __atomic_load_n(&t->head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+	}
+	free(r->held);
+	r->held = NULL;
+	r->n_held = r->cap_held = 0;
+}
+
 long ring_drain(struct ring_reader *r, struct collector *c)
 {
 	if (!r->hdr)
 		return 0;
 	struct memprof_ring *h = r->hdr;
 	note_dropped(r, c);
+	/* the threads' heads first: the shared ring read after them holds
+	 * every stack their records name */
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		r->heads[k] = __atomic_load_n(&thread_header(r, k)->head, __ATOMIC_ACQUIRE);
 	/* the size is read from our copy: the image could change the shared one */
 	uint64_t size = (uint64_t)(r->map_len - MEMPROF_RING_DATA_OFFSET) / 2;
 	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
 	uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
-	if (head == tail) {
-		wake_producer(h, c);
-		return 0;
-	}
 	if (r->bad || head - tail > size) {
-		/* unreadable from here on: its room is freed, so the image never
-		 * waits for us, and what it writes is dropped (reported) */
-		r->bad = true;
-		__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
+		give_up(r, head);
 		wake_producer(h, c);
 		return -EINVAL;
 	}
 	size_t used = 0;
-	int rc = collector_feed_records(c, r->pid, r->incarnation, r->data + (tail & (size - 1)),
-					(size_t)(head - tail), &used);
-	__atomic_store_n(&h->tail, tail + used, __ATOMIC_RELEASE);
+	int rc = 0;
+	if (head != tail) {
+		const uint8_t *data = r->data + (tail & (size - 1));
+		if (r->n_threads)
+			rc = feed_shared(r, c, data, (size_t)(head - tail), &used);
+		else
+			rc = collector_feed_records(c, r->pid, r->incarnation, data,
+						    (size_t)(head - tail), &used);
+		__atomic_store_n(&h->tail, tail + used, __ATOMIC_RELEASE);
+	}
 	wake_producer(h, c);
+	/* thread records only once all the shared ring was taken (their
+	 * stacks with it) */
+	if (rc == 0 && tail + used == head && r->n_threads) {
+		rc = take_threads(r);
+		if (rc == 0)
+			rc = apply_held(r, c, false);
+	}
 	if (rc == -EINVAL)
-		r->bad = true;
+		give_up(r, tail + used);
 	return rc < 0 ? rc : (long)used;
 }
 
@@ -120,4 +363,15 @@ void ring_unmap(struct ring_reader *r)
 	if (r->hdr)
 		munmap(r->hdr, r->map_len);
 	r->hdr = NULL;
+	if (r->threads)
+		munmap(r->threads, r->threads_len);
+	r->threads = NULL;
+	r->n_threads = 0;
+	free(r->heads);
+	free(r->held);
+	free(r->feed);
+	r->heads = NULL;
+	r->held = NULL;
+	r->feed = NULL;
+	r->n_held = r->cap_held = 0;
 }

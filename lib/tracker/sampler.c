@@ -529,9 +529,68 @@ static __attribute__((noinline)) void record_again(void *p, uint64_t size,
 	leave();
 }
 
+/* Per-thread rings: the stack's id without the lock when one of this
+ * thread's last walks holds (the memos are its own; their ids were made,
+ * and their REC_STACK sent, under the lock before), else walked under the
+ * lock as ever. Only memprof run at --rate 1 (no live table). */
+static inline uint32_t memo_id_unlocked(const struct unwind_regs *from)
+{
+	if (!from || unlikely(sampler_unwind_check) || !room_here())
+		return 0;
+	uint32_t gen = __atomic_load_n(&stacks_generation, __ATOMIC_RELAXED);
+	if (unwind_memo_holds(&memo, from))
+		return memo_stacks_gen == gen ? memo_id : 0;
+	int old = old_memo_holds(from);
+	return old >= 0 && old_stacks_gens[old] == gen ? old_ids[old] : 0;
+}
+
+static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t size,
+							   const struct unwind_regs *from)
+{
+	uint32_t id = memo_id_unlocked(from);
+	if (!id) {
+		if (unlikely(modules_want_refresh()))
+			modules_refresh(false);
+		if (!enter()) {
+			stream_count_lost(LOST_REENTERED);
+			return;
+		}
+		if (tracking() && stream_ok()) {
+			id = stack_locked(from, true);
+			if (unlikely(id == STACK_AGAIN)) {
+				leave();
+				modules_refresh(true);
+				if (!enter()) {
+					stream_count_lost(LOST_REENTERED);
+					return;
+				}
+				id = tracking() && stream_ok() ? stack_locked(from, false) : 0;
+			}
+			if (!id)
+				stream_count_lost(LOST_NO_MEMORY);
+		}
+		leave();
+		if (!id)
+			return;
+	}
+	if (stream_thread_emit(REC_TALLOC, id, (uintptr_t)p, size, STREAM_SEQ_NOW))
+		return;
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (stream_threads_on())
+		stream_emit_seq(REC_TALLOC, id, (uintptr_t)p, size, STREAM_SEQ_NOW);
+	leave();
+}
+
 static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
 								const struct unwind_regs *from)
 {
+	if (stream_threads_on()) {
+		record_alloc_threaded(p, size, from);
+		return;
+	}
 	/* an object may have gone, or there is no copy yet: made before the
 	 * lock is taken, never under it */
 	if (unlikely(modules_want_refresh()))
@@ -590,17 +649,46 @@ void free_slow(void *p)
 	 * never sampled: nothing to report, nothing lost */
 	if (!tracking_frees() || ts.busy)
 		return;
+	if (stream_threads_on() && stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW))
+		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
-	if (tracker_sample_all || blocks_remove((uintptr_t)p))
+	if (stream_threads_on())
+		stream_emit_seq(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW);
+	else if (tracker_sample_all || blocks_remove((uintptr_t)p))
 		emit_free((uintptr_t)p);
 	leave();
 }
 
+/* Per-thread rings: the free's number is taken before the real realloc
+ * (which may give old's address to another thread at once) and its record
+ * made after, with that number: a free of old if the realloc moved or
+ * freed it, else a number used for nothing. */
+static __attribute__((noinline)) void *realloc_threaded(void *old, size_t size)
+{
+	uint64_t seq = stream_take_seq();
+	void *p = real.realloc(old, size);
+	int e = errno;
+	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
+	uintptr_t gone = p || !size ? (uintptr_t)old : 0;
+	if (!stream_thread_emit(REC_TFREE, 0, gone, 0, seq)) {
+		if (enter()) {
+			stream_emit_seq(REC_TFREE, 0, gone, 0, seq);
+			leave();
+		} else {
+			stream_count_lost(LOST_REENTERED);
+		}
+	}
+	errno = e;
+	return p;
+}
+
 void *realloc_sampled(void *old, size_t size)
 {
+	if (tracking_frees() && stream_threads_on() && !ts.holding && !ts.busy)
+		return realloc_threaded(old, size);
 	if (!tracking_frees() || !enter())
 		return real.realloc(old, size);
 	void *p = real.realloc(old, size);

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -278,6 +279,166 @@ static int send_hello(uint32_t type, int pass_fd, int pass_fd2)
 	}
 }
 
+static int kick(bool force);
+
+/* ---- per-thread rings -------------------------------------------------------------
+
+   At --rate 1 under memprof run, a thread's allocations and frees go to a
+   ring of its own in this image's memfd, without the lock: the lock and
+   the shared ring's cache lines no longer pass between the threads' cores
+   at every event. What the threads share stays under the lock and in the
+   shared ring: new stacks (REC_STACK before any thread can know the id),
+   modules, lost counts, lifecycle records. The order across threads is a
+   number from one counter (stream_seq), taken after the real allocation
+   and before the real free, so that memprof, applying records in number
+   order, sees a free before the allocation that reuses its address in
+   another thread, and the peak it computes is one the program had
+   (lib/ring.c: a number missing holds the later ones back until it comes
+   or the image is gone). Slots are taken at a thread's first event and
+   given back when it ends (a pthread key's destructor), so 5,000 short
+   threads share TR_SLOTS rings; a thread without one, or whose ring is
+   full, writes the same records to the shared ring under the lock. */
+
+#define TR_SLOTS 16
+#define TR_SIZE ((uint64_t)256 << 10)
+#define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
+
+static uint8_t *tr_base;		/* slot 0; NULL: no thread rings */
+static int tr_owner[TR_SLOTS];		/* 1: a thread writes there (atomic) */
+static pthread_key_t tr_key;		/* its value: the slot + 1 */
+static bool tr_key_made;
+static _Alignas(64) uint64_t stream_seq;	/* the next number (atomic) */
+static _Alignas(64) int tr_gen;		/* bumped with each new set of rings */
+
+static inline struct memprof_thread_ring *tr_header(int slot)
+{
+	return (struct memprof_thread_ring *)(tr_base + (size_t)slot * TR_STRIDE);
+}
+
+/* A thread ends: its ring goes to the next thread that needs one (its
+ * records stay, memprof reads them in order). What it allocates later
+ * (other destructors) goes to the shared ring. */
+static void tr_release(void *v)
+{
+	int slot = (int)(uintptr_t)v - 1;
+	if (ts.tr_slot == slot + 1 && ts.tr_gen == tr_gen && slot >= 0 && slot < TR_SLOTS) {
+		ts.tr_slot = -1;
+		__atomic_store_n(&tr_owner[slot], 0, __ATOMIC_RELEASE);
+	}
+}
+
+static bool threads_setup(void)
+{
+	if (!tr_key_made && pthread_key_create(&tr_key, tr_release) == 0)
+		tr_key_made = true;
+	return tr_key_made;
+}
+
+/* A new set of rings (start, or a forked child's): every slot free, the
+ * numbers from 0. The caller is the only thread. */
+static void threads_start(uint8_t *threads)
+{
+	tr_base = threads;
+	for (int k = 0; k < TR_SLOTS; k++)
+		tr_owner[k] = 0;
+	stream_seq = 0;
+	tr_gen++;
+	ts.tr_slot = 0;
+}
+
+static bool tr_claim(void)
+{
+	for (int k = 0; k < TR_SLOTS; k++) {
+		int free_slot = 0;
+		if (__atomic_load_n(&tr_owner[k], __ATOMIC_RELAXED) ||
+		    !__atomic_compare_exchange_n(&tr_owner[k], &free_slot, 1, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		struct memprof_thread_ring *h = tr_header(k);
+		ts.tr_slot = k + 1;
+		ts.tr_gen = tr_gen;
+		ts.tr_head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);	/* its last writer's */
+		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		pthread_setspecific(tr_key, (void *)(uintptr_t)(k + 1));
+		return true;
+	}
+	ts.tr_slot = -1;	/* all taken: the shared ring, for good */
+	ts.tr_gen = tr_gen;
+	return false;
+}
+
+bool stream_threads_on(void)
+{
+	return tr_base != NULL && !failed;
+}
+
+uint64_t stream_take_seq(void)
+{
+	return __atomic_fetch_add(&stream_seq, 1, __ATOMIC_RELAXED);
+}
+
+bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq)
+{
+	if (ts.holding)
+		return false;	/* a handler that interrupted this very path */
+	if (ts.tr_gen != tr_gen) {	/* a forked child's thread, new rings */
+		ts.tr_slot = 0;
+		ts.tr_gen = tr_gen;
+	}
+	if (ts.tr_slot <= 0) {
+		if (ts.tr_slot < 0)
+			return false;
+		ts.busy++;	/* pthread_setspecific may allocate: passes through */
+		bool got = tr_claim();
+		ts.busy--;
+		if (!got)
+			return false;
+	}
+	ts.holding = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	struct memprof_thread_ring *h = tr_header(ts.tr_slot - 1);
+	uint64_t head = ts.tr_head;
+	if (head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE) {
+		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		if (head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE) {
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			ts.holding = 0;
+			return false;	/* full: the shared ring, which waits if it must */
+		}
+	}
+	if (seq == STREAM_SEQ_NOW)
+		seq = stream_take_seq();
+	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, seq,
+		  addr, size);
+	ts.tr_head = head + REC_T_LEN;
+	__atomic_store_n(&h->head, ts.tr_head, __ATOMIC_RELEASE);
+	bool kick_now = ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 &&
+			!__atomic_load_n(&ring->kicked, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ts.holding = 0;
+	if (unlikely(kick_now)) {
+		/* a quarter full: ask memprof to read (the message, under the lock) */
+		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		if (ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 && enter()) {
+			if (ring && !failed && kick(false) < 0)
+				fail();
+			leave();
+		}
+	}
+	return true;
+}
+
+void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq)
+{
+	uint8_t *r = stream_reserve(REC_T_LEN);
+	if (r) {
+		if (seq == STREAM_SEQ_NOW)
+			seq = stream_take_seq();
+		rec_put_t(r, type, stack, seq, addr, size);
+		stream_commit(REC_T_LEN);
+	}
+}
+
 int stream_start_ring(void)
 {
 	const uint64_t size = MEMPROF_RING_SIZE, off = MEMPROF_RING_DATA_OFFSET;
@@ -286,10 +447,15 @@ int stream_start_ring(void)
 	int fd = (int)syscall(SYS_memfd_create, "memprof-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -1;
-	uint8_t *base = NULL;
+	uint8_t *base = NULL, *threads = NULL;
 	int pidfd = -1;
+	/* per-thread rings after the data area: memprof run at --rate 1 only
+	 * (the agent may unmap a ring while threads write; a sampled rate
+	 * keeps its live table under the lock anyway) */
+	bool with_threads = !agent_mode && tracker_rate == 1 && threads_setup();
+	uint64_t threads_len = with_threads ? (uint64_t)TR_SLOTS * TR_STRIDE : 0;
 	/* sealed: memprof maps it too, and a file that shrank would kill it */
-	if (ftruncate(fd, (off_t)(off + size)) < 0 ||
+	if (ftruncate(fd, (off_t)(off + size + threads_len)) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto out_fail;
 	/* the data area twice, back to back: a record that wraps is contiguous */
@@ -303,6 +469,14 @@ int stream_start_ring(void)
 	    mmap(base + off + size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
 		 (off_t)off) == MAP_FAILED)
 		goto out_fail;
+	if (threads_len) {
+		threads = mmap(NULL, threads_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			       (off_t)(off + size));
+		if (threads == MAP_FAILED) {
+			threads = NULL;
+			goto out_fail;
+		}
+	}
 	struct memprof_ring *r = (void *)base;
 	r->magic = MEMPROF_RING_MAGIC;
 	r->version = MEMPROF_VERSION_RECORDS;
@@ -310,6 +484,11 @@ int stream_start_ring(void)
 	r->incarnation = my_incarnation;
 	r->size = size;
 	r->data_offset = off;
+	if (threads) {
+		r->thread_slots = TR_SLOTS;
+		r->thread_size = TR_SIZE;
+		r->threads_offset = off + size;
+	}
 	/* our pidfd: memprof learns when we are gone, whoever reaps us */
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (send_hello(HELLO_RING, fd, pidfd) < 0)
@@ -322,8 +501,11 @@ int stream_start_ring(void)
 					    (uint64_t *)((uint8_t *)r + MEMPROF_RING_HEAD_OFFSET),
 					    0, 0, 0, 0, size };
 	ring_tail_seen(0);
+	threads_start(threads);
 	return 0;
 out_fail:
+	if (threads)
+		munmap(threads, threads_len);
 	if (base)
 		munmap(base, off + 2 * size);
 	if (pidfd >= 0)
@@ -513,6 +695,12 @@ void stream_commit_slow(size_t len)
 
 void stream_fork_child(void)
 {
+	if (tr_base) {
+		/* the parent's threads' rings: not ours to write */
+		munmap(tr_base, (size_t)TR_SLOTS * TR_STRIDE);
+		tr_base = NULL;
+		tr_gen++;
+	}
 	if (ring) {
 		/* the parent's: leave it to the parent */
 		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);

@@ -209,6 +209,25 @@ static inline void stream_emit(const void *rec, size_t len)
 	}
 }
 
+/* ---- per-thread rings (memprof run, --rate 1; see stream.c) ---------------- */
+
+#define STREAM_SEQ_NOW UINT64_MAX
+
+/* Whether this image has per-thread rings (then every REC_TALLOC and
+ * REC_TFREE carries a number from stream_take_seq). */
+bool stream_threads_on(void);
+uint64_t stream_take_seq(void);
+
+/* Without the lock: the record, numbered seq (STREAM_SEQ_NOW: a number
+ * taken now, once there is room), in this thread's ring. Returns false
+ * when it cannot (no ring free, this one full, or a signal handler inside
+ * this path): then the caller writes it with stream_emit_seq under the
+ * lock. */
+bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
+
+/* The same record in the shared ring; caller holds the lock. */
+void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
+
 /* Records that could not be made; sent with the next flush. Lock-free. */
 void stream_count_lost(int why);
 /* Sends the lost counts now. Caller holds the lock. */
