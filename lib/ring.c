@@ -90,9 +90,9 @@ static int window_grow(struct ring_reader *r, uint64_t seq)
 	return 0;
 }
 
-static int hold(struct ring_reader *r, const struct rec *rec)
+static int hold(struct ring_reader *r, uint8_t type, uint32_t stack, uint64_t seq, uint64_t addr,
+		uint64_t size)
 {
-	uint64_t seq = rec->u.t.seq;
 	if (seq < r->next_seq)
 		return 0;	/* a number given twice: the first one counts */
 	if (seq - r->next_seq >= r->cap_held) {
@@ -103,7 +103,7 @@ static int hold(struct ring_reader *r, const struct rec *rec)
 	struct ring_trec *t = &r->held[seq & (r->cap_held - 1)];
 	if (t->used)
 		return 0;
-	*t = (struct ring_trec){ seq, rec->u.t.addr, rec->u.t.size, rec->u.t.stack, rec->type, true };
+	*t = (struct ring_trec){ seq, addr, size, stack, type, true };
 	r->n_held++;
 	return 0;
 }
@@ -142,7 +142,7 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 			}
 			return 0;
 		}
-		if ((rc = hold(r, &rec)) < 0)
+		if ((rc = hold(r, rec.type, rec.u.t.stack, rec.u.t.seq, rec.u.t.addr, rec.u.t.size)) < 0)
 			return rc;
 		run = rd.p;
 		*used = (size_t)(run - data);
@@ -159,12 +159,15 @@ static int take_threads(struct ring_reader *r)
 		if (head - tail > r->thread_size || (head - tail) % REC_T_LEN)
 			return -EINVAL;
 		while (tail != head) {
-			struct rec_reader rd = { data + (tail & (r->thread_size - 1)), NULL, false };
-			struct rec rec;
-			rd.end = rd.p + REC_T_LEN;
-			if (!rec_next(&rd, &rec) || (rec.type != REC_TALLOC && rec.type != REC_TFREE))
+			/* the layout of rec_put_t, read in place */
+			const uint8_t *p = data + (tail & (r->thread_size - 1));
+			uint32_t stack;
+			uint64_t v[3];	/* seq, addr, size */
+			if (p[0] != REC_TALLOC && p[0] != REC_TFREE)
 				return -EINVAL;
-			int rc = hold(r, &rec);
+			memcpy(&stack, p + 4, 4);
+			memcpy(v, p + 8, 24);
+			int rc = hold(r, p[0], stack, v[0], v[1], v[2]);
 			if (rc < 0) {
 				__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
 				return rc;
