@@ -37,8 +37,15 @@ struct ring_trec {
 };
 
 /* Held records sit in a window indexed by number: slot seq % cap holds
- * number seq, for next_seq <= seq < next_seq + cap. */
-#define WINDOW_MAX ((size_t)1 << 24)
+ * number seq, for next_seq <= seq < next_seq + cap. A number that does not
+ * come while a million later ones do (a thread stopped between taking it
+ * and writing it) is passed over, and its record, if it comes, is applied
+ * when it comes. */
+#define WINDOW_MAX ((size_t)1 << 20)
+#define FEED_CHUNK 65536
+
+static int apply_held(struct ring_reader *r, struct collector *c, bool all);
+static int feed_out(struct ring_reader *r, struct collector *c, size_t len);
 
 #define THREAD_SLOTS_MAX 1024
 #define THREAD_SIZE_MAX ((uint64_t)16 << 20)
@@ -76,8 +83,6 @@ static int window_grow(struct ring_reader *r, uint64_t seq)
 	size_t cap = r->cap_held ? r->cap_held : 4096;
 	while (seq - r->next_seq >= cap)
 		cap *= 2;
-	if (cap > WINDOW_MAX)
-		return -ENOMEM;
 	struct ring_trec *w = calloc(cap, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -90,11 +95,34 @@ static int window_grow(struct ring_reader *r, uint64_t seq)
 	return 0;
 }
 
-static int hold(struct ring_reader *r, uint8_t type, uint32_t stack, uint64_t seq, uint64_t addr,
-		uint64_t size)
+/* One record fed at once: one that comes after its number was passed over. */
+static int feed_late(struct ring_reader *r, struct collector *c, uint8_t type, uint32_t stack,
+		     uint64_t addr, uint64_t size)
+{
+	if (!r->feed && !(r->feed = malloc(FEED_CHUNK)))
+		return -ENOMEM;
+	if (type == REC_TALLOC) {
+		rec_put_alloc(r->feed, addr, size, stack);
+		return feed_out(r, c, REC_ALLOC_LEN);
+	}
+	if (!addr)
+		return 0;
+	rec_put_free(r->feed, addr);
+	return feed_out(r, c, REC_FREE_LEN);
+}
+
+static int hold(struct ring_reader *r, struct collector *c, uint8_t type, uint32_t stack,
+		uint64_t seq, uint64_t addr, uint64_t size)
 {
 	if (seq < r->next_seq)
-		return 0;	/* a number given twice: the first one counts */
+		return feed_late(r, c, type, stack, addr, size);
+	if (seq - r->next_seq >= WINDOW_MAX) {
+		int rc = apply_held(r, c, true);	/* over the gap */
+		if (rc < 0)
+			return rc;
+		if (seq - r->next_seq >= WINDOW_MAX)
+			r->next_seq = seq;
+	}
 	if (seq - r->next_seq >= r->cap_held) {
 		int rc = window_grow(r, seq);
 		if (rc < 0)
@@ -142,7 +170,7 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 			}
 			return 0;
 		}
-		if ((rc = hold(r, rec.type, rec.u.t.stack, rec.u.t.seq, rec.u.t.addr, rec.u.t.size)) < 0)
+		if ((rc = hold(r, c, rec.type, rec.u.t.stack, rec.u.t.seq, rec.u.t.addr, rec.u.t.size)) < 0)
 			return rc;
 		run = rd.p;
 		*used = (size_t)(run - data);
@@ -150,7 +178,7 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 }
 
 /* The threads' records up to the heads read first, into held. */
-static int take_threads(struct ring_reader *r)
+static int take_threads(struct ring_reader *r, struct collector *c)
 {
 	for (uint32_t k = 0; k < r->n_threads; k++) {
 		struct memprof_thread_ring *h = thread_header(r, k);
@@ -167,7 +195,7 @@ static int take_threads(struct ring_reader *r)
 				return -EINVAL;
 			memcpy(&stack, p + 4, 4);
 			memcpy(v, p + 8, 24);
-			int rc = hold(r, p[0], stack, v[0], v[1], v[2]);
+			int rc = hold(r, c, p[0], stack, v[0], v[1], v[2]);
 			if (rc < 0) {
 				__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
 				return rc;
@@ -178,8 +206,6 @@ static int take_threads(struct ring_reader *r)
 	}
 	return 0;
 }
-
-#define FEED_CHUNK 65536
 
 static int feed_out(struct ring_reader *r, struct collector *c, size_t len)
 {
@@ -352,7 +378,7 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	/* thread records only once all the shared ring was taken (their
 	 * stacks with it) */
 	if (rc == 0 && tail + used == head && r->n_threads) {
-		rc = take_threads(r);
+		rc = take_threads(r, c);
 		if (rc == 0)
 			rc = apply_held(r, c, false);
 	}
