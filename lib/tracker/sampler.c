@@ -643,13 +643,11 @@ void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
 	return p;
 }
 
-void free_slow(void *p)
+/* Per-thread rings: the free's record in the thread's ring, else in the
+ * shared one under the lock. */
+static void free_threaded(void *p)
 {
-	/* the tracker's own frees (pthread_getattr_np's, say) are of blocks it
-	 * never sampled: nothing to report, nothing lost */
-	if (!tracking_frees() || ts.busy)
-		return;
-	if (stream_threads_on() && stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW))
+	if (stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW))
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
@@ -657,7 +655,24 @@ void free_slow(void *p)
 	}
 	if (stream_threads_on())
 		stream_emit_seq(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW);
-	else if (tracker_sample_all || blocks_remove((uintptr_t)p))
+	leave();
+}
+
+void free_slow(void *p)
+{
+	/* the tracker's own frees (pthread_getattr_np's, say) are of blocks it
+	 * never sampled: nothing to report, nothing lost */
+	if (!tracking_frees() || ts.busy)
+		return;
+	if (stream_threads_on()) {
+		free_threaded(p);
+		return;
+	}
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (tracker_sample_all || blocks_remove((uintptr_t)p))
 		emit_free((uintptr_t)p);
 	leave();
 }

@@ -155,6 +155,7 @@ static void detach(void);
 
 static void fail(void)
 {
+	stream_threads = false;	/* the threads' rings too (they stay mapped) */
 	if (agent_mode) {	/* the agent went: until it is back */
 		detach();
 		return;
@@ -299,21 +300,15 @@ static int kick(bool force);
    threads share TR_SLOTS rings; a thread without one, or whose ring is
    full, writes the same records to the shared ring under the lock. */
 
-#define TR_SLOTS 16
-#define TR_SIZE ((uint64_t)256 << 10)
-#define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
 
-static uint8_t *tr_base;		/* slot 0; NULL: no thread rings */
+uint8_t *stream_tr_base;		/* slot 0; NULL: no thread rings */
+bool stream_threads;			/* rings, and the sink has not failed */
 static int tr_owner[TR_SLOTS];		/* 1: a thread writes there (atomic) */
 static pthread_key_t tr_key;		/* its value: the slot + 1 */
 static bool tr_key_made;
-static _Alignas(64) uint64_t stream_seq;	/* the next number (atomic) */
-static _Alignas(64) int tr_gen;		/* bumped with each new set of rings */
+_Alignas(64) uint64_t stream_seq;	/* the next number (atomic) */
+_Alignas(64) int stream_tr_gen;		/* bumped with each new set of rings */
 
-static inline struct memprof_thread_ring *tr_header(int slot)
-{
-	return (struct memprof_thread_ring *)(tr_base + (size_t)slot * TR_STRIDE);
-}
 
 /* A thread ends: its ring goes to the next thread that needs one (its
  * records stay, memprof reads them in order). What it allocates later
@@ -321,7 +316,7 @@ static inline struct memprof_thread_ring *tr_header(int slot)
 static void tr_release(void *v)
 {
 	int slot = (int)(uintptr_t)v - 1;
-	if (ts.tr_slot == slot + 1 && ts.tr_gen == tr_gen && slot >= 0 && slot < TR_SLOTS) {
+	if (ts.tr_slot == slot + 1 && ts.tr_gen == stream_tr_gen && slot >= 0 && slot < TR_SLOTS) {
 		ts.tr_slot = -1;
 		__atomic_store_n(&tr_owner[slot], 0, __ATOMIC_RELEASE);
 	}
@@ -338,11 +333,12 @@ static bool threads_setup(void)
  * numbers from 0. The caller is the only thread. */
 static void threads_start(uint8_t *threads)
 {
-	tr_base = threads;
+	stream_tr_base = threads;
+	stream_threads = threads != NULL;
 	for (int k = 0; k < TR_SLOTS; k++)
 		tr_owner[k] = 0;
 	stream_seq = 0;
-	tr_gen++;
+	stream_tr_gen++;
 	ts.tr_slot = 0;
 }
 
@@ -354,36 +350,29 @@ static bool tr_claim(void)
 		    !__atomic_compare_exchange_n(&tr_owner[k], &free_slot, 1, false, __ATOMIC_ACQUIRE,
 						 __ATOMIC_RELAXED))
 			continue;
-		struct memprof_thread_ring *h = tr_header(k);
+		struct memprof_thread_ring *h = stream_tr_header(k);
 		ts.tr_slot = k + 1;
-		ts.tr_gen = tr_gen;
+		ts.tr_gen = stream_tr_gen;
 		ts.tr_head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);	/* its last writer's */
 		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
 		pthread_setspecific(tr_key, (void *)(uintptr_t)(k + 1));
 		return true;
 	}
 	ts.tr_slot = -1;	/* all taken: the shared ring, for good */
-	ts.tr_gen = tr_gen;
+	ts.tr_gen = stream_tr_gen;
 	return false;
 }
 
-bool stream_threads_on(void)
-{
-	return tr_base != NULL && !failed;
-}
-
-uint64_t stream_take_seq(void)
-{
-	return __atomic_fetch_add(&stream_seq, 1, __ATOMIC_RELAXED);
-}
-
-bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq)
+/* The thread's first record, a forked child's thread, a full ring, or a
+ * quarter full: everything but the common case of stream_thread_emit. */
+bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
+			     uint64_t seq)
 {
 	if (ts.holding)
 		return false;	/* a handler that interrupted this very path */
-	if (ts.tr_gen != tr_gen) {	/* a forked child's thread, new rings */
+	if (ts.tr_gen != stream_tr_gen) {	/* a forked child's thread, new rings */
 		ts.tr_slot = 0;
-		ts.tr_gen = tr_gen;
+		ts.tr_gen = stream_tr_gen;
 	}
 	if (ts.tr_slot <= 0) {
 		if (ts.tr_slot < 0)
@@ -394,37 +383,18 @@ bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t si
 		if (!got)
 			return false;
 	}
-	ts.holding = 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	struct memprof_thread_ring *h = tr_header(ts.tr_slot - 1);
-	uint64_t head = ts.tr_head;
-	if (head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE) {
-		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-		if (head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE) {
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			ts.holding = 0;
-			return false;	/* full: the shared ring, which waits if it must */
-		}
-	}
-	if (seq == STREAM_SEQ_NOW)
-		seq = stream_take_seq();
-	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, seq,
-		  addr, size);
-	ts.tr_head = head + REC_T_LEN;
-	__atomic_store_n(&h->head, ts.tr_head, __ATOMIC_RELEASE);
-	bool kick_now = ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 &&
-			!__atomic_load_n(&ring->kicked, __ATOMIC_RELAXED);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	ts.holding = 0;
-	if (unlikely(kick_now)) {
+	struct memprof_thread_ring *h = stream_tr_header(ts.tr_slot - 1);
+	ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+	if (ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 &&
+	    !__atomic_load_n(&ring->kicked, __ATOMIC_RELAXED) && enter()) {
 		/* a quarter full: ask memprof to read (the message, under the lock) */
-		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-		if (ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 && enter()) {
-			if (ring && !failed && kick(false) < 0)
-				fail();
-			leave();
-		}
+		if (ring && !failed && kick(false) < 0)
+			fail();
+		leave();
 	}
+	if (ts.tr_head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE)
+		return false;	/* full: the shared ring, which waits if it must */
+	stream_thread_put(h, type, stack, addr, size, seq);
 	return true;
 }
 
@@ -695,11 +665,12 @@ void stream_commit_slow(size_t len)
 
 void stream_fork_child(void)
 {
-	if (tr_base) {
+	if (stream_tr_base) {
 		/* the parent's threads' rings: not ours to write */
-		munmap(tr_base, (size_t)TR_SLOTS * TR_STRIDE);
-		tr_base = NULL;
-		tr_gen++;
+		munmap(stream_tr_base, (size_t)TR_SLOTS * TR_STRIDE);
+		stream_tr_base = NULL;
+		stream_threads = false;
+		stream_tr_gen++;
 	}
 	if (ring) {
 		/* the parent's: leave it to the parent */

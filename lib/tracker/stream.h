@@ -212,18 +212,69 @@ static inline void stream_emit(const void *rec, size_t len)
 /* ---- per-thread rings (memprof run, --rate 1; see stream.c) ---------------- */
 
 #define STREAM_SEQ_NOW UINT64_MAX
+#define TR_SLOTS 16
+#define TR_SIZE ((uint64_t)256 << 10)
+#define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
+
+extern uint8_t *stream_tr_base;	/* NULL: no per-thread rings; mapped until a fork's child */
+extern bool stream_threads;	/* there are, and the sink has not failed */
+extern uint64_t stream_seq;
+extern int stream_tr_gen;
 
 /* Whether this image has per-thread rings (then every REC_TALLOC and
  * REC_TFREE carries a number from stream_take_seq). */
-bool stream_threads_on(void);
-uint64_t stream_take_seq(void);
+static inline bool stream_threads_on(void)
+{
+	return __atomic_load_n(&stream_threads, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t stream_take_seq(void)
+{
+	return __atomic_fetch_add(&stream_seq, 1, __ATOMIC_RELAXED);
+}
+
+static inline struct memprof_thread_ring *stream_tr_header(int slot)
+{
+	return (struct memprof_thread_ring *)(stream_tr_base + (size_t)slot * TR_STRIDE);
+}
+
+/* Writes and publishes the record in this thread's ring h (there is room);
+ * ts.holding set meanwhile, so a signal handler that interrupts it does not
+ * write there too. */
+static inline void stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
+				     uint64_t addr, uint64_t size, uint64_t seq)
+{
+	ts.holding = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (seq == STREAM_SEQ_NOW)
+		seq = stream_take_seq();
+	uint64_t head = ts.tr_head;
+	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, seq,
+		  addr, size);
+	ts.tr_head = head + REC_T_LEN;
+	__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ts.holding = 0;
+}
+
+bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
+			     uint64_t seq);
 
 /* Without the lock: the record, numbered seq (STREAM_SEQ_NOW: a number
  * taken now, once there is room), in this thread's ring. Returns false
  * when it cannot (no ring free, this one full, or a signal handler inside
  * this path): then the caller writes it with stream_emit_seq under the
- * lock. */
-bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
+ * lock. The common case inline: a ring, room, under a quarter full. */
+static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
+				      uint64_t seq)
+{
+	if (likely(ts.tr_slot > 0 && ts.tr_gen == stream_tr_gen && !ts.holding &&
+		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4)) {
+		stream_thread_put(stream_tr_header(ts.tr_slot - 1), type, stack, addr, size, seq);
+		return true;
+	}
+	return stream_thread_emit_slow(type, stack, addr, size, seq);
+}
 
 /* The same record in the shared ring; caller holds the lock. */
 void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
