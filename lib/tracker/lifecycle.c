@@ -433,6 +433,9 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	const char *r = getenv("MEMPROF_RATE");
 	if (r && *r && (tracker_rate = parse_rate(r)) < 0)
 		tracker_rate = 512 * 1024;
+	r = getenv("MEMPROF_THREAD_RINGS");
+	if (r && (*r == '0' || *r == '1') && !r[1])
+		stream_set_thread_rings(*r - '0');
 	r = getenv("MEMPROF_UNWIND_CHECK");
 	sampler_unwind_check = r && *r && *r != '0';
 	sampler_unwind_check_file = r && *r == '/' ? r : NULL;

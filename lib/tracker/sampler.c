@@ -166,6 +166,10 @@ static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t 
 
 static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
 {
+	if (unlikely(stream_threads_on())) {	/* switched on while we waited for the lock */
+		stream_emit_seq(REC_TALLOC, stack, addr, size, STREAM_SEQ_NOW);
+		return;
+	}
 	uint8_t *r = stream_reserve(REC_ALLOC_LEN);
 	if (r) {
 		rec_put_alloc(r, addr, size, stack);
@@ -175,6 +179,10 @@ static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
 
 static void emit_free(uintptr_t addr)
 {
+	if (unlikely(stream_threads_on())) {
+		stream_emit_seq(REC_TFREE, 0, addr, 0, STREAM_SEQ_NOW);
+		return;
+	}
 	uint8_t *r = stream_reserve(REC_FREE_LEN);
 	if (r) {
 		rec_put_free(r, addr);

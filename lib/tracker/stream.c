@@ -46,12 +46,16 @@ static inline void cpu_relax(void)
 
 /* The lock is held for a few hundred nanoseconds at a time: a thread that
  * finds it taken spins a little before it sleeps. */
+static void contended(void);
+
 void stream_lock_slow(void)
 {
 	for (int spin = 0; spin < 200; spin++) {
 		cpu_relax();
-		if (__atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED) == 0 && stream_lock_try())
+		if (__atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED) == 0 && stream_lock_try()) {
+			contended();
 			return;
+		}
 	}
 	int c = __atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED);
 	if (c != 2)
@@ -60,6 +64,7 @@ void stream_lock_slow(void)
 		futex_call(&stream_lock_word, FUTEX_WAIT_PRIVATE, 2, NULL);
 		c = __atomic_exchange_n(&stream_lock_word, 2, __ATOMIC_ACQUIRE);
 	}
+	contended();
 }
 
 void stream_unlock_wake(void)
@@ -103,6 +108,7 @@ static bool fd_still_ours(const struct fd_id *id)
 static struct fd_id sock = { -1, 0, 0 };	/* memprof's connection (ring mode) */
 static struct fd_id file = { -1, 0, 0 };	/* the recording (file mode) */
 static bool failed;				/* sticky: nothing goes anywhere */
+static bool tr_ready;				/* there are per-thread rings (below) */
 static uint32_t my_pid, my_incarnation;
 static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 
@@ -156,6 +162,7 @@ static void detach(void);
 static void fail(void)
 {
 	stream_threads = false;	/* the threads' rings too (they stay mapped) */
+	tr_ready = false;
 	if (agent_mode) {	/* the agent went: until it is back */
 		detach();
 		return;
@@ -302,7 +309,19 @@ static int kick(bool force);
 
 
 uint8_t *stream_tr_base;		/* slot 0; NULL: no thread rings */
-bool stream_threads;			/* rings, and the sink has not failed */
+bool stream_threads;			/* in use (see contended), the sink has not failed */
+
+/* With the lock, just taken after a wait: two threads sample at once, so
+ * the rings are worth what memprof spends merging them; from now on every
+ * allocation and free of this image is numbered (those made under the lock
+ * before were all made before this point, and memprof feeds the shared
+ * ring's records before the numbered ones it holds). A program whose
+ * threads never meet here keeps the one ring, unnumbered. */
+static void contended(void)
+{
+	if (unlikely(tr_ready) && !stream_threads && !failed)
+		__atomic_store_n(&stream_threads, true, __ATOMIC_RELEASE);
+}
 static int tr_owner[TR_SLOTS];		/* 1: a thread writes there (atomic) */
 static pthread_key_t tr_key;		/* its value: the slot + 1 */
 static bool tr_key_made;
@@ -322,8 +341,17 @@ static void tr_release(void *v)
 	}
 }
 
+static int tr_mode = -1;	/* MEMPROF_THREAD_RINGS: 0 never, 1 from the start, -1 at contention */
+
+void stream_set_thread_rings(int mode)
+{
+	tr_mode = mode;
+}
+
 static bool threads_setup(void)
 {
+	if (!tr_mode)
+		return false;
 	if (!tr_key_made && pthread_key_create(&tr_key, tr_release) == 0)
 		tr_key_made = true;
 	return tr_key_made;
@@ -334,7 +362,8 @@ static bool threads_setup(void)
 static void threads_start(uint8_t *threads)
 {
 	stream_tr_base = threads;
-	stream_threads = threads != NULL;
+	tr_ready = threads != NULL;
+	stream_threads = tr_ready && tr_mode == 1;
 	for (int k = 0; k < TR_SLOTS; k++)
 		tr_owner[k] = 0;
 	stream_seq = 0;
@@ -670,6 +699,7 @@ void stream_fork_child(void)
 		munmap(stream_tr_base, (size_t)TR_SLOTS * TR_STRIDE);
 		stream_tr_base = NULL;
 		stream_threads = false;
+		tr_ready = false;
 		stream_tr_gen++;
 	}
 	if (ring) {
