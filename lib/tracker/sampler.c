@@ -164,10 +164,19 @@ static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t 
 	stream_commit(REC_STACK_LEN(n));
 }
 
-static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
+/* The per-thread rings were switched on while this thread waited for the
+ * lock: numbered records from now on, the shared ring's too. */
+static __attribute__((noinline, cold)) void emit_numbered(uint8_t type, uint32_t stack,
+							   uintptr_t addr, uint64_t size)
 {
-	if (unlikely(stream_threads_on())) {	/* switched on while we waited for the lock */
-		stream_emit_seq(REC_TALLOC, stack, addr, size, STREAM_SEQ_NOW);
+	stream_emit_seq(type, stack, addr, size, STREAM_SEQ_NOW);
+}
+
+static inline __attribute__((always_inline)) void emit_alloc(uintptr_t addr, uint64_t size,
+							     uint32_t stack)
+{
+	if (unlikely(stream_threads_on())) {
+		emit_numbered(REC_TALLOC, stack, addr, size);
 		return;
 	}
 	uint8_t *r = stream_reserve(REC_ALLOC_LEN);
@@ -177,10 +186,10 @@ static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
 	}
 }
 
-static void emit_free(uintptr_t addr)
+static inline __attribute__((always_inline)) void emit_free(uintptr_t addr)
 {
 	if (unlikely(stream_threads_on())) {
-		stream_emit_seq(REC_TFREE, 0, addr, 0, STREAM_SEQ_NOW);
+		emit_numbered(REC_TFREE, 0, addr, 0);
 		return;
 	}
 	uint8_t *r = stream_reserve(REC_FREE_LEN);
