@@ -70,7 +70,8 @@ static int map_threads(struct ring_reader *r, int fd, const struct memprof_ring 
 	r->n_threads = (uint32_t)n;
 	r->thread_size = size;
 	r->heads = calloc((size_t)n, sizeof(*r->heads));
-	return r->heads ? 0 : -ENOMEM;
+	r->tails = calloc((size_t)n, sizeof(*r->tails));
+	return r->heads && r->tails ? 0 : -ENOMEM;
 }
 
 static inline struct memprof_thread_ring *thread_header(const struct ring_reader *r, uint32_t k)
@@ -178,6 +179,67 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 }
 
 /* The threads' records up to the heads read first, into held. */
+/* The common case, nothing held: the threads' records merged straight
+ * from their rings while each next number is at the front of one of them
+ * (a ring is in number order but for a record a signal handler made
+ * between a realloc's number and its record). take_threads then holds
+ * what is left. */
+static int merge_direct(struct ring_reader *r, struct collector *c)
+{
+	uint32_t active[THREAD_SLOTS_MAX], n = 0;
+	size_t len = 0, mask = r->thread_size - 1;
+	int rc = 0;
+	if (r->n_held)
+		return 0;
+	if (!r->feed && !(r->feed = malloc(FEED_CHUNK)))
+		return -ENOMEM;
+	for (uint32_t k = 0; k < r->n_threads; k++) {
+		uint64_t tail = __atomic_load_n(&thread_header(r, k)->tail, __ATOMIC_RELAXED);
+		if (r->heads[k] - tail > r->thread_size || (r->heads[k] - tail) % REC_T_LEN)
+			return -EINVAL;
+		r->tails[k] = tail;
+		if (tail != r->heads[k])
+			active[n++] = k;
+	}
+	for (uint32_t i = 0, tried = 0; n && tried < n && rc == 0;) {
+		uint32_t k = active[i];
+		const uint8_t *p = (const uint8_t *)thread_header(r, k) + MEMPROF_THREAD_RING_HEADER +
+				   (r->tails[k] & mask);
+		uint64_t v[3];	/* seq, addr, size: the layout of rec_put_t */
+		uint32_t stack;
+		memcpy(v, p + 8, 24);
+		if (v[0] != r->next_seq || (p[0] != REC_TALLOC && p[0] != REC_TFREE)) {
+			i = i + 1 == n ? 0 : i + 1;
+			tried++;
+			continue;
+		}
+		if (p[0] == REC_TALLOC) {
+			memcpy(&stack, p + 4, 4);
+			rec_put_alloc(r->feed + len, v[1], v[2], stack);
+			len += REC_ALLOC_LEN;
+		} else if (v[1]) {
+			rec_put_free(r->feed + len, v[1]);
+			len += REC_FREE_LEN;
+		}
+		r->next_seq++;
+		tried = 0;
+		if ((r->tails[k] += REC_T_LEN) == r->heads[k]) {	/* this ring is done */
+			active[i] = active[--n];
+			if (i == n)
+				i = 0;
+		}
+		if (len + REC_ALLOC_LEN > FEED_CHUNK) {
+			rc = feed_out(r, c, len);
+			len = 0;
+		}
+	}
+	if (len && rc == 0)
+		rc = feed_out(r, c, len);
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		__atomic_store_n(&thread_header(r, k)->tail, r->tails[k], __ATOMIC_RELEASE);
+	return rc;
+}
+
 static int take_threads(struct ring_reader *r, struct collector *c)
 {
 	for (uint32_t k = 0; k < r->n_threads; k++) {
@@ -378,7 +440,9 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	/* thread records only once all the shared ring was taken (their
 	 * stacks with it) */
 	if (rc == 0 && tail + used == head && r->n_threads) {
-		rc = take_threads(r, c);
+		rc = merge_direct(r, c);
+		if (rc == 0)
+			rc = take_threads(r, c);
 		if (rc == 0)
 			rc = apply_held(r, c, false);
 	}
@@ -397,9 +461,11 @@ void ring_unmap(struct ring_reader *r)
 	r->threads = NULL;
 	r->n_threads = 0;
 	free(r->heads);
+	free(r->tails);
 	free(r->held);
 	free(r->feed);
 	r->heads = NULL;
+	r->tails = NULL;
 	r->held = NULL;
 	r->feed = NULL;
 	r->n_held = r->cap_held = 0;

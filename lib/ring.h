@@ -28,6 +28,7 @@ struct ring_reader {
 	uint32_t n_threads;
 	uint64_t thread_size;
 	uint64_t *heads;	/* the slots' heads, read before the shared ring's */
+	uint64_t *tails;	/* and where a drain got to in each */
 	struct ring_trec *held;	/* a window by number (ring.c) */
 	size_t n_held, cap_held;
 	uint64_t next_seq;	/* the number to apply next */
