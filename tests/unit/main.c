@@ -40,7 +40,8 @@ int main(int argc, char **argv)
 	const struct unit_test *tables[] = { units_tests, pprof_tests, graph_tests, collect_tests,
 					     tracker_tests, symbolize_tests, output_tests,
 					     profile_tests, leaks_tests, filter_tests, html_report_tests,
-					     tabwriter_tests, http_get_tests, collect_extra_tests };
+					     tabwriter_tests, http_get_tests, collect_extra_tests,
+					     ring_tests };
 	int failed = 0, passed = 0;
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct unit_test *u = tables[t]; u->name; u++) {
