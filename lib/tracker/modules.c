@@ -66,11 +66,12 @@ struct snapshot {
 };
 
 static struct snapshot *snaps[2];
-int modules_snap_cur = -1;	/* which is current: under the lock; -1: none yet */
+static int modules_snap_cur = -1;	/* which is current: under the lock; -1: none yet */
 static uint32_t snap_gen;	/* bumped with each new current copy (under the lock) */
 static uint32_t sent_gen;	/* the copy memprof was last sent; 0: none */
 static int snap_building;	/* a thread is filling the spare (claimed, never waited for) */
-int modules_ranges_stale;	/* set (without the lock) when an object may go */
+int modules_ranges_stale = 1;	/* set (without the lock) when an object may go;
+				 * and until the first copy is made */
 
 void modules_going(void)
 {

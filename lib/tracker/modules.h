@@ -28,14 +28,13 @@ void modules_init(void);
  * nothing. Returns whether a new copy was made. */
 bool modules_refresh(bool if_changed);
 
-extern int modules_snap_cur, modules_ranges_stale;
+extern int modules_ranges_stale;
 
-/* Whether the copy should be made again before walking: none yet, or an
- * object may have gone. Lock-free. */
+/* Whether the copy should be made again before walking: none yet (the
+ * flag starts set), or an object may have gone. Lock-free. */
 static inline bool modules_want_refresh(void)
 {
-	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE) ||
-	       __atomic_load_n(&modules_snap_cur, __ATOMIC_RELAXED) < 0;
+	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE);
 }
 
 /* Sends the whole map, from the copy. Caller holds the lock. */
