@@ -29,19 +29,23 @@
    one and not yet written it), and are fed in number order: a free
    before the allocation that reused its address in another thread. */
 
-struct ring_trec {
-	uint64_t seq, addr, size;
+struct ring_trec {	/* its number is its place in the window */
+	uint64_t addr, size;
 	uint32_t stack;
 	uint8_t type;
 	bool used;
 };
 
 /* Held records sit in a window indexed by number: slot seq % cap holds
- * number seq, for next_seq <= seq < next_seq + cap. A number that does not
- * come while a million later ones do (a thread stopped between taking it
- * and writing it) is passed over, and its record, if it comes, is applied
- * when it comes. */
-#define WINDOW_MAX ((size_t)1 << 20)
+ * number seq, for next_seq <= seq < next_seq + cap. The image's threads
+ * slow down when they get more than TRACKER_PACE numbers ahead of what was
+ * applied (stream.c: seq_applied in the ring's header), which bounds the
+ * window while the thread that holds the missing number is only waiting
+ * for a CPU. A number that does not come while WINDOW_MAX later ones do (a
+ * thread stopped between taking it and writing it) is passed over, and its
+ * record, if it comes, is applied when it comes (out of order: a free of a
+ * reused address may then be misapplied). */
+#define WINDOW_MAX ((size_t)1 << 23)
 #define FEED_CHUNK 65536
 
 static int apply_held(struct ring_reader *r, struct collector *c, bool all);
@@ -88,8 +92,9 @@ static int window_grow(struct ring_reader *r, uint64_t seq)
 	if (!w)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->cap_held; i++)
-		if (r->held[i].used)
-			w[r->held[i].seq & (cap - 1)] = r->held[i];
+		if (r->held[i].used)	/* its number, from its place */
+			w[(r->next_seq + ((i - r->next_seq) & (r->cap_held - 1))) & (cap - 1)] =
+				r->held[i];
 	free(r->held);
 	r->held = w;
 	r->cap_held = cap;
@@ -132,7 +137,7 @@ static int hold(struct ring_reader *r, struct collector *c, uint8_t type, uint32
 	struct ring_trec *t = &r->held[seq & (r->cap_held - 1)];
 	if (t->used)
 		return 0;
-	*t = (struct ring_trec){ seq, addr, size, stack, type, true };
+	*t = (struct ring_trec){ addr, size, stack, type, true };
 	r->n_held++;
 	return 0;
 }
@@ -287,7 +292,7 @@ static int apply_held(struct ring_reader *r, struct collector *c, bool all)
 	int rc = 0;
 	while (r->n_held && rc == 0) {
 		struct ring_trec *t = &r->held[r->next_seq & mask];
-		if (!t->used || t->seq != r->next_seq) {
+		if (!t->used) {
 			if (!all)
 				break;	/* a number not come yet: the rest waits for it */
 			r->next_seq++;
@@ -446,6 +451,8 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 		if (rc == 0)
 			rc = apply_held(r, c, false);
 	}
+	if (r->n_threads)	/* how far the image's threads may run ahead */
+		__atomic_store_n(&h->seq_applied, r->next_seq, __ATOMIC_RELEASE);
 	if (rc == -EINVAL)
 		give_up(r, tail + used);
 	return rc < 0 ? rc : (long)used;

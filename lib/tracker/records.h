@@ -181,7 +181,11 @@ struct memprof_ring {
 	 * REC_TFREE records (a power of two, a multiple of REC_T_LEN). */
 	uint32_t thread_slots, thread_size;
 	uint64_t threads_offset;
+	/* the collector: every number below this was applied (the threads
+	 * pace themselves by it) */
+	uint64_t seq_applied;
 };
+#define TRACKER_PACE ((uint64_t)1 << 22)	/* numbers a thread may run ahead of it */
 
 /* One thread's ring: written by the thread that holds the slot (slots are
  * handed from ended threads to new ones; the records go on from head). */

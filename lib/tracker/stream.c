@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -390,6 +392,31 @@ static bool tr_claim(void)
 	ts.tr_slot = -1;	/* all taken: the shared ring, for good */
 	ts.tr_gen = stream_tr_gen;
 	return false;
+}
+
+/* Without the lock, every 4096 records of a thread: when the numbers run
+ * more than TRACKER_PACE ahead of what memprof has applied, a thread that
+ * took one and has not written it yet (preempted in between, on a busy
+ * machine) holds memprof's window open: this thread gives it the CPU,
+ * for a second at most (a thread stopped for good is memprof's to pass
+ * over). */
+void stream_thread_pace(void)
+{
+	if (!ring || ts.holding)
+		return;
+	int saved = errno;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t applied = __atomic_load_n(&ring->seq_applied, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&stream_seq, __ATOMIC_RELAXED) - applied <= TRACKER_PACE)
+			break;
+		if (i < 100) {
+			sched_yield();
+		} else {
+			struct timespec t = { 0, 1000000 };
+			nanosleep(&t, NULL);
+		}
+	}
+	errno = saved;
 }
 
 /* The thread's first record, a forked child's thread, a full ring, or a

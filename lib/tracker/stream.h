@@ -270,11 +270,16 @@ bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64
  * when it cannot (no ring free, this one full, or a signal handler inside
  * this path): then the caller writes it with stream_emit_seq under the
  * lock. The common case inline: a ring, room, under a quarter full. */
+void stream_thread_pace(void);
+
 static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
 				      uint64_t seq)
 {
 	if (likely(ts.tr_slot > 0 && ts.tr_gen == stream_tr_gen && !ts.holding &&
 		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4)) {
+		/* every 4096 records, a look at how far memprof has applied */
+		if (unlikely(!(ts.tr_head & (4096 * REC_T_LEN - 1))))
+			stream_thread_pace();
 		stream_thread_put(stream_tr_header(ts.tr_slot - 1), type, stack, addr, size, seq);
 		return true;
 	}
