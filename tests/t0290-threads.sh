@@ -3,8 +3,8 @@
 # in an order that matches what happened (a block freed in one thread and
 # its address reused by another is neither lost nor counted twice), and
 # the peak exact (testdata/fixtures/threads.c). These hold whatever the
-# tracker's records go through (one lock and one ring today; per-thread
-# buffers merged by the collector would have to keep them).
+# tracker's records go through: one lock and one ring (the default), or
+# per-thread rings merged by number in memprof (MEMPROF_THREAD_RINGS).
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
 CC=${CC:-cc}
@@ -19,7 +19,7 @@ flat_of() {
 
 # run_threads NAME ARGS...: under memprof run --rate 1, nothing reported
 # lost; MEMPROF_THREAD_RINGS as $RINGS (1: the per-thread rings from the
-# start, 0: the one lock and ring; unset: from the first contention)
+# start, auto: from the first contention; unset: the one lock and ring)
 run_threads() {
 	local name=$1
 	shift
@@ -28,7 +28,7 @@ run_threads() {
 	grep -q "^ok$" "$name.out" && ! grep -q "not recorded" "$name.err"
 }
 
-for RINGS in 1 0 ""; do
+for RINGS in 1 auto ""; do
 M=" [MEMPROF_THREAD_RINGS=${RINGS:-unset}]"
 for n in 2 8 64; do
 	# 64 blocks of 1000 + 8t bytes per thread t, all alive at once

@@ -436,6 +436,8 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	r = getenv("MEMPROF_THREAD_RINGS");
 	if (r && (*r == '0' || *r == '1') && !r[1])
 		stream_set_thread_rings(*r - '0');
+	else if (r && !strcmp(r, "auto"))
+		stream_set_thread_rings(-1);
 	r = getenv("MEMPROF_UNWIND_CHECK");
 	sampler_unwind_check = r && *r && *r != '0';
 	sampler_unwind_check_file = r && *r == '/' ? r : NULL;

@@ -257,9 +257,10 @@ static inline void stream_thread_put(struct memprof_thread_ring *h, uint8_t type
 	ts.holding = 0;
 }
 
-/* MEMPROF_THREAD_RINGS (tests, measurements): 0 no per-thread rings, 1 in
- * use from the start, -1 (the default) from the first time two threads
- * meet at the lock. Before the ring is made. */
+/* MEMPROF_THREAD_RINGS: 0 (the default) no per-thread rings, 1 in use
+ * from the start, -1 ("auto") from the first time two threads meet at the
+ * lock. Off by default until memprof's collector keeps up with them (see
+ * docs/benchmarks.md, "Sixth session"). Before the ring is made. */
 void stream_set_thread_rings(int mode);
 
 bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
