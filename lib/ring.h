@@ -10,6 +10,7 @@
 
 struct collector;
 struct memprof_ring;
+struct ring_trec;
 
 struct ring_reader {
 	struct memprof_ring *hdr;
@@ -19,6 +20,19 @@ struct ring_reader {
 	bool bad;		/* the image wrote what cannot be read: ignored from now on */
 	bool failed_seen;	/* the image's failed flag was counted */
 	uint64_t dropped_seen;	/* of the image's dropped count */
+	/* Per-thread rings (memprof run at --rate 1; records.h REC_TALLOC):
+	 * their numbered records are held here until every lower number has
+	 * come, then fed in number order as REC_ALLOC and REC_FREE. */
+	uint8_t *threads;	/* slot k at threads + k * (header + thread_size) */
+	size_t threads_len;
+	uint32_t n_threads;
+	uint64_t thread_size;
+	uint64_t *heads;	/* the slots' heads, read before the shared ring's */
+	uint64_t *tails;	/* and where a drain got to in each */
+	struct ring_trec *held;	/* a window by number (ring.c) */
+	size_t n_held, cap_held;
+	uint64_t next_seq;	/* the number to apply next */
+	uint8_t *feed;		/* held records encoded for the collector */
 };
 
 /* Maps the ring in memfd fd (which the caller still closes). Checks its
@@ -32,6 +46,10 @@ int ring_map(struct ring_reader *r, int fd);
  * -EINVAL when the ring holds something malformed (r->bad is then set),
  * -ENOMEM. */
 long ring_drain(struct ring_reader *r, struct collector *c);
+
+/* The image is gone (or memprof ends): feeds what is held, in number
+ * order, over any number that never came. */
+void ring_finish(struct ring_reader *r, struct collector *c);
 
 void ring_unmap(struct ring_reader *r);
 

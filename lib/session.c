@@ -111,6 +111,7 @@ static void forget_rings(struct session *s, uint64_t owner)
 {
 	for (size_t i = 0; i < s->n_ring; i++)
 		if (s->ring_owner[i] == owner) {
+			ring_finish(&s->ring[i], s->ring_c[i]);
 			ring_unmap(&s->ring[i]);
 			s->ring[i] = s->ring[--s->n_ring];
 			s->ring_owner[i] = s->ring_owner[s->n_ring];
@@ -554,8 +555,10 @@ char *session_proc_names(const struct session *s, size_t max)
 
 void session_release(struct session *s)
 {
-	for (size_t i = 0; i < s->n_ring; i++)
+	for (size_t i = 0; i < s->n_ring; i++) {
+		ring_finish(&s->ring[i], s->ring_c[i]);
 		ring_unmap(&s->ring[i]);
+	}
 	for (size_t i = 0; i < s->n_w; i++)
 		close(s->w[i].pidfd);
 	if (s->sock >= 0)

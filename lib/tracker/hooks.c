@@ -5,6 +5,7 @@
  * and $ORIGIN); module changes are found by the sampler. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -168,14 +169,32 @@ EXPORT void *dlopen(const char *file, int mode)
 }
 
 /* dlclose: the segments of what it unloads must no longer be read by the
- * unwinder (sampler.c reads loaded objects directly). Marked before the
- * real call, which is a tail call. */
+ * unwinder (sampler.c reads loaded objects directly), and the copy of the
+ * loader's list is made anew by the next sample: marked before the real
+ * call and again after it (a copy made meanwhile may still hold what it
+ * unloads). */
 EXPORT int dlclose(void *handle)
 {
 	if (unlikely(!real.dlclose))
 		originals_resolve();
 	modules_going();
-	return real.dlclose(handle);
+	int r = real.dlclose(handle);
+	modules_going();
+	return r;
+}
+
+/* dl_iterate_phdr: the program's calls go to the loader as they would
+ * without memprof. While the tracker walks a stack with its lock held,
+ * libunwind's calls (and any a signal handler makes meanwhile) are served
+ * from the tracker's copy of the loader's list, so that the tracker never
+ * waits for the loader's lock while holding its own (stream.h). */
+EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+	if (unlikely(ts.in_walk))
+		return modules_iterate(cb, data);
+	if (unlikely(!real.dl_iterate_phdr))
+		originals_resolve();
+	return real.dl_iterate_phdr(cb, data);
 }
 
 /* libunwind keeps a pipe for good (it checks that memory is readable by

@@ -173,6 +173,7 @@ static void atfork_child(void)
 	blocks_reset();
 	filter_reset();
 	stacks_reset();
+	modules_fork_child();
 	stream_fork_child();
 	sampler_fork_child();
 	if (tracking_frees()) {
@@ -274,7 +275,8 @@ static void reintroduce(void)
 void lifecycle_check(void)
 {
 	int st = tracker_state;
-	if ((st != TRACKER_RUNNING && st != TRACKER_PAUSED) || !ring_mode || !enter())
+	if ((st != TRACKER_RUNNING && st != TRACKER_PAUSED) || !ring_mode ||
+	    !stream_check_due(st == TRACKER_PAUSED) || !enter())
 		return;
 	st = tracker_state;
 	if (st == TRACKER_RUNNING || st == TRACKER_PAUSED) {
@@ -431,6 +433,11 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	const char *r = getenv("MEMPROF_RATE");
 	if (r && *r && (tracker_rate = parse_rate(r)) < 0)
 		tracker_rate = 512 * 1024;
+	r = getenv("MEMPROF_THREAD_RINGS");
+	if (r && (*r == '0' || *r == '1') && !r[1])
+		stream_set_thread_rings(*r - '0');
+	else if (r && !strcmp(r, "auto"))
+		stream_set_thread_rings(-1);
 	r = getenv("MEMPROF_UNWIND_CHECK");
 	sampler_unwind_check = r && *r && *r != '0';
 	sampler_unwind_check_file = r && *r == '/' ? r : NULL;
@@ -463,6 +470,7 @@ __attribute__((constructor)) static void tracker_init(int argc, char **argv, cha
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	const char *active = getenv("MEMPROF_ACTIVE");
 	bool dormant = active && !strcmp(active, "0");
+	modules_refresh(false);	/* the copy of the loader's list: never under the lock */
 	if (enter()) {
 		if (!stream_detached()) {
 			emit_start((uint32_t)getppid(), 0);

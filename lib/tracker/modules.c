@@ -8,84 +8,86 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "originals.h"
 #include "records.h"
 #include "stream.h"
 #include "unwind.h"
 
 static char exe_path[PATH_MAX];
 
-/* The readable segments of every loaded object, sorted: where the
- * unwinder may read without asking the kernel (see sampler.c). Rebuilt
- * with each map sent; under the lock. */
+/* ---- the snapshot of the loader's list ----------------------------------------
+
+   Nothing here calls the loader (dl_iterate_phdr, dladdr) with the
+   tracker's lock held: see "the loader's lock" in stream.h. The list is
+   copied outside the lock, inside a dl_iterate_phdr callback (so with the
+   loader's own lock held, which also keeps two copies from being made at
+   once), into the spare of two buffers, and made current under the lock;
+   from then on everything the lock protects reads the copy: the module
+   map sent to memprof, the readable segments, the cached unwinder's
+   search for an FDE, and libunwind's own dl_iterate_phdr calls (hooks.c
+   serves those from here while the tracker walks a stack). The copy
+   holds the program headers, names and build ids themselves, so it never
+   points into an object that was unloaded since; only the unwind tables
+   of an object that holds one of the stack's pcs are read in place, and
+   such an object cannot be unloaded under a frame that is running. */
+
+#define SNAP_OBJECTS 1024
+#define SNAP_PHDRS 8192
+#define SNAP_NAMES (256 * 1024)
 #define MAX_RANGES 2048
-static struct range {
+
+struct range {
 	uintptr_t start, end;
-} ranges[MAX_RANGES];
-static size_t n_ranges;
-static int ranges_stale;	/* set (without the lock) when an object may go */
+};
+
+struct snap_object {
+	uintptr_t addr;			/* dlpi_addr */
+	uintptr_t lo, hi;		/* the span of its PT_LOAD segments */
+	const uint8_t *eh_hdr;		/* its .eh_frame_hdr (in the object), or NULL */
+	size_t eh_hdr_len;
+	uint32_t name, phdr, phnum;	/* offsets into names and phdrs */
+	uint8_t id_len, id[MEMPROF_BUILD_ID_MAX];
+};
+
+struct snapshot {
+	unsigned long long adds, subs;	/* the loader's counters when copied */
+	bool counted;			/* they were given (glibc always does) */
+	size_t n_objects, n_phdrs, names_len, n_ranges;
+	struct snap_object obj[SNAP_OBJECTS];
+	ElfW(Phdr) phdrs[SNAP_PHDRS];
+	struct range ranges[MAX_RANGES];	/* readable segments, sorted */
+	char names[SNAP_NAMES];
+};
+
+static struct snapshot *snaps[2];
+static int modules_snap_cur = -1;	/* which is current: under the lock; -1: none yet */
+static uint32_t snap_gen;	/* bumped with each new current copy (under the lock) */
+static uint32_t sent_gen;	/* the copy memprof was last sent; 0: none */
+static int snap_building;	/* a thread is filling the spare (claimed, never waited for) */
+int modules_ranges_stale = 1;	/* set (without the lock) when an object may go;
+				 * and until the first copy is made */
 
 void modules_going(void)
 {
-	__atomic_store_n(&ranges_stale, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&modules_ranges_stale, 1, __ATOMIC_SEQ_CST);
 }
 
-bool modules_stale(void)
+
+static inline const struct snapshot *current(void)
 {
-	return __atomic_load_n(&ranges_stale, __ATOMIC_ACQUIRE);
+	return modules_snap_cur < 0 ? NULL : snaps[modules_snap_cur];
 }
 
 static int range_cmp(const void *a, const void *b)
 {
 	const struct range *x = a, *y = b;
 	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-static int ranges_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	(void)data;
-	for (int i = 0; i < info->dlpi_phnum && n_ranges < MAX_RANGES; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && ph->p_memsz)
-			ranges[n_ranges++] = (struct range){ info->dlpi_addr + ph->p_vaddr,
-							     info->dlpi_addr + ph->p_vaddr + ph->p_memsz };
-	}
-	return 0;
-}
-
-static void ranges_rebuild(void)
-{
-	__atomic_store_n(&ranges_stale, 0, __ATOMIC_SEQ_CST);
-	n_ranges = 0;
-	dl_iterate_phdr(ranges_cb, NULL);
-	qsort(ranges, n_ranges, sizeof(ranges[0]), range_cmp);
-}
-
-bool modules_readable(uintptr_t addr, size_t len)
-{
-	size_t lo = 0, hi = modules_stale() ? 0 : n_ranges;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (ranges[mid].end <= addr)
-			lo = mid + 1;
-		else if (ranges[mid].start > addr)
-			hi = mid;
-		else
-			return addr + len <= ranges[mid].end && addr + len > addr;
-	}
-	return false;
-}
-uintptr_t modules_self_start, modules_self_end;
-static unsigned long long seen_adds, seen_subs;	/* the loader's counters when last sent */
-
-const char *modules_exe(void)
-{
-	return exe_path;
 }
 
 /* The GNU build id from the object's notes, in memory (notes are loaded). */
@@ -114,47 +116,53 @@ static size_t build_id(const struct dl_phdr_info *info, const uint8_t **out)
 	return 0;
 }
 
-static int send_cb(struct dl_phdr_info *info, size_t size, void *data)
+/* Copies one object; runs inside the real dl_iterate_phdr. */
+static int copy_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
+	struct snapshot *s = data;
 	const char *name = info->dlpi_name;
 	char abs[PATH_MAX];
-	(void)data;
-	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
-		seen_adds = info->dlpi_adds;
-		seen_subs = info->dlpi_subs;
+	if (!s->counted && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+		s->adds = info->dlpi_adds;
+		s->subs = info->dlpi_subs;
+		s->counted = true;
 	}
 	if (!name || !*name)
 		name = exe_path;
 	else if (name[0] != '/' && realpath(name, abs))	/* dlopen("./x.so") */
 		name = abs;
-	const uint8_t *id = NULL;
-	size_t id_len = build_id(info, &id);
+	size_t len = strlen(name) + 1;
+	if (s->n_objects == SNAP_OBJECTS || info->dlpi_phnum > SNAP_PHDRS - s->n_phdrs ||
+	    len > SNAP_NAMES - s->names_len)
+		return 0;	/* full: its pcs will be unknown (the walk stops there) */
+	struct snap_object *o = &s->obj[s->n_objects++];
+	*o = (struct snap_object){ .addr = info->dlpi_addr, .lo = UINTPTR_MAX,
+				   .name = (uint32_t)s->names_len, .phdr = (uint32_t)s->n_phdrs,
+				   .phnum = info->dlpi_phnum };
+	memcpy(s->names + s->names_len, name, len);
+	s->names_len += len;
+	memcpy(&s->phdrs[s->n_phdrs], info->dlpi_phdr, info->dlpi_phnum * sizeof(ElfW(Phdr)));
+	s->n_phdrs += info->dlpi_phnum;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+		if (ph->p_type == PT_GNU_EH_FRAME) {
+			o->eh_hdr = (const uint8_t *)start;
+			o->eh_hdr_len = ph->p_memsz;
+		}
+		if (ph->p_type != PT_LOAD || !ph->p_memsz)
 			continue;
-		uint8_t *r = stream_reserve(MEMPROF_RECORD_MAX), *p = r;
-		if (!r)
-			return 1;
-		p = rec_u8(p, REC_MODULE);
-		p = rec_u64(p, info->dlpi_addr);
-		p = rec_u64(p, info->dlpi_addr + ph->p_vaddr);
-		p = rec_u64(p, info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
-		p = rec_u64(p, ph->p_offset);
-		p = rec_name(p, name);
-		p = rec_u8(p, (uint8_t)id_len);
-		p = rec_put(p, id, id_len);
-		stream_commit((size_t)(p - r));
+		if (start < o->lo)
+			o->lo = start;
+		if (end > o->hi)
+			o->hi = end;
+		if ((ph->p_flags & PF_R) && s->n_ranges < MAX_RANGES)
+			s->ranges[s->n_ranges++] = (struct range){ start, end };
 	}
+	const uint8_t *id = NULL;
+	o->id_len = (uint8_t)build_id(info, &id);
+	memcpy(o->id, id, o->id_len);
 	return 0;
-}
-
-void modules_send(void)
-{
-	uint8_t t = REC_MODULES_RESET;
-	ranges_rebuild();
-	stream_emit(&t, 1);
-	dl_iterate_phdr(send_cb, NULL);
 }
 
 struct counters {
@@ -173,31 +181,174 @@ static int counters_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;	/* the first object says it all */
 }
 
-void modules_note_current(void)
+static struct snapshot *snap_alloc(void)
 {
-	ranges_rebuild();
-	struct counters c = { 0, 0, false };
-	dl_iterate_phdr(counters_cb, &c);
-	seen_adds = c.adds;
-	seen_subs = c.subs;
+	void *m = mmap(NULL, sizeof(struct snapshot), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return m == MAP_FAILED ? NULL : m;
 }
 
-void modules_forget_sent(void)
+bool modules_refresh(bool if_changed)
 {
-	seen_adds = seen_subs = ~0ull;
+	bool made = false;
+	if (ts.holding || !__atomic_compare_exchange_n(&snap_building, &(int){ 0 }, 1, false,
+						       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;	/* a handler inside the tracker, or another thread copying */
+	/* modules_snap_cur changes only here, under the claim: stable meanwhile */
+	int spare = modules_snap_cur < 0 ? 0 : modules_snap_cur ^ 1;
+	const struct snapshot *cur = current();
+	if (if_changed && cur && cur->counted) {
+		struct counters c = { 0, 0, false };
+		real.dl_iterate_phdr(counters_cb, &c);
+		if (c.known && c.adds == cur->adds && c.subs == cur->subs)
+			goto out;
+	}
+	if (!snaps[spare] && !(snaps[spare] = snap_alloc()))
+		goto out;
+	struct snapshot *s = snaps[spare];
+	s->counted = false;
+	s->n_objects = s->n_phdrs = s->names_len = s->n_ranges = 0;
+	/* an object that goes from now on marks the copy stale again */
+	__atomic_store_n(&modules_ranges_stale, 0, __ATOMIC_SEQ_CST);
+	real.dl_iterate_phdr(copy_cb, s);
+	qsort(s->ranges, s->n_ranges, sizeof(s->ranges[0]), range_cmp);
+	if (enter()) {
+		bool first = modules_snap_cur < 0;
+		__atomic_store_n(&modules_snap_cur, spare, __ATOMIC_RELEASE);
+		if (++snap_gen == 0)
+			snap_gen = 1;
+		if (!first) {
+			/* unloaded code's unwind info must go; new code's is
+			 * read on demand (and a pc that was unknown may be known) */
+			unw_flush_cache(unw_local_addr_space, 0, 0);
+			unwind_flush();
+		}
+		leave();
+		made = true;
+	}
+out:
+	__atomic_store_n(&snap_building, 0, __ATOMIC_RELEASE);
+	return made;
+}
+
+void modules_fork_child(void)
+{
+	snap_building = 0;	/* a thread of the parent was copying: it is not here */
+}
+
+bool modules_readable(uintptr_t addr, size_t len)
+{
+	const struct snapshot *s = current();
+	size_t lo = 0, hi = !s || modules_stale() ? 0 : s->n_ranges;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->ranges[mid].end <= addr)
+			lo = mid + 1;
+		else if (s->ranges[mid].start > addr)
+			hi = mid;
+		else
+			return addr + len <= s->ranges[mid].end && addr + len > addr;
+	}
+	return false;
+}
+
+uintptr_t modules_self_start, modules_self_end;
+
+const char *modules_exe(void)
+{
+	return exe_path;
+}
+
+static const struct snap_object *object_of(const struct snapshot *s, uintptr_t pc)
+{
+	for (size_t i = 0; s && i < s->n_objects; i++) {
+		const struct snap_object *o = &s->obj[i];
+		if (pc < o->lo || pc >= o->hi)
+			continue;
+		const ElfW(Phdr) *ph = &s->phdrs[o->phdr];
+		for (uint32_t k = 0; k < o->phnum; k++)
+			if (ph[k].p_type == PT_LOAD && pc - (o->addr + ph[k].p_vaddr) < ph[k].p_memsz)
+				return o;
+	}
+	return NULL;
+}
+
+bool modules_eh_frame_hdr(uintptr_t pc, const uint8_t **hdr, size_t *len)
+{
+	const struct snap_object *o = object_of(current(), pc);
+	if (!o) {
+		ts.walk_missed = 1;
+		return false;
+	}
+	*hdr = o->eh_hdr;
+	*len = o->eh_hdr_len;
+	return true;
+}
+
+int modules_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+	const struct snapshot *s = current();
+	int ret = 0;
+	for (size_t i = 0; s && i < s->n_objects && !ret; i++) {
+		const struct snap_object *o = &s->obj[i];
+		struct dl_phdr_info info = {
+			.dlpi_addr = o->addr, .dlpi_name = s->names + o->name,
+			.dlpi_phdr = &s->phdrs[o->phdr], .dlpi_phnum = (ElfW(Half))o->phnum,
+			.dlpi_adds = s->adds, .dlpi_subs = s->subs,
+		};
+		ret = cb(&info, sizeof(info), data);
+	}
+	if (!ret && ts.in_walk)
+		ts.walk_missed = 1;	/* what it looked for is in no object we know */
+	return ret;
+}
+
+void modules_send(void)
+{
+	const struct snapshot *s = current();
+	uint8_t t = REC_MODULES_RESET;
+	if (!s)
+		return;
+	stream_emit(&t, 1);
+	for (size_t i = 0; i < s->n_objects; i++) {
+		const struct snap_object *o = &s->obj[i];
+		const ElfW(Phdr) *ph = &s->phdrs[o->phdr];
+		for (uint32_t k = 0; k < o->phnum; k++) {
+			if (ph[k].p_type != PT_LOAD || !(ph[k].p_flags & PF_X))
+				continue;
+			uint8_t *r = stream_reserve(MEMPROF_RECORD_MAX), *p = r;
+			if (!r)
+				return;
+			p = rec_u8(p, REC_MODULE);
+			p = rec_u64(p, o->addr);
+			p = rec_u64(p, o->addr + ph[k].p_vaddr);
+			p = rec_u64(p, o->addr + ph[k].p_vaddr + ph[k].p_memsz);
+			p = rec_u64(p, ph[k].p_offset);
+			p = rec_name(p, s->names + o->name);
+			p = rec_u8(p, o->id_len);
+			p = rec_put(p, o->id, o->id_len);
+			stream_commit((size_t)(p - r));
+		}
+	}
+	sent_gen = snap_gen;
 }
 
 bool modules_check(void)
 {
-	struct counters c = { 0, 0, false };
-	dl_iterate_phdr(counters_cb, &c);
-	if (!c.known || (c.adds == seen_adds && c.subs == seen_subs))
+	if (sent_gen == snap_gen || modules_snap_cur < 0)
 		return false;
-	/* unloaded code's unwind info must go; new code's is read on demand */
-	unw_flush_cache(unw_local_addr_space, 0, 0);
-	unwind_flush();
 	modules_send();
 	return true;
+}
+
+void modules_note_current(void)
+{
+	sent_gen = snap_gen;
+}
+
+void modules_forget_sent(void)
+{
+	sent_gen = 0;
 }
 
 struct text_range {

@@ -1,8 +1,10 @@
 /* modules.h - the loaded objects, as the collector needs them to map pcs to
- * files: sent at start, and again whenever the loader's list has changed
- * (dl_iterate_phdr's dlpi_adds/dlpi_subs), checked before every stack is
- * unwound, so code of a library still running its constructors is known.
- * No dlopen or dlclose is interposed. Callers hold the stream lock. */
+ * files and the unwinders need them to find unwind tables. A copy of the
+ * loader's list is made outside the tracker's lock (modules_refresh) and
+ * read under it: nothing here calls the loader with the lock held (see
+ * "the loader's lock" in stream.h). The copy is sent to memprof before the
+ * first stack that needs it, and made again when an object goes (dlclose)
+ * or a walk meets a pc that no object of the copy holds. */
 #ifndef MEMPROF_MODULES_H
 #define MEMPROF_MODULES_H
 
@@ -10,21 +12,57 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tracker.h"
+
 #pragma GCC visibility push(hidden)
 
 /* Remembers the executable's path and our own text (frames to skip). */
 void modules_init(void);
 
-/* Sends the whole map and remembers the loader's counters. */
+/* Copies the loader's list (dl_iterate_phdr) and makes the copy current,
+ * flushing the unwinders' caches: without the lock (it takes it to make
+ * the copy current), ts.busy set. With if_changed, first compares the
+ * loader's counters (dlpi_adds, dlpi_subs) with the copy's and does
+ * nothing when they are the same. Never waits: in a signal handler that
+ * interrupted the tracker, or while another thread copies, it does
+ * nothing. Returns whether a new copy was made. */
+bool modules_refresh(bool if_changed);
+
+extern int modules_ranges_stale;
+
+/* Whether the copy should be made again before walking: none yet (the
+ * flag starts set), or an object may have gone. Lock-free. */
+static inline bool modules_want_refresh(void)
+{
+	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE);
+}
+
+/* Sends the whole map, from the copy. Caller holds the lock. */
 void modules_send(void);
 
-/* Sends the map again if objects were loaded or unloaded since. Returns
- * whether it did (libunwind's caches are then flushed too). */
+/* Sends the map if the copy is newer than what was sent. Returns whether
+ * it did. Caller holds the lock. */
 bool modules_check(void);
 
-/* Remembers the counters without sending (a forked child has its
- * parent's map already). */
+/* Takes the current copy as sent (a forked child: memprof gives it its
+ * parent's map). */
 void modules_note_current(void);
+
+/* A forked child: no other thread is copying any more. */
+void modules_fork_child(void);
+
+/* For a walk, with the lock held: the .eh_frame_hdr of the object of the
+ * copy that holds pc (*hdr NULL if it has none); false when none does. */
+bool modules_eh_frame_hdr(uintptr_t pc, const uint8_t **hdr, size_t *len);
+
+/* dl_iterate_phdr over the copy (hooks.c serves libunwind's calls with it
+ * while the tracker walks a stack, lock held). */
+struct dl_phdr_info;
+int modules_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data);
+
+/* A walk (lock held, ts.in_walk set) that looks for a pc in no object of
+ * the copy sets ts.walk_missed: then a newer copy may know it
+ * (modules_refresh(true)). */
 
 /* Forgets what was sent: the next modules_check sends the map again (a
  * new collector, after memprof agent came back). */
@@ -35,15 +73,18 @@ const char *modules_exe(void);
 /* The executable segment of the object that holds addr (0, 0 if none). */
 void modules_text_of(const void *addr, uintptr_t *start, uintptr_t *end);
 
-/* Whether [addr, addr + len) lies in a readable segment of an object
- * loaded when the map was last sent, and none may have gone since. Caller
- * holds the lock. */
+/* Whether [addr, addr + len) lies in a readable segment of an object of
+ * the copy, and none may have gone since. Caller holds the lock. */
 bool modules_readable(uintptr_t addr, size_t len);
 
-/* An object is about to be unloaded (dlclose): until the map is sent
- * again, no segment is taken as readable. Lock-free. */
+/* An object may be unloaded (dlclose, before and after the real one), or
+ * the copy missed a pc: until the copy is made again, no segment is taken
+ * as readable, and the next sampled allocation makes it. Lock-free. */
 void modules_going(void);
-bool modules_stale(void);
+static inline bool modules_stale(void)
+{
+	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE);
+}
 
 extern uintptr_t modules_self_start, modules_self_end;	/* our own text */
 static inline bool modules_is_self(uintptr_t pc)

@@ -49,6 +49,7 @@ void originals_resolve(void)
 	RESOLVE(pvalloc, "pvalloc");
 	RESOLVE(dlopen, "dlopen");
 	RESOLVE(dlclose, "dlclose");
+	RESOLVE(dl_iterate_phdr, "dl_iterate_phdr");
 	RESOLVE(pipe2, "pipe2");
 	RESOLVE(exit_, "_exit");
 	RESOLVE(quick_exit, "quick_exit");

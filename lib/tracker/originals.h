@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct dl_phdr_info;
+
 #pragma GCC visibility push(hidden)
 
 struct originals {
@@ -21,6 +23,7 @@ struct originals {
 	void *(*pvalloc)(size_t);
 	void *(*dlopen)(const char *, int);
 	int (*dlclose)(void *);
+	int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 	int (*pipe2)(int[2], int);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*quick_exit)(int) __attribute__((noreturn));

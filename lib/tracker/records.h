@@ -100,6 +100,19 @@ enum memprof_record_type {
 	/* u64 addr: memprof_pool_destroy; the pool's live blocks go with it */
 	REC_POOL_DESTROY = 35,
 
+	/* 36-39: per-thread rings (memprof run at --rate 1; docs/architecture.md).
+	 * u8 pad[3], u32 stack, u64 seq, u64 addr, u64 size: REC_T_LEN bytes.
+	 * seq counts from 0 per image: taken after the real allocation returned
+	 * and before the real free (realloc: before the real realloc), so that
+	 * applied in seq order, a free comes before any reuse of its address
+	 * in another thread. Also in the shared ring when a thread has no ring
+	 * of its own. memprof feeds them to the collector as REC_ALLOC and
+	 * REC_FREE, in seq order (lib/ring.c). */
+	REC_TALLOC = 36,
+	/* the same layout, stack and size 0: a block was freed; addr 0: a
+	 * number taken and not used (a realloc that failed) */
+	REC_TFREE = 37,
+
 	/* 20-29: memprof agent and sampling switched on and off (#10) */
 	/* u64 time_ns, u8 on: sampling went on (1) or off (0) for this image
 	 * (MEMPROF_ACTIVE=0 starts off: this follows REC_START then). While
@@ -163,7 +176,25 @@ struct memprof_ring {
 	 * switch sampling on or off (enum memprof_ring_want); 0: leave it. */
 	uint32_t want;
 	uint32_t sampling;	/* the producer: 1 while sampling is on */
+	/* Per-thread rings, after the data area (0 slots: none): each slot a
+	 * struct memprof_thread_ring, then thread_size bytes of REC_TALLOC and
+	 * REC_TFREE records (a power of two, a multiple of REC_T_LEN). */
+	uint32_t thread_slots, thread_size;
+	uint64_t threads_offset;
+	/* the collector: every number below this was applied (the threads
+	 * pace themselves by it) */
+	uint64_t seq_applied;
 };
+#define TRACKER_PACE ((uint64_t)1 << 22)	/* numbers a thread may run ahead of it */
+
+/* One thread's ring: written by the thread that holds the slot (slots are
+ * handed from ended threads to new ones; the records go on from head). */
+struct memprof_thread_ring {
+	_Alignas(64) uint64_t head;	/* bytes ever written (producer) */
+	_Alignas(64) uint64_t tail;	/* bytes ever read (collector) */
+};
+#define MEMPROF_THREAD_RING_HEADER 128
+#define REC_T_LEN 32
 enum memprof_ring_want {
 	RING_WANT_ANY = 0,
 	RING_WANT_ON = 1,
@@ -173,6 +204,7 @@ enum memprof_ring_want {
 #define MEMPROF_RING_HEAD_OFFSET 64
 _Static_assert(offsetof(struct memprof_ring, head) == MEMPROF_RING_HEAD_OFFSET, "ring layout");
 _Static_assert(offsetof(struct memprof_ring, tail) == 128, "ring layout");
+_Static_assert(sizeof(struct memprof_thread_ring) == MEMPROF_THREAD_RING_HEADER, "ring layout");
 _Static_assert(sizeof(struct memprof_batch_header) == 16 && sizeof(struct memprof_file_header) == 16, "batch layout");
 /* 8 MiB: at --rate 1 jq frees its 2M blocks at the end faster than memprof
  * reads them and filled a 4 MiB ring 2 to 14 times a run; 8 MiB held it
@@ -236,6 +268,17 @@ static inline void rec_put_free(uint8_t *p, uint64_t addr)
 	rec_u64(rec_u8(p, REC_FREE), addr);
 }
 
+static inline void rec_put_t(uint8_t *p, uint8_t type, uint32_t stack, uint64_t seq, uint64_t addr,
+			     uint64_t size)
+{
+	p = rec_u8(p, type);
+	p = rec_put(p, "\0\0", 3);
+	p = rec_u32(p, stack);
+	p = rec_u64(p, seq);
+	p = rec_u64(p, addr);
+	rec_u64(p, size);
+}
+
 /* ---- decoding (the collector, convert, the tests) ------------------------ */
 
 /* One decoded record. Names point into the decoded buffer (not
@@ -259,6 +302,7 @@ struct rec {
 		struct { uint64_t addr, size; const char *name; uint16_t len; } pool;
 		struct { uint64_t time_ns; uint8_t on; } sampling;
 		struct { uint64_t since_ns, lost, unread; } reconnect;
+		struct { uint64_t seq, addr, size; uint32_t stack; } t;	/* TALLOC, TFREE */
 	} u;
 };
 
@@ -425,6 +469,14 @@ static inline bool rec_next(struct rec_reader *r, struct rec *out)
 		out->u.reconnect.since_ns = rec_get_u64(r);
 		out->u.reconnect.lost = rec_get_u64(r);
 		out->u.reconnect.unread = rec_get_u64(r);
+		break;
+	case REC_TALLOC:
+	case REC_TFREE:
+		rec_get_bytes(r, 3);
+		out->u.t.stack = rec_get_u32(r);
+		out->u.t.seq = rec_get_u64(r);
+		out->u.t.addr = rec_get_u64(r);
+		out->u.t.size = rec_get_u64(r);
 		break;
 	default:
 		r->bad = true;

@@ -121,6 +121,25 @@ bool sampler_init_unwinder(void)
 	return true;
 }
 
+/* libunwind's walk, as unw_backtrace gives it (the pcs from the caller's
+ * caller outwards), but with unw_step alone: unw_backtrace's fast path
+ * keeps a per-thread cache of frames that nothing flushes, and a frame
+ * walked while the copy of the loader's list lacked its object (just
+ * loaded) would stay "the outermost" for good. unw_step's cache is
+ * flushed with each new copy (unw_flush_cache). */
+static __attribute__((noinline)) int libunwind_walk(uintptr_t *pc, int cap)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	unw_word_t ip;
+	int n = 0;
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
+		return 0;
+	while (n < cap && unw_step(&c) > 0 && unw_get_reg(&c, UNW_REG_IP, &ip) >= 0)
+		pc[n++] = (uintptr_t)ip;
+	return n;
+}
+
 /* The frames of the sample being recorded (under the lock). */
 static uintptr_t raw[MEMPROF_MAX_FRAMES + 8];
 
@@ -145,8 +164,21 @@ static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t 
 	stream_commit(REC_STACK_LEN(n));
 }
 
-static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
+/* The per-thread rings were switched on while this thread waited for the
+ * lock: numbered records from now on, the shared ring's too. */
+static __attribute__((noinline, cold)) void emit_numbered(uint8_t type, uint32_t stack,
+							   uintptr_t addr, uint64_t size)
 {
+	stream_emit_seq(type, stack, addr, size, STREAM_SEQ_NOW);
+}
+
+static inline __attribute__((always_inline)) void emit_alloc(uintptr_t addr, uint64_t size,
+							     uint32_t stack)
+{
+	if (unlikely(stream_threads_on())) {
+		emit_numbered(REC_TALLOC, stack, addr, size);
+		return;
+	}
 	uint8_t *r = stream_reserve(REC_ALLOC_LEN);
 	if (r) {
 		rec_put_alloc(r, addr, size, stack);
@@ -154,8 +186,12 @@ static void emit_alloc(uintptr_t addr, uint64_t size, uint32_t stack)
 	}
 }
 
-static void emit_free(uintptr_t addr)
+static inline __attribute__((always_inline)) void emit_free(uintptr_t addr)
 {
+	if (unlikely(stream_threads_on())) {
+		emit_numbered(REC_TFREE, 0, addr, 0);
+		return;
+	}
 	uint8_t *r = stream_reserve(REC_FREE_LEN);
 	if (r) {
 		rec_put_free(r, addr);
@@ -171,13 +207,6 @@ static void send_new_stack(void *arg)
 	const struct new_stack *s = arg;
 	modules_check();
 	emit_stack(s->id, s->truncated, s->pc, s->n);
-}
-
-static void recheck_modules(void *arg)
-{
-	(void)arg;
-	if (!modules_check())
-		modules_note_current();	/* nothing changed after all: fresh ranges anyway */
 }
 
 /* The room the tracker's slow path wants on the program's stack:
@@ -312,7 +341,7 @@ static void say_stack(const char *what, const uintptr_t *pc, size_t n)
 static __attribute__((noinline)) void check_unwind(const uintptr_t *fast, int got)
 {
 	const int cap = (int)(sizeof(check_raw) / sizeof(check_raw[0]));
-	int lib = unw_backtrace((void **)check_raw, cap);
+	int lib = libunwind_walk(check_raw, cap);
 	size_t a = skip_self(fast, (size_t)got), b = skip_self(check_raw, (size_t)lib);
 	size_t na = (size_t)got - a, nb = (size_t)lib - b;
 	bool cut_a = got == cap || na > MEMPROF_MAX_FRAMES, cut_b = lib == cap || nb > MEMPROF_MAX_FRAMES;
@@ -354,7 +383,7 @@ struct trace_job {
 static void trace_on_own_stack(void *arg)
 {
 	struct trace_job *j = arg;
-	j->got = unw_backtrace((void **)raw, (int)(sizeof(raw) / sizeof(raw[0])));
+	j->got = libunwind_walk(raw, (int)(sizeof(raw) / sizeof(raw[0])));
 }
 
 /* This thread's last walk, and the id of the stack it gave (memray's
@@ -394,23 +423,25 @@ static __attribute__((noinline)) void memo_keep(void)
 	old_stacks_gens[k] = memo_stacks_gen;
 }
 
+#define STACK_AGAIN UINT32_MAX
+
 /* With the lock held: the id of the calling stack, walked from `from`
  * (NULL: from here), sent first when new; 0 when the table is out of
- * memory. */
-static inline __attribute__((always_inline)) uint32_t stack_locked(const struct unwind_regs *from)
+ * memory. With may_retry, a walk that met a pc the copy of the loader's
+ * list does not know (an object loaded since, running its constructors,
+ * say) gives STACK_AGAIN instead: the caller leaves the lock, makes the
+ * copy anew (modules_refresh) and walks again. Without it such a stack is
+ * kept as walked, and the next sample makes the copy anew. */
+static inline __attribute__((always_inline)) uint32_t stack_locked(const struct unwind_regs *from,
+								   bool may_retry)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
 	bool here = room_here(), hit = false;
 	int got;
 	uint32_t id = 0;
-	if (unlikely(modules_stale())) {
-		/* an object went (dlclose): libunwind forgets its cached unwind
-		 * info, the map and the readable segments are made anew */
-		if (here)
-			recheck_modules(NULL);
-		else
-			on_own_stack(recheck_modules, NULL);
-	}
+	/* libunwind's dl_iterate_phdr calls are served from the copy now */
+	ts.in_walk = 1;
+	ts.walk_missed = 0;
 	const uintptr_t *frames = raw;
 	int memo_old = -1;	/* the older memo that held */
 	if (likely(here)) {
@@ -431,7 +462,7 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 			frames = hm->pc;
 		}
 		if (unlikely(got < 0)) {
-			got = unw_backtrace((void **)raw, cap);
+			got = libunwind_walk(raw, cap);
 			check_libunwind++;
 		} else if (unlikely(sampler_unwind_check)) {
 			check_unwind(frames, got);
@@ -445,6 +476,12 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 		struct trace_job j = { 0 };
 		on_own_stack(trace_on_own_stack, &j);
 		got = j.got;
+	}
+	ts.in_walk = 0;
+	if (!id && unlikely(ts.walk_missed)) {
+		if (may_retry)
+			return STACK_AGAIN;
+		modules_going();	/* the next sample makes the copy anew */
 	}
 	if (!id) {
 		size_t at = 0, n;
@@ -479,29 +516,114 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 
 uint32_t sampler_stack_locked(void)
 {
-	return stack_locked(NULL);
+	return stack_locked(NULL, false);
 }
 
 /* With the lock held. */
 static inline __attribute__((always_inline)) void record_locked(void *p, uint64_t size,
-								const struct unwind_regs *from)
+								uint32_t id)
 {
-	uint32_t id = stack_locked(from);
 	if (id && (tracker_sample_all || blocks_insert((uintptr_t)p, size, id)))
 		emit_alloc((uintptr_t)p, size, id);
 	else
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
-static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
-								const struct unwind_regs *from)
+/* A walk met a pc the copy of the loader's list does not know: the copy
+ * is made anew outside the lock, and the stack walked again (once). No
+ * other thread can free p meanwhile: the program has not seen it yet. */
+static __attribute__((noinline)) void record_again(void *p, uint64_t size,
+						   const struct unwind_regs *from)
 {
+	leave();
+	modules_refresh(true);
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (tracking() && stream_ok())
-		record_locked(p, size, from);
+		record_locked(p, size, stack_locked(from, false));
+	leave();
+}
+
+/* Per-thread rings: the stack's id without the lock when one of this
+ * thread's last walks holds (the memos are its own; their ids were made,
+ * and their REC_STACK sent, under the lock before), else walked under the
+ * lock as ever. Only memprof run at --rate 1 (no live table). */
+static inline uint32_t memo_id_unlocked(const struct unwind_regs *from)
+{
+	if (!from || unlikely(sampler_unwind_check) || !room_here())
+		return 0;
+	uint32_t gen = __atomic_load_n(&stacks_generation, __ATOMIC_RELAXED);
+	if (unwind_memo_holds(&memo, from))
+		return memo_stacks_gen == gen ? memo_id : 0;
+	int old = old_memo_holds(from);
+	return old >= 0 && old_stacks_gens[old] == gen ? old_ids[old] : 0;
+}
+
+static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t size,
+							   const struct unwind_regs *from)
+{
+	uint32_t id = memo_id_unlocked(from);
+	if (!id) {
+		if (unlikely(modules_want_refresh()))
+			modules_refresh(false);
+		if (!enter()) {
+			stream_count_lost(LOST_REENTERED);
+			return;
+		}
+		if (tracking() && stream_ok()) {
+			id = stack_locked(from, true);
+			if (unlikely(id == STACK_AGAIN)) {
+				leave();
+				modules_refresh(true);
+				if (!enter()) {
+					stream_count_lost(LOST_REENTERED);
+					return;
+				}
+				id = tracking() && stream_ok() ? stack_locked(from, false) : 0;
+			}
+			if (!id)
+				stream_count_lost(LOST_NO_MEMORY);
+		}
+		leave();
+		if (!id)
+			return;
+	}
+	if (stream_thread_emit(REC_TALLOC, id, (uintptr_t)p, size, STREAM_SEQ_NOW))
+		return;
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (stream_threads_on())
+		stream_emit_seq(REC_TALLOC, id, (uintptr_t)p, size, STREAM_SEQ_NOW);
+	leave();
+}
+
+static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
+								const struct unwind_regs *from)
+{
+	if (stream_threads_on()) {
+		record_alloc_threaded(p, size, from);
+		return;
+	}
+	/* an object may have gone, or there is no copy yet: made before the
+	 * lock is taken, never under it */
+	if (unlikely(modules_want_refresh()))
+		modules_refresh(false);
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (tracking() && stream_ok()) {
+		uint32_t id = stack_locked(from, true);
+		if (unlikely(id == STACK_AGAIN)) {
+			record_again(p, size, from);
+			return;
+		}
+		record_locked(p, size, id);
+	}
 	leave();
 }
 
@@ -538,12 +660,31 @@ void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
 	return p;
 }
 
+/* Per-thread rings: the free's record in the thread's ring, else in the
+ * shared one under the lock. */
+static void free_threaded(void *p)
+{
+	if (stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW))
+		return;
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return;
+	}
+	if (stream_threads_on())
+		stream_emit_seq(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW);
+	leave();
+}
+
 void free_slow(void *p)
 {
 	/* the tracker's own frees (pthread_getattr_np's, say) are of blocks it
 	 * never sampled: nothing to report, nothing lost */
 	if (!tracking_frees() || ts.busy)
 		return;
+	if (stream_threads_on()) {
+		free_threaded(p);
+		return;
+	}
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
@@ -553,8 +694,33 @@ void free_slow(void *p)
 	leave();
 }
 
+/* Per-thread rings: the free's number is taken before the real realloc
+ * (which may give old's address to another thread at once) and its record
+ * made after, with that number: a free of old if the realloc moved or
+ * freed it, else a number used for nothing. */
+static __attribute__((noinline)) void *realloc_threaded(void *old, size_t size)
+{
+	uint64_t seq = stream_take_seq();
+	void *p = real.realloc(old, size);
+	int e = errno;
+	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
+	uintptr_t gone = p || !size ? (uintptr_t)old : 0;
+	if (!stream_thread_emit(REC_TFREE, 0, gone, 0, seq)) {
+		if (enter()) {
+			stream_emit_seq(REC_TFREE, 0, gone, 0, seq);
+			leave();
+		} else {
+			stream_count_lost(LOST_REENTERED);
+		}
+	}
+	errno = e;
+	return p;
+}
+
 void *realloc_sampled(void *old, size_t size)
 {
+	if (tracking_frees() && stream_threads_on() && !ts.holding && !ts.busy)
+		return realloc_threaded(old, size);
 	if (!tracking_frees() || !enter())
 		return real.realloc(old, size);
 	void *p = real.realloc(old, size);

@@ -5,6 +5,9 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -45,12 +48,16 @@ static inline void cpu_relax(void)
 
 /* The lock is held for a few hundred nanoseconds at a time: a thread that
  * finds it taken spins a little before it sleeps. */
+static void contended(void);
+
 void stream_lock_slow(void)
 {
 	for (int spin = 0; spin < 200; spin++) {
 		cpu_relax();
-		if (__atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED) == 0 && stream_lock_try())
+		if (__atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED) == 0 && stream_lock_try()) {
+			contended();
 			return;
+		}
 	}
 	int c = __atomic_load_n(&stream_lock_word, __ATOMIC_RELAXED);
 	if (c != 2)
@@ -59,6 +66,7 @@ void stream_lock_slow(void)
 		futex_call(&stream_lock_word, FUTEX_WAIT_PRIVATE, 2, NULL);
 		c = __atomic_exchange_n(&stream_lock_word, 2, __ATOMIC_ACQUIRE);
 	}
+	contended();
 }
 
 void stream_unlock_wake(void)
@@ -102,6 +110,7 @@ static bool fd_still_ours(const struct fd_id *id)
 static struct fd_id sock = { -1, 0, 0 };	/* memprof's connection (ring mode) */
 static struct fd_id file = { -1, 0, 0 };	/* the recording (file mode) */
 static bool failed;				/* sticky: nothing goes anywhere */
+static bool tr_ready;				/* there are per-thread rings (below) */
 static uint32_t my_pid, my_incarnation;
 static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 
@@ -154,6 +163,8 @@ static void detach(void);
 
 static void fail(void)
 {
+	stream_threads = false;	/* the threads' rings too (they stay mapped) */
+	tr_ready = false;
 	if (agent_mode) {	/* the agent went: until it is back */
 		detach();
 		return;
@@ -278,6 +289,183 @@ static int send_hello(uint32_t type, int pass_fd, int pass_fd2)
 	}
 }
 
+static int kick(bool force);
+
+/* ---- per-thread rings -------------------------------------------------------------
+
+   At --rate 1 under memprof run, a thread's allocations and frees go to a
+   ring of its own in this image's memfd, without the lock: the lock and
+   the shared ring's cache lines no longer pass between the threads' cores
+   at every event. What the threads share stays under the lock and in the
+   shared ring: new stacks (REC_STACK before any thread can know the id),
+   modules, lost counts, lifecycle records. The order across threads is a
+   number from one counter (stream_seq), taken after the real allocation
+   and before the real free, so that memprof, applying records in number
+   order, sees a free before the allocation that reuses its address in
+   another thread, and the peak it computes is one the program had
+   (lib/ring.c: a number missing holds the later ones back until it comes
+   or the image is gone). Slots are taken at a thread's first event and
+   given back when it ends (a pthread key's destructor), so 5,000 short
+   threads share TR_SLOTS rings; a thread without one, or whose ring is
+   full, writes the same records to the shared ring under the lock. */
+
+
+uint8_t *stream_tr_base;		/* slot 0; NULL: no thread rings */
+bool stream_threads;			/* in use (see contended), the sink has not failed */
+
+/* With the lock, just taken after a wait: two threads sample at once, so
+ * the rings are worth what memprof spends merging them; from now on every
+ * allocation and free of this image is numbered (those made under the lock
+ * before were all made before this point, and memprof feeds the shared
+ * ring's records before the numbered ones it holds). A program whose
+ * threads never meet here keeps the one ring, unnumbered. */
+static void contended(void)
+{
+	if (unlikely(tr_ready) && !stream_threads && !failed)
+		__atomic_store_n(&stream_threads, true, __ATOMIC_RELEASE);
+}
+static int tr_owner[TR_SLOTS];		/* 1: a thread writes there (atomic) */
+static pthread_key_t tr_key;		/* its value: the slot + 1 */
+static bool tr_key_made;
+_Alignas(64) uint64_t stream_seq;	/* the next number (atomic) */
+_Alignas(64) int stream_tr_gen;		/* bumped with each new set of rings */
+
+
+/* A thread ends: its ring goes to the next thread that needs one (its
+ * records stay, memprof reads them in order). What it allocates later
+ * (other destructors) goes to the shared ring. */
+static void tr_release(void *v)
+{
+	int slot = (int)(uintptr_t)v - 1;
+	if (ts.tr_slot == slot + 1 && ts.tr_gen == stream_tr_gen && slot >= 0 && slot < TR_SLOTS) {
+		ts.tr_slot = -1;
+		__atomic_store_n(&tr_owner[slot], 0, __ATOMIC_RELEASE);
+	}
+}
+
+static int tr_mode;	/* MEMPROF_THREAD_RINGS: 0 never (the default), 1 from the start,
+			 * -1 from the first contention */
+
+void stream_set_thread_rings(int mode)
+{
+	tr_mode = mode;
+}
+
+static bool threads_setup(void)
+{
+	if (!tr_mode)
+		return false;
+	if (!tr_key_made && pthread_key_create(&tr_key, tr_release) == 0)
+		tr_key_made = true;
+	return tr_key_made;
+}
+
+/* A new set of rings (start, or a forked child's): every slot free, the
+ * numbers from 0. The caller is the only thread. */
+static void threads_start(uint8_t *threads)
+{
+	stream_tr_base = threads;
+	tr_ready = threads != NULL;
+	stream_threads = tr_ready && tr_mode == 1;
+	for (int k = 0; k < TR_SLOTS; k++)
+		tr_owner[k] = 0;
+	stream_seq = 0;
+	stream_tr_gen++;
+	ts.tr_slot = 0;
+}
+
+static bool tr_claim(void)
+{
+	for (int k = 0; k < TR_SLOTS; k++) {
+		int free_slot = 0;
+		if (__atomic_load_n(&tr_owner[k], __ATOMIC_RELAXED) ||
+		    !__atomic_compare_exchange_n(&tr_owner[k], &free_slot, 1, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		struct memprof_thread_ring *h = stream_tr_header(k);
+		ts.tr_slot = k + 1;
+		ts.tr_gen = stream_tr_gen;
+		ts.tr_head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);	/* its last writer's */
+		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		pthread_setspecific(tr_key, (void *)(uintptr_t)(k + 1));
+		return true;
+	}
+	ts.tr_slot = -1;	/* all taken: the shared ring, for good */
+	ts.tr_gen = stream_tr_gen;
+	return false;
+}
+
+/* Without the lock, every 4096 records of a thread: when the numbers run
+ * more than TRACKER_PACE ahead of what memprof has applied, a thread that
+ * took one and has not written it yet (preempted in between, on a busy
+ * machine) holds memprof's window open: this thread gives it the CPU,
+ * for a second at most (a thread stopped for good is memprof's to pass
+ * over). */
+void stream_thread_pace(void)
+{
+	if (!ring || ts.holding)
+		return;
+	int saved = errno;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t applied = __atomic_load_n(&ring->seq_applied, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&stream_seq, __ATOMIC_RELAXED) - applied <= TRACKER_PACE)
+			break;
+		if (i < 100) {
+			sched_yield();
+		} else {
+			struct timespec t = { 0, 1000000 };
+			nanosleep(&t, NULL);
+		}
+	}
+	errno = saved;
+}
+
+/* The thread's first record, a forked child's thread, a full ring, or a
+ * quarter full: everything but the common case of stream_thread_emit. */
+bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
+			     uint64_t seq)
+{
+	if (ts.holding)
+		return false;	/* a handler that interrupted this very path */
+	if (ts.tr_gen != stream_tr_gen) {	/* a forked child's thread, new rings */
+		ts.tr_slot = 0;
+		ts.tr_gen = stream_tr_gen;
+	}
+	if (ts.tr_slot <= 0) {
+		if (ts.tr_slot < 0)
+			return false;
+		ts.busy++;	/* pthread_setspecific may allocate: passes through */
+		bool got = tr_claim();
+		ts.busy--;
+		if (!got)
+			return false;
+	}
+	struct memprof_thread_ring *h = stream_tr_header(ts.tr_slot - 1);
+	ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+	if (ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 &&
+	    !__atomic_load_n(&ring->kicked, __ATOMIC_RELAXED) && enter()) {
+		/* a quarter full: ask memprof to read (the message, under the lock) */
+		if (ring && !failed && kick(false) < 0)
+			fail();
+		leave();
+	}
+	if (ts.tr_head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE)
+		return false;	/* full: the shared ring, which waits if it must */
+	stream_thread_put(h, type, stack, addr, size, seq);
+	return true;
+}
+
+void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq)
+{
+	uint8_t *r = stream_reserve(REC_T_LEN);
+	if (r) {
+		if (seq == STREAM_SEQ_NOW)
+			seq = stream_take_seq();
+		rec_put_t(r, type, stack, seq, addr, size);
+		stream_commit(REC_T_LEN);
+	}
+}
+
 int stream_start_ring(void)
 {
 	const uint64_t size = MEMPROF_RING_SIZE, off = MEMPROF_RING_DATA_OFFSET;
@@ -286,10 +474,15 @@ int stream_start_ring(void)
 	int fd = (int)syscall(SYS_memfd_create, "memprof-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -1;
-	uint8_t *base = NULL;
+	uint8_t *base = NULL, *threads = NULL;
 	int pidfd = -1;
+	/* per-thread rings after the data area: memprof run at --rate 1 only
+	 * (the agent may unmap a ring while threads write; a sampled rate
+	 * keeps its live table under the lock anyway) */
+	bool with_threads = !agent_mode && tracker_rate == 1 && threads_setup();
+	uint64_t threads_len = with_threads ? (uint64_t)TR_SLOTS * TR_STRIDE : 0;
 	/* sealed: memprof maps it too, and a file that shrank would kill it */
-	if (ftruncate(fd, (off_t)(off + size)) < 0 ||
+	if (ftruncate(fd, (off_t)(off + size + threads_len)) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto out_fail;
 	/* the data area twice, back to back: a record that wraps is contiguous */
@@ -303,6 +496,14 @@ int stream_start_ring(void)
 	    mmap(base + off + size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
 		 (off_t)off) == MAP_FAILED)
 		goto out_fail;
+	if (threads_len) {
+		threads = mmap(NULL, threads_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			       (off_t)(off + size));
+		if (threads == MAP_FAILED) {
+			threads = NULL;
+			goto out_fail;
+		}
+	}
 	struct memprof_ring *r = (void *)base;
 	r->magic = MEMPROF_RING_MAGIC;
 	r->version = MEMPROF_VERSION_RECORDS;
@@ -310,6 +511,11 @@ int stream_start_ring(void)
 	r->incarnation = my_incarnation;
 	r->size = size;
 	r->data_offset = off;
+	if (threads) {
+		r->thread_slots = TR_SLOTS;
+		r->thread_size = TR_SIZE;
+		r->threads_offset = off + size;
+	}
 	/* our pidfd: memprof learns when we are gone, whoever reaps us */
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (send_hello(HELLO_RING, fd, pidfd) < 0)
@@ -322,8 +528,11 @@ int stream_start_ring(void)
 					    (uint64_t *)((uint8_t *)r + MEMPROF_RING_HEAD_OFFSET),
 					    0, 0, 0, 0, size };
 	ring_tail_seen(0);
+	threads_start(threads);
 	return 0;
 out_fail:
+	if (threads)
+		munmap(threads, threads_len);
 	if (base)
 		munmap(base, off + 2 * size);
 	if (pidfd >= 0)
@@ -513,6 +722,14 @@ void stream_commit_slow(size_t len)
 
 void stream_fork_child(void)
 {
+	if (stream_tr_base) {
+		/* the parent's threads' rings: not ours to write */
+		munmap(stream_tr_base, (size_t)TR_SLOTS * TR_STRIDE);
+		stream_tr_base = NULL;
+		stream_threads = false;
+		tr_ready = false;
+		stream_tr_gen++;
+	}
 	if (ring) {
 		/* the parent's: leave it to the parent */
 		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
@@ -656,6 +873,19 @@ void stream_take_detached(uint64_t *since_ns, uint64_t *lost_n, uint64_t *unread
 	*lost_n = detached_lost;
 	*unread = detached_unread;
 	detached_since_ns = detached_lost = detached_unread = 0;
+}
+
+bool stream_check_due(bool paused)
+{
+	if (agent_mode)
+		return true;	/* the connection is looked at under the lock */
+	/* the ring is set at start and in a forked child (one thread then),
+	 * and stays mapped once the sink failed: readable without the lock */
+	const struct memprof_ring *r = __atomic_load_n(&ring, __ATOMIC_ACQUIRE);
+	if (!r)
+		return false;
+	uint32_t want = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
+	return paused ? want == RING_WANT_ON : want == RING_WANT_OFF;
 }
 
 uint32_t stream_want(void)

@@ -19,7 +19,49 @@
 
 /* 0 free, 1 taken, 2 taken and someone may be waiting (the futex mutex of
  * Drepper's "Futexes Are Tricky"). It protects the sink, the tables and
- * everything they send. */
+ * everything they send.
+ *
+ * The loader's lock. The stream lock is a leaf: whoever holds it takes no
+ * other lock the program can hold meanwhile, and above all never one of
+ * the dynamic loader's (dl_iterate_phdr takes glibc's dl_load_write_lock,
+ * dladdr/dlsym/dlopen its dl_load_lock). A program may allocate while it
+ * holds them: a dl_iterate_phdr callback that mallocs, dlclose freeing its
+ * bookkeeping with the write lock held, __tls_get_addr growing a thread's
+ * dtv. That thread waits here; if the holder waited for the loader, both
+ * would wait for good (t0280 hung 5 runs in 5 before). So the tracker's
+ * loader calls are all made without the lock:
+ *  - modules.c copies the loader's list (modules_refresh) before taking
+ *    it: at start, when an object may have gone (dlclose marks that, before
+ *    and after the real call), and when a walk met a pc that no object of
+ *    the copy holds (the walk is then made again, once: record_again in
+ *    sampler.c). Under the lock only the copy is read; libunwind's own
+ *    dl_iterate_phdr calls during a walk (ts.in_walk) are served from it
+ *    by the interposed dl_iterate_phdr (hooks.c).
+ *  - The copy is claimed by one thread at a time, never waited for: a
+ *    thread that finds it claimed walks with the current copy.
+ * Reasoned case by case:
+ *  - dlopen: constructors run with dl_load_lock held (not the write lock).
+ *    An allocation there walks frames of an object the copy lacks: miss,
+ *    lock left, copy made (dl_iterate_phdr is allowed in a constructor),
+ *    walked again: its frames are named.
+ *  - dlclose: destructors run before the object is unmapped, so their
+ *    frames are in the copy; the loader's own frees under its write lock
+ *    wait only for the stream lock, whose holder waits for nothing.
+ *  - C++ throw: libgcc's unwinder may hold its object_mutex while it
+ *    allocates, and calls dl_iterate_phdr (forwarded as is). The tracker
+ *    never takes object_mutex nor calls libgcc's unwinder: no cycle.
+ *  - A signal handler that allocates while its thread holds the lock:
+ *    enter() refuses (ts.holding) and the record is counted lost, as
+ *    before; while its thread copies the list: the claim is taken, the
+ *    handler walks with the current copy, never waits.
+ *  - fork: atfork_prepare takes only the stream lock; a thread that was
+ *    copying is not in the child, whose claim is reset (modules_fork_child)
+ *    and which keeps its parent's copy: the child calls no loader function
+ *    from the handler.
+ *  - What is left: a copy is made from inside whatever allocation needs it
+ *    (any thread, any loader lock already held); dl_iterate_phdr is
+ *    recursive for the thread that holds the write lock, and the tracker
+ *    holds none of its own locks then. */
 extern int stream_lock_word;
 void stream_lock_slow(void);
 void stream_unlock_wake(void);
@@ -99,6 +141,12 @@ void stream_take_detached(uint64_t *since_ns, uint64_t *lost, uint64_t *unread);
 uint32_t stream_want(void);
 void stream_note_sampling(bool on);
 
+/* Without the lock, on every sampled allocation: whether lifecycle_check
+ * has something to do (the collector's wish differs from the state
+ * (paused or not), or agent mode, whose connection is looked at under the
+ * lock). Saves a lock round trip per sample at --rate 1. */
+bool stream_check_due(bool paused);
+
 /* Opens the standalone recording at path (absolute). With create, makes it
  * exclusively (O_EXCL, 0600, no symlink) and writes the header with token;
  * otherwise appends only if it is a regular file of ours whose header has
@@ -160,6 +208,87 @@ static inline void stream_emit(const void *rec, size_t len)
 		stream_commit(len);
 	}
 }
+
+/* ---- per-thread rings (memprof run, --rate 1; see stream.c) ---------------- */
+
+#define STREAM_SEQ_NOW UINT64_MAX
+#define TR_SLOTS 16
+#define TR_SIZE ((uint64_t)256 << 10)
+#define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
+
+extern uint8_t *stream_tr_base;	/* NULL: no per-thread rings; mapped until a fork's child */
+extern bool stream_threads;	/* there are, and the sink has not failed */
+extern uint64_t stream_seq;
+extern int stream_tr_gen;
+
+/* Whether this image has per-thread rings (then every REC_TALLOC and
+ * REC_TFREE carries a number from stream_take_seq). */
+static inline bool stream_threads_on(void)
+{
+	return __atomic_load_n(&stream_threads, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t stream_take_seq(void)
+{
+	return __atomic_fetch_add(&stream_seq, 1, __ATOMIC_RELAXED);
+}
+
+static inline struct memprof_thread_ring *stream_tr_header(int slot)
+{
+	return (struct memprof_thread_ring *)(stream_tr_base + (size_t)slot * TR_STRIDE);
+}
+
+/* Writes and publishes the record in this thread's ring h (there is room);
+ * ts.holding set meanwhile, so a signal handler that interrupts it does not
+ * write there too. */
+static inline void stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
+				     uint64_t addr, uint64_t size, uint64_t seq)
+{
+	ts.holding = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (seq == STREAM_SEQ_NOW)
+		seq = stream_take_seq();
+	uint64_t head = ts.tr_head;
+	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, seq,
+		  addr, size);
+	ts.tr_head = head + REC_T_LEN;
+	__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ts.holding = 0;
+}
+
+/* MEMPROF_THREAD_RINGS: 0 (the default) no per-thread rings, 1 in use
+ * from the start, -1 ("auto") from the first time two threads meet at the
+ * lock. Off by default until memprof's collector keeps up with them (see
+ * docs/benchmarks.md, "Sixth session"). Before the ring is made. */
+void stream_set_thread_rings(int mode);
+
+bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
+			     uint64_t seq);
+
+/* Without the lock: the record, numbered seq (STREAM_SEQ_NOW: a number
+ * taken now, once there is room), in this thread's ring. Returns false
+ * when it cannot (no ring free, this one full, or a signal handler inside
+ * this path): then the caller writes it with stream_emit_seq under the
+ * lock. The common case inline: a ring, room, under a quarter full. */
+void stream_thread_pace(void);
+
+static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
+				      uint64_t seq)
+{
+	if (likely(ts.tr_slot > 0 && ts.tr_gen == stream_tr_gen && !ts.holding &&
+		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4)) {
+		/* every 4096 records, a look at how far memprof has applied */
+		if (unlikely(!(ts.tr_head & (4096 * REC_T_LEN - 1))))
+			stream_thread_pace();
+		stream_thread_put(stream_tr_header(ts.tr_slot - 1), type, stack, addr, size, seq);
+		return true;
+	}
+	return stream_thread_emit_slow(type, stack, addr, size, seq);
+}
+
+/* The same record in the shared ring; caller holds the lock. */
+void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
 
 /* Records that could not be made; sent with the next flush. Lock-free. */
 void stream_count_lost(int why);

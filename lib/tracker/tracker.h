@@ -27,9 +27,14 @@ struct thread_state {
 	uint64_t rng;		/* xorshift state, 0 until the thread draws */
 	int busy;		/* inside the tracker: allocations pass through */
 	int holding;		/* this thread holds (or is taking) the stream lock */
+	int in_walk;		/* walking a stack, lock held: dl_iterate_phdr is the copy's */
+	int walk_missed;	/* that walk looked for a pc in no object of the copy */
 	int saved_errno;	/* the program's errno while the lock is held */
 	uintptr_t stack_lo, stack_hi;	/* this thread's stack; 0, 0: not known yet */
 	int *errno_at;		/* &errno, once looked up (a call into libc each time) */
+	int tr_slot;		/* this thread's ring (stream.c): slot + 1; 0: none yet; -1: none */
+	int tr_gen;		/* the set of rings tr_slot is of */
+	uint64_t tr_head, tr_tail_seen;	/* its head; its tail when last read */
 };
 extern __thread struct thread_state ts __attribute__((tls_model("initial-exec")));
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "modules.h"
 #include "tracker.h"
 
 #if defined(__x86_64__)
@@ -159,49 +160,17 @@ static uintptr_t get_encoded(struct cur *c, uint8_t enc, uintptr_t data_base)
 
 /* ---- finding the FDE --------------------------------------------------------------- */
 
-struct find {
-	uintptr_t pc;
-	const uint8_t *hdr;	/* the object's .eh_frame_hdr */
-	size_t hdr_len;
-	bool in_object;
-};
-
-static int find_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct find *f = data;
-	const uint8_t *hdr = NULL;
-	size_t hdr_len = 0;
-	bool in = false;
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && f->pc >= start && f->pc - start < ph->p_memsz)
-			in = true;
-		else if (ph->p_type == PT_GNU_EH_FRAME) {
-			hdr = (const uint8_t *)start;
-			hdr_len = ph->p_memsz;
-		}
-	}
-	if (!in)
-		return 0;
-	f->in_object = true;
-	f->hdr = hdr;
-	f->hdr_len = hdr_len;
-	return 1;
-}
-
 /* The FDE that covers pc, from the object's sorted table in .eh_frame_hdr
  * (what the linker writes for every x86-64 object); NULL if none. */
 static const uint8_t *find_fde(uintptr_t pc)
 {
-	struct find f = { pc, NULL, 0, false };
-	dl_iterate_phdr(find_cb, &f);
-	if (!f.hdr || f.hdr_len < 4 || f.hdr[0] != 1)
+	const uint8_t *hdr = NULL;
+	size_t hdr_len = 0;
+	if (!modules_eh_frame_hdr(pc, &hdr, &hdr_len) || !hdr || hdr_len < 4 || hdr[0] != 1)
 		return NULL;
-	uintptr_t base = (uintptr_t)f.hdr;
-	struct cur c = { f.hdr + 4, f.hdr + f.hdr_len, false };
-	uint8_t ptr_enc = f.hdr[1], count_enc = f.hdr[2], table_enc = f.hdr[3];
+	uintptr_t base = (uintptr_t)hdr;
+	struct cur c = { hdr + 4, hdr + hdr_len, false };
+	uint8_t ptr_enc = hdr[1], count_enc = hdr[2], table_enc = hdr[3];
 	get_encoded(&c, ptr_enc, base);
 	uintptr_t count = get_encoded(&c, count_enc, base);
 	/* the standard table: pairs of 4-byte offsets from the header */

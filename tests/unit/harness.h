@@ -32,7 +32,7 @@ struct unit_test {
 extern const struct unit_test units_tests[], pprof_tests[], graph_tests[], collect_tests[],
 	tracker_tests[], symbolize_tests[], output_tests[], profile_tests[], leaks_tests[],
 	filter_tests[], html_report_tests[], tabwriter_tests[], http_get_tests[],
-	collect_extra_tests[], hex_tests[], addrmap_tests[];
+	collect_extra_tests[], hex_tests[], addrmap_tests[], ring_tests[];
 
 /* test_html_report.c: writes the page of a crafted profile to out. */
 int report_demo(const char *out, bool with_base);

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 					     tracker_tests, symbolize_tests, output_tests,
 					     profile_tests, leaks_tests, filter_tests, html_report_tests,
 					     tabwriter_tests, http_get_tests, collect_extra_tests, hex_tests,
-					     addrmap_tests };
+					     addrmap_tests, ring_tests };
 	int failed = 0, passed = 0;
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct unit_test *u = tables[t]; u->name; u++) {

@@ -1,0 +1,70 @@
+#!/bin/bash
+# Threads at --rate 1: every allocation and free of every thread recorded,
+# in an order that matches what happened (a block freed in one thread and
+# its address reused by another is neither lost nor counted twice), and
+# the peak exact (testdata/fixtures/threads.c). These hold whatever the
+# tracker's records go through: one lock and one ring (the default), or
+# per-thread rings merged by number in memprof (MEMPROF_THREAD_RINGS).
+. "$(dirname "$0")/test-lib.sh"
+F=$SRC/testdata/fixtures
+CC=${CC:-cc}
+( cd "$TRASH" && $CC -g -O2 -pthread -o threads "$F/threads.c" ) ||
+	{ echo "FAIL $T: cannot build fixtures"; exit 1; }
+
+# flat_of FILE FUNC: FUNC's flat peak_space in bytes (nothing when none)
+flat_of() {
+	go tool pprof -top -sample_index=peak_space -unit=B "$1" 2>/dev/null |
+		awk -v f="$2" '$NF == f { sub(/B$/, "", $1); print $1 }'
+}
+
+# run_threads NAME ARGS...: under memprof run --rate 1, nothing reported
+# lost; MEMPROF_THREAD_RINGS as $RINGS (1: the per-thread rings from the
+# start, auto: from the first contention; unset: the one lock and ring)
+run_threads() {
+	local name=$1
+	shift
+	MEMPROF_THREAD_RINGS=$RINGS timeout 120 $MEMPROF run --rate 1 -o "$name.pb.gz" -- ./threads "$@" \
+		> "$name.out" 2> "$name.err" || { cat "$name.err"; return 1; }
+	grep -q "^ok$" "$name.out" && ! grep -q "not recorded" "$name.err"
+}
+
+for RINGS in 1 auto ""; do
+M=" [MEMPROF_THREAD_RINGS=${RINGS:-unset}]"
+for n in 2 8 64; do
+	# 64 blocks of 1000 + 8t bytes per thread t, all alive at once
+	want=$((64 * (1000 * n + 4 * n * (n - 1))))
+	test_expect_success "$n threads: exact counts, and the peak exactly hold()'s $want bytes$M" "
+		run_threads peak$n peak $n &&
+		expect peak$n.pb.gz alloc_objects hold $((64 * n)) &&
+		expect peak$n.pb.gz inuse_objects hold none &&
+		expect peak$n.pb.gz alloc_objects churn_site $((2000 * n)) &&
+		expect peak$n.pb.gz inuse_objects churn_site none &&
+		test \"\$(flat_of peak$n.pb.gz hold)\" = $want &&
+		test -z \"\$(flat_of peak$n.pb.gz churn_site)\"
+	"
+done
+
+test_expect_success "ping-pong: blocks freed in one thread, their addresses reused in another$M" '
+	run_threads pp pingpong 8 20000 &&
+	expect pp.pb.gz alloc_objects ping 80000 &&
+	expect pp.pb.gz alloc_objects pong 80000 &&
+	expect pp.pb.gz inuse_objects ping none &&
+	expect pp.pb.gz inuse_objects pong none
+'
+
+test_expect_success "5,000 short threads, one after another: each block counted, none left$M" '
+	run_threads short short 5000 &&
+	expect short.pb.gz alloc_objects short_thread 5000 &&
+	expect short.pb.gz inuse_objects short_thread none &&
+	expect short.pb.gz inuse_objects keep 1
+'
+
+test_expect_success "fork while threads allocate: the children's blocks, the parent's churn$M" '
+	run_threads fork fork 2 &&
+	expect fork.pb.gz alloc_objects child_site 30 &&
+	expect fork.pb.gz inuse_objects child_site 30 &&
+	expect fork.pb.gz inuse_objects churn_site none
+'
+done
+
+test_done
