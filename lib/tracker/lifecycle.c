@@ -272,7 +272,7 @@ static void reintroduce(void)
 	modules_forget_sent();
 }
 
-void lifecycle_check(void)
+void lifecycle_check_slow(void)
 {
 	int st = tracker_state;
 	if ((st != TRACKER_RUNNING && st != TRACKER_PAUSED) || !ring_mode ||

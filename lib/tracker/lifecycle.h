@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "stream.h"
+#include "tracker.h"
+
 #pragma GCC visibility push(hidden)
 
 /* The image is about to exec: the recording is flushed (a ring needs
@@ -22,8 +25,16 @@ void lifecycle_end(void);
 /* The sampling slow path's look at the world, before it decides: the
  * collector's wish to switch sampling on or off (the ring's header), and,
  * for memprof agent, a connection that closed or can be made again. Takes
- * the lock; the caller is not inside the tracker. */
-void lifecycle_check(void);
+ * the lock when there is something to do; the caller is not inside the
+ * tracker. The test is inline: at --rate 1 it runs at every allocation. */
+void lifecycle_check_slow(void);
+static inline void lifecycle_check(void)
+{
+	int st = tracker_state;
+	if ((st == TRACKER_RUNNING || st == TRACKER_PAUSED) &&
+	    unlikely(stream_check_due(st == TRACKER_PAUSED)))
+		lifecycle_check_slow();
+}
 
 /* Whether pc is in libunwind's text (its pipe is refused: see hooks.c). */
 bool lifecycle_is_unwinder(uintptr_t pc);

@@ -115,7 +115,7 @@ static uint32_t my_pid, my_incarnation;
 static uint32_t lost[LOST_WHY_MAX];		/* atomic adds */
 
 struct stream_ring stream_ring;
-static struct memprof_ring *ring;	/* this image's ring, also once the sink failed */
+struct memprof_ring *stream_hdr;	/* this image's ring, also once the sink failed */
 
 /* File mode: the batch being filled; stream_ring.head is its length while
  * stream_ring.data points here. */
@@ -146,7 +146,7 @@ void stream_set_identity(uint32_t pid, uint32_t incarnation)
 	my_incarnation = incarnation;
 }
 
-static bool agent_mode;		/* the connection is ours to make again (memprof agent) */
+bool stream_agent_on;		/* the connection is ours to make again (memprof agent) */
 static bool detached;		/* agent mode: no agent now; records are counted, not made */
 static uint64_t detached_since_ns, detached_lost, detached_unread;
 
@@ -165,15 +165,15 @@ static void fail(void)
 {
 	stream_threads = false;	/* the threads' rings too (they stay mapped) */
 	tr_ready = false;
-	if (agent_mode) {	/* the agent went: until it is back */
+	if (stream_agent_on) {	/* the agent went: until it is back */
 		detach();
 		return;
 	}
 	failed = true;
 	stream_ring.data = NULL;	/* the inline paths go to the slow ones, which see `failed` */
 	stream_ring.end = stream_ring.slow_at = 0;
-	if (ring)
-		__atomic_store_n(&ring->failed, 1, __ATOMIC_RELEASE);
+	if (stream_hdr)
+		__atomic_store_n(&stream_hdr->failed, 1, __ATOMIC_RELEASE);
 }
 
 void stream_count_lost(int why)
@@ -403,11 +403,11 @@ static bool tr_claim(void)
  * over). */
 void stream_thread_pace(void)
 {
-	if (!ring || ts.holding)
+	if (!stream_hdr || ts.holding)
 		return;
 	int saved = errno;
 	for (int i = 0; i < 1000; i++) {
-		uint64_t applied = __atomic_load_n(&ring->seq_applied, __ATOMIC_ACQUIRE);
+		uint64_t applied = __atomic_load_n(&stream_hdr->seq_applied, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&stream_seq, __ATOMIC_RELAXED) - applied <= TRACKER_PACE)
 			break;
 		if (i < 100) {
@@ -443,9 +443,9 @@ bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64
 	struct memprof_thread_ring *h = stream_tr_header(ts.tr_slot - 1);
 	ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
 	if (ts.tr_head - ts.tr_tail_seen > TR_SIZE / 4 &&
-	    !__atomic_load_n(&ring->kicked, __ATOMIC_RELAXED) && enter()) {
+	    !__atomic_load_n(&stream_hdr->kicked, __ATOMIC_RELAXED) && enter()) {
 		/* a quarter full: ask memprof to read (the message, under the lock) */
-		if (ring && !failed && kick(false) < 0)
+		if (stream_hdr && !failed && kick(false) < 0)
 			fail();
 		leave();
 	}
@@ -479,7 +479,7 @@ int stream_start_ring(void)
 	/* per-thread rings after the data area: memprof run at --rate 1 only
 	 * (the agent may unmap a ring while threads write; a sampled rate
 	 * keeps its live table under the lock anyway) */
-	bool with_threads = !agent_mode && tracker_rate == 1 && threads_setup();
+	bool with_threads = !stream_agent_on && tracker_rate == 1 && threads_setup();
 	uint64_t threads_len = with_threads ? (uint64_t)TR_SLOTS * TR_STRIDE : 0;
 	/* sealed: memprof maps it too, and a file that shrank would kill it */
 	if (ftruncate(fd, (off_t)(off + size + threads_len)) < 0 ||
@@ -523,7 +523,7 @@ int stream_start_ring(void)
 	if (pidfd >= 0)
 		close(pidfd);
 	close(fd);
-	ring = r;
+	stream_hdr = r;
 	stream_ring = (struct stream_ring){ base + off,
 					    (uint64_t *)((uint8_t *)r + MEMPROF_RING_HEAD_OFFSET),
 					    0, 0, 0, 0, size };
@@ -544,9 +544,9 @@ out_fail:
 /* Tells memprof to read soon. Returns -1 when memprof is gone. */
 static int kick(bool force)
 {
-	if (!force && __atomic_load_n(&ring->kicked, __ATOMIC_RELAXED))
+	if (!force && __atomic_load_n(&stream_hdr->kicked, __ATOMIC_RELAXED))
 		return 0;
-	__atomic_store_n(&ring->kicked, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&stream_hdr->kicked, 1, __ATOMIC_RELAXED);
 	return send_hello(HELLO_KICK, -1, -1);
 }
 
@@ -558,18 +558,18 @@ static bool ring_wait(size_t len)
 	/* a ring memprof never took (it could not) is not waited for long;
 	 * nor, at most half a second, an agent (stopped, or stuck): the
 	 * service goes on detached, what it could not record counted */
-	int limit = agent_mode ? 10 : 100;
-	for (int waits = 0; (!agent_mode && __atomic_load_n(&ring->accepted, __ATOMIC_ACQUIRE)) ||
+	int limit = stream_agent_on ? 10 : 100;
+	for (int waits = 0; (!stream_agent_on && __atomic_load_n(&stream_hdr->accepted, __ATOMIC_ACQUIRE)) ||
 			    waits < limit;
 	     waits++) {
-		uint32_t seq = __atomic_load_n(&ring->wake, __ATOMIC_ACQUIRE);
-		__atomic_store_n(&ring->waiting, 1, __ATOMIC_SEQ_CST);
-		ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
+		uint32_t seq = __atomic_load_n(&stream_hdr->wake, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&stream_hdr->waiting, 1, __ATOMIC_SEQ_CST);
+		ring_tail_seen(__atomic_load_n(&stream_hdr->tail, __ATOMIC_ACQUIRE));
 		if (stream_ring.head + len - stream_ring.tail_seen <= stream_ring.size)
 			return true;
 		if (kick(true) < 0)
 			return false;
-		futex_call((int *)&ring->wake, FUTEX_WAIT, (int)seq, &t);
+		futex_call((int *)&stream_hdr->wake, FUTEX_WAIT, (int)seq, &t);
 	}
 	return false;
 }
@@ -630,7 +630,7 @@ int stream_open_file(const char *path, uint64_t token, bool create, const char *
 void stream_flush(void)
 {
 	size_t buf_len = (size_t)stream_ring.head;
-	if (ring || file.fd < 0 || failed || buf_len == sizeof(struct memprof_batch_header))
+	if (stream_hdr || file.fd < 0 || failed || buf_len == sizeof(struct memprof_batch_header))
 		return;
 	struct memprof_batch_header *h = (void *)buf;
 	h->magic = MEMPROF_MAGIC;
@@ -660,7 +660,7 @@ void stream_flush_each(bool on)
 	flush_each = on;
 	if (on)
 		stream_flush();
-	if (!ring && stream_ring.data)
+	if (!stream_hdr && stream_ring.data)
 		stream_ring.slow_at = 0;	/* every commit goes to the slow path */
 }
 
@@ -673,13 +673,13 @@ uint8_t *stream_reserve_slow(size_t len)
 		return NULL;
 	}
 	if (failed) {
-		if (ring)
-			__atomic_add_fetch(&ring->dropped, 1, __ATOMIC_RELAXED);
+		if (stream_hdr)
+			__atomic_add_fetch(&stream_hdr->dropped, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
-	if (ring) {
+	if (stream_hdr) {
 		if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size) {
-			ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
+			ring_tail_seen(__atomic_load_n(&stream_hdr->tail, __ATOMIC_ACQUIRE));
 			if (stream_ring.head + len - stream_ring.tail_seen > stream_ring.size && !ring_wait(len)) {
 				fail();
 				return NULL;
@@ -697,10 +697,10 @@ uint8_t *stream_reserve_slow(size_t len)
  * a quarter full, ask memprof to read before we have to wait. Or a file. */
 void stream_commit_slow(size_t len)
 {
-	if (ring) {
+	if (stream_hdr) {
 		if (failed || detached)
 			return;
-		ring_tail_seen(__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
+		ring_tail_seen(__atomic_load_n(&stream_hdr->tail, __ATOMIC_ACQUIRE));
 		if (stream_ring.head - stream_ring.tail_seen > stream_ring.size / 4 && kick(false) < 0)
 			fail();
 		return;
@@ -730,10 +730,10 @@ void stream_fork_child(void)
 		tr_ready = false;
 		stream_tr_gen++;
 	}
-	if (ring) {
+	if (stream_hdr) {
 		/* the parent's: leave it to the parent */
-		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
-		ring = NULL;
+		munmap(stream_hdr, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
+		stream_hdr = NULL;
 	}
 	stream_ring = (struct stream_ring){ NULL, NULL, 0, 0, 0, 0, 0 };
 	if (file.fd >= 0 && !failed)
@@ -799,11 +799,11 @@ out_fail:
  * the ring and the connection go, records are counted until it is back. */
 static void detach(void)
 {
-	if (ring) {
-		uint64_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+	if (stream_hdr) {
+		uint64_t tail = __atomic_load_n(&stream_hdr->tail, __ATOMIC_ACQUIRE);
 		detached_unread += stream_ring.head - tail;
-		munmap(ring, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
-		ring = NULL;
+		munmap(stream_hdr, MEMPROF_RING_DATA_OFFSET + 2 * stream_ring.size);
+		stream_hdr = NULL;
 	}
 	stream_ring = (struct stream_ring){ 0 };
 	if (fd_still_ours(&sock))
@@ -821,7 +821,7 @@ int stream_use_agent(const char *path)
 	if (!n || n >= sizeof(agent_path) || path[0] != '/')
 		return -1;
 	memcpy(agent_path, path, n + 1);
-	agent_mode = true;
+	stream_agent_on = true;
 	if (connect_agent() == 0 && stream_start_ring() == 0)
 		return 0;
 	detach();
@@ -831,7 +831,7 @@ int stream_use_agent(const char *path)
 
 bool stream_agent_mode(void)
 {
-	return agent_mode;
+	return stream_agent_on;
 }
 
 bool stream_detached(void)
@@ -841,7 +841,7 @@ bool stream_detached(void)
 
 int stream_agent_poll(void)
 {
-	if (!agent_mode || failed)
+	if (!stream_agent_on || failed)
 		return 0;
 	uint64_t now = now_ns();
 	if (!detached) {
@@ -875,26 +875,13 @@ void stream_take_detached(uint64_t *since_ns, uint64_t *lost_n, uint64_t *unread
 	detached_since_ns = detached_lost = detached_unread = 0;
 }
 
-bool stream_check_due(bool paused)
-{
-	if (agent_mode)
-		return true;	/* the connection is looked at under the lock */
-	/* the ring is set at start and in a forked child (one thread then),
-	 * and stays mapped once the sink failed: readable without the lock */
-	const struct memprof_ring *r = __atomic_load_n(&ring, __ATOMIC_ACQUIRE);
-	if (!r)
-		return false;
-	uint32_t want = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
-	return paused ? want == RING_WANT_ON : want == RING_WANT_OFF;
-}
-
 uint32_t stream_want(void)
 {
-	return ring ? __atomic_load_n(&ring->want, __ATOMIC_ACQUIRE) : RING_WANT_ANY;
+	return stream_hdr ? __atomic_load_n(&stream_hdr->want, __ATOMIC_ACQUIRE) : RING_WANT_ANY;
 }
 
 void stream_note_sampling(bool on)
 {
-	if (ring)
-		__atomic_store_n(&ring->sampling, on ? 1 : 0, __ATOMIC_RELEASE);
+	if (stream_hdr)
+		__atomic_store_n(&stream_hdr->sampling, on ? 1 : 0, __ATOMIC_RELEASE);
 }

@@ -141,11 +141,28 @@ void stream_take_detached(uint64_t *since_ns, uint64_t *lost, uint64_t *unread);
 uint32_t stream_want(void);
 void stream_note_sampling(bool on);
 
+/* This image's ring's header (memprof run, the agent), or NULL; set at
+ * start and in a forked child (one thread then), and left mapped once the
+ * sink failed: readable without the lock. And whether the connection is
+ * the agent's, ours to make again. */
+extern struct memprof_ring *stream_hdr;
+extern bool stream_agent_on;
+
 /* Without the lock, on every sampled allocation: whether lifecycle_check
  * has something to do (the collector's wish differs from the state
  * (paused or not), or agent mode, whose connection is looked at under the
- * lock). Saves a lock round trip per sample at --rate 1. */
-bool stream_check_due(bool paused);
+ * lock). Saves a lock round trip per sample at --rate 1; inline, as it is
+ * asked at every sample there. */
+static inline bool stream_check_due(bool paused)
+{
+	if (stream_agent_on)
+		return true;
+	const struct memprof_ring *r = __atomic_load_n(&stream_hdr, __ATOMIC_ACQUIRE);
+	if (!r)
+		return false;
+	uint32_t want = __atomic_load_n(&r->want, __ATOMIC_ACQUIRE);
+	return paused ? want == RING_WANT_ON : want == RING_WANT_OFF;
+}
 
 /* Opens the standalone recording at path (absolute). With create, makes it
  * exclusively (O_EXCL, 0600, no symlink) and writes the header with token;
