@@ -581,10 +581,11 @@ static inline bool same4(const uint8_t *in, const uint64_t *l)
 #endif
 }
 
-static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
+/* A REC_STACK: stack id of process p, n frames (at most
+ * MEMPROF_MAX_FRAMES) at in, rec_pc's layout. 0, -EINVAL, -ENOMEM. */
+static int add_stack(struct collector *c, struct c_proc *p, uint32_t id, uint8_t truncated,
+		     uint16_t n, const uint8_t *in)
 {
-	uint32_t id = r->u.stack.id;
-	uint16_t n = r->u.stack.n;
 	/* ids come 1, 2, 3...; a gap (stacks in a batch that was lost or
 	 * refused) is left unknown, within what a few batches can hold */
 	if (id <= p->n_stack_ix || id - p->n_stack_ix > MAX_STACK_GAP)
@@ -608,7 +609,6 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	 * from a multiple of 4 below MEMPROF_MAX_FRAMES), and only an address
 	 * that differs from the last stack's in its slot is */
 	struct c_last_stack *last = &c->last;
-	const uint8_t *in = r->u.stack.pcs;	/* rec_pc's layout */
 	size_t at = MEMPROF_MAX_FRAMES - (size_t)n, s = at;
 	if (last->proc != pi || last->map != map || !last->ctx) {
 		last->proc = pi;	/* so the slots hold pairs that agree, whatever fails */
@@ -639,11 +639,10 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	if (n)	/* an empty stack may come before any frame array exists */
 		memcpy(c->frame + c->n_frame, last->ix + at, 4 * (size_t)n);
 	last->n = n;
-	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, pi, map, n, r->u.stack.truncated,
-						 NO_BUCKET };
+	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, pi, map, n, truncated, NO_BUCKET };
 	c->n_frame += n;
 	p->map_used = true;
-	c->stats.truncated_stacks += r->u.stack.truncated;
+	c->stats.truncated_stacks += truncated;
 	p->stack_ix[p->n_stack_ix++] = (uint32_t)c->n_stack++;
 	return 0;
 }
@@ -867,7 +866,8 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		return 0;
 	}
 	case REC_STACK:
-		return add_stack(c, p, r);
+		return add_stack(c, p, r->u.stack.id, r->u.stack.truncated, r->u.stack.n,
+				 r->u.stack.pcs);
 	case REC_ALLOC:
 	case REC_FREE: {	/* (collector_feed_records reads them itself) */
 		int rc = 0;
@@ -987,6 +987,21 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 			if (rc == -ENOMEM)
 				break;
 			at += REC_ALLOC_LEN;
+			if (rc < 0)
+				break;
+		} else if (*at == REC_STACK && (size_t)(end - at) >= REC_STACK_LEN(0) &&
+			   rec_stack_n(at) <= MEMPROF_MAX_FRAMES &&
+			   (size_t)(end - at) >= REC_STACK_LEN(rec_stack_n(at))) {
+			/* one a sampled allocation at --rate 1 when every stack
+			 * is new: read in place too */
+			uint16_t n = rec_stack_n(at);
+			uint32_t id;
+			memcpy(&id, at + 1, 4);
+			rc = add_stack(c, p, id, at[5], n, at + REC_STACK_LEN(0));
+			p = &c->proc[pi];
+			if (rc == -ENOMEM)
+				break;
+			at += REC_STACK_LEN(n);
 			if (rc < 0)
 				break;
 		} else {
