@@ -581,12 +581,12 @@ static inline bool same4(const uint8_t *in, const uint64_t *l)
 #endif
 }
 
-/* A REC_STACK: stack id of process p, n frames (at most
+/* A REC_STACK: stack id of process image pi (p), n frames (at most
  * MEMPROF_MAX_FRAMES) at in, rec_pc's layout. 0, -EINVAL, -ENOMEM.
  * Inline in the feed's loop: as a call it cost ~25 instructions a stack
  * more (prologue, spills). */
 static inline __attribute__((always_inline)) int add_stack(struct collector *c, struct c_proc *p,
-							   uint32_t id, uint8_t truncated,
+							   uint32_t pi, uint32_t id, uint8_t truncated,
 							   uint16_t n, const uint8_t *in)
 {
 	/* ids come 1, 2, 3...; a gap (stacks in a batch that was lost or
@@ -606,7 +606,7 @@ static inline __attribute__((always_inline)) int add_stack(struct collector *c, 
 	    (c->n_frame + n > c->cap_frame &&
 	     array_reserve(&c->frame, &c->cap_frame, c->n_frame + n, sizeof(*c->frame)) < 0))
 		return -ENOMEM;
-	uint32_t pi = (uint32_t)(p - c->proc), map = (uint32_t)p->n_map_ids;
+	uint32_t map = (uint32_t)p->n_map_ids;
 	/* each frame's distinct address: slots the last stack left empty are
 	 * looked up; the others are compared four at a time (the slots
 	 * from a multiple of 4 below MEMPROF_MAX_FRAMES), and only an address
@@ -869,7 +869,7 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		return 0;
 	}
 	case REC_STACK:
-		return add_stack(c, p, r->u.stack.id, r->u.stack.truncated, r->u.stack.n,
+		return add_stack(c, p, pi, r->u.stack.id, r->u.stack.truncated, r->u.stack.n,
 				 r->u.stack.pcs);
 	case REC_ALLOC:
 	case REC_FREE: {	/* (collector_feed_records reads them itself) */
@@ -1000,7 +1000,7 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 			uint16_t n = rec_stack_n(at);
 			uint32_t id;
 			memcpy(&id, at + 1, 4);
-			rc = add_stack(c, p, id, at[5], n, at + REC_STACK_LEN(0));
+			rc = add_stack(c, p, pi, id, at[5], n, at + REC_STACK_LEN(0));
 			p = &c->proc[pi];
 			if (rc == -ENOMEM)
 				break;
