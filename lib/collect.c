@@ -577,11 +577,13 @@ static inline int fill_slot(struct collector *c, size_t s, uint64_t pc, uint32_t
 static inline bool same4(const uint8_t *in, const uint64_t *l)
 {
 #ifdef __SSE2__
-	__m128i x = _mm_or_si128(_mm_xor_si128(_mm_loadu_si128((const void *)in),
-					       _mm_load_si128((const void *)l)),
-				 _mm_xor_si128(_mm_loadu_si128((const void *)(in + 16)),
-					       _mm_load_si128((const void *)(l + 2))));
-	return _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())) == 0xffff;
+	/* two 32-bit lanes a pc, all of them equal: two compares and an and,
+	 * where xors, an or and a compare with zero take two more */
+	__m128i x = _mm_and_si128(_mm_cmpeq_epi32(_mm_loadu_si128((const void *)in),
+						  _mm_load_si128((const void *)l)),
+				  _mm_cmpeq_epi32(_mm_loadu_si128((const void *)(in + 16)),
+						  _mm_load_si128((const void *)(l + 2))));
+	return _mm_movemask_epi8(x) == 0xffff;
 #else
 	uint64_t v[4];
 	memcpy(v, in, sizeof(v));
