@@ -384,6 +384,46 @@ uint64_t size_class(uint64_t size)
 	return (size + step - 1) & ~(step - 1);
 }
 
+static int64_t new_bucket(struct collector *c, uint32_t stack, uint64_t size, uint64_t epoch);
+
+/* new_bucket's way when the array is full. */
+static __attribute__((noinline)) int64_t new_bucket_grow(struct collector *c, uint32_t stack,
+							 uint64_t size, uint64_t epoch)
+{
+	if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0)
+		return -ENOMEM;
+	return new_bucket(c, stack, size, epoch);
+}
+
+/* A new bucket of (stack, size class) at the front of the stack's list,
+ * stamped with its process's epoch; or -ENOMEM. A leaf but when the array
+ * is full (new_bucket_grow), so that it saves no registers: at --rate 1,
+ * every stack that is new comes here. */
+static __attribute__((noinline)) int64_t new_bucket(struct collector *c, uint32_t stack,
+						    uint64_t size, uint64_t epoch)
+{
+	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
+	if (c->n_bucket >= NO_BUCKET)
+		return -ENOMEM;
+	if (c->n_bucket >= c->cap_bucket)
+		return new_bucket_grow(c, stack, size, epoch);
+	struct c_stack *st = &c->stack[stack];
+	/* field by field: as a compound literal, gcc zeroes it with a rep
+	 * stosq (12 steps) first */
+	struct c_bucket *b = &c->bucket[c->n_bucket];
+	b->proc = st->proc;
+	b->stack = stack;
+	b->next = st->buckets;
+	b->size = size;
+	b->allocs = b->frees = 0;
+	b->alloc_n = b->alloc_b = b->live_n = b->live_b = 0;
+	b->stamp = epoch;	/* none live at the last peak */
+	b->peak_n = b->peak_b = 0;
+	_Static_assert(sizeof(*b) == 96, "a new field of struct c_bucket: set it here");
+	st->buckets = (uint32_t)c->n_bucket;
+	return (int64_t)c->n_bucket++;
+}
+
 /* The bucket of (stack, size class) (the stack's process's), made on first
  * use, of process p. A stack's buckets are a list, the one used last first: a site
  * allocates in few classes, mostly the same one again (a list of a few
@@ -392,7 +432,6 @@ static __attribute__((noinline)) int64_t bucket_for(struct collector *c, const s
 						    uint32_t stack, uint64_t size)
 {
 	struct c_stack *st = &c->stack[stack];
-	uint32_t proc = st->proc;	/* p's index, cheaper than p - c->proc */
 	uint32_t *link = &st->buckets;
 	for (uint32_t i = *link; i != NO_BUCKET; link = &c->bucket[i].next, i = *link) {
 		if (c->bucket[i].size != size)
@@ -404,25 +443,7 @@ static __attribute__((noinline)) int64_t bucket_for(struct collector *c, const s
 		}
 		return i;
 	}
-	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
-	if (c->n_bucket >= NO_BUCKET ||
-	    (c->n_bucket >= c->cap_bucket &&
-	     array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0))
-		return -ENOMEM;
-	/* field by field: as a compound literal, gcc zeroes it with a rep
-	 * stosq (12 steps) first; a new stack at --rate 1 comes here */
-	struct c_bucket *b = &c->bucket[c->n_bucket];
-	b->proc = proc;
-	b->stack = stack;
-	b->next = st->buckets;
-	b->size = size;
-	b->allocs = b->frees = 0;
-	b->alloc_n = b->alloc_b = b->live_n = b->live_b = 0;
-	b->stamp = p->epoch;	/* none live at the last peak */
-	b->peak_n = b->peak_b = 0;
-	_Static_assert(sizeof(*b) == 96, "a new field of struct c_bucket: set it here");
-	st->buckets = (uint32_t)c->n_bucket;
-	return (int64_t)c->n_bucket++;
+	return new_bucket(c, stack, size, p->epoch);
 }
 
 /* Empties p's module map for a new one: a map stacks came in stays theirs
@@ -801,7 +822,9 @@ FEED_INLINE int64_t feed_bucket(struct collector *c, const struct c_proc *p, uin
 				uint64_t class)
 {
 	uint32_t i = c->stack[stack].buckets;
-	if (i != NO_BUCKET && c->bucket[i].size == class)
+	if (i == NO_BUCKET)	/* the stack's first allocation */
+		return new_bucket(c, stack, class, p->epoch);
+	if (c->bucket[i].size == class)
 		return i;
 	return bucket_for(c, p, stack, class);
 }
