@@ -992,8 +992,9 @@ FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, co
 }
 
 /* The records of one image: REC_ALLOC and REC_FREE (all but a few at
- * --rate 1) are read in place here, the others by rec_next (records.h) and
- * apply. Stops at the first record that cannot be applied. *used: the
+ * --rate 1) and REC_STACK are read in place here, the others (and a
+ * REC_STACK whose frame count is out of bounds: rec_next rejects it) by
+ * rec_next (records.h) and apply. Stops at the first record that cannot be applied. *used: the
  * bytes taken, that record included unless it failed for lack of memory
  * (the caller may feed it again) or could not be decoded. */
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
