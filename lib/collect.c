@@ -384,6 +384,46 @@ uint64_t size_class(uint64_t size)
 	return (size + step - 1) & ~(step - 1);
 }
 
+static int64_t new_bucket(struct collector *c, uint32_t stack, uint64_t size, uint64_t epoch);
+
+/* new_bucket's way when the array is full. */
+static __attribute__((noinline)) int64_t new_bucket_grow(struct collector *c, uint32_t stack,
+							 uint64_t size, uint64_t epoch)
+{
+	if (array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0)
+		return -ENOMEM;
+	return new_bucket(c, stack, size, epoch);
+}
+
+/* A new bucket of (stack, size class) at the front of the stack's list,
+ * stamped with its process's epoch; or -ENOMEM. A leaf but when the array
+ * is full (new_bucket_grow), so that it saves no registers: at --rate 1,
+ * every stack that is new comes here. */
+static __attribute__((noinline)) int64_t new_bucket(struct collector *c, uint32_t stack,
+						    uint64_t size, uint64_t epoch)
+{
+	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
+	if (c->n_bucket >= NO_BUCKET)
+		return -ENOMEM;
+	if (c->n_bucket >= c->cap_bucket)
+		return new_bucket_grow(c, stack, size, epoch);
+	struct c_stack *st = &c->stack[stack];
+	/* field by field: as a compound literal, gcc zeroes it with a rep
+	 * stosq (12 steps) first */
+	struct c_bucket *b = &c->bucket[c->n_bucket];
+	b->proc = st->proc;
+	b->stack = stack;
+	b->next = st->buckets;
+	b->size = size;
+	b->allocs = b->frees = 0;
+	b->alloc_n = b->alloc_b = b->live_n = b->live_b = 0;
+	b->stamp = epoch;	/* none live at the last peak */
+	b->peak_n = b->peak_b = 0;
+	_Static_assert(sizeof(*b) == 96, "a new field of struct c_bucket: set it here");
+	st->buckets = (uint32_t)c->n_bucket;
+	return (int64_t)c->n_bucket++;
+}
+
 /* The bucket of (stack, size class) (the stack's process's), made on first
  * use, of process p. A stack's buckets are a list, the one used last first: a site
  * allocates in few classes, mostly the same one again (a list of a few
@@ -391,7 +431,6 @@ uint64_t size_class(uint64_t size)
 static __attribute__((noinline)) int64_t bucket_for(struct collector *c, const struct c_proc *p,
 						    uint32_t stack, uint64_t size)
 {
-	uint32_t proc = (uint32_t)(p - c->proc);
 	struct c_stack *st = &c->stack[stack];
 	uint32_t *link = &st->buckets;
 	for (uint32_t i = *link; i != NO_BUCKET; link = &c->bucket[i].next, i = *link) {
@@ -404,17 +443,7 @@ static __attribute__((noinline)) int64_t bucket_for(struct collector *c, const s
 		}
 		return i;
 	}
-	/* the live table keeps bucket indices in 32 bits (LIVE_VALUE) */
-	if (c->n_bucket >= NO_BUCKET ||
-	    (c->n_bucket >= c->cap_bucket &&
-	     array_grow(&c->bucket, &c->cap_bucket, c->n_bucket, sizeof(*c->bucket)) < 0))
-		return -ENOMEM;
-	c->bucket[c->n_bucket] = (struct c_bucket){ .proc = proc, .stack = stack,
-						    .next = st->buckets, .size = size,
-						    /* none live at the last peak */
-						    .stamp = p->epoch };
-	st->buckets = (uint32_t)c->n_bucket;
-	return (int64_t)c->n_bucket++;
+	return new_bucket(c, stack, size, p->epoch);
 }
 
 /* Empties p's module map for a new one: a map stacks came in stays theirs
@@ -569,11 +598,13 @@ static inline int fill_slot(struct collector *c, size_t s, uint64_t pc, uint32_t
 static inline bool same4(const uint8_t *in, const uint64_t *l)
 {
 #ifdef __SSE2__
-	__m128i x = _mm_or_si128(_mm_xor_si128(_mm_loadu_si128((const void *)in),
-					       _mm_load_si128((const void *)l)),
-				 _mm_xor_si128(_mm_loadu_si128((const void *)(in + 16)),
-					       _mm_load_si128((const void *)(l + 2))));
-	return _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())) == 0xffff;
+	/* two 32-bit lanes a pc, all of them equal: two compares and an and,
+	 * where xors, an or and a compare with zero take two more */
+	__m128i x = _mm_and_si128(_mm_cmpeq_epi32(_mm_loadu_si128((const void *)in),
+						  _mm_load_si128((const void *)l)),
+				  _mm_cmpeq_epi32(_mm_loadu_si128((const void *)(in + 16)),
+						  _mm_load_si128((const void *)(l + 2))));
+	return _mm_movemask_epi8(x) == 0xffff;
 #else
 	uint64_t v[4];
 	memcpy(v, in, sizeof(v));
@@ -581,10 +612,14 @@ static inline bool same4(const uint8_t *in, const uint64_t *l)
 #endif
 }
 
-static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
+/* A REC_STACK: stack id of process image pi (p), n frames (at most
+ * MEMPROF_MAX_FRAMES) at in, rec_pc's layout. 0, -EINVAL, -ENOMEM.
+ * Inline in the feed's loop: as a call it cost ~25 instructions a stack
+ * more (prologue, spills). */
+static inline __attribute__((always_inline)) int add_stack(struct collector *c, struct c_proc *p,
+							   uint32_t pi, uint32_t id, uint8_t truncated,
+							   uint16_t n, const uint8_t *in)
 {
-	uint32_t id = r->u.stack.id;
-	uint16_t n = r->u.stack.n;
 	/* ids come 1, 2, 3...; a gap (stacks in a batch that was lost or
 	 * refused) is left unknown, within what a few batches can hold */
 	if (id <= p->n_stack_ix || id - p->n_stack_ix > MAX_STACK_GAP)
@@ -602,13 +637,12 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	    (c->n_frame + n > c->cap_frame &&
 	     array_reserve(&c->frame, &c->cap_frame, c->n_frame + n, sizeof(*c->frame)) < 0))
 		return -ENOMEM;
-	uint32_t pi = (uint32_t)(p - c->proc), map = (uint32_t)p->n_map_ids;
+	uint32_t map = (uint32_t)p->n_map_ids;
 	/* each frame's distinct address: slots the last stack left empty are
 	 * looked up; the others are compared four at a time (the slots
 	 * from a multiple of 4 below MEMPROF_MAX_FRAMES), and only an address
 	 * that differs from the last stack's in its slot is */
 	struct c_last_stack *last = &c->last;
-	const uint8_t *in = r->u.stack.pcs;	/* rec_pc's layout */
 	size_t at = MEMPROF_MAX_FRAMES - (size_t)n, s = at;
 	if (last->proc != pi || last->map != map || !last->ctx) {
 		last->proc = pi;	/* so the slots hold pairs that agree, whatever fails */
@@ -639,11 +673,10 @@ static int add_stack(struct collector *c, struct c_proc *p, const struct rec *r)
 	if (n)	/* an empty stack may come before any frame array exists */
 		memcpy(c->frame + c->n_frame, last->ix + at, 4 * (size_t)n);
 	last->n = n;
-	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, pi, map, n, r->u.stack.truncated,
-						 NO_BUCKET };
+	c->stack[c->n_stack] = (struct c_stack){ c->n_frame, pi, map, n, truncated, NO_BUCKET };
 	c->n_frame += n;
 	p->map_used = true;
-	c->stats.truncated_stacks += r->u.stack.truncated;
+	c->stats.truncated_stacks += truncated;
 	p->stack_ix[p->n_stack_ix++] = (uint32_t)c->n_stack++;
 	return 0;
 }
@@ -789,7 +822,9 @@ FEED_INLINE int64_t feed_bucket(struct collector *c, const struct c_proc *p, uin
 				uint64_t class)
 {
 	uint32_t i = c->stack[stack].buckets;
-	if (i != NO_BUCKET && c->bucket[i].size == class)
+	if (i == NO_BUCKET)	/* the stack's first allocation */
+		return new_bucket(c, stack, class, p->epoch);
+	if (c->bucket[i].size == class)
 		return i;
 	return bucket_for(c, p, stack, class);
 }
@@ -867,7 +902,8 @@ static int apply(struct collector *c, uint32_t pi, const struct rec *r)
 		return 0;
 	}
 	case REC_STACK:
-		return add_stack(c, p, r);
+		return add_stack(c, p, pi, r->u.stack.id, r->u.stack.truncated, r->u.stack.n,
+				 r->u.stack.pcs);
 	case REC_ALLOC:
 	case REC_FREE: {	/* (collector_feed_records reads them itself) */
 		int rc = 0;
@@ -956,8 +992,9 @@ FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, co
 }
 
 /* The records of one image: REC_ALLOC and REC_FREE (all but a few at
- * --rate 1) are read in place here, the others by rec_next (records.h) and
- * apply. Stops at the first record that cannot be applied. *used: the
+ * --rate 1) and REC_STACK are read in place here, the others (and a
+ * REC_STACK whose frame count is out of bounds: rec_next rejects it) by
+ * rec_next (records.h) and apply. Stops at the first record that cannot be applied. *used: the
  * bytes taken, that record included unless it failed for lack of memory
  * (the caller may feed it again) or could not be decoded. */
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
@@ -987,6 +1024,21 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 			if (rc == -ENOMEM)
 				break;
 			at += REC_ALLOC_LEN;
+			if (rc < 0)
+				break;
+		} else if (*at == REC_STACK && (size_t)(end - at) >= REC_STACK_LEN(0) &&
+			   rec_stack_n(at) <= MEMPROF_MAX_FRAMES &&
+			   (size_t)(end - at) >= REC_STACK_LEN(rec_stack_n(at))) {
+			/* one a sampled allocation at --rate 1 when every stack
+			 * is new: read in place too */
+			uint16_t n = rec_stack_n(at);
+			uint32_t id;
+			memcpy(&id, at + 1, 4);
+			rc = add_stack(c, p, pi, id, at[5], n, at + REC_STACK_LEN(0));
+			p = &c->proc[pi];
+			if (rc == -ENOMEM)
+				break;
+			at += REC_STACK_LEN(n);
 			if (rc < 0)
 				break;
 		} else {

@@ -367,6 +367,17 @@ static inline uint64_t rec_get_free(const uint8_t *p)
 	return addr;
 }
 
+/* The frame count of the REC_STACK at p (REC_STACK_LEN(0) bytes there):
+ * the collector reads stacks in place too, once this is checked against
+ * MEMPROF_MAX_FRAMES and the bytes there; the id is at p + 1, the
+ * truncated flag at p + 5, the pcs at p + REC_STACK_LEN(0). */
+static inline uint16_t rec_stack_n(const uint8_t *p)
+{
+	uint16_t n;
+	memcpy(&n, p + 6, 2);
+	return n;
+}
+
 /* The k-th pc of a decoded REC_STACK. */
 static inline uint64_t rec_pc(const struct rec *rec, size_t k)
 {
