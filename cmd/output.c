@@ -185,30 +185,33 @@ static void package_of(const char *path, char *pkg, size_t size)
 		closedir(d);
 }
 
-/* The file whose code without symbols is under the most allocated bytes
- * (a location with no function: a [name] row), when that is at least a
- * tenth of them: its debug symbols would name those functions. */
+/* The file whose code without symbols made the most allocated bytes (the
+ * allocating frame, past the C library's own, has no function: a [name]
+ * row in top's flat column), when that is at least a tenth of them: its
+ * debug symbols would name those functions. A nameless frame further up
+ * (std::thread's start, say) hides no allocating function: not counted. */
 static void hint_stripped(const struct profile *p, struct hints *h)
 {
 	int k = profile_sample_index(p, "alloc_space");
 	if (h->stripped || k < 0)
 		return;
 	double *under = calloc(p->n_mapping + 1, sizeof(*under)), total = 0;
-	bool *seen = calloc(p->n_mapping + 1, sizeof(*seen));
-	for (size_t i = 0; under && seen && i < p->n_sample; i++) {
+	for (size_t i = 0; under && i < p->n_sample; i++) {
 		const struct profile_sample *s = &p->sample[i];
 		total += (double)s->value[k];
-		memset(seen, 0, (p->n_mapping + 1) * sizeof(*seen));
-		for (size_t j = 0; j < s->n_location; j++) {
-			const struct profile_location *l = s->location[j];
-			/* a mapping left unsymbolized on purpose (run
-			 * --no-symbolize) says it has no functions */
-			if (l->n_line || !l->mapping || !l->mapping->has_functions ||
-			    l->mapping->id > p->n_mapping || seen[l->mapping->id])
-				continue;
-			seen[l->mapping->id] = true;
-			under[l->mapping->id] += (double)s->value[k];
-		}
+		size_t j = 0;
+		while (j < s->n_location && s->location[j]->n_line && s->location[j]->mapping &&
+		       strstr(s->location[j]->mapping->filename, "/libc.so"))
+			j++;	/* strdup, fopen: the caller is the allocating code */
+		if (j == s->n_location)
+			continue;
+		const struct profile_location *l = s->location[j];
+		/* a mapping left unsymbolized on purpose (run --no-symbolize)
+		 * says it has no functions */
+		if (l->n_line || !l->mapping || !l->mapping->has_functions ||
+		    l->mapping->id > p->n_mapping)
+			continue;
+		under[l->mapping->id] += (double)s->value[k];
 	}
 	size_t top = 0;
 	for (size_t i = 1; under && i <= p->n_mapping; i++)
@@ -233,7 +236,6 @@ static void hint_stripped(const struct profile *p, struct hints *h)
 		h->stripped = true;
 	}
 	free(under);
-	free(seen);
 }
 
 /* A profile with no sample, a Python program whose objects pymalloc hides,

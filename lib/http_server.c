@@ -296,6 +296,7 @@ const char *http_status_text(int status)
 	case 204: return "No Content";
 	case 301: return "Moved Permanently";
 	case 400: return "Bad Request";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";

@@ -288,6 +288,25 @@ test_expect_success "hint: most bytes under a stripped program name its debug sy
 	grep -q "^memprof: hint: [0-9]*% of the bytes were allocated under $TRASH/stripped, which has no symbols (the \\[stripped\\] rows): put its debug file at /usr/lib/debug/.build-id/" err &&
 	$MEMPROF run --rate 1 -o unstripped.pb.gz ./alloc 2> err2 && ! grep -q hint err2
 '
+test_expect_success "no stripped hint for a nameless frame above named allocating code (std::thread)" '
+	cat > th.cpp <<-EOF &&
+	#include <thread>
+	#include <vector>
+	#include <cstdio>
+	static std::vector<int> *work(int n) { return new std::vector<int>(n); }
+	int main() {
+		std::vector<int> *r = nullptr;
+		std::thread t([&] { for (int i = 0; i < 1000; i++) { delete r; r = work(1000 + i); } });
+		t.join();
+		printf("%zu\\n", r->size());
+		delete r;
+	}
+	EOF
+	g++ -O1 -g -pthread -o th th.cpp &&
+	$MEMPROF run --rate 1 -o th.pb.gz ./th > out 2> err &&
+	test "$(cat out)" = 1999 && grep -q "^memprof: wrote th.pb.gz" err && ! grep -q hint err &&
+	$MEMPROF top -n 3 th.pb.gz > top && grep -q work top
+'
 
 test_expect_success "hint: python3 mentions PYTHONMALLOC=malloc, unless it is set" '
 	env -u PYTHONMALLOC $MEMPROF run -o py.pb.gz $PY -c "x = [str(i) for i in range(200000)]" 2> err &&

@@ -109,6 +109,8 @@ test_expect_success "a POST from a page of another origin is refused; the same o
 	code=$(curl -s -o post.out -w "%{http_code}" -X POST -H "Origin: http://evil.example" "'"$H"'/sampling?on=0") &&
 	cat post.out && test "$code" = 403 &&
 	grep -q "^refused: a POST from another origin (http://evil.example)$" post.out &&
+	curl -si -X POST -H "Origin: http://evil.example" "'"$H"'/sampling?on=0" | head -1 > status &&
+	grep -q "^HTTP/1.1 403 Forbidden.$" status &&
 	test "$(curl -s "'"$H"'/sampling")" = "'"$CPID"' on running" &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -X POST -H "Origin: null" "'"$H"'/sampling?on=0")" = 403 &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -X POST -H "Origin: http://127.0.0.1:'"$PORT"'" "'"$H"'/sampling?on=1")" = 200 &&
