@@ -180,6 +180,7 @@ EXPORT int dlclose(void *handle)
 	modules_going();
 	int r = real.dlclose(handle);
 	modules_going();
+	modules_loader_ok();	/* its locks work here (a forked child) */
 	return r;
 }
 
@@ -194,7 +195,9 @@ EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), voi
 		return modules_iterate(cb, data);
 	if (unlikely(!real.dl_iterate_phdr))
 		originals_resolve();
-	return real.dl_iterate_phdr(cb, data);
+	int r = real.dl_iterate_phdr(cb, data);
+	modules_loader_ok();	/* its lock works here (a forked child) */
+	return r;
 }
 
 /* libunwind keeps a pipe for good (it checks that memory is readable by
