@@ -3,14 +3,18 @@
 # tracker's lock: on a coroutine's small stack it must not overflow (it
 # runs on a stack of the tracker's own then); a pc in no object (JIT code)
 # must not make a copy per sample; a forked child must not call the loader
-# when a thread of its parent held the loader's lock at fork.
+# when a thread of its parent held the loader's lock at fork; after a
+# dlclose, an allocation made while the program holds a lock that a
+# dl_iterate_phdr callback of another thread waits for must not wait for
+# the loader (the copy is made in the dlclose hook instead).
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
 CC=${CC:-cc}
 ( cd "$TRASH" &&
 	$CC -g -O2 -o coro "$F/coro.c" -ldl &&
 	$CC -g -O2 -o jit "$F/jit.c" &&
-	$CC -g -O2 -pthread -o forkloader "$F/forkloader.c" -ldl ) ||
+	$CC -g -O2 -pthread -o forkloader "$F/forkloader.c" -ldl &&
+	$CC -g -O2 -pthread -o loaderhold "$F/loaderhold.c" -ldl ) ||
 	{ echo "FAIL $T: cannot build fixtures"; exit 1; }
 
 test_expect_success 'a dlclose, then malloc on an 8 KiB coroutine stack: no crash' '
@@ -42,6 +46,13 @@ test_expect_success 'a forked child while a parent thread is inside dl_iterate_p
 	timeout 60 $MEMPROF run -q --rate 1 -o fork.pb.gz -- ./forkloader > fork.out ||
 		{ echo "status $?"; exit 1; }
 	grep -qx "child 0" fork.out
+'
+
+test_expect_success 'a dlclose, then malloc under a lock a dl_iterate_phdr callback wants: no hang' '
+	timeout 60 $MEMPROF run -q --rate 1 -o hold.pb.gz -- ./loaderhold > hold.out ||
+		{ echo "status $?"; exit 1; }
+	grep -qx ok hold.out &&
+	expect hold.pb.gz alloc_objects main 1
 '
 
 test_done

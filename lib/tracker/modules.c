@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <limits.h>
 #include <link.h>
 #include <stddef.h>
@@ -246,7 +247,10 @@ static void refresh_claimed(void *arg)
 	bool if_changed = j->if_changed || !(want & MODULES_STALE);
 	if (if_changed && cur && cur->counted) {
 		struct counters c = { 0, 0, false };
-		__atomic_fetch_and(&modules_ranges_stale, ~MODULES_CHECK, __ATOMIC_SEQ_CST);
+		/* counters the same: no object came or went since the copy, it
+		 * is exact (an object going from now on marks it again) */
+		__atomic_fetch_and(&modules_ranges_stale, ~(MODULES_CHECK | MODULES_STALE),
+				   __ATOMIC_SEQ_CST);
 		real.dl_iterate_phdr(counters_cb, &c);
 		if (c.known && c.adds == cur->adds && c.subs == cur->subs)
 			return;
@@ -284,9 +288,11 @@ bool modules_refresh(bool if_changed)
 		return false;	/* a handler inside the tracker, a forked child that
 				 * cannot trust the loader's lock, or another thread copying */
 	struct refresh_job j = { if_changed, false };
+	int saved = errno;	/* realpath's failures are not the program's */
 	ts.busy++;	/* what realpath and qsort allocate passes through */
 	sampler_run_refresh(refresh_claimed, &j);
 	ts.busy--;
+	errno = saved;
 	__atomic_store_n(&snap_building, 0, __ATOMIC_RELEASE);
 	return j.made;
 }
@@ -303,6 +309,15 @@ void modules_fork_child(void)
 {
 	snap_building = 0;	/* a thread of the parent was copying: it is not here */
 	loader_suspect = 1;
+}
+
+void modules_after_dlclose(void)
+{
+	modules_going();
+	modules_loader_ok();
+	/* only once the tracker has made its first copy (under memprof) */
+	if (__atomic_load_n(&modules_snap_cur, __ATOMIC_ACQUIRE) >= 0)
+		modules_refresh(false);
 }
 
 void modules_loader_ok(void)

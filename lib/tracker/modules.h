@@ -36,11 +36,20 @@ bool modules_refresh(bool if_changed);
 #define MODULES_CHECK 2	/* a walk missed: compare the loader's counters */
 extern int modules_ranges_stale;
 
-/* Whether modules_refresh should run before walking. Lock-free. */
+/* Whether a sample should run modules_refresh(true) before walking: a
+ * walk missed a pc (WALK_PLAIN). Not for an object that went: the
+ * dlclose hook copies the list after the real call (see "what is left"
+ * in stream.h). Lock-free. */
 static inline bool modules_want_refresh(void)
 {
-	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE) & MODULES_CHECK;
 }
+
+/* The dlclose hook, after the real call: marks the copy stale and makes it
+ * anew there, in the program's own loader call (it waited for the loader
+ * just now), never from an allocation that may hold a lock that a
+ * dl_iterate_phdr callback wants. */
+void modules_after_dlclose(void);
 
 /* A walk that could not be made again missed a pc: the next sample
  * compares the loader's counters (never a full copy for a miss). */

@@ -610,7 +610,7 @@ static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t si
 	uint32_t id = memo_id_unlocked(from);
 	if (!id) {
 		if (unlikely(modules_want_refresh()))
-			modules_refresh(false);
+			modules_refresh(true);
 		if (!enter()) {
 			stream_count_lost(LOST_REENTERED);
 			return;
@@ -651,10 +651,10 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t
 		record_alloc_threaded(p, size, from);
 		return;
 	}
-	/* an object may have gone, or there is no copy yet: made before the
-	 * lock is taken, never under it */
+	/* a walk missed a pc: the loader's counters compared before the lock
+	 * is taken, never under it */
 	if (unlikely(modules_want_refresh()))
-		modules_refresh(false);
+		modules_refresh(true);
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
