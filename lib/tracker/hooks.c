@@ -169,17 +169,18 @@ EXPORT void *dlopen(const char *file, int mode)
 }
 
 /* dlclose: the segments of what it unloads must no longer be read by the
- * unwinder (sampler.c reads loaded objects directly), and the copy of the
- * loader's list is made anew by the next sample: marked before the real
- * call and again after it (a copy made meanwhile may still hold what it
- * unloads). */
+ * unwinder (sampler.c reads loaded objects directly): the copy of the
+ * loader's list is marked stale before the real call, and after it marked
+ * again (a copy made meanwhile may still hold what it unloads) and made
+ * anew, here, in the program's own call to the loader (see "the loader's
+ * lock" in stream.h). */
 EXPORT int dlclose(void *handle)
 {
 	if (unlikely(!real.dlclose))
 		originals_resolve();
 	modules_going();
 	int r = real.dlclose(handle);
-	modules_going();
+	modules_after_dlclose();	/* copied anew here, not by the next sample */
 	return r;
 }
 
@@ -194,7 +195,9 @@ EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), voi
 		return modules_iterate(cb, data);
 	if (unlikely(!real.dl_iterate_phdr))
 		originals_resolve();
-	return real.dl_iterate_phdr(cb, data);
+	int r = real.dl_iterate_phdr(cb, data);
+	modules_loader_ok();	/* its lock works here (a forked child) */
+	return r;
 }
 
 /* libunwind keeps a pipe for good (it checks that memory is readable by

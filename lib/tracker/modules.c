@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <limits.h>
 #include <link.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "originals.h"
 #include "records.h"
+#include "sampler.h"
 #include "stream.h"
 #include "unwind.h"
 
@@ -63,6 +65,7 @@ struct snapshot {
 	ElfW(Phdr) phdrs[SNAP_PHDRS];
 	struct range ranges[MAX_RANGES];	/* readable segments, sorted */
 	char names[SNAP_NAMES];
+	char abs[PATH_MAX];		/* realpath's, here rather than on the stack */
 };
 
 static struct snapshot *snaps[2];
@@ -70,12 +73,52 @@ static int modules_snap_cur = -1;	/* which is current: under the lock; -1: none 
 static uint32_t snap_gen;	/* bumped with each new current copy (under the lock) */
 static uint32_t sent_gen;	/* the copy memprof was last sent; 0: none */
 static int snap_building;	/* a thread is filling the spare (claimed, never waited for) */
-int modules_ranges_stale = 1;	/* set (without the lock) when an object may go;
-				 * and until the first copy is made */
+int modules_ranges_stale = MODULES_STALE;	/* MODULES_STALE when an object may go, and
+						 * until the first copy; MODULES_CHECK when a
+						 * walk missed (set without the lock) */
+static int loader_suspect;	/* a forked child: the loader's lock may be held for good */
 
 void modules_going(void)
 {
-	__atomic_store_n(&modules_ranges_stale, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&modules_ranges_stale, MODULES_STALE, __ATOMIC_SEQ_CST);
+}
+
+void modules_want_check(void)
+{
+	__atomic_fetch_or(&modules_ranges_stale, MODULES_CHECK, __ATOMIC_SEQ_CST);
+}
+
+/* ---- pcs in no object ----------------------------------------------------------
+
+   A JIT's code, a libffi trampoline, any anonymous executable memory: no
+   copy will ever hold it, and making one again for each sample that
+   passes through it cost 27x (a full copy, the unwinders' caches flushed,
+   and every read a syscall while the copy was stale). A walk that misses
+   a pc asks for a retry (ts.walk_missed) only when the pc is not known to
+   be in no object of the current copy; the retry compares the loader's
+   counters only (a full copy only when they changed), and its walk
+   (ts.walk_mark) notes the pcs it still misses here, as of this copy.
+   Under the lock; a new copy forgets them (snap_gen). Direct-mapped: a
+   pc pushed out costs one more retry. */
+
+#define MISS_SLOTS 256
+
+static struct {
+	uintptr_t pc;
+	uint32_t gen;
+} misses[MISS_SLOTS];
+
+static void note_miss(uintptr_t pc)
+{
+	size_t k = (size_t)((pc * 0x9E3779B97F4A7C15ull) >> 56) & (MISS_SLOTS - 1);
+	if (misses[k].pc == pc && misses[k].gen == snap_gen)
+		return;		/* known: in no object of this copy */
+	if (ts.walk_mark) {
+		misses[k].pc = pc;
+		misses[k].gen = snap_gen;
+		return;
+	}
+	ts.walk_missed = 1;
 }
 
 
@@ -121,7 +164,6 @@ static int copy_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
 	struct snapshot *s = data;
 	const char *name = info->dlpi_name;
-	char abs[PATH_MAX];
 	if (!s->counted && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
 		s->adds = info->dlpi_adds;
 		s->subs = info->dlpi_subs;
@@ -129,8 +171,8 @@ static int copy_cb(struct dl_phdr_info *info, size_t size, void *data)
 	}
 	if (!name || !*name)
 		name = exe_path;
-	else if (name[0] != '/' && realpath(name, abs))	/* dlopen("./x.so") */
-		name = abs;
+	else if (name[0] != '/' && realpath(name, s->abs))	/* dlopen("./x.so") */
+		name = s->abs;
 	size_t len = strlen(name) + 1;
 	if (s->n_objects == SNAP_OBJECTS || info->dlpi_phnum > SNAP_PHDRS - s->n_phdrs ||
 	    len > SNAP_NAMES - s->names_len)
@@ -188,23 +230,33 @@ static struct snapshot *snap_alloc(void)
 	return m == MAP_FAILED ? NULL : m;
 }
 
-bool modules_refresh(bool if_changed)
+struct refresh_job {
+	bool if_changed, made;
+};
+
+/* Under the claim, on whatever stack sampler_run_refresh chose. */
+static void refresh_claimed(void *arg)
 {
-	bool made = false;
-	if (ts.holding || !__atomic_compare_exchange_n(&snap_building, &(int){ 0 }, 1, false,
-						       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-		return false;	/* a handler inside the tracker, or another thread copying */
+	struct refresh_job *j = arg;
 	/* modules_snap_cur changes only here, under the claim: stable meanwhile */
 	int spare = modules_snap_cur < 0 ? 0 : modules_snap_cur ^ 1;
 	const struct snapshot *cur = current();
+	int want = __atomic_load_n(&modules_ranges_stale, __ATOMIC_ACQUIRE);
+	/* only an object that may have gone needs a copy whatever the
+	 * counters say (a pc in no object never does) */
+	bool if_changed = j->if_changed || !(want & MODULES_STALE);
 	if (if_changed && cur && cur->counted) {
 		struct counters c = { 0, 0, false };
+		/* counters the same: no object came or went since the copy, it
+		 * is exact (an object going from now on marks it again) */
+		__atomic_fetch_and(&modules_ranges_stale, ~(MODULES_CHECK | MODULES_STALE),
+				   __ATOMIC_SEQ_CST);
 		real.dl_iterate_phdr(counters_cb, &c);
 		if (c.known && c.adds == cur->adds && c.subs == cur->subs)
-			goto out;
+			return;
 	}
 	if (!snaps[spare] && !(snaps[spare] = snap_alloc()))
-		goto out;
+		return;
 	struct snapshot *s = snaps[spare];
 	s->counted = false;
 	s->n_objects = s->n_phdrs = s->names_len = s->n_ranges = 0;
@@ -224,16 +276,54 @@ bool modules_refresh(bool if_changed)
 			unwind_flush();
 		}
 		leave();
-		made = true;
+		j->made = true;
 	}
-out:
-	__atomic_store_n(&snap_building, 0, __ATOMIC_RELEASE);
-	return made;
 }
 
+bool modules_refresh(bool if_changed)
+{
+	if (ts.holding || __atomic_load_n(&loader_suspect, __ATOMIC_RELAXED) ||
+	    !__atomic_compare_exchange_n(&snap_building, &(int){ 0 }, 1, false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return false;	/* a handler inside the tracker, a forked child that
+				 * cannot trust the loader's lock, or another thread copying */
+	struct refresh_job j = { if_changed, false };
+	int saved = errno;	/* realpath's failures are not the program's */
+	ts.busy++;	/* what realpath and qsort allocate passes through */
+	sampler_run_refresh(refresh_claimed, &j);
+	ts.busy--;
+	errno = saved;
+	__atomic_store_n(&snap_building, 0, __ATOMIC_RELEASE);
+	return j.made;
+}
+
+/* glibc 2.36's fork resets dl_load_lock in the child but not
+ * dl_load_write_lock, which dl_iterate_phdr takes: if a thread of the
+ * parent was inside dl_iterate_phdr (a C++ throw in another thread, say)
+ * the child's first call waits for good (tested: an alarm ends it). So the
+ * child makes no copy (and compares no counters) until the program's own
+ * loader call returned in it (a dlclose or a dl_iterate_phdr: hooks.c),
+ * and walks with its parent's copy meanwhile: no segment read directly if
+ * it was stale (reads go through the kernel), pcs it lacks cut the stack. */
 void modules_fork_child(void)
 {
 	snap_building = 0;	/* a thread of the parent was copying: it is not here */
+	loader_suspect = 1;
+}
+
+void modules_after_dlclose(void)
+{
+	modules_going();
+	modules_loader_ok();
+	/* only once the tracker has made its first copy (under memprof) */
+	if (__atomic_load_n(&modules_snap_cur, __ATOMIC_ACQUIRE) >= 0)
+		modules_refresh(false);
+}
+
+void modules_loader_ok(void)
+{
+	if (unlikely(__atomic_load_n(&loader_suspect, __ATOMIC_RELAXED)))
+		__atomic_store_n(&loader_suspect, 0, __ATOMIC_RELAXED);
 }
 
 bool modules_readable(uintptr_t addr, size_t len)
@@ -277,7 +367,7 @@ bool modules_eh_frame_hdr(uintptr_t pc, const uint8_t **hdr, size_t *len)
 {
 	const struct snap_object *o = object_of(current(), pc);
 	if (!o) {
-		ts.walk_missed = 1;
+		note_miss(pc);
 		return false;
 	}
 	*hdr = o->eh_hdr;
@@ -299,7 +389,7 @@ int modules_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data
 		ret = cb(&info, sizeof(info), data);
 	}
 	if (!ret && ts.in_walk)
-		ts.walk_missed = 1;	/* what it looked for is in no object we know */
+		note_miss(ts.walk_pc);	/* what libunwind looked for (its frame's pc) */
 	return ret;
 }
 

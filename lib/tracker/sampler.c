@@ -28,6 +28,7 @@
 #define TRACKER_STACK_SIZE (64 * 1024)
 
 static uint8_t *tracker_stack_top;	/* one stack: used with the lock held */
+static uint8_t *refresh_stack_top;	/* another: used under modules.c's claim */
 
 bool sampler_calls_seen;
 
@@ -46,15 +47,23 @@ void sampler_fork_child(void)
 
 /* ---- unwinding, on the tracker's own stack ---------------------------------------- */
 
-int sampler_init_stack(void)
+static uint8_t *new_stack(void)
 {
 	size_t guard = 4096;
 	uint8_t *s = mmap(NULL, TRACKER_STACK_SIZE + guard, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (s == MAP_FAILED)
-		return -1;
+		return NULL;
 	mprotect(s, guard, PROT_NONE);	/* an overflow faults instead of corrupting */
-	tracker_stack_top = s + guard + TRACKER_STACK_SIZE;
+	return s + guard + TRACKER_STACK_SIZE;
+}
+
+int sampler_init_stack(void)
+{
+	if (!tracker_stack_top && !(tracker_stack_top = new_stack()))
+		return -1;
+	if (!refresh_stack_top && !(refresh_stack_top = new_stack()))
+		return -1;
 	return 0;
 }
 
@@ -135,8 +144,13 @@ static __attribute__((noinline)) int libunwind_walk(uintptr_t *pc, int cap)
 	int n = 0;
 	if (unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
 		return 0;
-	while (n < cap && unw_step(&c) > 0 && unw_get_reg(&c, UNW_REG_IP, &ip) >= 0)
+	/* the frame it steps from: what its dl_iterate_phdr calls look for
+	 * (the first one is ours) */
+	ts.walk_pc = 0;
+	while (n < cap && unw_step(&c) > 0 && unw_get_reg(&c, UNW_REG_IP, &ip) >= 0) {
 		pc[n++] = (uintptr_t)ip;
+		ts.walk_pc = (uintptr_t)ip;
+	}
 	return n;
 }
 
@@ -250,13 +264,30 @@ static inline bool room_here(void)
 /* Runs fn(arg) on the tracker's stack with the program's asynchronous
  * signals blocked, so no handler of the program ever runs on our stack (a
  * collector that scans the interrupted stack, a handler that needs more). */
-static void on_own_stack(void (*fn)(void *), void *arg)
+static void on_stack(uint8_t *top, void (*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	memprof_call_on_stack(arg, fn, tracker_stack_top);
+	memprof_call_on_stack(arg, fn, top);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void on_own_stack(void (*fn)(void *), void *arg)
+{
+	on_stack(tracker_stack_top, fn, arg);
+}
+
+/* modules_refresh's copy (dl_iterate_phdr, realpath, qsort: several KiB)
+ * runs without the lock, so not on the tracker's stack: on a second one,
+ * which modules.c's claim (one copy at a time) keeps to one thread, when
+ * the thread's own stack has no room (coro.c: an 8 KiB coroutine's). */
+void sampler_run_refresh(void (*fn)(void *), void *arg)
+{
+	if (room_here() || !refresh_stack_top)
+		fn(arg);
+	else
+		on_stack(refresh_stack_top, fn, arg);
 }
 
 /* ---- checking the cached unwinder against libunwind ------------------------------ */
@@ -425,15 +456,25 @@ static __attribute__((noinline)) void memo_keep(void)
 
 #define STACK_AGAIN UINT32_MAX
 
+enum walk_mode {
+	WALK_PLAIN,	/* a miss asks the next sample to compare the loader's counters */
+	WALK_RETRY,	/* a miss of a pc not known to be in no object: STACK_AGAIN */
+	WALK_MARK,	/* after the retry's refresh: the pcs missed are noted as in none */
+};
+
 /* With the lock held: the id of the calling stack, walked from `from`
  * (NULL: from here), sent first when new; 0 when the table is out of
- * memory. With may_retry, a walk that met a pc the copy of the loader's
- * list does not know (an object loaded since, running its constructors,
- * say) gives STACK_AGAIN instead: the caller leaves the lock, makes the
- * copy anew (modules_refresh) and walks again. Without it such a stack is
- * kept as walked, and the next sample makes the copy anew. */
+ * memory. WALK_RETRY: a walk that met a pc the copy of the loader's list
+ * does not know, and that is not known to be in no object of it (an
+ * object loaded since, running its constructors, say), gives STACK_AGAIN
+ * instead: the caller leaves the lock, compares the loader's counters and
+ * copies anew if they changed (modules_refresh(true)), and walks again
+ * with WALK_MARK, which keeps the stack as walked and notes the pcs still
+ * missed (JIT code: never retried for this copy). WALK_PLAIN keeps it as
+ * walked; the next sample compares the counters. A miss never makes a
+ * full copy. */
 static inline __attribute__((always_inline)) uint32_t stack_locked(const struct unwind_regs *from,
-								   bool may_retry)
+								   enum walk_mode mode)
 {
 	const int cap = (int)(sizeof(raw) / sizeof(raw[0]));
 	bool here = room_here(), hit = false;
@@ -442,6 +483,7 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 	/* libunwind's dl_iterate_phdr calls are served from the copy now */
 	ts.in_walk = 1;
 	ts.walk_missed = 0;
+	ts.walk_mark = mode == WALK_MARK;
 	const uintptr_t *frames = raw;
 	int memo_old = -1;	/* the older memo that held */
 	if (likely(here)) {
@@ -478,10 +520,11 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 		got = j.got;
 	}
 	ts.in_walk = 0;
+	ts.walk_mark = 0;
 	if (!id && unlikely(ts.walk_missed)) {
-		if (may_retry)
+		if (mode == WALK_RETRY)
 			return STACK_AGAIN;
-		modules_going();	/* the next sample makes the copy anew */
+		modules_want_check();	/* the next sample compares the counters */
 	}
 	if (!id) {
 		size_t at = 0, n;
@@ -516,7 +559,7 @@ static inline __attribute__((always_inline)) uint32_t stack_locked(const struct 
 
 uint32_t sampler_stack_locked(void)
 {
-	return stack_locked(NULL, false);
+	return stack_locked(NULL, WALK_PLAIN);
 }
 
 /* With the lock held. */
@@ -542,7 +585,7 @@ static __attribute__((noinline)) void record_again(void *p, uint64_t size,
 		return;
 	}
 	if (tracking() && stream_ok())
-		record_locked(p, size, stack_locked(from, false));
+		record_locked(p, size, stack_locked(from, WALK_MARK));
 	leave();
 }
 
@@ -567,13 +610,13 @@ static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t si
 	uint32_t id = memo_id_unlocked(from);
 	if (!id) {
 		if (unlikely(modules_want_refresh()))
-			modules_refresh(false);
+			modules_refresh(true);
 		if (!enter()) {
 			stream_count_lost(LOST_REENTERED);
 			return;
 		}
 		if (tracking() && stream_ok()) {
-			id = stack_locked(from, true);
+			id = stack_locked(from, WALK_RETRY);
 			if (unlikely(id == STACK_AGAIN)) {
 				leave();
 				modules_refresh(true);
@@ -581,7 +624,7 @@ static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t si
 					stream_count_lost(LOST_REENTERED);
 					return;
 				}
-				id = tracking() && stream_ok() ? stack_locked(from, false) : 0;
+				id = tracking() && stream_ok() ? stack_locked(from, WALK_MARK) : 0;
 			}
 			if (!id)
 				stream_count_lost(LOST_NO_MEMORY);
@@ -608,16 +651,16 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t
 		record_alloc_threaded(p, size, from);
 		return;
 	}
-	/* an object may have gone, or there is no copy yet: made before the
-	 * lock is taken, never under it */
+	/* a walk missed a pc: the loader's counters compared before the lock
+	 * is taken, never under it */
 	if (unlikely(modules_want_refresh()))
-		modules_refresh(false);
+		modules_refresh(true);
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (tracking() && stream_ok()) {
-		uint32_t id = stack_locked(from, true);
+		uint32_t id = stack_locked(from, WALK_RETRY);
 		if (unlikely(id == STACK_AGAIN)) {
 			record_again(p, size, from);
 			return;

@@ -65,6 +65,10 @@ void sampler_note_deepbind(const char *file);
  * coroutine's 8 KiB); made once at start. Returns 0 or -1. */
 int sampler_init_stack(void);
 
+/* Runs fn(arg), on a stack of the tracker's own when this thread's has no
+ * room to spare. For modules_refresh only, under its claim. */
+void sampler_run_refresh(void (*fn)(void *), void *arg);
+
 /* Routes libunwind's memory reads for the tracker's own unwinding through
  * an accessor that needs no descriptor (see sampler.c). Returns whether it
  * could. */

@@ -434,8 +434,15 @@ bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64
 	if (ts.tr_slot <= 0) {
 		if (ts.tr_slot < 0)
 			return false;
+		/* ts.holding through the claim: a signal handler arriving
+		 * between a slot's CAS and ts.tr_slot's store would otherwise
+		 * claim a second slot, never released */
 		ts.busy++;	/* pthread_setspecific may allocate: passes through */
+		ts.holding = 1;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		bool got = tr_claim();
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		ts.holding = 0;
 		ts.busy--;
 		if (!got)
 			return false;

@@ -39,6 +39,16 @@
  *    by the interposed dl_iterate_phdr (hooks.c).
  *  - The copy is claimed by one thread at a time, never waited for: a
  *    thread that finds it claimed walks with the current copy.
+ *  - dlclose: the copy is marked stale before and after the real call and
+ *    made again in the hook after it, in the program's own loader call:
+ *    an allocation after a dlclose never calls the loader (review6 ll.c:
+ *    a thread allocating while it holds a lock that another thread's
+ *    dl_iterate_phdr callback waits for hung before, t0281).
+ *  - A miss of a pc not known to be in no object compares the loader's
+ *    counters (dl_iterate_phdr) and copies only if they changed; the walk
+ *    after notes the pcs it still misses (JIT code) for this copy.
+ *  - The copy runs on a stack of the tracker's own when the thread's has
+ *    no room (sampler_run_refresh; one thread at a time by the claim).
  * Reasoned case by case:
  *  - dlopen: constructors run with dl_load_lock held (not the write lock).
  *    An allocation there walks frames of an object the copy lacks: miss,
@@ -56,12 +66,22 @@
  *    handler walks with the current copy, never waits.
  *  - fork: atfork_prepare takes only the stream lock; a thread that was
  *    copying is not in the child, whose claim is reset (modules_fork_child)
- *    and which keeps its parent's copy: the child calls no loader function
- *    from the handler.
- *  - What is left: a copy is made from inside whatever allocation needs it
- *    (any thread, any loader lock already held); dl_iterate_phdr is
- *    recursive for the thread that holds the write lock, and the tracker
- *    holds none of its own locks then. */
+ *    and which keeps its parent's copy. glibc 2.36's fork resets
+ *    dl_load_lock in the child but not dl_load_write_lock (tested: a
+ *    parent thread inside dl_iterate_phdr at fork, the child's
+ *    dl_iterate_phdr never returns), so the child makes no copy and
+ *    compares no counters until the program's own dlclose or
+ *    dl_iterate_phdr has returned in it (modules_loader_ok; t0281).
+ *  - What is left: the counters are compared (and a copy made if they
+ *    changed) from inside the allocation whose walk first met a pc in no
+ *    object of the copy (a JIT's code, a library loaded since: dlopen's
+ *    constructors), with whatever locks the program holds there. If it
+ *    holds a lock L while another thread is inside a dl_iterate_phdr
+ *    callback that waits for L, both wait for good; without memprof that
+ *    allocation would not wait for the loader. Closing it needs the
+ *    loader's counters without its lock, which glibc does not offer.
+ *    dl_iterate_phdr is recursive for the thread that holds the write
+ *    lock, and the tracker holds none of its own locks then. */
 extern int stream_lock_word;
 void stream_lock_slow(void);
 void stream_unlock_wake(void);

@@ -29,6 +29,8 @@ struct thread_state {
 	int holding;		/* this thread holds (or is taking) the stream lock */
 	int in_walk;		/* walking a stack, lock held: dl_iterate_phdr is the copy's */
 	int walk_missed;	/* that walk looked for a pc in no object of the copy */
+	int walk_mark;		/* that walk notes such pcs as in none (modules.c) */
+	uintptr_t walk_pc;	/* the frame libunwind steps from (its lookups' pc) */
 	int saved_errno;	/* the program's errno while the lock is held */
 	uintptr_t stack_lo, stack_hi;	/* this thread's stack; 0, 0: not known yet */
 	int *errno_at;		/* &errno, once looked up (a call into libc each time) */
