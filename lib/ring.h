@@ -30,8 +30,11 @@ struct ring_reader {
 	uint64_t *heads;	/* the slots' heads, read before the shared ring's */
 	uint64_t *tails;	/* and where a drain got to in each */
 	struct ring_trec *held;	/* a window by number (ring.c) */
+	uint64_t *used_bits;	/* which of its places hold a record */
 	size_t n_held, cap_held;
 	uint64_t next_seq;	/* the number to apply next */
+	bool passed;		/* this drain passed over missing numbers */
+	uint64_t passed_over;	/* times it did */
 	uint8_t *feed;		/* held records encoded for the collector */
 };
 
