@@ -469,6 +469,11 @@ void ring_finish(struct ring_reader *r, struct collector *c)
 }
 int ring_map(struct ring_reader *r, int fd)
 {
+	return ring_map_opt(r, fd, true);
+}
+
+int ring_map_opt(struct ring_reader *r, int fd, bool threads)
+{
 	struct memprof_ring h;
 	struct stat st;
 	memset(r, 0, sizeof(*r));
@@ -485,6 +490,8 @@ int ring_map(struct ring_reader *r, int fd)
 	    size < 4096 || size > RING_SIZE_MAX || (size & (size - 1)) ||
 	    off != MEMPROF_RING_DATA_OFFSET || (uint64_t)st.st_size < off + size)
 		return -EINVAL;
+	if (h.thread_slots && !threads)
+		return -EPROTO;
 	size_t len = (size_t)(off + 2 * size);
 	uint8_t *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)

@@ -44,6 +44,11 @@ struct ring_reader {
  * (-EINVAL: not a ring). */
 int ring_map(struct ring_reader *r, int fd);
 
+/* ring_map, and with !threads refuses a ring that has per-thread rings
+ * (-EPROTO) before mapping anything of it: the agent, whose trackers never
+ * make them. */
+int ring_map_opt(struct ring_reader *r, int fd, bool threads);
+
 /* Feeds the records written since the last drain to c, frees their room
  * and wakes the image if it waits for room. Returns the bytes taken, or
  * -EINVAL when the ring holds something malformed (r->bad is then set),
