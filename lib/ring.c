@@ -204,9 +204,15 @@ static int hold(struct ring_reader *r, struct collector *c, uint8_t type, uint32
 	int rc;
 	if (seq < r->next_seq)
 		return feed_late(r, c, type, stack, addr, size);
-	if (seq - r->next_seq >= WINDOW_MAX &&
-	    (rc = pass_over(r, c, seq)) != 0)	/* over the gap */
+	if (seq - r->next_seq >= r->cap_held && r->n_held &&
+	    (rc = apply_held(r, c, false)) < 0)	/* what follows on, first */
 		return rc;
+	if (seq - r->next_seq >= WINDOW_MAX) {
+		if ((rc = pass_over(r, c, seq)) != 0)	/* over the gap */
+			return rc;
+		if (seq < r->next_seq)
+			return feed_late(r, c, type, stack, addr, size);
+	}
 	if (seq - r->next_seq >= r->cap_held) {
 		rc = window_grow(r, seq);
 		if (rc == -ENOSPC) {	/* all the windows' memory: room made by a pass-over */
