@@ -51,11 +51,11 @@ struct ring_trec {	/* its number is its place in the window */
  * that reused its address. All the readers' windows together stay under
  * WINDOW_BYTES_MAX: a window that would grow past it passes over instead. */
 #define WINDOW_MAX ((size_t)1 << 23)
+#define WINDOW_BYTES_MAX ((size_t)256 << 20)	/* all the readers' windows */
+#define HOLD_LATER 1	/* hold(): not in this drain */
 #define FEED_CHUNK 65536
 
 static int apply_held(struct ring_reader *r, struct collector *c, bool all);
-#define WINDOW_BYTES_MAX ((size_t)256 << 20)	/* all the readers' windows */
-#define HOLD_LATER 1	/* hold(): not in this drain */
 static int feed_out(struct ring_reader *r, struct collector *c, size_t len);
 
 #define THREAD_SLOTS_MAX 1024
