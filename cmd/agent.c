@@ -545,6 +545,7 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	a.s.route = route;
+	a.s.no_thread_rings = true;	/* its trackers never make them */
 	a.s.gone = gone;
 	a.s.cb_arg = &a;
 	a.s.start_ns = session_wall_now();

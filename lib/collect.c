@@ -991,6 +991,17 @@ FEED_INLINE void feed_prefetch(const struct addrmap *live, const uint8_t *at, co
 		addrmap_prefetch(live, rec_get_free(at + ahead));	/* both start so */
 }
 
+/* A REC_STACK at `at` that is all there: its frame count loaded once into
+ * *n (the data may be the image's shared memory, which it can write while
+ * we read: checked and used, the count must be the same number). */
+static inline bool stack_in_place(const uint8_t *at, const uint8_t *end, uint16_t *n)
+{
+	const volatile uint8_t *v = at + 6;	/* volatile: read once, not again */
+	uint8_t b[2] = { v[0], v[1] };
+	memcpy(n, b, 2);
+	return *n <= MEMPROF_MAX_FRAMES && (size_t)(end - at) >= REC_STACK_LEN(*n);
+}
+
 /* The records of one image: REC_ALLOC and REC_FREE (all but a few at
  * --rate 1) and REC_STACK are read in place here, the others (and a
  * REC_STACK whose frame count is out of bounds: rec_next rejects it) by
@@ -1009,6 +1020,7 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 		return -ENOMEM;
 	uint32_t pi = (uint32_t)(p - c->proc);
 	const uint8_t *at = data, *end = at + len;
+	uint16_t n;
 	int rc = 0;
 	while (at < end) {
 		if (*at == REC_FREE && (size_t)(end - at) >= REC_FREE_LEN) {
@@ -1027,11 +1039,9 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 			if (rc < 0)
 				break;
 		} else if (*at == REC_STACK && (size_t)(end - at) >= REC_STACK_LEN(0) &&
-			   rec_stack_n(at) <= MEMPROF_MAX_FRAMES &&
-			   (size_t)(end - at) >= REC_STACK_LEN(rec_stack_n(at))) {
+			   stack_in_place(at, end, &n)) {
 			/* one a sampled allocation at --rate 1 when every stack
 			 * is new: read in place too */
-			uint16_t n = rec_stack_n(at);
 			uint32_t id;
 			memcpy(&id, at + 1, 4);
 			rc = add_stack(c, p, pi, id, at[5], n, at + REC_STACK_LEN(0));

@@ -42,10 +42,17 @@ struct ring_trec {	/* its number is its place in the window */
  * applied (stream.c: seq_applied in the ring's header), which bounds the
  * window while the thread that holds the missing number is only waiting
  * for a CPU. A number that does not come while WINDOW_MAX later ones do (a
- * thread stopped between taking it and writing it) is passed over, and its
- * record, if it comes, is applied when it comes (out of order: a free of a
- * reused address may then be misapplied). */
+ * thread stopped between taking it and writing it) is passed over: what is
+ * held is fed, jumping over the gaps, at most once a drain (a record that
+ * would need a second waits in its ring for the next drain, so a hostile
+ * ring costs one pass-over a drain). Its record, if it comes, is fed when
+ * met, before the records merged or held after it: the tracker writes a
+ * free before the real free, so a late free comes before the allocation
+ * that reused its address. All the readers' windows together stay under
+ * WINDOW_BYTES_MAX: a window that would grow past it passes over instead. */
 #define WINDOW_MAX ((size_t)1 << 23)
+#define WINDOW_BYTES_MAX ((size_t)256 << 20)	/* all the readers' windows */
+#define HOLD_LATER 1	/* hold(): not in this drain */
 #define FEED_CHUNK 65536
 
 static int apply_held(struct ring_reader *r, struct collector *c, bool all);
@@ -83,22 +90,77 @@ static inline struct memprof_thread_ring *thread_header(const struct ring_reader
 	return (void *)(r->threads + (size_t)k * (MEMPROF_THREAD_RING_HEADER + r->thread_size));
 }
 
+/* The bytes of every reader's window (the collector's one thread), kept
+ * under WINDOW_BYTES_MAX: past it a ring makes room by a pass-over rather
+ * than growing (hostile rings can each ask for WINDOW_MAX). */
+static size_t window_bytes;
+
+static size_t window_cost(size_t cap)
+{
+	return cap * sizeof(struct ring_trec) + cap / 8;
+}
+
+/* Grows the window to hold seq. -ENOSPC: that would be past
+ * WINDOW_BYTES_MAX (the window is then at least 4096, always granted). */
 static int window_grow(struct ring_reader *r, uint64_t seq)
 {
 	size_t cap = r->cap_held ? r->cap_held : 4096;
+	bool room = true;
 	while (seq - r->next_seq >= cap)
 		cap *= 2;
+	if (cap > 4096 && window_bytes - window_cost(r->cap_held) + window_cost(cap) > WINDOW_BYTES_MAX) {
+		if (r->cap_held)
+			return -ENOSPC;
+		cap = 4096;
+		room = false;
+	}
 	struct ring_trec *w = calloc(cap, sizeof(*w));
-	if (!w)
+	uint64_t *bits = calloc(cap / 64, sizeof(*bits));
+	if (!w || !bits) {
+		free(w);
+		free(bits);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < r->cap_held; i++)
-		if (r->held[i].used)	/* its number, from its place */
-			w[(r->next_seq + ((i - r->next_seq) & (r->cap_held - 1))) & (cap - 1)] =
-				r->held[i];
+		if (r->held[i].used) {	/* its number, from its place */
+			size_t j = (r->next_seq + ((i - r->next_seq) & (r->cap_held - 1))) & (cap - 1);
+			w[j] = r->held[i];
+			bits[j / 64] |= (uint64_t)1 << (j % 64);
+		}
 	free(r->held);
+	free(r->used_bits);
+	window_bytes += window_cost(cap) - window_cost(r->cap_held);
 	r->held = w;
+	r->used_bits = bits;
 	r->cap_held = cap;
-	return 0;
+	return room ? 0 : -ENOSPC;
+}
+
+static void window_free(struct ring_reader *r)
+{
+	window_bytes -= window_cost(r->cap_held);
+	free(r->held);
+	free(r->used_bits);
+	r->held = NULL;
+	r->used_bits = NULL;
+	r->n_held = r->cap_held = 0;
+}
+
+/* The lowest number held (n_held != 0), found a word of the window's
+ * bitmap at a time from next_seq. */
+static uint64_t lowest_held(const struct ring_reader *r)
+{
+	size_t mask = r->cap_held - 1, i = r->next_seq & mask, words = r->cap_held / 64;
+	uint64_t w = r->used_bits[i / 64] & (~(uint64_t)0 << (i % 64));
+	size_t k = i / 64;
+	for (size_t n = 0; !w && n < words; n++) {
+		k = k + 1 == words ? 0 : k + 1;
+		w = r->used_bits[k];
+		if (k == i / 64)	/* back where it began: its low bits */
+			w &= ((uint64_t)1 << (i % 64)) - 1;
+	}
+	size_t j = k * 64 + (size_t)__builtin_ctzll(w);
+	return r->next_seq + ((j - i) & mask);
 }
 
 /* One record fed at once: one that comes after its number was passed over. */
@@ -117,27 +179,57 @@ static int feed_late(struct ring_reader *r, struct collector *c, uint8_t type, u
 	return feed_out(r, c, REC_FREE_LEN);
 }
 
+/* Feeds all that is held, over the missing numbers, and goes on from upto
+ * at least. At most once a drain: a hostile ring could otherwise make
+ * every record a pass-over. Returns 0, HOLD_LATER when this drain has
+ * passed over already, or a negative errno. */
+static int pass_over(struct ring_reader *r, struct collector *c, uint64_t upto)
+{
+	if (r->passed)
+		return HOLD_LATER;
+	r->passed = true;
+	r->passed_over++;
+	int rc = apply_held(r, c, true);
+	if (r->next_seq < upto)
+		r->next_seq = upto;
+	return rc;
+}
+
+/* Holds a numbered record until every lower number has come. Returns 0,
+ * HOLD_LATER when it cannot be taken in this drain (the caller leaves it
+ * where it is), or a negative errno. */
 static int hold(struct ring_reader *r, struct collector *c, uint8_t type, uint32_t stack,
 		uint64_t seq, uint64_t addr, uint64_t size)
 {
+	int rc;
 	if (seq < r->next_seq)
 		return feed_late(r, c, type, stack, addr, size);
+	if (seq - r->next_seq >= r->cap_held && r->n_held &&
+	    (rc = apply_held(r, c, false)) < 0)	/* what follows on, first */
+		return rc;
 	if (seq - r->next_seq >= WINDOW_MAX) {
-		int rc = apply_held(r, c, true);	/* over the gap */
-		if (rc < 0)
+		if ((rc = pass_over(r, c, seq)) != 0)	/* over the gap */
 			return rc;
-		if (seq - r->next_seq >= WINDOW_MAX)
-			r->next_seq = seq;
+		if (seq < r->next_seq)
+			return feed_late(r, c, type, stack, addr, size);
 	}
 	if (seq - r->next_seq >= r->cap_held) {
-		int rc = window_grow(r, seq);
-		if (rc < 0)
+		rc = window_grow(r, seq);
+		if (rc == -ENOSPC) {	/* all the windows' memory: room made by a pass-over */
+			if ((rc = pass_over(r, c, seq - r->cap_held + 1)) != 0)
+				return rc;
+			if (seq < r->next_seq)
+				return feed_late(r, c, type, stack, addr, size);
+		} else if (rc < 0) {
 			return rc;
+		}
 	}
-	struct ring_trec *t = &r->held[seq & (r->cap_held - 1)];
+	size_t i = seq & (r->cap_held - 1);
+	struct ring_trec *t = &r->held[i];
 	if (t->used)
 		return 0;
 	*t = (struct ring_trec){ addr, size, stack, type, true };
+	r->used_bits[i / 64] |= (uint64_t)1 << (i % 64);
 	r->n_held++;
 	return 0;
 }
@@ -176,57 +268,123 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 			}
 			return 0;
 		}
-		if ((rc = hold(r, c, rec.type, rec.u.t.stack, rec.u.t.seq, rec.u.t.addr, rec.u.t.size)) < 0)
+		rc = hold(r, c, rec.type, rec.u.t.stack, rec.u.t.seq, rec.u.t.addr, rec.u.t.size);
+		if (rc == HOLD_LATER)	/* it and what follows, in the next drain */
+			return 0;
+		if (rc < 0)
 			return rc;
 		run = rd.p;
 		*used = (size_t)(run - data);
 	}
 }
 
-/* The threads' records up to the heads read first, into held. */
+/* A thread ring's record, copied out of the shared memory once. */
+struct trec {
+	uint8_t type;
+	uint32_t stack;
+	uint64_t seq, addr, size;
+};
+
+static inline bool thread_rec(const struct ring_reader *r, uint32_t k, struct trec *t)
+{
+	const uint8_t *p = (const uint8_t *)thread_header(r, k) + MEMPROF_THREAD_RING_HEADER +
+			   (r->tails[k] & (r->thread_size - 1));
+	uint8_t b[REC_T_LEN];	/* the layout of rec_put_t */
+	memcpy(b, p, REC_T_LEN);
+	t->type = b[0];
+	memcpy(&t->stack, b + 4, 4);
+	memcpy(&t->seq, b + 8, 8);
+	memcpy(&t->addr, b + 16, 8);
+	memcpy(&t->size, b + 24, 8);
+	return t->type == REC_TALLOC || t->type == REC_TFREE;
+}
+
+/* Reads the threads' tails (ours to write, but in memory the image can
+ * write too) and checks them against the heads read before: whole records
+ * (so no read runs past a slot), no more than a slot's worth. */
+static int load_tails(struct ring_reader *r)
+{
+	for (uint32_t k = 0; k < r->n_threads; k++) {
+		uint64_t tail = __atomic_load_n(&thread_header(r, k)->tail, __ATOMIC_RELAXED);
+		uint64_t head = r->heads[k];
+		if (head - tail > r->thread_size || tail % REC_T_LEN || head % REC_T_LEN)
+			return -EINVAL;
+		r->tails[k] = tail;
+	}
+	return 0;
+}
+
+static void store_tails(struct ring_reader *r)
+{
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		__atomic_store_n(&thread_header(r, k)->tail, r->tails[k], __ATOMIC_RELEASE);
+}
+
+static inline size_t put_rec(uint8_t *p, const struct trec *t)
+{
+	if (t->type == REC_TALLOC) {
+		rec_put_alloc(p, t->addr, t->size, t->stack);
+		return REC_ALLOC_LEN;
+	}
+	if (!t->addr)	/* a failed realloc's number */
+		return 0;
+	rec_put_free(p, t->addr);
+	return REC_FREE_LEN;
+}
+
+/* Records whose number was passed over, at the front of the threads'
+ * rings: fed before anything else. The tracker writes a TFREE before the
+ * real free, so a late free comes before any allocation that reused its
+ * address; fed after it, it would free the new block. */
+static int take_late(struct ring_reader *r, struct collector *c)
+{
+	struct trec t;
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		while (r->tails[k] != r->heads[k]) {
+			if (!thread_rec(r, k, &t))
+				return -EINVAL;
+			if (t.seq >= r->next_seq)
+				break;
+			int rc = feed_late(r, c, t.type, t.stack, t.addr, t.size);
+			if (rc < 0)
+				return rc;
+			r->tails[k] += REC_T_LEN;
+		}
+	return 0;
+}
+
 /* The common case, nothing held: the threads' records merged straight
  * from their rings while each next number is at the front of one of them
  * (a ring is in number order but for a record a signal handler made
- * between a realloc's number and its record). take_threads then holds
- * what is left. */
+ * between a realloc's number and its record; a record whose number was
+ * passed over is fed when met). take_threads then holds what is left. */
 static int merge_direct(struct ring_reader *r, struct collector *c)
 {
 	uint32_t active[THREAD_SLOTS_MAX], n = 0;
-	size_t len = 0, mask = r->thread_size - 1;
+	size_t len = 0;
 	int rc = 0;
 	if (r->n_held)
 		return 0;
 	if (!r->feed && !(r->feed = malloc(FEED_CHUNK)))
 		return -ENOMEM;
-	for (uint32_t k = 0; k < r->n_threads; k++) {
-		uint64_t tail = __atomic_load_n(&thread_header(r, k)->tail, __ATOMIC_RELAXED);
-		if (r->heads[k] - tail > r->thread_size || (r->heads[k] - tail) % REC_T_LEN)
-			return -EINVAL;
-		r->tails[k] = tail;
-		if (tail != r->heads[k])
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		if (r->tails[k] != r->heads[k])
 			active[n++] = k;
-	}
 	for (uint32_t i = 0, tried = 0; n && tried < n && rc == 0;) {
 		uint32_t k = active[i];
-		const uint8_t *p = (const uint8_t *)thread_header(r, k) + MEMPROF_THREAD_RING_HEADER +
-				   (r->tails[k] & mask);
-		uint64_t v[3];	/* seq, addr, size: the layout of rec_put_t */
-		uint32_t stack;
-		memcpy(v, p + 8, 24);
-		if (v[0] != r->next_seq || (p[0] != REC_TALLOC && p[0] != REC_TFREE)) {
+		struct trec t;
+		if (!thread_rec(r, k, &t)) {
+			rc = -EINVAL;
+			break;
+		}
+		if (t.seq > r->next_seq) {
 			i = i + 1 == n ? 0 : i + 1;
 			tried++;
 			continue;
 		}
-		if (p[0] == REC_TALLOC) {
-			memcpy(&stack, p + 4, 4);
-			rec_put_alloc(r->feed + len, v[1], v[2], stack);
-			len += REC_ALLOC_LEN;
-		} else if (v[1]) {
-			rec_put_free(r->feed + len, v[1]);
-			len += REC_FREE_LEN;
-		}
-		r->next_seq++;
+		len += put_rec(r->feed + len, &t);
+		if (t.seq == r->next_seq)
+			r->next_seq++;	/* below it: late, fed as met */
 		tried = 0;
 		if ((r->tails[k] += REC_T_LEN) == r->heads[k]) {	/* this ring is done */
 			active[i] = active[--n];
@@ -240,37 +398,26 @@ static int merge_direct(struct ring_reader *r, struct collector *c)
 	}
 	if (len && rc == 0)
 		rc = feed_out(r, c, len);
-	for (uint32_t k = 0; k < r->n_threads; k++)
-		__atomic_store_n(&thread_header(r, k)->tail, r->tails[k], __ATOMIC_RELEASE);
 	return rc;
 }
 
+/* The rest of the threads' records up to the heads, into held. A record
+ * that cannot be held in this drain (hold: a second pass-over) stays, with
+ * the rest of its ring, for the next. */
 static int take_threads(struct ring_reader *r, struct collector *c)
 {
-	for (uint32_t k = 0; k < r->n_threads; k++) {
-		struct memprof_thread_ring *h = thread_header(r, k);
-		const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
-		uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_RELAXED), head = r->heads[k];
-		if (head - tail > r->thread_size || (head - tail) % REC_T_LEN)
-			return -EINVAL;
-		while (tail != head) {
-			/* the layout of rec_put_t, read in place */
-			const uint8_t *p = data + (tail & (r->thread_size - 1));
-			uint32_t stack;
-			uint64_t v[3];	/* seq, addr, size */
-			if (p[0] != REC_TALLOC && p[0] != REC_TFREE)
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		while (r->tails[k] != r->heads[k]) {
+			struct trec t;
+			if (!thread_rec(r, k, &t))
 				return -EINVAL;
-			memcpy(&stack, p + 4, 4);
-			memcpy(v, p + 8, 24);
-			int rc = hold(r, c, p[0], stack, v[0], v[1], v[2]);
-			if (rc < 0) {
-				__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
+			int rc = hold(r, c, t.type, t.stack, t.seq, t.addr, t.size);
+			if (rc < 0)
 				return rc;
-			}
-			tail += REC_T_LEN;
+			if (rc == HOLD_LATER)
+				break;
+			r->tails[k] += REC_T_LEN;
 		}
-		__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
-	}
 	return 0;
 }
 
@@ -281,7 +428,8 @@ static int feed_out(struct ring_reader *r, struct collector *c, size_t len)
 }
 
 /* Feeds the held records in number order while the numbers follow on
- * (all of them with `all`, over the gaps); keeps the rest. */
+ * (all of them with `all`, over the gaps: jumping to the lowest held
+ * number, not stepping through the window); keeps the rest. */
 static int apply_held(struct ring_reader *r, struct collector *c, bool all)
 {
 	if (!r->n_held)
@@ -291,11 +439,12 @@ static int apply_held(struct ring_reader *r, struct collector *c, bool all)
 	size_t len = 0, mask = r->cap_held - 1;
 	int rc = 0;
 	while (r->n_held && rc == 0) {
-		struct ring_trec *t = &r->held[r->next_seq & mask];
+		size_t i = r->next_seq & mask;
+		struct ring_trec *t = &r->held[i];
 		if (!t->used) {
 			if (!all)
 				break;	/* a number not come yet: the rest waits for it */
-			r->next_seq++;
+			r->next_seq = lowest_held(r);
 			continue;
 		}
 		if (t->type == REC_TALLOC) {
@@ -306,6 +455,7 @@ static int apply_held(struct ring_reader *r, struct collector *c, bool all)
 			len += REC_FREE_LEN;
 		}
 		t->used = false;
+		r->used_bits[i / 64] &= ~((uint64_t)1 << (i % 64));
 		r->n_held--;
 		r->next_seq++;
 		if (len + REC_ALLOC_LEN > FEED_CHUNK) {
@@ -323,8 +473,12 @@ void ring_finish(struct ring_reader *r, struct collector *c)
 	if (r->hdr && !r->bad && c)
 		apply_held(r, c, true);
 }
-
 int ring_map(struct ring_reader *r, int fd)
+{
+	return ring_map_opt(r, fd, true);
+}
+
+int ring_map_opt(struct ring_reader *r, int fd, bool threads)
 {
 	struct memprof_ring h;
 	struct stat st;
@@ -342,6 +496,8 @@ int ring_map(struct ring_reader *r, int fd)
 	    size < 4096 || size > RING_SIZE_MAX || (size & (size - 1)) ||
 	    off != MEMPROF_RING_DATA_OFFSET || (uint64_t)st.st_size < off + size)
 		return -EINVAL;
+	if (h.thread_slots && !threads)
+		return -EPROTO;
 	size_t len = (size_t)(off + 2 * size);
 	uint8_t *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
@@ -406,9 +562,7 @@ static void give_up(struct ring_reader *r, uint64_t head)
 		struct memprof_thread_ring *t = thread_header(r, k);
 		__atomic_store_n(&t->tail, __atomic_load_n(&t->head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 	}
-	free(r->held);
-	r->held = NULL;
-	r->n_held = r->cap_held = 0;
+	window_free(r);
 }
 
 long ring_drain(struct ring_reader *r, struct collector *c)
@@ -432,6 +586,7 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	}
 	size_t used = 0;
 	int rc = 0;
+	r->passed = false;	/* one pass-over a drain */
 	if (head != tail) {
 		const uint8_t *data = r->data + (tail & (size - 1));
 		if (r->n_threads)
@@ -444,12 +599,15 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	wake_producer(h, c);
 	/* thread records only once all the shared ring was taken (their
 	 * stacks with it) */
-	if (rc == 0 && tail + used == head && r->n_threads) {
-		rc = merge_direct(r, c);
+	if (rc == 0 && tail + used == head && r->n_threads && (rc = load_tails(r)) == 0) {
+		rc = take_late(r, c);
+		if (rc == 0)
+			rc = merge_direct(r, c);
 		if (rc == 0)
 			rc = take_threads(r, c);
 		if (rc == 0)
 			rc = apply_held(r, c, false);
+		store_tails(r);
 	}
 	if (r->n_threads)	/* how far the image's threads may run ahead */
 		__atomic_store_n(&h->seq_applied, r->next_seq, __ATOMIC_RELEASE);
@@ -469,11 +627,9 @@ void ring_unmap(struct ring_reader *r)
 	r->n_threads = 0;
 	free(r->heads);
 	free(r->tails);
-	free(r->held);
+	window_free(r);
 	free(r->feed);
 	r->heads = NULL;
 	r->tails = NULL;
-	r->held = NULL;
 	r->feed = NULL;
-	r->n_held = r->cap_held = 0;
 }

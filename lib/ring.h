@@ -30,8 +30,11 @@ struct ring_reader {
 	uint64_t *heads;	/* the slots' heads, read before the shared ring's */
 	uint64_t *tails;	/* and where a drain got to in each */
 	struct ring_trec *held;	/* a window by number (ring.c) */
+	uint64_t *used_bits;	/* which of its places hold a record */
 	size_t n_held, cap_held;
 	uint64_t next_seq;	/* the number to apply next */
+	bool passed;		/* this drain passed over missing numbers */
+	uint64_t passed_over;	/* times it did */
 	uint8_t *feed;		/* held records encoded for the collector */
 };
 
@@ -40,6 +43,11 @@ struct ring_reader {
  * image then waits for us when it is full). Returns 0 or a negative errno
  * (-EINVAL: not a ring). */
 int ring_map(struct ring_reader *r, int fd);
+
+/* ring_map, and with !threads refuses a ring that has per-thread rings
+ * (-EPROTO) before mapping anything of it: the agent, whose trackers never
+ * make them. */
+int ring_map_opt(struct ring_reader *r, int fd, bool threads);
 
 /* Feeds the records written since the last drain to c, frees their room
  * and wakes the image if it waits for room. Returns the bytes taken, or

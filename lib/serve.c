@@ -664,12 +664,31 @@ static const char *symbol_name(const struct snap *sn, uint64_t address)
 	return f ? f->name : NULL;
 }
 
+#define SYMBOL_ANSWER_MAX ((size_t)4 << 20)	/* bytes of /debug/pprof/symbol's answer */
+
+/* Whether pc (not 0) is in the set seen (cap a power of two, 0: empty);
+ * adds it if not. */
+static bool seen_before(uint64_t *seen, size_t cap, uint64_t pc)
+{
+	for (size_t i = (size_t)(pc * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);;
+	     i = (i + 1) & (cap - 1)) {
+		if (seen[i] == pc)
+			return true;
+		if (!seen[i]) {
+			seen[i] = pc;
+			return false;
+		}
+	}
+}
+
 /* Go's net/http/pprof Symbol, which go tool pprof asks when it reads the
  * legacy text (?debug=1): "num_symbols: 1", then for each address of the
  * POST body (or, for GET, of the query), "0x... +"-separated, the line
  * "ADDRESS NAME" when the address is a location of a snapshot served (the
  * one of every process first; then those of ?pid=), as ?debug=1 prints it
- * in its frame lines. Unknown addresses get no line, as Go's. */
+ * in its frame lines. Unknown addresses get no line, as Go's; an address
+ * asked twice, one; past SYMBOL_ANSWER_MAX bytes of answer, no more lines
+ * (those addresses stay unnamed). */
 static int symbol_handler(struct http_request *req, void *data)
 {
 	struct serve *s = data;
@@ -693,9 +712,18 @@ static int symbol_handler(struct http_request *req, void *data)
 		for (size_t i = 0; i < s->n_snaps; i++)
 			if ((s->snaps[i]->pid == 0) == all && snap_symbols(s->snaps[i]) == 0)
 				order[n++] = s->snaps[i];
+	/* each address answered once, and the answer kept under
+	 * SYMBOL_ANSWER_MAX: a 64 KiB body of "1+1+..." must not make
+	 * megabytes of the same line */
+	size_t cap_seen = 16;
+	while (cap_seen < len + 2)
+		cap_seen *= 2;	/* over twice the addresses a body can hold */
+	uint64_t *seen = calloc(cap_seen, sizeof(*seen));
 	struct strbuf b = { 0 };
 	strbuf_puts(&b, "num_symbols: 1\n");
-	for (size_t at = 0; in && at < len;) {
+	if (!seen)
+		b.failed = true;
+	for (size_t at = 0; seen && in && at < len;) {
 		const char *plus = memchr(in + at, '+', len - at);
 		size_t wl = plus ? (size_t)(plus - (in + at)) : len - at;
 		char word[32];
@@ -708,7 +736,8 @@ static int symbol_handler(struct http_request *req, void *data)
 			const char *name = NULL;
 			for (size_t k = 0; !errno && !*end && pc && !name && k < n; k++)
 				name = symbol_name(order[k], pc);
-			if (name) {
+			if (name && !seen_before(seen, cap_seen, pc) &&
+			    b.len + 20 + strlen(name) <= SYMBOL_ANSWER_MAX) {
 				char line[48];
 				snprintf(line, sizeof(line), "%#" PRIx64 " ", pc);
 				strbuf_puts(&b, line);
@@ -718,6 +747,7 @@ static int symbol_handler(struct http_request *req, void *data)
 		}
 		at += wl + 1;
 	}
+	free(seen);
 	if (b.failed) {
 		free(b.s);
 		serve_error(req, 503, "out of memory");

@@ -214,10 +214,18 @@ static void add_ring(struct session *s, int memfd, int pidfd, const struct ucred
 {
 	struct ring_reader r;
 	struct collector *c = s->c;
+	int rc = -ENOMEM;
 	if (array_grow(&s->ring, &s->cap_ring, s->n_ring, sizeof(*s->ring)) < 0 ||
 	    array_grow(&s->ring_owner, &s->cap_owner, s->n_ring, sizeof(*s->ring_owner)) < 0 ||
 	    array_grow(&s->ring_c, &s->cap_ring_c, s->n_ring, sizeof(*s->ring_c)) < 0 ||
-	    ring_map(&r, memfd) < 0) {
+	    (rc = ring_map_opt(&r, memfd, !s->no_thread_rings)) < 0) {
+		if (rc == -EPROTO) {
+			s->forged++;
+			snprintf(s->forged_why, sizeof(s->forged_why),
+				 "refused a ring from pid %d (uid %u): it has per-thread rings, "
+				 "which an agent's process never makes", (int)cred->pid,
+				 (unsigned)cred->uid);
+		}
 		if (pidfd >= 0)
 			close(pidfd);
 		return;	/* not accepted: the image gives up on it, and memprof says so */

@@ -81,8 +81,12 @@ struct session {
 	/* per-connection refusals (SO_PEERCRED), for the agent to report */
 	uint64_t refused;
 	uint32_t last_refused_uid;
+	/* the agent: rings with per-thread rings are refused (its trackers
+	 * never make them; memprof run's at --rate 1 do) */
+	bool no_thread_rings;
 	/* rings refused because their hello, header or pidfd named another
-	 * process than the kernel says sent them; the last one, said in a line */
+	 * process than the kernel says sent them, or (no_thread_rings) they
+	 * had per-thread rings; the last one, said in a line */
 	uint64_t forged;
 	char forged_why[192];
 };

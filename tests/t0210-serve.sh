@@ -191,7 +191,7 @@ test_expect_success "?debug=1: Go's legacy text, which go tool pprof reads to th
 	test_cmp t2 t1
 '
 
-test_expect_success "go tool pprof on ?debug=1 itself: it asks /debug/pprof/symbol, answered as Gos" '
+test_expect_success "go tool pprof on ?debug=1 itself: it asks /debug/pprof/symbol, answered as Gos (each address once)" '
 	go tool pprof -top -sample_index=inuse_space -unit=B "'"$H"'/debug/pprof/heap?debug=1" > dtop.out 2> dtop.err &&
 	cat dtop.err dtop.out &&
 	test "$(awk "\$NF == \"hold\" { print \$1 }" dtop.out)" = 4194304B &&
@@ -204,7 +204,11 @@ test_expect_success "go tool pprof on ?debug=1 itself: it asks /debug/pprof/symb
 	grep -q "^Content-Type: text/plain; charset=utf-8" sym.h &&
 	test_cmp sym.want1 sym.got &&
 	curl -s "'"$H"'/debug/pprof/symbol?$(head -1 sym.post | cut -d+ -f1)+0x0+junk" > sym.get &&
-	{ echo "num_symbols: 1"; head -1 sym.want; } > sym.want2 && test_cmp sym.want2 sym.get
+	{ echo "num_symbols: 1"; head -1 sym.want; } > sym.want2 && test_cmp sym.want2 sym.get &&
+	a=$(head -1 sym.post | cut -d+ -f1) &&
+	for _ in $(seq 3000); do printf "%s+" $a; done > sym.many &&
+	curl -s --data-binary @sym.many "'"$H"'/debug/pprof/symbol" > sym.once &&
+	test_cmp sym.want2 sym.once
 '
 
 test_expect_success "?debug=1 of blocks whose sizes share size classes: the same totals as the profile" '

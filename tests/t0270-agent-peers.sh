@@ -2,7 +2,8 @@
 # memprof agent: a peer may speak only for itself. A crafted client
 # (tests/forge-ring.py) sends a ring whose hello, header or pidfd names
 # another process (a service that runs beside it): each is refused with one
-# line in the agent's log and never listed; an honest one is taken.
+# line in the agent's log and never listed; an honest one is taken. A ring
+# with per-thread rings (which the agent's trackers never make) is refused.
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
 FORGE=$SRC/tests/forge-ring.py
@@ -92,6 +93,26 @@ test_expect_success "rings that name another process are refused, one line each;
 	go tool pprof -top -sample_index=alloc_objects "${url}allocs?pid=$svc" > top.svc 2>&1 &&
 	grep -q " phase_two$" top.svc &&
 	exec 3>&- && wait $svc && kill $ag && wait $ag
+'
+
+test_expect_success "a ring with per-thread rings is refused, one line; the agent goes on" '
+	start_agent a &&
+	trap "kill $ag 2>/dev/null || :" EXIT &&
+	forge threads 0 &&
+	wait_grep a.err "refused a ring" &&
+	cat a.err &&
+	grep -q "^memprof: agent: refused a ring from pid $fp (uid [0-9]*): it has per-thread rings, which an agent.s process never makes$" a.err &&
+	test "$(grep -c "refused a ring" a.err)" = 1 &&
+	curl -sf "${url}sampling" > s.threads &&
+	{ ! grep -q "^$fp " s.threads || { echo "pid $fp listed:"; cat s.threads; false; }; } &&
+	exec 4>&- && wait $fp &&
+	forge honest 0 &&
+	for _ in $(seq 200); do
+		curl -sf "${url}sampling" > s.honest && grep -q "^$fp on running$" s.honest && break
+		sleep 0.05
+	done &&
+	grep -q "^$fp on running$" s.honest &&
+	exec 4>&- && wait $fp && kill $ag && wait $ag
 '
 
 test_done

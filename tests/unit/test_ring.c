@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "lib/collect.h"
+#include "lib/collect_impl.h"
 #include "lib/ring.h"
 #include "lib/tracker/records.h"
 
@@ -55,6 +56,11 @@ static void shared(struct image *im, const void *rec, size_t n)
 	struct memprof_ring *h = (void *)im->m;
 	memcpy(im->m + MEMPROF_RING_DATA_OFFSET + h->head, rec, n);
 	__atomic_store_n(&h->head, h->head + n, __ATOMIC_RELEASE);
+}
+
+static struct memprof_thread_ring *slot_header(struct image *im, int slot)
+{
+	return (void *)(im->m + MEMPROF_RING_DATA_OFFSET + DATA + (size_t)slot * STRIDE);
 }
 
 static void thread_rec(struct image *im, int slot, uint8_t type, uint64_t seq, uint64_t addr)
@@ -167,9 +173,109 @@ static void test_bad_thread_record(void)
 	close(im.fd);
 }
 
+static void image_release(struct image *im, struct ring_reader *r, struct collector *c)
+{
+	ring_unmap(r);
+	collector_free(c);
+	munmap(im->m, im->len);
+	close(im->fd);
+}
+
+/* A tail that is not at a record's start (the image can write it): a
+ * record read there would run past the slot (past the mapping, for the
+ * last one). The ring is malformed. */
+static void test_unaligned_tail(void)
+{
+	struct image im = { -1, NULL, 0 };
+	struct ring_reader r = { 0 };
+	struct collector *c = collector_new();
+	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
+	start_and_stack(&im);
+	struct memprof_thread_ring *t = slot_header(&im, 0);
+	uint8_t *rec = (uint8_t *)t + MEMPROF_THREAD_RING_HEADER + TSIZE - 16;
+	memset(rec, 0, 16);
+	rec[0] = REC_TFREE;	/* seq 0; its address would be read from slot 1 */
+	t->tail = TSIZE - 16;
+	t->head = TSIZE - 16 + REC_T_LEN;
+	CHECK(ring_drain(&r, c) == -EINVAL);
+	CHECK(r.bad);
+	CHECK(collector_stats(c)->frees == 0);
+	image_release(&im, &r, c);
+}
+
+/* A number passed over (thread 1 took 1 for a free and stalled while 8M
+ * later numbers came), then its free written before the real free, and
+ * the address reused by thread 0: the late free is fed before the
+ * allocation that reused its address, so both blocks stay live. */
+static void test_late_free_before_reuse(void)
+{
+	const uint64_t big = ((uint64_t)1 << 23) + 5;
+	struct image im = { -1, NULL, 0 };
+	struct ring_reader r = { 0 };
+	struct collector *c = collector_new();
+	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
+	start_and_stack(&im);
+	thread_rec(&im, 1, REC_TALLOC, 0, 0x10000);
+	thread_rec(&im, 0, REC_TALLOC, big, 0x20000);
+	CHECK(ring_drain(&r, c) > 0);
+	CHECK(r.next_seq == big + 1);
+	thread_rec(&im, 1, REC_TFREE, 1, 0x10000);	/* late */
+	thread_rec(&im, 0, REC_TALLOC, big + 1, 0x10000);	/* the reuse */
+	CHECK(ring_drain(&r, c) == 0);
+	CHECK(c->n_proc == 1 && addrmap_count(&c->proc[0].live) == 2);
+	CHECK(collector_stats(c)->unknown_frees == 0);
+	image_release(&im, &r, c);
+}
+
+/* A hostile ring whose every record is 8M numbers past the one before: one
+ * pass-over a drain (the rest waits in the ring for the next drains), and
+ * a second ring asking for as big a window makes room by passing over
+ * instead of growing past the windows' memory. */
+static void test_numbers_far_apart(void)
+{
+	const uint64_t step = ((uint64_t)1 << 23) - 1;
+	struct image im = { -1, NULL, 0 }, im2 = { -1, NULL, 0 };
+	struct ring_reader r = { 0 }, r2 = { 0 };
+	struct collector *c = collector_new(), *c2 = collector_new();
+	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
+	CHECK(c2 && image_new(&im2) == 0 && ring_map(&r2, im2.fd) == 0);
+	start_and_stack(&im);
+	start_and_stack(&im2);
+	for (uint64_t k = 0; k < TSIZE / REC_T_LEN; k++)
+		thread_rec(&im, 0, REC_TALLOC, (k + 1) * step, 0x1000 + k * 16);
+	struct memprof_thread_ring *t = slot_header(&im, 0);
+	CHECK(ring_drain(&r, c) > 0);
+	CHECK(r.passed_over == 1);
+	CHECK(t->tail != t->head);	/* left for the next drains */
+	int drains = 1;
+	while (t->tail != t->head && drains < 1000) {
+		CHECK(ring_drain(&r, c) == 0);
+		drains++;
+	}
+	CHECK(t->tail == t->head);
+	CHECK(r.passed_over <= (uint64_t)drains);
+	CHECK(r.cap_held == (size_t)1 << 23);
+	ring_finish(&r, c);
+	CHECK(collector_stats(c)->allocs == TSIZE / REC_T_LEN);
+	/* r keeps its 8M window (200 MB); r2 may not have one as well */
+	thread_rec(&im2, 0, REC_TALLOC, 0, 0x1000);
+	thread_rec(&im2, 0, REC_TALLOC, step, 0x2000);
+	thread_rec(&im2, 0, REC_TALLOC, step - 1, 0x3000);
+	CHECK(ring_drain(&r2, c2) > 0);
+	CHECK(r2.cap_held < (size_t)1 << 23);
+	CHECK(r2.passed_over == 1);
+	ring_finish(&r2, c2);
+	CHECK(collector_stats(c2)->allocs == 3);	/* step - 1 late, but fed */
+	image_release(&im2, &r2, c2);
+	image_release(&im, &r, c);
+}
+
 const struct unit_test ring_tests[] = {
 	{ "ring: numbered records in number order across rings", test_number_order_across_rings },
 	{ "ring: a missing number holds back, then is passed over", test_gap_held_then_passed },
 	{ "ring: a malformed thread record", test_bad_thread_record },
+	{ "ring: a thread ring's tail not at a record", test_unaligned_tail },
+	{ "ring: a late free before the reuse of its address", test_late_free_before_reuse },
+	{ "ring: numbers far apart: one pass-over a drain, windows capped", test_numbers_far_apart },
 	{ NULL, NULL },
 };
