@@ -75,14 +75,8 @@ static uint64_t proc_stat(uint32_t pid, uint32_t *ppid)
 	unsigned long long start = 0;
 	*ppid = 0;
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_read(path, buf, sizeof(buf)) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	char *p = strrchr(buf, ')');	/* the name may hold anything */
 	int pp = 0;
 	if (!p || sscanf(p + 1, " %*c %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "

@@ -55,19 +55,28 @@ static uint64_t watch(struct session *s, int pidfd, uint32_t pid, struct collect
 	return s->next_serial;
 }
 
+/* Reads a /proc file (one read gives it whole) into buf, NUL-terminated:
+ * its length, or -1 when it cannot be opened or is empty. */
+ssize_t proc_read(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
 /* The RSS of process pid in bytes, from /proc; -1 when it cannot be read. */
 static int64_t rss_of(uint32_t pid)
 {
 	char path[64], buf[128];
 	snprintf(path, sizeof(path), "/proc/%u/statm", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_read(path, buf, sizeof(buf)) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	unsigned long long size, resident;
 	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
 		return -1;
@@ -159,14 +168,8 @@ static long pidfd_pid(int fd)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	int in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
+	if (proc_read(path, buf, sizeof(buf)) < 0)
 		return -2;
-	ssize_t n = read(in, buf, sizeof(buf) - 1);
-	close(in);
-	if (n <= 0)
-		return -2;
-	buf[n] = '\0';
 	const char *p = strstr(buf, "\nPid:\t");
 	if (!p)
 		return -2;

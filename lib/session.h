@@ -157,4 +157,8 @@ char *session_proc_names(const struct session *s, size_t max);
 uint64_t session_wall_now(void);
 uint64_t session_mono_now(void);
 
+/* Reads a /proc file (one read gives it whole) into buf, NUL-terminated:
+ * its length, or -1 when it cannot be opened or is empty. */
+ssize_t proc_read(const char *path, char *buf, size_t size);
+
 #endif
