@@ -13,24 +13,6 @@ cd - > /dev/null
 LIB=$BUILD/libmemprof.so
 export PPROF_TMPDIR=$TRASH/pprof	# where go tool pprof saves what it fetched
 
-# start_agent NAME [OPTIONS...]: an agent on $TRASH/NAME.d/sock with its
-# stderr in NAME.err; sets $ag (its pid) and $url (.../debug/pprof/).
-start_agent() {
-	local name=$1
-	shift
-	mkdir -p -m 700 "$TRASH/$name.d"
-	$MEMPROF agent --socket="$TRASH/$name.d/sock" --http=127.0.0.1:0 "$@" 2> "$name.err" \
-		3>&- 4>&- 5>&- &
-	ag=$!
-	for _ in $(seq 200); do
-		grep -q serving "$name.err" 2>/dev/null && break
-		kill -0 $ag 2>/dev/null || break
-		sleep 0.05
-	done
-	url=$(sed -n 's#.*serving \(http://[^ ]*\)$#\1#p' "$name.err")
-	[ -n "$url" ] || { cat "$name.err"; return 1; }
-}
-
 # service SOCK NAME [ENV...]: ./phases as a service of the agent at SOCK,
 # fed from the fifo NAME.in (the caller opens it on fd 3, 4 or 5, which no
 # other service inherits: each sees its own end of input), output in NAME.out
@@ -40,16 +22,6 @@ service() {
 	rm -f $name.in && mkfifo $name.in
 	env LD_PRELOAD=$LIB MEMPROF_AGENT=$sock MEMPROF_RATE=1 "$@" \
 		"$TRASH/phases" < $name.in > $name.out 3>&- 4>&- 5>&- &
-}
-
-# wait_line FILE TEXT: until FILE has a line matching TEXT (a basic regex:
-# the fixture's phases, memprof's messages)
-wait_line() {
-	for _ in $(seq 400); do
-		grep -qx "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "no line '$2' in $1:"; cat "$1"; return 1
 }
 
 # wait_sampling PATTERN: until the agent's GET /debug/pprof/sampling

@@ -12,30 +12,6 @@ ${CC:-cc} -g -O2 -o phases $F/phases.c || { echo "FAIL $T: cannot build fixtures
 cd - > /dev/null
 LIB=$BUILD/libmemprof.so
 
-# start_agent NAME: an agent on $TRASH/NAME.d/sock, its stderr in NAME.err;
-# sets $ag (its pid) and $url (.../debug/pprof/)
-start_agent() {
-	mkdir -p -m 700 "$TRASH/$1.d"
-	$MEMPROF agent --socket="$TRASH/$1.d/sock" --http=127.0.0.1:0 2> "$1.err" 3>&- 4>&- &
-	ag=$!
-	for _ in $(seq 200); do
-		grep -q serving "$1.err" 2>/dev/null && break
-		kill -0 $ag 2>/dev/null || break
-		sleep 0.05
-	done
-	url=$(sed -n 's#.*serving \(http://[^ ]*\)$#\1#p' "$1.err")
-	[ -n "$url" ] || { cat "$1.err"; return 1; }
-}
-
-# wait_grep FILE REGEX: until FILE has a line matching REGEX
-wait_grep() {
-	for _ in $(seq 400); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "no line '$2' in $1:"; cat "$1"; return 1
-}
-
 # service: ./phases as a service of the agent, fed from svc.in (the caller
 # opens it on fd 3), its output in svc.out
 service() {

@@ -10,31 +10,10 @@ cd - > /dev/null
 LIB=$BUILD/libmemprof.so
 export PPROF_TMPDIR=$TRASH/pprof
 
-start_agent() {
-	mkdir -p -m 700 "$TRASH/$1.d"
-	$MEMPROF agent --socket="$TRASH/$1.d/sock" --http=127.0.0.1:0 2> "$1.err" 3>&- &
-	ag=$!
-	for _ in $(seq 200); do
-		grep -q serving "$1.err" 2>/dev/null && break
-		kill -0 $ag 2>/dev/null || break
-		sleep 0.05
-	done
-	url=$(sed -n 's#.*serving \(http://[^ ]*\)$#\1#p' "$1.err")
-	[ -n "$url" ] || { cat "$1.err"; return 1; }
-}
-
 service() {
 	rm -f svc.in && mkfifo svc.in
 	env LD_PRELOAD=$LIB MEMPROF_AGENT=$TRASH/a.d/sock MEMPROF_RATE=1 ./phases \
 		< svc.in > svc.out &
-}
-
-wait_line() {
-	for _ in $(seq 400); do
-		grep -qx "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "no line '$2' in $1:"; cat "$1"; return 1
 }
 
 # seconds FILE: the Duration go tool pprof printed in FILE, in seconds

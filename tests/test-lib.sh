@@ -14,6 +14,44 @@ export TZ=UTC LC_ALL=C
 test_passed=0
 test_failed=0
 
+# start_agent NAME [OPTIONS...]: memprof agent on $TRASH/NAME.d/sock (a
+# directory of mode 700), its stderr in NAME.err, descriptors 3-5 (the
+# tests' fifos to their services) closed in it; sets $ag (its pid) and
+# $url (.../debug/pprof/). For the agent tests (t0220, t0270, t0271).
+start_agent() {
+	local name=$1
+	shift
+	mkdir -p -m 700 "$TRASH/$name.d"
+	$MEMPROF agent --socket="$TRASH/$name.d/sock" --http=127.0.0.1:0 "$@" 2> "$name.err" \
+		3>&- 4>&- 5>&- &
+	ag=$!
+	for _ in $(seq 200); do
+		grep -q serving "$name.err" 2>/dev/null && break
+		kill -0 $ag 2>/dev/null || break
+		sleep 0.05
+	done
+	url=$(sed -n 's#.*serving \(http://[^ ]*\)$#\1#p' "$name.err")
+	[ -n "$url" ] || { cat "$name.err"; return 1; }
+}
+
+# wait_line FILE REGEX, wait_grep FILE REGEX: until FILE has a line that
+# the basic regex matches whole (wait_line) or in part (wait_grep); 20 s
+# at most, then FILE is shown and 1 returned
+wait_line() {
+	for _ in $(seq 400); do
+		grep -qx "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no line '$2' in $1:"; cat "$1"; return 1
+}
+wait_grep() {
+	for _ in $(seq 400); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no line '$2' in $1:"; cat "$1"; return 1
+}
+
 test_expect_success() {
 	local what=$1 body=$2 out
 	if out=$(cd "$TRASH" && (set -e; eval "$body") 2>&1); then
