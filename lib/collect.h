@@ -23,6 +23,7 @@ struct collector_stats {
 	const char *deepbind_name;	/* the first of them */
 	uint64_t symbolized;		/* addresses asked of the symbolizer: each (build id,
 					 * address) once, whatever the processes and profiles */
+	uint64_t warmed;		/* of which: by collector_warm */
 	uint64_t stale_files;		/* files whose build id changed since they were loaded */
 	const char *stale_name;		/* the first of them */
 	uint64_t mmaps;			/* sampled mappings received (--mmap) */
@@ -163,6 +164,16 @@ struct collector_meta {
  * (pprof's merge: same build id, or file when there is none, size and
  * offset). Returns NULL when out of memory. */
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta);
+
+/* Symbolizes the return addresses fed so far that no profile or earlier
+ * call has (in the files their processes loaded, still on disk: see
+ * collect_profile.c), for about budget_ns (each address is one step; the
+ * first in a file opens it: libc's debug file takes ~40 ms), so that the
+ * profile written at the end finds them done. The profiles are the same
+ * with or without it. For memprof run to call while it waits for the
+ * program with a core to spare. Returns how many it symbolized (0: none
+ * left), or -ENOMEM. */
+int collector_warm(struct collector *c, uint64_t budget_ns);
 
 /* Lets go of the symbolizer's open files (libdw's handles, the debug
  * sections it inflated: ~10 MB for libc's); what it answered stays, so a

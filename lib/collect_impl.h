@@ -220,7 +220,8 @@ struct collector {
 	uint64_t grid_start_ns, interval_ns;
 	uint64_t grid_now;	/* grid index of now_ns */
 	bool ticked;
-	struct sym_cache *symbols;	/* made by the first collector_profile */
+	struct sym_cache *symbols;	/* made by the first collector_profile or collector_warm */
+	size_t warm_next;		/* collector_warm's next address (index into pc) */
 	bool no_symbolize;		/* collector_set_symbolize */
 	uint32_t *dirty;	/* processes that changed in this interval */
 	size_t n_dirty, cap_dirty;

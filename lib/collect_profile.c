@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "collect_impl.h"
 #include "profile.h"
@@ -96,7 +97,7 @@ static const char *base_name(const char *path)
  * link), is symbolized once. A file without a build id is keyed by its
  * path instead. */
 struct memo_want {
-	const struct builder *b;
+	const struct sym_cache *cache;
 	const char *key;	/* interned build id, or the file when it has none */
 	uint64_t vaddr;
 };
@@ -104,41 +105,66 @@ struct memo_want {
 static bool same_memo(uint64_t value, const void *ctx)
 {
 	const struct memo_want *w = ctx;
-	const struct sym_memo *m = &w->b->cache->memo[value];
+	const struct sym_memo *m = &w->cache->memo[value];
 	return m->key == w->key && m->vaddr == w->vaddr;
 }
 
-/* symbolizer_lookup, remembered (from one profile to the next too).
- * Returns the number of frames (*frames valid until the collector is
- * freed) or -ENOMEM. */
-static int lookup(struct builder *b, const struct c_mapping *cm, uint64_t vaddr,
-		  const struct sym_frame **frames)
+/* The collector's symbolizer and what it answered, made on first use;
+ * NULL when out of memory. */
+static struct sym_cache *sym_cache(struct collector *c)
 {
-	struct memo_want w = { b, *cm->build_id ? cm->build_id : cm->file, vaddr };
+	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
+	    !(c->symbols->sym = symbolizer_new())) {
+		free(c->symbols);
+		c->symbols = NULL;
+	}
+	return c->symbols;
+}
+
+/* symbolizer_lookup, remembered (from one profile to the next too) in
+ * c->symbols, which must be made. Returns the number of frames (*frames
+ * valid until the collector is freed) or -ENOMEM. *fresh (may be NULL):
+ * whether the symbolizer was asked. */
+static int lookup(struct collector *c, const struct c_mapping *cm, uint64_t vaddr,
+		  const struct sym_frame **frames, bool *fresh)
+{
+	struct sym_cache *sc = c->symbols;
+	struct memo_want w = { sc, *cm->build_id ? cm->build_id : cm->file, vaddr };
 	uint64_t key;
 	bool inserted;
 	uint64_t h = hash_u64((uint64_t)(uintptr_t)w.key ^ vaddr * 0x9e3779b97f4a7c15ULL);
-	uint64_t *slot = hashmap_probe(&b->cache->memo_index, h, same_memo, &w, &inserted, &key);
+	uint64_t *slot = hashmap_probe(&sc->memo_index, h, same_memo, &w, &inserted, &key);
+	if (fresh)
+		*fresh = inserted;
 	if (!slot)
 		return -ENOMEM;
 	if (!inserted) {
-		*frames = b->cache->memo[*slot].frames;
-		return b->cache->memo[*slot].n;
+		*frames = sc->memo[*slot].frames;
+		return sc->memo[*slot].n;
 	}
-	int n = symbolizer_lookup(b->cache->sym, cm->file, vaddr, frames);
-	b->c->stats.symbolized++;
+	int n = symbolizer_lookup(sc->sym, cm->file, vaddr, frames);
+	c->stats.symbolized++;
 	struct sym_frame *copy = NULL;
-	if (n < 0 || array_grow(&b->cache->memo, &b->cache->cap_memo, b->cache->n_memo, sizeof(*b->cache->memo)) < 0 ||
+	if (n < 0 || array_grow(&sc->memo, &sc->cap_memo, sc->n_memo, sizeof(*sc->memo)) < 0 ||
 	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
-		hashmap_remove(&b->cache->memo_index, key);
+		hashmap_remove(&sc->memo_index, key);
 		return -ENOMEM;
 	}
 	if (n > 0)
 		memcpy(copy, *frames, (size_t)n * sizeof(*copy));
-	b->cache->memo[b->cache->n_memo] = (struct sym_memo){ w.key, vaddr, copy, n };
-	*slot = b->cache->n_memo++;
+	sc->memo[sc->n_memo] = (struct sym_memo){ w.key, vaddr, copy, n };
+	*slot = sc->n_memo++;
 	*frames = copy;
 	return n;
+}
+
+/* Whether the file of mapping cm may be symbolized in, its build id on
+ * disk being on_disk now: the process did not say which file it loaded, or
+ * this is that one. Gone, or with no build id now, it is not (a lookup
+ * would find nothing, or another file's functions). */
+static bool usable_now(const struct c_mapping *cm, const char *on_disk)
+{
+	return !cm->build_id[0] || !strcmp(cm->build_id, on_disk);
 }
 
 /* pprof's mapping key (profile.Merge): the build id, or the file when
@@ -176,10 +202,13 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	const char *on_disk = symbolizer_build_id(b->cache->sym, cm->file);
 	const char *id = cm->build_id[0] ? cm->build_id : on_disk;
 	/* a file rebuilt or replaced since the process loaded it would name
-	 * the wrong functions: its frames stay addresses, and it is said */
-	if (cm->build_id[0] && on_disk[0] && strcmp(cm->build_id, on_disk) != 0) {
+	 * the wrong functions: its frames stay addresses, and it is said
+	 * (not when it is gone, or has no build id now: nothing to say it
+	 * changed). See usable_now: what was symbolized during the run is
+	 * used under the same condition. */
+	if (!usable_now(cm, on_disk)) {
 		b->stale[mi] = true;
-		if (!b->c->stats.stale_files++)
+		if (on_disk[0] && !b->c->stats.stale_files++)
 			b->c->stats.stale_name = cm->file;
 	}
 	struct mapping_want w = { *id ? id : cm->file, rounded_size(cm->start, cm->end), cm->offset };
@@ -231,15 +260,14 @@ static bool same_location(uint64_t value, const void *ctx)
 }
 
 /* The mapping of pc in map mm, NO_MAPPING if none. The frames of a stack
- * are mostly in one module: the one found last is tried first. */
-static uint32_t find_module(struct builder *b, struct c_modmap mm, uint64_t pc)
+ * are mostly in one module: the one found last (*last) is tried first. */
+static uint32_t find_module(struct c_modmap mm, uint64_t pc, size_t *last)
 {
-	if (b->last_mod < mm.n_mod && pc >= mm.mod[b->last_mod].start &&
-	    pc < mm.mod[b->last_mod].end)
-		return mm.mod[b->last_mod].mapping;
+	if (*last < mm.n_mod && pc >= mm.mod[*last].start && pc < mm.mod[*last].end)
+		return mm.mod[*last].mapping;
 	for (size_t i = 0; i < mm.n_mod; i++)
 		if (pc >= mm.mod[i].start && pc < mm.mod[i].end) {
-			b->last_mod = i;
+			*last = i;
 			return mm.mod[i].mapping;
 		}
 	return NO_MAPPING;
@@ -249,7 +277,7 @@ static struct profile_location *find_location(struct builder *b, struct c_modmap
 {
 	struct profile_mapping *m = NULL;
 	const struct c_mapping *cm = NULL;
-	uint32_t mi = find_module(b, mm, pc - 1);
+	uint32_t mi = find_module(mm, pc - 1, &b->last_mod);
 	if (mi != NO_MAPPING) {
 		if (!(m = get_mapping(b, mi)))
 			return NULL;
@@ -269,7 +297,7 @@ static struct profile_location *find_location(struct builder *b, struct c_modmap
 	int n = 0;
 	struct profile_location *l = NULL;
 	if (cm && !b->stale[mi] && !b->c->no_symbolize &&
-	    (n = lookup(b, cm, pc - 1 - cm->bias, &frames)) < 0)
+	    (n = lookup(b->c, cm, pc - 1 - cm->bias, &frames, NULL)) < 0)
 		goto fail;
 	progress(b);
 	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
@@ -758,6 +786,61 @@ void collector_close_files(struct collector *c)
 		symbolizer_close_files(c->symbols->sym);
 }
 
+/* ---- symbolizing while the program runs ---------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+int collector_warm(struct collector *c, uint64_t budget_ns)
+{
+	if (c->spent || c->no_symbolize || c->warm_next >= c->n_pc)
+		return 0;
+	/* the descriptors are the session's first (a pidfd per process): not
+	 * under a low limit, not more than a few dozen files */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024)
+		return 0;
+	struct sym_cache *sc = sym_cache(c);
+	if (!sc)
+		return -ENOMEM;
+	if (symbolizer_open_files(sc->sym) >= 64)
+		return 0;
+	uint64_t until = mono_ns() + budget_ns;
+	size_t last_mod = 0;
+	uint32_t checked = NO_MAPPING;
+	bool usable = false;
+	int done = 0;
+	while (c->warm_next < c->n_pc) {
+		const struct c_pc *d = &c->pc[c->warm_next];
+		uint32_t mi = find_module(proc_modmap(c, d->proc, d->map), d->pc - 1, &last_mod);
+		const struct c_mapping *cm = mi != NO_MAPPING ? &c->mapping[mi] : NULL;
+		/* as the profile will decide it (get_mapping), for files whose
+		 * answers are keyed by build id only: one keyed by its path
+		 * could be another file by the end */
+		if (cm && mi != checked) {
+			checked = mi;
+			usable = cm->build_id[0] &&
+				 usable_now(cm, symbolizer_build_id(sc->sym, cm->file));
+		}
+		const struct sym_frame *frames;
+		bool fresh = false;
+		if (cm && usable && lookup(c, cm, d->pc - 1 - cm->bias, &frames, &fresh) < 0)
+			return -ENOMEM;
+		c->warm_next++;
+		if (fresh) {
+			c->stats.warmed++;
+			done++;
+			if (mono_ns() >= until)
+				break;
+		}
+	}
+	return done;
+}
+
 void sym_cache_free(struct sym_cache *sc)
 {
 	if (!sc)
@@ -811,12 +894,7 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.sel = meta;
 	b.one_process = (meta && meta->one_image) ||
 			(collector_distinct_pids(c) <= 1 && !(meta && meta->pid_labels));
-	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
-	    !(c->symbols->sym = symbolizer_new())) {
-		free(c->symbols);
-		c->symbols = NULL;
-	}
-	b.cache = c->symbols;
+	b.cache = sym_cache(c);
 	if (!b.cache || !(b.p = profile_new()) ||
 	    !(b.labels = calloc(c->n_proc + 1, sizeof(*b.labels))) ||
 	    !(b.loc = calloc(c->n_pc + 1, sizeof(*b.loc))) ||

@@ -67,6 +67,8 @@ struct symfile {
 	bool alt_refused;		/* a dwz alt file was there but unusable */
 	dev_t dev;			/* the file itself, never its own debug file */
 	ino_t ino;
+	/* what was at path when its build id was read (see symbolizer_build_id) */
+	struct stat seen;		/* st_mode 0: nothing, or not a regular file */
 	const char *build_id;
 	struct symbol *syms;		/* made on the first lookup */
 	size_t n_syms;
@@ -402,23 +404,27 @@ size_t symbolizer_open_files(const struct symbolizer *s)
 	return n;
 }
 
+/* Lets go of what libdw holds of f; the next lookup opens it again. */
+static void close_file(struct symfile *f)
+{
+	if (f->dwfl)
+		dwfl_end(f->dwfl);
+	free(f->syms);	/* its names are libdw's */
+	free_cus(f);
+	f->dwfl = NULL;
+	f->mod = NULL;
+	f->syms = NULL;
+	f->n_syms = 0;
+	f->syms_loaded = false;
+	f->opened = false;
+	f->has_dwarf = f->alt_refused = false;
+}
+
 void symbolizer_close_files(struct symbolizer *s)
 {
 	for (size_t i = 0; s && s->files.entries && i <= s->files.mask; i++)
-		if (s->files.entries[i].used) {
-			struct symfile *f = (void *)(uintptr_t)s->files.entries[i].value;
-			if (f->dwfl)
-				dwfl_end(f->dwfl);
-			free(f->syms);	/* its names are libdw's */
-			free_cus(f);
-			f->dwfl = NULL;
-			f->mod = NULL;
-			f->syms = NULL;
-			f->n_syms = 0;
-			f->syms_loaded = false;
-			f->opened = false;
-			f->has_dwarf = f->alt_refused = false;
-		}
+		if (s->files.entries[i].used)
+			close_file((void *)(uintptr_t)s->files.entries[i].value);
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -458,6 +464,40 @@ static bool note_build_id(int fd, char *hex)
 	return n > 0 && n <= 64;
 }
 
+/* Whether two stats (st_mode 0: nothing there) are of the same file,
+ * unchanged. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	if (!a->st_mode || !b->st_mode)
+		return !a->st_mode == !b->st_mode;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Which file f->path is now (device, inode, size, mtime) and its build id,
+ * read cheaply from its notes. */
+static void identify(struct symfile *f)
+{
+	f->regular = false;
+	f->build_id = "";
+	memset(&f->seen, 0, sizeof(f->seen));
+	if (f->path[0] != '/')
+		return;	/* [vdso] and friends: nothing on disk */
+	struct stat st = { 0 };
+	int fd = open_elf(f->path, &st);
+	if (S_ISREG(st.st_mode))
+		f->seen = st;	/* an ELF file or not */
+	if (fd < 0)
+		return;
+	f->regular = true;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	char hex[2 * 64 + 1];
+	if (note_build_id(fd, hex))
+		f->build_id = copy(f->s, hex);
+	close(fd);
+}
+
 /* The file at path, its build id read (cheaply, from its notes); libdw is
  * not asked about it until it must symbolize in it (open_module). */
 static struct symfile *get_file(struct symbolizer *s, const char *path_in)
@@ -477,20 +517,7 @@ static struct symfile *get_file(struct symbolizer *s, const char *path_in)
 	*slot = (uint64_t)(uintptr_t)f;
 	f->s = s;
 	f->path = path;
-	f->build_id = "";
-	if (path[0] != '/')
-		return f;	/* [vdso] and friends: nothing on disk */
-	struct stat st;
-	int fd = open_elf(path, &st);
-	if (fd < 0)
-		return f;
-	f->regular = true;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	char hex[2 * 64 + 1];
-	if (note_build_id(fd, hex))
-		f->build_id = copy(s, hex);
-	close(fd);
+	identify(f);
 	return f;
 }
 
@@ -1163,7 +1190,21 @@ out_nomem:
 const char *symbolizer_build_id(struct symbolizer *s, const char *path)
 {
 	struct symfile *f = get_file(s, path);
-	return f ? f->build_id : "";
+	if (!f)
+		return "";
+	/* a file replaced (or rewritten) since it was first read: its build
+	 * id now, and libdw lets go of the old one. Whether a profile calls
+	 * a file changed on disk must not depend on when the symbolizer first
+	 * read it (an earlier snapshot; memprof run symbolizing while the
+	 * program runs). */
+	struct stat st = { 0 };
+	if (f->path[0] == '/' && (stat(f->path, &st) < 0 || !S_ISREG(st.st_mode)))
+		st.st_mode = 0;
+	if (f->path[0] == '/' && !same_file(&st, &f->seen)) {
+		close_file(f);
+		identify(f);
+	}
+	return f->build_id;
 }
 
 int symbolizer_has_file(struct symbolizer *s, const char *path, int *has_dwarf)

@@ -75,7 +75,10 @@ const char *symbolizer_resolve(struct symbolizer *s, const char *path, const cha
 int symbolizer_file_vaddr(const char *path, uint64_t offset, uint64_t *vaddr);
 
 /* The file's GNU build id in hex, read from its notes (no debug section is
- * read), "" if it has none or cannot be read. */
+ * read), "" if it has none or cannot be read. Read again when the file at
+ * path is another one, or was rewritten, since it was read last (its
+ * inode, size or mtime): the symbolizer then lets go of the old one, and
+ * looks up in the new one. */
 const char *symbolizer_build_id(struct symbolizer *s, const char *path);
 
 /* Whether the file is a regular ELF file (and whether it has DWARF, in
