@@ -402,7 +402,8 @@ static void serve_report(struct serve *srv, struct collector *c)
  * nothing, and only while fewer threads run than there are CPUs
  * (/proc/loadavg's count, memprof's own included): a program that keeps
  * every core busy (make -j2 on two) is not slowed. The profile is the
- * same either way; MEMPROF_WARM=0 turns it off (tests compare both). */
+ * same either way. For the tests that compare both (t0320),
+ * MEMPROF_WARM=0 turns it off and MEMPROF_WARM=1 skips the CPU count. */
 #define WARM_SLICE_NS 3000000u
 
 static bool core_to_spare(void)
@@ -428,6 +429,7 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 	bool exited = false, told_waiting = false, told_oom = false;
 	const char *warm_env = getenv("MEMPROF_WARM");
 	bool warm = !warm_env || strcmp(warm_env, "0") != 0;
+	bool warm_always = warm_env && !strcmp(warm_env, "1");
 	uint64_t forged_told = 0;
 	struct timespec exited_at = { 0, 0 };
 	for (;;) {
@@ -437,7 +439,8 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		} else {
 			polled = session_step(s, 10);
 		}
-		if (warm && polled == 0 && core_to_spare() && collector_warm(s->c, WARM_SLICE_NS) < 0)
+		if (warm && polled == 0 && (warm_always || core_to_spare()) &&
+		    collector_warm(s->c, WARM_SLICE_NS) < 0)
 			warm = false;	/* out of memory: the end will try again */
 		if (sampling_asked) {
 			bool on = sampling_asked == RING_WANT_ON;
