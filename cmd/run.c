@@ -406,6 +406,15 @@ static void serve_report(struct serve *srv, struct collector *c)
  * MEMPROF_WARM=0 turns it off and MEMPROF_WARM=1 skips the CPU count. */
 #define WARM_SLICE_NS 3000000u
 
+static double warm_cpu;	/* seconds of CPU spent in collector_warm */
+
+static double thread_cpu_seconds(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static bool core_to_spare(void)
 {
 	char buf[128];
@@ -439,9 +448,12 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		} else {
 			polled = session_step(s, 10);
 		}
-		if (warm && polled == 0 && (warm_always || core_to_spare()) &&
-		    collector_warm(s->c, WARM_SLICE_NS) < 0)
-			warm = false;	/* out of memory: the end will try again */
+		if (warm && polled == 0 && (warm_always || core_to_spare())) {
+			double t0 = thread_cpu_seconds();
+			if (collector_warm(s->c, WARM_SLICE_NS) < 0)
+				warm = false;	/* out of memory: the end will try again */
+			warm_cpu += thread_cpu_seconds() - t0;
+		}
 		if (sampling_asked) {
 			bool on = sampling_asked == RING_WANT_ON;
 			sampling_asked = 0;
@@ -1014,7 +1026,7 @@ int cmd_run(int argc, char **argv)
 	}
 	free(sn.base);
 	sn.base = NULL;
-	double collect_cpu = cpu_seconds(RUSAGE_SELF);
+	double collect_cpu = cpu_seconds(RUSAGE_SELF) - warm_cpu;	/* symbolizing: below */
 	child_pid = 0;
 	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : session_wall_now());
 	session_release(&s);
@@ -1058,8 +1070,9 @@ int cmd_run(int argc, char **argv)
 				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu,
 				(unsigned long long)waits, waits == 1 ? "" : "s");
 			fprintf(stderr, "memprof: symbolized %llu addresses, %llu of them while the "
-				"program ran\n", (unsigned long long)cs->symbolized,
-				(unsigned long long)cs->warmed);
+				"program ran (%.2f s of the symbolizing)\n",
+				(unsigned long long)cs->symbolized, (unsigned long long)cs->warmed,
+				warm_cpu);
 		}
 		free(def);
 	}
