@@ -15,7 +15,7 @@ WARN += -Werror -Wstrict-prototypes -Wold-style-definition -Wmissing-prototypes 
 endif
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS) $(WARN) -I. -I$(BUILD)/gen -MMD -MP \
 	-DMEMPROF_LIBDIR='"$(LIBDIR)/memprof"' -DMEMPROF_LIBDIR_REL='"$(patsubst $(PREFIX)/%,%,$(LIBDIR))/memprof"'
-LIBS = -lprotobuf-c -lz -ldw -lelf -liberty -lpcre2-8 -lm
+LIBS = -lprotobuf-c -lz -ldw -lelf -liberty -lpcre2-8 -lm -lpthread
 
 ifndef V
 Q = @
@@ -26,7 +26,7 @@ endif
 
 LIB_SRCS = lib/addrmap.c lib/arena.c lib/hashmap.c lib/profile.c lib/pprof.c lib/units.c lib/regex.c lib/filter.c \
 	lib/graph.c lib/report.c lib/report_tree.c lib/report_traces.c lib/report_tags.c \
-	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/collect_extra.c lib/ring.c \
+	lib/tabwriter.c lib/symbolize.c lib/collect.c lib/collect_profile.c lib/collect_warm.c lib/collect_extra.c lib/ring.c \
 	lib/output.c lib/session.c lib/strbuf.c lib/timeline.c lib/leaks.c lib/shell.c lib/html_report.c lib/http_get.c \
 	lib/http_server.c lib/serve.c
 CMD_SRCS = cmd/memprof.c cmd/help.c cmd/report_args.c cmd/reports.c \

@@ -397,24 +397,14 @@ static void serve_report(struct serve *srv, struct collector *c)
 
 /* While the program runs, memprof mostly waits on a core of its own (jq,
  * one thread, leaves it most of the second core): the symbolizing the
- * profile needs at the end is done then, a slice at a time. A slice of at
- * most WARM_SLICE_NS follows a poll that waited its whole 10 ms for
- * nothing, and only while fewer threads run than there are CPUs
- * (/proc/loadavg's count, memprof's own included): a program that keeps
- * every core busy (make -j2 on two) is not slowed. The profile is the
- * same either way. For the tests that compare both (t0320),
- * MEMPROF_WARM=0 turns it off and MEMPROF_WARM=1 skips the CPU count. */
-#define WARM_SLICE_NS 3000000u
-
-static double warm_cpu;	/* seconds of CPU spent in collector_warm */
-
-static double thread_cpu_seconds(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
+ * profile needs at the end is done then, by a thread of its own
+ * (collector_warm), a batch at a time. A batch is handed out after a poll
+ * that waited its whole 10 ms for nothing, and only while fewer threads run
+ * than there are CPUs (/proc/loadavg's count, memprof's own included): a
+ * program that keeps every core busy (make -j2 on two) is not slowed. The
+ * profile is the same either way. For the tests that compare both
+ * (t0320), MEMPROF_WARM=0 turns it off and MEMPROF_WARM=1 skips the CPU
+ * count. */
 static bool core_to_spare(void)
 {
 	char buf[128];
@@ -448,12 +438,9 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		} else {
 			polled = session_step(s, 10);
 		}
-		if (warm && polled == 0 && (warm_always || core_to_spare())) {
-			double t0 = thread_cpu_seconds();
-			if (collector_warm(s->c, WARM_SLICE_NS) < 0)
-				warm = false;	/* out of memory: the end will try again */
-			warm_cpu += thread_cpu_seconds() - t0;
-		}
+		if (warm && polled == 0 && (warm_always || core_to_spare()) &&
+		    collector_warm(s->c) < 0)
+			warm = false;	/* out of memory: the end does it all */
 		if (sampling_asked) {
 			bool on = sampling_asked == RING_WANT_ON;
 			sampling_asked = 0;
@@ -1026,7 +1013,9 @@ int cmd_run(int argc, char **argv)
 	}
 	free(sn.base);
 	sn.base = NULL;
-	double collect_cpu = cpu_seconds(RUSAGE_SELF) - warm_cpu;	/* symbolizing: below */
+	collector_warm_end(s.c);
+	/* the symbolizing done meanwhile goes with the rest of it, below */
+	double collect_cpu = cpu_seconds(RUSAGE_SELF) - collector_stats(s.c)->warm_cpu_ns / 1e9;
 	child_pid = 0;
 	collector_set_span(s.c, start_ns, s.last_exit_ns ? s.last_exit_ns : session_wall_now());
 	session_release(&s);
@@ -1072,7 +1061,7 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "memprof: symbolized %llu addresses, %llu of them while the "
 				"program ran (%.2f s of the symbolizing)\n",
 				(unsigned long long)cs->symbolized, (unsigned long long)cs->warmed,
-				warm_cpu);
+				cs->warm_cpu_ns / 1e9);
 		}
 		free(def);
 	}

@@ -23,7 +23,8 @@ struct collector_stats {
 	const char *deepbind_name;	/* the first of them */
 	uint64_t symbolized;		/* addresses asked of the symbolizer: each (build id,
 					 * address) once, whatever the processes and profiles */
-	uint64_t warmed;		/* of which: by collector_warm */
+	uint64_t warmed;		/* of which: by collector_warm's thread */
+	uint64_t warm_cpu_ns;		/* the CPU time that thread took, as last known */
 	uint64_t stale_files;		/* files whose build id changed since they were loaded */
 	const char *stale_name;		/* the first of them */
 	uint64_t mmaps;			/* sampled mappings received (--mmap) */
@@ -165,15 +166,19 @@ struct collector_meta {
  * offset). Returns NULL when out of memory. */
 struct profile *collector_profile(struct collector *c, const struct collector_meta *meta);
 
-/* Symbolizes the return addresses fed so far that no profile or earlier
- * call has (in the files their processes loaded, still on disk: see
- * collect_profile.c), for about budget_ns (each address is one step; the
- * first in a file opens it: libc's debug file takes ~40 ms), so that the
- * profile written at the end finds them done. The profiles are the same
- * with or without it. For memprof run to call while it waits for the
- * program with a core to spare. Returns how many it symbolized (0: none
- * left), or -ENOMEM. */
-int collector_warm(struct collector *c, uint64_t budget_ns);
+/* Symbolizes, in a thread of its own, the return addresses fed so far
+ * that no profile has (in the files their processes loaded, still on disk:
+ * see collect_warm.c), WARM_BATCH at a time, so that the profile written at
+ * the end finds them done; the profiles are the same with or without it.
+ * For memprof run to call while it waits for the program with a core to
+ * spare; it does not wait: it keeps the answers of the batch done, if the
+ * thread has finished it, and hands it the next. Returns how many
+ * addresses it handed out (0: none, or the thread is busy), or -ENOMEM. */
+int collector_warm(struct collector *c);
+
+/* Waits for collector_warm's batch, if one is under way, keeps its answers
+ * and ends its thread (a later collector_warm starts another). */
+void collector_warm_end(struct collector *c);
 
 /* Lets go of the symbolizer's open files (libdw's handles, the debug
  * sections it inflated: ~10 MB for libc's); what it answered stays, so a

@@ -175,6 +175,9 @@ size_t collect_extra_buckets(const struct collector *c, const struct x_bucket **
 /* The collector's one copy of a name (collect.c); NULL when out of memory. */
 const char *intern_name(struct collector *c, const char *s, size_t len);
 
+struct sym_frame;
+struct sym_warm;
+
 /* One symbolizer answer (collect_profile.c). Processes that map the same file (every cc1 of a
  * build) ask the same questions: each is answered once. */
 struct sym_memo {
@@ -187,12 +190,38 @@ struct sym_memo {
 /* What symbolizing has learnt, kept by the collector from one profile to
  * the next (memprof run --split builds one per process image). */
 struct sym_cache {
-	struct symbolizer *sym;
+	struct symbolizer *sym;	/* the warming thread's while it has a batch */
 	struct sym_memo *memo;
 	size_t n_memo, cap_memo;
 	struct hashmap memo_index;	/* hash of (build id or file, vaddr) (+ probe) -> memo */
+	struct sym_warm *warm;	/* collect_warm.c's thread; NULL: none yet */
 };
+/* The collector's, made on first use; NULL when out of memory. */
+struct sym_cache *sym_cache(struct collector *c);
+/* Stops the warming thread, and frees everything. */
 void sym_cache_free(struct sym_cache *sc);
+/* The answer for (key, vaddr) (key: an interned build id, or file), or
+ * NULL when there is none yet. */
+const struct sym_memo *sym_memo_find(const struct sym_cache *sc, const char *key, uint64_t vaddr);
+/* Keeps n frames (copied) as the answer for (key, vaddr), counted in
+ * stats.symbolized, unless there is one already. Returns 1 when kept, 0
+ * when there was one, -ENOMEM. */
+int sym_memo_add(struct collector *c, const char *key, uint64_t vaddr,
+		 const struct sym_frame *frames, int n);
+/* Whether the file of mapping cm, whose build id on disk is on_disk now,
+ * may be symbolized in: the process did not say which file it loaded, or
+ * this is that one. Gone, or without a build id now, it is not (a lookup
+ * would find nothing, or another file's functions). */
+bool sym_file_usable(const struct c_mapping *cm, const char *on_disk);
+/* The mapping of pc in map mm, NO_MAPPING if none; *last: the module found
+ * last, tried first (the frames of a stack are mostly in one module). */
+uint32_t modmap_find(struct c_modmap mm, uint64_t pc, size_t *last);
+/* collect_warm.c: waits for the warming thread's batch, if any (cancel:
+ * told to leave the rest of it undone), and keeps its answers. Then
+ * c->symbols->sym is the caller's until the next collector_warm. */
+void sym_warm_settle(struct collector *c, bool cancel);
+/* collect_warm.c: ends the warming thread (after its batch). */
+void sym_warm_free(struct sym_cache *sc);
 
 struct collector {
 	struct arena arena;

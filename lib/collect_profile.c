@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "collect_impl.h"
 #include "profile.h"
@@ -28,7 +27,7 @@ struct builder {
 	struct sym_functions functions;		/* a frame's function */
 	struct profile_location *truncated;	/* the root of stacks cut short */
 	size_t symbolized, to_symbolize;
-	size_t last_mod;			/* see find_module */
+	size_t last_mod;			/* see modmap_find */
 	/* per distinct return address (collector.pc): its location, made
 	 * on first use */
 	struct profile_location **loc;
@@ -109,9 +108,58 @@ static bool same_memo(uint64_t value, const void *ctx)
 	return m->key == w->key && m->vaddr == w->vaddr;
 }
 
-/* The collector's symbolizer and what it answered, made on first use;
- * NULL when out of memory. */
-static struct sym_cache *sym_cache(struct collector *c)
+static uint64_t memo_hash(const char *key, uint64_t vaddr)
+{
+	return hash_u64((uint64_t)(uintptr_t)key ^ vaddr * 0x9e3779b97f4a7c15ULL);
+}
+
+const struct sym_memo *sym_memo_find(const struct sym_cache *sc, const char *key, uint64_t vaddr)
+{
+	struct memo_want w = { sc, key, vaddr };
+	for (uint64_t h = memo_hash(key, vaddr);; h++) {	/* hashmap_probe's walk */
+		const uint64_t *slot = hashmap_get(&sc->memo_index, h);
+		if (!slot || same_memo(*slot, &w))
+			return slot ? &sc->memo[*slot] : NULL;
+	}
+}
+
+/* Puts n frames (copied) as the answer for (key, vaddr) into a slot that
+ * hashmap_probe made (its key hkey). Returns 0, or -ENOMEM (the slot is
+ * removed). */
+static int memo_fill(struct sym_cache *sc, uint64_t *slot, uint64_t hkey, const char *key,
+		     uint64_t vaddr, const struct sym_frame *frames, int n)
+{
+	struct sym_frame *copy = NULL;
+	if (array_grow(&sc->memo, &sc->cap_memo, sc->n_memo, sizeof(*sc->memo)) < 0 ||
+	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
+		hashmap_remove(&sc->memo_index, hkey);
+		return -ENOMEM;
+	}
+	if (n > 0)
+		memcpy(copy, frames, (size_t)n * sizeof(*copy));
+	sc->memo[sc->n_memo] = (struct sym_memo){ key, vaddr, copy, n };
+	*slot = sc->n_memo++;
+	return 0;
+}
+
+int sym_memo_add(struct collector *c, const char *key, uint64_t vaddr,
+		 const struct sym_frame *frames, int n)
+{
+	struct sym_cache *sc = c->symbols;
+	struct memo_want w = { sc, key, vaddr };
+	uint64_t hkey;
+	bool inserted;
+	uint64_t *slot = hashmap_probe(&sc->memo_index, memo_hash(key, vaddr), same_memo, &w,
+				       &inserted, &hkey);
+	if (!slot)
+		return -ENOMEM;
+	if (!inserted)
+		return 0;
+	c->stats.symbolized++;
+	return memo_fill(sc, slot, hkey, key, vaddr, frames, n) < 0 ? -ENOMEM : 1;
+}
+
+struct sym_cache *sym_cache(struct collector *c)
 {
 	if (!c->symbols && (c->symbols = calloc(1, sizeof(*c->symbols))) &&
 	    !(c->symbols->sym = symbolizer_new())) {
@@ -123,19 +171,16 @@ static struct sym_cache *sym_cache(struct collector *c)
 
 /* symbolizer_lookup, remembered (from one profile to the next too) in
  * c->symbols, which must be made. Returns the number of frames (*frames
- * valid until the collector is freed) or -ENOMEM. *fresh (may be NULL):
- * whether the symbolizer was asked. */
+ * valid until the collector is freed) or -ENOMEM. */
 static int lookup(struct collector *c, const struct c_mapping *cm, uint64_t vaddr,
-		  const struct sym_frame **frames, bool *fresh)
+		  const struct sym_frame **frames)
 {
 	struct sym_cache *sc = c->symbols;
 	struct memo_want w = { sc, *cm->build_id ? cm->build_id : cm->file, vaddr };
-	uint64_t key;
+	uint64_t hkey;
 	bool inserted;
-	uint64_t h = hash_u64((uint64_t)(uintptr_t)w.key ^ vaddr * 0x9e3779b97f4a7c15ULL);
-	uint64_t *slot = hashmap_probe(&sc->memo_index, h, same_memo, &w, &inserted, &key);
-	if (fresh)
-		*fresh = inserted;
+	uint64_t *slot = hashmap_probe(&sc->memo_index, memo_hash(w.key, vaddr), same_memo, &w,
+				       &inserted, &hkey);
 	if (!slot)
 		return -ENOMEM;
 	if (!inserted) {
@@ -144,25 +189,17 @@ static int lookup(struct collector *c, const struct c_mapping *cm, uint64_t vadd
 	}
 	int n = symbolizer_lookup(sc->sym, cm->file, vaddr, frames);
 	c->stats.symbolized++;
-	struct sym_frame *copy = NULL;
-	if (n < 0 || array_grow(&sc->memo, &sc->cap_memo, sc->n_memo, sizeof(*sc->memo)) < 0 ||
-	    (n > 0 && !(copy = malloc((size_t)n * sizeof(*copy))))) {
-		hashmap_remove(&sc->memo_index, key);
+	if (n < 0) {
+		hashmap_remove(&sc->memo_index, hkey);
 		return -ENOMEM;
 	}
-	if (n > 0)
-		memcpy(copy, *frames, (size_t)n * sizeof(*copy));
-	sc->memo[sc->n_memo] = (struct sym_memo){ w.key, vaddr, copy, n };
-	*slot = sc->n_memo++;
-	*frames = copy;
+	if (memo_fill(sc, slot, hkey, w.key, vaddr, *frames, n) < 0)
+		return -ENOMEM;
+	*frames = sc->memo[sc->n_memo - 1].frames;
 	return n;
 }
 
-/* Whether the file of mapping cm may be symbolized in, its build id on
- * disk being on_disk now: the process did not say which file it loaded, or
- * this is that one. Gone, or with no build id now, it is not (a lookup
- * would find nothing, or another file's functions). */
-static bool usable_now(const struct c_mapping *cm, const char *on_disk)
+bool sym_file_usable(const struct c_mapping *cm, const char *on_disk)
 {
 	return !cm->build_id[0] || !strcmp(cm->build_id, on_disk);
 }
@@ -204,9 +241,9 @@ static struct profile_mapping *get_mapping(struct builder *b, uint32_t mi)
 	/* a file rebuilt or replaced since the process loaded it would name
 	 * the wrong functions: its frames stay addresses, and it is said
 	 * (not when it is gone, or has no build id now: nothing to say it
-	 * changed). See usable_now: what was symbolized during the run is
-	 * used under the same condition. */
-	if (!usable_now(cm, on_disk)) {
+	 * changed). See sym_file_usable: what was symbolized during the
+	 * run (collect_warm.c) was under the same condition. */
+	if (!sym_file_usable(cm, on_disk)) {
 		b->stale[mi] = true;
 		if (on_disk[0] && !b->c->stats.stale_files++)
 			b->c->stats.stale_name = cm->file;
@@ -259,9 +296,7 @@ static bool same_location(uint64_t value, const void *ctx)
 	return l->mapping == w->m && l->address == w->address;
 }
 
-/* The mapping of pc in map mm, NO_MAPPING if none. The frames of a stack
- * are mostly in one module: the one found last (*last) is tried first. */
-static uint32_t find_module(struct c_modmap mm, uint64_t pc, size_t *last)
+uint32_t modmap_find(struct c_modmap mm, uint64_t pc, size_t *last)
 {
 	if (*last < mm.n_mod && pc >= mm.mod[*last].start && pc < mm.mod[*last].end)
 		return mm.mod[*last].mapping;
@@ -277,7 +312,7 @@ static struct profile_location *find_location(struct builder *b, struct c_modmap
 {
 	struct profile_mapping *m = NULL;
 	const struct c_mapping *cm = NULL;
-	uint32_t mi = find_module(mm, pc - 1, &b->last_mod);
+	uint32_t mi = modmap_find(mm, pc - 1, &b->last_mod);
 	if (mi != NO_MAPPING) {
 		if (!(m = get_mapping(b, mi)))
 			return NULL;
@@ -297,7 +332,7 @@ static struct profile_location *find_location(struct builder *b, struct c_modmap
 	int n = 0;
 	struct profile_location *l = NULL;
 	if (cm && !b->stale[mi] && !b->c->no_symbolize &&
-	    (n = lookup(b->c, cm, pc - 1 - cm->bias, &frames, NULL)) < 0)
+	    (n = lookup(b->c, cm, pc - 1 - cm->bias, &frames)) < 0)
 		goto fail;
 	progress(b);
 	if (!(l = profile_add_location(b->p, b->p->n_location + 1, (size_t)n)))
@@ -782,69 +817,17 @@ out:
 
 void collector_close_files(struct collector *c)
 {
-	if (c->symbols)
-		symbolizer_close_files(c->symbols->sym);
-}
-
-/* ---- symbolizing while the program runs ---------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-int collector_warm(struct collector *c, uint64_t budget_ns)
-{
-	if (c->spent || c->no_symbolize || c->warm_next >= c->n_pc)
-		return 0;
-	/* the descriptors are the session's first (a pidfd per process): not
-	 * under a low limit, not more than a few dozen files */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024)
-		return 0;
-	struct sym_cache *sc = sym_cache(c);
-	if (!sc)
-		return -ENOMEM;
-	if (symbolizer_open_files(sc->sym) >= 64)
-		return 0;
-	uint64_t until = mono_ns() + budget_ns;
-	size_t last_mod = 0;
-	uint32_t checked = NO_MAPPING;
-	bool usable = false;
-	int done = 0;
-	while (c->warm_next < c->n_pc) {
-		const struct c_pc *d = &c->pc[c->warm_next];
-		uint32_t mi = find_module(proc_modmap(c, d->proc, d->map), d->pc - 1, &last_mod);
-		const struct c_mapping *cm = mi != NO_MAPPING ? &c->mapping[mi] : NULL;
-		/* as the profile will decide it (get_mapping), for files whose
-		 * answers are keyed by build id only: one keyed by its path
-		 * could be another file by the end */
-		if (cm && mi != checked) {
-			checked = mi;
-			usable = cm->build_id[0] &&
-				 usable_now(cm, symbolizer_build_id(sc->sym, cm->file));
-		}
-		const struct sym_frame *frames;
-		bool fresh = false;
-		if (cm && usable && lookup(c, cm, d->pc - 1 - cm->bias, &frames, &fresh) < 0)
-			return -ENOMEM;
-		c->warm_next++;
-		if (fresh) {
-			c->stats.warmed++;
-			done++;
-			if (mono_ns() >= until)
-				break;
-		}
-	}
-	return done;
+	if (!c->symbols)
+		return;
+	sym_warm_settle(c, true);
+	symbolizer_close_files(c->symbols->sym);
 }
 
 void sym_cache_free(struct sym_cache *sc)
 {
 	if (!sc)
 		return;
+	sym_warm_free(sc);
 	symbolizer_free(sc->sym);
 	for (size_t i = 0; i < sc->n_memo; i++)
 		free(sc->memo[i].frames);
@@ -894,7 +877,8 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
 	b.sel = meta;
 	b.one_process = (meta && meta->one_image) ||
 			(collector_distinct_pids(c) <= 1 && !(meta && meta->pid_labels));
-	b.cache = sym_cache(c);
+	if ((b.cache = sym_cache(c)))
+		sym_warm_settle(c, true);	/* what the thread did is kept; the rest is done here */
 	if (!b.cache || !(b.p = profile_new()) ||
 	    !(b.labels = calloc(c->n_proc + 1, sizeof(*b.labels))) ||
 	    !(b.loc = calloc(c->n_pc + 1, sizeof(*b.loc))) ||
