@@ -52,6 +52,17 @@ test_expect_success "ping-pong: blocks freed in one thread, their addresses reus
 	expect pp.pb.gz inuse_objects pong none
 '
 
+# the realloc path of each mode: counts exact (the old address is reused
+# after the hand-over here, so the order realloc's free is timed in is not
+# what this can catch; tests/unit/test_ring.c checks the merge by time)
+test_expect_success "realloc ping-pong: a block grown (moved) in one thread, its old address reused in another$M" '
+	run_threads re realloc 8 20000 &&
+	expect re.pb.gz alloc_objects ping 80000 &&
+	expect re.pb.gz alloc_objects grow 80000 &&
+	expect re.pb.gz inuse_objects ping none &&
+	expect re.pb.gz inuse_objects grow none
+'
+
 test_expect_success "5,000 short threads, one after another: each block counted, none left$M" '
 	run_threads short short 5000 &&
 	expect short.pb.gz alloc_objects short_thread 5000 &&

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "records.h"
 #include "tracker.h"
@@ -248,26 +249,43 @@ static inline void stream_emit(const void *rec, size_t len)
 
 /* ---- per-thread rings (memprof run, --rate 1; see stream.c) ---------------- */
 
-#define STREAM_SEQ_NOW UINT64_MAX
+#define STREAM_TIME_NOW UINT64_MAX
 #define TR_SLOTS 16
-#define TR_SIZE ((uint64_t)256 << 10)
+#define TR_SIZE ((uint64_t)1024 << 10)
 #define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
 
 extern uint8_t *stream_tr_base;	/* NULL: no per-thread rings; mapped until a fork's child */
 extern bool stream_threads;	/* there are, and the sink has not failed */
-extern uint64_t stream_seq;
 extern int stream_tr_gen;
 
 /* Whether this image has per-thread rings (then every REC_TALLOC and
- * REC_TFREE carries a number from stream_take_seq). */
+ * REC_TFREE carries a time from stream_time_begin). */
 static inline bool stream_threads_on(void)
 {
 	return __atomic_load_n(&stream_threads, __ATOMIC_RELAXED);
 }
 
-static inline uint64_t stream_take_seq(void)
+static inline uint64_t stream_clock(void)
 {
-	return __atomic_fetch_add(&stream_seq, 1, __ATOMIC_RELAXED);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A record's time: *pending (its ring's) says first that a record timed no
+ * earlier than `last` (this writer's last time) is on its way, and is
+ * visible to memprof before the clock is read (the fence; the vDSO's
+ * clock read is ordered after it). stream_time_end once published. */
+static inline uint64_t stream_time_begin(uint64_t *pending, uint64_t last)
+{
+	__atomic_store_n(pending, last + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return stream_clock();
+}
+
+static inline void stream_time_end(uint64_t *pending)
+{
+	__atomic_store_n(pending, 0, __ATOMIC_RELEASE);
 }
 
 static inline struct memprof_thread_ring *stream_tr_header(int slot)
@@ -275,57 +293,70 @@ static inline struct memprof_thread_ring *stream_tr_header(int slot)
 	return (struct memprof_thread_ring *)(stream_tr_base + (size_t)slot * TR_STRIDE);
 }
 
-/* Writes and publishes the record in this thread's ring h (there is room);
- * ts.holding set meanwhile, so a signal handler that interrupts it does not
- * write there too. */
-static inline void stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
-				     uint64_t addr, uint64_t size, uint64_t seq)
+/* Writes and publishes the record in this thread's ring h (there is room),
+ * timed now unless time is given (a realloc's, whose stream_time_begin
+ * was called before the real call, with ts.holding set since); ts.holding
+ * set meanwhile, so a signal handler that interrupts it does not write
+ * there too. */
+static inline bool stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
+				     uint64_t addr, uint64_t size, uint64_t time)
 {
+	bool was = ts.holding;
 	ts.holding = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (seq == STREAM_SEQ_NOW)
-		seq = stream_take_seq();
+	/* a handler may have written between the caller's look and now */
+	if (unlikely(ts.tr_head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE)) {
+		ts.holding = was;
+		return false;
+	}
+	if (time == STREAM_TIME_NOW)
+		time = stream_time_begin(&h->pending, ts.tr_last);
 	uint64_t head = ts.tr_head;
-	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, seq,
+	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, time,
 		  addr, size);
 	ts.tr_head = head + REC_T_LEN;
+	ts.tr_last = time;
 	__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+	stream_time_end(&h->pending);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	ts.holding = 0;
+	ts.holding = was;
+	return true;
 }
 
 /* MEMPROF_THREAD_RINGS: 0 (the default) no per-thread rings, 1 in use
  * from the start, -1 ("auto") from the first time two threads meet at the
- * lock. Off by default until memprof's collector keeps up with them (see
- * docs/benchmarks.md, "Sixth session"). Before the ring is made. */
+ * lock. Before the ring is made. */
 void stream_set_thread_rings(int mode);
 
-bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
-			     uint64_t seq);
+/* This thread's ring, with room for one record: claimed at its first
+ * record, and a quarter full asks memprof to read. NULL when it cannot
+ * (no ring free, this one full, or a signal handler inside this path):
+ * the record goes to the shared ring under the lock (stream_emit_timed). */
+struct memprof_thread_ring *stream_thread_ring_slow(void);
 
-/* Without the lock: the record, numbered seq (STREAM_SEQ_NOW: a number
- * taken now, once there is room), in this thread's ring. Returns false
- * when it cannot (no ring free, this one full, or a signal handler inside
- * this path): then the caller writes it with stream_emit_seq under the
- * lock. The common case inline: a ring, room, under a quarter full. */
-void stream_thread_pace(void);
-
-static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
-				      uint64_t seq)
+static inline struct memprof_thread_ring *stream_thread_ring(void)
 {
 	if (likely(ts.tr_slot > 0 && ts.tr_gen == stream_tr_gen && !ts.holding &&
-		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4)) {
-		/* every 4096 records, a look at how far memprof has applied */
-		if (unlikely(!(ts.tr_head & (4096 * REC_T_LEN - 1))))
-			stream_thread_pace();
-		stream_thread_put(stream_tr_header(ts.tr_slot - 1), type, stack, addr, size, seq);
-		return true;
-	}
-	return stream_thread_emit_slow(type, stack, addr, size, seq);
+		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4))
+		return stream_tr_header(ts.tr_slot - 1);
+	return stream_thread_ring_slow();
 }
 
-/* The same record in the shared ring; caller holds the lock. */
-void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
+/* Without the lock: the record, timed now, in this thread's ring. Returns
+ * false when it cannot: then the caller writes it with stream_emit_timed
+ * under the lock. */
+static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size)
+{
+	struct memprof_thread_ring *h = stream_thread_ring();
+	return h && stream_thread_put(h, type, stack, addr, size, STREAM_TIME_NOW);
+}
+
+/* The same record in the shared ring, timed now unless time is given (then
+ * stream_shared_time_begin gave it); caller holds the lock. */
+void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t time);
+/* With the lock: a time for a shared-ring record made later (a realloc's),
+ * the ring header's pending set until stream_emit_timed has published it. */
+uint64_t stream_shared_time_begin(void);
 
 /* Records that could not be made; sent with the next flush. Lock-free. */
 void stream_count_lost(int why);
