@@ -24,27 +24,26 @@
    CLOCK_MONOTONIC, to rings of their own (lib/tracker/stream.c); a thread
    without one writes them to the shared ring. They are fed to the
    collector in time order: a free before the allocation that reused its
-   address in another thread (the tracker times a free before the real
-   free, an allocation after the real one returned).
+   address in another thread.
 
-   A drain takes every record the rings hold, frees their room at once,
-   and feeds those timed before a bound, so that none timed earlier can
-   still come; the rest wait in memprof, a queue per ring. The drain reads
-   the clock (W), then each ring's pending word, then its head (records.h,
-   struct memprof_thread_ring). A ring whose pending word was 0 publishes
-   from then on only records timed after W; one whose pending word was
-   1 + t may still publish a record timed t or later. The bound is the
-   least of W and those t: every record timed before it was in the rings
-   up to the heads read.
+   What must come first is out first: the tracker publishes a free's
+   record before the real free, and an allocation's before the program has
+   the block (so before anyone can free it). A record whose thread has
+   taken its time and not published it yet (preempted in between) is
+   needed by nothing published, and may be fed after records timed later.
 
-   A thread preempted between its pending word and its record holds the
-   bound back for as long (a time slice, when three threads share two
-   cores); its ring and the others' are emptied meanwhile all the same.
-   When the queues pass QUEUE_MAX records (a thread stopped there for
-   good), a drain feeds everything it has, bound or not, and counts a
-   pass-over; a record that comes later timed earlier is fed when met.
-   The tracker writes a free before the real free, so such a late free
-   still comes before the allocation that reuses its address. */
+   A drain takes every record the rings hold into queues here (a queue a
+   ring, [n_threads] the shared ring's), frees their room, and feeds the
+   queued records timed before the bound: the earliest time among the
+   records each ring gave in this drain. A record fed so came from an
+   earlier drain (its own ring's new records are timed at the bound or
+   after); whatever it needs was published before it, so before this
+   drain began, and is queued by now, timed earlier: fed before it. The
+   rest waits for the next drain, one drain's worth.
+
+   A hostile ring (records timed out of order) can hold the bound back;
+   when the queues pass QUEUE_MAX records a drain feeds all it has and
+   counts a pass-over. */
 
 #define QUEUE_MAX ((size_t)1 << 21)	/* records waiting, all queues: 64 MiB */
 #define FEED_CHUNK 65536
@@ -93,66 +92,33 @@ static inline struct memprof_thread_ring *thread_header(const struct ring_reader
 	return (void *)(r->threads + (size_t)k * (MEMPROF_THREAD_RING_HEADER + r->thread_size));
 }
 
-static uint64_t clock_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* The clock, read before any load that follows (the pending words): on
- * x86 the read of the TSC could otherwise be made after them. */
-static uint64_t clock_before_loads(void)
-{
-	uint64_t now = clock_ns();
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_lfence();
-#else
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-#endif
-	return now;
-}
-
-static inline uint64_t bound_by(uint64_t bound, const uint64_t *pending)
-{
-	uint64_t p = __atomic_load_n(pending, __ATOMIC_ACQUIRE);
-	return p && p - 1 < bound ? p - 1 : bound;
-}
-
-/* Room for n more records in q. */
+/* Room for n more records at the end of q: what is left moved to the
+ * front first (a drain feeds most of what the one before took), then
+ * grown if need be. */
 static int queue_room(struct ring_queue *q, size_t n)
 {
+	if (q->head + q->len + n <= q->cap)
+		return 0;
+	if (q->head) {
+		memmove(q->q, q->q + q->head, q->len * sizeof(*q->q));
+		q->head = 0;
+	}
 	if (q->len + n <= q->cap)
 		return 0;
 	size_t cap = q->cap ? q->cap : 1024;
 	while (cap < q->len + n)
 		cap *= 2;
-	struct ring_trec *t = malloc(cap * sizeof(*t));
+	struct ring_trec *t = realloc(q->q, cap * sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	for (size_t i = 0; i < q->len; i++)	/* unwrapped */
-		t[i] = q->q[(q->head + i) & (q->cap - 1)];
-	free(q->q);
 	q->q = t;
 	q->cap = cap;
-	q->head = 0;
 	return 0;
 }
 
 static inline void queue_put(struct ring_queue *q, const struct ring_trec *t)
 {
-	q->q[(q->head + q->len++) & (q->cap - 1)] = *t;
-}
-
-static inline const struct ring_trec *queue_front(const struct ring_queue *q)
-{
-	return &q->q[q->head];
-}
-
-static inline void queue_pop(struct ring_queue *q)
-{
-	q->head = (q->head + 1) & (q->cap - 1);
-	q->len--;
+	q->q[q->head + q->len++] = *t;
 }
 
 static void queues_free(struct ring_reader *r)
@@ -166,10 +132,11 @@ static void queues_free(struct ring_reader *r)
 }
 
 /* The shared ring's bytes: timed records queued (in time order: they are
- * written under the image's lock), the rest fed in runs. Sets *used to
- * what was taken (all but what the collector could not). */
+ * written under the image's lock; *first lowered to the first's time),
+ * the rest fed in runs. Sets *used to what was taken (all but what the
+ * collector could not). */
 static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t *data, size_t len,
-		       size_t *used)
+		       size_t *used, uint64_t *first)
 {
 	struct rec_reader rd = { data, data + len, false };
 	struct ring_queue *q = &r->queue[r->n_threads];
@@ -201,14 +168,14 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 			}
 			return 0;
 		}
-		if (rec.type == REC_TALLOC || rec.u.t.addr) {	/* not a failed realloc's */
-			if (queue_room(q, 1) < 0)
-				return -ENOMEM;
-			queue_put(q, &(struct ring_trec){ rec.u.t.time,
-							 { rec.u.t.addr, rec.u.t.size, rec.u.t.stack,
-							   rec.type == REC_TALLOC ? REC_ALLOC : REC_FREE } });
-			r->queued++;
-		}
+		if (queue_room(q, 1) < 0)
+			return -ENOMEM;
+		if (rec.u.t.time < *first)
+			*first = rec.u.t.time;
+		queue_put(q, &(struct ring_trec){ rec.u.t.time,
+						 { rec.u.t.addr, rec.u.t.size, rec.u.t.stack,
+						   rec.type == REC_TALLOC ? REC_ALLOC : REC_FREE } });
+		r->queued++;
 		run = rd.p;
 		*used = (size_t)(run - data);
 	}
@@ -216,9 +183,10 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 
 /* Takes thread ring k's records, from the tail (ours to write, but in
  * memory the image can write too: checked) to the head read, into its
- * queue, and frees their room. Whole records only, so no read runs past
- * the slot; no more than a slot's worth; each a timed one. */
-static int take_thread(struct ring_reader *r, uint32_t k)
+ * queue, and frees their room; *first: the time of the first, if any.
+ * Whole records only, so no read runs past the slot; no more than a
+ * slot's worth; each a timed one. */
+static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 {
 	struct memprof_thread_ring *h = thread_header(r, k);
 	struct ring_queue *q = &r->queue[k];
@@ -231,6 +199,10 @@ static int take_thread(struct ring_reader *r, uint32_t k)
 	if (queue_room(q, n) < 0)
 		return -ENOMEM;
 	const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
+	uint64_t t0;
+	memcpy(&t0, data + (tail & (r->thread_size - 1)) + 8, 8);
+	if (t0 < *first)
+		*first = t0;
 	for (; tail != head; tail += REC_T_LEN) {
 		uint8_t b[REC_T_LEN];	/* the layout of rec_put_t, copied out once */
 		struct ring_trec t;
@@ -242,10 +214,8 @@ static int take_thread(struct ring_reader *r, uint32_t k)
 		memcpy(&t.time, b + 8, 8);
 		memcpy(&t.ev.addr, b + 16, 8);
 		memcpy(&t.ev.size, b + 24, 8);
-		if (t.ev.type == REC_ALLOC || t.ev.addr) {	/* not a failed realloc's */
-			queue_put(q, &t);
-			r->queued++;
-		}
+		queue_put(q, &t);
+		r->queued++;
 	}
 	__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
 	return 0;
@@ -272,23 +242,37 @@ static int merge(struct ring_reader *r, struct collector *c, uint64_t bound)
 		if (r->queue[k].len)
 			active[n++] = k;
 	while (n) {
+		/* the earliest front, and the time of the next earliest: a run
+		 * of the first queue goes out up to it */
 		uint32_t at = n;
-		uint64_t t = bound;
+		uint64_t t = bound, next = bound;
 		for (uint32_t i = 0; i < n; i++) {
-			uint64_t ti = queue_front(&r->queue[active[i]])->time;
+			const struct ring_queue *q = &r->queue[active[i]];
+			uint64_t ti = q->q[q->head].time;
 			if (ti < t) {
+				next = t;
 				t = ti;
 				at = i;
+			} else if (ti < next) {
+				next = ti;
 			}
 		}
 		if (at == n)
 			break;	/* the rest: at the bound or after */
 		struct ring_queue *q = &r->queue[active[at]];
-		r->feed[len++] = queue_front(q)->ev;
-		queue_pop(q);
-		r->queued--;
-		if (!q->len)
+		const struct ring_trec *e = q->q + q->head, *end = e + q->len;
+		size_t room = FEED_EVENTS - len;
+		do
+			r->feed[len++] = (e++)->ev;
+		while (e < end && e->time < next && --room);
+		size_t took = (size_t)(e - (q->q + q->head));
+		q->head += took;
+		q->len -= took;
+		r->queued -= took;
+		if (!q->len) {
+			q->head = 0;
 			active[at] = active[--n];
+		}
 		if (len == FEED_EVENTS) {
 			if ((rc = feed_out(r, c, len)) < 0)
 				return rc;
@@ -304,9 +288,10 @@ void ring_finish(struct ring_reader *r, struct collector *c)
 {
 	if (!r->hdr || r->bad || !c || !r->queue)
 		return;
+	uint64_t first = UINT64_MAX;
 	for (uint32_t k = 0; k < r->n_threads; k++) {
 		r->heads[k] = __atomic_load_n(&thread_header(r, k)->head, __ATOMIC_ACQUIRE);
-		if (take_thread(r, k) < 0)
+		if (take_thread(r, k, &first) < 0)
 			return;
 	}
 	merge(r, c, UINT64_MAX);
@@ -410,19 +395,11 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 		return 0;
 	struct memprof_ring *h = r->hdr;
 	note_dropped(r, c);
-	/* the clock, then each ring's pending word and head (the bound: see
-	 * above); the threads' heads before the shared ring, which holds
-	 * every stack their records name once read after them */
-	uint64_t bound = UINT64_MAX;
-	if (r->n_threads) {
-		bound = clock_before_loads();
-		for (uint32_t k = 0; k < r->n_threads; k++) {
-			struct memprof_thread_ring *t = thread_header(r, k);
-			bound = bound_by(bound, &t->pending);
-			r->heads[k] = __atomic_load_n(&t->head, __ATOMIC_ACQUIRE);
-		}
-		bound = bound_by(bound, &h->pending);
-	}
+	/* the threads' heads before the shared ring, which holds every stack
+	 * their records name once read after them */
+	for (uint32_t k = 0; k < r->n_threads; k++)
+		r->heads[k] = __atomic_load_n(&thread_header(r, k)->head, __ATOMIC_ACQUIRE);
+	uint64_t bound = UINT64_MAX;	/* the earliest record of this drain (above) */
 	/* the size is read from our copy: the image could change the shared one */
 	uint64_t size = (uint64_t)(r->map_len - MEMPROF_RING_DATA_OFFSET) / 2;
 	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
@@ -437,24 +414,26 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	if (head != tail) {
 		const uint8_t *data = r->data + (tail & (size - 1));
 		if (r->n_threads)
-			rc = feed_shared(r, c, data, (size_t)(head - tail), &used);
+			rc = feed_shared(r, c, data, (size_t)(head - tail), &used, &bound);
 		else
 			rc = collector_feed_records(c, r->pid, r->incarnation, data,
 						    (size_t)(head - tail), &used);
 		__atomic_store_n(&h->tail, tail + used, __ATOMIC_RELEASE);
 	}
-	wake_producer(h, c);
 	/* thread records only once all the shared ring was taken (their
 	 * stacks with it) */
-	if (rc == 0 && tail + used == head && r->n_threads) {
-		for (uint32_t k = 0; k < r->n_threads && rc == 0; k++)
-			rc = take_thread(r, k);
-		if (rc == 0 && r->queued > QUEUE_MAX) {	/* held back too long: all of it */
+	bool threads = rc == 0 && tail + used == head && r->n_threads;
+	for (uint32_t k = 0; threads && k < r->n_threads && rc == 0; k++)
+		rc = take_thread(r, k, &bound);
+	/* once every ring's room is freed: a thread waiting for room in its
+	 * own, woken before, would find none and wait for the next drain */
+	wake_producer(h, c);
+	if (threads && rc == 0) {
+		if (r->queued > QUEUE_MAX) {	/* held back too long: all of it */
 			bound = UINT64_MAX;
 			r->passed_over++;
 		}
-		if (rc == 0)
-			rc = merge(r, c, bound);
+		rc = merge(r, c, bound);
 	}
 	if (rc == -EINVAL)
 		give_up(r, tail + used);

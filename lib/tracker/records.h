@@ -102,16 +102,15 @@ enum memprof_record_type {
 
 	/* 36-39: per-thread rings (memprof run at --rate 1; docs/architecture.md).
 	 * u8 pad[3], u32 stack, u64 time, u64 addr, u64 size: REC_T_LEN bytes.
-	 * time is CLOCK_MONOTONIC in ns, read after the real allocation
-	 * returned and before the real free (realloc: before the real
-	 * realloc), with the ring's `pending` word set meanwhile (see struct
-	 * memprof_thread_ring): applied in time order, a free comes before any
-	 * reuse of its address in another thread. Also in the shared ring
-	 * when a thread has no ring of its own. memprof feeds them to the
-	 * collector as REC_ALLOC and REC_FREE, in time order (lib/ring.c). */
+	 * time is CLOCK_MONOTONIC in ns. An allocation's record is made after
+	 * the real allocation returned, a free's is made and published before
+	 * the real free (realloc: before the real realloc): applied in time
+	 * order, a free comes before any reuse of its address in another
+	 * thread. Also in the shared ring when a thread has no ring of its
+	 * own. memprof feeds them to the collector as REC_ALLOC and REC_FREE,
+	 * in time order (lib/ring.c). */
 	REC_TALLOC = 36,
-	/* the same layout, stack and size 0: a block was freed; addr 0: a
-	 * time taken and not used (a realloc that failed) */
+	/* the same layout, stack and size 0: a block was freed */
 	REC_TFREE = 37,
 
 	/* 20-29: memprof agent and sampling switched on and off (#10) */
@@ -182,22 +181,12 @@ struct memprof_ring {
 	 * REC_TFREE records (a power of two, a multiple of REC_T_LEN). */
 	uint32_t thread_slots, thread_size;
 	uint64_t threads_offset;
-	/* The producer, under its lock, for the shared ring's REC_TALLOC and
-	 * REC_TFREE: as a thread ring's `pending`. */
-	uint64_t pending;
 };
 
 /* One thread's ring: written by the thread that holds the slot (slots are
- * handed from ended threads to new ones; the records go on from head).
- * pending is 0, or 1 + a time no later than that of a record the thread
- * is making and has not published yet: it is stored, and made visible
- * (a full fence), before the record's time is read, and set to 0 once
- * head is published. memprof reads the clock, then pending, then head: a
- * ring whose pending it read as 0 can only publish records timed after
- * that clock reading (lib/ring.c). */
+ * handed from ended threads to new ones; the records go on from head). */
 struct memprof_thread_ring {
 	_Alignas(64) uint64_t head;	/* bytes ever written (producer) */
-	uint64_t pending;		/* (producer) */
 	_Alignas(64) uint64_t tail;	/* bytes ever read (collector) */
 };
 #define MEMPROF_THREAD_RING_HEADER 128

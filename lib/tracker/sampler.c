@@ -183,7 +183,7 @@ static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t 
 static __attribute__((noinline, cold)) void emit_timed(uint8_t type, uint32_t stack,
 						       uintptr_t addr, uint64_t size)
 {
-	stream_emit_timed(type, stack, addr, size, STREAM_TIME_NOW);
+	stream_emit_timed(type, stack, addr, size);
 }
 
 static inline __attribute__((always_inline)) void emit_alloc(uintptr_t addr, uint64_t size,
@@ -640,7 +640,7 @@ static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t si
 		return;
 	}
 	if (stream_threads_on())
-		stream_emit_timed(REC_TALLOC, id, (uintptr_t)p, size, STREAM_TIME_NOW);
+		stream_emit_timed(REC_TALLOC, id, (uintptr_t)p, size);
 	leave();
 }
 
@@ -714,7 +714,7 @@ static void free_threaded(void *p)
 		return;
 	}
 	if (stream_threads_on())
-		stream_emit_timed(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_TIME_NOW);
+		stream_emit_timed(REC_TFREE, 0, (uintptr_t)p, 0);
 	leave();
 }
 
@@ -737,44 +737,20 @@ void free_slow(void *p)
 	leave();
 }
 
-/* Per-thread rings: the free's time is taken before the real realloc
- * (which may give old's address to another thread at once) and its record
- * made after, with that time: a free of old if the realloc moved or freed
- * it, else a record of nothing (addr 0). The ring's pending word is set
- * across the real call, and ts.holding with it: a signal handler that
- * allocates in between (inside the real realloc: not allowed anyway) is
- * counted lost rather than written there, where it would come before a
- * record timed earlier. Without a ring of its own (or room in it), the
- * same under the lock in the shared ring. */
+/* Per-thread rings: old's free is recorded before the real realloc, which
+ * may give old's address to another thread at once (as free_threaded
+ * records a free before the real free: see lib/ring.c for why the record
+ * must be out first). A realloc that fails leaves old live, recorded as
+ * freed: counted lost (LOST_NO_MEMORY), as its later free will be an
+ * unknown one. A realloc that keeps the block where it was frees and
+ * allocates it again, as always. */
 static __attribute__((noinline)) void *realloc_threaded(void *old, size_t size)
 {
-	struct memprof_thread_ring *h = stream_thread_ring();
-	uint64_t time;
-	void *p;
-	if (h) {
-		ts.holding = 1;
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		time = stream_time_begin(&h->pending, ts.tr_last);
-	} else {
-		if (!enter()) {
-			stream_count_lost(LOST_REENTERED);
-			return real.realloc(old, size);
-		}
-		time = stream_shared_time_begin();
-	}
-	p = real.realloc(old, size);
-	int e = errno;
-	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
-	uintptr_t gone = p || !size ? (uintptr_t)old : 0;
-	if (h) {
-		stream_thread_put(h, REC_TFREE, 0, gone, 0, time);	/* room: nobody wrote since */
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		ts.holding = 0;
-	} else {
-		stream_emit_timed(REC_TFREE, 0, gone, 0, time);
-		leave();
-	}
-	errno = e;
+	if (old)
+		free_threaded(old);
+	void *p = real.realloc(old, size);
+	if (unlikely(!p && size && old))
+		stream_count_lost(LOST_NO_MEMORY);
 	return p;
 }
 

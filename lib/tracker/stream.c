@@ -300,18 +300,19 @@ static int kick(bool force);
    shared ring: new stacks (REC_STACK before any thread can know the id),
    modules, lost counts, lifecycle records. The order across threads is
    the time (CLOCK_MONOTONIC, which the kernel keeps monotonic across
-   CPUs), read after the real allocation and before the real free, so that
-   memprof, applying records in time order, sees a free before the
-   allocation that reuses its address in another thread, and the peak it
-   computes is one the program had. A counter shared by the threads would
-   do as well, but its cache line passes between the cores at every
+   CPUs): an allocation's record is made after the real allocation
+   returned, a free's is published before the real free, so that memprof,
+   applying records in time order, sees a free before the allocation that
+   reuses its address in another thread, and the peak it computes is one
+   the program had (lib/ring.c says why records a thread has not published
+   yet never hold it back). A counter shared by the threads would order
+   them as well, but its cache line passes between the cores at every
    record: it cost the two threads of bench/churn 0.9 s of CPU in 20M
-   records, the clock 0.3 s. What a counter gives for free, knowing that
-   nothing earlier is still to come, the ring's pending word gives
-   (records.h, lib/ring.c). Slots are taken at a thread's first event and
+   records, the clock 0.3 s. Slots are taken at a thread's first event and
    given back when it ends (a pthread key's destructor), so 5,000 short
-   threads share TR_SLOTS rings; a thread without one, or whose ring is
-   full, writes the same records to the shared ring under the lock. */
+   threads share TR_SLOTS rings; a thread without one writes the same
+   records to the shared ring under the lock, and one whose ring is full
+   waits for memprof to read it (thread_ring_wait). */
 
 
 uint8_t *stream_tr_base;		/* slot 0; NULL: no thread rings */
@@ -332,7 +333,6 @@ static int tr_owner[TR_SLOTS];		/* 1: a thread writes there (atomic) */
 static pthread_key_t tr_key;		/* its value: the slot + 1 */
 static bool tr_key_made;
 _Alignas(64) int stream_tr_gen;		/* bumped with each new set of rings */
-static uint64_t shared_last;		/* the shared ring's last time (under the lock) */
 
 
 /* A thread ends: its ring goes to the next thread that needs one (its
@@ -469,24 +469,13 @@ struct memprof_thread_ring *stream_thread_ring_slow(void)
 	return h;
 }
 
-uint64_t stream_shared_time_begin(void)
-{
-	static uint64_t dummy;
-	return stream_time_begin(stream_hdr ? &stream_hdr->pending : &dummy, shared_last);
-}
-
-void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t time)
+void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size)
 {
 	uint8_t *r = stream_reserve(REC_T_LEN);
 	if (r) {
-		if (time == STREAM_TIME_NOW)
-			time = stream_shared_time_begin();
-		rec_put_t(r, type, stack, time, addr, size);
-		shared_last = time;
+		rec_put_t(r, type, stack, stream_clock(), addr, size);
 		stream_commit(REC_T_LEN);
 	}
-	if (stream_hdr)
-		stream_time_end(&stream_hdr->pending);
 }
 
 int stream_start_ring(void)

@@ -249,7 +249,6 @@ static inline void stream_emit(const void *rec, size_t len)
 
 /* ---- per-thread rings (memprof run, --rate 1; see stream.c) ---------------- */
 
-#define STREAM_TIME_NOW UINT64_MAX
 #define TR_SLOTS 16
 #define TR_SIZE ((uint64_t)1024 << 10)
 #define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
@@ -258,34 +257,24 @@ extern uint8_t *stream_tr_base;	/* NULL: no per-thread rings; mapped until a for
 extern bool stream_threads;	/* there are, and the sink has not failed */
 extern int stream_tr_gen;
 
-/* Whether this image has per-thread rings (then every REC_TALLOC and
- * REC_TFREE carries a time from stream_time_begin). */
+/* Whether this image has per-thread rings (then its allocations and frees
+ * are REC_TALLOC and REC_TFREE, timed by stream_clock). */
 static inline bool stream_threads_on(void)
 {
 	return __atomic_load_n(&stream_threads, __ATOMIC_RELAXED);
 }
 
+/* A record's time: CLOCK_MONOTONIC, which the kernel keeps monotonic
+ * across CPUs. Read after what came before it in this thread (the vDSO
+ * reads the TSC ordered after earlier loads: an allocation's time comes
+ * after malloc's load that found the block free; the fence is for other
+ * machines). */
 static inline uint64_t stream_clock(void)
 {
 	struct timespec t;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* A record's time: *pending (its ring's) says first that a record timed no
- * earlier than `last` (this writer's last time) is on its way, and is
- * visible to memprof before the clock is read (the fence; the vDSO's
- * clock read is ordered after it). stream_time_end once published. */
-static inline uint64_t stream_time_begin(uint64_t *pending, uint64_t last)
-{
-	__atomic_store_n(pending, last + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return stream_clock();
-}
-
-static inline void stream_time_end(uint64_t *pending)
-{
-	__atomic_store_n(pending, 0, __ATOMIC_RELEASE);
 }
 
 static inline struct memprof_thread_ring *stream_tr_header(int slot)
@@ -293,34 +282,31 @@ static inline struct memprof_thread_ring *stream_tr_header(int slot)
 	return (struct memprof_thread_ring *)(stream_tr_base + (size_t)slot * TR_STRIDE);
 }
 
-/* Writes and publishes the record in this thread's ring h (there is room),
- * timed now unless time is given (a realloc's, whose stream_time_begin
- * was called before the real call, with ts.holding set since); ts.holding
- * set meanwhile, so a signal handler that interrupts it does not write
- * there too. */
+/* Writes, timed now, and publishes the record in this thread's ring h;
+ * false when there is no room after all (a signal handler wrote between
+ * the caller's look and now). ts.holding set meanwhile: a handler that
+ * interrupts it counts its record lost rather than write one here timed
+ * later but published first. The head is published before the caller
+ * goes on to the real free: the record of a free is out before the block
+ * can be anyone else's (the release fence: for other machines than x86,
+ * whose stores stay in order). */
 static inline bool stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
-				     uint64_t addr, uint64_t size, uint64_t time)
+				     uint64_t addr, uint64_t size)
 {
-	bool was = ts.holding;
 	ts.holding = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	/* a handler may have written between the caller's look and now */
-	if (unlikely(ts.tr_head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE)) {
-		ts.holding = was;
-		return false;
+	bool room = ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE;
+	if (likely(room)) {
+		uint64_t head = ts.tr_head;
+		rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type,
+			  stack, stream_clock(), addr, size);
+		ts.tr_head = head + REC_T_LEN;
+		__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
 	}
-	if (time == STREAM_TIME_NOW)
-		time = stream_time_begin(&h->pending, ts.tr_last);
-	uint64_t head = ts.tr_head;
-	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, time,
-		  addr, size);
-	ts.tr_head = head + REC_T_LEN;
-	ts.tr_last = time;
-	__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
-	stream_time_end(&h->pending);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	ts.holding = was;
-	return true;
+	ts.holding = 0;
+	return room;
 }
 
 /* MEMPROF_THREAD_RINGS: 0 (the default) no per-thread rings, 1 in use
@@ -348,15 +334,11 @@ static inline struct memprof_thread_ring *stream_thread_ring(void)
 static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size)
 {
 	struct memprof_thread_ring *h = stream_thread_ring();
-	return h && stream_thread_put(h, type, stack, addr, size, STREAM_TIME_NOW);
+	return h && stream_thread_put(h, type, stack, addr, size);
 }
 
-/* The same record in the shared ring, timed now unless time is given (then
- * stream_shared_time_begin gave it); caller holds the lock. */
-void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t time);
-/* With the lock: a time for a shared-ring record made later (a realloc's),
- * the ring header's pending set until stream_emit_timed has published it. */
-uint64_t stream_shared_time_begin(void);
+/* The same record in the shared ring, timed now; caller holds the lock. */
+void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size);
 
 /* Records that could not be made; sent with the next flush. Lock-free. */
 void stream_count_lost(int why);

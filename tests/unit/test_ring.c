@@ -1,7 +1,7 @@
 /* test_ring.c - memprof's side of per-thread rings (lib/ring.c): timed
  * records from two threads' rings and the shared one, fed in time order,
- * held back while a ring's pending word says an earlier one may come, and
- * fed all at the end. */
+ * each once no record timed earlier can still be needed before it (the
+ * drain after the one that took it, at the latest), and all at the end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -101,8 +101,8 @@ static void start_and_stack(struct image *im)
 
 /* One address allocated and freed in turn by two threads: in ring order
  * (thread 0's records, then thread 1's) the second allocation would come
- * before the first free; in time order every free meets its block. Times
- * are small: the clock memprof reads is long past them. */
+ * before the first free; in time order every free meets its block. What
+ * a drain takes is fed by the next one. */
 static void test_time_order_across_rings(void)
 {
 	struct image im = { -1, NULL, 0 };
@@ -116,6 +116,9 @@ static void test_time_order_across_rings(void)
 	thread_rec(&im, 1, REC_TFREE, 13, 0x5000);
 	CHECK(ring_drain(&r, c) > 0);
 	const struct collector_stats *s = collector_stats(c);
+	CHECK(s->allocs == 0 && s->frees == 0);	/* taken, not fed yet */
+	CHECK(slot_header(&im, 0)->tail == slot_header(&im, 0)->head);	/* room freed */
+	CHECK(ring_drain(&r, c) == 0);
 	CHECK(s->allocs == 2 && s->frees == 2 && s->unknown_frees == 0);
 	uint8_t t[REC_T_LEN];	/* a thread without a ring of its own */
 	rec_put_t(t, REC_TALLOC, 1, 14, 0x6000, 50);
@@ -123,22 +126,21 @@ static void test_time_order_across_rings(void)
 	thread_rec(&im, 0, REC_TFREE, 15, 0x6000);
 	thread_rec(&im, 1, REC_TALLOC, 16, 0x6000);
 	CHECK(ring_drain(&r, c) > 0);
+	CHECK(ring_drain(&r, c) == 0);
 	CHECK(s->allocs == 4);
 	CHECK(s->frees == 3);
 	CHECK(s->unknown_frees == 0);
 	CHECK(s->bad_batches == 0);
-	ring_unmap(&r);
-	collector_free(c);
-	munmap(im.m, im.len);
-	close(im.fd);
+	image_release(&im, &r, c);
 }
 
-/* A ring whose pending word says a record timed 20 or later is on its way
- * holds back what is timed 20 and after, in every ring, though the rings'
- * room is freed at once; once the word is 0 again they are fed, in time
- * order with the record that came. The shared ring's pending word holds
- * back as well. A failed realloc's free (address 0) feeds nothing. */
-static void test_pending_holds_back(void)
+/* A drain feeds what earlier drains took, up to the earliest record it
+ * takes itself: thread 1's free (11) of thread 0's block comes in the
+ * drain after the allocation (10), with thread 0's next allocation (20) of
+ * the same address; only 10 is fed then, 11 and 20 next time, in that
+ * order. A record timed earlier than what was fed (its thread took the
+ * time, then was preempted before publishing it) is fed when met. */
+static void test_drain_bound(void)
 {
 	struct image im = { -1, NULL, 0 };
 	struct ring_reader r = { 0 };
@@ -146,33 +148,24 @@ static void test_pending_holds_back(void)
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
 	start_and_stack(&im);
 	const struct collector_stats *s = collector_stats(c);
-	struct memprof_thread_ring *t0 = slot_header(&im, 0), *t1 = slot_header(&im, 1);
 	thread_rec(&im, 0, REC_TALLOC, 10, 0x5000);
-	__atomic_store_n(&t0->pending, 20 + 1, __ATOMIC_RELEASE);
-	thread_rec(&im, 1, REC_TALLOC, 19, 0x7000);
-	thread_rec(&im, 1, REC_TFREE, 30, 0x5000);	/* after the free thread 0 makes */
 	ring_drain(&r, c);
-	CHECK(s->allocs == 2 && s->frees == 0);
-	CHECK(t1->tail == t1->head && t0->tail == t0->head);	/* room freed all the same */
-	thread_rec(&im, 0, REC_TFREE, 21, 0x5000);	/* the record on its way */
-	thread_rec(&im, 0, REC_TALLOC, 22, 0x5000);	/* the address again */
-	thread_rec(&im, 0, REC_TFREE, 23, 0);	/* a realloc that failed */
-	__atomic_store_n(&t0->pending, 0, __ATOMIC_RELEASE);
-	struct memprof_ring *h = (void *)im.m;
-	__atomic_store_n(&h->pending, 25 + 1, __ATOMIC_RELEASE);	/* the shared ring's */
+	CHECK(s->allocs == 0);
+	thread_rec(&im, 1, REC_TFREE, 11, 0x5000);
+	thread_rec(&im, 0, REC_TALLOC, 20, 0x5000);
 	ring_drain(&r, c);
-	CHECK(s->allocs == 3 && s->frees == 1);	/* 21, 22 in; 30 waits */
-	__atomic_store_n(&h->pending, 0, __ATOMIC_RELEASE);
+	CHECK(s->allocs == 1 && s->frees == 0);
 	ring_drain(&r, c);
-	CHECK(s->allocs == 3 && s->frees == 2);
-	CHECK(s->unknown_frees == 0);
-	CHECK(c->n_proc == 1 && addrmap_count(&c->proc[0].live) == 1);	/* 0x7000 */
+	CHECK(s->allocs == 2 && s->frees == 1 && s->unknown_frees == 0);
+	thread_rec(&im, 1, REC_TALLOC, 5, 0x7000);	/* late */
+	ring_drain(&r, c);
+	ring_drain(&r, c);
+	CHECK(s->allocs == 3);
+	CHECK(c->n_proc == 1 && addrmap_count(&c->proc[0].live) == 2);
 	image_release(&im, &r, c);
 }
 
-/* The image is gone with a pending word left set (a thread stopped
- * between it and its record): ring_finish feeds what is left, in time
- * order. */
+/* The image is gone: ring_finish feeds what is left, in time order. */
 static void test_finish_feeds_all(void)
 {
 	struct image im = { -1, NULL, 0 };
@@ -181,12 +174,10 @@ static void test_finish_feeds_all(void)
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
 	start_and_stack(&im);
 	const struct collector_stats *s = collector_stats(c);
-	__atomic_store_n(&slot_header(&im, 1)->pending, 1, __ATOMIC_RELEASE);	/* from time 0 */
 	thread_rec(&im, 0, REC_TALLOC, 10, 0x5000);
 	thread_rec(&im, 1, REC_TFREE, 11, 0x5000);
-	thread_rec(&im, 0, REC_TALLOC, 12, 0x5000);
 	ring_drain(&r, c);
-	CHECK(s->allocs == 0 && s->frees == 0);
+	thread_rec(&im, 0, REC_TALLOC, 12, 0x5000);
 	ring_finish(&r, c);
 	CHECK(s->allocs == 2 && s->frees == 1 && s->unknown_frees == 0);
 	CHECK(addrmap_count(&c->proc[0].live) == 1);
@@ -237,7 +228,7 @@ static void test_unaligned_tail(void)
 
 const struct unit_test ring_tests[] = {
 	{ "ring: timed records in time order across rings", test_time_order_across_rings },
-	{ "ring: a pending word holds back what is timed after it", test_pending_holds_back },
+	{ "ring: a drain feeds up to the earliest record it takes", test_drain_bound },
 	{ "ring: the image gone, what is left is fed", test_finish_feeds_all },
 	{ "ring: a malformed thread record", test_bad_thread_record },
 	{ "ring: a thread ring's tail not at a record", test_unaligned_tail },
