@@ -347,8 +347,8 @@ static void tr_release(void *v)
 	}
 }
 
-static int tr_mode;	/* MEMPROF_THREAD_RINGS: 0 never (the default), 1 from the start,
-			 * -1 from the first contention */
+static int tr_mode = -1;	/* MEMPROF_THREAD_RINGS: 0 never, 1 from the start, -1
+				 * (auto, the default) from the first contention */
 
 void stream_set_thread_rings(int mode)
 {

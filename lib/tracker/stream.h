@@ -309,8 +309,8 @@ static inline bool stream_thread_put(struct memprof_thread_ring *h, uint8_t type
 	return room;
 }
 
-/* MEMPROF_THREAD_RINGS: 0 (the default) no per-thread rings, 1 in use
- * from the start, -1 ("auto") from the first time two threads meet at the
+/* MEMPROF_THREAD_RINGS: 0 no per-thread rings, 1 in use from the start,
+ * -1 ("auto", the default) from the first time two threads meet at the
  * lock. Before the ring is made. */
 void stream_set_thread_rings(int mode);
 
