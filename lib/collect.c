@@ -817,7 +817,10 @@ FEED_INLINE uint64_t feed_size_class(uint64_t size)
 	return size_class(size);
 }
 
-/* bucket_for, the common case (the stack's last class again) inline. */
+/* bucket_for, the common cases inline: the stack's last class again, or
+ * a (stack, class) the bucket cache holds. A site of many sizes (churn's
+ * 16 B to 1 KiB: 30 classes) otherwise walks its list, 96-byte buckets
+ * apart, at nearly every record: 70 instructions a record at --rate 1. */
 FEED_INLINE int64_t feed_bucket(struct collector *c, const struct c_proc *p, uint32_t stack,
 				uint64_t class)
 {
@@ -826,7 +829,15 @@ FEED_INLINE int64_t feed_bucket(struct collector *c, const struct c_proc *p, uin
 		return new_bucket(c, stack, class, p->epoch);
 	if (c->bucket[i].size == class)
 		return i;
-	return bucket_for(c, p, stack, class);
+	uint32_t *cached = &c->bucket_cache[(uint32_t)((stack * 0x9e3779b97f4a7c15ULL ^ class) *
+						       0xff51afd7ed558ccdULL >> 52)];
+	i = *cached;
+	if (i < c->n_bucket && c->bucket[i].stack == stack && c->bucket[i].size == class)
+		return i;
+	int64_t b = bucket_for(c, p, stack, class);
+	if (b >= 0)
+		*cached = (uint32_t)b;
+	return b;
 }
 
 /* A sampled allocation (REC_ALLOC) in image p. Returns 0, -EINVAL (a
@@ -1074,6 +1085,31 @@ int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnati
 		c->stats.bad_batches++;
 	}
 	return rc;
+}
+
+int collector_feed_events(struct collector *c, uint32_t pid, uint32_t incarnation,
+			  const struct feed_event *ev, size_t n)
+{
+	if (c->spent)
+		return -EPIPE;
+	struct c_proc *p = get_proc(c, pid, incarnation);
+	if (!p)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i + FEED_AHEAD < n)
+			addrmap_prefetch(&p->live, ev[i + FEED_AHEAD].addr);
+		if (ev[i].type == REC_FREE) {
+			feed_free(c, p, ev[i].addr);
+		} else if ((rc = feed_alloc(c, p, ev[i].addr, ev[i].size, ev[i].stack)) < 0) {
+			if (rc == -EINVAL) {
+				p->bad_records++;
+				c->stats.bad_batches++;
+			}
+			return rc;
+		}
+	}
+	return 0;
 }
 
 int collector_feed(struct collector *c, const void *batch, size_t len)

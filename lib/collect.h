@@ -51,6 +51,21 @@ void collector_want_mmap(struct collector *c);
 int collector_feed_records(struct collector *c, uint32_t pid, uint32_t incarnation,
 			   const void *data, size_t len, size_t *used);
 
+/* An allocation (REC_ALLOC) or a free (REC_FREE) of a per-thread ring's,
+ * decoded (lib/ring.c merges them in time order). */
+struct feed_event {
+	uint64_t addr, size;
+	uint32_t stack;
+	uint8_t type;	/* REC_ALLOC or REC_FREE */
+};
+
+/* Feeds ev[0..n) of process image (pid, incarnation) as
+ * collector_feed_records would feed them encoded, without the encoding.
+ * Returns 0, -EINVAL (a stack never sent: counted), -ENOMEM, -EPIPE (the
+ * collector has written its last profile). */
+int collector_feed_events(struct collector *c, uint32_t pid, uint32_t incarnation,
+			  const struct feed_event *ev, size_t n);
+
 /* Feeds one batch (header and records), as a recording holds them.
  * Returns 0, -EINVAL (malformed: counted) or -ENOMEM. */
 int collector_feed(struct collector *c, const void *batch, size_t len);

@@ -225,6 +225,7 @@ void sym_warm_free(struct sym_cache *sc);
 
 struct collector {
 	struct arena arena;
+	uint32_t bucket_cache[4096];	/* (stack, class) -> bucket, hashed (feed_bucket) */
 	struct collector_stats stats;
 	struct hashmap proc_index;	/* pid << 32 | incarnation -> index + 1 */
 	struct c_proc *proc;

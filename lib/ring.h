@@ -10,7 +10,8 @@
 
 struct collector;
 struct memprof_ring;
-struct ring_trec;
+struct ring_queue;
+struct feed_event;
 
 struct ring_reader {
 	struct memprof_ring *hdr;
@@ -21,21 +22,18 @@ struct ring_reader {
 	bool failed_seen;	/* the image's failed flag was counted */
 	uint64_t dropped_seen;	/* of the image's dropped count */
 	/* Per-thread rings (memprof run at --rate 1; records.h REC_TALLOC):
-	 * their numbered records are held here until every lower number has
-	 * come, then fed in number order as REC_ALLOC and REC_FREE. */
+	 * their timed records are fed in time order as REC_ALLOC and
+	 * REC_FREE, once none timed earlier can still come (ring.c). */
 	uint8_t *threads;	/* slot k at threads + k * (header + thread_size) */
 	size_t threads_len;
 	uint32_t n_threads;
 	uint64_t thread_size;
 	uint64_t *heads;	/* the slots' heads, read before the shared ring's */
-	uint64_t *tails;	/* and where a drain got to in each */
-	struct ring_trec *held;	/* a window by number (ring.c) */
-	uint64_t *used_bits;	/* which of its places hold a record */
-	size_t n_held, cap_held;
-	uint64_t next_seq;	/* the number to apply next */
-	bool passed;		/* this drain passed over missing numbers */
-	uint64_t passed_over;	/* times it did */
-	uint8_t *feed;		/* held records encoded for the collector */
+	struct ring_queue *queue;	/* the records waiting: a queue per slot, [n_threads]
+					 * the shared ring's */
+	size_t queued;		/* in all of them */
+	uint64_t passed_over;	/* drains that fed all, over the bound */
+	struct feed_event *feed;		/* held records encoded for the collector */
 };
 
 /* Maps the ring in memfd fd (which the caller still closes). Checks its
@@ -55,8 +53,8 @@ int ring_map_opt(struct ring_reader *r, int fd, bool threads);
  * -ENOMEM. */
 long ring_drain(struct ring_reader *r, struct collector *c);
 
-/* The image is gone (or memprof ends): feeds what is held, in number
- * order, over any number that never came. */
+/* The image is gone (or memprof ends): feeds what is left, in time
+ * order, over the bound. */
 void ring_finish(struct ring_reader *r, struct collector *c);
 
 void ring_unmap(struct ring_reader *r);

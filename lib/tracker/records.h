@@ -101,16 +101,16 @@ enum memprof_record_type {
 	REC_POOL_DESTROY = 35,
 
 	/* 36-39: per-thread rings (memprof run at --rate 1; docs/architecture.md).
-	 * u8 pad[3], u32 stack, u64 seq, u64 addr, u64 size: REC_T_LEN bytes.
-	 * seq counts from 0 per image: taken after the real allocation returned
-	 * and before the real free (realloc: before the real realloc), so that
-	 * applied in seq order, a free comes before any reuse of its address
-	 * in another thread. Also in the shared ring when a thread has no ring
-	 * of its own. memprof feeds them to the collector as REC_ALLOC and
-	 * REC_FREE, in seq order (lib/ring.c). */
+	 * u8 pad[3], u32 stack, u64 time, u64 addr, u64 size: REC_T_LEN bytes.
+	 * time is CLOCK_MONOTONIC in ns. An allocation's record is made after
+	 * the real allocation returned, a free's is made and published before
+	 * the real free (realloc: before the real realloc): applied in time
+	 * order, a free comes before any reuse of its address in another
+	 * thread. Also in the shared ring when a thread has no ring of its
+	 * own. memprof feeds them to the collector as REC_ALLOC and REC_FREE,
+	 * in time order (lib/ring.c). */
 	REC_TALLOC = 36,
-	/* the same layout, stack and size 0: a block was freed; addr 0: a
-	 * number taken and not used (a realloc that failed) */
+	/* the same layout, stack and size 0: a block was freed */
 	REC_TFREE = 37,
 
 	/* 20-29: memprof agent and sampling switched on and off (#10) */
@@ -181,11 +181,7 @@ struct memprof_ring {
 	 * REC_TFREE records (a power of two, a multiple of REC_T_LEN). */
 	uint32_t thread_slots, thread_size;
 	uint64_t threads_offset;
-	/* the collector: every number below this was applied (the threads
-	 * pace themselves by it) */
-	uint64_t seq_applied;
 };
-#define TRACKER_PACE ((uint64_t)1 << 22)	/* numbers a thread may run ahead of it */
 
 /* One thread's ring: written by the thread that holds the slot (slots are
  * handed from ended threads to new ones; the records go on from head). */
@@ -268,13 +264,13 @@ static inline void rec_put_free(uint8_t *p, uint64_t addr)
 	rec_u64(rec_u8(p, REC_FREE), addr);
 }
 
-static inline void rec_put_t(uint8_t *p, uint8_t type, uint32_t stack, uint64_t seq, uint64_t addr,
+static inline void rec_put_t(uint8_t *p, uint8_t type, uint32_t stack, uint64_t time, uint64_t addr,
 			     uint64_t size)
 {
 	p = rec_u8(p, type);
 	p = rec_put(p, "\0\0", 3);
 	p = rec_u32(p, stack);
-	p = rec_u64(p, seq);
+	p = rec_u64(p, time);
 	p = rec_u64(p, addr);
 	rec_u64(p, size);
 }
@@ -302,7 +298,7 @@ struct rec {
 		struct { uint64_t addr, size; const char *name; uint16_t len; } pool;
 		struct { uint64_t time_ns; uint8_t on; } sampling;
 		struct { uint64_t since_ns, lost, unread; } reconnect;
-		struct { uint64_t seq, addr, size; uint32_t stack; } t;	/* TALLOC, TFREE */
+		struct { uint64_t time, addr, size; uint32_t stack; } t;	/* TALLOC, TFREE */
 	} u;
 };
 
@@ -485,7 +481,7 @@ static inline bool rec_next(struct rec_reader *r, struct rec *out)
 	case REC_TFREE:
 		rec_get_bytes(r, 3);
 		out->u.t.stack = rec_get_u32(r);
-		out->u.t.seq = rec_get_u64(r);
+		out->u.t.time = rec_get_u64(r);
 		out->u.t.addr = rec_get_u64(r);
 		out->u.t.size = rec_get_u64(r);
 		break;

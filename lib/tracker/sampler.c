@@ -179,18 +179,18 @@ static void emit_stack(uint32_t id, bool truncated, const uintptr_t *pc, size_t 
 }
 
 /* The per-thread rings were switched on while this thread waited for the
- * lock: numbered records from now on, the shared ring's too. */
-static __attribute__((noinline, cold)) void emit_numbered(uint8_t type, uint32_t stack,
-							   uintptr_t addr, uint64_t size)
+ * lock: timed records from now on, the shared ring's too. */
+static __attribute__((noinline, cold)) void emit_timed(uint8_t type, uint32_t stack,
+						       uintptr_t addr, uint64_t size)
 {
-	stream_emit_seq(type, stack, addr, size, STREAM_SEQ_NOW);
+	stream_emit_timed(type, stack, addr, size);
 }
 
 static inline __attribute__((always_inline)) void emit_alloc(uintptr_t addr, uint64_t size,
 							     uint32_t stack)
 {
 	if (unlikely(stream_threads_on())) {
-		emit_numbered(REC_TALLOC, stack, addr, size);
+		emit_timed(REC_TALLOC, stack, addr, size);
 		return;
 	}
 	uint8_t *r = stream_reserve(REC_ALLOC_LEN);
@@ -203,7 +203,7 @@ static inline __attribute__((always_inline)) void emit_alloc(uintptr_t addr, uin
 static inline __attribute__((always_inline)) void emit_free(uintptr_t addr)
 {
 	if (unlikely(stream_threads_on())) {
-		emit_numbered(REC_TFREE, 0, addr, 0);
+		emit_timed(REC_TFREE, 0, addr, 0);
 		return;
 	}
 	uint8_t *r = stream_reserve(REC_FREE_LEN);
@@ -633,14 +633,14 @@ static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t si
 		if (!id)
 			return;
 	}
-	if (stream_thread_emit(REC_TALLOC, id, (uintptr_t)p, size, STREAM_SEQ_NOW))
+	if (stream_thread_emit(REC_TALLOC, id, (uintptr_t)p, size))
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (stream_threads_on())
-		stream_emit_seq(REC_TALLOC, id, (uintptr_t)p, size, STREAM_SEQ_NOW);
+		stream_emit_timed(REC_TALLOC, id, (uintptr_t)p, size);
 	leave();
 }
 
@@ -707,14 +707,14 @@ void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
  * shared one under the lock. */
 static void free_threaded(void *p)
 {
-	if (stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW))
+	if (stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0))
 		return;
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
 	if (stream_threads_on())
-		stream_emit_seq(REC_TFREE, 0, (uintptr_t)p, 0, STREAM_SEQ_NOW);
+		stream_emit_timed(REC_TFREE, 0, (uintptr_t)p, 0);
 	leave();
 }
 
@@ -737,26 +737,20 @@ void free_slow(void *p)
 	leave();
 }
 
-/* Per-thread rings: the free's number is taken before the real realloc
- * (which may give old's address to another thread at once) and its record
- * made after, with that number: a free of old if the realloc moved or
- * freed it, else a number used for nothing. */
+/* Per-thread rings: old's free is recorded before the real realloc, which
+ * may give old's address to another thread at once (as free_threaded
+ * records a free before the real free: see lib/ring.c for why the record
+ * must be out first). A realloc that fails leaves old live, recorded as
+ * freed: counted lost (LOST_NO_MEMORY), as its later free will be an
+ * unknown one. A realloc that keeps the block where it was frees and
+ * allocates it again, as always. */
 static __attribute__((noinline)) void *realloc_threaded(void *old, size_t size)
 {
-	uint64_t seq = stream_take_seq();
+	if (old)
+		free_threaded(old);
 	void *p = real.realloc(old, size);
-	int e = errno;
-	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
-	uintptr_t gone = p || !size ? (uintptr_t)old : 0;
-	if (!stream_thread_emit(REC_TFREE, 0, gone, 0, seq)) {
-		if (enter()) {
-			stream_emit_seq(REC_TFREE, 0, gone, 0, seq);
-			leave();
-		} else {
-			stream_count_lost(LOST_REENTERED);
-		}
-	}
-	errno = e;
+	if (unlikely(!p && size && old))
+		stream_count_lost(LOST_NO_MEMORY);
 	return p;
 }
 

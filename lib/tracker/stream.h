@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "records.h"
 #include "tracker.h"
@@ -248,26 +249,32 @@ static inline void stream_emit(const void *rec, size_t len)
 
 /* ---- per-thread rings (memprof run, --rate 1; see stream.c) ---------------- */
 
-#define STREAM_SEQ_NOW UINT64_MAX
 #define TR_SLOTS 16
-#define TR_SIZE ((uint64_t)256 << 10)
+#define TR_SIZE ((uint64_t)1024 << 10)
 #define TR_STRIDE (MEMPROF_THREAD_RING_HEADER + TR_SIZE)
 
 extern uint8_t *stream_tr_base;	/* NULL: no per-thread rings; mapped until a fork's child */
 extern bool stream_threads;	/* there are, and the sink has not failed */
-extern uint64_t stream_seq;
 extern int stream_tr_gen;
 
-/* Whether this image has per-thread rings (then every REC_TALLOC and
- * REC_TFREE carries a number from stream_take_seq). */
+/* Whether this image has per-thread rings (then its allocations and frees
+ * are REC_TALLOC and REC_TFREE, timed by stream_clock). */
 static inline bool stream_threads_on(void)
 {
 	return __atomic_load_n(&stream_threads, __ATOMIC_RELAXED);
 }
 
-static inline uint64_t stream_take_seq(void)
+/* A record's time: CLOCK_MONOTONIC, which the kernel keeps monotonic
+ * across CPUs. Read after what came before it in this thread (the vDSO
+ * reads the TSC ordered after earlier loads: an allocation's time comes
+ * after malloc's load that found the block free; the fence is for other
+ * machines). */
+static inline uint64_t stream_clock(void)
 {
-	return __atomic_fetch_add(&stream_seq, 1, __ATOMIC_RELAXED);
+	struct timespec t;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 static inline struct memprof_thread_ring *stream_tr_header(int slot)
@@ -275,57 +282,63 @@ static inline struct memprof_thread_ring *stream_tr_header(int slot)
 	return (struct memprof_thread_ring *)(stream_tr_base + (size_t)slot * TR_STRIDE);
 }
 
-/* Writes and publishes the record in this thread's ring h (there is room);
- * ts.holding set meanwhile, so a signal handler that interrupts it does not
- * write there too. */
-static inline void stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
-				     uint64_t addr, uint64_t size, uint64_t seq)
+/* Writes, timed now, and publishes the record in this thread's ring h;
+ * false when there is no room after all (a signal handler wrote between
+ * the caller's look and now). ts.holding set meanwhile: a handler that
+ * interrupts it counts its record lost rather than write one here timed
+ * later but published first. The head is published before the caller
+ * goes on to the real free: the record of a free is out before the block
+ * can be anyone else's (the release fence: for other machines than x86,
+ * whose stores stay in order). */
+static inline bool stream_thread_put(struct memprof_thread_ring *h, uint8_t type, uint32_t stack,
+				     uint64_t addr, uint64_t size)
 {
 	ts.holding = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (seq == STREAM_SEQ_NOW)
-		seq = stream_take_seq();
-	uint64_t head = ts.tr_head;
-	rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type, stack, seq,
-		  addr, size);
-	ts.tr_head = head + REC_T_LEN;
-	__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+	bool room = ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE;
+	if (likely(room)) {
+		uint64_t head = ts.tr_head;
+		rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type,
+			  stack, stream_clock(), addr, size);
+		ts.tr_head = head + REC_T_LEN;
+		__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	ts.holding = 0;
+	return room;
 }
 
-/* MEMPROF_THREAD_RINGS: 0 (the default) no per-thread rings, 1 in use
- * from the start, -1 ("auto") from the first time two threads meet at the
- * lock. Off by default until memprof's collector keeps up with them (see
- * docs/benchmarks.md, "Sixth session"). Before the ring is made. */
+/* MEMPROF_THREAD_RINGS: 0 no per-thread rings, 1 in use from the start,
+ * -1 ("auto", the default) from the first time two threads meet at the
+ * lock. Before the ring is made. */
 void stream_set_thread_rings(int mode);
 
-bool stream_thread_emit_slow(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
-			     uint64_t seq);
+/* This thread's ring, with room for one record: claimed at its first
+ * record, and a quarter full asks memprof to read. NULL when it cannot
+ * (no ring free, this one full, or a signal handler inside this path):
+ * the record goes to the shared ring under the lock (stream_emit_timed). */
+struct memprof_thread_ring *stream_thread_ring_slow(void);
 
-/* Without the lock: the record, numbered seq (STREAM_SEQ_NOW: a number
- * taken now, once there is room), in this thread's ring. Returns false
- * when it cannot (no ring free, this one full, or a signal handler inside
- * this path): then the caller writes it with stream_emit_seq under the
- * lock. The common case inline: a ring, room, under a quarter full. */
-void stream_thread_pace(void);
-
-static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size,
-				      uint64_t seq)
+static inline struct memprof_thread_ring *stream_thread_ring(void)
 {
 	if (likely(ts.tr_slot > 0 && ts.tr_gen == stream_tr_gen && !ts.holding &&
-		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4)) {
-		/* every 4096 records, a look at how far memprof has applied */
-		if (unlikely(!(ts.tr_head & (4096 * REC_T_LEN - 1))))
-			stream_thread_pace();
-		stream_thread_put(stream_tr_header(ts.tr_slot - 1), type, stack, addr, size, seq);
-		return true;
-	}
-	return stream_thread_emit_slow(type, stack, addr, size, seq);
+		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4))
+		return stream_tr_header(ts.tr_slot - 1);
+	return stream_thread_ring_slow();
 }
 
-/* The same record in the shared ring; caller holds the lock. */
-void stream_emit_seq(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size, uint64_t seq);
+/* Without the lock: the record, timed now, in this thread's ring. Returns
+ * false when it cannot: then the caller writes it with stream_emit_timed
+ * under the lock. */
+static inline bool stream_thread_emit(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size)
+{
+	struct memprof_thread_ring *h = stream_thread_ring();
+	return h && stream_thread_put(h, type, stack, addr, size);
+}
+
+/* The same record in the shared ring, timed now; caller holds the lock. */
+void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t size);
 
 /* Records that could not be made; sent with the next flush. Lock-free. */
 void stream_count_lost(int why);
