@@ -22,6 +22,13 @@
  * big C++ program's), and the collector must keep reading the rings
  * meanwhile, or the program waits for room in its ring.
  *
+ * Its price is memory: libdw's copies of the files' debug sections (~10 MB
+ * for libc's) are held while the collector's tables are still whole,
+ * where the end would make them after compacting those (memprof's peak
+ * RSS: docs/benchmarks.md). The files stay open all the same: closed once
+ * the thread has caught up, they were opened again at the end for the
+ * program's last few addresses, which took the time back.
+ *
  * Who holds what: the symbolizer (sc->sym) is the thread's while it has a
  * batch (w->busy), the collector's thread's otherwise; the collector's
  * thread takes it back (sym_warm_settle) before anything else uses it. The
