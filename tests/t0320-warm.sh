@@ -4,15 +4,17 @@
 # duration and timeline (tests/pb-untimed.py), as when everything is
 # symbolized at the end (MEMPROF_WARM=0). MEMPROF_WARM=1 warms whatever
 # else runs on the machine; -v says how many addresses were done during
-# the run. Address-space randomization is off (setarch -R) so that both
-# runs put every module at the same address.
+# the run. The same for the profile memprof run --http serves mid-run.
+# Address-space randomization is off (setarch -R) so that both runs put
+# every module at the same address.
 . "$(dirname "$0")/test-lib.sh"
 F=$SRC/testdata/fixtures
 CC=${CC:-cc}
 cd "$TRASH"
 $CC -g -O1 -fPIC -shared -o a.so $F/plugin.c &&
 $CC -g -O1 -fPIC -shared -o b.so $F/plugin2.c &&
-$CC -g -O1 -o dlswap $F/dlswap.c -ldl || { echo "FAIL $T: cannot build fixtures"; exit 1; }
+$CC -g -O1 -o dlswap $F/dlswap.c -ldl &&
+$CC -g -O2 -o served $F/served.c || { echo "FAIL $T: cannot build fixtures"; exit 1; }
 cd - > /dev/null
 
 if ! setarch -R true 2> /dev/null; then
@@ -88,6 +90,36 @@ test_expect_success "a binary replaced during the run, symbolized meanwhile: sti
 	grep -q "prog changed on disk since the program loaded it" err &&
 	go tool pprof -top -nodefraction=0 rb.pb.gz > top 2>/dev/null &&
 	! grep -q -E " (main|alpha|omega)\$" top && grep -q "\[prog\]" top
+'
+
+# served W: memprof run --http of served (holding 4 MiB, then idle: the
+# addresses are warmed meanwhile with W=1), its /debug/pprof/heap fetched
+# half a second after it is ready (http.W.pb.gz), then stopped
+served() {
+	local w=$1 port= mp
+	rm -f ready stop
+	MEMPROF_WARM=$w setarch -R $MEMPROF run -v --http=127.0.0.1:0 --rate 1 -o sv.$w.pb.gz \
+		-- ./served ready stop > sv.$w.out 2> sv.$w.err &
+	mp=$!
+	for _ in $(seq 300); do
+		port=$(sed -n 's|^memprof: serving http://127\.0\.0\.1:\([0-9]*\)/debug/pprof/$|\1|p' \
+			sv.$w.err)
+		[ -n "$port" ] && [ -s ready ] && break
+		sleep 0.1
+	done
+	sleep 0.5
+	curl -s -f -o http.$w.pb.gz http://127.0.0.1:$port/debug/pprof/heap
+	touch stop
+	wait $mp || true
+	python3 $SRC/tests/pb-untimed.py http.$w.pb.gz > http.$w.bin
+}
+
+test_expect_success "memprof run --http: the heap profile served mid-run is the same warmed or not" '
+	served 1 && served 0 && cat sv.1.err &&
+	cmp http.1.bin http.0.bin &&
+	grep -q " [1-9][0-9]* of them while the program ran" sv.1.err &&
+	grep -q " 0 of them while the program ran" sv.0.err &&
+	go tool pprof -top http.1.pb.gz 2>/dev/null | grep -E " hold\$"
 '
 
 echo "# $T: $test_passed passed, $test_failed failed"
