@@ -45,7 +45,7 @@
    when the queues pass QUEUE_MAX records a drain feeds all it has and
    counts a pass-over. */
 
-#define QUEUE_MAX ((size_t)1 << 21)	/* records waiting, all queues: 64 MiB */
+#define QUEUE_MAX ((size_t)1 << 20)	/* records waiting, all queues: 32 MiB */
 #define FEED_CHUNK 65536
 
 struct ring_trec {
@@ -93,20 +93,21 @@ static inline struct memprof_thread_ring *thread_header(const struct ring_reader
 }
 
 /* Room for n more records at the end of q: what is left moved to the
- * front first (a drain feeds most of what the one before took), then
- * grown if need be. */
+ * front when that frees at least as much room as it moves (a drain feeds
+ * most of what the one before took: each record is moved about once),
+ * else grown. */
 static int queue_room(struct ring_queue *q, size_t n)
 {
 	if (q->head + q->len + n <= q->cap)
 		return 0;
-	if (q->head) {
+	if (q->head >= q->len) {
 		memmove(q->q, q->q + q->head, q->len * sizeof(*q->q));
 		q->head = 0;
+		if (q->len + n <= q->cap)
+			return 0;
 	}
-	if (q->len + n <= q->cap)
-		return 0;
 	size_t cap = q->cap ? q->cap : 1024;
-	while (cap < q->len + n)
+	while (cap < q->head + q->len + n)
 		cap *= 2;
 	struct ring_trec *t = realloc(q->q, cap * sizeof(*t));
 	if (!t)
@@ -170,9 +171,10 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 		}
 		if (queue_room(q, 1) < 0)
 			return -ENOMEM;
-		if (rec.u.t.time < *first)
-			*first = rec.u.t.time;
-		queue_put(q, &(struct ring_trec){ rec.u.t.time,
+		uint64_t time = rec.u.t.time == UINT64_MAX ? UINT64_MAX - 1 : rec.u.t.time;
+		if (time < *first)
+			*first = time;
+		queue_put(q, &(struct ring_trec){ time,
 						 { rec.u.t.addr, rec.u.t.size, rec.u.t.stack,
 						   rec.type == REC_TALLOC ? REC_ALLOC : REC_FREE } });
 		r->queued++;
@@ -199,10 +201,7 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 	if (queue_room(q, n) < 0)
 		return -ENOMEM;
 	const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
-	uint64_t t0;
-	memcpy(&t0, data + (tail & (r->thread_size - 1)) + 8, 8);
-	if (t0 < *first)
-		*first = t0;
+	size_t at = q->head + q->len;	/* where the first goes */
 	for (; tail != head; tail += REC_T_LEN) {
 		uint8_t b[REC_T_LEN];	/* the layout of rec_put_t, copied out once */
 		struct ring_trec t;
@@ -212,11 +211,15 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 		t.ev.type = b[0] == REC_TALLOC ? REC_ALLOC : REC_FREE;
 		memcpy(&t.ev.stack, b + 4, 4);
 		memcpy(&t.time, b + 8, 8);
+		if (t.time == UINT64_MAX)	/* UINT64_MAX is merge's "all" */
+			t.time--;
 		memcpy(&t.ev.addr, b + 16, 8);
 		memcpy(&t.ev.size, b + 24, 8);
 		queue_put(q, &t);
 		r->queued++;
 	}
+	if (q->q[at].time < *first)
+		*first = q->q[at].time;
 	__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
 	return 0;
 }
