@@ -1028,6 +1028,10 @@ int cmd_run(int argc, char **argv)
 				"program waited for memprof %llu time%s (its ring full)\n", prog,
 				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu,
 				(unsigned long long)waits, waits == 1 ? "" : "s");
+			uint64_t te = collector_stats(c)->thread_events;
+			if (te)
+				fprintf(stderr, "memprof: %llu allocations and frees came through "
+					"per-thread rings\n", (unsigned long long)te);
 		}
 		free(def);
 	}

@@ -1095,6 +1095,7 @@ int collector_feed_events(struct collector *c, uint32_t pid, uint32_t incarnatio
 	struct c_proc *p = get_proc(c, pid, incarnation);
 	if (!p)
 		return -ENOMEM;
+	c->stats.thread_events += n;
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (i + FEED_AHEAD < n)

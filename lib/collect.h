@@ -32,6 +32,8 @@ struct collector_stats {
 	uint64_t pool_unknown_destroys;	/* memprof_pool_destroy of no pool */
 	uint64_t ring_waits;		/* times a program found its ring full and
 					 * waited for memprof to read (ring.c) */
+	uint64_t thread_events;		/* allocations and frees from per-thread
+					 * rings (collector_feed_events) */
 };
 
 /* Returns a new collector, or NULL when out of memory. */

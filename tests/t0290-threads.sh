@@ -47,6 +47,14 @@ for n in 2 8 64; do
 	"
 done
 
+if [ "$RINGS" = 1 ]; then
+	test_expect_success "MEMPROF_THREAD_RINGS=1: the records did come through per-thread rings (-v)" '
+		MEMPROF_THREAD_RINGS=1 $MEMPROF run -v -q --rate 1 -o v.pb.gz -- ./threads peak 2 \
+			> v.out 2> v.err &&
+		grep -q "^memprof: [1-9][0-9]* allocations and frees came through per-thread rings$" v.err
+	'
+fi
+
 test_expect_success "ping-pong: blocks freed in one thread, their addresses reused in another$M" '
 	run_threads pp pingpong 8 20000 &&
 	expect pp.pb.gz alloc_objects ping 80000 &&
