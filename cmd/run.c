@@ -1028,10 +1028,15 @@ int cmd_run(int argc, char **argv)
 				"program waited for memprof %llu time%s (its ring full)\n", prog,
 				collect_cpu, prog > 0 ? 100 * collect_cpu / prog : 0, all - collect_cpu,
 				(unsigned long long)waits, waits == 1 ? "" : "s");
-			uint64_t te = collector_stats(c)->thread_events;
-			if (te)
+			if (cs->thread_events)
 				fprintf(stderr, "memprof: %llu allocations and frees came through "
-					"per-thread rings\n", (unsigned long long)te);
+					"per-thread rings\n", (unsigned long long)cs->thread_events);
+			if (cs->live_reallocs || cs->unknown_frees)
+				fprintf(stderr, "memprof: %llu allocations at an address still live, "
+					"%llu frees of blocks never seen allocated (blocks from "
+					"before the tracker started, or records lost)\n",
+					(unsigned long long)cs->live_reallocs,
+					(unsigned long long)cs->unknown_frees);
 		}
 		free(def);
 	}

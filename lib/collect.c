@@ -859,8 +859,10 @@ FEED_INLINE int feed_alloc(struct collector *c, struct c_proc *p, uint64_t addr,
 		return -ENOMEM;
 	c->stats.allocs++;
 	p->allocs++;
-	if (!inserted)	/* freed without our knowing: the old block is gone */
+	if (!inserted) {	/* freed without our knowing: the old block is gone */
+		c->stats.live_reallocs++;
 		live_gone(c, p, *slot);
+	}
 	*slot = LIVE_VALUE(b, size, class);
 	double n, bytes;
 	feed_scale(p, size, &n, &bytes);

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Threads at --rate 1: every allocation and free of every thread recorded,
 # in an order that matches what happened (a block freed in one thread and
-# its address reused by another is neither lost nor counted twice), and
-# the peak exact (testdata/fixtures/threads.c). These hold whatever the
-# tracker's records go through: one lock and one ring (the default), or
+# its address reused by another is neither lost nor counted twice: memprof
+# run -v counts both), and the peak exact (testdata/fixtures/threads.c).
+# These hold whatever the tracker's records go through: one lock and one
+# ring, or
 # per-thread rings merged by time in memprof (MEMPROF_THREAD_RINGS: auto by
 # default, from the first time two threads meet at the lock; 1 from the
 # start; 0 never).
@@ -26,9 +27,12 @@ flat_of() {
 run_threads() {
 	local name=$1
 	shift
-	MEMPROF_THREAD_RINGS=$RINGS timeout 120 $MEMPROF run --rate 1 -o "$name.pb.gz" -- ./threads "$@" \
+	MEMPROF_THREAD_RINGS=$RINGS timeout 120 $MEMPROF run -v --rate 1 -o "$name.pb.gz" -- ./threads "$@" \
 		> "$name.out" 2> "$name.err" || { cat "$name.err"; return 1; }
-	grep -q "^ok$" "$name.out" && ! grep -q "not recorded" "$name.err"
+	grep -q "^ok$" "$name.out" && ! grep -q "not recorded" "$name.err" &&
+	# every free met its block, and no block was allocated over a live one
+	# (a free applied after the reuse of its address would be both)
+	! grep "allocations at an address still live" "$name.err"
 }
 
 for RINGS in 1 "" 0; do

@@ -770,6 +770,12 @@ void *realloc_sampled(void *old, size_t size)
 		return realloc_threaded(old, size);
 	if (!tracking_frees() || !enter())
 		return real.realloc(old, size);
+	if (unlikely(stream_threads_on() && ts.busy == 1)) {
+		/* switched on while this thread waited for the lock: from now
+		 * on a free's record goes out before the real call */
+		leave();
+		return realloc_threaded(old, size);
+	}
 	void *p = real.realloc(old, size);
 	int e = errno;
 	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
