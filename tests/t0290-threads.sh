@@ -110,4 +110,25 @@ test_expect_success "fork while threads allocate: the children's blocks, the par
 '
 done
 
+( cd "$TRASH" && $CC -O1 -pthread -o cancel "$F/cancel.c" &&
+	$CC -O1 -pthread -o reallocerrno "$F/reallocerrno.c" ) ||
+	{ echo "FAIL $T: cannot build cancel.c, reallocerrno.c"; exit 1; }
+
+# the lock's futex wait sets errno (EAGAIN) when two threads meet there
+for mode in "--rate 1 0" "--rate 64 0" "--rate 1 1"; do
+	set -- $mode
+	test_expect_success "realloc leaves errno alone while threads contend ($1 $2, MEMPROF_THREAD_RINGS=$3)" "
+		MEMPROF_THREAD_RINGS=$3 \$MEMPROF run -q $1 $2 -o re.pb.gz -- ./reallocerrno > re.out &&
+		grep -qx \"reallocs that changed errno: 0\" re.out
+	"
+done
+for RINGS in "" 0; do
+	test_expect_success "a thread cancelled while its cancel was pending: cancelled in the program, not in the tracker [MEMPROF_THREAD_RINGS=${RINGS:-default}]" '
+		./cancel > plain.out &&
+		MEMPROF_THREAD_RINGS=$RINGS timeout -s KILL 60 $MEMPROF run -q --rate 1 -o cancel.pb.gz -- ./cancel > cancel.out &&
+		cmp plain.out cancel.out &&
+		printf "joined, cancelled\ndone\n" | cmp - cancel.out
+	'
+done
+
 test_done

@@ -776,6 +776,9 @@ void *realloc_sampled(void *old, size_t size)
 		leave();
 		return realloc_threaded(old, size);
 	}
+	/* the real call sees the program's errno, not what the lock's futex
+	 * wait left (EAGAIN): a realloc that succeeds leaves errno alone */
+	*ts.errno_at = ts.saved_errno;
 	void *p = real.realloc(old, size);
 	int e = errno;
 	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */
