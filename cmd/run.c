@@ -461,6 +461,7 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		    (sn->interval_ns && !exited && session_mono_now() >= sn->next_ns)) {
 			if (sn->interval_ns)
 				sn->next_ns = session_mono_now() + sn->interval_ns;
+			session_drain_all(s);	/* the step drained once: see session_refresh */
 			snapshot(sn, s->c);
 		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
@@ -1062,6 +1063,15 @@ int cmd_run(int argc, char **argv)
 				"program ran (%.2f s of the symbolizing)\n",
 				(unsigned long long)cs->symbolized, (unsigned long long)cs->warmed,
 				cs->warm_cpu_ns / 1e9);
+			if (cs->thread_events)
+				fprintf(stderr, "memprof: %llu allocations and frees came through "
+					"per-thread rings\n", (unsigned long long)cs->thread_events);
+			if (cs->live_reallocs || cs->unknown_frees)
+				fprintf(stderr, "memprof: %llu allocations at an address still live, "
+					"%llu frees of blocks never seen allocated (blocks from "
+					"before the tracker started, or records lost)\n",
+					(unsigned long long)cs->live_reallocs,
+					(unsigned long long)cs->unknown_frees);
 		}
 		free(def);
 	}

@@ -859,8 +859,10 @@ FEED_INLINE int feed_alloc(struct collector *c, struct c_proc *p, uint64_t addr,
 		return -ENOMEM;
 	c->stats.allocs++;
 	p->allocs++;
-	if (!inserted)	/* freed without our knowing: the old block is gone */
+	if (!inserted) {	/* freed without our knowing: the old block is gone */
+		c->stats.live_reallocs++;
 		live_gone(c, p, *slot);
+	}
 	*slot = LIVE_VALUE(b, size, class);
 	double n, bytes;
 	feed_scale(p, size, &n, &bytes);
@@ -1095,6 +1097,7 @@ int collector_feed_events(struct collector *c, uint32_t pid, uint32_t incarnatio
 	struct c_proc *p = get_proc(c, pid, incarnation);
 	if (!p)
 		return -ENOMEM;
+	c->stats.thread_events += n;
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (i + FEED_AHEAD < n)

@@ -16,6 +16,8 @@ struct collector_stats {
 	size_t processes;		/* process images that sent REC_START */
 	uint64_t allocs, frees;		/* sampled events received */
 	uint64_t unknown_frees;		/* frees of blocks never seen allocated */
+	uint64_t live_reallocs;		/* allocations at an address still live: a free
+					 * not seen (lost, or fed out of order) */
 	uint64_t bad_batches;		/* batches or ring spans that were not well formed */
 	uint64_t lost;			/* events the trackers could not record */
 	uint64_t truncated_stacks;	/* stacks deeper than the tracker keeps */
@@ -34,6 +36,8 @@ struct collector_stats {
 	uint64_t pool_unknown_destroys;	/* memprof_pool_destroy of no pool */
 	uint64_t ring_waits;		/* times a program found its ring full and
 					 * waited for memprof to read (ring.c) */
+	uint64_t thread_events;		/* allocations and frees from per-thread
+					 * rings (collector_feed_events) */
 };
 
 /* Returns a new collector, or NULL when out of memory. */

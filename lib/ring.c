@@ -41,11 +41,17 @@
    drain began, and is queued by now, timed earlier: fed before it. The
    rest waits for the next drain, one drain's worth.
 
-   A hostile ring (records timed out of order) can hold the bound back;
-   when the queues pass QUEUE_MAX records a drain feeds all it has and
-   counts a pass-over. */
+   A ring's times never go back: a record timed before the last one taken
+   from its slot is taken as timed like it (a legitimate ring is in time
+   order, slots handed from thread to thread included: the clock is one).
+   A ring whose times stand still (hostile) can still hold the bound back;
+   when more than QUEUE_OLD_MAX records taken by earlier drains are left
+   after a merge, everything is fed, and a pass-over counted. A queue
+   emptied with room for more than a drain's worth gives its memory back.
+   So memprof holds at most about a drain's worth and QUEUE_OLD_MAX. */
 
-#define QUEUE_MAX ((size_t)1 << 21)	/* records waiting, all queues: 64 MiB */
+#define QUEUE_OLD_MAX ((size_t)1 << 18)	/* records left from earlier drains: 8 MiB */
+#define QUEUE_KEEP ((size_t)1 << 16)	/* capacity a queue keeps when empty */
 #define FEED_CHUNK 65536
 
 struct ring_trec {
@@ -84,7 +90,8 @@ static int map_threads(struct ring_reader *r, int fd, const struct memprof_ring 
 	r->thread_size = size;
 	r->heads = calloc((size_t)n, sizeof(*r->heads));
 	r->queue = calloc((size_t)n + 1, sizeof(*r->queue));	/* [n]: the shared ring's */
-	return r->heads && r->queue ? 0 : -ENOMEM;
+	r->last = calloc((size_t)n + 1, sizeof(*r->last));
+	return r->heads && r->queue && r->last ? 0 : -ENOMEM;
 }
 
 static inline struct memprof_thread_ring *thread_header(const struct ring_reader *r, uint32_t k)
@@ -93,20 +100,21 @@ static inline struct memprof_thread_ring *thread_header(const struct ring_reader
 }
 
 /* Room for n more records at the end of q: what is left moved to the
- * front first (a drain feeds most of what the one before took), then
- * grown if need be. */
+ * front when that frees at least as much room as it moves (a drain feeds
+ * most of what the one before took: each record is moved about once),
+ * else grown. */
 static int queue_room(struct ring_queue *q, size_t n)
 {
 	if (q->head + q->len + n <= q->cap)
 		return 0;
-	if (q->head) {
+	if (q->head >= q->len) {
 		memmove(q->q, q->q + q->head, q->len * sizeof(*q->q));
 		q->head = 0;
+		if (q->len + n <= q->cap)
+			return 0;
 	}
-	if (q->len + n <= q->cap)
-		return 0;
 	size_t cap = q->cap ? q->cap : 1024;
-	while (cap < q->len + n)
+	while (cap < q->head + q->len + n)
 		cap *= 2;
 	struct ring_trec *t = realloc(q->q, cap * sizeof(*t));
 	if (!t)
@@ -121,13 +129,28 @@ static inline void queue_put(struct ring_queue *q, const struct ring_trec *t)
 	q->q[q->head + q->len++] = *t;
 }
 
+/* Queues emptied give back what they hold beyond a drain's worth. */
+static void queues_trim(struct ring_reader *r)
+{
+	for (uint32_t k = 0; k <= r->n_threads; k++) {
+		struct ring_queue *q = &r->queue[k];
+		if (!q->len && q->cap > QUEUE_KEEP) {
+			free(q->q);
+			q->q = NULL;
+			q->cap = q->head = 0;
+		}
+	}
+}
+
 static void queues_free(struct ring_reader *r)
 {
 	if (r->queue)
 		for (uint32_t k = 0; k <= r->n_threads; k++)
 			free(r->queue[k].q);
 	free(r->queue);
+	free(r->last);
 	r->queue = NULL;
+	r->last = NULL;
 	r->queued = 0;
 }
 
@@ -170,9 +193,13 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 		}
 		if (queue_room(q, 1) < 0)
 			return -ENOMEM;
-		if (rec.u.t.time < *first)
-			*first = rec.u.t.time;
-		queue_put(q, &(struct ring_trec){ rec.u.t.time,
+		uint64_t time = rec.u.t.time == UINT64_MAX ? UINT64_MAX - 1 : rec.u.t.time;
+		if (time < r->last[r->n_threads])	/* never back (above) */
+			time = r->last[r->n_threads];
+		r->last[r->n_threads] = time;
+		if (time < *first)
+			*first = time;
+		queue_put(q, &(struct ring_trec){ time,
 						 { rec.u.t.addr, rec.u.t.size, rec.u.t.stack,
 						   rec.type == REC_TALLOC ? REC_ALLOC : REC_FREE } });
 		r->queued++;
@@ -199,10 +226,7 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 	if (queue_room(q, n) < 0)
 		return -ENOMEM;
 	const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
-	uint64_t t0;
-	memcpy(&t0, data + (tail & (r->thread_size - 1)) + 8, 8);
-	if (t0 < *first)
-		*first = t0;
+	size_t at = q->head + q->len;	/* where the first goes */
 	for (; tail != head; tail += REC_T_LEN) {
 		uint8_t b[REC_T_LEN];	/* the layout of rec_put_t, copied out once */
 		struct ring_trec t;
@@ -212,11 +236,18 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 		t.ev.type = b[0] == REC_TALLOC ? REC_ALLOC : REC_FREE;
 		memcpy(&t.ev.stack, b + 4, 4);
 		memcpy(&t.time, b + 8, 8);
+		if (t.time == UINT64_MAX)	/* UINT64_MAX is merge's "all" */
+			t.time--;
+		if (t.time < r->last[k])	/* never back (above) */
+			t.time = r->last[k];
+		r->last[k] = t.time;
 		memcpy(&t.ev.addr, b + 16, 8);
 		memcpy(&t.ev.size, b + 24, 8);
 		queue_put(q, &t);
 		r->queued++;
 	}
+	if (q->q[at].time < *first)
+		*first = q->q[at].time;
 	__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -400,6 +431,7 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	for (uint32_t k = 0; k < r->n_threads; k++)
 		r->heads[k] = __atomic_load_n(&thread_header(r, k)->head, __ATOMIC_ACQUIRE);
 	uint64_t bound = UINT64_MAX;	/* the earliest record of this drain (above) */
+	size_t before = r->queued;
 	/* the size is read from our copy: the image could change the shared one */
 	uint64_t size = (uint64_t)(r->map_len - MEMPROF_RING_DATA_OFFSET) / 2;
 	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
@@ -429,11 +461,13 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	 * own, woken before, would find none and wait for the next drain */
 	wake_producer(h, c);
 	if (threads && rc == 0) {
-		if (r->queued > QUEUE_MAX) {	/* held back too long: all of it */
-			bound = UINT64_MAX;
-			r->passed_over++;
-		}
+		size_t taken = r->queued - before;
 		rc = merge(r, c, bound);
+		if (rc == 0 && r->queued > taken + QUEUE_OLD_MAX) {	/* held back too long */
+			r->passed_over++;
+			rc = merge(r, c, UINT64_MAX);
+		}
+		queues_trim(r);
 	}
 	if (rc == -EINVAL)
 		give_up(r, tail + used);

@@ -32,6 +32,7 @@ struct ring_reader {
 	struct ring_queue *queue;	/* the records waiting: a queue per slot, [n_threads]
 					 * the shared ring's */
 	size_t queued;		/* in all of them */
+	uint64_t *last;		/* the last time taken from each */
 	uint64_t passed_over;	/* drains that fed all, over the bound */
 	struct feed_event *feed;		/* held records encoded for the collector */
 };

@@ -412,6 +412,10 @@ void session_refresh(struct session *s)
 	for (size_t i = s->n_conn; i-- > 0;)
 		if (!read_messages(s, s->conn[i], &s->conn_cred[i], false))
 			drop_conn(s, i);
+	/* twice: a drain feeds a thread ring's records in the drain after
+	 * the one that took them (lib/ring.c), so the second feeds what the
+	 * program did before now */
+	session_drain_all(s);
 	session_drain_all(s);
 }
 

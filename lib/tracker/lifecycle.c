@@ -68,8 +68,11 @@ static void say(const char *what, const char *path, const char *why)
 	char line[PATH_MAX + 256];
 	int n = snprintf(line, sizeof(line), "memprof: pid %d: %s%s%s%s%s\n", (int)getpid(), what,
 			 path ? " " : "", path ? path : "", why ? ": " : "", why ? why : "");
-	if (n > 0 && fcntl(2, F_GETFD) >= 0 && write(2, line, (size_t)n) < 0)
-		return;
+	int c = nocancel_begin();
+	if (n > 0 && fcntl(2, F_GETFD) >= 0 && write(2, line, (size_t)n) < 0) {
+		/* nothing more to do */
+	}
+	nocancel_end(c);
 }
 
 static void emit_start(uint32_t ppid, uint32_t forked_from)
@@ -318,10 +321,12 @@ int lifecycle_unwinder_pipe(int fds[2], int flags)
 	fds[1] = fds[0] < 0 ? -1 : fd_move_high(p[1], true);
 	if (fds[0] >= 0 && fds[1] >= 0)
 		return 0;
+	int c = nocancel_begin();
 	if (fds[0] >= 0)
 		close(fds[0]);
 	else
 		close(p[1]);
+	nocancel_end(c);
 out_refused:
 	errno = EMFILE;
 	return -1;

@@ -236,7 +236,10 @@ static void find_thread_stack(void)
 	void *addr;
 	size_t size;
 	ts.stack_lo = ts.stack_hi = 1;	/* tried: unknown unless set below */
-	if (pthread_getattr_np(pthread_self(), &a) != 0)
+	int c = nocancel_begin();	/* the main thread's: fopen of /proc/self/maps */
+	int rc = pthread_getattr_np(pthread_self(), &a);
+	nocancel_end(c);
+	if (rc != 0)
 		return;
 	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
 		ts.stack_lo = (uintptr_t)addr;
@@ -336,7 +339,7 @@ static char *put_dec(char *q, uint64_t v)
 }
 
 /* The check's output: stderr, or the file named (opened for each line). */
-static void check_say(const char *line, size_t len)
+static void check_say_now(const char *line, size_t len)
 {
 	int fd = 2;
 	if (sampler_unwind_check_file)
@@ -350,6 +353,13 @@ static void check_say(const char *line, size_t len)
 	}
 	if (fd != 2)
 		close(fd);
+}
+
+static void check_say(const char *line, size_t len)
+{
+	int c = nocancel_begin();
+	check_say_now(line, len);
+	nocancel_end(c);
 }
 
 static void say_stack(const char *what, const uintptr_t *pc, size_t n)
@@ -760,6 +770,15 @@ void *realloc_sampled(void *old, size_t size)
 		return realloc_threaded(old, size);
 	if (!tracking_frees() || !enter())
 		return real.realloc(old, size);
+	if (unlikely(stream_threads_on() && ts.busy == 1)) {
+		/* switched on while this thread waited for the lock: from now
+		 * on a free's record goes out before the real call */
+		leave();
+		return realloc_threaded(old, size);
+	}
+	/* the real call sees the program's errno, not what the lock's futex
+	 * wait left (EAGAIN): a realloc that succeeds leaves errno alone */
+	*ts.errno_at = ts.saved_errno;
 	void *p = real.realloc(old, size);
 	int e = errno;
 	/* glibc's realloc(p, 0) frees p; a failed realloc leaves it */

@@ -212,7 +212,7 @@ void stream_set_fallback(const char *path, int collector)
 /* Connects to memprof's fallback socket (a process that lost the descriptor
  * it inherited, or closed it). The connection is close-on-exec: an exec'd
  * image makes its own. Returns 0 or -1. */
-static int connect_fallback(void)
+static int connect_fallback_now(void)
 {
 	struct sockaddr_un a;
 	if (!fallback_path[0])
@@ -236,6 +236,14 @@ out_fail:
 	if (fd >= 0)
 		close(fd);
 	return -1;
+}
+
+static int connect_fallback(void)
+{
+	int c = nocancel_begin();
+	int rc = connect_fallback_now();
+	nocancel_end(c);
+	return rc;
 }
 
 int stream_use_socket(int fd, int collector)
@@ -277,16 +285,17 @@ static int send_hello(uint32_t type, int pass_fd, int pass_fd2)
 	}
 	if (!fd_still_ours(&sock))
 		return type == HELLO_KICK ? 0 : -1;	/* memprof reads every 10 ms anyway */
-	for (;;) {
-		ssize_t n = sendmsg(sock.fd, &m, MSG_NOSIGNAL | (type == HELLO_KICK ? MSG_DONTWAIT : 0));
-		if (n == (ssize_t)sizeof(h))
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (type == HELLO_KICK)	/* a kick may be dropped; only a gone memprof counts */
-			return n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) ? -1 : 0;
-		return -1;
-	}
+	int c = nocancel_begin();
+	ssize_t n;
+	do
+		n = sendmsg(sock.fd, &m, MSG_NOSIGNAL | (type == HELLO_KICK ? MSG_DONTWAIT : 0));
+	while (n < 0 && errno == EINTR);
+	nocancel_end(c);
+	if (n == (ssize_t)sizeof(h))
+		return 0;
+	if (type == HELLO_KICK)	/* a kick may be dropped; only a gone memprof counts */
+		return n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) ? -1 : 0;
+	return -1;
 }
 
 static int kick(bool force);
@@ -355,9 +364,32 @@ void stream_set_thread_rings(int mode)
 	tr_mode = mode;
 }
 
+/* The rings order the threads' records by the clock: only with one that
+ * is fine and cheap here (the vDSO reading the TSC: each of 64 reads in a
+ * row later than the one before, all in under 64 us; tried three times,
+ * in case this thread was preempted). A coarse clock (ticks of a
+ * microsecond or more) would time a free and the reuse of its address in
+ * another thread alike, and memprof could apply them the wrong way round;
+ * a slow one (a system call each time) would cost more than the lock. */
+static bool clock_fine(void)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		uint64_t first = stream_clock(), prev = first;
+		bool rising = true;
+		for (int i = 0; i < 64 && rising; i++) {
+			uint64_t t = stream_clock();
+			rising = t > prev;
+			prev = t;
+		}
+		if (rising && prev - first < 64 * 1000)
+			return true;
+	}
+	return false;
+}
+
 static bool threads_setup(void)
 {
-	if (!tr_mode)
+	if (!tr_mode || !clock_fine())
 		return false;
 	if (!tr_key_made && pthread_key_create(&tr_key, tr_release) == 0)
 		tr_key_made = true;
@@ -478,7 +510,7 @@ void stream_emit_timed(uint8_t type, uint32_t stack, uint64_t addr, uint64_t siz
 	}
 }
 
-int stream_start_ring(void)
+static int start_ring(void)
 {
 	const uint64_t size = MEMPROF_RING_SIZE, off = MEMPROF_RING_DATA_OFFSET;
 	if (failed || (!fd_still_ours(&sock) && connect_fallback() < 0))
@@ -588,7 +620,15 @@ static bool ring_wait(size_t len)
 
 /* ---- the recording file ----------------------------------------------------------- */
 
-int stream_open_file(const char *path, uint64_t token, bool create, const char **why)
+int stream_start_ring(void)
+{
+	int c = nocancel_begin();
+	int rc = start_ring();
+	nocancel_end(c);
+	return rc;
+}
+
+static int open_file(const char *path, uint64_t token, bool create, const char **why)
 {
 	struct memprof_file_header h;
 	struct stat st;
@@ -639,6 +679,14 @@ int stream_open_file(const char *path, uint64_t token, bool create, const char *
 	return 0;
 }
 
+int stream_open_file(const char *path, uint64_t token, bool create, const char **why)
+{
+	int c = nocancel_begin();
+	int rc = open_file(path, token, create, why);
+	nocancel_end(c);
+	return rc;
+}
+
 void stream_flush(void)
 {
 	size_t buf_len = (size_t)stream_ring.head;
@@ -654,6 +702,7 @@ void stream_flush(void)
 		file.fd = -1;
 		fail();
 	}
+	int c = nocancel_begin();
 	while (!failed) {
 		ssize_t w = write(file.fd, buf, buf_len);
 		if (w == (ssize_t)buf_len)
@@ -662,6 +711,7 @@ void stream_flush(void)
 			continue;
 		fail();	/* the disk is full, or a file size limit: stop quietly */
 	}
+	nocancel_end(c);
 	if (!failed)
 		file_batch_reset();
 	last_flush_ns = last_clock_ns = now_ns();
@@ -827,7 +877,7 @@ static void detach(void)
 	next_attempt_ns = now_ns() + AGENT_RETRY_NS;
 }
 
-int stream_use_agent(const char *path)
+static int use_agent(const char *path)
 {
 	size_t n = path ? strlen(path) : 0;
 	if (!n || n >= sizeof(agent_path) || path[0] != '/')
@@ -841,6 +891,14 @@ int stream_use_agent(const char *path)
 	return 0;
 }
 
+int stream_use_agent(const char *path)
+{
+	int c = nocancel_begin();
+	int rc = use_agent(path);
+	nocancel_end(c);
+	return rc;
+}
+
 bool stream_agent_mode(void)
 {
 	return stream_agent_on;
@@ -851,10 +909,8 @@ bool stream_detached(void)
 	return detached;
 }
 
-int stream_agent_poll(void)
+static int agent_poll(void)
 {
-	if (!stream_agent_on || failed)
-		return 0;
 	uint64_t now = now_ns();
 	if (!detached) {
 		if (now < next_peek_ns)
@@ -877,6 +933,21 @@ int stream_agent_poll(void)
 		return -1;
 	}
 	return 1;
+}
+
+int stream_agent_poll(void)
+{
+	if (!stream_agent_on || failed)
+		return 0;
+	uint64_t now = now_ns();
+	if (!detached && now < next_peek_ns)
+		return 0;	/* the common case: no call, nothing held off */
+	if (detached && now < next_attempt_ns)
+		return -1;
+	int c = nocancel_begin();
+	int rc = agent_poll();
+	nocancel_end(c);
+	return rc;
 }
 
 void stream_take_detached(uint64_t *since_ns, uint64_t *lost_n, uint64_t *unread)

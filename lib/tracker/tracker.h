@@ -11,6 +11,7 @@
 #ifndef MEMPROF_TRACKER_H
 #define MEMPROF_TRACKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -20,6 +21,24 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define EXPORT __attribute__((visibility("default")))
+
+/* pthread_cancel acts at cancellation points: sendmsg, recv, write, open,
+ * close, connect, fopen and more. One reached inside the tracker would
+ * unwind the thread out of it with its lock held (or its state half made),
+ * and the next allocation of every other thread would wait for good. The
+ * tracker's calls that are cancellation points run with cancellation held
+ * off; a request stays pending for the program's own next one. */
+static inline int nocancel_begin(void)
+{
+	int old;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	return old;
+}
+
+static inline void nocancel_end(int old)
+{
+	pthread_setcancelstate(old, &old);
+}
 
 /* Per-thread state, initial-exec TLS (no allocation on first access). */
 struct thread_state {
