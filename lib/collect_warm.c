@@ -25,9 +25,10 @@
  * Its price is memory: libdw's copies of the files' debug sections (~10 MB
  * for libc's) are held while the collector's tables are still whole,
  * where the end would make them after compacting those (memprof's peak
- * RSS: docs/benchmarks.md). The files stay open all the same: closed once
- * the thread has caught up, they were opened again at the end for the
- * program's last few addresses, which took the time back.
+ * RSS: docs/benchmarks.md). The files stay open all the same, until the
+ * thread has had nothing to do for 2 s: closed as soon as it caught up,
+ * they were opened again at the end for the program's last few addresses
+ * (jq's exit path), which took the time back.
  *
  * Who holds what: the symbolizer (sc->sym) is the thread's while it has a
  * batch (w->busy), the collector's thread's otherwise; the collector's
@@ -51,6 +52,11 @@
  * after a file's first take microseconds to a millisecond). */
 #define WARM_BATCH 256
 
+/* Once the thread has had nothing new to do for this long, libdw's copies
+ * go (see above): a long run gets its memory back, and the first touch of
+ * a file again costs ~40 ms that no longer matter beside it. */
+#define WARM_KEEP_FILES_NS 2000000000u
+
 struct warm_job {
 	const char *file, *build_id;	/* the collector's, interned; build_id never "" */
 	uint64_t vaddr;
@@ -69,12 +75,13 @@ struct sym_warm {
 	struct warm_job *job;	/* the batch: the thread's while busy */
 	size_t n_job;
 	uint64_t cpu_ns;	/* the thread's CPU time after its last batch */
+	uint64_t idle_since;	/* when it last had a batch (monotonic ns) */
 };
 
-static uint64_t thread_cpu_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	clock_gettime(clock, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
@@ -107,7 +114,7 @@ static void *warm_thread(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		for (size_t i = 0; i < w->n_job && !__atomic_load_n(&w->cancel, __ATOMIC_RELAXED); i++)
 			look_up(w, &w->job[i]);
-		uint64_t cpu = thread_cpu_ns();
+		uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		pthread_mutex_lock(&w->lock);
 		w->cpu_ns = cpu;
 		w->busy = false;
@@ -204,7 +211,8 @@ void sym_warm_free(struct sym_cache *sc)
 
 int collector_warm(struct collector *c)
 {
-	if (c->spent || c->no_symbolize || c->warm_next >= c->n_pc)
+	if (c->spent || c->no_symbolize ||
+	    (c->warm_next >= c->n_pc && !(c->symbols && c->symbols->warm)))
 		return 0;
 	/* the descriptors are the session's first (a pidfd per process):
 	 * not under a low limit */
@@ -236,12 +244,17 @@ int collector_warm(struct collector *c)
 		w->job[w->n_job++] = (struct warm_job){ cm->file, cm->build_id, vaddr, NULL, -1 };
 	}
 	int n = (int)w->n_job;
-	if (n) {
-		pthread_mutex_lock(&w->lock);
-		w->busy = true;
-		pthread_cond_broadcast(&w->cond);
-		pthread_mutex_unlock(&w->lock);
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	if (!n) {
+		if (now - w->idle_since > WARM_KEEP_FILES_NS)
+			symbolizer_close_files(sc->sym);
+		return 0;
 	}
+	w->idle_since = now;
+	pthread_mutex_lock(&w->lock);
+	w->busy = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
 	return n;
 }
 
