@@ -438,9 +438,10 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		} else {
 			polled = session_step(s, 10);
 		}
-		if (warm && polled == 0 && (warm_always || core_to_spare()) &&
-		    collector_warm(s->c) < 0)
-			warm = false;	/* out of memory: the end does it all */
+		if (warm && (collector_warm_enough(s->c) < 0 ||
+			     (polled == 0 && (warm_always || core_to_spare()) &&
+			      collector_warm(s->c) < 0)))
+			warm = false;	/* too many addresses, or out of memory: the end does the rest */
 		if (sampling_asked) {
 			bool on = sampling_asked == RING_WANT_ON;
 			sampling_asked = 0;

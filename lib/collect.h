@@ -195,6 +195,11 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
  * addresses it handed out (0: none, or the thread is busy), or -ENOMEM. */
 int collector_warm(struct collector *c);
 
+/* Called at every step of the run while warming: past WARM_MAX_PCS
+ * distinct addresses (collect_warm.c), ends the thread, lets go of its
+ * files and returns -ENOSPC (no more warming); else 0. */
+int collector_warm_enough(struct collector *c);
+
 /* Waits for collector_warm's batch, if one is under way, keeps its answers
  * and ends its thread (a later collector_warm starts another). */
 void collector_warm_end(struct collector *c);

@@ -37,6 +37,7 @@
  * strings are the collector's interned ones (never moved nor freed before
  * collector_free). The memo is only ever touched by the collector's thread. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -56,6 +57,13 @@
  * go (see above): a long run gets its memory back, and the first touch of
  * a file again costs ~40 ms that no longer matter beside it. */
 #define WARM_KEEP_FILES_NS 2000000000u
+
+/* A run with more distinct return addresses than this has big tables
+ * (stacks, frames, the memo): libdw's copies held beside them would set
+ * memprof's high-water mark (100k stacks: 36 MB without warming, 39-51
+ * with). Past it the thread lets go of its files and stops; the end then
+ * makes what is left after compacting the tables, as without warming. */
+#define WARM_MAX_PCS 20000
 
 struct warm_job {
 	const char *file, *build_id;	/* the collector's, interned; build_id never "" */
@@ -209,6 +217,19 @@ void sym_warm_free(struct sym_cache *sc)
 	sc->warm = NULL;
 }
 
+int collector_warm_enough(struct collector *c)
+{
+	if (c->n_pc <= WARM_MAX_PCS)
+		return 0;
+	if (c->symbols && c->symbols->warm) {
+		sym_warm_settle(c, true);
+		sym_warm_free(c->symbols);
+		symbolizer_close_files(c->symbols->sym);
+		malloc_trim(0);	/* the thread's arena: what libdw freed there */
+	}
+	return -ENOSPC;	/* no more warming in this run */
+}
+
 int collector_warm(struct collector *c)
 {
 	if (c->spent || c->no_symbolize ||
@@ -219,6 +240,8 @@ int collector_warm(struct collector *c)
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 1024)
 		return 0;
+	if (collector_warm_enough(c) < 0)
+		return -ENOSPC;
 	struct sym_cache *sc = sym_cache(c);
 	struct sym_warm *w = sc ? warm_get(sc) : NULL;
 	if (!w)
