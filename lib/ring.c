@@ -107,7 +107,7 @@ static int queue_room(struct ring_queue *q, size_t n)
 {
 	if (q->head + q->len + n <= q->cap)
 		return 0;
-	if (q->head >= q->len) {
+	if (q->head && q->head >= q->len) {
 		memmove(q->q, q->q + q->head, q->len * sizeof(*q->q));
 		q->head = 0;
 		if (q->len + n <= q->cap)
