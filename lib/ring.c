@@ -482,9 +482,9 @@ void ring_unmap(struct ring_reader *r)
 	if (r->threads)
 		munmap(r->threads, r->threads_len);
 	r->threads = NULL;
+	queues_free(r);	/* before n_threads goes: it says how many queues */
 	r->n_threads = 0;
 	free(r->heads);
-	queues_free(r);
 	free(r->feed);
 	r->heads = NULL;
 	r->feed = NULL;
