@@ -52,7 +52,6 @@
 
 #define QUEUE_OLD_MAX ((size_t)1 << 18)	/* records left from earlier drains: 8 MiB */
 #define QUEUE_KEEP ((size_t)1 << 16)	/* capacity a queue keeps when empty */
-#define FEED_CHUNK 65536
 
 struct ring_trec {
 	uint64_t time;

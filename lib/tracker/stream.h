@@ -315,8 +315,9 @@ static inline bool stream_thread_put(struct memprof_thread_ring *h, uint8_t type
 void stream_set_thread_rings(int mode);
 
 /* This thread's ring, with room for one record: claimed at its first
- * record, and a quarter full asks memprof to read. NULL when it cannot
- * (no ring free, this one full, or a signal handler inside this path):
+ * record; a quarter full asks memprof to read; full, waits for memprof
+ * (thread_ring_wait, stream.c). NULL when it cannot (no ring free, this
+ * one still full after a second, or a signal handler inside this path):
  * the record goes to the shared ring under the lock (stream_emit_timed). */
 struct memprof_thread_ring *stream_thread_ring_slow(void);
 
