@@ -398,14 +398,13 @@ static void serve_report(struct serve *srv, struct collector *c)
 /* While the program runs, memprof mostly waits on a core of its own (jq,
  * one thread, leaves it most of the second core): the symbolizing the
  * profile needs at the end is done then, by a thread of its own
- * (collector_warm), a batch at a time. That thread runs at SCHED_IDLE,
- * on CPU nothing else wants: a program that keeps every core busy (make
- * -j2 on two) is not slowed. Where SCHED_IDLE cannot be set, a batch is
- * handed out only after a poll that waited its whole 10 ms for nothing,
- * while fewer threads run than there are CPUs (/proc/loadavg's count,
- * memprof's own included). The profile is the same either way. For the
- * tests that compare both (t0320), MEMPROF_WARM=0 turns it off and
- * MEMPROF_WARM=1 skips the CPU count. */
+ * (collector_warm), a batch at a time. A batch is handed out after a poll
+ * that waited its whole 10 ms for nothing, and only while fewer threads run
+ * than there are CPUs (/proc/loadavg's count, memprof's own included): a
+ * program that keeps every core busy (make -j2 on two) is not slowed. The
+ * profile is the same either way. For the tests that compare both
+ * (t0320), MEMPROF_WARM=0 turns it off and MEMPROF_WARM=1 skips the CPU
+ * count. */
 static bool core_to_spare(void)
 {
 	char buf[128];
@@ -440,7 +439,8 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 			polled = session_step(s, 10);
 		}
 		if (warm && (collector_warm_enough(s->c) < 0 ||
-			     collector_warm(s->c, polled == 0 && (warm_always || core_to_spare())) < 0))
+			     (polled == 0 && (warm_always || core_to_spare()) &&
+			      collector_warm(s->c) < 0)))
 			warm = false;	/* too many addresses, or out of memory: the end does the rest */
 		if (sampling_asked) {
 			bool on = sampling_asked == RING_WANT_ON;

@@ -189,13 +189,11 @@ struct profile *collector_profile(struct collector *c, const struct collector_me
  * that no profile has (in the files their processes loaded, still on disk:
  * see collect_warm.c), WARM_BATCH at a time, so that the profile written at
  * the end finds them done; the profiles are the same with or without it.
- * For memprof run to call at every step: it does not wait: it keeps the
- * answers of the batch done, if the thread has finished it, and hands it
- * the next, when the thread runs at SCHED_IDLE (it takes only CPU nothing
- * else wants) or, where that could not be set, when idle says a core is
- * to spare. Returns how many addresses it handed out (0: none, or the
- * thread is busy), or -ENOMEM. */
-int collector_warm(struct collector *c, bool idle);
+ * For memprof run to call while it waits for the program with a core to
+ * spare; it does not wait: it keeps the answers of the batch done, if the
+ * thread has finished it, and hands it the next. Returns how many
+ * addresses it handed out (0: none, or the thread is busy), or -ENOMEM. */
+int collector_warm(struct collector *c);
 
 /* Called at every step of the run while warming: past WARM_MAX_PCS
  * distinct addresses (collect_warm.c), ends the thread, lets go of its

@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +84,6 @@ struct sym_warm {
 	size_t n_job;
 	uint64_t cpu_ns;	/* the thread's CPU time after its last batch */
 	uint64_t idle_since;	/* when it last had a batch (monotonic ns) */
-	bool sched_idle;	/* the thread runs only where no other wants a core */
 };
 
 static uint64_t clock_ns(clockid_t clock)
@@ -153,12 +151,6 @@ static struct sym_warm *warm_get(struct sym_cache *sc)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&w->thread, NULL, warm_thread, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	/* SCHED_IDLE: it then takes only CPU that nothing else wants, and may
-	 * be handed batches however busy the machine is (churn's two threads
-	 * and the collector on two cores leave gaps: the end's ~50 ms of libc's
-	 * debug file go there) */
-	struct sched_param idle = { 0 };
-	w->sched_idle = rc == 0 && pthread_setschedparam(w->thread, SCHED_IDLE, &idle) == 0;
 	if (rc != 0) {
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->lock);
@@ -238,7 +230,7 @@ int collector_warm_enough(struct collector *c)
 	return -ENOSPC;	/* no more warming in this run */
 }
 
-int collector_warm(struct collector *c, bool idle)
+int collector_warm(struct collector *c)
 {
 	if (c->spent || c->no_symbolize ||
 	    (c->warm_next >= c->n_pc && !(c->symbols && c->symbols->warm)))
@@ -254,8 +246,6 @@ int collector_warm(struct collector *c, bool idle)
 	struct sym_warm *w = sc ? warm_get(sc) : NULL;
 	if (!w)
 		return -ENOMEM;
-	if (!idle && !w->sched_idle)
-		return 0;
 	pthread_mutex_lock(&w->lock);
 	bool busy = w->busy;
 	pthread_mutex_unlock(&w->lock);
