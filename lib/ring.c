@@ -226,6 +226,7 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 		return -ENOMEM;
 	const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
 	size_t at = q->head + q->len;	/* where the first goes */
+	uint64_t last = r->last[k];
 	for (; tail != head; tail += REC_T_LEN) {
 		uint8_t b[REC_T_LEN];	/* the layout of rec_put_t, copied out once */
 		struct ring_trec t;
@@ -237,14 +238,15 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 		memcpy(&t.time, b + 8, 8);
 		if (t.time == UINT64_MAX)	/* UINT64_MAX is merge's "all" */
 			t.time--;
-		if (t.time < r->last[k])	/* never back (above) */
-			t.time = r->last[k];
-		r->last[k] = t.time;
+		if (t.time < last)	/* never back (above) */
+			t.time = last;
+		last = t.time;
 		memcpy(&t.ev.addr, b + 16, 8);
 		memcpy(&t.ev.size, b + 24, 8);
 		queue_put(q, &t);
 		r->queued++;
 	}
+	r->last[k] = last;
 	if (q->q[at].time < *first)
 		*first = q->q[at].time;
 	__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
