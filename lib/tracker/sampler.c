@@ -582,20 +582,36 @@ static inline __attribute__((always_inline)) void record_locked(void *p, uint64_
 		stream_count_lost(LOST_NO_MEMORY);
 }
 
-/* A walk met a pc the copy of the loader's list does not know: the copy
- * is made anew outside the lock, and the stack walked again (once). No
- * other thread can free p meanwhile: the program has not seen it yet. */
-static __attribute__((noinline)) void record_again(void *p, uint64_t size,
-						   const struct unwind_regs *from)
+/* A walk met a pc the copy of the loader's list does not know: the lock is
+ * left, the copy made anew, the lock taken again and the stack walked
+ * again (once). No other thread can free the block meanwhile: the
+ * program has not seen it yet. Returns false when the lock could not be
+ * taken again (counted lost); else the lock is held. */
+static __attribute__((noinline)) bool walk_again(const struct unwind_regs *from, uint32_t *id)
 {
 	leave();
 	modules_refresh(true);
+	*id = 0;
+	if (!enter()) {
+		stream_count_lost(LOST_REENTERED);
+		return false;
+	}
+	if (tracking() && stream_ok())
+		*id = stack_locked(from, WALK_MARK);
+	return true;
+}
+
+/* Per-thread rings: a record that this thread's ring could not take, in
+ * the shared ring under the lock (unless the rings went off meanwhile:
+ * the sink failed). */
+static void emit_shared_timed(uint8_t type, uint32_t stack, uintptr_t addr, uint64_t size)
+{
 	if (!enter()) {
 		stream_count_lost(LOST_REENTERED);
 		return;
 	}
-	if (tracking() && stream_ok())
-		record_locked(p, size, stack_locked(from, WALK_MARK));
+	if (stream_threads_on())
+		stream_emit_timed(type, stack, addr, size);
 	leave();
 }
 
@@ -627,31 +643,17 @@ static __attribute__((noinline)) void record_alloc_threaded(void *p, uint64_t si
 		}
 		if (tracking() && stream_ok()) {
 			id = stack_locked(from, WALK_RETRY);
-			if (unlikely(id == STACK_AGAIN)) {
-				leave();
-				modules_refresh(true);
-				if (!enter()) {
-					stream_count_lost(LOST_REENTERED);
-					return;
-				}
-				id = tracking() && stream_ok() ? stack_locked(from, WALK_MARK) : 0;
-			}
-			if (!id)
+			if (unlikely(id == STACK_AGAIN) && !walk_again(from, &id))
+				return;
+			if (!id && tracking() && stream_ok())
 				stream_count_lost(LOST_NO_MEMORY);
 		}
 		leave();
 		if (!id)
 			return;
 	}
-	if (stream_thread_emit(REC_TALLOC, id, (uintptr_t)p, size))
-		return;
-	if (!enter()) {
-		stream_count_lost(LOST_REENTERED);
-		return;
-	}
-	if (stream_threads_on())
-		stream_emit_timed(REC_TALLOC, id, (uintptr_t)p, size);
-	leave();
+	if (!stream_thread_emit(REC_TALLOC, id, (uintptr_t)p, size))
+		emit_shared_timed(REC_TALLOC, id, (uintptr_t)p, size);
 }
 
 static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t size,
@@ -672,8 +674,12 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, uint64_t
 	if (tracking() && stream_ok()) {
 		uint32_t id = stack_locked(from, WALK_RETRY);
 		if (unlikely(id == STACK_AGAIN)) {
-			record_again(p, size, from);
-			return;
+			if (!walk_again(from, &id))
+				return;
+			if (!tracking() || !stream_ok()) {
+				leave();
+				return;
+			}
 		}
 		record_locked(p, size, id);
 	}
@@ -717,15 +723,8 @@ void *sample_slow_from(void *p, size_t size, const struct unwind_regs *from)
  * shared one under the lock. */
 static void free_threaded(void *p)
 {
-	if (stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0))
-		return;
-	if (!enter()) {
-		stream_count_lost(LOST_REENTERED);
-		return;
-	}
-	if (stream_threads_on())
-		stream_emit_timed(REC_TFREE, 0, (uintptr_t)p, 0);
-	leave();
+	if (!stream_thread_emit(REC_TFREE, 0, (uintptr_t)p, 0))
+		emit_shared_timed(REC_TFREE, 0, (uintptr_t)p, 0);
 }
 
 void free_slow(void *p)

@@ -34,7 +34,7 @@
  *  - modules.c copies the loader's list (modules_refresh) before taking
  *    it: at start, when an object may have gone (dlclose marks that, before
  *    and after the real call), and when a walk met a pc that no object of
- *    the copy holds (the walk is then made again, once: record_again in
+ *    the copy holds (the walk is then made again, once: walk_again in
  *    sampler.c). Under the lock only the copy is read; libunwind's own
  *    dl_iterate_phdr calls during a walk (ts.in_walk) are served from it
  *    by the interposed dl_iterate_phdr (hooks.c).
