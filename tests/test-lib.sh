@@ -37,19 +37,14 @@ start_agent() {
 # wait_line FILE REGEX, wait_grep FILE REGEX: until FILE has a line that
 # the basic regex matches whole (wait_line) or in part (wait_grep); 20 s
 # at most, then FILE is shown and 1 returned
-wait_line() {
+wait_line() { wait_match -qx "$@"; }
+wait_grep() { wait_match -q "$@"; }
+wait_match() {
 	for _ in $(seq 400); do
-		grep -qx "$2" "$1" 2>/dev/null && return 0
+		grep "$1" -e "$3" "$2" 2>/dev/null && return 0
 		sleep 0.05
 	done
-	echo "no line '$2' in $1:"; cat "$1"; return 1
-}
-wait_grep() {
-	for _ in $(seq 400); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "no line '$2' in $1:"; cat "$1"; return 1
+	echo "no line '$3' in $2:"; cat "$2"; return 1
 }
 
 test_expect_success() {
