@@ -462,7 +462,7 @@ static int collect(struct session *s, struct snapshots *sn, struct serve *srv, p
 		    (sn->interval_ns && !exited && session_mono_now() >= sn->next_ns)) {
 			if (sn->interval_ns)
 				sn->next_ns = session_mono_now() + sn->interval_ns;
-			session_drain_all(s);	/* the step drained once: see session_refresh */
+			session_drain_now(s);
 			snapshot(sn, s->c);
 		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {

@@ -116,6 +116,12 @@ void session_drain_all(struct session *s)
 			s->out_of_memory = true;
 }
 
+void session_drain_now(struct session *s)
+{
+	session_drain_all(s);
+	session_drain_all(s);
+}
+
 static void forget_rings(struct session *s, uint64_t owner)
 {
 	for (size_t i = 0; i < s->n_ring; i++)
@@ -412,11 +418,7 @@ void session_refresh(struct session *s)
 	for (size_t i = s->n_conn; i-- > 0;)
 		if (!read_messages(s, s->conn[i], &s->conn_cred[i], false))
 			drop_conn(s, i);
-	/* twice: a drain feeds a thread ring's records in the drain after
-	 * the one that took them (lib/ring.c), so the second feeds what the
-	 * program did before now */
-	session_drain_all(s);
-	session_drain_all(s);
+	session_drain_now(s);
 }
 
 static void close_listening(struct session *s)

@@ -132,6 +132,11 @@ void session_set_sampling(struct session *s, struct collector *c, bool on);
 /* Reads every ring now. */
 void session_drain_all(struct session *s);
 
+/* Reads every ring and feeds all the program did before now: a drain feeds
+ * a thread ring's records in the drain after the one that took them
+ * (lib/ring.c), so this drains twice. For a profile asked for now. */
+void session_drain_now(struct session *s);
+
 /* Takes in everything the processes made so far, without waiting: new
  * connections, the rings they send, then every ring. For a hook (an HTTP
  * request) that must see what happened before it: session_step reads a
