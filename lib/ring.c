@@ -225,30 +225,33 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 	if (queue_room(q, n) < 0)
 		return -ENOMEM;
 	const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
-	size_t at = q->head + q->len;	/* where the first goes */
-	uint64_t last = r->last[k];
-	for (; tail != head; tail += REC_T_LEN) {
+	/* written through a local: a store to a record could be one to the
+	 * queue's counts, for the compiler, and would reload them each time */
+	struct ring_trec *out = q->q + q->head + q->len, *at = out;
+	uint64_t last = r->last[k], mask = r->thread_size - 1;
+	for (; tail != head; tail += REC_T_LEN, out++) {
 		uint8_t b[REC_T_LEN];	/* the layout of rec_put_t, copied out once */
-		struct ring_trec t;
-		memcpy(b, data + (tail & (r->thread_size - 1)), REC_T_LEN);
+		memcpy(b, data + (tail & mask), REC_T_LEN);
 		if (b[0] != REC_TALLOC && b[0] != REC_TFREE)
 			return -EINVAL;
-		t.ev.type = b[0] == REC_TALLOC ? REC_ALLOC : REC_FREE;
-		memcpy(&t.ev.stack, b + 4, 4);
-		memcpy(&t.time, b + 8, 8);
-		if (t.time == UINT64_MAX)	/* UINT64_MAX is merge's "all" */
-			t.time--;
-		if (t.time < last)	/* never back (above) */
-			t.time = last;
-		last = t.time;
-		memcpy(&t.ev.addr, b + 16, 8);
-		memcpy(&t.ev.size, b + 24, 8);
-		queue_put(q, &t);
-		r->queued++;
+		uint64_t time;
+		memcpy(&time, b + 8, 8);
+		if (time == UINT64_MAX)	/* UINT64_MAX is merge's "all" */
+			time--;
+		if (time < last)	/* never back (above) */
+			time = last;
+		last = time;
+		out->time = time;
+		out->ev.type = b[0] == REC_TALLOC ? REC_ALLOC : REC_FREE;
+		memcpy(&out->ev.stack, b + 4, 4);
+		memcpy(&out->ev.addr, b + 16, 8);
+		memcpy(&out->ev.size, b + 24, 8);
 	}
+	q->len += n;
+	r->queued += n;
 	r->last[k] = last;
-	if (q->q[at].time < *first)
-		*first = q->q[at].time;
+	if (at->time < *first)
+		*first = at->time;
 	__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
 	return 0;
 }
