@@ -1,19 +1,16 @@
-/* addrmap.c - rebuilding and freeing the live-block table, and its two
- * odd addresses (addrmap.h). */
+/* addrmap.c - growing and freeing the live-block table, and its entry for
+ * address 0 (addrmap.h). */
 #include "addrmap.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-int addrmap_rebuild(struct addrmap *m)
+int addrmap_grow(struct addrmap *m)
 {
 	struct addrmap_slot *old = m->slot;
 	size_t old_cap = old ? m->mask + 1 : 0;
-	/* mostly dead: the same size is enough, and the next rebuild is at
-	 * least a quarter of the table's insertions away */
-	bool same = old && m->count < old_cap / 4;
-	size_t cap = !old ? 64 : same ? old_cap : old_cap * 2;
-	unsigned shift = !old ? 64 - 6 : same ? m->shift : m->shift - 1;
+	size_t cap = old ? old_cap * 2 : 64;
+	unsigned shift = old ? m->shift - 1 : 64 - 6;
 	struct addrmap_slot *n = calloc(cap, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
@@ -21,7 +18,7 @@ int addrmap_rebuild(struct addrmap *m)
 	 * in order, mostly in their first place */
 	for (size_t i = 0; i < old_cap; i++) {
 		uint64_t a = old[i].addr;
-		if (a <= ADDRMAP_DEAD)
+		if (a == ADDRMAP_EMPTY)
 			continue;
 		size_t k = (size_t)((a * ADDRMAP_MULT) >> shift);
 		while (n[k].addr)
@@ -32,28 +29,27 @@ int addrmap_rebuild(struct addrmap *m)
 	m->slot = n;
 	m->mask = cap - 1;
 	m->shift = shift;
-	m->used = m->count;
 	m->limit = cap / 2;
 	return 0;
 }
 
-uint64_t *addrmap_put_odd(struct addrmap *m, uint64_t addr, bool *inserted)
+uint64_t *addrmap_put_zero(struct addrmap *m, bool *inserted)
 {
-	*inserted = !m->odd_used[addr];
+	*inserted = !m->zero_used;
 	if (*inserted) {
-		m->odd_used[addr] = true;
-		m->odd_value[addr] = 0;
+		m->zero_used = true;
+		m->zero_value = 0;
 	}
-	return &m->odd_value[addr];
+	return &m->zero_value;
 }
 
-bool addrmap_take_odd(struct addrmap *m, uint64_t addr, uint64_t *value)
+bool addrmap_take_zero(struct addrmap *m, uint64_t *value)
 {
-	if (!m->odd_used[addr])
+	if (!m->zero_used)
 		return false;
 	if (value)
-		*value = m->odd_value[addr];
-	m->odd_used[addr] = false;
+		*value = m->zero_value;
+	m->zero_used = false;
 	return true;
 }
 
