@@ -90,7 +90,8 @@ static int map_threads(struct ring_reader *r, int fd, const struct memprof_ring 
 	r->heads = calloc((size_t)n, sizeof(*r->heads));
 	r->queue = calloc((size_t)n + 1, sizeof(*r->queue));	/* [n]: the shared ring's */
 	r->last = calloc((size_t)n + 1, sizeof(*r->last));
-	return r->heads && r->queue && r->last ? 0 : -ENOMEM;
+	r->base = calloc((size_t)n, sizeof(*r->base));
+	return r->heads && r->queue && r->last && r->base ? 0 : -ENOMEM;
 }
 
 static inline struct memprof_thread_ring *thread_header(const struct ring_reader *r, uint32_t k)
@@ -148,8 +149,10 @@ static void queues_free(struct ring_reader *r)
 			free(r->queue[k].q);
 	free(r->queue);
 	free(r->last);
+	free(r->base);
 	r->queue = NULL;
 	r->last = NULL;
+	r->base = NULL;
 	r->queued = 0;
 }
 
@@ -211,46 +214,68 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
  * memory the image can write too: checked) to the head read, into its
  * queue, and frees their room; *first: the time of the first, if any.
  * Whole records only, so no read runs past the slot; no more than a
- * slot's worth; each a timed one. */
+ * slot's worth; each a timed one (a REC_TFREE_D timed from the one before
+ * it in the ring: r->base, kept from drain to drain) or a pad. */
 static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 {
 	struct memprof_thread_ring *h = thread_header(r, k);
 	struct ring_queue *q = &r->queue[k];
 	uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_RELAXED), head = r->heads[k];
-	if (head - tail > r->thread_size || tail % REC_T_LEN || head % REC_T_LEN)
+	if (head - tail > r->thread_size || tail % REC_TD_LEN || head % REC_TD_LEN)
 		return -EINVAL;
-	size_t n = (size_t)((head - tail) / REC_T_LEN);
-	if (!n)
+	if (head == tail)
 		return 0;
-	if (queue_room(q, n) < 0)
+	if (queue_room(q, (size_t)((head - tail) / REC_TD_LEN)) < 0)
 		return -ENOMEM;
 	const uint8_t *data = (const uint8_t *)h + MEMPROF_THREAD_RING_HEADER;
 	/* written through a local: a store to a record could be one to the
 	 * queue's counts, for the compiler, and would reload them each time */
 	struct ring_trec *out = q->q + q->head + q->len, *at = out;
-	uint64_t last = r->last[k], mask = r->thread_size - 1;
-	for (; tail != head; tail += REC_T_LEN, out++) {
-		uint8_t b[REC_T_LEN];	/* the layout of rec_put_t, copied out once */
-		memcpy(b, data + (tail & mask), REC_T_LEN);
-		if (b[0] != REC_TALLOC && b[0] != REC_TFREE)
+	uint64_t last = r->last[k], base = r->base[k], mask = r->thread_size - 1;
+	while (tail != head) {
+		uint64_t off = tail & mask, time;
+		uint8_t b[REC_T_LEN];	/* the layout of rec_put_thread, copied out once */
+		memcpy(b, data + off, REC_TD_LEN);
+		if (b[0] == REC_TFREE_D) {
+			uint32_t delta;
+			memcpy(&delta, b + 4, 4);
+			time = base + delta;
+			out->ev.type = REC_FREE;
+			out->ev.stack = 0;
+			memcpy(&out->ev.addr, b + 8, 8);
+			out->ev.size = 0;
+			tail += REC_TD_LEN;
+		} else if (b[0] == REC_TALLOC || b[0] == REC_TFREE) {
+			if (head - tail < REC_T_LEN || off > mask + 1 - REC_T_LEN)
+				return -EINVAL;
+			memcpy(b + REC_TD_LEN, data + off + REC_TD_LEN, REC_T_LEN - REC_TD_LEN);
+			memcpy(&time, b + 8, 8);
+			out->ev.type = b[0] == REC_TALLOC ? REC_ALLOC : REC_FREE;
+			memcpy(&out->ev.stack, b + 4, 4);
+			memcpy(&out->ev.addr, b + 16, 8);
+			memcpy(&out->ev.size, b + 24, 8);
+			tail += REC_T_LEN;
+		} else if (b[0] == REC_TPAD && off == mask + 1 - REC_TD_LEN) {
+			tail += REC_TD_LEN;
+			continue;
+		} else {
 			return -EINVAL;
-		uint64_t time;
-		memcpy(&time, b + 8, 8);
+		}
+		base = time;
 		if (time == UINT64_MAX)	/* UINT64_MAX is merge's "all" */
 			time--;
 		if (time < last)	/* never back (above) */
 			time = last;
 		last = time;
 		out->time = time;
-		out->ev.type = b[0] == REC_TALLOC ? REC_ALLOC : REC_FREE;
-		memcpy(&out->ev.stack, b + 4, 4);
-		memcpy(&out->ev.addr, b + 16, 8);
-		memcpy(&out->ev.size, b + 24, 8);
+		out++;
 	}
+	size_t n = (size_t)(out - at);
 	q->len += n;
 	r->queued += n;
 	r->last[k] = last;
-	if (at->time < *first)
+	r->base[k] = base;
+	if (n && at->time < *first)
 		*first = at->time;
 	__atomic_store_n(&h->tail, head, __ATOMIC_RELEASE);
 	return 0;

@@ -33,6 +33,7 @@ struct ring_reader {
 					 * the shared ring's */
 	size_t queued;		/* in all of them */
 	uint64_t *last;		/* the last time taken from each */
+	uint64_t *base;		/* each slot's last record's time as written (REC_TFREE_D's base) */
 	uint64_t passed_over;	/* drains that fed all, over the bound */
 	struct feed_event *feed;		/* held records encoded for the collector */
 };

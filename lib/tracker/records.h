@@ -112,6 +112,16 @@ enum memprof_record_type {
 	REC_TALLOC = 36,
 	/* the same layout, stack and size 0: a block was freed */
 	REC_TFREE = 37,
+	/* u8 pad[3], u32 delta, u64 addr: REC_TD_LEN bytes, in a thread's own
+	 * ring only (rec_put_thread): a free timed delta ns after the record
+	 * before it in that ring. Half a REC_TFREE: at --rate 1 a program
+	 * frees about as often as it allocates, and the ring's bytes cost it
+	 * cache (bench/churn: docs/benchmarks.md, eighth session). */
+	REC_TFREE_D = 38,
+	/* REC_TD_LEN bytes of nothing, in a thread's ring only: the last of
+	 * the ring, too short for the REC_T_LEN record that follows at its
+	 * start */
+	REC_TPAD = 39,
 
 	/* 20-29: memprof agent and sampling switched on and off (#10) */
 	/* u64 time_ns, u8 on: sampling went on (1) or off (0) for this image
@@ -177,8 +187,8 @@ struct memprof_ring {
 	uint32_t want;
 	uint32_t sampling;	/* the producer: 1 while sampling is on */
 	/* Per-thread rings, after the data area (0 slots: none): each slot a
-	 * struct memprof_thread_ring, then thread_size bytes of REC_TALLOC and
-	 * REC_TFREE records (a power of two, a multiple of REC_T_LEN). */
+	 * struct memprof_thread_ring, then thread_size bytes of REC_TALLOC,
+	 * REC_TFREE, REC_TFREE_D and REC_TPAD records (a power of two). */
 	uint32_t thread_slots, thread_size;
 	uint64_t threads_offset;
 };
@@ -191,6 +201,9 @@ struct memprof_thread_ring {
 };
 #define MEMPROF_THREAD_RING_HEADER 128
 #define REC_T_LEN 32
+#define REC_TD_LEN 16
+/* the most one record takes in a thread's ring, with the pad before it */
+#define REC_T_ROOM (REC_T_LEN + REC_TD_LEN)
 enum memprof_ring_want {
 	RING_WANT_ANY = 0,
 	RING_WANT_ON = 1,
@@ -273,6 +286,34 @@ static inline void rec_put_t(uint8_t *p, uint8_t type, uint32_t stack, uint64_t 
 	p = rec_u64(p, time);
 	p = rec_u64(p, addr);
 	rec_u64(p, size);
+}
+
+/* Writes a timed record at head in a thread's ring (data: its size
+ * bytes, a power of two) and returns the head after it. *base: the time of
+ * the record before it in the ring, 0 for none known (a slot's new
+ * owner); a free within 4 s of it is a REC_TFREE_D. A REC_T_LEN record
+ * never wraps: one that would starts the ring again after a REC_TPAD.
+ * Room for REC_T_ROOM bytes is the caller's to see to. */
+static inline uint64_t rec_put_thread(uint8_t *data, uint64_t size, uint64_t head, uint64_t *base,
+				      uint8_t type, uint32_t stack, uint64_t time, uint64_t addr,
+				      uint64_t bytes)
+{
+	uint64_t delta = time - *base;
+	uint8_t *p;
+	if (type == REC_TFREE && *base && delta <= UINT32_MAX) {
+		p = rec_u8(data + (head & (size - 1)), REC_TFREE_D);
+		p = rec_put(p, "\0\0", 3);
+		rec_u64(rec_u32(p, (uint32_t)delta), addr);
+		*base = time;
+		return head + REC_TD_LEN;
+	}
+	if ((head & (size - 1)) == size - REC_TD_LEN) {
+		data[head & (size - 1)] = REC_TPAD;
+		head += REC_TD_LEN;
+	}
+	rec_put_t(data + (head & (size - 1)), type, stack, time, addr, bytes);
+	*base = time;
+	return head + REC_T_LEN;
 }
 
 /* ---- decoding (the collector, convert, the tests) ------------------------ */

@@ -421,6 +421,7 @@ static bool tr_claim(void)
 		ts.tr_slot = k + 1;
 		ts.tr_gen = stream_tr_gen;
 		ts.tr_head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);	/* its last writer's */
+		ts.tr_base = 0;	/* the record before ours is its last writer's */
 		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
 		pthread_setspecific(tr_key, (void *)(uintptr_t)(k + 1));
 		return true;
@@ -448,7 +449,7 @@ static bool thread_ring_wait(struct memprof_thread_ring *h)
 		uint32_t seq = __atomic_load_n(&stream_hdr->wake, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&stream_hdr->waiting, 1, __ATOMIC_SEQ_CST);
 		ts.tr_tail_seen = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-		room = ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE;
+		room = ts.tr_head + REC_T_ROOM - ts.tr_tail_seen <= TR_SIZE;
 		if (room || !enter())
 			break;
 		bool kicked = !failed && kick(true) == 0;
@@ -496,7 +497,7 @@ struct memprof_thread_ring *stream_thread_ring_slow(void)
 			fail();
 		leave();
 	}
-	if (ts.tr_head + REC_T_LEN - ts.tr_tail_seen > TR_SIZE && !thread_ring_wait(h))
+	if (ts.tr_head + REC_T_ROOM - ts.tr_tail_seen > TR_SIZE && !thread_ring_wait(h))
 		return NULL;	/* full for long: the shared ring, which waits if it must */
 	return h;
 }

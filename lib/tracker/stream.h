@@ -295,13 +295,13 @@ static inline bool stream_thread_put(struct memprof_thread_ring *h, uint8_t type
 {
 	ts.holding = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	bool room = ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE;
+	bool room = ts.tr_head + REC_T_ROOM - ts.tr_tail_seen <= TR_SIZE;
 	if (likely(room)) {
-		uint64_t head = ts.tr_head;
-		rec_put_t((uint8_t *)h + MEMPROF_THREAD_RING_HEADER + (head & (TR_SIZE - 1)), type,
-			  stack, stream_clock(), addr, size);
-		ts.tr_head = head + REC_T_LEN;
-		__atomic_store_n(&h->head, head + REC_T_LEN, __ATOMIC_RELEASE);
+		uint64_t head = rec_put_thread((uint8_t *)h + MEMPROF_THREAD_RING_HEADER, TR_SIZE,
+					       ts.tr_head, &ts.tr_base, type, stack, stream_clock(),
+					       addr, size);
+		ts.tr_head = head;
+		__atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
 		__atomic_thread_fence(__ATOMIC_RELEASE);
 	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -324,7 +324,7 @@ struct memprof_thread_ring *stream_thread_ring_slow(void);
 static inline struct memprof_thread_ring *stream_thread_ring(void)
 {
 	if (likely(ts.tr_slot > 0 && ts.tr_gen == stream_tr_gen && !ts.holding &&
-		   ts.tr_head + REC_T_LEN - ts.tr_tail_seen <= TR_SIZE / 4))
+		   ts.tr_head + REC_T_ROOM - ts.tr_tail_seen <= TR_SIZE / 4))
 		return stream_tr_header(ts.tr_slot - 1);
 	return stream_thread_ring_slow();
 }

@@ -56,6 +56,7 @@ struct thread_state {
 	int tr_slot;		/* this thread's ring (stream.c): slot + 1; 0: none yet; -1: none */
 	int tr_gen;		/* the set of rings tr_slot is of */
 	uint64_t tr_head, tr_tail_seen;	/* its head; its tail when last read */
+	uint64_t tr_base;	/* the time of its last record; 0: another thread's */
 };
 extern __thread struct thread_state ts __attribute__((tls_model("initial-exec")));
 

@@ -26,6 +26,7 @@ struct image {
 	int fd;
 	uint8_t *m;
 	size_t len;
+	uint64_t base[SLOTS];	/* each slot's writer's rec_put_thread base */
 };
 
 static int image_new(struct image *im)
@@ -64,13 +65,16 @@ static struct memprof_thread_ring *slot_header(struct image *im, int slot)
 	return (void *)(im->m + MEMPROF_RING_DATA_OFFSET + DATA + (size_t)slot * STRIDE);
 }
 
+/* A record in a slot, as the tracker writes it (a free within 4 s of the
+ * slot's record before it: a REC_TFREE_D). */
 static void thread_rec(struct image *im, int slot, uint8_t type, uint64_t time, uint64_t addr)
 {
 	uint8_t *s = im->m + MEMPROF_RING_DATA_OFFSET + DATA + (size_t)slot * STRIDE;
 	struct memprof_thread_ring *t = (void *)s;
-	rec_put_t(s + MEMPROF_THREAD_RING_HEADER + (t->head & (TSIZE - 1)), type,
-		  type == REC_TALLOC ? 1 : 0, time, addr, type == REC_TALLOC ? 100 : 0);
-	__atomic_store_n(&t->head, t->head + REC_T_LEN, __ATOMIC_RELEASE);
+	uint64_t head = rec_put_thread(s + MEMPROF_THREAD_RING_HEADER, TSIZE, t->head, &im->base[slot],
+				       type, type == REC_TALLOC ? 1 : 0, time, addr,
+				       type == REC_TALLOC ? 100 : 0);
+	__atomic_store_n(&t->head, head, __ATOMIC_RELEASE);
 }
 
 static void image_release(struct image *im, struct ring_reader *r, struct collector *c)
@@ -105,7 +109,7 @@ static void start_and_stack(struct image *im)
  * a drain takes is fed by the next one. */
 static void test_time_order_across_rings(void)
 {
-	struct image im = { -1, NULL, 0 };
+	struct image im = { -1, NULL, 0, { 0 } };
 	struct ring_reader r = { 0 };
 	struct collector *c = collector_new();
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
@@ -142,7 +146,7 @@ static void test_time_order_across_rings(void)
  * time, then was preempted before publishing it) is fed when met. */
 static void test_drain_bound(void)
 {
-	struct image im = { -1, NULL, 0 };
+	struct image im = { -1, NULL, 0, { 0 } };
 	struct ring_reader r = { 0 };
 	struct collector *c = collector_new();
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
@@ -168,7 +172,7 @@ static void test_drain_bound(void)
 /* The image is gone: ring_finish feeds what is left, in time order. */
 static void test_finish_feeds_all(void)
 {
-	struct image im = { -1, NULL, 0 };
+	struct image im = { -1, NULL, 0, { 0 } };
 	struct ring_reader r = { 0 };
 	struct collector *c = collector_new();
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
@@ -188,7 +192,7 @@ static void test_finish_feeds_all(void)
  * malformed, counted, and read no more. */
 static void test_bad_thread_record(void)
 {
-	struct image im = { -1, NULL, 0 };
+	struct image im = { -1, NULL, 0, { 0 } };
 	struct ring_reader r = { 0 };
 	struct collector *c = collector_new();
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
@@ -204,12 +208,12 @@ static void test_bad_thread_record(void)
 	close(im.fd);
 }
 
-/* A tail that is not at a record's start (the image can write it): a
- * record read there would run past the slot (past the mapping, for the
+/* A 32-byte record 16 bytes before the slot's end (the image can write
+ * it): read there it would run past the slot (past the mapping, for the
  * last one). The ring is malformed. */
 static void test_unaligned_tail(void)
 {
-	struct image im = { -1, NULL, 0 };
+	struct image im = { -1, NULL, 0, { 0 } };
 	struct ring_reader r = { 0 };
 	struct collector *c = collector_new();
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
@@ -226,11 +230,82 @@ static void test_unaligned_tail(void)
 	image_release(&im, &r, c);
 }
 
+/* 800 turns of two threads, drained every 20: thread 0 allocates a block
+ * of its own (a REC_TALLOC, timed) and frees the one before (a
+ * REC_TFREE_D), thread 1 allocates X, and thread 0 frees X: a REC_TFREE_D
+ * timed from thread 0's free before it, with thread 1's record between. A
+ * free of X timed too early meets no block (X's allocation not fed yet),
+ * too late meets the next turn's. Thread 0's records go round its
+ * 4096-byte slot: an allocation at its last 16 bytes starts it again
+ * after a REC_TPAD. A free 5 s after the record before it is a whole
+ * REC_TFREE. */
+static void test_delta_frees(void)
+{
+	struct image im = { -1, NULL, 0, { 0 } };
+	struct ring_reader r = { 0 };
+	struct collector *c = collector_new();
+	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
+	start_and_stack(&im);
+	const struct collector_stats *s = collector_stats(c);
+	const uint8_t *slot0 = (const uint8_t *)slot_header(&im, 0) + MEMPROF_THREAD_RING_HEADER;
+	uint64_t t = 1000;
+	bool delta_seen = false, pad_seen = false;
+	for (int turn = 0; turn < 800; turn++) {
+		uint64_t n = (uint64_t)turn;
+		thread_rec(&im, 0, REC_TALLOC, t, 0x100000 + 16 * n);
+		if (turn)
+			thread_rec(&im, 0, REC_TFREE, t + 1 + 5 * n, 0x100000 + 16 * (n - 1));
+		thread_rec(&im, 1, REC_TALLOC, t + 2 + 6 * n, 0x5000);
+		thread_rec(&im, 0, REC_TFREE, t + 3 + 7 * n, 0x5000);
+		t += 4 + 7 * n;
+		for (size_t at = 0; at < TSIZE; at += REC_TD_LEN)
+			delta_seen = delta_seen || slot0[at] == REC_TFREE_D;
+		pad_seen = pad_seen || slot0[TSIZE - REC_TD_LEN] == REC_TPAD;
+		if (turn % 20 == 19)
+			CHECK(ring_drain(&r, c) >= 0);
+	}
+	CHECK(delta_seen && pad_seen);
+	ring_drain(&r, c);
+	ring_drain(&r, c);
+	CHECK(s->allocs == 1600 && s->frees == 1599);
+	CHECK(s->unknown_frees == 0 && s->live_reallocs == 0 && s->bad_batches == 0);
+	uint64_t head = slot_header(&im, 1)->head;
+	thread_rec(&im, 1, REC_TALLOC, t, 0x6000);
+	thread_rec(&im, 1, REC_TFREE, t + 5000000000ULL, 0x6000);
+	const uint8_t *slot1 = (const uint8_t *)slot_header(&im, 1) + MEMPROF_THREAD_RING_HEADER;
+	uint64_t at = (head + (head % TSIZE == TSIZE - REC_TD_LEN ? REC_TD_LEN : 0) + REC_T_LEN) % TSIZE;
+	CHECK(slot1[at] == REC_TFREE);
+	ring_finish(&r, c);
+	CHECK(s->allocs == 1601 && s->frees == 1600 && s->unknown_frees == 0);
+	CHECK(addrmap_count(&c->proc[0].live) == 1);
+	image_release(&im, &r, c);
+}
+
+/* A REC_TPAD anywhere but a slot's last 16 bytes: malformed. */
+static void test_pad_not_at_end(void)
+{
+	struct image im = { -1, NULL, 0, { 0 } };
+	struct ring_reader r = { 0 };
+	struct collector *c = collector_new();
+	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
+	start_and_stack(&im);
+	struct memprof_thread_ring *t = slot_header(&im, 0);
+	uint8_t *rec = (uint8_t *)t + MEMPROF_THREAD_RING_HEADER;
+	memset(rec, 0, REC_TD_LEN);
+	rec[0] = REC_TPAD;
+	t->head = REC_TD_LEN;
+	CHECK(ring_drain(&r, c) == -EINVAL);
+	CHECK(r.bad);
+	image_release(&im, &r, c);
+}
+
 const struct unit_test ring_tests[] = {
 	{ "ring: timed records in time order across rings", test_time_order_across_rings },
 	{ "ring: a drain feeds up to the earliest record it takes", test_drain_bound },
 	{ "ring: the image gone, what is left is fed", test_finish_feeds_all },
 	{ "ring: a malformed thread record", test_bad_thread_record },
 	{ "ring: a thread ring's tail not at a record", test_unaligned_tail },
+	{ "ring: frees timed from the record before them, round a slot's end", test_delta_frees },
+	{ "ring: a pad that is not at a slot's end", test_pad_not_at_end },
 	{ NULL, NULL },
 };
