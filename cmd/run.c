@@ -1069,9 +1069,10 @@ int cmd_run(int argc, char **argv)
 					"per-thread rings\n", (unsigned long long)cs->thread_events);
 			if (cs->live_reallocs || cs->unknown_frees)
 				fprintf(stderr, "memprof: %llu allocations at an address still live, "
-					"%llu frees of blocks never seen allocated (records lost, "
-					"or blocks from before the tracker started or from a "
-					"path it does not see)\n",
+					"%llu frees of blocks never seen allocated (blocks a "
+					"forked child had from its parent, records lost, or "
+					"blocks from before the tracker started or from a path "
+					"it does not see)\n",
 					(unsigned long long)cs->live_reallocs,
 					(unsigned long long)cs->unknown_frees);
 		}
