@@ -277,6 +277,11 @@ void collector_add_ring_wait(struct collector *c)
 	c->stats.ring_waits++;
 }
 
+void collector_add_thread_events(struct collector *c, uint64_t n)
+{
+	c->stats.thread_events += n;
+}
+
 static const char *intern(struct collector *c, const char *s, size_t len)
 {
 	const char *r = hashmap_intern(&c->strings, &c->arena, s, len);
@@ -1097,7 +1102,6 @@ int collector_feed_events(struct collector *c, uint32_t pid, uint32_t incarnatio
 	struct c_proc *p = get_proc(c, pid, incarnation);
 	if (!p)
 		return -ENOMEM;
-	c->stats.thread_events += n;
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (i + FEED_AHEAD < n)

@@ -36,8 +36,8 @@ struct collector_stats {
 	uint64_t pool_unknown_destroys;	/* memprof_pool_destroy of no pool */
 	uint64_t ring_waits;		/* times a program found its ring full and
 					 * waited for memprof to read (ring.c) */
-	uint64_t thread_events;		/* allocations and frees from per-thread
-					 * rings (collector_feed_events) */
+	uint64_t thread_events;		/* allocations and frees taken from
+					 * per-thread rings (ring.c) */
 };
 
 /* Returns a new collector, or NULL when out of memory. */
@@ -88,6 +88,10 @@ void collector_add_lost(struct collector *c, uint32_t pid, uint32_t incarnation,
 
 /* A process image waited for memprof to read its full ring. */
 void collector_add_ring_wait(struct collector *c);
+
+/* n allocations and frees were taken from per-thread rings (not the
+ * shared ring's timed records, merged with them). */
+void collector_add_thread_events(struct collector *c, uint64_t n);
 
 /* memprof saw process pid go away at time_ns (wall clock): its last image
  * ends then if it did not say so itself. */

@@ -212,11 +212,12 @@ static int feed_shared(struct ring_reader *r, struct collector *c, const uint8_t
 
 /* Takes thread ring k's records, from the tail (ours to write, but in
  * memory the image can write too: checked) to the head read, into its
- * queue, and frees their room; *first: the time of the first, if any.
+ * queue (counted in c's stats), and frees their room; *first: the time
+ * of the first, if any.
  * Whole records only, so no read runs past the slot; no more than a
  * slot's worth; each a timed one (a REC_TFREE_D timed from the one before
  * it in the ring: r->base, kept from drain to drain) or a pad. */
-static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
+static int take_thread(struct ring_reader *r, struct collector *c, uint32_t k, uint64_t *first)
 {
 	struct memprof_thread_ring *h = thread_header(r, k);
 	struct ring_queue *q = &r->queue[k];
@@ -273,6 +274,7 @@ static int take_thread(struct ring_reader *r, uint32_t k, uint64_t *first)
 	size_t n = (size_t)(out - at);
 	q->len += n;
 	r->queued += n;
+	collector_add_thread_events(c, n);
 	r->last[k] = last;
 	r->base[k] = base;
 	if (n && at->time < *first)
@@ -351,7 +353,7 @@ void ring_finish(struct ring_reader *r, struct collector *c)
 	uint64_t first = UINT64_MAX;
 	for (uint32_t k = 0; k < r->n_threads; k++) {
 		r->heads[k] = __atomic_load_n(&thread_header(r, k)->head, __ATOMIC_ACQUIRE);
-		if (take_thread(r, k, &first) < 0)
+		if (take_thread(r, c, k, &first) < 0)
 			return;
 	}
 	merge(r, c, UINT64_MAX);
@@ -485,7 +487,7 @@ long ring_drain(struct ring_reader *r, struct collector *c)
 	 * stacks with it) */
 	bool threads = rc == 0 && tail + used == head && r->n_threads;
 	for (uint32_t k = 0; threads && k < r->n_threads && rc == 0; k++)
-		rc = take_thread(r, k, &bound);
+		rc = take_thread(r, c, k, &bound);
 	/* once every ring's room is freed: a thread waiting for room in its
 	 * own, woken before, would find none and wait for the next drain */
 	wake_producer(h, c);
