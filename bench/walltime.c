@@ -4,6 +4,7 @@
  * %e is in hundredths: bench/churn's 0.17 s plain run then moves a ratio
  * by 6% between 0.17 and 0.18). Exits as CMD did (128 + the signal that
  * ended it). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ int main(int argc, char **argv)
 		perror(argv[3]);
 		_exit(127);
 	}
+	/* as GNU time: a ^C or ^\ is the command's to act on */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
 	int st;
 	struct rusage ru;
 	if (wait4(pid, &st, 0, &ru) < 0) {

@@ -1072,7 +1072,8 @@ int cmd_run(int argc, char **argv)
 					"%llu frees of blocks never seen allocated (blocks a "
 					"forked child had from its parent, records lost, or "
 					"blocks from before the tracker started or from a path "
-					"it does not see)\n",
+					"it does not see; both at once: records applied out of "
+					"order)\n",
 					(unsigned long long)cs->live_reallocs,
 					(unsigned long long)cs->unknown_frees);
 		}

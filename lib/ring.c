@@ -21,7 +21,10 @@
 /* ---- per-thread rings ---------------------------------------------------------------
 
    The image's threads write REC_TALLOC/REC_TFREE records, timed by
-   CLOCK_MONOTONIC, to rings of their own (lib/tracker/stream.c); a thread
+   CLOCK_MONOTONIC, to rings of their own (lib/tracker/stream.c; a free
+   close after the record before it is a REC_TFREE_D timed from it, and
+   a REC_TPAD fills a ring's last 16 bytes when a 32-byte record would not
+   fit there: rec_put_thread in records.h); a thread
    without one writes them to the shared ring. They are fed to the
    collector in time order: a free before the allocation that reused its
    address in another thread.

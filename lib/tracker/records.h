@@ -36,7 +36,7 @@
 #define MEMPROF_MAGIC 0x4652504dU	/* "MPRF": a batch */
 #define MEMPROF_RING_MAGIC 0x474e5252U	/* "RRNG": a ring */
 #define MEMPROF_HELLO_MAGIC 0x4c484d4dU	/* "MMHL": a message on the socket */
-#define MEMPROF_VERSION_RECORDS 2
+#define MEMPROF_VERSION_RECORDS 3	/* 3: REC_TFREE_D, REC_TPAD in thread rings */
 #define MEMPROF_BATCH_MAX 65536		/* bytes, header included */
 #define MEMPROF_MAX_FRAMES 128
 #define MEMPROF_NAME_MAX 1024		/* longest path sent */

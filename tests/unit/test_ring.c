@@ -188,30 +188,10 @@ static void test_finish_feeds_all(void)
 	image_release(&im, &r, c);
 }
 
-/* A record in a thread's ring that is not a timed one: the ring is
- * malformed, counted, and read no more. */
-static void test_bad_thread_record(void)
-{
-	struct image im = { -1, NULL, 0, { 0 } };
-	struct ring_reader r = { 0 };
-	struct collector *c = collector_new();
-	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
-	start_and_stack(&im);
-	thread_rec(&im, 0, REC_TALLOC, 0, 0x5000);
-	uint8_t *slot = im.m + MEMPROF_RING_DATA_OFFSET + DATA;
-	slot[MEMPROF_THREAD_RING_HEADER] = REC_ALLOC;
-	CHECK(ring_drain(&r, c) == -EINVAL);
-	CHECK(r.bad);
-	ring_unmap(&r);
-	collector_free(c);
-	munmap(im.m, im.len);
-	close(im.fd);
-}
-
-/* A 32-byte record 16 bytes before the slot's end (the image can write
- * it): read there it would run past the slot (past the mapping, for the
- * last one). The ring is malformed. */
-static void test_unaligned_tail(void)
+/* Slot 0 holding n bytes at offset off of its data, its tail there and
+ * its head len bytes on: the ring is malformed, counted, read no more,
+ * and nothing of it fed. */
+static void expect_malformed(const uint8_t *bytes, size_t n, uint64_t off, uint64_t len)
 {
 	struct image im = { -1, NULL, 0, { 0 } };
 	struct ring_reader r = { 0 };
@@ -219,15 +199,31 @@ static void test_unaligned_tail(void)
 	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
 	start_and_stack(&im);
 	struct memprof_thread_ring *t = slot_header(&im, 0);
-	uint8_t *rec = (uint8_t *)t + MEMPROF_THREAD_RING_HEADER + TSIZE - 16;
-	memset(rec, 0, 16);
-	rec[0] = REC_TFREE;	/* time 0; its address would be read from slot 1 */
-	t->tail = TSIZE - 16;
-	t->head = TSIZE - 16 + REC_T_LEN;
+	memcpy((uint8_t *)t + MEMPROF_THREAD_RING_HEADER + off, bytes, n);
+	t->tail = off;
+	t->head = off + len;
 	CHECK(ring_drain(&r, c) == -EINVAL);
 	CHECK(r.bad);
-	CHECK(collector_stats(c)->frees == 0);
+	CHECK(collector_stats(c)->allocs == 0 && collector_stats(c)->frees == 0);
 	image_release(&im, &r, c);
+}
+
+/* A record in a thread's ring that is not a timed one. */
+static void test_bad_thread_record(void)
+{
+	uint8_t rec[REC_T_LEN];
+	rec_put_t(rec, REC_TALLOC, 1, 0, 0x5000, 100);
+	rec[0] = REC_ALLOC;
+	expect_malformed(rec, sizeof(rec), 0, REC_T_LEN);
+}
+
+/* A 32-byte record 16 bytes before the slot's end (the image can write
+ * it): read there it would run past the slot (past the mapping, for the
+ * last one). */
+static void test_unaligned_tail(void)
+{
+	uint8_t rec[REC_TD_LEN] = { REC_TFREE };	/* time 0; its address would be slot 1's */
+	expect_malformed(rec, sizeof(rec), TSIZE - REC_TD_LEN, REC_T_LEN);
 }
 
 /* 800 turns of two threads, drained every 20: thread 0 allocates a block
@@ -281,22 +277,11 @@ static void test_delta_frees(void)
 	image_release(&im, &r, c);
 }
 
-/* A REC_TPAD anywhere but a slot's last 16 bytes: malformed. */
+/* A REC_TPAD anywhere but a slot's last 16 bytes. */
 static void test_pad_not_at_end(void)
 {
-	struct image im = { -1, NULL, 0, { 0 } };
-	struct ring_reader r = { 0 };
-	struct collector *c = collector_new();
-	CHECK(c && image_new(&im) == 0 && ring_map(&r, im.fd) == 0);
-	start_and_stack(&im);
-	struct memprof_thread_ring *t = slot_header(&im, 0);
-	uint8_t *rec = (uint8_t *)t + MEMPROF_THREAD_RING_HEADER;
-	memset(rec, 0, REC_TD_LEN);
-	rec[0] = REC_TPAD;
-	t->head = REC_TD_LEN;
-	CHECK(ring_drain(&r, c) == -EINVAL);
-	CHECK(r.bad);
-	image_release(&im, &r, c);
+	uint8_t rec[REC_TD_LEN] = { REC_TPAD };
+	expect_malformed(rec, sizeof(rec), 0, REC_TD_LEN);
 }
 
 const struct unit_test ring_tests[] = {
