@@ -740,6 +740,25 @@ int cmd_run(int argc, char **argv)
 		error("run: --suppressions and --no-default-suppressions need --fail-on-leak");
 		return usage("run", false);
 	}
+	/* the tracker reads these: a value it does not know would pass as the
+	 * default without a word */
+	static const struct { const char *name, *values[4]; } knobs[] = {
+		{ "MEMPROF_THREAD_RINGS", { "0", "1", "auto", NULL } },
+		{ "MEMPROF_WARM", { "0", "1", NULL } },
+	};
+	for (size_t k = 0; k < sizeof(knobs) / sizeof(knobs[0]); k++) {
+		const char *v = getenv(knobs[k].name);
+		size_t j = 0;
+		while (v && knobs[k].values[j] && strcmp(v, knobs[k].values[j]))
+			j++;
+		if (v && *v && !knobs[k].values[j]) {
+			error("run: %s must be %s%s%s%s%s, not '%s'", knobs[k].name,
+			      knobs[k].values[0], knobs[k].values[2] ? ", " : " or ",
+			      knobs[k].values[1], knobs[k].values[2] ? " or " : "",
+			      knobs[k].values[2] ? knobs[k].values[2] : "", v);
+			return 2;
+		}
+	}
 	if (leak.fail) {
 		/* a bad suppressions file fails now, not after the run; the gate
 		 * reads them again at the end */

@@ -131,4 +131,14 @@ for RINGS in "" 0; do
 	'
 done
 
+for bad in "MEMPROF_THREAD_RINGS=2" "MEMPROF_THREAD_RINGS=01" "MEMPROF_WARM=yes"; do
+	test_expect_success "$bad: one line saying what it must be, exit 2, the program not run" '
+		rm -f ran bad.pb.gz &&
+		test_expect_code 2 env $bad $MEMPROF run -q -o bad.pb.gz -- touch ran 2> bad.err &&
+		test "$(wc -l < bad.err)" = 1 &&
+		grep -q "^memprof: run: ${bad%%=*} must be 0\(, 1 or auto\| or 1\), not .${bad#*=}.$" bad.err &&
+		test ! -e ran && test ! -e bad.pb.gz
+	'
+done
+
 test_done
