@@ -15,7 +15,8 @@ import fcntl, os, socket, struct, sys, time
 path, mode = sys.argv[1], sys.argv[2]
 other = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 me = os.getpid()
-RING_MAGIC, HELLO_MAGIC, VERSION, HELLO_RING, REC_START = 0x474e5252, 0x4c484d4d, 2, 1, 1
+# VERSION: MEMPROF_VERSION_RECORDS (lib/tracker/records.h)
+RING_MAGIC, HELLO_MAGIC, VERSION, HELLO_RING, REC_START = 0x474e5252, 0x4c484d4d, 3, 1, 1
 SIZE = OFF = 4096	# the smallest ring: a data area of 4 KiB after a 4 KiB head
 
 TSLOTS, TSIZE = (1, 4096) if mode == 'threads' else (0, 0)
