@@ -59,23 +59,25 @@ if [ "$RINGS" = 1 ]; then
 	'
 fi
 
+# handed_over NAME MODE SITE: threads.c MODE with 8 threads of 20000: ping
+# and SITE each allocated 80000 times, none left live
+handed_over() {
+	run_threads "$1" "$2" 8 20000 &&
+	expect "$1.pb.gz" alloc_objects ping 80000 &&
+	expect "$1.pb.gz" alloc_objects "$3" 80000 &&
+	expect "$1.pb.gz" inuse_objects ping none &&
+	expect "$1.pb.gz" inuse_objects "$3" none
+}
+
 test_expect_success "ping-pong: blocks freed in one thread, their addresses reused in another$M" '
-	run_threads pp pingpong 8 20000 &&
-	expect pp.pb.gz alloc_objects ping 80000 &&
-	expect pp.pb.gz alloc_objects pong 80000 &&
-	expect pp.pb.gz inuse_objects ping none &&
-	expect pp.pb.gz inuse_objects pong none
+	handed_over pp pingpong pong
 '
 
 # the realloc path of each mode: counts exact (the old address is reused
 # after the hand-over here, so the order realloc's free is timed in is not
 # what this can catch; tests/unit/test_ring.c checks the merge by time)
 test_expect_success "realloc ping-pong: a block grown (moved) in one thread, its old address reused in another$M" '
-	run_threads re realloc 8 20000 &&
-	expect re.pb.gz alloc_objects ping 80000 &&
-	expect re.pb.gz alloc_objects grow 80000 &&
-	expect re.pb.gz inuse_objects ping none &&
-	expect re.pb.gz inuse_objects grow none
+	handed_over re realloc grow
 '
 
 # the live endpoint with the rings: exact counts (a drain feeds what a
