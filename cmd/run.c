@@ -417,6 +417,31 @@ static bool core_to_spare(void)
 	return running <= (unsigned)CPU_COUNT(&cpus);
 }
 
+/* The per-thread rings order the threads' records by CLOCK_MONOTONIC
+ * (lib/ring.c): only with a clock that is fine and cheap here (the vDSO
+ * reading the TSC: each of 64 reads in a row later than the one before,
+ * all in under 64 us; tried three times, in case memprof was preempted).
+ * A coarse clock (ticks of a microsecond or more) would time a free and
+ * the reuse of its address in another thread alike, and memprof could
+ * apply them the wrong way round; a slow one (a system call each time)
+ * would cost more than the lock. Checked here, once, rather than by the
+ * tracker in every image: the program reads the same clock. */
+static bool clock_fine(void)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		uint64_t first = session_mono_now(), prev = first;
+		bool rising = true;
+		for (int i = 0; i < 64 && rising; i++) {
+			uint64_t t = session_mono_now();
+			rising = t > prev;
+			prev = t;
+		}
+		if (rising && prev - first < 64 * 1000)
+			return true;
+	}
+	return false;
+}
+
 /* Reads the program's rings until the program has exited and every
  * process still connected has too (as strace -f waits), or memprof was
  * told to stop (a signal after the program exited, or --max-wait).
@@ -894,6 +919,14 @@ int cmd_run(int argc, char **argv)
 	if (!why && session_open_fallback(&s, fallback, sizeof(fallback)) < 0)
 		fallback[0] = '\0';	/* only descendants that close the inherited one miss it */
 
+	/* the rings' clock: MEMPROF_THREAD_RINGS=0 for the program when it
+	 * will not do (an explicit 1 said to be overruled) */
+	const char *rings_env = getenv("MEMPROF_THREAD_RINGS");
+	bool rings_off = rate == 1 && !(rings_env && !strcmp(rings_env, "0")) && !clock_fine();
+	if (rings_off && rings_env && !strcmp(rings_env, "1"))
+		error("warning: this machine's clock is too coarse or slow to order per-thread "
+		      "rings by: MEMPROF_THREAD_RINGS=1 not followed");
+
 	fflush(NULL);
 	uint64_t start_ns = session_wall_now(), start_mono = session_mono_now();
 	pid_t pid = fork();
@@ -923,6 +956,8 @@ int cmd_run(int argc, char **argv)
 			setenv("MEMPROF_ACTIVE", "0", 1);
 		else
 			unsetenv("MEMPROF_ACTIVE");
+		if (rings_off)
+			setenv("MEMPROF_THREAD_RINGS", "0", 1);
 		int fd = why ? -1 : fd_move_high(sv[1], false);
 		if (!why && fd < 0)
 			error("%s: no free descriptor above the program's: running it without "

@@ -133,6 +133,40 @@ for RINGS in "" 0; do
 	'
 done
 
+# A clock that ticks in milliseconds (coarse.so, preloaded into memprof and
+# the program alike): memprof gives the program MEMPROF_THREAD_RINGS=0,
+# says so when it was given 1, and the counts stay exact
+cat > "$TRASH/coarse.c" <<'EOF'
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+int clock_gettime(clockid_t id, struct timespec *t)
+{
+	int rc = (int)syscall(SYS_clock_gettime, id, t);
+	if (rc == 0 && id == CLOCK_MONOTONIC)
+		t->tv_nsec -= t->tv_nsec % 1000000;
+	return rc;
+}
+EOF
+( cd "$TRASH" && $CC -O2 -fPIC -shared -o coarse.so coarse.c ) ||
+	{ echo "FAIL $T: cannot build coarse.so"; exit 1; }
+for RINGS in "" 1; do
+	test_expect_success "a coarse clock: no per-thread rings, counts exact [MEMPROF_THREAD_RINGS=${RINGS:-default}]" '
+		LD_PRELOAD=$TRASH/coarse.so MEMPROF_THREAD_RINGS=$RINGS timeout 120 \
+			$MEMPROF run -v --rate 1 -o co.pb.gz -- ./threads pingpong 8 20000 > co.out 2> co.err &&
+		grep -q "^ok$" co.out &&
+		! grep "came through per-thread rings" co.err &&
+		! grep "allocations at an address still live" co.err &&
+		if test "$RINGS" = 1; then
+			grep -q "^memprof: warning: this machine.s clock is too coarse" co.err
+		else
+			! grep -q "warning" co.err
+		fi &&
+		expect co.pb.gz alloc_objects ping 80000 &&
+		expect co.pb.gz alloc_objects pong 80000
+	'
+done
+
 for bad in "MEMPROF_THREAD_RINGS=2" "MEMPROF_THREAD_RINGS=01" "MEMPROF_WARM=yes"; do
 	test_expect_success "$bad: one line saying what it must be, exit 2, the program not run" '
 		rm -f ran bad.pb.gz &&

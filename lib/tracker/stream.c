@@ -364,32 +364,9 @@ void stream_set_thread_rings(int mode)
 	tr_mode = mode;
 }
 
-/* The rings order the threads' records by the clock: only with one that
- * is fine and cheap here (the vDSO reading the TSC: each of 64 reads in a
- * row later than the one before, all in under 64 us; tried three times,
- * in case this thread was preempted). A coarse clock (ticks of a
- * microsecond or more) would time a free and the reuse of its address in
- * another thread alike, and memprof could apply them the wrong way round;
- * a slow one (a system call each time) would cost more than the lock. */
-static bool clock_fine(void)
-{
-	for (int tries = 0; tries < 3; tries++) {
-		uint64_t first = stream_clock(), prev = first;
-		bool rising = true;
-		for (int i = 0; i < 64 && rising; i++) {
-			uint64_t t = stream_clock();
-			rising = t > prev;
-			prev = t;
-		}
-		if (rising && prev - first < 64 * 1000)
-			return true;
-	}
-	return false;
-}
-
 static bool threads_setup(void)
 {
-	if (!tr_mode || !clock_fine())
+	if (!tr_mode)	/* memprof run sets 0 when the clock will not do (cmd/run.c) */
 		return false;
 	if (!tr_key_made && pthread_key_create(&tr_key, tr_release) == 0)
 		tr_key_made = true;
